@@ -1,0 +1,3 @@
+// Activations compiled for the avx512 ISA (flags set in CMakeLists.txt).
+#define FASTNN_ISA_NS isa_avx512
+#include "activations_impl.h"

@@ -1,0 +1,183 @@
+// Activation kernels, written once and compiled per ISA: the including file defines
+// FASTNN_ISA_NS and the build gives it the matching -m flags. Plain loops under
+// `#pragma omp simd`; the compiler turns them into SSE2 / AVX2 / AVX-512 code.
+#include <algorithm>
+#include <cmath>
+
+#include "activations_isa.h"
+#include "cpu.h"
+#include "simd_math.h"
+
+#ifndef FASTNN_ISA_NS
+#error "define FASTNN_ISA_NS before including activations_impl.h"
+#endif
+
+namespace fastnn::FASTNN_ISA_NS {
+namespace {
+
+// float: the vectorizable approximations; double: libm (double exists for gradient checks).
+inline float m_exp(float x) { return simd_math::exp_f32(x); }
+inline double m_exp(double x) { return std::exp(x); }
+inline float m_tanh(float x) { return simd_math::tanh_f32(x); }
+inline double m_tanh(double x) { return std::tanh(x); }
+inline float m_expm1(float x) { return simd_math::expm1_f32(x); }
+inline double m_expm1(double x) { return std::expm1(x); }
+inline float m_log(float x) { return simd_math::log_f32(x); }
+inline double m_log(double x) { return std::log(x); }
+inline float m_log1p_pos(float x) { return simd_math::log1p_pos_f32(x); }
+inline double m_log1p_pos(double x) { return std::log1p(x); }
+template <typename T>
+inline T m_sigmoid(T x) { return T(1) / (T(1) + m_exp(-x)); }
+
+// Element-wise chunks of this many items go to one thread (a parallel region costs ~us).
+constexpr int64_t kGrain = 1 << 15;
+
+template <typename T, typename F>
+void map1(const T* x, T* y, int64_t n, F f) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+  });
+}
+
+template <typename T, typename F>
+void map2(const T* a, const T* s, T* out, int64_t n, F f) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) out[i] = f(a[i], s[i]);
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void activation_forward(Act act, const T* x, T* y, int64_t n, const ActParams& p) {
+  const T a = static_cast<T>(p.p0);
+  const T thr = static_cast<T>(p.p1);
+  switch (act) {
+    case Act::step:  // 1 where x > 0, 0 where x <= 0, NaN stays NaN
+      return map1(x, y, n, [](T v) { return v > T(0) ? T(1) : (v <= T(0) ? T(0) : v); });
+    case Act::sigmoid:
+      return map1(x, y, n, [a](T v) { return m_sigmoid(a * v); });
+    case Act::tanh:
+      return map1(x, y, n, [](T v) { return m_tanh(v); });
+    case Act::relu:  // written so that NaN stays NaN
+      return map1(x, y, n, [](T v) { return v < T(0) ? T(0) : v; });
+    case Act::leaky_relu:
+      return map1(x, y, n, [a](T v) { return v < T(0) ? v * a : v; });
+    case Act::softplus:  // (1/beta) log(1 + exp(beta x)), identity above the threshold
+      return map1(x, y, n, [a, thr](T v) {
+        const T z = a * v;
+        const T soft = (std::max(z, T(0)) + m_log1p_pos(m_exp(-std::fabs(z)))) / a;
+        return z > thr ? v : soft;
+      });
+    case Act::swish:
+      return map1(x, y, n, [a](T v) { return v * m_sigmoid(a * v); });
+    case Act::elu:
+      return map1(x, y, n, [a](T v) {
+        const T neg = a * m_expm1(v);  // computed unconditionally so the loop vectorizes
+        return v > T(0) ? v : neg;
+      });
+  }
+}
+
+template <typename T>
+void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, const ActParams& p) {
+  const T a = static_cast<T>(p.p0);
+  const T thr = static_cast<T>(p.p1);
+  switch (act) {
+    case Act::step:  // piecewise constant: zero gradient
+      return map2(dy, s, dx, n, [](T, T) { return T(0); });
+    case Act::sigmoid:  // s = y
+      return map2(dy, s, dx, n, [a](T g, T y) { return g * a * y * (T(1) - y); });
+    case Act::tanh:  // s = y
+      return map2(dy, s, dx, n, [](T g, T y) { return g * (T(1) - y * y); });
+    case Act::relu:
+      return map2(dy, s, dx, n, [](T g, T x) { return x > T(0) ? g : T(0); });
+    case Act::leaky_relu:
+      return map2(dy, s, dx, n, [a](T g, T x) { return x > T(0) ? g : g * a; });
+    case Act::softplus:
+      return map2(dy, s, dx, n, [a, thr](T g, T x) {
+        const T z = a * x;
+        return z > thr ? g : g * m_sigmoid(z);
+      });
+    case Act::swish:
+      return map2(dy, s, dx, n, [a](T g, T x) {
+        const T sg = m_sigmoid(a * x);
+        return g * (sg + a * x * sg * (T(1) - sg));
+      });
+    case Act::elu:
+      return map2(dy, s, dx, n, [a](T g, T x) {
+        const T neg = g * a * m_exp(x);
+        return x > T(0) ? g : neg;
+      });
+  }
+}
+
+template <typename T>
+void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
+  parallel_for(rows, grain, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const T* xr = x + r * cols;
+      T* yr = y + r * cols;
+      T mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+      for (int64_t j = 0; j < cols; ++j) mx = xr[j] > mx ? xr[j] : mx;
+      T sum = 0;
+      if (log) {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < cols; ++j) sum += m_exp(xr[j] - mx);
+        // (x - max) - log(sum), not x - (max + log(sum)): the first keeps small results exact.
+        const T lsum = m_log(sum);
+#pragma omp simd
+        for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - lsum;
+      } else {
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < cols; ++j) {
+          const T e = m_exp(xr[j] - mx);
+          yr[j] = e;
+          sum += e;
+        }
+        const T inv = T(1) / sum;
+#pragma omp simd
+        for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+      }
+    }
+  });
+}
+
+template <typename T>
+void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1));
+  parallel_for(rows, grain, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const T* gr = dy + r * cols;
+      const T* yr = y + r * cols;
+      T* dr = dx + r * cols;
+      T s = 0;
+      if (log) {  // dx = dy - softmax * sum(dy)
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < cols; ++j) s += gr[j];
+#pragma omp simd
+        for (int64_t j = 0; j < cols; ++j) dr[j] = gr[j] - m_exp(yr[j]) * s;
+      } else {  // dx = y * (dy - sum(dy * y))
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < cols; ++j) s += gr[j] * yr[j];
+#pragma omp simd
+        for (int64_t j = 0; j < cols; ++j) dr[j] = yr[j] * (gr[j] - s);
+      }
+    }
+  });
+}
+
+#define FASTNN_INSTANTIATE(T)                                                                    \
+  template void activation_forward<T>(Act, const T*, T*, int64_t, const ActParams&);             \
+  template void activation_backward<T>(Act, const T*, const T*, T*, int64_t, const ActParams&);  \
+  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, bool);                        \
+  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, bool);
+FASTNN_INSTANTIATE(float)
+FASTNN_INSTANTIATE(double)
+#undef FASTNN_INSTANTIATE
+
+}  // namespace fastnn::FASTNN_ISA_NS

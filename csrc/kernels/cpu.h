@@ -1,0 +1,33 @@
+// CPU feature detection, runtime ISA selection and thread control.
+// Every multi-ISA kernel asks current_isa() once per call and jumps to the matching
+// translation unit (<kernel>_generic.cpp / _avx2.cpp / _avx512.cpp).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace fastnn {
+
+enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
+
+const char* isa_name(Isa isa);
+// Best ISA this CPU and OS support (AVX-512 needs F+DQ+BW+VL; AVX2 needs FMA too).
+Isa detected_isa();
+// The ISA kernels use now: the detected one unless lowered by set_isa() or FASTNN_ISA.
+Isa current_isa();
+// Lower (or restore) the ISA in use; asking for more than the CPU has throws std::invalid_argument.
+void set_isa(Isa isa);
+// Parses "generic" / "avx2" / "avx512"; throws std::invalid_argument naming the value.
+Isa parse_isa(const std::string& name);
+
+int get_num_threads();
+void set_num_threads(int n);  // n >= 1
+int max_hardware_threads();
+
+// Runs f(begin, end) over [0, n) split into contiguous chunks of at least `grain` items,
+// one chunk per thread. Small problems run inline: a parallel region costs a few microseconds.
+template <typename F>
+void parallel_for(int64_t n, int64_t grain, F&& f);
+
+}  // namespace fastnn
+
+#include "cpu_parallel.h"

@@ -1,0 +1,29 @@
+"""fastnn: a deep-learning library you can read end to end, with native kernels that are fast.
+
+Layers of the package (data flows down only):
+
+- ``fastnn.ops``: stateless functional kernels, one function per op, dispatching on the array
+  type (NumPy -> the C++ extension ``fastnn._core``; CuPy -> ``fastnn.cuda``).
+- ``fastnn.reference``: the same ops in plain NumPy, naive and obviously right; the truth the
+  tests compare against and the baseline the benchmarks show.
+"""
+from ._config import (
+    __version__,
+    get_isa,
+    get_num_threads,
+    set_isa,
+    set_num_threads,
+    show_config,
+)
+from . import ops, reference
+
+__all__ = [
+    "__version__",
+    "get_isa",
+    "get_num_threads",
+    "ops",
+    "reference",
+    "set_isa",
+    "set_num_threads",
+    "show_config",
+]

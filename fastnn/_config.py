@@ -1,0 +1,98 @@
+"""Build and runtime configuration: version, ISA dispatch, threads, GPU availability."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from . import _core
+
+__version__: str = _core.build_info()["version"]
+
+
+def _init_from_env() -> None:
+    """Apply FASTNN_NUM_THREADS / FASTNN_ISA. The C++ side reads them too at load time; here a
+    bad value is reported instead of silently ignored."""
+    threads = os.environ.get("FASTNN_NUM_THREADS")
+    if threads:
+        try:
+            n = int(threads)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"FASTNN_NUM_THREADS must be a positive integer, got {threads!r}")
+        _core.set_num_threads(n)
+    isa = os.environ.get("FASTNN_ISA")
+    if isa:
+        _core.set_isa(isa)
+
+
+def set_num_threads(n: int) -> None:
+    """Set how many threads the native kernels use (default: all cores, or FASTNN_NUM_THREADS)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"num_threads must be an int, got {type(n).__name__}: {n!r}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """How many threads the native kernels use."""
+    return _core.get_num_threads()
+
+
+def set_isa(name: str) -> None:
+    """Force the kernels down to 'generic', 'avx2' or 'avx512' (for testing and comparison).
+
+    Asking for more than the CPU supports raises ValueError; ``set_isa(detected)`` restores.
+    """
+    _core.set_isa(name)
+
+
+def get_isa() -> str:
+    """The instruction set the native kernels use now."""
+    return _core.get_isa()
+
+
+def _cuda_status() -> tuple[str, str]:
+    try:
+        import cupy  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        return "not installed", f"no ({type(exc).__name__})"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return f"{cupy.__version__}", f"no ({type(exc).__name__}: {exc})"
+    return f"{cupy.__version__}", (f"yes ({count} device{'s' if count != 1 else ''})" if count else "no devices")
+
+
+def config() -> dict:
+    """The configuration as a dict (what show_config prints)."""
+    info = _core.build_info()
+    cupy_version, cuda_device = _cuda_status()
+    import numpy
+
+    return {
+        "fastnn": info["version"],
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "platform": f"{platform.system()} {platform.machine()}",
+        "compiler": info["compiler"],
+        "openmp": info["openmp"],
+        "isas_compiled": ", ".join(info["isas_compiled"]),
+        "isa_detected": _core.detected_isa(),
+        "isa_in_use": _core.get_isa(),
+        "threads": _core.get_num_threads(),
+        "cpus": _core.max_hardware_threads(),
+        "cupy": cupy_version,
+        "cuda_device": cuda_device,
+    }
+
+
+def show_config(file=None) -> None:
+    """Print version, compiler, ISA found and in use, threads, and CuPy / CUDA availability."""
+    cfg = config()
+    width = max(len(k) for k in cfg)
+    for key, value in cfg.items():
+        print(f"{key:<{width}}  {value}", file=file or sys.stdout)
+
+
+_init_from_env()

@@ -1,0 +1,60 @@
+"""A quick end-to-end check of the native kernels against fastnn.reference (``fastnn selfcheck``).
+
+Each check runs one op on a small random input in float32 and float64 and compares with the
+reference at the tolerance the test-suite uses. It is a smoke check for an installed build;
+the full verification is the test-suite.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops, reference
+
+# (name, function arguments builder) — each builder takes (rng, dtype) and returns args.
+_CHECKS = []
+
+
+def _check(name):
+    def deco(fn):
+        _CHECKS.append((name, fn))
+        return fn
+    return deco
+
+
+def _tol(dtype):
+    return (2e-5, 1e-6) if dtype == np.float32 else (1e-11, 1e-13)
+
+
+for _act in ("step", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "swish", "elu", "softmax", "log_softmax"):
+    def _make(act=_act):
+        def run(rng, dtype):
+            x = (rng.standard_normal((33, 17)) * 3).astype(dtype)
+            return getattr(ops, act)(x), getattr(reference, act)(x)
+        return run
+    _check(_act)(_make())
+
+
+@_check("gemm")
+def _gemm(rng, dtype):
+    a = rng.standard_normal((37, 29)).astype(dtype)
+    b = rng.standard_normal((29, 41)).astype(dtype)
+    return ops.gemm(a, b), reference.gemm(a, b)
+
+
+def count_checks() -> int:
+    return 2 * len(_CHECKS)
+
+
+def run(verbose: bool = False) -> int:
+    rng = np.random.default_rng(0)
+    failures = 0
+    for name, fn in _CHECKS:
+        for dtype in (np.float32, np.float64):
+            got, want = fn(rng, dtype)
+            rtol, atol = _tol(dtype)
+            ok = got.dtype == want.dtype and np.allclose(got, want, rtol=rtol, atol=atol)
+            failures += not ok
+            if verbose:
+                err = float(np.max(np.abs(got.astype(np.float64) - want))) if got.size else 0.0
+                print(f"  {'ok  ' if ok else 'FAIL'} {name:<14} {np.dtype(dtype).name:<8} max abs err {err:.2e}")
+    return failures

@@ -1,0 +1,77 @@
+"""Backend choice and the input handling every op shares.
+
+One place decides the backend: NumPy arrays go to the C++ extension, CuPy arrays to
+``fastnn.cuda``. Inputs that are not C-contiguous are copied explicitly here (an input copy
+loses nothing); outputs given with ``out=`` must already be C-contiguous, of the right dtype
+and shape, because writing into a hidden copy would lose the result.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def get_array_module(*arrays):
+    """``numpy`` or ``cupy``, from the arrays given (Chainer/CuPy style)."""
+    for a in arrays:
+        if a is not None and type(a).__module__.startswith("cupy"):
+            import cupy
+
+            return cupy
+    return np
+
+
+def is_cupy(x) -> bool:
+    return type(x).__module__.startswith("cupy")
+
+
+def check_float(x, name: str):
+    """x must be a NumPy (or CuPy) array of float32 or float64; returns its dtype."""
+    if not isinstance(x, np.ndarray) and not is_cupy(x):
+        raise TypeError(f"{name} must be a numpy.ndarray (or cupy.ndarray), got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {x.dtype}")
+    return x.dtype
+
+
+def same_dtype(ref, ref_name: str, x, name: str) -> None:
+    check_float(x, name)
+    if x.dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {x.dtype} but {ref_name} has dtype {ref.dtype}; "
+                        "fastnn never converts silently, cast one of them")
+
+
+def same_shape(ref, ref_name: str, x, name: str) -> None:
+    if x.shape != ref.shape:
+        raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, got {x.shape}")
+
+
+def contiguous(x):
+    """A C-contiguous view of x, copying only when needed (inputs only)."""
+    if is_cupy(x):
+        import cupy
+
+        return cupy.ascontiguousarray(x)
+    return np.ascontiguousarray(x)
+
+
+def out_array(out, shape, dtype, name: str = "out"):
+    """Validate a caller's ``out=`` array, or allocate a fresh one."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous: results are written in place, never into a copy")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writable")
+    return out
+
+
+def gpu_not_available(op: str):
+    raise NotImplementedError(f"fastnn.ops.{op}: the CuPy backend for this op is not implemented yet")

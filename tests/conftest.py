@@ -1,0 +1,53 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import fastnn
+
+# Deterministic, bounded property tests: CI runs on 2 cores.
+settings.register_profile(
+    "fastnn",
+    max_examples=int(os.environ.get("FASTNN_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("fastnn")
+
+
+def _cuda_device_count() -> int:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:
+        return 0
+
+
+def pytest_collection_modifyitems(config, items):
+    if _cuda_device_count() > 0:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; none found (CuPy missing or no GPU)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=["generic", "avx2", "avx512"])
+def isa(request):
+    """Run a test once per ISA this CPU supports, restoring the best one afterwards."""
+    order = ["generic", "avx2", "avx512"]
+    detected = fastnn._core.detected_isa()
+    if order.index(request.param) > order.index(detected):
+        pytest.skip(f"CPU does not support {request.param} (best: {detected})")
+    before = fastnn.get_isa()
+    fastnn.set_isa(request.param)
+    yield request.param
+    fastnn.set_isa(before)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,165 @@
+"""Native activations and softmax vs fastnn.reference: every ISA, both dtypes, any layout."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn import ops, reference
+from strategies import LAYOUTS, make_layout, shapes
+from tolerances import assert_close
+
+# name -> (params, name of the tensor backward takes)
+ACTIVATIONS = {
+    "step": ({}, "x"),
+    "sigmoid": ({"beta": 1.7}, "y"),
+    "tanh": ({}, "y"),
+    "relu": ({}, "x"),
+    "leaky_relu": ({"negative_slope": 0.2}, "x"),
+    "softplus": ({"beta": 0.8, "threshold": 15.0}, "x"),
+    "swish": ({"beta": 1.3}, "x"),
+    "elu": ({"alpha": 0.7}, "x"),
+}
+SOFTMAXES = ["softmax", "log_softmax"]
+DTYPES = [np.float32, np.float64]
+
+
+def _values(rng, shape, dtype, scale=4.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _ref64(name, *arrays, **params):
+    """The reference evaluated in float64 (the truth for both dtypes)."""
+    return getattr(reference, name)(*[a.astype(np.float64) for a in arrays], **params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_forward_backward_each_isa(name, dtype, isa, rng):
+    params, saved_name = ACTIVATIONS[name]
+    x = _values(rng, (3, 1031), dtype)  # a prime inner size: every SIMD tail is exercised
+    y = getattr(ops, name)(x, **params)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_close(y, _ref64(name, x, **params), "activation", dtype, err_msg=f"{name} on {isa}")
+
+    dy = _values(rng, x.shape, dtype, 1.0)
+    saved = y if saved_name == "y" else x
+    dx = getattr(ops, name + "_backward")(dy, saved, **params)
+    assert dx.dtype == dtype
+    assert_close(dx, _ref64(name + "_backward", dy, saved, **params), "activation_backward", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", SOFTMAXES)
+def test_softmax_each_isa(name, dtype, isa, rng):
+    x = _values(rng, (37, 11), dtype)
+    y = getattr(ops, name)(x)
+    assert_close(y, _ref64(name, x), "softmax", dtype)
+    dy = _values(rng, x.shape, dtype, 1.0)
+    dx = getattr(ops, name + "_backward")(dy, y)
+    assert_close(dx, _ref64(name + "_backward", dy, y), "softmax_backward", dtype)
+
+
+@given(shape=shapes(), dtype=st.sampled_from(DTYPES), name=st.sampled_from(list(ACTIVATIONS) + SOFTMAXES),
+       layout=st.sampled_from(LAYOUTS), seed=st.integers(0, 2**32 - 1))
+def test_random_shapes_and_layouts(shape, dtype, name, layout, seed):
+    rng = np.random.default_rng(seed)
+    params, saved_name = ACTIVATIONS.get(name, ({}, "y"))
+    values = _values(rng, shape, dtype)
+    x = make_layout(values, layout)
+    y = getattr(ops, name)(x, **params)
+    op = "softmax" if name in SOFTMAXES else "activation"
+    assert_close(y, _ref64(name, values, **params), op, dtype, err_msg=f"{name} {shape} {layout}")
+    dy_values = _values(rng, shape, dtype, 1.0)
+    dy = make_layout(dy_values, layout)
+    saved = y if saved_name == "y" else x
+    saved_values = y if saved_name == "y" else values
+    dx = getattr(ops, name + "_backward")(dy, saved, **params)
+    assert_close(dx, _ref64(name + "_backward", dy_values, saved_values, **params), op + "_backward", dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_special_values(dtype):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 88.0, -88.0, 1e4, -1e4], dtype=dtype)
+    for name, (params, _) in ACTIVATIONS.items():
+        got = getattr(ops, name)(x, **params)
+        with np.errstate(all="ignore"):
+            want = _ref64(name, x, **params)
+        assert_close(got, want, "activation", dtype, err_msg=name)
+
+
+def test_softmax_extreme_rows():
+    x = np.array([[1e30, 0.0, -1e30], [-np.inf, 0.0, 1.0], [5.0, 5.0, 5.0]], dtype=np.float32)
+    assert_close(ops.softmax(x), _ref64("softmax", x), "softmax")
+    assert_close(ops.log_softmax(x), _ref64("log_softmax", x), "softmax")
+    assert np.allclose(ops.softmax(x).sum(axis=-1), 1.0)
+
+
+def test_thread_count_does_not_change_results(rng):
+    x = _values(rng, (400, 1000), np.float32)
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        one = [ops.tanh(x), ops.softmax(x), ops.elu(x)]
+        fastnn.set_num_threads(2)
+        two = [ops.tanh(x), ops.softmax(x), ops.elu(x)]
+    finally:
+        fastnn.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_out_argument_written_in_place(rng):
+    x = _values(rng, (5, 6), np.float32)
+    out = np.empty_like(x)
+    result = ops.sigmoid(x, out=out)
+    assert result is out
+    assert_close(out, _ref64("sigmoid", x), "activation")
+    ops.relu(out, out=out)  # in place on itself
+    assert (out >= 0).all()
+
+
+@pytest.mark.parametrize("bad, exc, words", [
+    (np.arange(6, dtype=np.int64).reshape(2, 3), TypeError, "int64"),
+    (np.ones((2, 3), dtype=np.float16), TypeError, "float16"),
+    ([1.0, 2.0], TypeError, "list"),
+    (np.ones((2, 3), dtype=np.complex64), TypeError, "complex64"),
+])
+def test_bad_input_dtype(bad, exc, words):
+    with pytest.raises(exc, match=words):
+        ops.relu(bad)
+
+
+def test_bad_out_and_mismatches():
+    x = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.tanh(x, out=np.empty((4, 4), np.float32).T)
+    with pytest.raises(TypeError, match="float64"):
+        ops.tanh(x, out=np.empty((4, 4), np.float64))
+    with pytest.raises(ValueError, match=r"\(4, 5\)"):
+        ops.tanh(x, out=np.empty((4, 5), np.float32))
+    with pytest.raises(TypeError, match="float64"):
+        ops.relu_backward(x, x.astype(np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        ops.relu_backward(x, np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match="0-D"):
+        ops.softmax(np.ones((), np.float32))
+    with pytest.raises(ValueError, match="beta"):
+        ops.softplus(x, beta=0.0)
+    with pytest.raises(ValueError, match="nan"):
+        ops.elu(x, alpha=float("nan"))
+    ro = np.empty((4, 4), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        ops.tanh(x, out=ro)
+
+
+def test_core_rejects_what_ops_would_copy():
+    """The binding itself never casts or copies: a non-contiguous array is an error there."""
+    x = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        fastnn._core.activation_forward("relu", x.T[::2], np.empty((2, 4), np.float32))
+    with pytest.raises(TypeError):
+        fastnn._core.activation_forward("relu", [1.0, 2.0], np.empty(2, np.float32))
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        fastnn._core.activation_forward("gelu", x, np.empty_like(x))
