@@ -1,5 +1,6 @@
 import io
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -35,39 +36,47 @@ def test_set_isa_errors_name_the_value():
         fastnn.set_isa("sse9")
 
 
-def _run(code, **env):
+def run_python(args, tmp_path, **env):
+    """Run `python args` from an empty directory, importing the same fastnn as this test does
+    (the source tree, without its compiled module, must never shadow it)."""
+    package_parent = str(pathlib.Path(fastnn.__file__).resolve().parent.parent)
     full_env = dict(os.environ, **env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env, cwd=tmp_path)
 
 
-def test_env_num_threads():
-    r = _run("import fastnn; print(fastnn.get_num_threads())", FASTNN_NUM_THREADS="1")
+def _run(code, tmp_path, **env):
+    return run_python(["-c", code], tmp_path, **env)
+
+
+def test_env_num_threads(tmp_path):
+    r = _run("import fastnn; print(fastnn.get_num_threads())", tmp_path, FASTNN_NUM_THREADS="1")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"
 
 
-def test_env_bad_num_threads_is_an_error():
-    r = _run("import fastnn", FASTNN_NUM_THREADS="lots")
+def test_env_bad_num_threads_is_an_error(tmp_path):
+    r = _run("import fastnn", tmp_path, FASTNN_NUM_THREADS="lots")
     assert r.returncode != 0
     assert "FASTNN_NUM_THREADS" in r.stderr and "lots" in r.stderr
 
 
-def test_env_isa():
-    r = _run("import fastnn; print(fastnn.get_isa())", FASTNN_ISA="generic")
+def test_env_isa(tmp_path):
+    r = _run("import fastnn; print(fastnn.get_isa())", tmp_path, FASTNN_ISA="generic")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "generic"
 
 
-def test_cli_info_and_selfcheck():
-    r = subprocess.run([sys.executable, "-m", "fastnn", "info"], capture_output=True, text=True)
+def test_cli_info_and_selfcheck(tmp_path):
+    r = run_python(["-m", "fastnn", "info"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "isa_in_use" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "fastnn", "selfcheck"], capture_output=True, text=True)
+    r = run_python(["-m", "fastnn", "selfcheck"], tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert " 0 failed" in r.stdout
 
 
-def test_cli_unknown_command_is_a_usage_error():
-    r = subprocess.run([sys.executable, "-m", "fastnn", "frobnicate"], capture_output=True, text=True)
+def test_cli_unknown_command_is_a_usage_error(tmp_path):
+    r = run_python(["-m", "fastnn", "frobnicate"], tmp_path)
     assert r.returncode == 2
     assert "invalid choice" in r.stderr
