@@ -15,10 +15,11 @@ from ._config import (
     set_num_threads,
     show_config,
 )
-from . import ops, reference
+from . import cuda, ops, reference
 
 __all__ = [
     "__version__",
+    "cuda",
     "get_isa",
     "get_num_threads",
     "ops",

@@ -56,12 +56,28 @@ def contiguous(x):
     return np.ascontiguousarray(x)
 
 
-def out_array(out, shape, dtype, name: str = "out"):
-    """Validate a caller's ``out=`` array, or allocate a fresh one."""
+def backend(*arrays):
+    """The module that runs kernels for these arrays: ``fastnn._core`` for NumPy arrays,
+    ``fastnn.cuda`` for CuPy arrays. Both expose the same kernel functions. Mixing the two
+    is an error (fastnn never moves data between devices silently)."""
+    kinds = {is_cupy(a) for a in arrays if a is not None}
+    if len(kinds) > 1:
+        raise TypeError("inputs mix numpy and cupy arrays; move them to one device first")
+    if kinds == {True}:
+        from .. import cuda
+
+        return cuda
+    from .. import _core
+
+    return _core
+
+
+def out_array(out, shape, dtype, name: str = "out", xp=np):
+    """Validate a caller's ``out=`` array, or allocate a fresh one (``xp``: numpy or cupy)."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+        return xp.empty(shape, dtype=dtype)
+    if not isinstance(out, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {out.dtype}")
     if tuple(out.shape) != tuple(shape):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .. import _core
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, out_array, same_dtype, same_shape
+from ._dispatch import backend, check_float, contiguous, get_array_module, out_array, same_dtype, same_shape
 
 __all__ = [
     "step", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "swish", "elu", "softmax", "log_softmax",
@@ -29,11 +28,9 @@ def _finite(value, name: str, nonzero: bool = False) -> float:
 
 def _forward(name: str, x, out, p0: float = 1.0, p1: float = 20.0):
     check_float(x, "x")
-    if is_cupy(x):
-        gpu_not_available(name)
     x = contiguous(x)
-    out = out_array(out, x.shape, x.dtype)
-    _core.activation_forward(name, x, out, p0, p1)
+    out = out_array(out, x.shape, x.dtype, xp=get_array_module(x))
+    backend(x, out).activation_forward(name, x, out, p0, p1)
     return out
 
 
@@ -41,11 +38,9 @@ def _backward(name: str, dy, saved, saved_name: str, out, p0: float = 1.0, p1: f
     check_float(dy, "dy")
     same_dtype(dy, "dy", saved, saved_name)
     same_shape(dy, "dy", saved, saved_name)
-    if is_cupy(dy):
-        gpu_not_available(name + "_backward")
     dy, saved = contiguous(dy), contiguous(saved)
-    out = out_array(out, dy.shape, dy.dtype)
-    _core.activation_backward(name, dy, saved, out, p0, p1)
+    out = out_array(out, dy.shape, dy.dtype, xp=get_array_module(dy))
+    backend(dy, saved, out).activation_backward(name, dy, saved, out, p0, p1)
     return out
 
 
@@ -132,13 +127,11 @@ def elu_backward(dy, x, alpha: float = 1.0, *, out=None):
 
 def _softmax(x, out, log: bool, name: str):
     check_float(x, "x")
-    if is_cupy(x):
-        gpu_not_available(name)
     if x.ndim < 1:
         raise ValueError(f"{name} needs an array with at least 1 dimension, got a 0-D array")
     x = contiguous(x)
-    out = out_array(out, x.shape, x.dtype)
-    _core.softmax_forward(x, out, log)
+    out = out_array(out, x.shape, x.dtype, xp=get_array_module(x))
+    backend(x, out).softmax_forward(x, out, log)
     return out
 
 
@@ -146,13 +139,11 @@ def _softmax_bwd(dy, y, out, log: bool, name: str):
     check_float(dy, "dy")
     same_dtype(dy, "dy", y, "y")
     same_shape(dy, "dy", y, "y")
-    if is_cupy(dy):
-        gpu_not_available(name)
     if dy.ndim < 1:
         raise ValueError(f"{name} needs an array with at least 1 dimension, got a 0-D array")
     dy, y = contiguous(dy), contiguous(y)
-    out = out_array(out, dy.shape, dy.dtype)
-    _core.softmax_backward(dy, y, out, log)
+    out = out_array(out, dy.shape, dy.dtype, xp=get_array_module(dy))
+    backend(dy, y, out).softmax_backward(dy, y, out, log)
     return out
 
 

@@ -1,10 +1,7 @@
 """General matrix multiply: the heart of Dense and Conv layers."""
 from __future__ import annotations
 
-import numpy as np
-
-from .. import _core
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, same_dtype
+from ._dispatch import backend, check_float, contiguous, get_array_module, same_dtype
 
 __all__ = ["gemm"]
 
@@ -21,8 +18,6 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
     """
     check_float(a, "a")
     same_dtype(a, "a", b, "b")
-    if is_cupy(a):
-        gpu_not_available("gemm")
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"gemm needs 2-D operands, got a.ndim={a.ndim}, b.ndim={b.ndim}")
     a, b = contiguous(a), contiguous(b)
@@ -37,12 +32,12 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         same_dtype(a, "a", bias, "bias")
         bias = contiguous(bias)
     beta = float(beta)
+    xp = get_array_module(a)
     if out is None:
         if beta != 0.0:
             raise ValueError(f"gemm: beta={beta} needs an out= array to scale")
-        out = np.empty((m, n), dtype=a.dtype)
-    else:
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    _core.gemm(a, b, out, trans_a, trans_b, 1.0, beta, bias)
+        out = xp.empty((m, n), dtype=a.dtype)
+    elif not isinstance(out, xp.ndarray):
+        raise TypeError(f"out must be a {xp.__name__}.ndarray, got {type(out).__name__}")
+    backend(a, b, out, bias).gemm(a, b, out, trans_a, trans_b, 1.0, beta, bias)
     return out

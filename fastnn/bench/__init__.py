@@ -1,0 +1,1 @@
+"""Benchmarks behind ``fastnn bench``: fastnn beside the NumPy reference and PyTorch, one table."""
