@@ -1,0 +1,175 @@
+"""``fastnn train``: train a model on a dataset, from the command line.
+
+Prints which dataset it used and where it came from, a progress bar per epoch (loss and
+samples/s), a line per epoch (train / validation loss and accuracy), the final test accuracy;
+saves the model (``--save``) and draws the learning curves (``--plot``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "radam": 1e-3, "sgd": 0.05, "momentum": 0.05, "nesterov": 0.05,
+              "rmsprop": 1e-3, "adagrad": 0.01, "adadelta": 1.0}
+
+
+class UsageError(Exception):
+    """A problem with the command's arguments or environment that the user can fix (exit 2)."""
+
+
+def load_dataset(name: str, path=None):
+    """(splits, description) for a --dataset value; 'auto' prefers Fashion-MNIST on disk."""
+    from fastnn import data
+
+    if name == "auto":
+        try:
+            splits, where = data.locate_and_load("fashion-mnist", path, download=False)
+            return splits, "fashion-mnist", f"Fashion-MNIST from {where} (found on disk, no download)"
+        except data.DatasetNotFoundError:
+            pass
+        try:
+            splits = data.load_digits()
+        except ImportError:
+            raise UsageError("no dataset available offline: Fashion-MNIST is not on disk and scikit-learn "
+                             "(for the 8x8 digits) is not installed. Install one of: "
+                             "`pip install 'fastnn[digits]'`, or Debian's `dataset-fashion-mnist`, or pass "
+                             "--dataset mnist/fashion-mnist/cifar10 to download") from None
+        return splits, "digits", "8x8 digits bundled with scikit-learn (Fashion-MNIST not found on disk)"
+    if name == "digits":
+        return data.load_digits(), "digits", "8x8 digits bundled with scikit-learn"
+    splits, where = data.locate_and_load(name, path, download=True)
+    return splits, name, f"{name} from {where}"
+
+
+def build_model(kind: str, input_shape, classes: int):
+    """The three CLI architectures, sized from the input shape (C, H, W)."""
+    from fastnn import nn
+
+    c, h, w = input_shape
+    if kind == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, 256), nn.ReLU(), nn.Dropout(0.2),
+                             nn.Linear(256, classes))
+    if kind == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * (h // 4) * (w // 4), 128), nn.ReLU(), nn.Dropout(0.25),
+            nn.Linear(128, classes))
+    if kind == "resnet":
+        def block(cin, cout):
+            body = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout))
+            shortcut = None if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout))
+            return nn.Residual(body, shortcut)
+        return nn.Sequential(
+            nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            block(32, 32), nn.ReLU(), nn.MaxPool2d(2),
+            block(32, 64), nn.ReLU(), nn.GlobalAvgPool2d(), nn.Linear(64, classes))
+    raise UsageError(f"unknown model {kind!r}")
+
+
+def build_optimizer(name: str, params, lr: float):
+    from fastnn import optim
+
+    if name == "adam":
+        return optim.Adam(params, lr=lr)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr)
+    if name == "radam":
+        return optim.RAdam(params, lr=lr)
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return optim.SGD(params, lr=lr, momentum=0.9)
+    if name == "nesterov":
+        return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr)
+    if name == "adadelta":
+        return optim.Adadelta(params, lr=lr)
+    raise UsageError(f"unknown optimizer {name!r}")
+
+
+def augmentation(dataset: str, seed: int):
+    """Random crops (4 px of padding on 28/32-px images, 1 px on 8x8 digits); horizontal flips
+    only where a mirror image is the same class (Fashion-MNIST, CIFAR-10; not digits)."""
+    from fastnn.data import transforms as T
+
+    pad = 1 if dataset == "digits" else 2 if dataset in ("mnist", "fashion-mnist") else 4
+    steps = [T.RandomCrop(None, padding=pad, seed=seed)]
+    if dataset in ("fashion-mnist", "cifar10"):
+        steps.append(T.RandomHorizontalFlip(0.5, seed=seed + 1))
+    return T.Compose(steps)
+
+
+def main(args) -> int:
+    try:
+        return _run(args)
+    except UsageError as e:
+        print(f"fastnn train: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    import fastnn
+    from fastnn import data, nn
+
+    if args.device == "cuda":
+        if not fastnn.cuda.available():
+            raise UsageError("--device cuda: no CUDA device is available (CuPy not installed or no GPU); "
+                             "use --device cpu")
+        raise UsageError("--device cuda: training on the GPU needs every layer's CuPy kernels, which are not "
+                         "all implemented yet; use --device cpu")
+    if args.threads:
+        fastnn.set_num_threads(args.threads)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'fastnn[plot]'") from None
+    for flag, path in (("--save", args.save), ("--plot", args.plot)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UsageError(f"{flag} {path}: the directory {os.path.dirname(os.path.abspath(path))} does not exist")
+
+    fastnn.manual_seed(args.seed)
+    t0 = time.perf_counter()
+    splits, dataset, where = load_dataset(args.dataset, args.data_path)
+    x_train, y_train, x_test, y_test = splits
+    if args.limit:
+        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
+    x_train, x_val, y_train, y_val = data.train_test_split(x_train, y_train, test_size=0.1, stratify=y_train,
+                                                           seed=args.seed)
+    classes = int(max(y_train.max(), y_test.max())) + 1
+    print(f"dataset: {where}")
+    print(f"  train {x_train.shape[0]}, validation {x_val.shape[0]}, test {x_test.shape[0]} images of "
+          f"{x_train.shape[1:]}, {classes} classes (loaded in {time.perf_counter() - t0:.1f} s)")
+
+    model = build_model(args.model, x_train.shape[1:], classes)
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    optimizer = build_optimizer(args.optimizer, model.parameters(), lr)
+    n_params = sum(p.data.size for p in model.parameters())
+    print(f"model: {args.model}, {n_params:,} parameters; optimizer {args.optimizer} (lr {lr}); "
+          f"batch {args.batch_size}; {fastnn.get_num_threads()} threads, ISA {fastnn.get_isa()}")
+
+    train = (x_train, y_train)
+    if args.augment:
+        train = data.DataLoader((x_train, y_train), batch_size=args.batch_size, shuffle=True, seed=args.seed,
+                                transform=augmentation(dataset, args.seed))
+    history = fastnn.fit(model, optimizer, nn.CrossEntropyLoss(), train=train, val=(x_val, y_val),
+                         epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"],
+                         progress=not args.no_progress, seed=args.seed, verbose=True)
+    test = fastnn.evaluate(model, nn.CrossEntropyLoss(), (x_test, y_test), metrics=["accuracy"],
+                           batch_size=512)
+    print(f"test: loss {test['loss']:.4f}, accuracy {test['accuracy']:.4f}")
+    if args.save:
+        fastnn.save(model, args.save)
+        print(f"saved model to {args.save}")
+    if args.plot:
+        history.plot(args.plot)
+        print(f"learning curves written to {args.plot}")
+    return 0
