@@ -19,6 +19,11 @@ def _reduce_axes(x):
     return (0,) + tuple(range(2, x.ndim))
 
 
+def _count(x) -> int:
+    """Values per channel: N * H * W (independent of C, so C = 0 is fine)."""
+    return int(np.prod((x.shape[0],) + x.shape[2:], dtype=np.int64))
+
+
 def _per_channel(v, x):
     """A (C,) vector shaped to broadcast against x along axis 1."""
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
@@ -40,9 +45,8 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training, m
         batch_norm_backward takes.
     """
     axes = _reduce_axes(x)
-    channels = x.shape[1]
     if training:
-        count = x.size // channels if channels else 0
+        count = _count(x)
         if count <= 1:
             raise ValueError("batch norm in training needs more than one value per channel "
                              f"(N*H*W > 1), got x of shape {x.shape}")
@@ -80,7 +84,7 @@ def batch_norm_backward(dy, x, gamma, mean, invstd, *, training=True):
     """
     axes = _reduce_axes(x)
     channels = x.shape[1]
-    count = x.size // channels if channels else 0
+    count = _count(x)
     xhat = (x - _per_channel(mean, x)) * _per_channel(invstd, x)
     dbeta = dy.sum(axis=axes)
     dgamma = (dy * xhat).sum(axis=axes)
