@@ -30,33 +30,37 @@ double blocked_sum(int64_t n, F f) {
 
 // One row of softmax cross-entropy. q(j) gives the target weight of class j; returns the row loss
 // and writes grad = (p * sum(q) - q) * inv_n. Terms with q = 0 are skipped (0 * log 0 = 0).
+// One exp per element: e_j = exp(z_j) is kept in `e` (double, so float rows lose nothing), and
+// log p_j = z_j - log(sum e) needs no further transcendental.
 template <typename T, typename Q>
-double ce_row(const T* x, T* g, int64_t k, double inv_n, Q q) {
+double ce_row(const T* x, T* g, int64_t k, double inv_n, double* e, Q q) {
   double mx = -INFINITY;
   for (int64_t j = 0; j < k; ++j) mx = std::max(mx, static_cast<double>(x[j]));
   double sum = 0;
-  for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(x[j]) - mx);
-  const double lse = std::log(sum);
+  for (int64_t j = 0; j < k; ++j) {
+    e[j] = std::exp(static_cast<double>(x[j]) - mx);
+    sum += e[j];
+  }
+  const double lse = std::log(sum), inv_sum = 1.0 / sum;
   double loss = 0, sumq = 0;
   for (int64_t j = 0; j < k; ++j) {
     const double qj = q(j);
     sumq += qj;
     if (qj != 0) loss -= qj * ((static_cast<double>(x[j]) - mx) - lse);
   }
-  for (int64_t j = 0; j < k; ++j) {
-    const double p = std::exp((static_cast<double>(x[j]) - mx) - lse);
-    g[j] = static_cast<T>((p * sumq - q(j)) * inv_n);
-  }
+  for (int64_t j = 0; j < k; ++j) g[j] = static_cast<T>((e[j] * inv_sum * sumq - q(j)) * inv_n);
   return loss;
 }
 
+// row(i, e) computes row i with e a scratch buffer of k doubles.
 template <typename T, typename Row>
 double ce_rows(int64_t n, int64_t k, Row row) {
   if (n == 0) return NAN;
   std::vector<double> losses(static_cast<size_t>(n));
   const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(k, 1));
   parallel_for(n, grain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) losses[i] = row(i);
+    std::vector<double> scratch(static_cast<size_t>(k));
+    for (int64_t i = b; i < e; ++i) losses[i] = row(i, scratch.data());
   });
   double s = 0;
   for (double v : losses) s += v;  // row order: independent of the split
@@ -70,9 +74,9 @@ double softmax_cross_entropy_labels(const T* logits, const int64_t* labels, T* g
                                     double ls) {
   const double inv_n = n ? 1.0 / static_cast<double>(n) : 0.0;
   const double off = ls / static_cast<double>(k), on = (1.0 - ls) + off;
-  return ce_rows<T>(n, k, [&](int64_t i) {
+  return ce_rows<T>(n, k, [&](int64_t i, double* e) {
     const int64_t t = labels[i];
-    return ce_row(logits + i * k, grad + i * k, k, inv_n, [&](int64_t j) { return j == t ? on : off; });
+    return ce_row(logits + i * k, grad + i * k, k, inv_n, e, [&](int64_t j) { return j == t ? on : off; });
   });
 }
 
@@ -80,9 +84,9 @@ template <typename T>
 double softmax_cross_entropy_soft(const T* logits, const T* target, T* grad, int64_t n, int64_t k, double ls) {
   const double inv_n = n ? 1.0 / static_cast<double>(n) : 0.0;
   const double off = ls / static_cast<double>(k);
-  return ce_rows<T>(n, k, [&](int64_t i) {
+  return ce_rows<T>(n, k, [&](int64_t i, double* e) {
     const T* tr = target + i * k;
-    return ce_row(logits + i * k, grad + i * k, k, inv_n,
+    return ce_row(logits + i * k, grad + i * k, k, inv_n, e,
                   [&](int64_t j) { return (1.0 - ls) * static_cast<double>(tr[j]) + off; });
   });
 }
