@@ -33,11 +33,8 @@ def test_fastnn(benchmark, state):
     p0 = state[0].copy()
     benchmark(_stepper(ops.adam_update, *state))
     assert not np.array_equal(state[0], p0) and np.isfinite(state[0]).all()
-    # the same number of steps with the reference lands on the same parameters
-    p, g, m, v = p0.copy(), state[1], np.zeros(N, np.float32), np.zeros(N, np.float32)
-    run = _stepper(reference.adam_update, p, g, m, v)
-    steps = int(round(np.abs(state[2] / (g * 0.1)).max()))  # not needed exactly: compare one fresh step instead
-    del steps, run
+    # one fresh step agrees with the float64 reference rule
+    g = state[1]
     p1, m1, v1 = p0.copy(), np.zeros(N, np.float32), np.zeros(N, np.float32)
     p2 = p0.astype(np.float64)
     ops.adam_update(p1, g, m1, v1, step=1, **HYPER)

@@ -1,6 +1,8 @@
 // Dropout kernels, written once and compiled per ISA (see dropout.h for the RNG definition).
 // The hash is 64-bit integer arithmetic on the element index: AVX-512DQ multiplies 64-bit lanes
 // natively, AVX2 emulates it; either way each element is independent, so any split is exact.
+#include <algorithm>
+
 #include "cpu.h"
 #include "dropout_isa.h"
 
@@ -31,11 +33,16 @@ T keep_scale(double p) { return p == 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p)
 
 }  // namespace
 
+// The loops copy what they use into locals first: stores through uint8_t* may alias anything,
+// so values read through the lambda's captured references would be reloaded every iteration
+// (and the loop would not vectorise).
 void dropout_mask(uint8_t* mask, int64_t n, double p, uint64_t seed) {
   const uint64_t key = mix64(seed), t = ::fastnn::dropout_threshold(p);
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
+    uint8_t* const m = mask;
+    const uint64_t k = key, th = t;
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) mask[i] = keep_bit(key, i, t);
+    for (int64_t i = b; i < e; ++i) m[i] = keep_bit(k, i, th);
   });
 }
 
@@ -44,12 +51,26 @@ void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, double p, uint6
   const uint64_t key = mix64(seed), t = ::fastnn::dropout_threshold(p);
   const T scale = keep_scale<T>(p);
   const bool all_dropped = p == 1.0;  // exact zeros, not x * 0 (which is NaN for inf / NaN)
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
+    const T* const xs = x;
+    T* const ys = y;
+    uint8_t* const ms = mask;
+    const uint64_t k = key, th = t;
+    const T on = all_dropped ? T(0) : scale;
+    // Two loops per cache-sized piece: the 64-bit hash and the T-wide scaling vectorise
+    // separately (fused in one loop, the mixed widths defeat the vectoriser).
+    constexpr int64_t kPiece = 2048;
+    for (int64_t pb = b; pb < e; pb += kPiece) {
+      const int64_t pe = std::min(e, pb + kPiece);
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) {
-      const uint8_t k = keep_bit(key, i, t);
-      mask[i] = k;
-      y[i] = all_dropped ? T(0) : x[i] * (k ? scale : T(0));
+      for (int64_t i = pb; i < pe; ++i) ms[i] = keep_bit(k, i, th);
+      if (all_dropped) {
+#pragma omp simd
+        for (int64_t i = pb; i < pe; ++i) ys[i] = T(0);
+      } else {
+#pragma omp simd
+        for (int64_t i = pb; i < pe; ++i) ys[i] = xs[i] * (ms[i] ? on : T(0));
+      }
     }
   });
 }
@@ -58,9 +79,12 @@ template <typename T>
 void dropout_backward(const T* dy, const uint8_t* mask, T* dx, int64_t n, double p) {
   const T scale = keep_scale<T>(p);
   const bool all_dropped = p == 1.0;
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+  parallel_for(n, kGrain, [=](int64_t b, int64_t e) {
+    const T* const gs = dy;
+    const uint8_t* const ms = mask;
+    T* const ds = dx;
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) dx[i] = all_dropped ? T(0) : dy[i] * (mask[i] ? scale : T(0));
+    for (int64_t i = b; i < e; ++i) ds[i] = all_dropped ? T(0) : gs[i] * (ms[i] ? scale : T(0));
   });
 }
 
