@@ -26,6 +26,12 @@ CONFIGS = {
     "adam": ("adam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.01), True),
     "adamw": ("adam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, weight_decay=0.1, decoupled=True), True),
     "radam": ("radam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, beta2=0.9, weight_decay=0.01), True),
+    # a large eps makes where eps enters the formula (inside or outside the sqrt) visible
+    "adam_big_eps": ("adam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, eps=0.05), True),
+    "radam_big_eps": ("radam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, beta2=0.9, eps=0.05), True),
+    "rmsprop_big_eps": ("rmsprop_update", ["square_avg"], dict(lr=0.01, eps=0.05), False),
+    "adagrad_big_eps": ("adagrad_update", ["sum_sq"], dict(lr=0.1, eps=0.05), True),
+    "adadelta_big_eps": ("adadelta_update", ["square_avg", "acc_delta"], dict(lr=1.0, eps=0.05), False),
 }
 
 
@@ -50,8 +56,10 @@ def _state(rng, n, name, dtype=F32):
     return param, slots
 
 
-def _compare(rng, name, n, steps, op):
+def _compare(rng, name, n, steps, op, fresh=False):
     param, slots = _state(rng, n, name)
+    if fresh:  # the state an optimizer starts from: zero slots
+        slots = [np.zeros_like(s) for s in slots]
     if name == "rmsprop_centered_momentum":
         slots[2] = np.zeros(n, F32)  # grad_avg^2 <= square_avg, as after any real history
     ref_param, ref_slots = param.astype(F64), [s.astype(F64) for s in slots]
@@ -69,9 +77,10 @@ def test_one_step_each_isa(name, isa, rng):
     _compare(rng, name, 1031, 1, "optim_step")
 
 
+@pytest.mark.parametrize("fresh", [False, True], ids=["mid_training", "from_zero"])
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_twenty_steps(name, rng):
-    _compare(rng, name, 257, 20, "optim_steps")
+def test_twenty_steps(name, fresh, rng):
+    _compare(rng, name, 257, 20, "optim_steps", fresh)
 
 
 @given(name=st.sampled_from(list(CONFIGS)), n=st.sampled_from(EDGE_SIZES + [100_003]),
