@@ -15,6 +15,10 @@
 #include "kernels/activations.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/batchnorm.h"
+#include "kernels/dropout.h"
+#include "kernels/losses.h"
+#include "kernels/optim.h"
 
 namespace py = pybind11;
 using fastnn::Act;
@@ -225,6 +229,363 @@ void gemm(const py::array& a, const py::array& b, py::array& out, bool trans_a, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Batch norm, dropout, losses, optimizer updates (issue 4)
+
+// (N, C) -> hw = 1; (N, C, H, W) -> hw = H * W.
+void bn_dims(const py::array& x, int64_t& n, int64_t& c, int64_t& hw) {
+  if (x.ndim() != 2 && x.ndim() != 4)
+    throw py::value_error("batch norm needs x of shape (N, C) or (N, C, H, W), got shape " + shape_str(x));
+  n = x.shape(0);
+  c = x.shape(1);
+  hw = x.ndim() == 4 ? x.shape(2) * x.shape(3) : 1;
+}
+
+// A per-channel (C,) vector: the dtype of x, C-contiguous, writable when `out`.
+void check_channel_vec(const py::array& a, const char* name, DType dt, int64_t c, bool out) {
+  if (out)
+    check_out(a, name, dt);
+  else
+    check_in(a, name, dt);
+  if (a.ndim() != 1 || a.shape(0) != c)
+    throw py::value_error(std::string(name) + " must have shape (" + std::to_string(c) + ",) (one value per "
+                          "channel), got " + shape_str(a));
+}
+
+template <typename T>
+const T* opt_cptr(const std::optional<py::array>& a) { return a ? static_cast<const T*>(a->data()) : nullptr; }
+template <typename T>
+T* opt_mptr(std::optional<py::array>& a) { return a ? static_cast<T*>(a->mutable_data()) : nullptr; }
+
+void batch_norm_forward(const py::array& x, const std::optional<py::array>& gamma,
+                        const std::optional<py::array>& beta, std::optional<py::array> running_mean,
+                        std::optional<py::array> running_var, py::array& y, py::array& mean, py::array& invstd,
+                        bool training, double momentum, double eps) {
+  const DType dt = float_dtype(x, "x");
+  check_in(x, "x", dt);
+  int64_t n, c, hw;
+  bn_dims(x, n, c, hw);
+  check_out(y, "y", dt);
+  require_same_shape(x, "x", y, "y");
+  check_channel_vec(mean, "mean", dt, c, true);
+  check_channel_vec(invstd, "invstd", dt, c, true);
+  if (gamma) check_channel_vec(*gamma, "gamma", dt, c, false);
+  if (beta) check_channel_vec(*beta, "beta", dt, c, false);
+  if (running_mean) check_channel_vec(*running_mean, "running_mean", dt, c, training);
+  if (running_var) check_channel_vec(*running_var, "running_var", dt, c, training);
+  if (training && n * hw <= 1)
+    throw py::value_error("batch norm in training needs more than one value per channel (N*H*W > 1), got x of "
+                          "shape " + shape_str(x));
+  if (!training && (!running_mean || !running_var))
+    throw py::value_error("batch norm in eval mode needs running_mean and running_var, got None");
+  if (!(eps >= 0.0)) throw py::value_error("eps must be >= 0, got " + std::to_string(eps));
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32) {
+    if (training)
+      fastnn::batch_norm_forward_train<float>(cptr<float>(x), opt_cptr<float>(gamma), opt_cptr<float>(beta),
+                                              opt_mptr<float>(running_mean), opt_mptr<float>(running_var),
+                                              mptr<float>(y), mptr<float>(mean), mptr<float>(invstd), n, c, hw,
+                                              momentum, eps);
+    else
+      fastnn::batch_norm_forward_eval<float>(cptr<float>(x), opt_cptr<float>(gamma), opt_cptr<float>(beta),
+                                             opt_cptr<float>(running_mean), opt_cptr<float>(running_var),
+                                             mptr<float>(y), mptr<float>(mean), mptr<float>(invstd), n, c, hw, eps);
+  } else {
+    if (training)
+      fastnn::batch_norm_forward_train<double>(cptr<double>(x), opt_cptr<double>(gamma), opt_cptr<double>(beta),
+                                               opt_mptr<double>(running_mean), opt_mptr<double>(running_var),
+                                               mptr<double>(y), mptr<double>(mean), mptr<double>(invstd), n, c,
+                                               hw, momentum, eps);
+    else
+      fastnn::batch_norm_forward_eval<double>(cptr<double>(x), opt_cptr<double>(gamma), opt_cptr<double>(beta),
+                                              opt_cptr<double>(running_mean), opt_cptr<double>(running_var),
+                                              mptr<double>(y), mptr<double>(mean), mptr<double>(invstd), n, c, hw,
+                                              eps);
+  }
+}
+
+void batch_norm_backward(const py::array& dy, const py::array& x, const std::optional<py::array>& gamma,
+                         const py::array& mean, const py::array& invstd, py::array& dx, py::array& dgamma,
+                         py::array& dbeta, bool training) {
+  const DType dt = float_dtype(dy, "dy");
+  check_in(dy, "dy", dt);
+  check_in(x, "x", dt);
+  require_same_shape(dy, "dy", x, "x");
+  int64_t n, c, hw;
+  bn_dims(x, n, c, hw);
+  check_out(dx, "dx", dt);
+  require_same_shape(x, "x", dx, "dx");
+  if (gamma) check_channel_vec(*gamma, "gamma", dt, c, false);
+  check_channel_vec(mean, "mean", dt, c, false);
+  check_channel_vec(invstd, "invstd", dt, c, false);
+  check_channel_vec(dgamma, "dgamma", dt, c, true);
+  check_channel_vec(dbeta, "dbeta", dt, c, true);
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32)
+    fastnn::batch_norm_backward<float>(cptr<float>(dy), cptr<float>(x), opt_cptr<float>(gamma), cptr<float>(mean),
+                                       cptr<float>(invstd), mptr<float>(dx), mptr<float>(dgamma),
+                                       mptr<float>(dbeta), n, c, hw, training);
+  else
+    fastnn::batch_norm_backward<double>(cptr<double>(dy), cptr<double>(x), opt_cptr<double>(gamma),
+                                        cptr<double>(mean), cptr<double>(invstd), mptr<double>(dx),
+                                        mptr<double>(dgamma), mptr<double>(dbeta), n, c, hw, training);
+}
+
+void check_dropout_p(double p) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw py::value_error("dropout probability p must be in [0, 1], got " + std::to_string(p));
+}
+
+void check_mask(const py::array& mask, const char* name, bool out) {
+  if (!mask.dtype().equal(py::dtype::of<uint8_t>()))
+    throw py::type_error(std::string(name) + " must have dtype uint8, got " + dtype_str(mask));
+  require_c_contiguous(mask, name);
+  if (out) require_writable(mask, name);
+}
+
+void dropout_mask(py::array& mask, double p, uint64_t seed) {
+  check_mask(mask, "mask", true);
+  check_dropout_p(p);
+  const int64_t n = mask.size();
+  py::gil_scoped_release nogil;
+  fastnn::dropout_mask(static_cast<uint8_t*>(mask.mutable_data()), n, p, seed);
+}
+
+void dropout_forward(const py::array& x, py::array& y, py::array& mask, double p, uint64_t seed) {
+  const DType dt = float_dtype(x, "x");
+  check_in(x, "x", dt);
+  check_out(y, "y", dt);
+  require_same_shape(x, "x", y, "y");
+  check_mask(mask, "mask", true);
+  require_same_shape(x, "x", mask, "mask");
+  check_dropout_p(p);
+  const int64_t n = x.size();
+  uint8_t* m = static_cast<uint8_t*>(mask.mutable_data());
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32)
+    fastnn::dropout_forward<float>(cptr<float>(x), mptr<float>(y), m, n, p, seed);
+  else
+    fastnn::dropout_forward<double>(cptr<double>(x), mptr<double>(y), m, n, p, seed);
+}
+
+void dropout_backward(const py::array& dy, const py::array& mask, py::array& dx, double p) {
+  const DType dt = float_dtype(dy, "dy");
+  check_in(dy, "dy", dt);
+  check_mask(mask, "mask", false);
+  require_same_shape(dy, "dy", mask, "mask");
+  check_out(dx, "dx", dt);
+  require_same_shape(dy, "dy", dx, "dx");
+  check_dropout_p(p);
+  const int64_t n = dy.size();
+  const uint8_t* m = static_cast<const uint8_t*>(mask.data());
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32)
+    fastnn::dropout_backward<float>(cptr<float>(dy), m, mptr<float>(dx), n, p);
+  else
+    fastnn::dropout_backward<double>(cptr<double>(dy), m, mptr<double>(dx), n, p);
+}
+
+std::string value_str(double v) {
+  std::ostringstream s;
+  s.precision(9);
+  s << v;
+  return s.str();
+}
+
+double softmax_cross_entropy(const py::array& logits, const py::array& target, py::array& grad,
+                             double label_smoothing) {
+  const DType dt = float_dtype(logits, "logits");
+  check_in(logits, "logits", dt);
+  require_ndim(logits, "logits", 2);
+  check_out(grad, "grad", dt);
+  require_same_shape(logits, "logits", grad, "grad");
+  if (!(label_smoothing >= 0.0 && label_smoothing <= 1.0))
+    throw py::value_error("label_smoothing must be in [0, 1], got " + value_str(label_smoothing));
+  const int64_t n = logits.shape(0), k = logits.shape(1);
+  const bool labels = target.dtype().equal(py::dtype::of<int64_t>());
+  if (labels) {
+    require_c_contiguous(target, "target");
+    if (target.ndim() != 1 || target.shape(0) != n)
+      throw py::value_error("integer target must have shape (" + std::to_string(n) + ",), got " + shape_str(target));
+    const int64_t* t = static_cast<const int64_t*>(target.data());
+    const int64_t bad = fastnn::first_bad_label(t, n, k);
+    if (bad >= 0)
+      throw py::value_error("target label " + std::to_string(t[bad]) + " at index " + std::to_string(bad) +
+                            " is outside [0, " + std::to_string(k) + ")");
+  } else {
+    if (target.dtype().kind() != 'f')
+      throw py::type_error("target must be int64 class labels or float probabilities, got dtype " +
+                           dtype_str(target));
+    check_in(target, "target", dt);
+    require_same_shape(logits, "logits", target, "target");
+  }
+  py::gil_scoped_release nogil;
+  if (labels) {
+    const int64_t* t = static_cast<const int64_t*>(target.data());
+    if (dt == DType::f32)
+      return fastnn::softmax_cross_entropy_labels<float>(cptr<float>(logits), t, mptr<float>(grad), n, k,
+                                                         label_smoothing);
+    return fastnn::softmax_cross_entropy_labels<double>(cptr<double>(logits), t, mptr<double>(grad), n, k,
+                                                        label_smoothing);
+  }
+  if (dt == DType::f32)
+    return fastnn::softmax_cross_entropy_soft<float>(cptr<float>(logits), cptr<float>(target), mptr<float>(grad),
+                                                     n, k, label_smoothing);
+  return fastnn::softmax_cross_entropy_soft<double>(cptr<double>(logits), cptr<double>(target),
+                                                    mptr<double>(grad), n, k, label_smoothing);
+}
+
+template <typename T>
+void raise_if_outside(const py::array& a, const std::string& what, double lo, double hi) {
+  const int64_t bad = fastnn::first_outside<T>(cptr<T>(a), a.size(), lo, hi);
+  if (bad >= 0)
+    throw py::value_error(what + ", got " + value_str(static_cast<double>(cptr<T>(a)[bad])) + " at flat index " +
+                          std::to_string(bad));
+}
+
+double pointwise_loss(const std::string& name, const py::array& pred, const py::array& target, py::array& grad) {
+  fastnn::PointLoss kind;
+  if (name == "mse") kind = fastnn::PointLoss::mse;
+  else if (name == "l1") kind = fastnn::PointLoss::l1;
+  else if (name == "bce") kind = fastnn::PointLoss::bce;
+  else if (name == "bce_with_logits") kind = fastnn::PointLoss::bce_with_logits;
+  else throw py::value_error("unknown loss '" + name + "'; expected one of: mse, l1, bce, bce_with_logits");
+  const DType dt = float_dtype(pred, "pred");
+  check_in(pred, "pred", dt);
+  check_in(target, "target", dt);
+  require_same_shape(pred, "pred", target, "target");
+  check_out(grad, "grad", dt);
+  require_same_shape(pred, "pred", grad, "grad");
+  if (kind == fastnn::PointLoss::bce) {
+    if (dt == DType::f32) raise_if_outside<float>(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0);
+    else raise_if_outside<double>(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0);
+  }
+  const int64_t n = pred.size();
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32)
+    return fastnn::pointwise_loss<float>(kind, cptr<float>(pred), cptr<float>(target), mptr<float>(grad), n);
+  return fastnn::pointwise_loss<double>(kind, cptr<double>(pred), cptr<double>(target), mptr<double>(grad), n);
+}
+
+double gaussian_nll_loss(const py::array& mean, const py::array& target, const py::array& var, py::array& dmean,
+                         py::array& dvar, bool full, double eps) {
+  const DType dt = float_dtype(mean, "mean");
+  check_in(mean, "mean", dt);
+  check_in(target, "target", dt);
+  check_in(var, "var", dt);
+  require_same_shape(mean, "mean", target, "target");
+  require_same_shape(mean, "mean", var, "var");
+  check_out(dmean, "dmean", dt);
+  check_out(dvar, "dvar", dt);
+  require_same_shape(mean, "mean", dmean, "dmean");
+  require_same_shape(mean, "mean", dvar, "dvar");
+  if (!(eps > 0.0)) throw py::value_error("eps must be > 0, got " + value_str(eps));
+  // NaN is let through (PyTorch only rejects var < 0).
+  if (dt == DType::f32) raise_if_outside<float>(var, "gaussian_nll_loss: var must be non-negative", 0.0, INFINITY);
+  else raise_if_outside<double>(var, "gaussian_nll_loss: var must be non-negative", 0.0, INFINITY);
+  const int64_t n = mean.size();
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32)
+    return fastnn::gaussian_nll_loss<float>(cptr<float>(mean), cptr<float>(target), cptr<float>(var),
+                                            mptr<float>(dmean), mptr<float>(dvar), n, full, eps);
+  return fastnn::gaussian_nll_loss<double>(cptr<double>(mean), cptr<double>(target), cptr<double>(var),
+                                           mptr<double>(dmean), mptr<double>(dvar), n, full, eps);
+}
+
+// Optimizer operands: float32 only (the update is in place: a cast would be a silent copy).
+void check_f32_param(const py::array& a, const char* name, bool out) {
+  if (!a.dtype().equal(py::dtype::of<float>()))
+    throw py::type_error(std::string(name) + " must be a float32 array (the fused optimizer kernels update "
+                         "float32 parameters in place), got dtype " + dtype_str(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + " must be C-contiguous: it is updated in place, never through a "
+                          "copy (got a non-contiguous array of shape " + shape_str(a) + ")");
+  if (out) require_writable(a, name);
+}
+
+struct OptimArgs {
+  float* param;
+  const float* grad;
+  int64_t n;
+};
+
+OptimArgs optim_args(py::array& param, const py::array& grad) {
+  check_f32_param(param, "param", true);
+  check_f32_param(grad, "grad", false);
+  require_same_shape(param, "param", grad, "grad");
+  return {mptr<float>(param), cptr<float>(grad), static_cast<int64_t>(param.size())};
+}
+
+float* slot(std::optional<py::array>& a, const py::array& param, const char* name, bool needed,
+            const char* why) {
+  if (!a) {
+    if (needed) throw py::value_error(std::string(name) + " is needed " + why + ", got None");
+    return nullptr;
+  }
+  check_f32_param(*a, name, true);
+  require_same_shape(param, "param", *a, name);
+  return mptr<float>(*a);
+}
+
+void sgd_update(py::array& param, const py::array& grad, std::optional<py::array> momentum_buf, double lr,
+                double momentum, double dampening, bool nesterov, double weight_decay, bool first_step) {
+  const OptimArgs o = optim_args(param, grad);
+  float* buf = slot(momentum_buf, param, "momentum_buf", momentum != 0.0, "when momentum != 0");
+  py::gil_scoped_release nogil;
+  fastnn::sgd_update(o.param, o.grad, momentum != 0.0 ? buf : nullptr, o.n, lr, momentum, dampening, nesterov,
+                     weight_decay, first_step);
+}
+
+void adagrad_update(py::array& param, const py::array& grad, std::optional<py::array> sum_sq, double clr,
+                    double weight_decay, double eps) {
+  const OptimArgs o = optim_args(param, grad);
+  float* ss = slot(sum_sq, param, "sum_sq", true, "by adagrad");
+  py::gil_scoped_release nogil;
+  fastnn::adagrad_update(o.param, o.grad, ss, o.n, clr, weight_decay, eps);
+}
+
+void adadelta_update(py::array& param, const py::array& grad, std::optional<py::array> square_avg,
+                     std::optional<py::array> acc_delta, double lr, double rho, double eps, double weight_decay) {
+  const OptimArgs o = optim_args(param, grad);
+  float* sa = slot(square_avg, param, "square_avg", true, "by adadelta");
+  float* ad = slot(acc_delta, param, "acc_delta", true, "by adadelta");
+  py::gil_scoped_release nogil;
+  fastnn::adadelta_update(o.param, o.grad, sa, ad, o.n, lr, rho, eps, weight_decay);
+}
+
+void rmsprop_update(py::array& param, const py::array& grad, std::optional<py::array> square_avg,
+                    std::optional<py::array> momentum_buf, std::optional<py::array> grad_avg, double lr,
+                    double alpha, double eps, double weight_decay, double momentum, bool centered) {
+  const OptimArgs o = optim_args(param, grad);
+  float* sa = slot(square_avg, param, "square_avg", true, "by rmsprop");
+  float* buf = slot(momentum_buf, param, "momentum_buf", momentum > 0.0, "when momentum > 0");
+  float* ga = slot(grad_avg, param, "grad_avg", centered, "when centered=True");
+  py::gil_scoped_release nogil;
+  fastnn::rmsprop_update(o.param, o.grad, sa, buf, ga, o.n, lr, alpha, eps, weight_decay, momentum, centered);
+}
+
+void adam_update(py::array& param, const py::array& grad, std::optional<py::array> exp_avg,
+                 std::optional<py::array> exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, bool decoupled) {
+  const OptimArgs o = optim_args(param, grad);
+  float* m = slot(exp_avg, param, "exp_avg", true, "by adam");
+  float* v = slot(exp_avg_sq, param, "exp_avg_sq", true, "by adam");
+  if (step < 1) throw py::value_error("step must be >= 1 (it counts this step), got " + std::to_string(step));
+  py::gil_scoped_release nogil;
+  fastnn::adam_update(o.param, o.grad, m, v, o.n, step, lr, beta1, beta2, eps, weight_decay, decoupled);
+}
+
+void radam_update(py::array& param, const py::array& grad, std::optional<py::array> exp_avg,
+                  std::optional<py::array> exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
+                  double eps, double weight_decay) {
+  const OptimArgs o = optim_args(param, grad);
+  float* m = slot(exp_avg, param, "exp_avg", true, "by radam");
+  float* v = slot(exp_avg_sq, param, "exp_avg_sq", true, "by radam");
+  if (step < 1) throw py::value_error("step must be >= 1 (it counts this step), got " + std::to_string(step));
+  py::gil_scoped_release nogil;
+  fastnn::radam_update(o.param, o.grad, m, v, o.n, step, lr, beta1, beta2, eps, weight_decay);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Configuration
 
 void set_isa(const std::string& name) {
@@ -289,4 +650,42 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm", &gemm, nc("a"), nc("b"), nc("out"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         py::arg("bias") = py::none(), "out = alpha * op(a) @ op(b) + beta * out (+ bias per row).");
+  // Batch norm, dropout, losses, optimizer updates (issue 4)
+  const auto opt = [](const char* name) { return py::arg(name).noconvert() = py::none(); };
+  m.def("batch_norm_forward", &batch_norm_forward, nc("x"), nc("gamma"), nc("beta"), nc("running_mean"),
+        nc("running_var"), nc("y"), nc("mean"), nc("invstd"), py::arg("training"), py::arg("momentum") = 0.1,
+        py::arg("eps") = 1e-5,
+        "Batch norm over channel axis 1; training updates running_mean/var in place; writes y, mean, invstd.");
+  m.def("batch_norm_backward", &batch_norm_backward, nc("dy"), nc("x"), nc("gamma"), nc("mean"), nc("invstd"),
+        nc("dx"), nc("dgamma"), nc("dbeta"), py::arg("training") = true, "Batch norm backward: writes dx, dgamma, dbeta.");
+  m.def("dropout_mask", &dropout_mask, nc("mask"), py::arg("p"), py::arg("seed"),
+        "Fill a uint8 mask with the counter-based keep bits of (seed, flat index).");
+  m.def("dropout_forward", &dropout_forward, nc("x"), nc("y"), nc("mask"), py::arg("p"), py::arg("seed"),
+        "Inverted dropout: writes mask and y = x * mask / (1 - p).");
+  m.def("dropout_backward", &dropout_backward, nc("dy"), nc("mask"), nc("dx"), py::arg("p"),
+        "dx = dy * mask / (1 - p).");
+  m.def("softmax_cross_entropy", &softmax_cross_entropy, nc("logits"), nc("target"), nc("grad"),
+        py::arg("label_smoothing") = 0.0, "Mean softmax cross-entropy (int64 labels or float probabilities); writes grad.");
+  m.def("pointwise_loss", &pointwise_loss, py::arg("name"), nc("pred"), nc("target"), nc("grad"),
+        "Mean mse / l1 / bce / bce_with_logits loss; writes grad.");
+  m.def("gaussian_nll_loss", &gaussian_nll_loss, nc("mean"), nc("target"), nc("var"), nc("dmean"), nc("dvar"),
+        py::arg("full") = false, py::arg("eps") = 1e-6, "Mean Gaussian NLL; writes dmean, dvar.");
+  m.def("sgd_update", &sgd_update, nc("param"), nc("grad"), nc("momentum_buf"), py::arg("lr"),
+        py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("nesterov") = false,
+        py::arg("weight_decay") = 0.0, py::arg("first_step") = false, "SGD step in place (float32).");
+  m.def("adagrad_update", &adagrad_update, nc("param"), nc("grad"), nc("sum_sq"), py::arg("clr"),
+        py::arg("weight_decay") = 0.0, py::arg("eps") = 1e-10, "Adagrad step in place (float32); clr is the decayed lr.");
+  m.def("adadelta_update", &adadelta_update, nc("param"), nc("grad"), nc("square_avg"), nc("acc_delta"),
+        py::arg("lr") = 1.0, py::arg("rho") = 0.9, py::arg("eps") = 1e-6, py::arg("weight_decay") = 0.0,
+        "Adadelta step in place (float32).");
+  m.def("rmsprop_update", &rmsprop_update, nc("param"), nc("grad"), nc("square_avg"), opt("momentum_buf"),
+        opt("grad_avg"), py::arg("lr") = 0.01, py::arg("alpha") = 0.99, py::arg("eps") = 1e-8,
+        py::arg("weight_decay") = 0.0, py::arg("momentum") = 0.0, py::arg("centered") = false,
+        "RMSprop step in place (float32).");
+  m.def("adam_update", &adam_update, nc("param"), nc("grad"), nc("exp_avg"), nc("exp_avg_sq"), py::arg("step"),
+        py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
+        py::arg("weight_decay") = 0.0, py::arg("decoupled") = false, "Adam / AdamW step in place (float32).");
+  m.def("radam_update", &radam_update, nc("param"), nc("grad"), nc("exp_avg"), nc("exp_avg_sq"), py::arg("step"),
+        py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
+        py::arg("weight_decay") = 0.0, "RAdam step in place (float32).");
 }

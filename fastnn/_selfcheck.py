@@ -41,6 +41,39 @@ def _gemm(rng, dtype):
     return ops.gemm(a, b), reference.gemm(a, b)
 
 
+
+# Batch norm, dropout, losses (issue 4). The optimizer updates are float32-only and are covered
+# by the test-suite, not here (every check runs in both dtypes).
+@_check("batch_norm")
+def _batch_norm(rng, dtype):
+    x = rng.standard_normal((8, 5, 3, 4)).astype(dtype)
+    gamma, beta = rng.standard_normal(5).astype(dtype), rng.standard_normal(5).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    got_y, mean, invstd = ops.batch_norm_forward(x, gamma, beta, None, None, training=True)
+    want_y, _, _ = reference.batch_norm_forward(x, gamma, beta, None, None, training=True)
+    got_dx = ops.batch_norm_backward(dy, x, gamma, mean, invstd)[0]
+    want_dx = reference.batch_norm_backward(dy, x, gamma, mean, invstd)[0]
+    return np.concatenate([got_y.ravel(), got_dx.ravel()]), np.concatenate([want_y.ravel(), want_dx.ravel()])
+
+
+@_check("dropout")
+def _dropout(rng, dtype):
+    x = rng.standard_normal((33, 17)).astype(dtype)
+    return ops.dropout_forward(x, 0.3, 1234)[0], reference.dropout_forward(x, 0.3, 1234)[0]
+
+
+@_check("softmax_cross_entropy")
+def _cross_entropy(rng, dtype):
+    z = (rng.standard_normal((33, 7)) * 3).astype(dtype)
+    t = rng.integers(0, 7, 33)
+    return ops.softmax_cross_entropy(z, t, 0.1)[1], reference.softmax_cross_entropy(z, t, 0.1)[1]
+
+
+@_check("bce_with_logits_loss")
+def _bce_logits(rng, dtype):
+    x, t = rng.standard_normal((33, 17)).astype(dtype), rng.uniform(0, 1, (33, 17)).astype(dtype)
+    return ops.bce_with_logits_loss(x, t)[1], reference.bce_with_logits_loss(x, t)[1]
+
 def count_checks() -> int:
     return 2 * len(_CHECKS)
 

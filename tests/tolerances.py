@@ -32,3 +32,24 @@ def assert_close(got, want, op: str, dtype=None, err_msg: str = ""):
     assert got.shape == want.shape, f"shape {got.shape} != {want.shape} {err_msg}"
     np.testing.assert_allclose(got.astype(np.float64), np.asarray(want, dtype=np.float64),
                                equal_nan=True, err_msg=err_msg, **tol(op, dtype))
+
+# Batch norm, dropout, losses, optimizer updates (issue 4). Why each value:
+# - batch_norm: sums are exact-ish (double), but y = (x - mean) * scale + beta is evaluated in
+#   float32 with mean and scale rounded to float32: a few ulp of max(|x - mean| * scale, |beta|).
+# - batch_norm_backward: dx = k * ((dy - a) - (x - mean) * b) in float32 cancels when dy is close
+#   to its channel mean; atol covers that cancellation at values of order 1.
+# - loss: the native loss is accumulated in double (error ~1e-15 relative); the gradient is
+#   rounded once to the output dtype (rtol: 1 ulp; atol: results that underflow).
+# - dropout: y = x * float(1/(1-p)): one rounding in float32 against the float64 truth.
+# - optim_step: one float32 step against the float64 rule: each slot and the parameter carry a
+#   few float32 roundings (sqrt, division); values of order 1.
+# - optim_steps: 20 float32 steps against the float64 rule: the rounding errors compound through
+#   the slots and Adam-style m / sqrt(v) amplifies them while v is small.
+TOLERANCES.update({
+    "batch_norm": {F32: (1e-5, 1e-5), F64: (1e-11, 1e-12)},
+    "batch_norm_backward": {F32: (1e-4, 1e-5), F64: (1e-9, 1e-11)},
+    "loss": {F32: (1e-6, 1e-9), F64: (1e-10, 1e-14)},
+    "dropout": {F32: (2e-7, 0.0), F64: (1e-15, 0.0)},
+    "optim_step": {F32: (1e-5, 1e-6)},
+    "optim_steps": {F32: (1e-4, 1e-5)},
+})

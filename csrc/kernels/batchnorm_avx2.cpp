@@ -1,0 +1,3 @@
+// Batch norm compiled for the avx2 ISA (flags set in CMakeLists.txt).
+#define FASTNN_ISA_NS isa_avx2
+#include "batchnorm_impl.h"

@@ -1,0 +1,3 @@
+// Batch norm compiled for the generic ISA (flags set in CMakeLists.txt).
+#define FASTNN_ISA_NS isa_generic
+#include "batchnorm_impl.h"

@@ -1,0 +1,3 @@
+// Dropout compiled for the avx2 ISA (flags set in CMakeLists.txt).
+#define FASTNN_ISA_NS isa_avx2
+#include "dropout_impl.h"

@@ -1,0 +1,3 @@
+// Optimizer loops compiled for the avx512 ISA (flags set in CMakeLists.txt).
+#define FASTNN_ISA_NS isa_avx512
+#include "optim_impl.h"

@@ -1,0 +1,62 @@
+"""Inverted dropout with a counter-based mask (see fastnn.reference.dropout for the RNG's exact
+definition): the mask depends only on (seed, flat index), never on the thread count, and
+``fastnn.reference.dropout_mask(shape, p, seed)`` reproduces it bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..reference.dropout import check_p, check_seed
+from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy
+
+__all__ = ["dropout_mask", "dropout_forward", "dropout_backward"]
+
+
+def dropout_mask(shape, p, seed):
+    """The uint8 keep-mask (1 = kept, probability ~ 1 - p) for an array of `shape`."""
+    p, seed = check_p(p), check_seed(seed)
+    mask = np.empty(shape, dtype=np.uint8)
+    _core.dropout_mask(mask, p, seed)
+    return mask
+
+
+def dropout_forward(x, p, seed, *, training=True):
+    """Inverted dropout: y = x * mask / (1 - p).
+
+    Args:
+        x: any shape, float32 or float64.
+        p: probability of dropping an element, in [0, 1] (p = 1 gives zeros).
+        seed: integer in [0, 2**64); the same seed gives the same mask.
+        training: when False, returns (x, None) untouched.
+    Returns:
+        (y, mask) with mask uint8 of x's shape (1 = kept), to pass to dropout_backward.
+    """
+    p, seed = check_p(p), check_seed(seed)
+    if not training:
+        return x, None
+    check_float(x, "x")
+    if is_cupy(x):
+        gpu_not_available("dropout_forward")
+    x = contiguous(x)
+    y = np.empty_like(x)
+    mask = np.empty(x.shape, dtype=np.uint8)
+    _core.dropout_forward(x, y, mask, p, seed)
+    return y, mask
+
+
+def dropout_backward(dy, mask, p):
+    """dx = dy * mask / (1 - p) (zeros when p = 1)."""
+    p = check_p(p)
+    check_float(dy, "dy")
+    if is_cupy(dy):
+        gpu_not_available("dropout_backward")
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8:
+        raise TypeError(f"mask must be the uint8 array dropout_forward returned, got "
+                        f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    if mask.shape != dy.shape:
+        raise ValueError(f"mask must have the shape of dy {dy.shape}, got {mask.shape}")
+    dy, mask = contiguous(dy), contiguous(mask)
+    dx = np.empty_like(dy)
+    _core.dropout_backward(dy, mask, dx, p)
+    return dx

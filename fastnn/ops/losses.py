@@ -1,0 +1,124 @@
+"""Loss functions, each fused with its gradient: one native pass returns ``(loss, grad...)``.
+
+Reduction is the mean (PyTorch's default); the loss is a Python float (NaN for empty inputs),
+gradients have the prediction's dtype. Numerically stable: softmax cross-entropy handles logits
+of +-1e8 and -inf, BCE clamps its logs at -100 as PyTorch does.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _core
+from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, same_dtype, same_shape
+
+__all__ = ["softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss"]
+
+
+def _real(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
+    return float(value)
+
+
+def softmax_cross_entropy(logits, target, label_smoothing=0.0):
+    """Mean over rows of -sum_k q_k log softmax(logits)_k, with its gradient.
+
+    Args:
+        logits: (N, K) float32 or float64.
+        target: integer (N,) class labels in [0, K) (q = one-hot), or (N, K) probabilities of
+            logits' dtype (soft labels, mixup).
+        label_smoothing: eps in [0, 1]: q <- (1 - eps) q + eps / K (PyTorch).
+    Returns:
+        (loss, dlogits), dlogits = (softmax(logits) * sum(q) - q) / N.
+    Raises:
+        ValueError naming the first label outside [0, K).
+    """
+    check_float(logits, "logits")
+    if is_cupy(logits):
+        gpu_not_available("softmax_cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be 2-D (N, K), got shape {logits.shape}")
+    ls = _real(label_smoothing, "label_smoothing")
+    if not 0.0 <= ls <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    if target.dtype.kind in "iu":
+        if target.shape != (logits.shape[0],):
+            raise ValueError(f"integer target must have shape ({logits.shape[0]},), got {target.shape}")
+        if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
+            i = int(np.argmax(target))
+            raise ValueError(f"target label {int(target[i])} at index {i} is outside [0, {logits.shape[1]})")
+        target = np.ascontiguousarray(target, dtype=np.int64)  # labels are an input: an exact copy is fine
+    elif target.dtype.kind == "f":
+        same_dtype(logits, "logits", target, "target")
+        same_shape(logits, "logits", target, "target")
+        target = contiguous(target)
+    else:
+        raise TypeError(f"target must hold integer class labels or float probabilities, got dtype {target.dtype}")
+    logits = contiguous(logits)
+    grad = np.empty_like(logits)
+    loss = _core.softmax_cross_entropy(logits, target, grad, ls)
+    return loss, grad
+
+
+def _pointwise(name: str, pred, target, pred_name: str):
+    check_float(pred, pred_name)
+    if is_cupy(pred):
+        gpu_not_available(name)
+    same_dtype(pred, pred_name, target, "target")
+    same_shape(pred, pred_name, target, "target")
+    pred, target = contiguous(pred), contiguous(target)
+    grad = np.empty_like(pred)
+    loss = _core.pointwise_loss(name.removesuffix("_loss"), pred, target, grad)
+    return loss, grad
+
+
+def mse_loss(pred, target):
+    """mean((pred - target)^2); returns (loss, dpred) with dpred = 2 (pred - target) / n."""
+    return _pointwise("mse_loss", pred, target, "pred")
+
+
+def l1_loss(pred, target):
+    """mean(|pred - target|); returns (loss, dpred) with dpred = sign(pred - target) / n (0 where equal)."""
+    return _pointwise("l1_loss", pred, target, "pred")
+
+
+def bce_loss(prob, target):
+    """-mean(t log p + (1 - t) log(1 - p)), logs clamped at -100 (PyTorch).
+
+    Returns (loss, dprob), dprob = (p - t) / max(p (1 - p), 1e-12) / n. prob outside [0, 1] raises ValueError.
+    """
+    return _pointwise("bce_loss", prob, target, "prob")
+
+
+def bce_with_logits_loss(logits, target):
+    """BCE of sigmoid(logits), computed stably: mean(max(x, 0) - x t + log(1 + exp(-|x|))).
+
+    Returns (loss, dlogits), dlogits = (sigmoid(x) - t) / n.
+    """
+    return _pointwise("bce_with_logits_loss", logits, target, "logits")
+
+
+def gaussian_nll_loss(mean, target, var, full=False, eps=1e-6):
+    """mean(0.5 (log v + (target - mean)^2 / v)) (+ 0.5 log(2 pi) when full), v = max(var, eps).
+
+    var has the shape of mean; a negative var raises ValueError (PyTorch). Returns
+    (loss, dmean, dvar); as in PyTorch the clamp is not differentiated (dvar is taken at v).
+    """
+    check_float(mean, "mean")
+    if is_cupy(mean):
+        gpu_not_available("gaussian_nll_loss")
+    same_dtype(mean, "mean", target, "target")
+    same_dtype(mean, "mean", var, "var")
+    same_shape(mean, "mean", target, "target")
+    same_shape(mean, "mean", var, "var")
+    eps = _real(eps, "eps")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be finite and > 0, got {eps!r}")
+    mean, target, var = contiguous(mean), contiguous(target), contiguous(var)
+    dmean, dvar = np.empty_like(mean), np.empty_like(mean)
+    loss = _core.gaussian_nll_loss(mean, target, var, dmean, dvar, bool(full), eps)
+    return loss, dmean, dvar

@@ -1,0 +1,149 @@
+"""Fused optimizer updates: one in-place native pass over a parameter, its gradient and its slots.
+
+PyTorch's update rules (see fastnn.reference.optim for the formulas, the truth they are tested
+against). The parameter and slots must be float32, C-contiguous and writable: the update is in
+place, so anything else is rejected rather than silently copied. The gradient must be float32
+(a non-contiguous one is copied: it is only read). `step` counts this step (1 on the first).
+Hyperparameters are validated; a bad one raises ValueError naming the value.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import _core
+from ._dispatch import contiguous, gpu_not_available, is_cupy
+
+__all__ = ["sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update", "adam_update", "radam_update"]
+
+
+def _real(value, name: str, *, lo: float | None = None, hi: float | None = None, hi_open: bool = False) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
+    v = float(value)
+    bad = not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
+    if bad:
+        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}{')' if hi_open or hi is None else ']'}"
+        raise ValueError(f"{name} must be a finite number in {rng}, got {value!r}")
+    return v
+
+
+def _step(step) -> int:
+    if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"step must be an integer, got {type(step).__name__}: {step!r}")
+    if step < 1:
+        raise ValueError(f"step counts this step and must be >= 1, got {step}")
+    return int(step)
+
+
+def _param(param):
+    if is_cupy(param):
+        gpu_not_available("optimizer updates")
+    if not isinstance(param, np.ndarray):
+        raise TypeError(f"param must be a numpy.ndarray, got {type(param).__name__}")
+    return param
+
+
+def _grad(grad, param):
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(f"grad must be a numpy.ndarray, got {type(grad).__name__}")
+    if grad.dtype != param.dtype:
+        raise TypeError(f"grad has dtype {grad.dtype} but param has dtype {param.dtype}; "
+                        "fastnn never converts silently, cast one of them")
+    if grad.shape != param.shape:
+        raise ValueError(f"grad must have the shape of param {param.shape}, got {grad.shape}")
+    return contiguous(grad)  # only read: an explicit copy is harmless
+
+
+def sgd_update(param, grad, momentum_buf, *, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+               first_step=False):
+    """SGD with momentum, in place (PyTorch's torch.optim.SGD).
+
+    g = grad + weight_decay * param; with momentum: buf = g on the first step, else
+    buf = momentum * buf + (1 - dampening) * g, and g = g + momentum * buf (Nesterov) or buf;
+    param -= lr * g. momentum_buf may be None when momentum == 0.
+    """
+    param = _param(param)
+    lr = _real(lr, "lr", lo=0.0)
+    momentum = _real(momentum, "momentum", lo=0.0)
+    dampening = _real(dampening, "dampening")
+    weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(f"Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum}, "
+                         f"dampening={dampening}")
+    _core.sgd_update(param, _grad(grad, param), momentum_buf, lr, momentum, dampening, bool(nesterov),
+                     weight_decay, bool(first_step))
+
+
+def adagrad_update(param, grad, sum_sq, *, step, lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
+    """Adagrad, in place: sum_sq += g^2; param -= lr / (1 + (step - 1) lr_decay) * g / (sqrt(sum_sq) + eps)."""
+    param = _param(param)
+    step = _step(step)
+    lr = _real(lr, "lr", lo=0.0)
+    lr_decay = _real(lr_decay, "lr_decay", lo=0.0)
+    weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    eps = _real(eps, "eps", lo=0.0)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    _core.adagrad_update(param, _grad(grad, param), sum_sq, clr, weight_decay, eps)
+
+
+def adadelta_update(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    """Adadelta, in place: square_avg = rho sa + (1 - rho) g^2; delta = sqrt(acc_delta + eps) /
+    sqrt(square_avg + eps) g; acc_delta = rho ad + (1 - rho) delta^2; param -= lr delta."""
+    param = _param(param)
+    lr = _real(lr, "lr", lo=0.0)
+    rho = _real(rho, "rho", lo=0.0, hi=1.0)
+    eps = _real(eps, "eps", lo=0.0)
+    weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    _core.adadelta_update(param, _grad(grad, param), square_avg, acc_delta, lr, rho, eps, weight_decay)
+
+
+def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *, lr=0.01, alpha=0.99, eps=1e-8,
+                   weight_decay=0.0, momentum=0.0, centered=False):
+    """RMSprop, in place: square_avg = alpha sa + (1 - alpha) g^2; centered subtracts grad_avg^2
+    (grad_avg = alpha ga + (1 - alpha) g); avg = sqrt(.) + eps; with momentum buf = momentum buf + g / avg,
+    param -= lr buf; else param -= lr g / avg. momentum_buf is needed when momentum > 0, grad_avg when centered."""
+    param = _param(param)
+    lr = _real(lr, "lr", lo=0.0)
+    alpha = _real(alpha, "alpha", lo=0.0)
+    eps = _real(eps, "eps", lo=0.0)
+    weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    momentum = _real(momentum, "momentum", lo=0.0)
+    _core.rmsprop_update(param, _grad(grad, param), square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay,
+                         momentum, bool(centered))
+
+
+def _betas(beta1, beta2):
+    return _real(beta1, "beta1", lo=0.0, hi=1.0, hi_open=True), _real(beta2, "beta2", lo=0.0, hi=1.0, hi_open=True)
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0, decoupled=False):
+    """Adam (decoupled=False: weight decay as L2 in the gradient) or AdamW (decoupled=True:
+    param *= 1 - lr * weight_decay first), in place:
+    m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
+    param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)."""
+    param = _param(param)
+    step = _step(step)
+    lr = _real(lr, "lr", lo=0.0)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = _real(eps, "eps", lo=0.0)
+    weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    _core.adam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
+                      bool(decoupled))
+
+
+def radam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                 weight_decay=0.0):
+    """RAdam, in place: Adam's moments; while the variance of the adaptive rate is untractable
+    (rho_t <= 5) the step is lr * m / (1 - beta1^step), afterwards it is rectified
+    (see fastnn.reference.radam_update for the formula)."""
+    param = _param(param)
+    step = _step(step)
+    lr = _real(lr, "lr", lo=0.0)
+    beta1, beta2 = _betas(beta1, beta2)
+    eps = _real(eps, "eps", lo=0.0)
+    weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    _core.radam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
