@@ -49,6 +49,8 @@ def same_shape(ref, ref_name: str, x, name: str) -> None:
 
 def contiguous(x):
     """A C-contiguous view of x, copying only when needed (inputs only)."""
+    if x.flags.c_contiguous:
+        return x  # also keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
     if is_cupy(x):
         import cupy
 
