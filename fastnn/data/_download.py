@@ -101,7 +101,8 @@ def verify_file(path, spec: RemoteFile) -> None:
         try:
             raw = read_maybe_gzip(path)
         except ValueError as e:
-            raise ChecksumError(f"{path}: not the published file ({e})") from None
+            raise ChecksumError(f"{path}: checksum mismatch for {spec.name} (and its content "
+                                f"is unreadable: {e})") from None
         got["content md5"] = bytes_digest(raw, "md5")
         if got["content md5"] == spec.raw_md5.lower():
             return
@@ -201,6 +202,8 @@ def download(spec: RemoteFile, dest, *, urls: Optional[Sequence[str]] = None,
             os.replace(part, dest)
             return dest
         except (urllib.error.URLError, OSError, ValueError) as e:
+            if isinstance(e, urllib.error.HTTPError):
+                e.close()   # the error carries the open response; don't leak its socket
             reason = e.reason if isinstance(e, urllib.error.URLError) and not isinstance(
                 e, urllib.error.HTTPError) else e
             failures.append(f"  {url}: {type(e).__name__}: {reason}")

@@ -135,6 +135,7 @@ DATASETS = {
 CIFAR_MEMBERS = tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)) + (
     "cifar-10-batches-bin/test_batch.bin",)
 _CIFAR_MANIFEST = ".fastnn-sha256"
+CIFAR_BATCH_RECORDS = 10000   # images per batch file in the published archive
 
 
 def default_cache_dir() -> Path:
@@ -248,7 +249,7 @@ def _idx_splits(spec: DatasetSpec, a: dict) -> DatasetSplits:
 
 def _to_float_images(u8: np.ndarray) -> np.ndarray:
     x = u8.astype(np.float32)
-    x *= np.float32(1.0 / 255.0)
+    x /= np.float32(255.0)    # a true division: exactly k/255 rounded, 255 -> 1.0
     return x
 
 
@@ -334,9 +335,10 @@ def _load_cifar_bin_dir(bin_dir: Path) -> DatasetSplits:
     parts = []
     for n in names:
         data = (bin_dir / n).read_bytes()
-        if len(data) != 10000 * CIFAR_RECORD:
-            raise ValueError(f"{n}: {len(data)} bytes, expected {10000 * CIFAR_RECORD} "
-                             "(10000 records)")
+        want = CIFAR_BATCH_RECORDS * CIFAR_RECORD
+        if len(data) != want:
+            raise ValueError(f"{n}: {len(data)} bytes, expected {want} "
+                             f"({CIFAR_BATCH_RECORDS} records of {CIFAR_RECORD} bytes)")
         parts.append(parse_cifar_batch(data, n))
     x_tr = np.concatenate([p[0] for p in parts[:5]])
     y_tr = np.concatenate([p[1] for p in parts[:5]])
