@@ -85,7 +85,7 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng) -> np.ndarray
     """Pick ``n_test`` indices so each class gets its proportional share (largest remainder)."""
     classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
-        bad = classes[counts.argmin()]
+        bad = classes[counts.argmin()].item()    # a plain value for the message
         raise ValueError(f"stratify: class {bad!r} has only {counts.min()} sample; each class "
                          "needs at least 2 to appear on both sides of the split")
     n = len(labels)

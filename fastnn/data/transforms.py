@@ -73,14 +73,21 @@ class Transform:
 
 
 class Compose(Transform):
-    """Apply transforms in order (sharing one generator, drawn from in that order)."""
+    """Apply transforms in order. Each member uses its own generator, unless a call passes
+    ``rng=``, which is then shared by all members (drawn from in order)."""
 
     def __init__(self, transforms: Sequence):
-        super().__init__()
+        self.rng = None
         self.transforms = list(transforms)
         for t in self.transforms:
             if not callable(t):
                 raise TypeError(f"Compose takes callables, got {type(t).__name__}")
+
+    def __call__(self, x, y=None, *, rng: Optional[np.random.Generator] = None):
+        # Unlike a single transform, Compose has no generator of its own: without ``rng``
+        # each member draws from its own (seeded) generator.
+        x_out, y_out = self.apply(x, y, rng)
+        return x_out if y is None and y_out is None else (x_out, y_out)
 
     def apply(self, x, y, rng):
         for t in self.transforms:
