@@ -170,3 +170,19 @@ def test_bad_arguments_are_named(kwargs, message):
 def test_bad_data():
     with pytest.raises(TypeError, match="got int"):
         DataLoader(5)
+
+
+def test_unseeded_loader_leaves_augmentation_to_the_transforms_own_seed():
+    x = np.random.default_rng(0).random((12, 1, 3, 3)).astype(np.float32)
+    y = np.arange(12)
+    runs = []
+    for prefetch in (0, 2):
+        loader = DataLoader((x, y), batch_size=4, transform=RandomCrop(2, padding=1, seed=11),
+                            prefetch=prefetch)
+        runs.append(collect(loader))
+    for (xa, _), (xb, _) in zip(*runs):
+        np.testing.assert_array_equal(xa, xb)
+    # and it is the transform's own sequence, batch after batch
+    t = RandomCrop(2, padding=1, seed=11)
+    for i, (xa, _) in enumerate(runs[0]):
+        np.testing.assert_array_equal(xa, t(x[4 * i:4 * i + 4]))

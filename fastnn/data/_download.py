@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -201,7 +202,7 @@ def download(spec: RemoteFile, dest, *, urls: Optional[Sequence[str]] = None,
             verify_file(part, spec)
             os.replace(part, dest)
             return dest
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             if isinstance(e, urllib.error.HTTPError):
                 e.close()   # the error carries the open response; don't leak its socket
             reason = e.reason if isinstance(e, urllib.error.URLError) and not isinstance(

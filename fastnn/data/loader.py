@@ -62,8 +62,10 @@ class DataLoader:
             Without a seed a random one is drawn once per loader.
         transform: called on every batch as ``transform(x, y) -> (x, y)`` (or
             ``transform(x)`` for a one-array dataset), e.g. a :class:`Compose` of augmentations.
-            fastnn transforms get a generator derived from ``(seed, epoch, batch index)``,
-            so augmentation too is reproducible and independent of ``prefetch``.
+            With a ``seed``, fastnn transforms get a generator derived from ``(seed, epoch,
+            batch index)``, so augmentation too is reproducible and independent of
+            ``prefetch`` and of epochs stopped early. Without one, each transform draws from
+            its own generator (its ``seed=``), batch after batch in order.
         prefetch: number of batches a background thread prepares ahead (0: none). NumPy
             releases the GIL in the gathers and most transforms, so this overlaps batch
             preparation with the training step. The batches are identical either way.
@@ -93,6 +95,7 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
+        self.seeded = seed is not None
         self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
         self.transform = transform
         self.prefetch = int(prefetch)
@@ -124,7 +127,7 @@ class DataLoader:
         if t is None:
             return batch
         kw = {}
-        if isinstance(t, Transform):
+        if isinstance(t, Transform) and self.seeded:
             # Independent stream per (seed, epoch, batch): the 1 keeps it apart from the
             # shuffle stream drawn from (seed, epoch).
             kw["rng"] = np.random.default_rng([self.seed, epoch, b, 1])
