@@ -328,3 +328,15 @@ def test_in_memory_tar_helper_round_trip():
     archive, *_ = make_cifar_archive(records=1)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
         assert len(tf.getmembers()) == 6
+
+
+def test_mirrors_argument_replaces_the_builtin_list(tmp_path, monkeypatch):
+    arrays, raw, gz = make_idx_dataset(seed=5)
+    spec = idx_spec(gz, raw, [refused_url() + "/never/"], subdir="mnist")
+    routes = {"/mine/" + rf.name: {"body": gz[role]} for role, rf in spec.files.items()}
+    with http_server(routes) as (base, hits):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+        data = load_mnist(mirrors=[base + "/mine"], verbose=False)
+    assert sorted(hits) == sorted(routes)
+    np.testing.assert_array_equal(data.y_test, arrays["test_labels"])
+    assert (tmp_path / "cache" / "fastnn" / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file()

@@ -460,7 +460,7 @@ class CutMix(_Mix):
         y1, y2 = max(cy - bh // 2, 0), min(cy - bh // 2 + bh, h)
         x1, x2 = max(cx - bw // 2, 0), min(cx - bw // 2 + bw, w)
         x_out = x.copy()
-        x_out[:, :, y1:y2, x1:x2] = x[perm][:, :, y1:y2, x1:x2]
+        x_out[:, :, y1:y2, x1:x2] = x[perm, :, y1:y2, x1:x2]
         kept = 1.0 - (y2 - y1) * (x2 - x1) / float(h * w)
         y_out = (ys * np.float32(kept) + ys[perm] * np.float32(1.0 - kept)).astype(np.float32)
         return x_out, y_out
