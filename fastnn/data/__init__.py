@@ -1,0 +1,63 @@
+"""fastnn.data: datasets with verified downloads, batch loaders, augmentation, splits,
+cross-validation and ensembles. Pure Python + NumPy (downloads use only urllib).
+
+- Datasets: :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_cifar10`,
+  :func:`load_digits` return ``DatasetSplits(x_train, y_train, x_test, y_test)`` with images
+  float32 NCHW in [0, 1] and labels int64.
+- Loading: :class:`TensorDataset`, :class:`DataLoader` (seeded shuffling, background prefetch).
+- Augmentation (``fastnn.data.transforms``): vectorised, seeded batch transforms.
+- Validation: :func:`train_test_split`, :class:`KFold`, :class:`StratifiedKFold`,
+  :func:`cross_validate`; ensembles :class:`Bagging`, :class:`Ensemble`.
+"""
+from . import transforms
+from ._download import ChecksumError, DownloadError, RemoteFile, download, safe_extract
+from .datasets import (
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
+    MNIST_CLASSES,
+    DatasetNotFoundError,
+    DatasetSplits,
+    default_cache_dir,
+    load_cifar10,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+)
+from .ensemble import Bagging, Ensemble
+from .loader import DataLoader, TensorDataset
+from .splits import CVResult, KFold, Split, StratifiedKFold, cross_validate, train_test_split
+from .transforms import (
+    Compose,
+    CutMix,
+    Cutout,
+    GaussianNoise,
+    Mixup,
+    Normalize,
+    RandomCrop,
+    RandomErasing,
+    RandomHorizontalFlip,
+    RandomRotation,
+    RandomTranslate,
+    RandomVerticalFlip,
+    Transform,
+    one_hot,
+)
+
+__all__ = [
+    # datasets
+    "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DatasetNotFoundError",
+    "DatasetSplits", "default_cache_dir", "load_cifar10", "load_digits", "load_fashion_mnist",
+    "load_mnist",
+    # downloads
+    "ChecksumError", "DownloadError", "RemoteFile", "download", "safe_extract",
+    # loading
+    "DataLoader", "TensorDataset",
+    # transforms
+    "transforms", "Compose", "CutMix", "Cutout", "GaussianNoise", "Mixup", "Normalize",
+    "RandomCrop", "RandomErasing", "RandomHorizontalFlip", "RandomRotation", "RandomTranslate",
+    "RandomVerticalFlip", "Transform", "one_hot",
+    # splits and validation
+    "CVResult", "KFold", "Split", "StratifiedKFold", "cross_validate", "train_test_split",
+    # ensembles
+    "Bagging", "Ensemble",
+]

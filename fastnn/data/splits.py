@@ -1,0 +1,278 @@
+"""Hold-out splits, k-fold cross-validation and the scoring loop around them.
+
+Models are duck-typed, Keras style: ``build_model()`` returns a fresh object with
+``fit(x, y, **fit_kwargs)`` and ``predict(x)`` (class probabilities ``(N, K)`` for classifiers,
+values for regression). Nothing here depends on ``fastnn.nn``.
+"""
+from __future__ import annotations
+
+import numbers
+import time
+from typing import Iterator, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from ._metrics import get_metric
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {name}={value}")
+    return int(value)
+
+
+def _num_samples(arrays) -> int:
+    n = None
+    for i, a in enumerate(arrays):
+        if a is None:
+            continue
+        if not hasattr(a, "shape") or len(a.shape) == 0:
+            raise TypeError(f"array {i} must be an array with a sample axis, got "
+                            f"{type(a).__name__}")
+        if n is None:
+            n = a.shape[0]
+        elif a.shape[0] != n:
+            raise ValueError(f"arrays have different numbers of samples: {n} and {a.shape[0]}")
+    if n is None:
+        raise ValueError("no array given")
+    return n
+
+
+def _class_labels(y, name: str = "y") -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+                           or y.dtype.kind in "US"):
+        raise ValueError(f"{name} must be 1-D class labels (integers or strings) to stratify, "
+                         f"got shape {y.shape} dtype {y.dtype}; for regression targets pass "
+                         "stratified=False / stratify=None")
+    return y
+
+
+class Split(NamedTuple):
+    """``x_train, y_train, x_test, y_test``: the same order as :class:`DatasetSplits`
+    (note: scikit-learn's ``train_test_split`` returns ``x_train, x_test, y_train, y_test``)."""
+
+    x_train: np.ndarray
+    y_train: Optional[np.ndarray]
+    x_test: np.ndarray
+    y_test: Optional[np.ndarray]
+
+
+def _resolve_test_count(test_size, n: int) -> int:
+    if isinstance(test_size, (bool, np.bool_)):
+        raise TypeError(f"test_size must be a float in (0, 1) or an int count, got "
+                        f"test_size={test_size!r}")
+    if isinstance(test_size, numbers.Integral):
+        if not 1 <= test_size <= n - 1:
+            raise ValueError(f"test_size as a count must be in [1, {n - 1}] for {n} samples, "
+                             f"got test_size={test_size}")
+        return int(test_size)
+    if isinstance(test_size, numbers.Real):
+        if not 0.0 < test_size < 1.0:
+            raise ValueError(f"test_size as a fraction must be in (0, 1), got test_size={test_size}")
+        k = int(np.ceil(test_size * n))   # scikit-learn's rounding: the test side rounds up
+        if not 1 <= k <= n - 1:
+            raise ValueError(f"test_size={test_size} leaves an empty train or test set "
+                             f"with {n} samples")
+        return k
+    raise TypeError(f"test_size must be a float in (0, 1) or an int count, got "
+                    f"test_size={test_size!r}")
+
+
+def _stratified_test_indices(labels: np.ndarray, n_test: int, rng) -> np.ndarray:
+    """Pick ``n_test`` indices so each class gets its proportional share (largest remainder)."""
+    classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        bad = classes[counts.argmin()].item()    # a plain value for the message
+        raise ValueError(f"stratify: class {bad!r} has only {counts.min()} sample; each class "
+                         "needs at least 2 to appear on both sides of the split")
+    n = len(labels)
+    exact = counts * (n_test / n)
+    take = np.floor(exact).astype(np.int64)
+    # Hand out the remaining test slots to the classes with the largest remainders; ties go
+    # to the lower class index, so the result does not depend on anything but the data.
+    short = n_test - int(take.sum())
+    order = np.lexsort((np.arange(len(classes)), -(exact - take)))
+    take[order[:short]] += 1
+    # Always leave one sample per class for training; give any slots this frees to the
+    # other classes in the same remainder order.
+    take = np.minimum(take, counts - 1)
+    deficit = n_test - int(take.sum())
+    while deficit > 0:
+        room = [c for c in order if take[c] < counts[c] - 1]
+        if not room:
+            break
+        for c in room[:deficit]:
+            take[c] += 1
+        deficit = n_test - int(take.sum())
+    picked = []
+    for c in range(len(classes)):
+        members = np.flatnonzero(y_idx == c)
+        picked.append(rng.permutation(members)[:take[c]])
+    return np.sort(np.concatenate(picked))
+
+
+def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool = True,
+                     seed: Optional[int] = None) -> Split:
+    """Split arrays into a train and a test part.
+
+    Args:
+        x: array ``(N, ...)``.
+        y: optional array ``(N, ...)`` split the same way.
+        test_size: fraction in (0, 1) (the test count is ``ceil(test_size * N)``) or an int count.
+        stratify: class labels ``(N,)`` (usually ``y``): each class keeps its proportion on
+            both sides (needs every class to have at least 2 samples).
+        shuffle: False takes the last samples as the test set, in order (no stratification).
+        seed: seed of the random choice; the same seed gives the same split.
+
+    Returns:
+        Split ``(x_train, y_train, x_test, y_test)`` (``y_*`` are None without y); the rows of
+        each part keep their original order.
+    """
+    n = _num_samples([x, y])
+    if n < 2:
+        raise ValueError(f"need at least 2 samples to split, got {n}")
+    n_test = _resolve_test_count(test_size, n)
+    if not shuffle:
+        if stratify is not None:
+            raise ValueError("stratify needs shuffle=True")
+        test_idx = np.arange(n - n_test, n)
+    else:
+        rng = np.random.default_rng(seed)
+        if stratify is not None:
+            labels = _class_labels(stratify, "stratify")
+            if labels.shape[0] != n:
+                raise ValueError(f"stratify has {labels.shape[0]} labels for {n} samples")
+            test_idx = _stratified_test_indices(labels, n_test, rng)
+        else:
+            test_idx = np.sort(rng.permutation(n)[:n_test])
+    mask = np.zeros(n, dtype=bool)
+    mask[test_idx] = True
+    train_idx = np.flatnonzero(~mask)
+    take = (lambda a, i: None if a is None else a[i])
+    return Split(take(x, train_idx), take(y, train_idx), take(x, test_idx), take(y, test_idx))
+
+
+class KFold:
+    """K-fold cross-validation indices: each sample is in exactly one test fold.
+
+    Fold sizes differ by at most one (the first ``N % k`` folds get the extra sample).
+
+    Args:
+        k: number of folds, >= 2.
+        shuffle: shuffle the sample order once before cutting the folds (else contiguous).
+        seed: seed of that shuffle.
+    """
+
+    def __init__(self, k: int = 5, *, shuffle: bool = False, seed: Optional[int] = None):
+        self.k = _check_int(k, "k", 2)
+        self.shuffle = bool(shuffle)
+        self.seed = seed
+
+    def __repr__(self):
+        return f"{type(self).__name__}(k={self.k}, shuffle={self.shuffle}, seed={self.seed})"
+
+    def _check_n(self, n: int):
+        if self.k > n:
+            raise ValueError(f"k={self.k} folds need at least {self.k} samples, got {n}")
+
+    def _fold_ids(self, n: int, y) -> np.ndarray:
+        order = np.random.default_rng(self.seed).permutation(n) if self.shuffle else np.arange(n)
+        sizes = np.full(self.k, n // self.k)
+        sizes[: n % self.k] += 1
+        fold = np.empty(n, dtype=np.int64)
+        fold[order] = np.repeat(np.arange(self.k), sizes)
+        return fold
+
+    def split(self, x, y=None) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train_indices, test_indices)`` for each of the k folds (sorted int64)."""
+        n = _num_samples([x, y])
+        self._check_n(n)
+        fold = self._fold_ids(n, y)
+        for f in range(self.k):
+            yield np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+
+    def get_n_splits(self) -> int:
+        return self.k
+
+
+class StratifiedKFold(KFold):
+    """K-fold where each fold keeps the class proportions of ``y``.
+
+    The samples are ordered by class (shuffled within each class when ``shuffle``), then dealt
+    to the folds in turn: every class's count per fold differs by at most one, and so do the
+    fold sizes. A class with fewer than k samples is simply absent from some test folds.
+    """
+
+    def _fold_ids(self, n: int, y) -> np.ndarray:
+        if y is None:
+            raise ValueError("StratifiedKFold.split needs the class labels y")
+        labels = _class_labels(y)
+        base = np.random.default_rng(self.seed).permutation(n) if self.shuffle else np.arange(n)
+        # Stable sort by class of the (shuffled) order: classes contiguous, random within.
+        order = base[np.argsort(labels[base], kind="stable")]
+        fold = np.empty(n, dtype=np.int64)
+        fold[order] = np.arange(n) % self.k
+        return fold
+
+
+class CVResult(NamedTuple):
+    """Per-fold scores of :func:`cross_validate` and their summary.
+
+    ``std`` is the population standard deviation (ddof=0) of the fold scores, as scikit-learn
+    reports it.
+    """
+
+    scores: np.ndarray
+    mean: float
+    std: float
+    fit_times: np.ndarray
+
+    def __str__(self):
+        return f"{self.mean:.4f} +/- {self.std:.4f} over {len(self.scores)} folds"
+
+
+def cross_validate(build_model, x, y, k: int = 5, fit_kwargs: Optional[dict] = None,
+                   metric="accuracy", stratified: bool = True, seed: Optional[int] = 0,
+                   shuffle: bool = True) -> CVResult:
+    """k-fold cross-validation of a model factory.
+
+    For each fold: ``model = build_model()`` (a fresh, untrained model), ``model.fit(x[train],
+    y[train], **fit_kwargs)``, then ``metric(y[test], model.predict(x[test]))``.
+
+    Args:
+        build_model: zero-argument callable returning a new model (``fit``/``predict``).
+        x, y: the data, ``(N, ...)`` each.
+        k: number of folds, >= 2.
+        fit_kwargs: keyword arguments for every ``fit`` call (epochs, batch size, ...).
+        metric: ``"accuracy"`` (argmax of predicted probabilities vs labels), ``"mse"``,
+            ``"mae"``, or a callable ``metric(y_true, y_pred) -> float``.
+        stratified: keep class proportions in each fold (needs class labels; pass False
+            for regression).
+        seed: seed of the fold assignment.
+        shuffle: shuffle before cutting folds.
+
+    Returns:
+        CVResult ``(scores (k,), mean, std, fit_times (k,))``.
+    """
+    if not callable(build_model):
+        raise TypeError(f"build_model must be a callable returning a new model, got "
+                        f"{type(build_model).__name__}")
+    score_fn = get_metric(metric)
+    fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
+    splitter = (StratifiedKFold if stratified else KFold)(k, shuffle=shuffle, seed=seed)
+    scores, times = [], []
+    for train_idx, test_idx in splitter.split(x, y):
+        model = build_model()
+        for attr in ("fit", "predict"):
+            if not callable(getattr(model, attr, None)):
+                raise TypeError(f"build_model() returned a {type(model).__name__} without a "
+                                f"{attr}() method")
+        t0 = time.perf_counter()
+        model.fit(x[train_idx], y[train_idx], **fit_kwargs)
+        times.append(time.perf_counter() - t0)
+        scores.append(float(score_fn(y[test_idx], model.predict(x[test_idx]))))
+    s = np.asarray(scores, dtype=np.float64)
+    return CVResult(s, float(s.mean()), float(s.std()), np.asarray(times))

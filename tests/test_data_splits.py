@@ -1,0 +1,254 @@
+"""Splits, k-fold, cross_validate and ensembles, with a small self-contained NumPy
+softmax-regression model (duck-typed like the Keras-style fastnn model: fit / predict).
+When fastnn's Sequential lands, a build function returning a compiled MLP drops in."""
+import numpy as np
+import pytest
+
+from fastnn.data import (Bagging, Ensemble, KFold, StratifiedKFold, cross_validate,
+                         train_test_split)
+from fastnn.data._metrics import accuracy, get_metric, mse
+
+
+class SoftmaxRegression:
+    """Multinomial logistic regression by full-batch gradient descent (float64)."""
+
+    def __init__(self, num_classes, lr=0.5, epochs=60, l2=1e-3, seed=0):
+        self.k, self.lr, self.epochs, self.l2, self.seed = num_classes, lr, epochs, l2, seed
+
+    def fit(self, x, y, epochs=None):
+        x = x.reshape(len(x), -1).astype(np.float64)
+        n, d = x.shape
+        rng = np.random.default_rng(self.seed)
+        self.w = rng.normal(0, 0.01, (d, self.k))
+        self.b = np.zeros(self.k)
+        t = np.zeros((n, self.k))
+        t[np.arange(n), y] = 1
+        for _ in range(epochs or self.epochs):
+            p = self.predict(x)
+            g = (p - t) / n
+            self.w -= self.lr * (x.T @ g + self.l2 * self.w)
+            self.b -= self.lr * g.sum(axis=0)
+        return self
+
+    def predict(self, x):
+        z = x.reshape(len(x), -1) @ self.w + self.b
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def blobs(n=600, d=10, k=4, spread=2.2, seed=0):
+    """Overlapping Gaussian classes: learnable but not perfectly separable."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (k, d))
+    y = rng.integers(0, k, n)
+    x = centres[y] + rng.normal(0, spread / np.sqrt(d) * 2, (n, d))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+# --- train_test_split --------------------------------------------------------------------------
+
+def test_split_sizes_disjoint_cover_and_aligned():
+    x = np.arange(100).reshape(50, 2)
+    y = np.arange(50)
+    s = train_test_split(x, y, test_size=0.2, seed=0)
+    assert len(s.x_test) == 10 and len(s.x_train) == 40
+    np.testing.assert_array_equal(s.x_train[:, 0], 2 * s.y_train)        # rows stay aligned
+    np.testing.assert_array_equal(np.sort(np.concatenate([s.y_train, s.y_test])), y)
+    s2 = train_test_split(x, y, test_size=0.2, seed=0)
+    np.testing.assert_array_equal(s.y_test, s2.y_test)
+    assert not np.array_equal(s.y_test, train_test_split(x, y, test_size=0.2, seed=1).y_test)
+    assert len(train_test_split(x, test_size=7, seed=0).x_test) == 7
+    tail = train_test_split(x, y, test_size=5, shuffle=False)
+    np.testing.assert_array_equal(tail.y_test, np.arange(45, 50))
+    assert train_test_split(x, test_size=0.5).y_train is None
+
+
+def test_stratified_split_keeps_proportions():
+    y = np.repeat(np.arange(3), [60, 30, 10])
+    x = np.arange(100)
+    s = train_test_split(x, y, test_size=0.3, stratify=y, seed=4)
+    np.testing.assert_array_equal(np.bincount(s.y_test), [18, 9, 3])
+    np.testing.assert_array_equal(np.bincount(s.y_train), [42, 21, 7])
+    # Uneven: the test count is still exact (ceil(0.25 * 100) = 25).
+    s = train_test_split(x, y, test_size=0.25, stratify=y, seed=0)
+    assert len(s.y_test) == 25 and set(np.bincount(s.y_test)) <= {15, 16, 7, 8, 2, 3}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"test_size": 1.5}, "test_size=1.5"),
+    ({"test_size": 0.0}, "test_size=0.0"),
+    ({"test_size": 10}, "test_size=10"),
+    ({"test_size": "a"}, "test_size='a'"),
+    ({"stratify": np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 1])}, "class 1 has only 1 sample"),
+    ({"stratify": np.linspace(0, 1, 10)}, "class labels"),
+])
+def test_split_errors_name_values(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        train_test_split(np.arange(10), np.arange(10), **kwargs)
+
+
+def test_split_length_mismatch():
+    with pytest.raises(ValueError, match="10 and 9"):
+        train_test_split(np.arange(10), np.arange(9))
+
+
+# --- k-fold ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls", [KFold, StratifiedKFold])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_folds_partition_the_samples(cls, shuffle):
+    y = np.repeat(np.arange(3), [13, 7, 3])
+    folds = list(cls(5, shuffle=shuffle, seed=0).split(np.zeros(23), y))
+    assert len(folds) == 5
+    tests = np.concatenate([te for _, te in folds])
+    np.testing.assert_array_equal(np.sort(tests), np.arange(23))          # each once
+    for tr, te in folds:
+        assert len(np.intersect1d(tr, te)) == 0 and len(tr) + len(te) == 23
+    sizes = sorted(len(te) for _, te in folds)
+    assert sizes[-1] - sizes[0] <= 1
+
+
+def test_stratified_folds_keep_class_counts_within_one():
+    y = np.repeat(np.arange(3), [50, 25, 10])
+    for _, te in StratifiedKFold(5, shuffle=True, seed=1).split(np.zeros(85), y):
+        np.testing.assert_array_equal(np.bincount(y[te], minlength=3), [10, 5, 2])
+
+
+def test_kfold_shuffle_reproducible():
+    a = [te for _, te in KFold(4, shuffle=True, seed=3).split(np.zeros(20))]
+    b = [te for _, te in KFold(4, shuffle=True, seed=3).split(np.zeros(20))]
+    c = [te for _, te in KFold(4, shuffle=False).split(np.zeros(20))]
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(c[0], np.arange(5))
+
+
+def test_kfold_errors_name_values():
+    with pytest.raises(ValueError, match="k=1"):
+        KFold(1)
+    with pytest.raises(TypeError, match="k=2.5"):
+        KFold(2.5)
+    with pytest.raises(ValueError, match="k=5 folds need at least 5 samples, got 3"):
+        list(KFold(5).split(np.zeros(3)))
+    with pytest.raises(ValueError, match="needs the class labels"):
+        list(StratifiedKFold(2).split(np.zeros(4)))
+
+
+# --- cross-validation and ensembles -----------------------------------------------------------
+
+def test_cross_validate_five_folds():
+    x, y = blobs()
+    res = cross_validate(lambda: SoftmaxRegression(4), x, y, k=5, fit_kwargs={"epochs": 40})
+    assert res.scores.shape == (5,)
+    assert np.all((res.scores > 0.4) & (res.scores <= 1.0))   # well above chance (0.25)
+    assert res.mean == pytest.approx(res.scores.mean()) and res.std == pytest.approx(res.scores.std())
+    assert res.fit_times.shape == (5,)
+    again = cross_validate(lambda: SoftmaxRegression(4), x, y, k=5, fit_kwargs={"epochs": 40})
+    np.testing.assert_array_equal(res.scores, again.scores)
+    assert "over 5 folds" in str(res)
+
+
+def test_cross_validate_builds_a_fresh_model_per_fold_and_passes_fit_kwargs():
+    built, seen = [], []
+
+    class Probe:
+        def fit(self, x, y, **kw):
+            seen.append((len(x), kw))
+
+        def predict(self, x):
+            return np.tile([1.0, 0.0], (len(x), 1))
+
+    def build():
+        built.append(1)
+        return Probe()
+
+    y = np.array([0, 1] * 10)
+    res = cross_validate(build, np.zeros((20, 3)), y, k=5, fit_kwargs={"epochs": 3})
+    assert len(built) == 5 and all(n == 16 and kw == {"epochs": 3} for n, kw in seen)
+    np.testing.assert_allclose(res.scores, 0.5)              # stratified: half of each fold
+
+
+def test_cross_validate_regression_with_custom_metric():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+
+    class LeastSquares:
+        def fit(self, x, y):
+            self.w = np.linalg.lstsq(x, y, rcond=None)[0]
+
+        def predict(self, x):
+            return x @ self.w
+
+    res = cross_validate(LeastSquares, x, y, k=3, metric="mse", stratified=False)
+    assert res.mean < 1e-20
+    with pytest.raises(ValueError, match="stratified=False"):
+        cross_validate(LeastSquares, x, y, k=3, metric="mse")
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        cross_validate(LeastSquares, x, y, k=3, metric="f1", stratified=False)
+
+
+def test_bagging_scores_at_least_its_median_member():
+    x, y = blobs(n=500, seed=1)
+    s = train_test_split(x, y, test_size=0.4, stratify=y, seed=0)
+    bag = Bagging(lambda: SoftmaxRegression(4, epochs=50), n=7, seed=0)
+    bag.fit(s.x_train, s.y_train)
+    member_scores = [accuracy(s.y_test, m.predict(s.x_test)) for m in bag.models]
+    assert len(bag.models) == 7 and len(bag.sample_indices) == 7
+    # Bootstrap samples differ (and repeat rows).
+    assert len(np.unique(bag.sample_indices[0])) < len(s.x_train)
+    assert not np.array_equal(bag.sample_indices[0], bag.sample_indices[1])
+    assert bag.score(s.x_test, s.y_test) >= np.median(member_scores)
+    p = bag.predict(s.x_test)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)   # averaged probabilities
+
+
+def test_ensemble_averages_predictions_and_weights():
+    class Const:
+        def __init__(self, p):
+            self.p = np.asarray(p, dtype=np.float64)
+
+        def fit(self, x, y):
+            self.fitted = True
+
+        def predict(self, x):
+            return np.tile(self.p, (len(x), 1))
+
+    e = Ensemble([Const([1.0, 0.0]), Const([0.0, 1.0]), Const([0.0, 1.0])])
+    np.testing.assert_allclose(e.predict(np.zeros(2)), [[1 / 3, 2 / 3]] * 2)
+    assert e.score(np.zeros(2), np.array([1, 1])) == 1.0
+    w = Ensemble(e.models, weights=[4, 1, 1])
+    np.testing.assert_allclose(w.predict(np.zeros(1)), [[2 / 3, 1 / 3]])
+    e.fit(np.zeros(2), np.zeros(2))
+    assert all(m.fitted for m in e.models)
+    with pytest.raises(ValueError, match="different shapes"):
+        Ensemble([Const([1.0, 0.0]), Const([1.0, 0.0, 0.0])]).predict(np.zeros(1))
+    with pytest.raises(ValueError, match="weights must be"):
+        Ensemble(e.models, weights=[1, -1, 1])
+    with pytest.raises(ValueError, match="empty"):
+        Ensemble([])
+
+
+def test_bagging_arguments_and_without_bootstrap():
+    with pytest.raises(ValueError, match="n=0"):
+        Bagging(lambda: None, n=0)
+    with pytest.raises(ValueError, match="max_samples=1.5"):
+        Bagging(lambda: None, max_samples=1.5)
+    with pytest.raises(RuntimeError, match="before fit"):
+        Bagging(lambda: None).predict(np.zeros(1))
+    x, y = blobs(n=80)
+    bag = Bagging(lambda: SoftmaxRegression(4, epochs=5), n=2, bootstrap=False,
+                  max_samples=0.5, seed=0).fit(x, y)
+    for idx in bag.sample_indices:
+        assert len(idx) == 40 and len(np.unique(idx)) == 40
+
+
+def test_metrics():
+    assert accuracy(np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])) == \
+        pytest.approx(2 / 3)
+    assert accuracy(np.array([[0, 1], [1, 0]]), np.array([1, 1])) == 0.5    # one-hot truth
+    assert mse([1.0, 2.0], [[1.0], [4.0]]) == 2.0
+    with pytest.raises(ValueError, match="3 samples but y_pred has 2"):
+        accuracy(np.zeros(3, int), np.zeros(2, int))
+    assert get_metric(len) is len
