@@ -15,11 +15,12 @@ from ._config import (
     set_num_threads,
     show_config,
 )
-from . import cuda, ops, reference
+from . import cuda, data, ops, reference
 
 __all__ = [
     "__version__",
     "cuda",
+    "data",
     "get_isa",
     "get_num_threads",
     "ops",

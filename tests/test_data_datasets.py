@@ -156,3 +156,19 @@ def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
     assert datasets.default_cache_dir() == tmp_path / "fastnn"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert datasets.default_cache_dir() == Path(os.path.expanduser("~")) / ".cache" / "fastnn"
+
+
+def test_locate_and_load_says_where_the_data_came_from(tmp_path, monkeypatch):
+    from fastnn.data import DatasetNotFoundError, locate_and_load
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        with pytest.raises(DatasetNotFoundError):
+            locate_and_load("fashion-mnist", download=False)
+        return
+    splits, where = locate_and_load("fashion-mnist", download=False)
+    assert where == "/usr/share/datasets/fashion-mnist"
+    assert splits.x_train.shape == (60000, 1, 28, 28)
+    with pytest.raises(ValueError, match="'imagenet'"):
+        locate_and_load("imagenet")

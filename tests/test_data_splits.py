@@ -252,3 +252,12 @@ def test_metrics():
     with pytest.raises(ValueError, match="3 samples but y_pred has 2"):
         accuracy(np.zeros(3, int), np.zeros(2, int))
     assert get_metric(len) is len
+
+
+def test_train_test_split_unpacks_in_scikit_learn_order():
+    x = np.arange(20).reshape(10, 2)
+    y = np.arange(10) * 10
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, seed=0)
+    assert x_train.shape == (7, 2) and x_test.shape == (3, 2)
+    np.testing.assert_array_equal(y_train, x_train[:, 0] * 5)  # rows stay paired with their labels
+    np.testing.assert_array_equal(y_test, x_test[:, 0] * 5)

@@ -22,6 +22,7 @@ from .datasets import (
     load_digits,
     load_fashion_mnist,
     load_mnist,
+    locate_and_load,
 )
 from .ensemble import Bagging, Ensemble
 from .loader import DataLoader, TensorDataset
@@ -47,7 +48,7 @@ __all__ = [
     # datasets
     "CIFAR10_CLASSES", "FASHION_MNIST_CLASSES", "MNIST_CLASSES", "DatasetNotFoundError",
     "DatasetSplits", "default_cache_dir", "load_cifar10", "load_digits", "load_fashion_mnist",
-    "load_mnist",
+    "load_mnist", "locate_and_load",
     # downloads
     "ChecksumError", "DownloadError", "RemoteFile", "download", "safe_extract",
     # loading

@@ -403,6 +403,36 @@ def load_cifar10(path=None, *, download: bool = True, mirrors: Optional[Sequence
     return _load_cifar_bin_dir(_extract_cifar(archive, target))
 
 
+def _present_dir(spec: DatasetSpec, path) -> Optional[Path]:
+    """The first candidate directory holding the dataset's files (the one the loaders use)."""
+    for d in _candidate_dirs(spec, path):
+        if not d.is_dir():
+            continue
+        if "archive" in spec.files:  # CIFAR-10: the extracted binary batches
+            if (d / "cifar-10-batches-bin").is_dir() or (d / spec.files["archive"].name).is_file():
+                return d
+        elif all(_find_file(d, rf) is not None for rf in spec.files.values()):
+            return d
+    return None
+
+
+def locate_and_load(name: str, path=None, *, download: bool = True, **kwargs):
+    """Load a dataset by name ("mnist", "fashion-mnist", "cifar10", "digits") and say where it
+    came from: returns ``(DatasetSplits, description)``. For messages such as ``fastnn train``'s."""
+    key = name.lower().replace("-", "_")
+    if key == "digits":
+        return load_digits(), "scikit-learn's bundled copy"
+    loaders = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    if key not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; expected one of: mnist, fashion-mnist, cifar10, digits")
+    spec = DATASETS[key]
+    before = _present_dir(spec, path)
+    splits = loaders[key](path, download=download, **kwargs)
+    if before is not None:
+        return splits, str(before)
+    return splits, f"a download into {_download_dir(spec, path)}"
+
+
 # --- scikit-learn digits -------------------------------------------------------------------
 
 def load_digits(*, test_size: float = 0.2, seed: int = 0) -> DatasetSplits:
@@ -426,4 +456,5 @@ def load_digits(*, test_size: float = 0.2, seed: int = 0) -> DatasetSplits:
     bunch = _sk_load_digits()
     x = (np.asarray(bunch.images, dtype=np.float32) / np.float32(16.0))[:, None]
     y = np.asarray(bunch.target, dtype=np.int64)
-    return DatasetSplits(*train_test_split(x, y, test_size=test_size, stratify=y, seed=seed))
+    s = train_test_split(x, y, test_size=test_size, stratify=y, seed=seed)
+    return DatasetSplits(s.x_train, s.y_train, s.x_test, s.y_test)

@@ -51,12 +51,13 @@ def _class_labels(y, name: str = "y") -> np.ndarray:
 
 
 class Split(NamedTuple):
-    """``x_train, y_train, x_test, y_test``: the same order as :class:`DatasetSplits`
-    (note: scikit-learn's ``train_test_split`` returns ``x_train, x_test, y_train, y_test``)."""
+    """``x_train, x_test, y_train, y_test``: scikit-learn's order, so code written for
+    ``sklearn.model_selection.train_test_split`` unpacks it unchanged. (The dataset loaders'
+    :class:`DatasetSplits` is ``x_train, y_train, x_test, y_test``: use the field names when in doubt.)"""
 
     x_train: np.ndarray
-    y_train: Optional[np.ndarray]
     x_test: np.ndarray
+    y_train: Optional[np.ndarray]
     y_test: Optional[np.ndarray]
 
 
@@ -128,7 +129,8 @@ def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool 
         seed: seed of the random choice; the same seed gives the same split.
 
     Returns:
-        Split ``(x_train, y_train, x_test, y_test)`` (``y_*`` are None without y); the rows of
+        Split ``(x_train, x_test, y_train, y_test)``, scikit-learn's order (``y_*`` are None
+        without y); the rows of
         each part keep their original order.
     """
     n = _num_samples([x, y])
@@ -152,7 +154,8 @@ def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool 
     mask[test_idx] = True
     train_idx = np.flatnonzero(~mask)
     take = (lambda a, i: None if a is None else a[i])
-    return Split(take(x, train_idx), take(y, train_idx), take(x, test_idx), take(y, test_idx))
+    return Split(x_train=take(x, train_idx), x_test=take(x, test_idx), y_train=take(y, train_idx),
+                 y_test=take(y, test_idx))
 
 
 class KFold:
