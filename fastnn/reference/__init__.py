@@ -10,6 +10,14 @@ from .activations import (
     step, step_backward, swish, swish_backward, tanh, tanh_backward,
 )
 from .gemm import gemm
+# convolution and pooling
+from .conv import (
+    col2im, conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward, im2col,
+)
+from .pool import (
+    avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
+    max_pool2d_backward, max_pool2d_forward,
+)
 
 __all__ = [
     # activations
@@ -18,4 +26,9 @@ __all__ = [
     "softplus_backward", "step", "step_backward", "swish", "swish_backward", "tanh", "tanh_backward",
     # gemm
     "gemm",
+    # convolution and pooling
+    "col2im", "conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward",
+    "im2col",
+    "avg_pool2d_backward", "avg_pool2d_forward", "global_avg_pool2d_backward", "global_avg_pool2d_forward",
+    "max_pool2d_backward", "max_pool2d_forward",
 ]
