@@ -13,6 +13,13 @@ from .gemm import gemm
 # convolution and pooling: output-size arithmetic (fastnn.ops.shapes.conv_output_size)
 from . import shapes
 from .shapes import conv_output_size
+from .conv import (
+    col2im, conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward, im2col,
+)
+from .pool import (
+    avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
+    max_pool2d_backward, max_pool2d_forward,
+)
 
 __all__ = [
     "get_array_module",
@@ -24,4 +31,8 @@ __all__ = [
     "gemm",
     # convolution and pooling
     "shapes", "conv_output_size",
+    "col2im", "conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward",
+    "im2col",
+    "avg_pool2d_backward", "avg_pool2d_forward", "global_avg_pool2d_backward", "global_avg_pool2d_forward",
+    "max_pool2d_backward", "max_pool2d_forward",
 ]

@@ -1,0 +1,353 @@
+// Convolution kernels: im2col/col2im data movement plus a few large GEMMs (see conv.h for the
+// layouts). Threads split independent output planes or rows, so no two threads ever write the
+// same element, and every sum is taken in a fixed order: results do not depend on the thread
+// count.
+#include "conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "cpu.h"
+#include "gemm.h"
+
+namespace fastnn {
+namespace {
+
+// Uninitialised scratch: every buffer below is fully written before it is read, and zeroing
+// a 30 MB column matrix would cost as much as filling it.
+template <typename T>
+std::unique_ptr<T[]> scratch(int64_t count) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
+}
+
+// Enough work per parallel chunk to amortise waking a thread (a few microseconds).
+constexpr int64_t kMinElementsPerChunk = 1 << 14;
+
+int64_t grain_for(int64_t elements_per_item) {
+  return std::max<int64_t>(1, kMinElementsPerChunk / std::max<int64_t>(elements_per_item, 1));
+}
+
+// [lo, hi): the output columns ow for which input column ow*SW - PW + j lies in [0, W).
+inline void valid_range(int64_t j, int64_t stride, int64_t pad, int64_t in_size, int64_t out_size,
+                        int64_t& lo, int64_t& hi) {
+  // ow*S >= P - j  and  ow*S <= in_size - 1 + P - j
+  const int64_t a = pad - j;
+  lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+  const int64_t b = in_size - 1 + pad - j;
+  hi = b < 0 ? 0 : b / stride + 1;
+  lo = std::min(lo, out_size);
+  hi = std::clamp(hi, lo, out_size);
+}
+
+// (N, C, P) -> (C, N*P): channel-major, so the mini-batch is one matrix.
+template <typename T>
+void to_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p) {
+  parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t ci = r / n, ni = r % n;
+      std::memcpy(out + r * p, a + (ni * c + ci) * p, static_cast<size_t>(p) * sizeof(T));
+    }
+  });
+}
+
+// (C, N*P) -> (N, C, P), adding bias[c] when given.
+template <typename T>
+void from_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p, const T* bias) {
+  parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t ni = r / c, ci = r % c;
+      const T* src = a + (ci * n + ni) * p;
+      T* dst = out + r * p;
+      if (bias) {
+        const T bv = bias[ci];
+        for (int64_t q = 0; q < p; ++q) dst[q] = src[q] + bv;
+      } else {
+        std::memcpy(dst, src, static_cast<size_t>(p) * sizeof(T));
+      }
+    }
+  });
+}
+
+// db[c] = sum over n and p of dy[n, c, p], in a fixed order (double accumulator: N*P terms).
+template <typename T>
+void channel_sums(const T* dy, T* db, int64_t n, int64_t c, int64_t p) {
+  parallel_for(c, grain_for(n * p), [&](int64_t c0, int64_t c1) {
+    for (int64_t ci = c0; ci < c1; ++ci) {
+      double total = 0.0;
+      for (int64_t ni = 0; ni < n; ++ni) {
+        const T* row = dy + (ni * c + ci) * p;
+        double part = 0.0;
+#pragma omp simd reduction(+ : part)
+        for (int64_t q = 0; q < p; ++q) part += static_cast<double>(row[q]);
+        total += part;
+      }
+      db[ci] = static_cast<T>(total);
+    }
+  });
+}
+
+// Adds bias[c] to every element of each (n, c) plane of size p.
+template <typename T>
+void add_channel_bias(T* y, const T* bias, int64_t n, int64_t c, int64_t p) {
+  parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T bv = bias[r % c];
+      T* row = y + r * p;
+      for (int64_t q = 0; q < p; ++q) row[q] += bv;
+    }
+  });
+}
+
+// Deterministic sum over samples of per-sample GEMM results, for the pointwise weight
+// gradient: samples are cut into chunks whose size depends on N only (never on the thread
+// count), each chunk accumulates into its own buffer in sample order, and the chunk buffers
+// are added in chunk order.
+template <typename T, typename PerSample>
+void sum_over_samples(int64_t n, int64_t size, T* out, PerSample&& gemm_into) {
+  const int64_t chunks = std::min<int64_t>(n, 8);
+  if (chunks <= 0) {
+    std::fill(out, out + size, T(0));
+    return;
+  }
+  const int64_t per = (n + chunks - 1) / chunks;
+  auto partial = scratch<T>(chunks * size);
+  parallel_for(chunks, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      T* acc = partial.get() + k * size;
+      const int64_t s0 = k * per, s1 = std::min(n, s0 + per);
+      if (s0 >= s1) {
+        std::fill(acc, acc + size, T(0));
+        continue;
+      }
+      for (int64_t s = s0; s < s1; ++s) gemm_into(s, acc, s == s0 ? T(0) : T(1));
+    }
+  });
+  parallel_for(size, kMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) {
+      T v = partial[e];
+      for (int64_t k = 1; k < chunks; ++k) v += partial[k * size + e];
+      out[e] = v;
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
+  const int64_t kk = g.kh * g.kw, plane = g.plane_in();
+  std::vector<int64_t> lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw));
+  for (int64_t j = 0; j < g.kw; ++j) valid_range(j, g.sw, g.pw, g.w, g.ow, lo[j], hi[j]);
+  parallel_for(g.n * g.c, grain_for(kk * g.plane_out()), [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t ni = q / g.c, ci = q % g.c;
+      const T* xp = x + q * plane;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw; ++j) {
+          T* dst = cols + ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
+          const int64_t l = lo[j], h = hi[j];
+          for (int64_t oh = 0; oh < g.oh; ++oh, dst += g.ow) {
+            const int64_t row = oh * g.sh - g.ph + i;
+            if (row < 0 || row >= g.h) {
+              std::fill(dst, dst + g.ow, T(0));
+              continue;
+            }
+            const T* src = xp + row * g.w - g.pw + j;  // src[ow * SW] is x[row, ow*SW - PW + j]
+            std::fill(dst, dst + l, T(0));
+            if (g.sw == 1) {
+              std::memcpy(dst + l, src + l, static_cast<size_t>(h - l) * sizeof(T));
+            } else {
+              for (int64_t ow = l; ow < h; ++ow) dst[ow] = src[ow * g.sw];
+            }
+            std::fill(dst + h, dst + g.ow, T(0));
+          }
+        }
+      }
+    }
+  });
+}
+
+namespace {
+
+// col2im with each (n, c) plane initialised to bias[c] (or 0) before the patches are added.
+template <typename T>
+void col2im_impl(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride, const T* bias) {
+  const int64_t kk = g.kh * g.kw, plane = g.plane_in();
+  std::vector<int64_t> lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw));
+  for (int64_t j = 0; j < g.kw; ++j) valid_range(j, g.sw, g.pw, g.w, g.ow, lo[j], hi[j]);
+  parallel_for(g.n * g.c, grain_for(kk * g.plane_out()), [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t ni = q / g.c, ci = q % g.c;
+      T* xp = x + q * plane;
+      std::fill(xp, xp + plane, bias ? bias[ci] : T(0));
+      // This thread owns the whole plane: the KH*KW overlapping patches are summed here in
+      // (i, j, oh, ow) order, so the gather needs no atomics and is reproducible.
+      for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const T* src = cols + ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
+          const int64_t l = lo[j], h = hi[j];
+          for (int64_t oh = 0; oh < g.oh; ++oh, src += g.ow) {
+            const int64_t row = oh * g.sh - g.ph + i;
+            if (row < 0 || row >= g.h) continue;
+            T* dst = xp + row * g.w - g.pw + j;
+            if (g.sw == 1) {
+#pragma omp simd
+              for (int64_t ow = l; ow < h; ++ow) dst[ow] += src[ow];
+            } else {
+              for (int64_t ow = l; ow < h; ++ow) dst[ow * g.sw] += src[ow];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
+  col2im_impl<T>(cols, x, g, n_stride, r_stride, nullptr);
+}
+
+template <typename T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* cols) {
+  const int64_t k = g.rows(), p = g.plane_out(), np = g.n * p;
+  if (g.n == 0 || oc == 0 || p == 0) return;
+  if (k == 0) {  // no input channels: y = bias
+    parallel_for(g.n * oc, grain_for(p), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::fill(y + r * p, y + (r + 1) * p, b ? b[r % oc] : T(0));
+    });
+    return;
+  }
+  if (g.is_pointwise()) {
+    // x[n] is already the (C, P) column matrix: y[n] = W @ x[n]. Samples are independent, so
+    // threads take whole samples and each GEMM runs inline on its thread.
+    parallel_for(g.n, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; ++s)
+        gemm<T>(false, false, oc, p, k, T(1), w, k, x + s * k * p, p, T(0), y + s * oc * p, p);
+    });
+    if (b) add_channel_bias(y, b, g.n, oc, p);
+    return;
+  }
+  std::unique_ptr<T[]> own_cols;
+  if (!cols) {
+    own_cols = scratch<T>(k * np);
+    cols = own_cols.get();
+  }
+  im2col<T>(x, cols, g, p, np);
+  auto ycm = scratch<T>(oc * np);
+  // One GEMM for the whole mini-batch: (OC, K) @ (K, N*P).
+  gemm<T>(false, false, oc, np, k, T(1), w, k, cols, np, T(0), ycm.get(), np);
+  from_channel_major<T>(ycm.get(), y, g.n, oc, p, b);
+}
+
+template <typename T>
+void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t oc,
+                     const ConvGeom& g, const T* cols) {
+  const int64_t k = g.rows(), p = g.plane_out(), np = g.n * p;
+  if (db) channel_sums<T>(dy, db, g.n, oc, p);
+  if (k == 0 || oc == 0) {  // empty weight: dw is empty; dx gets no contribution
+    if (dx) std::fill(dx, dx + g.n * g.c * g.plane_in(), T(0));
+    return;
+  }
+  if (np == 0) {
+    std::fill(dw, dw + oc * k, T(0));
+    if (dx) std::fill(dx, dx + g.n * g.c * g.plane_in(), T(0));
+    return;
+  }
+  if (g.is_pointwise()) {
+    // dw = sum_n dy[n] @ x[n]^T (fixed-order sum over samples); dx[n] = W^T @ dy[n].
+    sum_over_samples<T>(g.n, oc * k, dw, [&](int64_t s, T* acc, T beta) {
+      gemm<T>(false, true, oc, k, p, T(1), dy + s * oc * p, p, x + s * k * p, p, beta, acc, k);
+    });
+    if (dx)
+      parallel_for(g.n, 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s)
+          gemm<T>(true, false, k, p, oc, T(1), w, k, dy + s * oc * p, p, T(0), dx + s * k * p, p);
+      });
+    return;
+  }
+  std::unique_ptr<T[]> own_cols;
+  if (!cols) {
+    own_cols = scratch<T>(k * np);
+    im2col<T>(x, own_cols.get(), g, p, np);
+    cols = own_cols.get();
+  }
+  auto dycm = scratch<T>(oc * np);
+  to_channel_major<T>(dy, dycm.get(), g.n, oc, p);
+  // dw (OC, K) = dY (OC, N*P) @ cols^T: the reduction over the whole mini-batch is GEMM's k.
+  gemm<T>(false, true, oc, k, np, T(1), dycm.get(), np, cols, np, T(0), dw, k);
+  if (!dx) return;
+  // dcols (K, N*P) = W^T @ dY, written over our own column buffer when we have one.
+  std::unique_ptr<T[]> own_dcols;
+  T* dcols = own_cols.get();
+  if (!dcols) {
+    own_dcols = scratch<T>(k * np);
+    dcols = own_dcols.get();
+  }
+  gemm<T>(true, false, k, np, oc, T(1), w, k, dycm.get(), np, T(0), dcols, np);
+  col2im<T>(dcols, dx, g, p, np);
+}
+
+template <typename T>
+void conv_transpose2d_forward(const T* x, const T* w, const T* b, T* y, int64_t c_in, const ConvGeom& g) {
+  // The input gradient of the convolution g with weight w (OC = C_in) and output gradient x.
+  const int64_t k = g.rows(), p = g.plane_out(), np = g.n * p;
+  if (g.n == 0 || g.c == 0 || g.plane_in() == 0) return;
+  if (c_in == 0 || np == 0) {  // nothing to scatter: y = bias
+    const int64_t plane = g.plane_in();
+    parallel_for(g.n * g.c, grain_for(plane), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::fill(y + r * plane, y + (r + 1) * plane, b ? b[r % g.c] : T(0));
+    });
+    return;
+  }
+  auto xcm = scratch<T>(c_in * np);
+  to_channel_major<T>(x, xcm.get(), g.n, c_in, p);
+  auto cols = scratch<T>(k * np);
+  gemm<T>(true, false, k, np, c_in, T(1), w, k, xcm.get(), np, T(0), cols.get(), np);
+  col2im_impl<T>(cols.get(), y, g, p, np, b);
+}
+
+template <typename T>
+void conv_transpose2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t c_in,
+                               const ConvGeom& g) {
+  const int64_t k = g.rows(), p = g.plane_out(), np = g.n * p;
+  if (db) channel_sums<T>(dy, db, g.n, g.c, g.plane_in());
+  if (c_in == 0 || k == 0) {
+    if (dx) std::fill(dx, dx + g.n * c_in * p, T(0));
+    return;
+  }
+  if (np == 0) {
+    std::fill(dw, dw + c_in * k, T(0));
+    return;
+  }
+  // dy plays the convolution's input: its columns serve both gradients.
+  auto cols = scratch<T>(k * np);
+  im2col<T>(dy, cols.get(), g, p, np);
+  auto xcm = scratch<T>(c_in * np);
+  to_channel_major<T>(x, xcm.get(), g.n, c_in, p);
+  // dw (C_in, K) = X (C_in, N*P) @ cols^T
+  gemm<T>(false, true, c_in, k, np, T(1), xcm.get(), np, cols.get(), np, T(0), dw, k);
+  if (!dx) return;
+  // dx = conv(dy, w): (C_in, K) @ (K, N*P), back to (N, C_in, P); xcm is free to reuse.
+  gemm<T>(false, false, c_in, np, k, T(1), w, k, cols.get(), np, T(0), xcm.get(), np);
+  from_channel_major<T>(xcm.get(), dx, g.n, c_in, p, static_cast<const T*>(nullptr));
+}
+
+#define FASTNN_INSTANTIATE(T)                                                                        \
+  template void im2col<T>(const T*, T*, const ConvGeom&, int64_t, int64_t);                          \
+  template void col2im<T>(const T*, T*, const ConvGeom&, int64_t, int64_t);                          \
+  template void conv2d_forward<T>(const T*, const T*, const T*, T*, int64_t, const ConvGeom&, T*);   \
+  template void conv2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, const ConvGeom&, \
+                                   const T*);                                                        \
+  template void conv_transpose2d_forward<T>(const T*, const T*, const T*, T*, int64_t, const ConvGeom&); \
+  template void conv_transpose2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int64_t,       \
+                                             const ConvGeom&);
+FASTNN_INSTANTIATE(float)
+FASTNN_INSTANTIATE(double)
+#undef FASTNN_INSTANTIATE
+
+}  // namespace fastnn
