@@ -78,7 +78,8 @@ def max_pool2d_backward(dy, indices, x_shape):
                          f"N, C = {(n, c)}")
     dx = np.zeros((n * c, h * w), dtype=dy.dtype)
     plane = np.arange(n * c)[:, None]
-    np.add.at(dx, (plane, indices.reshape(n * c, -1)), dy.reshape(n * c, -1))
+    per_plane = dy.shape[2] * dy.shape[3]
+    np.add.at(dx, (plane, indices.reshape(n * c, per_plane)), dy.reshape(n * c, per_plane))
     return dx.reshape(n, c, h, w)
 
 
