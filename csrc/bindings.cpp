@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -517,6 +518,8 @@ fastnn::PoolGeom pool_geom(const py::array& x, const char* name, const Pair& ker
   if (c.h < 1 || c.w < 1)
     throw py::value_error(std::string("pooling needs non-empty spatial dimensions, got ") + name + " " +
                           shape_str(x));
+  if (c.kh * c.kw > INT32_MAX)  // the max-pool kernel records window offsets in 32 bits
+    throw py::value_error("pooling kernel_size " + pair_str(kernel) + " has more than 2^31 - 1 elements");
   return fastnn::PoolGeom{c.n * c.c, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.oh, c.ow};
 }
 
