@@ -303,10 +303,11 @@ void require_shape(const py::array& a, const char* name, const std::vector<int64
   bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
   for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
   if (!same) {
-    std::string want = "(";
-    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
-    want += shape.size() == 1 ? ",)" : ")";
-    throw py::value_error(std::string(name) + " must have shape " + want + ", got " + shape_str(a));
+    std::ostringstream want;
+    want << "(";
+    for (size_t i = 0; i < shape.size(); ++i) want << (i ? ", " : "") << shape[i];
+    want << (shape.size() == 1 ? ",)" : ")");
+    throw py::value_error(std::string(name) + " must have shape " + want.str() + ", got " + shape_str(a));
   }
 }
 

@@ -86,10 +86,13 @@ def test_backward_reuses_forward_columns(case, dtype, seed):
     without = ops.conv2d_backward(dy, x, w, case["stride"], case["padding"])
     for a, c in zip(with_cols, without):
         np.testing.assert_array_equal(a, c)
+    pointwise = case["k"] == (1, 1) and case["stride"] == (1, 1) and case["padding"] == (0, 0)
+    assert (cols is None) == pointwise
     if cols is not None:
-        # the kept columns are im2col's, rearranged channel-major: (C*KH*KW, N*OH*OW)
+        # an opaque buffer (chunk-major); it holds exactly im2col's entries, rearranged
         batch_major = reference.im2col(x, case["k"], case["stride"], case["padding"])
-        np.testing.assert_array_equal(cols, batch_major.transpose(1, 0, 2).reshape(cols.shape))
+        assert cols.shape == (batch_major.shape[1], batch_major.shape[0] * batch_major.shape[2])
+        np.testing.assert_array_equal(np.sort(cols, axis=None), np.sort(batch_major, axis=None))
 
 
 @given(case=conv_cases(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
@@ -298,3 +301,27 @@ def test_core_checks_everything_itself():
         _core.im2col(X, np.empty((2, 27, 15), np.float32), (3, 3), (1, 1), (0, 0))
     with pytest.raises(TypeError, match="float64"):
         _core.col2im(np.empty((2, 27, 16), np.float64), np.empty_like(X), (3, 3), (1, 1), (0, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_many_chunks(dtype, rng):
+    """A batch large enough that the kernels cut it into more chunks than dw partial groups
+    (conv.cpp: ~768 KiB of columns per chunk, at most 16 groups), kept columns included."""
+    case = dict(n=48, c=16, oc=5, h=20, w=20, k=(3, 3))
+    x, w, b = _operands(rng, case, dtype)
+    y, cols = ops.conv2d_forward(x, w, b, 1, 1, return_cols=True)
+    assert_close(y, reference.conv2d_forward(*_f64(x, w, b), 1, 1), "conv")
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    want = reference.conv2d_backward(*_f64(dy, x, w), 1, 1)
+    scale = float(np.sqrt(np.prod(dy.shape) / case["oc"]))  # dw, db sum 19200 O(1) products
+    for kept in (cols, None):
+        dx, dw, db = ops.conv2d_backward(dy, x, w, 1, 1, cols=kept)
+        assert_close(dx, want[0], "conv_backward")
+        assert_close(dw / scale, want[1] / scale, "conv_backward")
+        assert_close(db / scale, want[2] / scale, "conv_backward")
+    y = ops.conv_transpose2d_forward(dy, w, None, 1, 1)
+    assert_close(y, reference.conv_transpose2d_forward(*_f64(dy, w), None, 1, 1), "conv")
+    dxt, dwt, _ = ops.conv_transpose2d_backward(x, dy, w, 1, 1)
+    want_t = reference.conv_transpose2d_backward(*_f64(x, dy, w), 1, 1)
+    assert_close(dxt, want_t[0], "conv_backward")
+    assert_close(dwt / scale, want_t[1] / scale, "conv_backward")

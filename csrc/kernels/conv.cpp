@@ -212,9 +212,123 @@ void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_
   col2im_impl<T>(cols, x, g, n_stride, r_stride, nullptr);
 }
 
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The mini-batch is cut into chunks of whole samples; a chunk's column matrix (K, nb*P) is sized
+// to stay in L2 (the GEMMs then read it from cache, not memory) while its GEMMs stay large
+// (nb*P columns). Threads take whole chunks and run their GEMMs inline, each chunk a complete
+// im2col -> GEMM -> scatter pipeline on one core. Chunk sizes depend on the shapes only, never
+// on the thread count, so every sum has the same order for any number of threads.
+
+constexpr int64_t kChunkBytes = 768 * 1024;  // a chunk's column matrix: well inside a 2 MiB L2
+constexpr int64_t kMinChunks = 16;           // enough chunks to balance a few threads
+
+struct Chunking {
+  int64_t per;    // samples per chunk (the last may have fewer)
+  int64_t count;  // number of chunks
+  int64_t first(int64_t c) const { return c * per; }
+  int64_t size(int64_t c, int64_t n) const { return std::min(per, n - c * per); }
+};
+
+Chunking chunking(const ConvGeom& g, size_t elem_size) {
+  if (g.n <= 0) return {1, 0};
+  const int64_t sample_bytes = std::max<int64_t>(1, g.rows() * g.plane_out() * static_cast<int64_t>(elem_size));
+  const int64_t by_size = (g.n * sample_bytes + kChunkBytes - 1) / kChunkBytes;
+  const int64_t wanted = std::clamp<int64_t>(std::max(by_size, kMinChunks), 1, std::max<int64_t>(g.n, 1));
+  const int64_t per = (g.n + wanted - 1) / wanted;
+  return {per, (g.n + per - 1) / per};
+}
+
+// The chunk-major layout of a kept column matrix: chunk c's block (K, nb*P) starts at element
+// first(c) * K * P, so each block is a plain channel-major matrix for the GEMMs.
+inline int64_t chunk_offset(const Chunking& ch, int64_t c, const ConvGeom& g) {
+  return ch.first(c) * g.rows() * g.plane_out();
+}
+
+// y = conv(x, w) (+ b): per chunk, im2col then (OC, K) @ (K, nb*P), then back to NCHW.
+template <typename T>
+void conv_forward_cols(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* kept_cols) {
+  const int64_t k = g.rows(), p = g.plane_out(), plane_in = g.c * g.plane_in();
+  const Chunking ch = chunking(g, sizeof(T));
+  parallel_for(ch.count, 1, [&](int64_t c0, int64_t c1) {
+    std::unique_ptr<T[]> own_cols = kept_cols ? nullptr : scratch<T>(k * ch.per * p);
+    auto ycm = scratch<T>(oc * ch.per * p);
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
+      ConvGeom gc = g;
+      gc.n = nb;
+      T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : own_cols.get();
+      im2col<T>(x + s0 * plane_in, cols, gc, p, cols_n);
+      gemm<T>(false, false, oc, cols_n, k, T(1), w, k, cols, cols_n, T(0), ycm.get(), cols_n);
+      from_channel_major<T>(ycm.get(), y + s0 * oc * p, nb, oc, p, b);
+    }
+  });
+}
+
+// Adds the chunk partials (count blocks of `size`) in chunk order into out.
+template <typename T>
+void reduce_partials(const T* partial, int64_t count, int64_t size, T* out) {
+  parallel_for(size, kMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
+    for (int64_t e = e0; e < e1; ++e) {
+      T v = partial[e];
+      for (int64_t q = 1; q < count; ++q) v += partial[q * size + e];
+      out[e] = v;
+    }
+  });
+}
+
+// The gradients of y = conv(x, w) with respect to w (into dw, when not null) and x (into dx,
+// when not null; each (n, c) plane starts at dx_bias[c] when given, for conv_transpose2d).
+//   dw = sum over chunks of dY_c (OC, nb*P) @ cols_c^T   (chunks grouped, see below)
+//   dx = col2im(W^T @ dY_c) per chunk
+// x is read only when dw is wanted and no kept_cols are given.
+template <typename T>
+void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, int64_t oc, const ConvGeom& g,
+                        const T* kept_cols, const T* dx_bias) {
+  const int64_t k = g.rows(), p = g.plane_out(), plane_in = g.c * g.plane_in(), wsize = oc * k;
+  const Chunking ch = chunking(g, sizeof(T));
+  // dw partial sums: one per group of consecutive chunks, added in group order at the end.
+  // The group count depends on the shapes only (deterministic) and is capped so the
+  // partials stay within ~64 MB even for wide layers.
+  const int64_t budget = std::max<int64_t>(1, (64 << 20) / std::max<int64_t>(1, wsize * static_cast<int64_t>(sizeof(T))));
+  const int64_t max_groups = dw ? std::clamp<int64_t>(std::min(ch.count, kMinChunks), 1, budget) : ch.count;
+  const int64_t per_group = (ch.count + max_groups - 1) / max_groups;
+  const int64_t groups = (ch.count + per_group - 1) / per_group;  // every group non-empty
+  std::unique_ptr<T[]> partial = dw ? scratch<T>(groups * wsize) : nullptr;
+  parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
+    const bool need_cols_buffer = dx || !kept_cols;
+    std::unique_ptr<T[]> own_cols = need_cols_buffer ? scratch<T>(k * ch.per * p) : nullptr;
+    auto dycm = scratch<T>(oc * ch.per * p);
+    for (int64_t gi = g0; gi < g1; ++gi) {
+      const int64_t cbeg = gi * per_group, cend = std::min(ch.count, cbeg + per_group);
+      for (int64_t c = cbeg; c < cend; ++c) {
+        const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
+        ConvGeom gc = g;
+        gc.n = nb;
+        to_channel_major<T>(dy + s0 * oc * p, dycm.get(), nb, oc, p);
+        if (dw) {
+          const T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : own_cols.get();
+          if (!kept_cols) im2col<T>(x + s0 * plane_in, own_cols.get(), gc, p, cols_n);
+          gemm<T>(false, true, oc, k, cols_n, T(1), dycm.get(), cols_n, cols, cols_n, c == cbeg ? T(0) : T(1),
+                  partial.get() + gi * wsize, k);
+        }
+        if (dx) {
+          // dcols = W^T @ dY_c, over this thread's column buffer (its columns are used up)
+          gemm<T>(true, false, k, cols_n, oc, T(1), w, k, dycm.get(), cols_n, T(0), own_cols.get(), cols_n);
+          col2im_impl<T>(own_cols.get(), dx + s0 * plane_in, gc, p, cols_n, dx_bias);
+        }
+      }
+    }
+  });
+  if (dw) reduce_partials<T>(partial.get(), groups, wsize, dw);
+}
+
+}  // namespace
+
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* cols) {
-  const int64_t k = g.rows(), p = g.plane_out(), np = g.n * p;
+  const int64_t k = g.rows(), p = g.plane_out();
   if (g.n == 0 || oc == 0 || p == 0) return;
   if (k == 0) {  // no input channels: y = bias
     parallel_for(g.n * oc, grain_for(p), [&](int64_t r0, int64_t r1) {
@@ -232,16 +346,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const 
     if (b) add_channel_bias(y, b, g.n, oc, p);
     return;
   }
-  std::unique_ptr<T[]> own_cols;
-  if (!cols) {
-    own_cols = scratch<T>(k * np);
-    cols = own_cols.get();
-  }
-  im2col<T>(x, cols, g, p, np);
-  auto ycm = scratch<T>(oc * np);
-  // One GEMM for the whole mini-batch: (OC, K) @ (K, N*P).
-  gemm<T>(false, false, oc, np, k, T(1), w, k, cols, np, T(0), ycm.get(), np);
-  from_channel_major<T>(ycm.get(), y, g.n, oc, p, b);
+  conv_forward_cols<T>(x, w, b, y, oc, g, cols);
 }
 
 template <typename T>
@@ -270,45 +375,23 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, i
       });
     return;
   }
-  std::unique_ptr<T[]> own_cols;
-  if (!cols) {
-    own_cols = scratch<T>(k * np);
-    im2col<T>(x, own_cols.get(), g, p, np);
-    cols = own_cols.get();
-  }
-  auto dycm = scratch<T>(oc * np);
-  to_channel_major<T>(dy, dycm.get(), g.n, oc, p);
-  // dw (OC, K) = dY (OC, N*P) @ cols^T: the reduction over the whole mini-batch is GEMM's k.
-  gemm<T>(false, true, oc, k, np, T(1), dycm.get(), np, cols, np, T(0), dw, k);
-  if (!dx) return;
-  // dcols (K, N*P) = W^T @ dY, written over our own column buffer when we have one.
-  std::unique_ptr<T[]> own_dcols;
-  T* dcols = own_cols.get();
-  if (!dcols) {
-    own_dcols = scratch<T>(k * np);
-    dcols = own_dcols.get();
-  }
-  gemm<T>(true, false, k, np, oc, T(1), w, k, dycm.get(), np, T(0), dcols, np);
-  col2im<T>(dcols, dx, g, p, np);
+  conv_backward_cols<T>(dy, x, w, dx, dw, oc, g, cols, static_cast<const T*>(nullptr));
 }
 
+// A transposed convolution is the input gradient of the convolution g (input of y's shape,
+// output of x's shape, weight w read as (OC = C_in, C_out*KH*KW)); its weight gradient is
+// that convolution's weight gradient with x in the role of the output gradient.
 template <typename T>
 void conv_transpose2d_forward(const T* x, const T* w, const T* b, T* y, int64_t c_in, const ConvGeom& g) {
-  // The input gradient of the convolution g with weight w (OC = C_in) and output gradient x.
-  const int64_t k = g.rows(), p = g.plane_out(), np = g.n * p;
   if (g.n == 0 || g.c == 0 || g.plane_in() == 0) return;
-  if (c_in == 0 || np == 0) {  // nothing to scatter: y = bias
+  if (c_in == 0 || g.plane_out() == 0) {  // nothing to scatter: y = bias
     const int64_t plane = g.plane_in();
     parallel_for(g.n * g.c, grain_for(plane), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) std::fill(y + r * plane, y + (r + 1) * plane, b ? b[r % g.c] : T(0));
     });
     return;
   }
-  auto xcm = scratch<T>(c_in * np);
-  to_channel_major<T>(x, xcm.get(), g.n, c_in, p);
-  auto cols = scratch<T>(k * np);
-  gemm<T>(true, false, k, np, c_in, T(1), w, k, xcm.get(), np, T(0), cols.get(), np);
-  col2im_impl<T>(cols.get(), y, g, p, np, b);
+  conv_backward_cols<T>(x, nullptr, w, y, nullptr, c_in, g, nullptr, b);
 }
 
 template <typename T>
@@ -324,17 +407,9 @@ void conv_transpose2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw
     std::fill(dw, dw + c_in * k, T(0));
     return;
   }
-  // dy plays the convolution's input: its columns serve both gradients.
-  auto cols = scratch<T>(k * np);
-  im2col<T>(dy, cols.get(), g, p, np);
-  auto xcm = scratch<T>(c_in * np);
-  to_channel_major<T>(x, xcm.get(), g.n, c_in, p);
-  // dw (C_in, K) = X (C_in, N*P) @ cols^T
-  gemm<T>(false, true, c_in, k, np, T(1), xcm.get(), np, cols.get(), np, T(0), dw, k);
-  if (!dx) return;
-  // dx = conv(dy, w): (C_in, K) @ (K, N*P), back to (N, C_in, P); xcm is free to reuse.
-  gemm<T>(false, false, c_in, np, k, T(1), w, k, cols.get(), np, T(0), xcm.get(), np);
-  from_channel_major<T>(xcm.get(), dx, g.n, c_in, p, static_cast<const T*>(nullptr));
+  // dx = conv(dy, w); dw = the convolution's weight gradient with x as its output gradient.
+  if (dx) conv_forward_cols<T>(dy, w, nullptr, dx, c_in, g, nullptr);
+  conv_backward_cols<T>(x, dy, w, nullptr, dw, c_in, g, nullptr, static_cast<const T*>(nullptr));
 }
 
 #define FASTNN_INSTANTIATE(T)                                                                        \

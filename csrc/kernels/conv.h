@@ -6,10 +6,11 @@
 // (padding), OH OW (output), P = OH*OW, K = C*KH*KW (rows of the column matrix).
 // Cross-correlation:  y[n,o,oh,ow] = b[o] + sum_{c,i,j} w[o,c,i,j] * xpad[n,c,oh*SH+i,ow*SW+j].
 //
-// Column matrices. The contract's im2col layout is batch-major, (N, K, P). Internally the
-// convolutions use the channel-major layout (K, N*P): the whole mini-batch is then ONE matrix,
-// so each of y, dw and dcols is a single large GEMM instead of N small ones. Both layouts are
-// the same function with different strides: element (n, r, p) lives at n*n_stride + r*r_stride + p.
+// Column matrices. The contract's im2col layout is batch-major, (N, K, P). The convolutions
+// cut the mini-batch into chunks of whole samples (sized so a chunk's columns stay in L2) and
+// use a channel-major (K, nb*P) matrix per chunk: each chunk is then ONE large GEMM for y, dw
+// and dcols, read from cache, and threads run whole chunks. Both layouts are the same
+// im2col/col2im with different strides: element (n, r, p) at n*n_stride + r*r_stride + p.
 #pragma once
 #include <cstdint>
 
@@ -44,8 +45,9 @@ template <typename T>
 void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride);
 
 // y (N, OC, OH, OW) = conv(x, w) + b. w is (OC, C, KH, KW); b may be null.
-// cols: optional caller buffer of g.rows() * N * P elements (channel-major) that receives the
-// column matrix so a later backward can reuse it; null = a temporary. Unused when pointwise.
+// cols: optional caller buffer of g.rows() * N * P elements that receives the column matrix
+// (chunk-major: each chunk's (K, nb*P) block in turn) so a later backward can reuse it;
+// null = per-thread temporaries. Unused when pointwise.
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* cols);
 

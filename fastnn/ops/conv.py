@@ -5,9 +5,9 @@ y (N, OC, OH, OW) with OH = (H + 2*PH - KH) // SH + 1 (``fastnn.ops.shapes.conv_
 ``stride``, ``padding``, ``kernel_size`` are an int or an (h, w) pair. float32 or float64; every
 result has the input's dtype. Inputs of any layout are accepted (copied to C order when needed).
 
-The native kernels lower a convolution to im2col + one GEMM over the whole mini-batch (see
-csrc/kernels/conv.h); ``conv2d_forward(..., return_cols=True)`` hands back that column matrix
-so ``conv2d_backward(..., cols=...)`` can skip recomputing it.
+The native kernels lower a convolution to im2col + GEMM over chunks of the mini-batch sized to
+stay in L2 (see csrc/kernels/conv.h); ``conv2d_forward(..., return_cols=True)`` hands back the
+column matrix so ``conv2d_backward(..., cols=...)`` can skip recomputing it.
 """
 from __future__ import annotations
 
@@ -114,9 +114,10 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=F
     Args:
         x: (N, C, H, W). w: (OC, C, KH, KW). b: (OC,) or None. stride, padding: int or (h, w).
         out: optional C-contiguous (N, OC, OH, OW) array to write y into.
-        return_cols: also return the column matrix (C*KH*KW, N*OH*OW) the kernel built, to pass
-            to :func:`conv2d_backward` as ``cols=`` (None for a 1x1, stride-1, unpadded
-            convolution, which uses x directly).
+        return_cols: also return the column matrix the kernel built, a (C*KH*KW, N*OH*OW) array
+            whose layout is internal (chunk-major), to pass to :func:`conv2d_backward` as
+            ``cols=`` (None for a 1x1, stride-1, unpadded convolution, which uses x directly).
+            It costs C*KH*KW*N*OH*OW elements of memory and saves one im2col in backward.
     Returns: y (N, OC, OH, OW), or (y, cols) with return_cols.
     """
     x, w, b = _conv_operands(x, w, b)
