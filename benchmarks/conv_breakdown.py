@@ -2,9 +2,10 @@
 
     PYTHONPATH=. python benchmarks/conv_breakdown.py [--threads N] [--repeat R]
 
-For each benchmark layer it times, best of R runs: the whole fastnn fwd+bwd (columns kept from
-the forward, as the layer does), the same GEMMs alone at the exact shapes conv2d makes
-(y = W @ cols, dW = dY @ cols^T, dcols = W^T @ dY, on (C*KH*KW, N*OH*OW) matrices),
+For each benchmark layer it times, best of R runs: the whole fastnn fwd+bwd (columns recomputed
+in backward), the same GEMMs alone at the exact shapes conv2d makes
+(y = W @ cols, dW = dY @ cols^T, dcols = W^T @ dY, as single GEMMs on whole-batch
+(C*KH*KW, N*OH*OW) matrices; the kernel makes them per L2-sized chunk of samples),
 im2col and col2im alone, and PyTorch's F.conv2d fwd+bwd when installed. "other" is the
 remainder: the channel-major permutes of y and dy, the bias and db reductions, allocation.
 The 1x1 layer makes per-sample GEMMs on x itself (no im2col); its GEMM row times the three
@@ -63,8 +64,8 @@ def main(argv=None):
         dy = rng.standard_normal((n, oc, oh, oh)).astype(np.float32)
 
         def fwd_bwd():
-            _, cols = ops.conv2d_forward(x, wt, b, 1, p, return_cols=True)
-            ops.conv2d_backward(dy, x, wt, 1, p, cols=cols)
+            ops.conv2d_forward(x, wt, b, 1, p)
+            ops.conv2d_backward(dy, x, wt, 1, p)
 
         total = best_ms(fwd_bwd, args.repeat)
         kk, np_ = c * k * k, n * oh * oh
