@@ -266,13 +266,15 @@ void conv_forward_cols(const T* x, const T* w, const T* b, T* y, int64_t oc, con
   });
 }
 
-// Adds the chunk partials (count blocks of `size`) in chunk order into out.
+// out (rows x cols) = the sum, in order, of `count` partials each stored transposed (cols x rows).
 template <typename T>
-void reduce_partials(const T* partial, int64_t count, int64_t size, T* out) {
+void reduce_transposed_partials(const T* partial, int64_t count, int64_t rows, int64_t cols, T* out) {
+  const int64_t size = rows * cols;
   parallel_for(size, kMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
-      T v = partial[e];
-      for (int64_t q = 1; q < count; ++q) v += partial[q * size + e];
+      const int64_t at = (e % cols) * rows + e / cols;
+      T v = partial[at];
+      for (int64_t q = 1; q < count; ++q) v += partial[q * size + at];
       out[e] = v;
     }
   });
@@ -280,7 +282,8 @@ void reduce_partials(const T* partial, int64_t count, int64_t size, T* out) {
 
 // The gradients of y = conv(x, w) with respect to w (into dw, when not null) and x (into dx,
 // when not null; each (n, c) plane starts at dx_bias[c] when given, for conv_transpose2d).
-//   dw = sum over chunks of dY_c (OC, nb*P) @ cols_c^T   (chunks grouped, see below)
+//   dw = sum over chunks of dY_c (OC, nb*P) @ cols_c^T   (chunks grouped, see below;
+//        computed transposed, as cols_c @ dY_c^T)
 //   dx = col2im(W^T @ dY_c) per chunk
 // x is read only when dw is wanted and no kept_cols are given.
 template <typename T>
@@ -310,8 +313,10 @@ void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, int64
         if (dw) {
           const T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : own_cols.get();
           if (!kept_cols) im2col<T>(x + s0 * plane_in, own_cols.get(), gc, p, cols_n);
-          gemm<T>(false, true, oc, k, cols_n, T(1), dycm.get(), cols_n, cols, cols_n, c == cbeg ? T(0) : T(1),
-                  partial.get() + gi * wsize, k);
+          // dw^T (K, OC) = cols (K, nb*P) @ dY^T: the same product as dY @ cols^T, in the
+          // orientation the GEMM runs faster (measured ~1.3x: long k, the wide operand as m)
+          gemm<T>(false, true, k, oc, cols_n, T(1), cols, cols_n, dycm.get(), cols_n, c == cbeg ? T(0) : T(1),
+                  partial.get() + gi * wsize, oc);
         }
         if (dx) {
           // dcols = W^T @ dY_c, over this thread's column buffer (its columns are used up)
@@ -321,7 +326,7 @@ void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, int64
       }
     }
   });
-  if (dw) reduce_partials<T>(partial.get(), groups, wsize, dw);
+  if (dw) reduce_transposed_partials<T>(partial.get(), groups, oc, k, dw);
 }
 
 }  // namespace
