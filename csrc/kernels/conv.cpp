@@ -133,11 +133,58 @@ void sum_over_samples(int64_t n, int64_t size, T* out, PerSample&& gemm_into) {
   });
 }
 
+// im2col of one plane for kernel offset (i, j) when SH = SW = 1 and OW = W: output (oh, ow) reads
+// input element (oh - PH + i) * W + ow + (j - PW), a constant shift of oh * OW + ow. Copy the valid
+// rows as one block, then zero what came from padding: rows outside the input and, in each
+// row, the columns [0, l) and [h, OW) (which the block copy filled from neighbouring rows).
+template <typename T>
+void block_copy(const T* xp, T* dst, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h) {
+  const int64_t oh_lo = std::clamp<int64_t>(g.ph - i, 0, g.oh);
+  const int64_t oh_hi = std::clamp<int64_t>(g.h + g.ph - i, oh_lo, g.oh);
+  std::fill(dst, dst + oh_lo * g.ow, T(0));
+  std::fill(dst + oh_hi * g.ow, dst + g.oh * g.ow, T(0));
+  if (oh_lo == oh_hi) return;
+  const int64_t shift = (i - g.ph) * g.w + (j - g.pw);  // input index = output index + shift
+  // never read outside this plane: the first/last few block elements may map before/after it
+  // (they are padding columns, zeroed below)
+  const int64_t q0 = std::max(oh_lo * g.ow, -shift);
+  const int64_t q1 = std::min(oh_hi * g.ow, g.plane_in() - shift);
+  if (q0 < q1) std::memcpy(dst + q0, xp + q0 + shift, static_cast<size_t>(q1 - q0) * sizeof(T));
+  for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    T* row = dst + oh * g.ow;
+    for (int64_t ow = 0; ow < l; ++ow) row[ow] = T(0);
+    for (int64_t ow = h; ow < g.ow; ++ow) row[ow] = T(0);
+  }
+}
+
+// The adjoint of block_copy: x[q + shift] += src[q] over the valid rows, after zeroing in src
+// the padding columns [0, l) and [h, OW) of each valid row (they would land on neighbouring
+// rows). src is scratch, so zeroing it is allowed.
+template <typename T>
+void block_add(T* src, T* xp, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h) {
+  const int64_t oh_lo = std::clamp<int64_t>(g.ph - i, 0, g.oh);
+  const int64_t oh_hi = std::clamp<int64_t>(g.h + g.ph - i, oh_lo, g.oh);
+  if (oh_lo == oh_hi) return;
+  for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+    T* row = src + oh * g.ow;
+    for (int64_t ow = 0; ow < l; ++ow) row[ow] = T(0);
+    for (int64_t ow = h; ow < g.ow; ++ow) row[ow] = T(0);
+  }
+  const int64_t shift = (i - g.ph) * g.w + (j - g.pw);
+  const int64_t q0 = std::max(oh_lo * g.ow, -shift);
+  const int64_t q1 = std::min(oh_hi * g.ow, g.plane_in() - shift);
+#pragma omp simd
+  for (int64_t q = q0; q < q1; ++q) xp[q + shift] += src[q];
+}
+
 }  // namespace
 
 template <typename T>
 void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
   const int64_t kk = g.kh * g.kw, plane = g.plane_in();
+  // Stride 1 and OW == W ("same" padding, the common 3x3/pad-1 layer): row oh of offset (i, j)
+  // starts exactly W elements after row oh-1, so one offset's rows are one contiguous copy.
+  const bool same_width = g.sh == 1 && g.sw == 1 && g.ow == g.w;
   std::vector<int64_t> lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw));
   for (int64_t j = 0; j < g.kw; ++j) valid_range(j, g.sw, g.pw, g.w, g.ow, lo[j], hi[j]);
   parallel_for(g.n * g.c, grain_for(kk * g.plane_out()), [&](int64_t q0, int64_t q1) {
@@ -148,6 +195,10 @@ void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_
         for (int64_t j = 0; j < g.kw; ++j) {
           T* dst = cols + ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
           const int64_t l = lo[j], h = hi[j];
+          if (same_width) {
+            block_copy(xp, dst, g, i, j, l, h);
+            continue;
+          }
           for (int64_t oh = 0; oh < g.oh; ++oh, dst += g.ow) {
             const int64_t row = oh * g.sh - g.ph + i;
             if (row < 0 || row >= g.h) {
@@ -155,13 +206,17 @@ void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_
               continue;
             }
             const T* src = xp + row * g.w - g.pw + j;  // src[ow * SW] is x[row, ow*SW - PW + j]
-            std::fill(dst, dst + l, T(0));
+            // Plain loops, not memcpy/fill: rows are short (OW = 8..28 in typical layers) and
+            // three library calls per row cost more than the copy.
+            for (int64_t ow = 0; ow < l; ++ow) dst[ow] = T(0);
             if (g.sw == 1) {
-              std::memcpy(dst + l, src + l, static_cast<size_t>(h - l) * sizeof(T));
+#pragma omp simd
+              for (int64_t ow = l; ow < h; ++ow) dst[ow] = src[ow];
             } else {
-              for (int64_t ow = l; ow < h; ++ow) dst[ow] = src[ow * g.sw];
+              const int64_t sw = g.sw;
+              for (int64_t ow = l; ow < h; ++ow) dst[ow] = src[ow * sw];
             }
-            std::fill(dst + h, dst + g.ow, T(0));
+            for (int64_t ow = h; ow < g.ow; ++ow) dst[ow] = T(0);
           }
         }
       }
@@ -173,8 +228,14 @@ namespace {
 
 // col2im with each (n, c) plane initialised to bias[c] (or 0) before the patches are added.
 template <typename T>
-void col2im_impl(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride, const T* bias) {
+//
+// scratch_cols: the caller's own buffer, which may be overwritten. Then, for stride 1 and
+// OW == W, each offset's padding columns are zeroed in it and its valid rows added to x as one
+// contiguous block (the mirror of block_copy) instead of row by short row.
+void col2im_impl(T* scratch_cols, const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride,
+                 const T* bias) {
   const int64_t kk = g.kh * g.kw, plane = g.plane_in();
+  const bool same_width = scratch_cols && g.sh == 1 && g.sw == 1 && g.ow == g.w;
   std::vector<int64_t> lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw));
   for (int64_t j = 0; j < g.kw; ++j) valid_range(j, g.sw, g.pw, g.w, g.ow, lo[j], hi[j]);
   parallel_for(g.n * g.c, grain_for(kk * g.plane_out()), [&](int64_t q0, int64_t q1) {
@@ -186,8 +247,13 @@ void col2im_impl(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64
       // (i, j, oh, ow) order, so the gather needs no atomics and is reproducible.
       for (int64_t i = 0; i < g.kh; ++i) {
         for (int64_t j = 0; j < g.kw; ++j) {
-          const T* src = cols + ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
+          const int64_t offset = ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
+          const T* src = cols + offset;
           const int64_t l = lo[j], h = hi[j];
+          if (same_width) {
+            block_add(scratch_cols + offset, xp, g, i, j, l, h);
+            continue;
+          }
           for (int64_t oh = 0; oh < g.oh; ++oh, src += g.ow) {
             const int64_t row = oh * g.sh - g.ph + i;
             if (row < 0 || row >= g.h) continue;
@@ -209,7 +275,7 @@ void col2im_impl(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64
 
 template <typename T>
 void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
-  col2im_impl<T>(cols, x, g, n_stride, r_stride, nullptr);
+  col2im_impl<T>(nullptr, cols, x, g, n_stride, r_stride, nullptr);
 }
 
 namespace {
@@ -321,7 +387,7 @@ void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, int64
         if (dx) {
           // dcols = W^T @ dY_c, over this thread's column buffer (its columns are used up)
           gemm<T>(true, false, k, cols_n, oc, T(1), w, k, dycm.get(), cols_n, T(0), own_cols.get(), cols_n);
-          col2im_impl<T>(own_cols.get(), dx + s0 * plane_in, gc, p, cols_n, dx_bias);
+          col2im_impl<T>(own_cols.get(), own_cols.get(), dx + s0 * plane_in, gc, p, cols_n, dx_bias);
         }
       }
     }
