@@ -1,7 +1,7 @@
-// Convolution kernels: im2col/col2im data movement plus a few large GEMMs (see conv.h for the
-// layouts). Threads split independent output planes or rows, so no two threads ever write the
-// same element, and every sum is taken in a fixed order: results do not depend on the thread
-// count.
+// Convolution kernels: im2col/col2im data movement plus large GEMMs on L2-sized chunks of the
+// mini-batch (see conv.h for the layouts). Threads split independent chunks, planes or rows, so
+// no two threads ever write the same element, and every sum is taken in a fixed order: results
+// do not depend on the thread count.
 #include "conv.h"
 
 #include <algorithm>
@@ -16,7 +16,7 @@ namespace fastnn {
 namespace {
 
 // Uninitialised scratch: every buffer below is fully written before it is read, and zeroing
-// a 30 MB column matrix would cost as much as filling it.
+// a column matrix would cost as much as filling it.
 template <typename T>
 std::unique_ptr<T[]> scratch(int64_t count) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
@@ -41,7 +41,7 @@ inline void valid_range(int64_t j, int64_t stride, int64_t pad, int64_t in_size,
   hi = std::clamp(hi, lo, out_size);
 }
 
-// (N, C, P) -> (C, N*P): channel-major, so the mini-batch is one matrix.
+// (N, C, P) -> (C, N*P): channel-major, so a chunk of samples is one matrix.
 template <typename T>
 void to_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p) {
   parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
