@@ -74,6 +74,36 @@ def _bce_logits(rng, dtype):
     x, t = rng.standard_normal((33, 17)).astype(dtype), rng.uniform(0, 1, (33, 17)).astype(dtype)
     return ops.bce_with_logits_loss(x, t)[1], reference.bce_with_logits_loss(x, t)[1]
 
+
+# convolution and pooling (small shapes; w scaled by 1/sqrt(fan_in) so outputs are of order 1)
+@_check("conv2d")
+def _conv2d(rng, dtype):
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    w = (rng.standard_normal((5, 4, 3, 2)) / np.sqrt(24)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    return ops.conv2d_forward(x, w, b, (2, 1), 1), reference.conv2d_forward(x, w, b, (2, 1), 1)
+
+
+@_check("conv2d_backward")
+def _conv2d_backward(rng, dtype):
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    w = (rng.standard_normal((5, 4, 3, 3)) / np.sqrt(36)).astype(dtype)
+    dy = (rng.standard_normal((3, 5, 9, 8)) / np.sqrt(5)).astype(dtype)
+    return ops.conv2d_backward(dy, x, w, 1, 1)[0], reference.conv2d_backward(dy, x, w, 1, 1)[0]
+
+
+@_check("max_pool2d")
+def _max_pool2d(rng, dtype):
+    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+    return ops.max_pool2d_forward(x, 3, 2, 1)[0], reference.max_pool2d_forward(x, 3, 2, 1)[0]
+
+
+@_check("avg_pool2d")
+def _avg_pool2d(rng, dtype):
+    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+    return ops.avg_pool2d_forward(x, 3, 2, 1, False), reference.avg_pool2d_forward(x, 3, 2, 1, False)
+
+
 def count_checks() -> int:
     return 2 * len(_CHECKS)
 

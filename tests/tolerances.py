@@ -7,6 +7,11 @@ tolerance is the float32 kernel's own error. Why each value:
 - softmax: the row sum adds one rounding per element (grows ~ sqrt(cols) ulp).
 - gemm: k products summed in a blocked order: error ~ k * eps * |a||b|, hence the scaled check
   in the GEMM tests; these values apply to entries of order 1 with k up to a few thousand.
+- conv / conv_backward: each output is a GEMM sum (y, dx: C*KH*KW or OC*KH*KW terms; dw, db:
+  N*OH*OW terms). The tests scale w by 1/sqrt(fan_in) so y and dx are of order 1; dw sums up to
+  a few hundred O(1) terms (values up to ~20), so float32 rounding reaches ~1e-5 absolute.
+- max_pool: a selection, exact (indices too). avg_pool: a sum of KH*KW <= 16 terms then one
+  division (a few ulp). global_avg_pool: summed in double, one rounding to float32.
 """
 import numpy as np
 
@@ -18,6 +23,12 @@ TOLERANCES = {
     "softmax": {F32: (1e-5, 1e-7), F64: (1e-12, 1e-15)},
     "softmax_backward": {F32: (1e-5, 2e-6), F64: (1e-12, 1e-14)},
     "gemm": {F32: (1e-4, 1e-4), F64: (1e-11, 1e-11)},
+    # convolution and pooling
+    "conv": {F32: (2e-5, 2e-5), F64: (1e-12, 1e-12)},
+    "conv_backward": {F32: (5e-5, 5e-5), F64: (1e-11, 1e-11)},
+    "max_pool": {F32: (0.0, 0.0), F64: (0.0, 0.0)},
+    "avg_pool": {F32: (2e-6, 1e-6), F64: (1e-13, 1e-14)},
+    "global_avg_pool": {F32: (1e-6, 1e-7), F64: (1e-13, 1e-14)},
 }
 
 

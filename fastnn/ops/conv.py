@@ -1,0 +1,231 @@
+"""2-D convolution (NCHW, cross-correlation, PyTorch semantics): forward and backward.
+
+Legend: x (N, C, H, W); conv weight w (OC, C, KH, KW); transposed-conv weight (C_in, C_out, KH, KW);
+y (N, OC, OH, OW) with OH = (H + 2*PH - KH) // SH + 1 (``fastnn.ops.shapes.conv_output_size``).
+``stride``, ``padding``, ``kernel_size`` are an int or an (h, w) pair. float32 or float64; every
+result has the input's dtype. Inputs of any layout are accepted (copied to C order when needed).
+
+The native kernels lower a convolution to im2col + GEMM over chunks of the mini-batch sized to
+stay in L2 (see csrc/kernels/conv.h); ``conv2d_forward(..., return_cols=True)`` hands back the
+column matrix so ``conv2d_backward(..., cols=...)`` can skip recomputing it.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _core
+from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, out_array, same_dtype
+from .shapes import conv_output_size, conv_transpose_output_size, pair
+
+__all__ = [
+    "im2col", "col2im", "conv2d_forward", "conv2d_backward",
+    "conv_transpose2d_forward", "conv_transpose2d_backward",
+]
+
+
+def _check_4d(a, name: str, what: str = "(N, C, H, W)") -> None:
+    if a.ndim != 4:
+        raise ValueError(f"{name} must be a 4-D {what} array, got shape {a.shape}")
+
+
+def _x_shape(x_shape, name: str = "x_shape") -> tuple[int, int, int, int]:
+    try:
+        shape = tuple(x_shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple (N, C, H, W), got {type(x_shape).__name__}: {x_shape!r}") from None
+    if len(shape) != 4 or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in shape):
+        raise ValueError(f"{name} must be 4 non-negative ints (N, C, H, W), got {x_shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _output_hw(h: int, w: int, kernel, stride, padding):
+    """(OH, OW) with every argument checked (errors name the axis' values)."""
+    return (conv_output_size(h, kernel[0], stride[0], padding[0]),
+            conv_output_size(w, kernel[1], stride[1], padding[1]))
+
+
+def _conv_operands(x, w, b, x_name: str = "x"):
+    """Type/rank/channel checks shared by conv2d forward and backward; returns C-ordered arrays."""
+    check_float(x, x_name)
+    same_dtype(x, x_name, w, "w")
+    if b is not None:
+        same_dtype(x, x_name, b, "b")
+    if is_cupy(x):
+        gpu_not_available("conv2d")
+    _check_4d(x, x_name)
+    _check_4d(w, "w", "(OC, C, KH, KW)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{x_name} has {x.shape[1]} channels but w {w.shape} expects {w.shape[1]} "
+                         "(w is (OC, C, KH, KW))")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"b must have shape ({w.shape[0]},) for w {w.shape}, got {b.shape}")
+    return contiguous(x), contiguous(w), None if b is None else contiguous(b)
+
+
+def im2col(x, kernel_size, stride=1, padding=0, *, out=None):
+    """Patches as columns: ``cols[n, c*KH*KW + i*KW + j, oh*OW + ow] = xpad[n, c, oh*SH + i, ow*SW + j]``.
+
+    Args: x (N, C, H, W); kernel_size, stride, padding: int or (h, w).
+    Returns: cols (N, C*KH*KW, OH*OW) (zeros where the window covers padding).
+    """
+    check_float(x, "x")
+    if is_cupy(x):
+        gpu_not_available("im2col")
+    _check_4d(x, "x")
+    k, s, p = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
+    oh, ow = _output_hw(x.shape[2], x.shape[3], k, s, p)
+    x = contiguous(x)
+    cols = out_array(out, (x.shape[0], x.shape[1] * k[0] * k[1], oh * ow), x.dtype)
+    _core.im2col(x, cols, k, s, p)
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, *, out=None):
+    """The adjoint of :func:`im2col`: each column entry is added back to the input position it
+    came from (overlapping patches sum, entries from padding are dropped).
+
+    Args: cols (N, C*KH*KW, OH*OW); x_shape (N, C, H, W). Returns an x_shape array.
+    """
+    check_float(cols, "cols")
+    if is_cupy(cols):
+        gpu_not_available("col2im")
+    n, c, h, w = _x_shape(x_shape)
+    k, s, p = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
+    oh, ow = _output_hw(h, w, k, s, p)
+    want = (n, c * k[0] * k[1], oh * ow)
+    if cols.shape != want:
+        raise ValueError(f"cols must have shape {want} for x_shape {(n, c, h, w)}, kernel_size {k}, "
+                         f"stride {s}, padding {p}; got {cols.shape}")
+    cols = contiguous(cols)
+    x = out_array(out, (n, c, h, w), cols.dtype)
+    _core.col2im(cols, x, k, s, p)
+    return x
+
+
+def _is_pointwise(w, s, p) -> bool:
+    return w.shape[2] == 1 and w.shape[3] == 1 and s == (1, 1) and p == (0, 0)
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=False):
+    """``y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*SH + i, ow*SW + j]``.
+
+    Args:
+        x: (N, C, H, W). w: (OC, C, KH, KW). b: (OC,) or None. stride, padding: int or (h, w).
+        out: optional C-contiguous (N, OC, OH, OW) array to write y into.
+        return_cols: also return the column matrix the kernel built, a (C*KH*KW, N*OH*OW) array
+            whose layout is internal (chunk-major), to pass to :func:`conv2d_backward` as
+            ``cols=`` (None for a 1x1, stride-1, unpadded convolution, which uses x directly).
+            It costs C*KH*KW*N*OH*OW elements of memory and saves one im2col in backward;
+            measured, that saving is about nil (backward's im2col runs on L2-resident chunks
+            while the kept matrix is read from memory), so layers need not keep it.
+    Returns: y (N, OC, OH, OW), or (y, cols) with return_cols.
+    """
+    x, w, b = _conv_operands(x, w, b)
+    s, p = pair(stride, "stride"), pair(padding, "padding")
+    oh, ow = _output_hw(x.shape[2], x.shape[3], w.shape[2:], s, p)
+    y = out_array(out, (x.shape[0], w.shape[0], oh, ow), x.dtype)
+    cols = None
+    if return_cols and not _is_pointwise(w, s, p):
+        cols = np.empty((w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow), dtype=x.dtype)
+    _core.conv2d_forward(x, w, b, y, s, p, cols)
+    return (y, cols) if return_cols else y
+
+
+def conv2d_backward(dy, x, w, stride=1, padding=0, *, need_dx=True, has_bias=True, cols=None):
+    """Gradients of :func:`conv2d_forward`.
+
+    dw[o, c, i, j] = sum_{n,oh,ow} dy[n, o, oh, ow] * xpad[n, c, oh*SH + i, ow*SW + j];
+    dx = the sum of w-weighted dy patches put back where they came from (col2im of W^T dy);
+    db[o] = sum_{n,oh,ow} dy[n, o, oh, ow].
+
+    Args:
+        dy: (N, OC, OH, OW); x, w: the forward's operands.
+        need_dx: compute dx (False for a first layer). has_bias: compute db.
+        cols: the column matrix from ``conv2d_forward(..., return_cols=True)`` on the same x
+            (optional; recomputed from x when None).
+    Returns: (dx or None, dw, db or None), each in the dtype of the inputs.
+    """
+    x, w, _ = _conv_operands(x, w, None)
+    same_dtype(x, "x", dy, "dy")
+    s, p = pair(stride, "stride"), pair(padding, "padding")
+    oh, ow = _output_hw(x.shape[2], x.shape[3], w.shape[2:], s, p)
+    want = (x.shape[0], w.shape[0], oh, ow)
+    if dy.shape != want:
+        raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}), "
+                         f"got {dy.shape}")
+    if cols is not None:
+        same_dtype(x, "x", cols, "cols")
+        if not isinstance(cols, np.ndarray) or not cols.flags.c_contiguous:
+            raise ValueError("cols must be the C-contiguous array conv2d_forward(..., return_cols=True) returned")
+        k = w.shape[1] * w.shape[2] * w.shape[3]
+        if cols.shape != (k, x.shape[0] * oh * ow):
+            raise ValueError(f"cols must have shape {(k, x.shape[0] * oh * ow)}, got {cols.shape}")
+    dy = contiguous(dy)
+    dx = np.empty_like(x) if need_dx else None
+    dw = np.empty_like(w)
+    db = np.empty(w.shape[0], dtype=x.dtype) if has_bias else None
+    _core.conv2d_backward(dy, x, w, dx, dw, db, s, p, cols)
+    return dx, dw, db
+
+
+def _transpose_operands(x, w, b):
+    check_float(x, "x")
+    same_dtype(x, "x", w, "w")
+    if b is not None:
+        same_dtype(x, "x", b, "b")
+    if is_cupy(x):
+        gpu_not_available("conv_transpose2d")
+    _check_4d(x, "x")
+    _check_4d(w, "w", "(C_in, C_out, KH, KW)")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"x has {x.shape[1]} channels but the transposed-conv weight w {w.shape} "
+                         f"(C_in, C_out, KH, KW) expects {w.shape[0]}")
+    if b is not None and b.shape != (w.shape[1],):
+        raise ValueError(f"b must have shape ({w.shape[1]},) for w {w.shape}, got {b.shape}")
+    return contiguous(x), contiguous(w), None if b is None else contiguous(b)
+
+
+def _transpose_output_hw(x, w, s, p, op):
+    return (conv_transpose_output_size(x.shape[2], w.shape[2], s[0], p[0], op[0]),
+            conv_transpose_output_size(x.shape[3], w.shape[3], s[1], p[1], op[1]))
+
+
+def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0, *, out=None):
+    """Transposed convolution (PyTorch's ConvTranspose2d): the input-gradient of a convolution.
+
+    ``ypad[n, co, h*SH + i, w*SW + j] += sum_ci x[n, ci, h, w] * w[ci, co, i, j]``, y = crop(ypad) + b.
+
+    Args: x (N, C_in, H, W); w (C_in, C_out, KH, KW); b (C_out,) or None; stride, padding,
+        output_padding (0 <= output_padding < stride): int or (h, w).
+    Returns: y (N, C_out, OH, OW), OH = (H - 1)*SH - 2*PH + KH + output_padding.
+    """
+    x, w, b = _transpose_operands(x, w, b)
+    s, p, op = pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding")
+    oh, ow = _transpose_output_hw(x, w, s, p, op)
+    y = out_array(out, (x.shape[0], w.shape[1], oh, ow), x.dtype)
+    _core.conv_transpose2d_forward(x, w, b, y, s, p)
+    return y
+
+
+def conv_transpose2d_backward(dy, x, w, stride=1, padding=0, output_padding=0, *, need_dx=True, has_bias=True):
+    """Gradients of :func:`conv_transpose2d_forward`: (dx or None, dw, db or None).
+
+    dx = conv2d(dy, w) (no bias); dw[ci, co, i, j] = sum_{n,h,w} x[n, ci, h, w] * dypad[n, co, h*SH + i, w*SW + j];
+    db[co] = sum of dy over (N, OH, OW).
+    """
+    x, w, _ = _transpose_operands(x, w, None)
+    same_dtype(x, "x", dy, "dy")
+    s, p, op = pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding")
+    oh, ow = _transpose_output_hw(x, w, s, p, op)
+    want = (x.shape[0], w.shape[1], oh, ow)
+    if dy.shape != want:
+        raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}), "
+                         f"got {dy.shape}")
+    dy = contiguous(dy)
+    dx = np.empty_like(x) if need_dx else None
+    dw = np.empty_like(w)
+    db = np.empty(w.shape[1], dtype=x.dtype) if has_bias else None
+    _core.conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
+    return dx, dw, db

@@ -1,0 +1,327 @@
+"""Native convolution (fastnn.ops) vs fastnn.reference: random geometries, both dtypes, any layout;
+PyTorch as an optional second oracle; bad input raises clearly."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn import _core, ops, reference
+from strategies import make_layout
+from tolerances import assert_close
+
+DTYPES = [np.float32, np.float64]
+
+
+@st.composite
+def conv_cases(draw, max_channels=4):
+    """A convolution geometry: batch 0/1/few, 1x1 spatial, kernel = padded input, odd and
+    non-square strides, padding up to kernel - 1."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+    # smallest input the kernel fits in (then the kernel covers the whole padded input), up to 9
+    h = draw(st.integers(max(1, kh - 2 * ph), 9))
+    w = draw(st.integers(max(1, kw - 2 * pw), 9))
+    n = draw(st.sampled_from([0, 1, 1, 2, 3]))
+    c = draw(st.integers(1, max_channels))
+    oc = draw(st.integers(1, max_channels))
+    return dict(n=n, c=c, oc=oc, h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw))
+
+
+def _operands(rng, case, dtype):
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(dtype)
+    fan_in = case["c"] * case["k"][0] * case["k"][1]
+    w = (rng.standard_normal((case["oc"], case["c"]) + case["k"]) / np.sqrt(fan_in)).astype(dtype)
+    b = rng.standard_normal(case["oc"]).astype(dtype)
+    return x, w, b
+
+
+def _f64(*arrays):
+    return [None if a is None else a.astype(np.float64) for a in arrays]
+
+
+def _stride_arg(pair_value, as_int):
+    # exercise both the int and the pair spelling when the pair is square
+    return pair_value[0] if as_int and pair_value[0] == pair_value[1] else pair_value
+
+
+@given(case=conv_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(["contiguous", "transposed", "sliced"]),
+       use_bias=st.booleans(), need_dx=st.booleans(), as_int=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_random(case, dtype, layout, use_bias, need_dx, as_int, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = _operands(rng, case, dtype)
+    b = b if use_bias else None
+    s, p = _stride_arg(case["stride"], as_int), _stride_arg(case["padding"], as_int)
+    y = ops.conv2d_forward(make_layout(x, layout), w, b, s, p)
+    want = reference.conv2d_forward(*_f64(x, w, b), s, p)
+    assert y.dtype == dtype
+    assert_close(y, want, "conv", err_msg=str(case))
+
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = ops.conv2d_backward(make_layout(dy, layout), make_layout(x, layout), w, s, p,
+                                     need_dx=need_dx, has_bias=use_bias)
+    dx_r, dw_r, db_r = reference.conv2d_backward(*_f64(dy, x, w), s, p)
+    assert dw.dtype == dtype
+    assert_close(dw, dw_r, "conv_backward", err_msg=f"dw {case}")
+    if need_dx:
+        assert dx.dtype == dtype
+        assert_close(dx, dx_r, "conv_backward", err_msg=f"dx {case}")
+    else:
+        assert dx is None
+    if use_bias:
+        assert_close(db, db_r, "conv_backward", err_msg=f"db {case}")
+    else:
+        assert db is None
+
+
+@given(case=conv_cases(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
+def test_backward_reuses_forward_columns(case, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = _operands(rng, case, dtype)
+    y, cols = ops.conv2d_forward(x, w, b, case["stride"], case["padding"], return_cols=True)
+    np.testing.assert_array_equal(y, ops.conv2d_forward(x, w, b, case["stride"], case["padding"]))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    with_cols = ops.conv2d_backward(dy, x, w, case["stride"], case["padding"], cols=cols)
+    without = ops.conv2d_backward(dy, x, w, case["stride"], case["padding"])
+    for a, c in zip(with_cols, without):
+        np.testing.assert_array_equal(a, c)
+    pointwise = case["k"] == (1, 1) and case["stride"] == (1, 1) and case["padding"] == (0, 0)
+    assert (cols is None) == pointwise
+    if cols is not None:
+        # an opaque buffer (chunk-major); it holds exactly im2col's entries, rearranged
+        batch_major = reference.im2col(x, case["k"], case["stride"], case["padding"])
+        assert cols.shape == (batch_major.shape[1], batch_major.shape[0] * batch_major.shape[2])
+        np.testing.assert_array_equal(np.sort(cols, axis=None), np.sort(batch_major, axis=None))
+
+
+@given(case=conv_cases(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
+def test_im2col_col2im_random(case, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, _, _ = _operands(rng, case, dtype)
+    k, s, p = case["k"], case["stride"], case["padding"]
+    cols = ops.im2col(make_layout(x, "sliced"), k, s, p)
+    np.testing.assert_array_equal(cols, reference.im2col(x, k, s, p))  # pure data movement: exact
+    g = rng.standard_normal(cols.shape).astype(dtype)
+    assert_close(ops.col2im(make_layout(g, "transposed"), x.shape, k, s, p),
+                 reference.col2im(g.astype(np.float64), x.shape, k, s, p), "conv_backward")
+
+
+@st.composite
+def transpose_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+    oph, opw = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
+    # the output size (H - 1) * S - 2P + K + op must be >= 1
+    h = draw(st.integers(1, 6).filter(lambda h: (h - 1) * sh - 2 * ph + kh + oph >= 1))
+    w = draw(st.integers(1, 6).filter(lambda w: (w - 1) * sw - 2 * pw + kw + opw >= 1))
+    return dict(n=draw(st.sampled_from([0, 1, 2])), cin=draw(st.integers(1, 4)), cout=draw(st.integers(1, 4)),
+                h=h, w=w, k=(kh, kw), stride=(sh, sw), padding=(ph, pw), output_padding=(oph, opw))
+
+
+@given(case=transpose_cases(), dtype=st.sampled_from(DTYPES), use_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv_transpose2d_random(case, dtype, use_bias, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((case["n"], case["cin"], case["h"], case["w"])).astype(dtype)
+    w = (rng.standard_normal((case["cin"], case["cout"]) + case["k"]) / np.sqrt(case["cin"])).astype(dtype)
+    b = rng.standard_normal(case["cout"]).astype(dtype) if use_bias else None
+    geo = (case["stride"], case["padding"], case["output_padding"])
+    y = ops.conv_transpose2d_forward(make_layout(x, "transposed"), w, b, *geo)
+    assert y.dtype == dtype
+    assert_close(y, reference.conv_transpose2d_forward(*_f64(x, w, b), *geo), "conv", err_msg=str(case))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    got = ops.conv_transpose2d_backward(dy, x, w, *geo, has_bias=use_bias)
+    want = reference.conv_transpose2d_backward(*_f64(dy, x, w), *geo, has_bias=use_bias)
+    for name, g, r in zip(("dx", "dw", "db"), got, want):
+        if r is None:
+            assert g is None
+        else:
+            assert g.dtype == dtype
+            assert_close(g, r, "conv_backward", err_msg=f"{name} {case}")
+
+
+# (x shape, OC, kernel, stride, padding): the layer shapes of the benchmarks, shrunk in N, plus a
+# strided and a non-square case; each run on every ISA this CPU has (the GEMM may dispatch).
+FIXED = [
+    ((3, 1, 28, 28), 8, (3, 3), 1, 1),
+    ((2, 32, 14, 14), 16, (3, 3), 1, 1),
+    ((2, 64, 14, 14), 32, (1, 1), 1, 0),
+    ((2, 20, 12, 12), 50, (5, 5), 1, 0),
+    ((2, 5, 17, 13), 7, (3, 2), (2, 3), (1, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, oc, k, s, p", FIXED)
+def test_conv2d_layer_shapes_each_isa(x_shape, oc, k, s, p, dtype, isa, rng):
+    case = dict(n=x_shape[0], c=x_shape[1], oc=oc, h=x_shape[2], w=x_shape[3], k=k)
+    x, w, b = _operands(rng, case, dtype)
+    y = ops.conv2d_forward(x, w, b, s, p)
+    assert_close(y, reference.conv2d_forward(*_f64(x, w, b), s, p), "conv", err_msg=isa)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for name, g, r in zip("dx dw db".split(), ops.conv2d_backward(dy, x, w, s, p),
+                          reference.conv2d_backward(*_f64(dy, x, w), s, p)):
+        # dw, db sum N*OH*OW (up to 2352) O(1) products here: compare relative to their scale
+        scale = 1.0 if name == "dx" else float(np.sqrt(np.prod(dy.shape) / oc))
+        assert_close(g / scale, r / scale, "conv_backward", err_msg=f"{name} {isa}")
+
+
+def test_results_do_not_depend_on_thread_count(rng):
+    x = rng.standard_normal((9, 6, 11, 10)).astype(np.float32)
+    w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
+    w1 = rng.standard_normal((5, 6, 1, 1)).astype(np.float32)
+    dy = rng.standard_normal((9, 5, 6, 5)).astype(np.float32)
+    dy1 = rng.standard_normal((9, 5, 11, 10)).astype(np.float32)
+
+    def run():
+        return [ops.conv2d_forward(x, w, None, 2, 1), *ops.conv2d_backward(dy, x, w, 2, 1),
+                ops.conv2d_forward(x, w1), *ops.conv2d_backward(dy1, x, w1),
+                ops.conv_transpose2d_forward(dy, w, None, 2, 1, 1), *ops.conv_transpose2d_backward(x, dy, w, 2, 1, (0, 1))]
+
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        one = run()
+        fastnn.set_num_threads(2)
+        two = run()
+    finally:
+        fastnn.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_empty_and_degenerate_shapes():
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    assert ops.conv2d_forward(x, w, None, 1, 1).shape == (0, 4, 5, 5)
+    dx, dw, db = ops.conv2d_backward(np.zeros((0, 4, 5, 5), np.float32), x, w, 1, 1)
+    assert dx.shape == x.shape and not dw.any() and not db.any()
+    # zero output channels, and an input padded up to the kernel size
+    assert ops.conv2d_forward(np.ones((2, 3, 5, 5)), np.ones((0, 3, 3, 3)), None).shape == (2, 0, 3, 3)
+    y = ops.conv2d_forward(np.ones((1, 1, 1, 1)), np.ones((1, 1, 3, 3)), np.array([0.5]), 1, 1)
+    np.testing.assert_array_equal(y, [[[[1.5]]]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
+def test_matches_torch(dtype, rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    for x_shape, oc, k, s, p in FIXED:
+        case = dict(n=x_shape[0], c=x_shape[1], oc=oc, h=x_shape[2], w=x_shape[3], k=k)
+        x, w, b = _operands(rng, case, dtype)
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+        ty = F.conv2d(tx, tw, tb, stride=s, padding=p)
+        y = ops.conv2d_forward(x, w, b, s, p)
+        assert_close(y, ty.detach().numpy(), "conv")
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        ty.backward(torch.from_numpy(dy))
+        for g, t in zip(ops.conv2d_backward(dy, x, w, s, p), (tx, tw, tb)):
+            assert_close(g, t.grad.numpy(), "conv_backward")
+    x = rng.standard_normal((2, 3, 5, 4))
+    w = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(2)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, w, b))
+    ty = F.conv_transpose2d(tx, tw, tb, stride=(2, 3), padding=(1, 0), output_padding=(1, 2))
+    y = ops.conv_transpose2d_forward(x, w, b, (2, 3), (1, 0), (1, 2))
+    assert_close(y, ty.detach().numpy(), "conv")
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    for g, t in zip(ops.conv_transpose2d_backward(dy, x, w, (2, 3), (1, 0), (1, 2)), (tx, tw, tb)):
+        assert_close(g, t.grad.numpy(), "conv_backward")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+
+
+X = np.zeros((2, 3, 6, 6), np.float32)
+W = np.zeros((4, 3, 3, 3), np.float32)
+
+
+@pytest.mark.parametrize("call, exc, words", [
+    (lambda: ops.conv2d_forward(X, np.zeros((4, 2, 3, 3), np.float32)), ValueError, "x has 3 channels but w"),
+    (lambda: ops.conv2d_forward(X, np.zeros((4, 3, 9, 3), np.float32)), ValueError,
+     r"kernel_size 9 is larger than the padded input: size 6 \+ 2 \* padding 0 = 6"),
+    (lambda: ops.conv2d_forward(X, W, None, 1, -1), ValueError, "padding must be >= 0, got -1"),
+    (lambda: ops.conv2d_forward(X, W, None, -2), ValueError, "stride must be >= 1, got -2"),
+    (lambda: ops.conv2d_forward(X, W, None, (1, 0)), ValueError, "stride must be >= 1, got 0"),
+    (lambda: ops.conv2d_forward(X, W, None, 1.0), TypeError, "stride must be an int or a pair of ints, got float"),
+    (lambda: ops.conv2d_forward(X, W, None, (1, 1, 1)), ValueError, r"got \(1, 1, 1\) of length 3"),
+    (lambda: ops.conv2d_forward(X.astype(np.float64), W), TypeError, "w has dtype float32 but x has dtype float64"),
+    (lambda: ops.conv2d_forward(X.astype(np.int32), W), TypeError, "int32"),
+    (lambda: ops.conv2d_forward(X[0], W), ValueError, r"x must be a 4-D \(N, C, H, W\) array, got shape \(3, 6, 6\)"),
+    (lambda: ops.conv2d_forward(X, W[0]), ValueError, r"w must be a 4-D \(OC, C, KH, KW\) array, got shape"),
+    (lambda: ops.conv2d_forward(X, W, np.zeros(5, np.float32)), ValueError, r"b must have shape \(4,\).*got \(5,\)"),
+    (lambda: ops.conv2d_forward(X, W, np.zeros(4, np.float64)), TypeError, "b has dtype float64"),
+    (lambda: ops.conv2d_forward(X.tolist(), W), TypeError, "list"),
+    (lambda: ops.conv2d_forward(X, W, out=np.zeros((4, 4, 4, 2), np.float32).T), ValueError, "C-contiguous"),
+    (lambda: ops.conv2d_forward(X, W, out=np.zeros((2, 4, 5, 4), np.float32)), ValueError, r"\(2, 4, 4, 4\)"),
+    (lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5), np.float32), X, W), ValueError,
+     r"dy must have shape \(2, 4, 4, 4\)"),
+    (lambda: ops.conv2d_backward(np.zeros((2, 4, 4, 4), np.float64), X, W), TypeError, "dy has dtype float64"),
+    (lambda: ops.conv2d_backward(np.zeros((2, 4, 4, 4), np.float32), X, W, cols=np.zeros((27, 31), np.float32)),
+     ValueError, r"cols must have shape \(27, 32\)"),
+    (lambda: ops.conv_transpose2d_forward(X, W), ValueError, "x has 3 channels but the transposed-conv weight"),
+    (lambda: ops.conv_transpose2d_forward(X, np.zeros((3, 2, 3, 3), np.float32), None, 2, 0, 2), ValueError,
+     "output_padding=2 with stride=2"),
+    (lambda: ops.conv_transpose2d_forward(X, np.zeros((3, 2, 1, 1), np.float32), None, 1, 4), ValueError,
+     "output size would be -2"),
+    (lambda: ops.im2col(X, 7), ValueError, "larger than the padded input"),
+    (lambda: ops.col2im(np.zeros((2, 27, 15), np.float32), (2, 3, 6, 6), 3), ValueError,
+     r"cols must have shape \(2, 27, 16\)"),
+    (lambda: ops.col2im(np.zeros((2, 27, 16), np.float32), (2, 3, 6), 3), ValueError, "x_shape must be 4"),
+])
+def test_bad_input(call, exc, words):
+    with pytest.raises(exc, match=words):
+        call()
+
+
+def test_core_checks_everything_itself():
+    """The binding re-checks what fastnn.ops checks: a direct call with inconsistent sizes raises."""
+    y = np.empty((2, 4, 4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"y must have shape \(2, 4, 4, 4\), got \(2, 4, 4, 3\)"):
+        _core.conv2d_forward(X, W, None, np.empty((2, 4, 4, 3), np.float32), (1, 1), (0, 0))
+    with pytest.raises(ValueError, match=r"stride must be >= 1, got \(0, 1\)"):
+        _core.conv2d_forward(X, W, None, y, (0, 1), (0, 0))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.conv2d_forward(np.asfortranarray(X), W, None, y, (1, 1), (0, 0))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        _core.conv2d_forward(X, np.zeros((4, 3, 7, 7), np.float32), None, y, (1, 1), (0, 0))
+    with pytest.raises(ValueError, match=r"cols must have shape \(27, 32\)"):
+        _core.conv2d_forward(X, W, None, y, (1, 1), (0, 0), np.empty((27, 33), np.float32))
+    with pytest.raises(ValueError, match="writable"):
+        ro = np.empty_like(y)
+        ro.flags.writeable = False
+        _core.conv2d_forward(X, W, None, ro, (1, 1), (0, 0))
+    with pytest.raises(ValueError, match="gives"):
+        _core.conv_transpose2d_forward(X, np.zeros((3, 2, 3, 3), np.float32), None,
+                                       np.empty((2, 2, 9, 8), np.float32), (1, 1), (0, 0))
+    with pytest.raises(ValueError, match=r"cols must have shape \(2, 27, 16\)"):
+        _core.im2col(X, np.empty((2, 27, 15), np.float32), (3, 3), (1, 1), (0, 0))
+    with pytest.raises(TypeError, match="float64"):
+        _core.col2im(np.empty((2, 27, 16), np.float64), np.empty_like(X), (3, 3), (1, 1), (0, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_many_chunks(dtype, rng):
+    """A batch large enough that the kernels cut it into more chunks than dw partial groups
+    (conv.cpp: ~768 KiB of columns per chunk, at most 16 groups), kept columns included."""
+    case = dict(n=48, c=16, oc=5, h=20, w=20, k=(3, 3))
+    x, w, b = _operands(rng, case, dtype)
+    y, cols = ops.conv2d_forward(x, w, b, 1, 1, return_cols=True)
+    assert_close(y, reference.conv2d_forward(*_f64(x, w, b), 1, 1), "conv")
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    want = reference.conv2d_backward(*_f64(dy, x, w), 1, 1)
+    scale = float(np.sqrt(np.prod(dy.shape) / case["oc"]))  # dw, db sum 19200 O(1) products
+    for kept in (cols, None):
+        dx, dw, db = ops.conv2d_backward(dy, x, w, 1, 1, cols=kept)
+        assert_close(dx, want[0], "conv_backward")
+        assert_close(dw / scale, want[1] / scale, "conv_backward")
+        assert_close(db / scale, want[2] / scale, "conv_backward")
+    y = ops.conv_transpose2d_forward(dy, w, None, 1, 1)
+    assert_close(y, reference.conv_transpose2d_forward(*_f64(dy, w), None, 1, 1), "conv")
+    dxt, dwt, _ = ops.conv_transpose2d_backward(x, dy, w, 1, 1)
+    want_t = reference.conv_transpose2d_backward(*_f64(x, dy, w), 1, 1)
+    assert_close(dxt, want_t[0], "conv_backward")
+    assert_close(dwt / scale, want_t[1] / scale, "conv_backward")
