@@ -69,17 +69,23 @@ def save(model: Module, path) -> None:
 
 
 def _read(path):
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile) or _HEADER not in archive.files:
-                raise ModelFileError(path, "not a fastnn model file (no fastnn header)")
-            header = json.loads(archive[_HEADER].tobytes().decode("utf-8"))
-            arrays = {name[len(_PREFIX):]: archive[name] for name in archive.files if name.startswith(_PREFIX)}
-    except (ModelFileError, FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
-        raise ModelFileError(path, f"not a readable fastnn model file (truncated or corrupted?): "
-                                   f"{type(exc).__name__}: {exc}") from exc
+    # Open the file ourselves (np.load on a path can leave it open when the archive is broken)
+    # and check the zip signature first (np.load would try other formats on anything else).
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise ModelFileError(path, "not a fastnn model file (not an .npz/zip archive; empty or truncated?)")
+        fh.seek(0)
+        try:
+            with np.load(fh, allow_pickle=False) as archive:
+                if _HEADER not in archive.files:
+                    raise ModelFileError(path, "not a fastnn model file (no fastnn header)")
+                header = json.loads(archive[_HEADER].tobytes().decode("utf-8"))
+                arrays = {name[len(_PREFIX):]: archive[name] for name in archive.files if name.startswith(_PREFIX)}
+        except ModelFileError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+            raise ModelFileError(path, f"not a readable fastnn model file (truncated or corrupted?): "
+                                       f"{type(exc).__name__}: {exc}") from exc
     return header, arrays
 
 
