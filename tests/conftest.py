@@ -66,3 +66,10 @@ def pytest_report_header(config):
     if _api_shim.MISSING:
         lines.append("api shim: missing entirely (tests needing them skip): " + ", ".join(_api_shim.MISSING))
     return lines
+
+
+def pytest_runtest_setup(item):
+    """(api branch) Tests marked slow train on real data for minutes: they run only when asked
+    for with a marker expression (``pytest -m slow``), so plain ``pytest tests`` stays fast."""
+    if "slow" in item.keywords and not item.config.getoption("markexpr"):
+        pytest.skip("slow: trains on real data; run with `pytest -m slow`")
