@@ -10,6 +10,9 @@ from .activations import (
     step, step_backward, swish, swish_backward, tanh, tanh_backward,
 )
 from .gemm import gemm
+# convolution and pooling: output-size arithmetic (fastnn.ops.shapes.conv_output_size)
+from . import shapes
+from .shapes import conv_output_size
 
 __all__ = [
     "get_array_module",
@@ -19,4 +22,6 @@ __all__ = [
     "softplus_backward", "step", "step_backward", "swish", "swish_backward", "tanh", "tanh_backward",
     # gemm
     "gemm",
+    # convolution and pooling
+    "shapes", "conv_output_size",
 ]

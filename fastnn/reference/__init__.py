@@ -16,6 +16,14 @@ from .losses import (
 )
 from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adadelta_update, adagrad_update, adam_update, radam_update, rmsprop_update, sgd_update
+# convolution and pooling
+from .conv import (
+    col2im, conv2d_backward, conv2d_forward, conv_transpose2d_backward, conv_transpose2d_forward, im2col,
+)
+from .pool import (
+    avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
+    max_pool2d_backward, max_pool2d_forward,
+)
 
 __all__ = [
     # activations
@@ -29,4 +37,9 @@ __all__ = [
     "dropout_mask", "dropout_forward", "dropout_backward",
     "softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss",
     "sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update", "adam_update", "radam_update",
+    # convolution and pooling
+    "col2im", "conv2d_backward", "conv2d_forward", "conv_transpose2d_backward", "conv_transpose2d_forward",
+    "im2col",
+    "avg_pool2d_backward", "avg_pool2d_forward", "global_avg_pool2d_backward", "global_avg_pool2d_forward",
+    "max_pool2d_backward", "max_pool2d_forward",
 ]

@@ -1,0 +1,86 @@
+"""Output-size arithmetic for convolution and pooling: the one place it is defined.
+
+Legend: N C H W (input), KH KW (kernel), SH SW (stride), PH PW (padding), OH OW (output).
+The C++ kernels receive OH/OW computed here (csrc/kernels/conv.h mirrors the formula once,
+for its own checks). Both ``fastnn.ops`` and ``fastnn.reference`` use these functions.
+"""
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["pair", "conv_output_size", "conv_transpose_output_size"]
+
+
+def _as_int(value, name: str) -> int:
+    # bool is an int subclass, but stride=True is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {type(value).__name__}: {value!r}")
+    return int(value)
+
+
+def pair(value, name: str) -> tuple[int, int]:
+    """``value`` as an ``(h, w)`` pair of ints: an int means the same for both.
+
+    Raises TypeError for anything but an int or a length-2 tuple/list of ints (the message
+    names the argument and the value received). Range checks are left to the caller.
+    """
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r} of length {len(value)}")
+        return _as_int(value[0], name), _as_int(value[1], name)
+    v = _as_int(value, name)
+    return v, v
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """``(size + 2 * padding - kernel) // stride + 1``: output length of a convolution or pooling
+    window sliding over one axis (no dilation, floor mode, as PyTorch).
+
+    Raises ValueError naming the values when kernel < 1, stride < 1, padding < 0, size < 0, or
+    the kernel is larger than the padded input (no output position would exist).
+    """
+    size, kernel = _as_int(size, "size"), _as_int(kernel, "kernel_size")
+    stride, padding = _as_int(stride, "stride"), _as_int(padding, "padding")
+    if size < 0:
+        raise ValueError(f"input size must be >= 0, got {size}")
+    if kernel < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if size + 2 * padding < kernel:
+        raise ValueError(f"kernel_size {kernel} is larger than the padded input: size {size} + 2 * "
+                         f"padding {padding} = {size + 2 * padding}")
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0) -> int:
+    """``(size - 1) * stride - 2 * padding + kernel + output_padding`` (PyTorch's ConvTranspose).
+
+    This is the input size of the convolution whose input-gradient the transposed convolution
+    is; ``output_padding`` (0 <= output_padding < stride) picks among the sizes that the floor in
+    :func:`conv_output_size` maps to ``size``. Raises ValueError naming the values when the
+    arguments are out of range, size < 1, or the result would be < 1.
+    """
+    size, kernel = _as_int(size, "size"), _as_int(kernel, "kernel_size")
+    stride, padding = _as_int(stride, "stride"), _as_int(padding, "padding")
+    output_padding = _as_int(output_padding, "output_padding")
+    if size < 1:
+        raise ValueError(f"transposed convolution needs an input size >= 1, got {size}")
+    if kernel < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"output_padding must satisfy 0 <= output_padding < stride, got "
+                         f"output_padding={output_padding} with stride={stride}")
+    out = (size - 1) * stride - 2 * padding + kernel + output_padding
+    if out < 1:
+        raise ValueError(f"transposed convolution output size would be {out} (< 1): size {size}, "
+                         f"kernel_size {kernel}, stride {stride}, padding {padding}, "
+                         f"output_padding {output_padding}")
+    return out
