@@ -183,3 +183,22 @@ def test_progress_is_quiet_off_a_terminal_and_a_bar_on_one(capsys, monkeypatch):
     assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss=" in out and "sample/s" in out
     fastnn.fit(model, "sgd", "cross_entropy", train=(x, y), epochs=1, progress=False)
     assert capsys.readouterr().out == ""
+
+
+def test_freeze_for_transfer_learning():
+    require_ops("softmax_cross_entropy", "adam_update")
+    fastnn.manual_seed(3)
+    x, y = _blobs(64)
+    model = _mlp()
+    model[0].freeze()
+    frozen = model[0].weight.data.copy(), model[0].bias.data.copy()
+    head = model[2].weight.data.copy()
+    fastnn.fit(model, optim.Adam(model.parameters(), lr=0.01), "cross_entropy", train=(x, y), epochs=2,
+               progress=False)
+    np.testing.assert_array_equal(model[0].weight.data, frozen[0])
+    np.testing.assert_array_equal(model[0].bias.data, frozen[1])
+    assert not np.array_equal(model[2].weight.data, head)
+    model.unfreeze()
+    fastnn.fit(model, optim.Adam(model.parameters(), lr=0.01), "cross_entropy", train=(x, y), epochs=1,
+               progress=False)
+    assert not np.array_equal(model[0].weight.data, frozen[0])
