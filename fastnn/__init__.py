@@ -6,9 +6,6 @@ Layers of the package (data flows down only):
   type (NumPy -> the C++ extension ``fastnn._core``; CuPy -> ``fastnn.cuda``).
 - ``fastnn.reference``: the same ops in plain NumPy, naive and obviously right; the truth the
   tests compare against and the baseline the benchmarks show.
-- ``fastnn.nn`` (layers, containers, losses), ``fastnn.optim`` (optimizers, schedules),
-  ``fastnn.fit`` / ``evaluate`` / ``predict``, ``fastnn.metrics``, ``fastnn.save`` / ``load``:
-  the Python API on top (docs/api.md).
 """
 from ._config import (
     __version__,
