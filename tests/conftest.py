@@ -53,7 +53,15 @@ def rng():
     return np.random.default_rng(12345)
 
 
-# ---- api branch: test-only shim binding docs/ops.md names missing from fastnn.ops to
+# ---- slow tests (api branch): opt-in, so plain `pytest tests` stays fast. Keep this block.
+def pytest_runtest_setup(item):
+    """Tests marked slow train on real data for minutes: they run only when asked for with a
+    marker expression (``pytest -m slow``)."""
+    if "slow" in item.keywords and not item.config.getoption("markexpr"):
+        pytest.skip("slow: trains on real data; run with `pytest -m slow`")
+
+
+# ---- api branch: TEST-ONLY shim binding docs/ops.md names missing from fastnn.ops to
 # fastnn.reference (tests/conftest_api_shim.py). Remove this block with that file once the
 # native ops are merged.
 import conftest_api_shim as _api_shim  # noqa: E402
@@ -66,10 +74,3 @@ def pytest_report_header(config):
     if _api_shim.MISSING:
         lines.append("api shim: missing entirely (tests needing them skip): " + ", ".join(_api_shim.MISSING))
     return lines
-
-
-def pytest_runtest_setup(item):
-    """(api branch) Tests marked slow train on real data for minutes: they run only when asked
-    for with a marker expression (``pytest -m slow``), so plain ``pytest tests`` stays fast."""
-    if "slow" in item.keywords and not item.config.getoption("markexpr"):
-        pytest.skip("slow: trains on real data; run with `pytest -m slow`")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import fastnn
 from gradcheck import assert_gradients
@@ -36,3 +37,17 @@ def away_from_zero(rng, shape, scale=1.0, gap=1e-2):
     x = rng.standard_normal(shape) * scale
     x[np.abs(x) < gap] = 0.5
     return x
+
+
+def require_ops(*names: str) -> None:
+    """Skip the calling test when fastnn.ops lacks one of the ops it needs (while the native
+    ops are developed on other branches; tests/conftest_api_shim.py binds the reference ones)."""
+    missing = [n for n in names if not hasattr(fastnn.ops, n)]
+    if missing:
+        pytest.skip(f"needs fastnn.ops.{', fastnn.ops.'.join(missing)}: neither the native op nor "
+                    f"fastnn.reference.{missing[0]} exists on this branch yet")
+
+
+def runs_on_reference(name: str) -> bool:
+    """True when fastnn.ops.<name> is fastnn.reference.<name> (the test-only shim is active)."""
+    return getattr(fastnn.ops, name, None) is getattr(fastnn.reference, name, object())

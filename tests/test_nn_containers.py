@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from conftest_api_shim import require_ops
+from nn_helpers import require_ops
 from fastnn import nn
 from nn_helpers import check_module_gradients
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest_api_shim import require_ops
+from nn_helpers import require_ops
 from fastnn import nn
 from gradcheck import assert_gradients
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from conftest_api_shim import require_ops
+from nn_helpers import require_ops
 from fastnn import nn, optim
 
 DATA_DIR = pathlib.Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
