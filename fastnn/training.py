@@ -409,6 +409,8 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     batch_size = _check_batch_size(batch_size)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
+    if _is_array_pair(x):  # (x, y) as given to evaluate: predict on x
+        x = x[0]
     try:
         if isinstance(x, np.ndarray) or hasattr(x, "shape"):
             x = np.asarray(x)

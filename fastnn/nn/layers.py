@@ -144,11 +144,11 @@ class Conv2d(Module):
         _check_input(self, x, (4,), self.in_channels)
         self._x = x
         return ops.conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                  self.stride, self.padding)
+                                  stride=self.stride, padding=self.padding)
 
     def backward(self, dy):
         _need_forward(self, self._x)
-        dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, self.stride, self.padding,
+        dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, stride=self.stride, padding=self.padding,
                                          need_dx=True, has_bias=self.bias is not None)
         self.weight.grad += dw
         if self.bias is not None:
@@ -210,13 +210,14 @@ class ConvTranspose2d(Module):
         _check_input(self, x, (4,), self.in_channels)
         self._x = x
         return ops.conv_transpose2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                            self.stride, self.padding, self.output_padding)
+                                            stride=self.stride, padding=self.padding,
+                                            output_padding=self.output_padding)
 
     def backward(self, dy):
         _need_forward(self, self._x)
-        dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, self.stride, self.padding,
-                                                   self.output_padding, need_dx=True,
-                                                   has_bias=self.bias is not None)
+        dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, stride=self.stride,
+                                                   padding=self.padding, output_padding=self.output_padding,
+                                                   need_dx=True, has_bias=self.bias is not None)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -254,7 +255,7 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         _check_input(self, x, (4,))
-        y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding)
         self._x_shape = x.shape
         return y
 
@@ -278,12 +279,13 @@ class AvgPool2d(_Pool2d):
     def forward(self, x):
         _check_input(self, x, (4,))
         self._x_shape = x.shape
-        return ops.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return ops.avg_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                                      count_include_pad=self.count_include_pad)
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
-        return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, self.stride, self.padding,
-                                       self.count_include_pad)
+        return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, stride=self.stride, padding=self.padding,
+                                       count_include_pad=self.count_include_pad)
 
     def get_config(self):
         return {**super().get_config(), "count_include_pad": self.count_include_pad}
