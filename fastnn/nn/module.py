@@ -289,7 +289,9 @@ class Module:
         return cls(**config)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        # configs hold lists (JSON); pairs read better as tuples: kernel_size=(3, 3)
+        return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in self.get_config().items()
+                         if not isinstance(v, (dict, list)) or not any(isinstance(i, dict) for i in v))
 
     def __repr__(self) -> str:
         if not self._modules:
