@@ -373,7 +373,10 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
                 bar.close({})
                 raise FloatingPointError(f"the training loss became {value} in epoch {epoch + 1}; "
                                          "lower the learning rate or check the inputs")
-            model.backward(loss_fn.backward())
+            if getattr(model, "backward_can_skip_dx", False):
+                model.backward(loss_fn.backward(), need_dx=False)  # the input gradient is not needed
+            else:
+                model.backward(loss_fn.backward())
             optimizer.step()
             nb = xb.shape[0]
             total_loss += value * nb

@@ -104,3 +104,24 @@ def test_cnn_blocks_train(rng, build, channels):
         model.backward(loss.backward())
         opt.step()
     assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_backward_without_input_gradient_gives_the_same_parameter_gradients(rng):
+    """fit asks for need_dx=False: the parameter gradients must not change, dx is None."""
+    require_ops(*CNN_OPS)
+    for build, x in [(lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3)),
+                      rng.standard_normal((4, 3, 2, 2))),
+                     (_residual_cnn, rng.standard_normal((2, 1, 6, 6)))]:
+        fastnn.manual_seed(0)
+        model = build().double()
+        dy = rng.standard_normal(model(x).shape)
+        model.zero_grad()
+        model(x)
+        dx = model.backward(dy)
+        full = [p.grad.copy() for p in model.parameters()]
+        model.zero_grad()
+        model(x)
+        assert model.backward(dy, need_dx=False) is None
+        for a, b in zip(full, model.parameters()):
+            np.testing.assert_array_equal(a, b.grad)
+        assert dx.shape == x.shape

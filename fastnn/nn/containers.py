@@ -65,8 +65,28 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(list(self._modules.values())):
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """Backward through the layers in reverse. With ``need_dx=False`` (what ``fit`` asks for:
+        the input gradient of the whole model is never used) the work below the first layer
+        that has parameters is skipped, and that layer skips its own dx when it can (Linear,
+        Conv: a whole GEMM saved). Returns None then."""
+        layers = list(self._modules.values())
+        first = 0
+        if not need_dx:
+            with_params = [i for i, layer in enumerate(layers) if layer.parameters()]
+            if not with_params:
+                return None
+            first = with_params[0]
+        for i in range(len(layers) - 1, first - 1, -1):
+            layer = layers[i]
+            if i == first and not need_dx:
+                if getattr(layer, "backward_can_skip_dx", False):
+                    layer.backward(dy, need_dx=False)
+                else:
+                    layer.backward(dy)
+                return None
             dy = layer.backward(dy)
         return dy
 

@@ -83,13 +83,18 @@ class Linear(Module):
         self._x = x2
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
-    def backward(self, dy):
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
         dy2 = np.ascontiguousarray(dy).reshape(-1, self.out_features)
         # dW += dy^T x, accumulated by the GEMM itself (beta = 1 keeps the old gradient)
         ops.gemm(dy2, self._x, trans_a=True, out=self.weight.grad, beta=1.0)
         if self.bias is not None:
             self.bias.grad += dy2.sum(axis=0)
+        if not need_dx:
+            return None
         dx = ops.gemm(dy2, self.weight.data)
         return dx.reshape(dy.shape[:-1] + (self.in_features,))
 
@@ -146,10 +151,13 @@ class Conv2d(Module):
         return ops.conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
                                   stride=self.stride, padding=self.padding)
 
-    def backward(self, dy):
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
         dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, stride=self.stride, padding=self.padding,
-                                         need_dx=True, has_bias=self.bias is not None)
+                                         need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -213,11 +221,14 @@ class ConvTranspose2d(Module):
                                             stride=self.stride, padding=self.padding,
                                             output_padding=self.output_padding)
 
-    def backward(self, dy):
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
         dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, stride=self.stride,
                                                    padding=self.padding, output_padding=self.output_padding,
-                                                   need_dx=True, has_bias=self.bias is not None)
+                                                   need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
