@@ -79,7 +79,7 @@ def test_cnn_reaches_89_percent_in_two_epochs(fashion):
         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10),
     )
     fastnn.fit(model, optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(), train=(x_train, y_train),
-               epochs=2, batch_size=64, metrics=[], progress=True, seed=0)
+               epochs=2, batch_size=32, metrics=[], progress=True, seed=0)
     acc = fastnn.evaluate(model, (x_test, y_test), metrics=["accuracy"])["accuracy"]
     print(f"CNN test accuracy after 2 epochs: {acc:.4f}")
     assert acc >= 0.89, f"test accuracy {acc:.4f}"
