@@ -17,6 +17,14 @@ from ._config import (
 )
 from . import cuda, data, ops, reference
 
+# The Python API (issue 5): layers, optimizers, training, save/load.
+from ._random import manual_seed
+from . import metrics, nn, optim
+from .serialization import ModelFileError, load, save
+from .training import (
+    Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, evaluate, fit, predict,
+)
+
 __all__ = [
     "__version__",
     "cuda",
@@ -28,4 +36,7 @@ __all__ = [
     "set_isa",
     "set_num_threads",
     "show_config",
+    # Python API
+    "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "ModelFileError",
+    "evaluate", "fit", "load", "manual_seed", "metrics", "nn", "optim", "predict", "save",
 ]

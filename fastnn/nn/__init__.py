@@ -1,0 +1,24 @@
+"""Layers, containers and losses. Every layer has ``forward(x)`` and ``backward(dy)`` (returning
+dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
+from . import init
+from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Step, Swish, Tanh
+from .containers import Concat, Residual, Sequential, layer_from_config, layer_to_config
+from .layers import (
+    AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
+    Linear, MaxPool2d, Reshape,
+)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, Loss, MSELoss
+from .module import LAYER_REGISTRY, Module, Parameter
+
+__all__ = [
+    "init", "Module", "Parameter", "LAYER_REGISTRY", "layer_from_config", "layer_to_config",
+    # layers
+    "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
+    # activations
+    "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "Softmax", "LogSoftmax",
+    # containers
+    "Sequential", "Residual", "Concat",
+    # losses
+    "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
+]

@@ -1,0 +1,167 @@
+"""Every activation as a layer: forward caches what the op's backward needs (the output y for
+sigmoid, tanh and softmax, the input x otherwise, as in docs/ops.md)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from .module import Module, check_float_arg
+
+__all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU",
+           "Softmax", "LogSoftmax"]
+
+
+class _Activation(Module):
+    _op: str = ""
+    _saves_output = False
+
+    def __init__(self):
+        super().__init__()
+        self._saved = None
+
+    def _params(self) -> dict:
+        return {}
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{type(self).__name__} expects a numpy.ndarray, got {type(x).__name__}")
+        y = getattr(ops, self._op)(x, **self._params())
+        self._saved = y if self._saves_output else x
+        return y
+
+    def backward(self, dy):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return getattr(ops, self._op + "_backward")(dy, self._saved, **self._params())
+
+    def get_config(self):
+        return self._params()
+
+
+class Step(_Activation):
+    """Heaviside step: 1 where x > 0, else 0. Its gradient is zero everywhere."""
+    _op = "step"
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-beta * x))."""
+    _op, _saves_output = "sigmoid", True
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        self.beta = check_float_arg("beta", beta)
+
+    def _params(self):
+        return {"beta": self.beta}
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent."""
+    _op, _saves_output = "tanh", True
+
+
+class ReLU(_Activation):
+    """max(x, 0)."""
+    _op = "relu"
+
+
+class LeakyReLU(_Activation):
+    """x for x >= 0, negative_slope * x otherwise."""
+    _op = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = check_float_arg("negative_slope", negative_slope)
+
+    def _params(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class Softplus(_Activation):
+    """(1 / beta) * log(1 + exp(beta * x)); linear where beta * x > threshold."""
+    _op = "softplus"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = check_float_arg("beta", beta)
+        if self.beta == 0.0:
+            raise ValueError("beta must be non-zero. Received: beta=0.0")
+        self.threshold = check_float_arg("threshold", threshold)
+
+    def _params(self):
+        return {"beta": self.beta, "threshold": self.threshold}
+
+
+class Swish(_Activation):
+    """x * sigmoid(beta * x) (SiLU for beta = 1; Ramachandran et al. 2017)."""
+    _op = "swish"
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        self.beta = check_float_arg("beta", beta)
+
+    def _params(self):
+        return {"beta": self.beta}
+
+
+class SiLU(Swish):
+    """Swish with beta = 1."""
+
+    def __init__(self):
+        super().__init__(1.0)
+
+    def get_config(self):
+        return {}
+
+
+class ELU(_Activation):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    _op = "elu"
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = check_float_arg("alpha", alpha)
+
+    def _params(self):
+        return {"alpha": self.alpha}
+
+
+class _SoftmaxBase(_Activation):
+    _saves_output = True
+
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise TypeError(f"axis must be an int. Received: axis={axis!r}")
+        self.axis = axis
+
+    # The kernels work along the last axis; another axis is moved there and back (a copy).
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{type(self).__name__} expects a numpy.ndarray, got {type(x).__name__}")
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(f"axis {self.axis} is out of range for an input of shape {x.shape}")
+        xm = np.moveaxis(x, self.axis, -1)
+        y = getattr(ops, self._op)(xm)
+        self._saved = y
+        return np.moveaxis(y, -1, self.axis)
+
+    def backward(self, dy):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        dym = np.moveaxis(dy, self.axis, -1)
+        return np.moveaxis(getattr(ops, self._op + "_backward")(dym, self._saved), -1, self.axis)
+
+    def get_config(self):
+        return {"axis": self.axis}
+
+
+class Softmax(_SoftmaxBase):
+    """exp(x_i) / sum_j exp(x_j) along ``axis`` (default last). For classification, feed the
+    logits to CrossEntropyLoss instead (it fuses softmax and is numerically safer)."""
+    _op = "softmax"
+
+
+class LogSoftmax(_SoftmaxBase):
+    """log(softmax(x)) along ``axis``."""
+    _op = "log_softmax"

@@ -1,0 +1,175 @@
+"""Containers: Sequential (a chain), Residual (y = block(x) + shortcut(x)) and Concat (branches
+side by side along the channel axis). They compose forward and backward of their children, so
+ResNet- and Inception/DenseNet-style models need no general autograd."""
+from __future__ import annotations
+
+import numpy as np
+
+from .module import LAYER_REGISTRY, Module
+
+__all__ = ["Sequential", "Residual", "Concat", "layer_to_config", "layer_from_config"]
+
+
+def layer_to_config(layer: Module) -> dict:
+    """{"type": class name, "config": constructor arguments (children nested)}."""
+    return {"type": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_from_config(spec: dict) -> Module:
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ValueError(f"a layer spec must be a dict with a 'type' key, got {spec!r}")
+    cls = LAYER_REGISTRY.get(spec["type"])
+    if cls is None:
+        raise ValueError(f"unknown layer type {spec['type']!r}")
+    return cls.from_config(dict(spec.get("config", {})))
+
+
+def _check_module(name, m):
+    if not isinstance(m, Module):
+        raise TypeError(f"{name} must be a fastnn.nn.Module. Received: {name}={m!r}")
+    return m
+
+
+class Sequential(Module):
+    """Layers applied in order; backward runs them in reverse.
+
+    ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10))`` (or one list of layers).
+    Indexing, ``len`` and iteration give the layers; ``append`` adds one.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for layer in layers:
+            self.append(layer)
+
+    def append(self, layer: Module) -> "Sequential":
+        setattr(self, str(len(self._modules)), _check_module("layer", layer))
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        layers = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*layers[i])
+        return layers[i]
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """Backward through the layers in reverse. With ``need_dx=False`` (what ``fit`` asks for:
+        the input gradient of the whole model is never used) the work below the first layer
+        that has parameters is skipped, and that layer skips its own dx when it can (Linear,
+        Conv: a whole GEMM saved). Returns None then."""
+        layers = list(self._modules.values())
+        first = 0
+        if not need_dx:
+            with_params = [i for i, layer in enumerate(layers) if layer.parameters()]
+            if not with_params:
+                return None
+            first = with_params[0]
+        for i in range(len(layers) - 1, first - 1, -1):
+            layer = layers[i]
+            if i == first and not need_dx:
+                if getattr(layer, "backward_can_skip_dx", False):
+                    layer.backward(dy, need_dx=False)
+                else:
+                    layer.backward(dy)
+                return None
+            dy = layer.backward(dy)
+        return dy
+
+    def get_config(self):
+        return {"layers": [layer_to_config(m) for m in self._modules.values()]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*[layer_from_config(s) for s in config["layers"]])
+
+
+class Residual(Module):
+    """``y = block(x) + shortcut(x)``, the shortcut being the identity when None (He et al. 2016).
+
+    The two paths must produce the same shape (use a 1x1 strided Conv2d as the shortcut when the
+    block changes the channel count or resolution).
+    """
+
+    def __init__(self, block: Module, shortcut: Module | None = None):
+        super().__init__()
+        self.block = _check_module("block", block)
+        if shortcut is not None:
+            self.shortcut = _check_module("shortcut", shortcut)
+        self._has_shortcut = shortcut is not None
+
+    def forward(self, x):
+        y = self.block(x)
+        s = self.shortcut(x) if self._has_shortcut else x
+        if y.shape != s.shape:
+            raise ValueError(f"Residual: the block gives shape {y.shape} but the shortcut gives {s.shape}; "
+                             "give a shortcut layer that matches them")
+        return y + s
+
+    def backward(self, dy):
+        dx = self.block.backward(dy)
+        return dx + (self.shortcut.backward(dy) if self._has_shortcut else dy)
+
+    def get_config(self):
+        return {"block": layer_to_config(self.block),
+                "shortcut": layer_to_config(self.shortcut) if self._has_shortcut else None}
+
+    @classmethod
+    def from_config(cls, config):
+        shortcut = config.get("shortcut")
+        return cls(layer_from_config(config["block"]), None if shortcut is None else layer_from_config(shortcut))
+
+
+class Concat(Module):
+    """Every branch applied to the same input, outputs concatenated along the channel axis
+    (axis 1): Inception modules, DenseNet blocks. The branches must agree on the other axes."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        if len(branches) == 1 and isinstance(branches[0], (list, tuple)):
+            branches = tuple(branches[0])
+        if not branches:
+            raise ValueError("Concat needs at least one branch. Received: branches=()")
+        for i, b in enumerate(branches):
+            setattr(self, str(i), _check_module("branch", b))
+        self._sizes = None
+
+    def forward(self, x):
+        outs = [b(x) for b in self._modules.values()]
+        rest = {o.shape[:1] + o.shape[2:] for o in outs}
+        if len(rest) != 1:
+            raise ValueError(f"Concat: branch outputs differ outside the channel axis: {[o.shape for o in outs]}")
+        self._sizes = [o.shape[1] for o in outs]
+        return np.concatenate(outs, axis=1)
+
+    def backward(self, dy):
+        if self._sizes is None:
+            raise RuntimeError("Concat.backward called before forward")
+        dx = None
+        start = 0
+        for branch, size in zip(self._modules.values(), self._sizes):
+            g = branch.backward(np.ascontiguousarray(dy[:, start:start + size]))
+            dx = g if dx is None else dx + g
+            start += size
+        return dx
+
+    def get_config(self):
+        return {"branches": [layer_to_config(m) for m in self._modules.values()]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*[layer_from_config(s) for s in config["branches"]])

@@ -1,0 +1,481 @@
+"""Layers with parameters or shape logic: Linear, Conv2d, ConvTranspose2d, pooling, BatchNorm,
+Dropout, Flatten, Reshape.
+
+Each has the same shape: ``__init__`` validates and stores its config (errors show the received
+value), ``reset_parameters()`` draws the initial weights from fastnn's global RNG, ``forward``
+calls ``fastnn.ops`` and caches only what backward needs, ``backward(dy)`` returns dx and adds
+the parameter gradients into ``param.grad``. Dimension legend: N C H W, KH KW, SH SW, PH PW, OH OW.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from .._random import next_seed
+from . import init as _init
+from .module import Module, Parameter, check_float_arg, check_int, pair
+
+__all__ = [
+    "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
+]
+
+
+def _check_init(init: str) -> str:
+    if init != "default":
+        _init.get(init)  # raises ValueError naming the received value
+    return init
+
+
+def _need_forward(layer, cache) -> None:
+    if cache is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
+
+
+def _check_input(layer, x, ndims, channels=None, axis=1):
+    """x must be an ndarray with ndim in ndims and `channels` entries along axis (when given)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{type(layer).__name__} expects a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim not in ndims:
+        want = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{type(layer).__name__} expects a {want} input, got shape {x.shape}")
+    if channels is not None and x.shape[axis] != channels:
+        raise ValueError(f"{type(layer).__name__} expects {channels} features along axis {axis}, "
+                         f"got input shape {x.shape}")
+
+
+class Linear(Module):
+    """Fully connected layer: ``y = x @ W.T + b``.
+
+    Args:
+        in_features, out_features: sizes of the last axis of x and y.
+        bias: learn an additive bias.
+        init: "default" (U(+-1/sqrt(in_features)) for W and b, as PyTorch) or an initializer
+            name from ``fastnn.nn.init`` ("glorot_uniform", "he_normal", ...; bias then zeros).
+    Shape: x (N, in_features) or (..., in_features) -> y (..., out_features).
+    Attributes: weight (out_features, in_features), bias (out_features,).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "default"):
+        super().__init__()
+        self.in_features = check_int("in_features", in_features)
+        self.out_features = check_int("out_features", out_features)
+        self.init = _check_init(init)
+        self.weight = Parameter(np.zeros((self.out_features, self.in_features), np.float32))
+        self.bias = Parameter(np.zeros(self.out_features, np.float32)) if bias else None
+        self._x = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.init == "default":
+            _init.default_uniform_(self.weight, self.in_features)
+            if self.bias is not None:
+                _init.default_uniform_(self.bias, self.in_features)
+        else:
+            _init.get(self.init)(self.weight)
+            if self.bias is not None:
+                _init.zeros_(self.bias)
+
+    def forward(self, x):
+        _check_input(self, x, range(1, 33), self.in_features, axis=-1)
+        x2 = x.reshape(-1, self.in_features)
+        y = ops.gemm(x2, self.weight.data, trans_b=True, bias=None if self.bias is None else self.bias.data)
+        self._x = x2
+        return y.reshape(x.shape[:-1] + (self.out_features,))
+
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """dx (None when not need_dx: the first layer's dx is never used in training)."""
+        _need_forward(self, self._x)
+        dy2 = np.ascontiguousarray(dy).reshape(-1, self.out_features)
+        # dW += dy^T x, accumulated by the GEMM itself (beta = 1 keeps the old gradient)
+        ops.gemm(dy2, self._x, trans_a=True, out=self.weight.grad, beta=1.0)
+        if self.bias is not None:
+            self.bias.grad += dy2.sum(axis=0)
+        if not need_dx:
+            return None
+        dx = ops.gemm(dy2, self.weight.data)
+        return dx.reshape(dy.shape[:-1] + (self.in_features,))
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "init": self.init}
+
+
+Dense = Linear  # Keras' name
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation, as every DL framework).
+
+    ``y[n, o] = b[o] + sum_c w[o, c] (*) x[n, c]`` with output size ``(H + 2P - K) // S + 1``.
+
+    Args:
+        in_channels, out_channels: C and OC.
+        kernel_size, stride, padding: an int or an (h, w) pair; zero padding.
+        bias: learn a per-channel bias. init: as for Linear (default bound 1/sqrt(C*KH*KW)).
+    Shape: x (N, C, H, W) -> y (N, OC, OH, OW).
+    Attributes: weight (OC, C, KH, KW), bias (OC,).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, init: str = "default"):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels)
+        self.out_channels = check_int("out_channels", out_channels)
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.stride = pair("stride", stride)
+        self.padding = pair("padding", padding, minimum=0)
+        self.init = _check_init(init)
+        kh, kw = self.kernel_size
+        self.weight = Parameter(np.zeros((self.out_channels, self.in_channels, kh, kw), np.float32))
+        self.bias = Parameter(np.zeros(self.out_channels, np.float32)) if bias else None
+        self._x = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        if self.init == "default":
+            _init.default_uniform_(self.weight, fan_in)
+            if self.bias is not None:
+                _init.default_uniform_(self.bias, fan_in)
+        else:
+            _init.get(self.init)(self.weight)
+            if self.bias is not None:
+                _init.zeros_(self.bias)
+
+    def forward(self, x):
+        _check_input(self, x, (4,), self.in_channels)
+        self._x = x
+        return ops.conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
+                                  stride=self.stride, padding=self.padding)
+
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """dx (None when not need_dx: the first layer's dx is never used in training)."""
+        _need_forward(self, self._x)
+        dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, stride=self.stride, padding=self.padding,
+                                         need_dx=need_dx, has_bias=self.bias is not None)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def get_config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "bias": self.bias is not None, "init": self.init}
+
+
+class ConvTranspose2d(Module):
+    """2-D transposed convolution (the gradient of Conv2d with respect to its input).
+
+    Output size ``OH = (H - 1) * SH - 2 * PH + KH + output_padding`` (PyTorch).
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding: as Conv2d.
+        output_padding: extra rows/cols on one side, each < stride (PyTorch's rule).
+        init: "default" draws U(+-1/sqrt(fan_in)) with PyTorch's fan_in for this layout,
+            ``out_channels * KH * KW`` (it reads dimension 1 of the stored weight).
+    Shape: x (N, C_in, H, W) -> y (N, C_out, OH, OW).
+    Attributes: weight (C_in, C_out, KH, KW), bias (C_out,).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, bias: bool = True, init: str = "default"):
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels)
+        self.out_channels = check_int("out_channels", out_channels)
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.stride = pair("stride", stride)
+        self.padding = pair("padding", padding, minimum=0)
+        self.output_padding = pair("output_padding", output_padding, minimum=0)
+        for op_, s in zip(self.output_padding, self.stride):
+            if op_ >= s:
+                raise ValueError(f"output_padding must be smaller than stride {self.stride}. "
+                                 f"Received: output_padding={output_padding!r}")
+        self.init = _check_init(init)
+        kh, kw = self.kernel_size
+        self.weight = Parameter(np.zeros((self.in_channels, self.out_channels, kh, kw), np.float32))
+        self.bias = Parameter(np.zeros(self.out_channels, np.float32)) if bias else None
+        self._x = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
+        if self.init == "default":
+            _init.default_uniform_(self.weight, fan_in)
+            if self.bias is not None:
+                _init.default_uniform_(self.bias, fan_in)
+        else:
+            _init.get(self.init)(self.weight)
+            if self.bias is not None:
+                _init.zeros_(self.bias)
+
+    def forward(self, x):
+        _check_input(self, x, (4,), self.in_channels)
+        self._x = x
+        return ops.conv_transpose2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
+                                            stride=self.stride, padding=self.padding,
+                                            output_padding=self.output_padding)
+
+    backward_can_skip_dx = True
+
+    def backward(self, dy, need_dx: bool = True):
+        """dx (None when not need_dx: the first layer's dx is never used in training)."""
+        _need_forward(self, self._x)
+        dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, stride=self.stride,
+                                                   padding=self.padding, output_padding=self.output_padding,
+                                                   need_dx=need_dx, has_bias=self.bias is not None)
+        self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+    def get_config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "output_padding": list(self.output_padding),
+                "bias": self.bias is not None, "init": self.init}
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else pair("stride", stride)
+        self.padding = pair("padding", padding, minimum=0)
+        for p, k in zip(self.padding, self.kernel_size):
+            if p > k // 2:
+                raise ValueError(f"padding must be at most half the kernel size {self.kernel_size}. "
+                                 f"Received: padding={padding!r}")
+        self._x_shape = None
+
+    def get_config(self):
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
+
+
+class MaxPool2d(_Pool2d):
+    """Max over each KH x KW window (padding counts as -inf; NaN wins, as PyTorch).
+
+    Args: kernel_size, stride (default kernel_size), padding (<= kernel_size // 2).
+    Shape: (N, C, H, W) -> (N, C, OH, OW).
+    """
+
+    def forward(self, x):
+        _check_input(self, x, (4,))
+        y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding)
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        return ops.max_pool2d_backward(dy, self._indices, self._x_shape)
+
+
+class AvgPool2d(_Pool2d):
+    """Mean over each KH x KW window.
+
+    Args: kernel_size, stride (default kernel_size), padding, count_include_pad (divide by the
+    full window size even where it overlaps the zero padding, PyTorch's default).
+    Shape: (N, C, H, W) -> (N, C, OH, OW).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+        super().__init__(kernel_size, stride, padding)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x):
+        _check_input(self, x, (4,))
+        self._x_shape = x.shape
+        return ops.avg_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                                      count_include_pad=self.count_include_pad)
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, stride=self.stride, padding=self.padding,
+                                       count_include_pad=self.count_include_pad)
+
+    def get_config(self):
+        return {**super().get_config(), "count_include_pad": self.count_include_pad}
+
+
+class GlobalAvgPool2d(Module):
+    """Mean over each whole plane: (N, C, H, W) -> (N, C)."""
+
+    def __init__(self):
+        super().__init__()
+        self._x_shape = None
+
+    def forward(self, x):
+        _check_input(self, x, (4,))
+        self._x_shape = x.shape
+        return ops.global_avg_pool2d_forward(x)
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        return ops.global_avg_pool2d_backward(dy, self._x_shape)
+
+
+class _BatchNorm(Module):
+    _ndims: tuple = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        super().__init__()
+        self.num_features = check_int("num_features", num_features)
+        self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
+        self.momentum = check_float_arg("momentum", momentum, low=0.0, high=1.0)
+        self.affine = bool(affine)
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_features, np.float32))
+            self.bias = Parameter(np.zeros(self.num_features, np.float32))
+        self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
+        self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+        self._cache = None
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            _init.ones_(self.weight)
+            _init.zeros_(self.bias)
+        self.running_mean.fill(0)
+        self.running_var.fill(1)
+
+    def _as_kernel_input(self, x):
+        return x
+
+    def forward(self, x):
+        _check_input(self, x, self._ndims, self.num_features)
+        xk = self._as_kernel_input(x)
+        if self.affine:
+            gamma, beta = self.weight.data, self.bias.data
+        else:  # the kernel always applies an affine map; the identity one here
+            gamma, beta = np.ones(self.num_features, x.dtype), np.zeros(self.num_features, x.dtype)
+        y, mean, invstd = ops.batch_norm_forward(xk, gamma, beta, self.running_mean, self.running_var,
+                                                 training=self.training, momentum=self.momentum, eps=self.eps)
+        self._cache = (xk, gamma, mean, invstd, self.training, x.shape)
+        return y.reshape(x.shape)
+
+    def backward(self, dy):
+        _need_forward(self, self._cache)
+        xk, gamma, mean, invstd, training, shape = self._cache
+        dx, dgamma, dbeta = ops.batch_norm_backward(np.ascontiguousarray(dy).reshape(xk.shape), xk, gamma,
+                                                    mean, invstd, training=training)
+        if self.affine:
+            self.weight.grad += dgamma
+            self.bias.grad += dbeta
+        return dx.reshape(shape)
+
+    def get_config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine}
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization over the batch (and length) axes, per feature (Ioffe & Szegedy 2015).
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``; training uses the batch mean and biased
+    variance and updates ``running = (1 - momentum) * running + momentum * batch`` (unbiased
+    variance); eval uses the running statistics.
+    Shape: (N, C) or (N, C, L). Attributes: weight, bias (C,); buffers running_mean, running_var.
+    """
+
+    _ndims = (2, 3)
+
+    def _as_kernel_input(self, x):
+        # (N, C, L) is normalised per channel over N and L: the kernel's (N, C, H, W) with W = 1
+        return x if x.ndim == 2 else x.reshape(x.shape + (1,))
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization per channel over N, H and W; see BatchNorm1d.
+    Shape: (N, C, H, W)."""
+
+    _ndims = (4,)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability p and scale the rest
+    by 1 / (1 - p); identity in eval mode.
+
+    Each forward pass draws a seed from fastnn's global RNG (``fastnn.manual_seed`` makes runs
+    reproducible); the mask comes from the kernels' counter-based RNG of that seed.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = check_float_arg("p", p, low=0.0, high=1.0)
+        self._mask = None
+
+    def forward(self, x):
+        _check_input(self, x, range(0, 33))
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return x
+        y, self._mask = ops.dropout_forward(x, self.p, next_seed(), training=True)
+        return y
+
+    def backward(self, dy):
+        if self._mask is None:
+            return dy
+        return ops.dropout_backward(dy, self._mask, self.p)
+
+    def get_config(self):
+        return {"p": self.p}
+
+
+class Flatten(Module):
+    """Merge the axes from start_dim on: (N, C, H, W) -> (N, C*H*W) with start_dim = 1."""
+
+    def __init__(self, start_dim: int = 1):
+        super().__init__()
+        self.start_dim = check_int("start_dim", start_dim, minimum=0)
+        self._x_shape = None
+
+    def forward(self, x):
+        _check_input(self, x, range(self.start_dim, 33))
+        self._x_shape = x.shape
+        return x.reshape(x.shape[:self.start_dim] + (-1,))
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        return dy.reshape(self._x_shape)
+
+    def get_config(self):
+        return {"start_dim": self.start_dim}
+
+
+class Reshape(Module):
+    """Reshape each sample: (N, ...) -> (N, *shape); shape excludes the batch axis, one -1 allowed."""
+
+    def __init__(self, shape):
+        super().__init__()
+        if isinstance(shape, int) and not isinstance(shape, bool):
+            shape = (shape,)
+        if not isinstance(shape, (tuple, list)) or not all(
+                isinstance(s, int) and not isinstance(s, bool) and (s > 0 or s == -1) for s in shape) \
+                or list(shape).count(-1) > 1:
+            raise ValueError(f"shape must be a tuple of positive ints (at most one -1). Received: shape={shape!r}")
+        self.shape = tuple(shape)
+        self._x_shape = None
+
+    def forward(self, x):
+        _check_input(self, x, range(1, 33))
+        try:
+            y = x.reshape((x.shape[0],) + self.shape)
+        except ValueError:
+            raise ValueError(f"Reshape{self.shape} cannot reshape a sample of shape {x.shape[1:]}") from None
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        return dy.reshape(self._x_shape)
+
+    def get_config(self):
+        return {"shape": list(self.shape)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tuple(config["shape"]))

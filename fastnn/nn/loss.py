@@ -1,0 +1,126 @@
+"""Losses: ``loss(pred, target)`` returns the loss as a float and keeps the gradient that the
+fused op computed with it; ``loss.backward()`` returns dL/dpred, ready for ``model.backward``.
+All reduce by the mean (PyTorch's default). Targets are cast to the prediction's dtype (class
+indices for CrossEntropyLoss to int64): inputs only, the prediction is never converted."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from .module import check_float_arg
+
+__all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss"]
+
+
+def _check_pred(name, pred):
+    if not isinstance(pred, np.ndarray) or pred.dtype not in (np.float32, np.float64):
+        got = f"{pred.dtype}" if isinstance(pred, np.ndarray) else type(pred).__name__
+        raise TypeError(f"{name}: the prediction must be a float32/float64 ndarray, got {got}")
+
+
+def _float_target(name, pred, target):
+    target = np.asarray(target)
+    if target.shape != pred.shape:
+        raise ValueError(f"{name}: target shape {target.shape} differs from prediction shape {pred.shape}")
+    return np.ascontiguousarray(target, dtype=pred.dtype)
+
+
+class Loss:
+    """Base: ``__call__(pred, target) -> float``, ``backward() -> dL/dpred``."""
+
+    _op = ""
+
+    def __init__(self):
+        self._grad = None
+
+    def __call__(self, pred, target) -> float:
+        _check_pred(type(self).__name__, pred)
+        loss, self._grad = getattr(ops, self._op)(pred, _float_target(type(self).__name__, pred, target))
+        return float(loss)
+
+    def backward(self):
+        if self._grad is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before the loss was computed")
+        return self._grad
+
+    def get_config(self) -> dict:
+        return {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+class MSELoss(Loss):
+    """mean((pred - target)^2)."""
+    _op = "mse_loss"
+
+
+class L1Loss(Loss):
+    """mean(|pred - target|)."""
+    _op = "l1_loss"
+
+
+class BCELoss(Loss):
+    """-mean(t log p + (1 - t) log(1 - p)) on probabilities p (logs clamped at -100, as PyTorch)."""
+    _op = "bce_loss"
+
+
+class BCEWithLogitsLoss(Loss):
+    """BCELoss of sigmoid(logits), computed stably from the logits."""
+    _op = "bce_with_logits_loss"
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy on logits (N, K), fused with the softmax.
+
+    Target: class indices (N,) (any integer dtype) or probabilities (N, K) (soft labels, mixup).
+    ``label_smoothing`` mixes the target with the uniform distribution (PyTorch).
+    """
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = check_float_arg("label_smoothing", label_smoothing, low=0.0, high=1.0)
+
+    def __call__(self, logits, target) -> float:
+        _check_pred("CrossEntropyLoss", logits)
+        if logits.ndim != 2:
+            raise ValueError(f"CrossEntropyLoss expects logits of shape (N, K), got {logits.shape}")
+        target = np.asarray(target)
+        if target.dtype.kind in "iub":
+            if target.shape != logits.shape[:1]:
+                raise ValueError(f"CrossEntropyLoss: class-index target must have shape {logits.shape[:1]}, "
+                                 f"got {target.shape}")
+            target = np.ascontiguousarray(target, dtype=np.int64)
+        else:
+            target = _float_target("CrossEntropyLoss", logits, target)
+        loss, self._grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+        return float(loss)
+
+    def get_config(self):
+        return {"label_smoothing": self.label_smoothing}
+
+
+class GaussianNLLLoss(Loss):
+    """Gaussian negative log likelihood: mean(0.5 * (log(var) + (target - mean)^2 / var))
+    (+ 0.5 log(2 pi) when full), var clamped at eps (PyTorch).
+
+    ``loss(mean, target, var)``; ``backward()`` returns ``(dmean, dvar)``: the model predicts both.
+    """
+
+    def __init__(self, full: bool = False, eps: float = 1e-6):
+        super().__init__()
+        self.full = bool(full)
+        self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
+
+    def __call__(self, mean, target, var) -> float:
+        _check_pred("GaussianNLLLoss", mean)
+        target = _float_target("GaussianNLLLoss", mean, target)
+        var = np.asarray(var)
+        if var.dtype != mean.dtype:
+            raise TypeError(f"GaussianNLLLoss: var has dtype {var.dtype} but mean has {mean.dtype}")
+        loss, dmean, dvar = ops.gaussian_nll_loss(mean, target, var, full=self.full, eps=self.eps)
+        self._grad = (dmean, dvar)
+        return float(loss)
+
+    def get_config(self):
+        return {"full": self.full, "eps": self.eps}

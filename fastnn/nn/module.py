@@ -1,0 +1,406 @@
+"""Parameter and Module: the state every layer and container shares.
+
+A Module holds parameters (trainable arrays with a gradient), buffers (state that is saved but
+not trained, e.g. BatchNorm's running statistics) and child modules, all in insertion order so
+``parameters()`` and ``state_dict()`` are deterministic. Layers implement ``forward(x)`` (caching
+only what backward needs) and ``backward(dy)`` (returning dx and accumulating into
+``param.grad``); containers compose them, so no general autograd is needed.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["Parameter", "Module", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
+
+# Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
+LAYER_REGISTRY: dict[str, type] = {}
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    Attributes:
+        data: the values (float32 by default; float64 for gradient checks).
+        grad: the accumulated gradient, same shape and dtype as data (zeros until a backward).
+        trainable: False excludes it from optimizer updates (``Module.freeze``).
+    """
+
+    __slots__ = ("data", "grad", "trainable")
+
+    def __init__(self, data, grad=None, trainable: bool = True):
+        data = np.ascontiguousarray(data)
+        if data.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
+        self.data = data
+        if grad is None:
+            grad = np.zeros_like(data)
+        elif grad.shape != data.shape or grad.dtype != data.dtype:
+            raise ValueError(f"grad must match data ({data.shape}, {data.dtype}), got ({grad.shape}, {grad.dtype})")
+        self.grad = grad
+        self.trainable = bool(trainable)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def zero_grad(self) -> None:
+        self.grad.fill(0)
+
+    def __repr__(self) -> str:
+        frozen = "" if self.trainable else ", trainable=False"
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"
+
+
+def check_int(name: str, value, minimum: int = 1):
+    """An int >= minimum, or a ValueError/TypeError in Keras style ("Received: units=-3")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int. Received: {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_float_arg(name: str, value, low=None, high=None, low_open=False, high_open=False):
+    """A real number within [low, high] (open ends when asked), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number. Received: {name}={value!r}")
+    value = float(value)
+    bad = not np.isfinite(value)
+    if low is not None:
+        bad |= value <= low if low_open else value < low
+    if high is not None:
+        bad |= value >= high if high_open else value > high
+    if bad:
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        rng = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"{name} must be a finite number in {rng}. Received: {name}={value!r}")
+    return value
+
+
+def pair(name: str, value, minimum: int = 1) -> tuple[int, int]:
+    """An int or an (h, w) pair of ints >= minimum, as a tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w). Received: {name}={value!r}")
+        return (check_int(name, value[0], minimum), check_int(name, value[1], minimum))
+    v = check_int(name, value, minimum)
+    return (v, v)
+
+
+class Module:
+    """Base class of every layer, container and model.
+
+    Subclasses implement ``forward(x)`` and ``backward(dy)``; assign ``Parameter`` and ``Module``
+    attributes (registered in order) and call ``register_buffer`` for saved non-trained state.
+    ``get_config()`` returns the constructor arguments (JSON-serializable) so ``fastnn.save``
+    can store the architecture.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_REGISTRY[cls.__name__] = cls
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 f"before assigning {name!r}")
+        for registry in (self._parameters, self._modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self._buffers:
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"buffer {name!r} must be an ndarray, got {type(value).__name__}")
+            self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """State saved in state_dict but not trained (e.g. running statistics)."""
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    # ---- computation -------------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x):
+        y = self.forward(x)
+        if _summary_records is not None:
+            _summary_records.append((self, getattr(y, "shape", None)))
+        return y
+
+    # ---- traversal ---------------------------------------------------------------------
+    def children(self) -> list["Module"]:
+        return list(self._modules.values())
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> list["Module"]:
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs in registration order, children after own."""
+        out = []
+        seen = set()
+        for mod_name, mod in self.named_modules(prefix):
+            for name, p in mod._parameters.items():
+                if id(p) in seen:  # a parameter shared by two layers is listed once
+                    continue
+                seen.add(id(p))
+                out.append((f"{mod_name}.{name}" if mod_name else name, p))
+        return out
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
+        return [(f"{m}.{n}" if m else n, b) for m, mod in self.named_modules() for n, b in mod._buffers.items()]
+
+    # ---- modes and gradients -----------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def freeze(self) -> "Module":
+        """Mark every parameter non-trainable: optimizers skip them (transfer learning).
+
+        BatchNorm running statistics still update in train mode; call ``eval()`` on a frozen
+        BatchNorm to keep them fixed too (PyTorch behaves the same).
+        """
+        for p in self.parameters():
+            p.trainable = False
+        return self
+
+    def unfreeze(self) -> "Module":
+        for p in self.parameters():
+            p.trainable = True
+        return self
+
+    def to(self, dtype) -> "Module":
+        """Cast parameters (and their grads) and floating buffers to dtype (float32 or float64)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        for mod in self.modules():
+            for p in mod._parameters.values():
+                if p.data.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = p.grad.astype(dtype)
+            for name, b in list(mod._buffers.items()):
+                if b.dtype.kind == "f" and b.dtype != dtype:
+                    setattr(mod, name, b.astype(dtype))
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    @property
+    def dtype(self):
+        """The dtype of the first parameter (float32 for a model without parameters)."""
+        for p in self.parameters():
+            return p.data.dtype
+        for _, b in self.named_buffers():
+            if b.dtype.kind == "f":
+                return b.dtype
+        return np.dtype(np.float32)
+
+    # ---- state -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name, in a deterministic order."""
+        state = {}
+        for mod_name, mod in self.named_modules():
+            for name, p in mod._parameters.items():
+                state[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+            for name, b in mod._buffers.items():
+                state[f"{mod_name}.{name}" if mod_name else name] = b.copy()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy values in (strict: the same keys, the same shapes; values are cast to the
+        model's dtype for floating arrays). Raises ValueError listing what differs."""
+        targets = {}
+        for mod_name, mod in self.named_modules():
+            for name in list(mod._parameters) + list(mod._buffers):
+                targets[f"{mod_name}.{name}" if mod_name else name] = (mod, name)
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if missing or unexpected:
+            raise ValueError(f"state_dict does not match the model: missing keys {missing}, "
+                             f"unexpected keys {unexpected}")
+        for key, (mod, name) in targets.items():
+            value = np.asarray(state[key])
+            current = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
+            if value.shape != current.shape:
+                raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, "
+                                 f"the model expects {current.shape}")
+            if value.dtype.kind != current.dtype.kind and not (value.dtype.kind in "iu" and current.dtype.kind in "iu"):
+                raise ValueError(f"state_dict[{key!r}] has dtype {value.dtype}, the model expects {current.dtype}")
+        for key, (mod, name) in targets.items():
+            value = np.asarray(state[key])
+            if name in mod._parameters:
+                mod._parameters[name].data[...] = value
+            else:
+                mod._buffers[name][...] = value
+
+    # ---- description -------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments, JSON-serializable (used by fastnn.save)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Module":
+        return cls(**config)
+
+    def extra_repr(self) -> str:
+        # configs hold lists (JSON); pairs read better as tuples: kernel_size=(3, 3)
+        return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in self.get_config().items()
+                         if not isinstance(v, (dict, list)) or not any(isinstance(i, dict) for i in v))
+
+    def __repr__(self) -> str:
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.size for p in self.parameters() if p.trainable or not trainable_only)
+
+    def summary(self, input_shape, print_fn=print, dtype=None) -> str:
+        """A table of every layer called on a forward pass of one sample: name, type, output
+        shape and parameter count, then the totals. ``input_shape`` excludes the batch axis.
+
+        The pass runs in eval mode on zeros (so no running statistics change) and restores the
+        previous mode. Returns the text; prints it too unless ``print_fn`` is None.
+        """
+        global _summary_records
+        shape = (1,) + tuple(int(s) for s in input_shape)
+        x = np.zeros(shape, dtype=dtype or self.dtype)
+        modes = [(m, m.training) for m in self.modules()]
+        names = {id(m): n for n, m in self.named_modules()}
+        depth = {id(m): (n.count(".") + 1 if n else 0) for n, m in self.named_modules()}
+        _summary_records = []
+        try:
+            self.eval()
+            self(x)
+            records = _summary_records
+        finally:
+            _summary_records = None
+            for m, mode in modes:
+                object.__setattr__(m, "training", mode)
+        # calls arrive children-first; show them in tree order (parents before their children)
+        order = {id(m): i for i, m in enumerate(self.modules())}
+        records.sort(key=lambda r: order.get(id(r[0]), len(order)))
+        rows = [("Layer", "Type", "Output shape", "Params")]
+        for mod, out_shape in records:
+            own = sum(p.size for p in mod.parameters())
+            name = names.get(id(mod), "?") or "(model)"
+            indent = "  " * max(depth.get(id(mod), 0) - 1, 0)
+            shown = "(None, " + ", ".join(str(s) for s in out_shape[1:]) + ")" if out_shape else "?"
+            if len(out_shape or ()) == 1:
+                shown = "(None,)"
+            rows.append((indent + name, type(mod).__name__, shown, f"{own:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+        rule = "-" * len(fmt(rows[0]))
+        total, trainable = self.num_parameters(), self.num_parameters(trainable_only=True)
+        text = "\n".join([fmt(rows[0]), rule] + [fmt(r) for r in rows[1:]] + [
+            rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}"])
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ---- Keras-style training (fastnn.training does the work) ---------------------------
+    def compile(self, optimizer="adam", loss="cross_entropy", metrics=None) -> "Module":
+        """Keras style: remember the optimizer, loss and metrics for ``fit``/``evaluate``.
+
+        Strings are accepted: optimizers "sgd", "adam", "adamw", "rmsprop", "adagrad",
+        "adadelta", "radam"; losses "cross_entropy"/"categorical_crossentropy"/
+        "sparse_categorical_crossentropy" (on logits: do not end the model with Softmax),
+        "mse", "mae"/"l1", "bce"/"binary_crossentropy", "bce_with_logits"; metrics as in
+        ``fastnn.metrics.get``.
+        """
+        from ..training import resolve_loss, resolve_optimizer
+
+        object.__setattr__(self, "_compiled", {
+            "optimizer": resolve_optimizer(optimizer, self),
+            "loss": resolve_loss(loss),
+            "metrics": list(metrics or []),
+        })
+        return self
+
+    def _compiled_or_raise(self):
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None:
+            raise RuntimeError(f"{type(self).__name__} is not compiled: call model.compile(optimizer, loss) first")
+        return compiled
+
+    def fit(self, x, y=None, batch_size: int = 32, epochs: int = 1, validation_data=None,
+            callbacks=None, progress: bool = True, seed=None, shuffle: bool = True):
+        """Keras style ``fit``; see ``fastnn.fit``. Returns a History."""
+        from ..training import fit
+
+        c = self._compiled_or_raise()
+        train = x if y is None else (x, y)
+        return fit(self, c["optimizer"], c["loss"], train=train, val=validation_data, epochs=epochs,
+                   batch_size=batch_size, metrics=c["metrics"], callbacks=callbacks, progress=progress,
+                   seed=seed, shuffle=shuffle)
+
+    def evaluate(self, x, y=None, batch_size: int = 256) -> dict:
+        """Keras style ``evaluate``: {"loss": ..., metric: ...}; see ``fastnn.evaluate``."""
+        from ..training import evaluate
+
+        c = self._compiled_or_raise()
+        data = x if y is None else (x, y)
+        return evaluate(self, data, loss=c["loss"], metrics=c["metrics"], batch_size=batch_size)
+
+    def predict(self, x, batch_size: int = 256):
+        """Eval-mode forward pass in batches; see ``fastnn.predict``."""
+        from ..training import predict
+
+        return predict(self, x, batch_size=batch_size)
+
+
+# Set by Module.summary while it runs a forward pass; __call__ appends (module, output shape).
+_summary_records = None

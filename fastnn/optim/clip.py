@@ -1,0 +1,55 @@
+"""Gradient clipping, in place on ``param.grad`` (PyTorch's ``clip_grad_norm_`` / ``clip_grad_value_``)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..nn.module import Module
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _params(parameters):
+    if isinstance(parameters, Module):
+        return parameters.parameters()
+    if hasattr(parameters, "grad"):
+        return [parameters]
+    return list(parameters)
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> float:
+    """Scale all gradients together so their joint norm is at most ``max_norm``.
+
+    The norm is taken over all gradients as if concatenated (``inf`` for the max norm), summed in
+    float64 in parameter order; the scale is ``max_norm / (norm + 1e-6)`` when below 1.
+    Returns the norm before clipping.
+    """
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    if not max_norm >= 0:
+        raise ValueError(f"max_norm must be >= 0. Received: max_norm={max_norm!r}")
+    if not norm_type > 0:
+        raise ValueError(f"norm_type must be > 0 or inf. Received: norm_type={norm_type!r}")
+    params = _params(parameters)
+    if not params:
+        return 0.0
+    if math.isinf(norm_type):
+        total = max(float(np.max(np.abs(p.grad))) if p.grad.size else 0.0 for p in params)
+    else:
+        total = sum(float(np.sum(np.abs(p.grad.astype(np.float64)) ** norm_type)) for p in params) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"the total gradient norm is {total}; set error_if_nonfinite=False to clip anyway")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for p in params:
+            p.grad *= p.grad.dtype.type(coef)
+    return total
+
+
+def clip_grad_value_(parameters, clip_value: float) -> None:
+    """Clamp every gradient entry to [-clip_value, clip_value]."""
+    clip_value = float(clip_value)
+    if not clip_value >= 0:
+        raise ValueError(f"clip_value must be >= 0. Received: clip_value={clip_value!r}")
+    for p in _params(parameters):
+        np.clip(p.grad, -clip_value, clip_value, out=p.grad)

@@ -1,0 +1,458 @@
+"""The training loop: ``fit``, ``evaluate``, ``predict``, ``History`` and callbacks.
+
+One step is: ``optimizer.zero_grad(); pred = model(x); loss(pred, y); model.backward(loss.backward());
+optimizer.step()``. Data is either ``(x, y)`` arrays (shuffled and cut into batches here) or any
+re-iterable of ``(x, y)`` batches (e.g. a data loader). Inputs are cast to the model's dtype
+(float32 by default); targets are handed to the loss as they are.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import metrics as _metrics
+from ._random import get_rng, manual_seed
+from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, Loss, MSELoss
+from .nn.module import Module
+from .optim import optimizers as _optimizers
+from .optim.lr_scheduler import ReduceLROnPlateau
+
+__all__ = ["fit", "evaluate", "predict", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
+           "LearningRateScheduler", "resolve_loss", "resolve_optimizer"]
+
+_LOSSES = {
+    "cross_entropy": CrossEntropyLoss, "categorical_crossentropy": CrossEntropyLoss,
+    "sparse_categorical_crossentropy": CrossEntropyLoss, "crossentropy": CrossEntropyLoss,
+    "mse": MSELoss, "mean_squared_error": MSELoss, "mae": L1Loss, "l1": L1Loss, "mean_absolute_error": L1Loss,
+    "bce": BCELoss, "binary_crossentropy": BCELoss, "bce_with_logits": BCEWithLogitsLoss,
+}
+# Keras' default learning rates for the string forms (SGD 0.01); the others are PyTorch's defaults.
+_OPTIMIZERS = {
+    "sgd": lambda p: _optimizers.SGD(p, lr=0.01), "adam": _optimizers.Adam, "adamw": _optimizers.AdamW,
+    "rmsprop": _optimizers.RMSprop, "adagrad": _optimizers.Adagrad, "adadelta": _optimizers.Adadelta,
+    "radam": _optimizers.RAdam,
+}
+
+
+def resolve_loss(loss) -> Loss:
+    """A Loss instance from an instance, a Loss class or a name ("cross_entropy", "mse", ...)."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, str) and loss.lower() in _LOSSES:
+        return _LOSSES[loss.lower()]()
+    raise ValueError(f"unknown loss; expected a fastnn.nn Loss or one of {sorted(_LOSSES)}. Received: loss={loss!r}")
+
+
+def resolve_optimizer(optimizer, model: Module):
+    """An Optimizer from an instance, an Optimizer class or a name ("adam", "sgd", ...)."""
+    if isinstance(optimizer, _optimizers.Optimizer):
+        return optimizer
+    if isinstance(optimizer, type) and issubclass(optimizer, _optimizers.Optimizer):
+        return optimizer(model.parameters())
+    if isinstance(optimizer, str) and optimizer.lower() in _OPTIMIZERS:
+        return _OPTIMIZERS[optimizer.lower()](model.parameters())
+    raise ValueError(f"unknown optimizer; expected a fastnn.optim Optimizer or one of {sorted(_OPTIMIZERS)}. "
+                     f"Received: optimizer={optimizer!r}")
+
+
+# ---- data --------------------------------------------------------------------------------
+def _is_array_pair(data) -> bool:
+    return (isinstance(data, tuple) and len(data) == 2 and all(hasattr(a, "shape") for a in data))
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int. Received: batch_size={batch_size!r}")
+    return int(batch_size)
+
+
+def _array_batches(x, y, batch_size, rng=None):
+    n = x.shape[0]
+    order = rng.permutation(n) if rng is not None else None
+    for start in range(0, n, batch_size):
+        if order is None:
+            sl = slice(start, start + batch_size)
+            yield x[sl], (None if y is None else y[sl])
+        else:
+            idx = order[start:start + batch_size]
+            yield x[idx], (None if y is None else y[idx])
+
+
+def _batches(data, batch_size, rng=None, name="train"):
+    """(x, y) batches and the number of samples (None when unknown) of data."""
+    if _is_array_pair(data):
+        x, y = data
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"{name}: x has {x.shape[0]} samples but y has {y.shape[0]}")
+        return _array_batches(x, y, batch_size, rng), x.shape[0]
+    if isinstance(data, np.ndarray):
+        raise TypeError(f"{name} must be (x, y) arrays or an iterable of (x, y) batches, got a single array")
+    try:
+        iterator = iter(data)
+    except TypeError:
+        raise TypeError(f"{name} must be (x, y) arrays or an iterable of (x, y) batches, "
+                        f"got {type(data).__name__}") from None
+    n = None
+    if hasattr(data, "dataset") and hasattr(data.dataset, "__len__"):
+        n = len(data.dataset)
+    return iterator, n
+
+
+def _as_input(x, model: Module):
+    x = np.asarray(x)
+    dtype = model.dtype
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+# ---- history and callbacks ---------------------------------------------------------------
+class History:
+    """Per-epoch logs: ``history.history["loss"]``, ``["val_loss"]``, ``["accuracy"]``, ...
+    (also ``history["loss"]``); ``history.epoch`` lists the epoch numbers (0-based)."""
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __repr__(self):
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+    def plot(self, path=None, keys=None):
+        """Learning curves, one panel per quantity (train and validation together), saved to
+        ``path`` when given. Needs matplotlib (``pip install fastnn[plot]``). Returns the Figure."""
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib (or fastnn[plot])") from None
+        names = keys or [k for k in self.history if not k.startswith("val_") and k != "lr"]
+        if not names:
+            raise ValueError("History.plot: nothing to plot (no epochs recorded)")
+        fig = Figure(figsize=(5 * len(names), 3.6))
+        epochs = [e + 1 for e in self.epoch]
+        for i, name in enumerate(names):
+            ax = fig.add_subplot(1, len(names), i + 1)
+            if name in self.history:
+                ax.plot(epochs, self.history[name], marker="o", label=f"train {name}")
+            if f"val_{name}" in self.history:
+                ax.plot(epochs, self.history[f"val_{name}"], marker="o", label=f"validation {name}")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(os.fspath(path))
+        return fig
+
+
+class Callback:
+    """Hooks called by ``fit``. Set ``self.stop_training = True`` to end training after this epoch."""
+
+    def __init__(self):
+        self.model = None
+        self.stop_training = False
+
+    def set_model(self, model: Module) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch: int, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def _monitor_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if any(s in monitor for s in ("acc", "r2")) else "min"
+
+
+def _monitored(logs: dict, monitor: str, who: str) -> float:
+    if monitor not in logs:
+        raise ValueError(f"{who}: monitor={monitor!r} is not among the logged quantities {sorted(logs)}"
+                         " (val_* needs validation data)")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs (Keras' rule); with ``restore_best`` the weights of the best epoch are put back at the end."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto",
+                 restore_best: bool = True):
+        super().__init__()
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience must be an int >= 0. Received: patience={patience!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
+        self.mode = _monitor_mode(monitor, mode)
+        self.restore_best = bool(restore_best)
+        self.best = None
+        self.best_epoch = None
+        self.best_state = None
+        self.wait = 0
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self.best_state, self.wait, self.stopped_epoch = None, None, None, 0, None
+        self.stop_training = False
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs):
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_state = self.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stop_training = True
+            self.stopped_epoch = epoch
+
+    def on_train_end(self, logs=None):
+        if self.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model with ``fastnn.save`` after each epoch (``save_best_only``: only when
+    ``monitor`` improves). ``path`` may contain ``{epoch}`` (1-based) and any logged key,
+    e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.fnn"``."""
+
+    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor, self.save_best_only = monitor, bool(save_best_only)
+        self.mode = _monitor_mode(monitor, mode)
+        self.best = None
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch, logs):
+        from .serialization import save
+
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+            if not better:
+                return
+            self.best = value
+        path = self.path.format(epoch=epoch + 1, **logs)
+        save(self.model, path)
+        self.saved.append(path)
+
+
+class LearningRateScheduler(Callback):
+    """Step a learning-rate schedule once per epoch (ReduceLROnPlateau gets ``logs[monitor]``)."""
+
+    def __init__(self, scheduler, monitor: str = "val_loss"):
+        super().__init__()
+        self.scheduler, self.monitor = scheduler, monitor
+
+    def on_epoch_end(self, epoch, logs):
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step(_monitored(logs, self.monitor, "LearningRateScheduler"))
+        else:
+            self.scheduler.step()
+
+
+# ---- progress ----------------------------------------------------------------------------
+class _Progress:
+    """A tqdm bar per epoch (samples/s and the running loss) when stdout is a terminal; silent
+    otherwise or with progress=False. The finished bar stays as the epoch's one line."""
+
+    def __init__(self, enabled: bool, epoch: int, epochs: int, total):
+        self.bar = None
+        if enabled and sys.stdout.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=f"Epoch {epoch + 1}/{epochs}", unit="sample", unit_scale=True,
+                            leave=True, file=sys.stdout, dynamic_ncols=True)
+
+    def update(self, n: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def close(self, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "lr"}, refresh=True)
+            self.bar.close()
+
+
+# ---- the loops ---------------------------------------------------------------------------
+def _loss_value(loss_fn: Loss, pred, y) -> float:
+    if isinstance(loss_fn, GaussianNLLLoss):
+        raise TypeError("fit/evaluate cannot drive GaussianNLLLoss (it needs a variance input); "
+                        "write the loop by hand: loss(mean, target, var); model.backward(...)")
+    return loss_fn(pred, y)
+
+
+def _compute_metrics(metric_fns, y_true_parts, y_pred_parts) -> dict:
+    if not metric_fns or not y_pred_parts:
+        return {}
+    y_true = np.concatenate(y_true_parts)
+    y_pred = np.concatenate(y_pred_parts)
+    return {name: fn(y_true, y_pred) for name, fn in metric_fns}
+
+
+def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_size: int = 32,
+        metrics=("accuracy",), callbacks=None, progress: bool = True, seed=None, shuffle: bool = True) -> History:
+    """Train ``model`` and return a History of per-epoch loss, metrics and validation values.
+
+    Args:
+        model: a Module (put in train mode here, in eval mode for validation).
+        optimizer: an Optimizer, or a name ("adam", "sgd", ...) built on model.parameters().
+        loss: a Loss or a name ("cross_entropy", "mse", ...).
+        train: ``(x, y)`` arrays (shuffled each epoch when ``shuffle``) or a re-iterable of
+            ``(x, y)`` batches (used as given; ``batch_size`` is then ignored).
+        val: validation data in either form, evaluated after each epoch.
+        metrics: names or callables ``f(y_true, y_pred)`` (``fastnn.metrics``), computed on the
+            epoch's training predictions (as Keras: the weights move during the epoch) and on val.
+        callbacks: EarlyStopping, ModelCheckpoint, LearningRateScheduler or any Callback.
+        progress: a tqdm bar per epoch when stdout is a terminal; quiet otherwise.
+        seed: when given, ``fastnn.manual_seed(seed)`` first: shuffling and dropout reproducible.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0. Received: epochs={epochs!r}")
+    batch_size = _check_batch_size(batch_size)
+    if seed is not None:
+        manual_seed(seed)
+    optimizer = resolve_optimizer(optimizer, model)
+    loss_fn = resolve_loss(loss)
+    metric_fns = [_metrics.get(m) for m in (metrics or [])]
+    callbacks = list(callbacks or [])
+    if not _is_array_pair(train) and iter(train) is train and epochs > 1:
+        raise TypeError("train is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for epochs > 1")
+    for cb in callbacks:
+        cb.set_model(model)
+        cb.on_train_begin()
+    history = History()
+    for epoch in range(int(epochs)):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        model.train()
+        batches, n = _batches(train, batch_size, get_rng() if shuffle else None, "train")
+        bar = _Progress(progress, epoch, int(epochs), n)
+        total_loss, count = 0.0, 0
+        y_true_parts, y_pred_parts = [], []
+        start = time.perf_counter()
+        for xb, yb in batches:
+            xb = _as_input(xb, model)
+            optimizer.zero_grad()
+            pred = model(xb)
+            value = _loss_value(loss_fn, pred, yb)
+            if not math.isfinite(value):
+                bar.close({})
+                raise FloatingPointError(f"the training loss became {value} in epoch {epoch + 1}; "
+                                         "lower the learning rate or check the inputs")
+            if getattr(model, "backward_can_skip_dx", False):
+                model.backward(loss_fn.backward(), need_dx=False)  # the input gradient is not needed
+            else:
+                model.backward(loss_fn.backward())
+            optimizer.step()
+            nb = xb.shape[0]
+            total_loss += value * nb
+            count += nb
+            if metric_fns:
+                y_true_parts.append(np.asarray(yb))
+                y_pred_parts.append(pred.copy())
+            bar.update(nb, total_loss / count)
+        if count == 0:
+            raise ValueError("train gave no batches")
+        logs = {"loss": total_loss / count}
+        logs.update(_compute_metrics(metric_fns, y_true_parts, y_pred_parts))
+        if val is not None:
+            val_logs = evaluate(model, val, loss=loss_fn, metrics=[m for m in (metrics or [])],
+                                batch_size=max(batch_size, 256))
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        logs["lr"] = optimizer.lr
+        logs["samples_per_s"] = count / max(time.perf_counter() - start, 1e-9)
+        bar.close({k: v for k, v in logs.items() if k != "samples_per_s"})
+        history.append(epoch, {k: v for k, v in logs.items() if k != "samples_per_s"})
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if any(cb.stop_training for cb in callbacks):
+            break
+    for cb in callbacks:
+        cb.on_train_end()
+    return history
+
+
+def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
+    """The model's outputs for x, in eval mode, ``batch_size`` samples at a time (the previous
+    mode is restored). x may also be an iterable of batches (or of (x, y) pairs)."""
+    batch_size = _check_batch_size(batch_size)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    if _is_array_pair(x):  # (x, y) as given to evaluate: predict on x
+        x = x[0]
+    try:
+        if isinstance(x, np.ndarray) or hasattr(x, "shape"):
+            x = np.asarray(x)
+            parts = [model(_as_input(x[i:i + batch_size], model)) for i in range(0, x.shape[0], batch_size)]
+        else:
+            parts = [model(_as_input(b[0] if isinstance(b, (tuple, list)) else b, model)) for b in x]
+    finally:
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
+    if not parts:
+        raise ValueError("predict: no input samples")
+    return np.concatenate(parts)
+
+
+def evaluate(model: Module, data, loss=None, metrics=("accuracy",), batch_size: int = 256) -> dict:
+    """{"loss": mean loss (when a loss is given), <metric>: value, ...} over data ((x, y) arrays
+    or an iterable of batches), in eval mode; the previous mode is restored."""
+    batch_size = _check_batch_size(batch_size)
+    loss_fn = resolve_loss(loss) if loss is not None else None
+    metric_fns = [_metrics.get(m) for m in (metrics or [])]
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    total, count = 0.0, 0
+    y_true_parts, y_pred_parts = [], []
+    try:
+        batches, _ = _batches(data, batch_size, None, "data")
+        for xb, yb in batches:
+            xb = _as_input(xb, model)
+            pred = model(xb)
+            if loss_fn is not None:
+                total += _loss_value(loss_fn, pred, yb) * xb.shape[0]
+            count += xb.shape[0]
+            y_true_parts.append(np.asarray(yb))
+            y_pred_parts.append(pred)
+    finally:
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
+    if count == 0:
+        raise ValueError("evaluate: no samples")
+    out = {"loss": total / count} if loss_fn is not None else {}
+    out.update(_compute_metrics(metric_fns, y_true_parts, y_pred_parts))
+    return out

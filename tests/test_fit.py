@@ -1,0 +1,194 @@
+"""fit / evaluate / predict, the Keras-style compile API, callbacks, History and progress."""
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import nn, optim
+
+
+def _blobs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0, 3], [3, -2], [-3, -2]], dtype=np.float32)
+    y = rng.integers(0, 3, n)
+    x = centers[y] + rng.standard_normal((n, 2)).astype(np.float32)
+    return x, y
+
+
+def _mlp(dropout=0.0):
+    layers = [nn.Linear(2, 16), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(16, 3))
+
+
+def test_fit_learns_and_records_history():
+    fastnn.manual_seed(0)
+    x, y = _blobs()
+    xv, yv = _blobs(100, seed=1)
+    model = _mlp()
+    hist = fastnn.fit(model, optim.Adam(model.parameters(), lr=0.05), nn.CrossEntropyLoss(), train=(x, y),
+                      val=(xv, yv), epochs=8, batch_size=32, metrics=["accuracy"], progress=False)
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert hist.epoch == list(range(8)) and len(hist["loss"]) == 8
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert hist["val_accuracy"][-1] > 0.9
+    result = fastnn.evaluate(model, (xv, yv), loss="cross_entropy", metrics=["accuracy"])
+    assert abs(result["accuracy"] - hist["val_accuracy"][-1]) < 1e-12
+    assert abs(result["loss"] - hist["val_loss"][-1]) < 1e-6
+
+
+def test_fit_is_reproducible_with_a_seed():
+    x, y = _blobs()
+    runs = []
+    for _ in range(2):
+        fastnn.manual_seed(1)
+        model = _mlp(dropout=0.3)
+        hist = fastnn.fit(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), "cross_entropy",
+                          train=(x, y), epochs=2, seed=5, progress=False)
+        runs.append((hist["loss"], model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for k in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k])
+
+
+def test_fit_accepts_an_iterable_of_batches():
+    x, y = _blobs(64)
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    model = _mlp()
+    hist = fastnn.fit(model, "sgd", "cross_entropy", train=batches, val=batches, epochs=2, progress=False)
+    assert len(hist["loss"]) == 2 and "val_accuracy" in hist.history
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        fastnn.fit(model, "sgd", "cross_entropy", train=iter(batches), epochs=2, progress=False)
+
+
+def test_keras_style_compile_fit_evaluate_predict():
+    fastnn.manual_seed(2)
+    x, y = _blobs()
+    model = _mlp()
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(x, y)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    assert isinstance(model._compiled["optimizer"], optim.Adam) and model._compiled["optimizer"].lr == 1e-3
+    assert isinstance(model._compiled["loss"], nn.CrossEntropyLoss)
+    model.compile(optimizer=optim.Adam(model.parameters(), lr=0.05), loss="cross_entropy", metrics=["accuracy"])
+    hist = model.fit(x, y, batch_size=32, epochs=3, validation_data=(x, y), progress=False)
+    assert hist["loss"][-1] < hist["loss"][0]
+    result = model.evaluate(x, y)
+    assert set(result) == {"loss", "accuracy"} and result["accuracy"] > 0.8
+    pred = model.predict(x, batch_size=7)
+    assert pred.shape == (300, 3) and model.training  # predict restores the mode
+    np.testing.assert_allclose(pred, model.eval()(x), rtol=1e-6, atol=1e-6)
+
+
+def test_string_validation():
+    model = _mlp()
+    with pytest.raises(ValueError, match="Received: optimizer='adamm'"):
+        model.compile(optimizer="adamm")
+    with pytest.raises(ValueError, match="Received: loss='hinge'"):
+        model.compile(loss="hinge")
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        fastnn.fit(model, "sgd", "mse", train=(np.zeros((4, 2)), np.zeros((4, 3))), batch_size=0)
+    with pytest.raises(ValueError, match="Received: metric='f1'"):
+        fastnn.fit(model, "sgd", "mse", train=(np.zeros((4, 2)), np.zeros((4, 3))), metrics=["f1"])
+    with pytest.raises(ValueError, match="4 samples but y has 3"):
+        fastnn.fit(model, "sgd", "mse", train=(np.zeros((4, 2)), np.zeros((3, 3))), progress=False)
+
+
+def test_non_finite_loss_stops_with_a_clear_error():
+    model = nn.Sequential(nn.Linear(2, 1))
+    x = np.array([[np.nan, 1.0]], np.float32)
+    with pytest.raises(FloatingPointError, match="loss became"):
+        fastnn.fit(model, optim.SGD(model.parameters(), lr=1.0), "mse", train=(x, np.zeros((1, 1))),
+                   epochs=3, metrics=[], progress=False)
+
+
+def test_early_stopping_restores_the_best_weights():
+    model = _mlp()
+    stop = fastnn.EarlyStopping(monitor="val_loss", patience=2)
+    stop.set_model(model)
+    stop.on_train_begin()
+    weights = []
+    for epoch, value in enumerate([1.0, 0.8, 0.9, 0.95, 0.5]):
+        model[0].weight.data[...] = epoch
+        weights.append(epoch)
+        stop.on_epoch_end(epoch, {"val_loss": value})
+        if stop.stop_training:
+            break
+    assert stop.stopped_epoch == 3 and stop.best_epoch == 1
+    stop.on_train_end()
+    assert np.all(model[0].weight.data == 1)
+    with pytest.raises(ValueError, match="val_acc"):
+        stop2 = fastnn.EarlyStopping(monitor="val_acc")
+        stop2.set_model(model)
+        stop2.on_epoch_end(0, {"loss": 1.0})
+    assert fastnn.EarlyStopping(monitor="val_accuracy").mode == "max"
+
+
+def test_early_stopping_in_fit():
+    x, y = _blobs(64)
+    model = _mlp()
+    # min_delta so large that nothing after the first epoch counts as an improvement
+    hist = fastnn.fit(model, "sgd", "cross_entropy", train=(x, y), epochs=20, progress=False,
+                      callbacks=[fastnn.EarlyStopping(monitor="loss", patience=2, min_delta=1e9)])
+    assert len(hist["loss"]) == 3
+
+
+def test_model_checkpoint_and_lr_schedule(tmp_path):
+    x, y = _blobs(64)
+    model = _mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ckpt = fastnn.ModelCheckpoint(tmp_path / "m-{epoch:02d}.fnn", monitor="loss")
+    best = fastnn.ModelCheckpoint(tmp_path / "best.fnn", monitor="loss", save_best_only=True)
+    sched = fastnn.LearningRateScheduler(optim.StepLR(opt, step_size=1, gamma=0.5))
+    hist = fastnn.fit(model, opt, "cross_entropy", train=(x, y), epochs=3, progress=False,
+                      callbacks=[ckpt, best, sched])
+    assert hist["lr"] == [0.1, 0.05, 0.025]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.fnn", "m-01.fnn", "m-02.fnn", "m-03.fnn"]
+    loaded = fastnn.load(tmp_path / "m-03.fnn")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_history_plot(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    hist = fastnn.History()
+    for e in range(3):
+        hist.append(e, {"loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e, "lr": 0.1})
+    fig = hist.plot(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert len(fig.axes) == 2  # loss and accuracy panels; lr is not plotted
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        hist.plot(tmp_path / "again.png")
+
+
+def test_progress_is_quiet_off_a_terminal_and_a_bar_on_one(capsys, monkeypatch):
+    x, y = _blobs(64)
+    model = _mlp()
+    fastnn.fit(model, "sgd", "cross_entropy", train=(x, y), epochs=2)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    fastnn.fit(model, "sgd", "cross_entropy", train=(x, y), epochs=2)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss=" in out and "sample/s" in out
+    fastnn.fit(model, "sgd", "cross_entropy", train=(x, y), epochs=1, progress=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_freeze_for_transfer_learning():
+    fastnn.manual_seed(3)
+    x, y = _blobs(64)
+    model = _mlp()
+    model[0].freeze()
+    frozen = model[0].weight.data.copy(), model[0].bias.data.copy()
+    head = model[2].weight.data.copy()
+    fastnn.fit(model, optim.Adam(model.parameters(), lr=0.01), "cross_entropy", train=(x, y), epochs=2,
+               progress=False)
+    np.testing.assert_array_equal(model[0].weight.data, frozen[0])
+    np.testing.assert_array_equal(model[0].bias.data, frozen[1])
+    assert not np.array_equal(model[2].weight.data, head)
+    model.unfreeze()
+    fastnn.fit(model, optim.Adam(model.parameters(), lr=0.01), "cross_entropy", train=(x, y), epochs=1,
+               progress=False)
+    assert not np.array_equal(model[0].weight.data, frozen[0])

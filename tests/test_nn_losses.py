@@ -1,0 +1,99 @@
+"""Loss classes: values against direct formulas (and torch as an optional oracle), and
+``backward()`` against float64 central differences of the returned loss."""
+import numpy as np
+import pytest
+
+from fastnn import nn
+from gradcheck import assert_gradients
+
+
+def _check_loss_gradient(loss, pred, target):
+    def f(p):
+        return loss(p, target)
+
+    assert_gradients(f, [pred], lambda dy: [dy * loss.backward()])
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_int_labels(rng, smoothing):
+    logits = rng.standard_normal((5, 4)) * 2
+    target = rng.integers(0, 4, 5)
+    loss = nn.CrossEntropyLoss(label_smoothing=smoothing)
+    value = loss(logits, target)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    soft = np.eye(4)[target] * (1 - smoothing) + smoothing / 4
+    assert abs(value - (-(soft * logp).sum(axis=1).mean())) < 1e-12
+    assert isinstance(value, float)
+    _check_loss_gradient(loss, logits, target)
+    # any integer dtype is accepted for the class indices
+    assert abs(loss(logits, target.astype(np.int32)) - value) < 1e-15
+
+
+def test_cross_entropy_soft_labels(rng):
+    logits = rng.standard_normal((4, 3))
+    target = rng.dirichlet(np.ones(3), size=4)
+    _check_loss_gradient(nn.CrossEntropyLoss(), logits, target)
+
+
+def test_cross_entropy_shape_errors(rng):
+    loss = nn.CrossEntropyLoss()
+    with pytest.raises(ValueError, match=r"shape \(4,\), got \(3,\)"):
+        loss(rng.standard_normal((4, 3)), np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        loss(rng.standard_normal(4), np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="Received: label_smoothing=1.5"):
+        nn.CrossEntropyLoss(label_smoothing=1.5)
+    with pytest.raises(RuntimeError, match="before"):
+        nn.CrossEntropyLoss().backward()
+
+
+@pytest.mark.parametrize("cls, op, formula", [
+    (nn.MSELoss, "mse_loss", lambda p, t: np.mean((p - t) ** 2)),
+    (nn.L1Loss, "l1_loss", lambda p, t: np.mean(np.abs(p - t))),
+    (nn.BCEWithLogitsLoss, "bce_with_logits_loss",
+     lambda z, t: np.mean(np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0) - z * t)),
+])
+def test_regression_losses(rng, cls, op, formula):
+    pred = rng.standard_normal((4, 3))
+    target = rng.uniform(0, 1, (4, 3))
+    loss = cls()
+    assert abs(loss(pred, target) - formula(pred, target)) < 1e-12
+    _check_loss_gradient(loss, pred, target)
+    with pytest.raises(ValueError, match="target shape"):
+        loss(pred, target[:2])
+
+
+def test_bce_loss(rng):
+    prob = rng.uniform(0.05, 0.95, (3, 4))
+    target = rng.integers(0, 2, (3, 4))  # integer targets are cast to the prediction's dtype
+    loss = nn.BCELoss()
+    want = -np.mean(target * np.log(prob) + (1 - target) * np.log(1 - prob))
+    assert abs(loss(prob, target) - want) < 1e-12
+    _check_loss_gradient(loss, prob, target.astype(np.float64))
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_gaussian_nll(rng, full):
+    mean = rng.standard_normal((4, 2))
+    target = rng.standard_normal((4, 2))
+    var = rng.uniform(0.2, 2.0, (4, 2))
+    loss = nn.GaussianNLLLoss(full=full)
+    want = np.mean(0.5 * (np.log(var) + (target - mean) ** 2 / var)) + (0.5 * np.log(2 * np.pi) if full else 0)
+    assert abs(loss(mean, target, var) - want) < 1e-12
+    assert_gradients(lambda m, v: loss(m, target, v), [mean, var], lambda dy: [dy * g for g in loss.backward()])
+
+
+def test_losses_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    logits = rng.standard_normal((6, 5))
+    target = rng.integers(0, 5, 6)
+    ours = nn.CrossEntropyLoss(label_smoothing=0.2)(logits, target)
+    theirs = torch.nn.CrossEntropyLoss(label_smoothing=0.2)(torch.tensor(logits), torch.tensor(target)).item()
+    assert abs(ours - theirs) < 1e-12
+    prob = rng.uniform(0, 1, (6, 5))
+    prob[0, 0] = 0.0  # the log clamp at -100
+    t = rng.uniform(0, 1, (6, 5))
+    assert abs(nn.BCELoss()(prob, t) - torch.nn.BCELoss()(torch.tensor(prob), torch.tensor(t)).item()) < 1e-10
+    z = rng.standard_normal((6, 5)) * 10
+    assert abs(nn.BCEWithLogitsLoss()(z, t)
+               - torch.nn.BCEWithLogitsLoss()(torch.tensor(z), torch.tensor(t)).item()) < 1e-12

@@ -1,0 +1,160 @@
+"""Module machinery: parameter order, modes, state_dict, freeze, dtype, summary, repr, init."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import nn
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3))
+
+
+def test_parameters_are_ordered_and_named():
+    model = _mlp()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert model.parameters()[0] is model[0].weight
+    assert isinstance(model.parameters(), list)
+    assert model.num_parameters() == 4 * 8 + 8 + 8 * 3 + 3
+
+
+def test_shared_parameter_listed_once():
+    a = nn.Linear(3, 3)
+    b = nn.Linear(3, 3)
+    b.weight = a.weight
+    assert len(nn.Sequential(a, b).parameters()) == 3
+
+
+def test_train_eval_propagate():
+    model = _mlp()
+    model.eval()
+    assert all(not m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_zero_grad():
+    model = _mlp()
+    for p in model.parameters():
+        p.grad += 1
+    model.zero_grad()
+    assert all(np.all(p.grad == 0) for p in model.parameters())
+
+
+def test_state_dict_round_trip_and_strictness():
+    fastnn.manual_seed(0)
+    a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    a(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32))  # moves running stats
+    state = a.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"]
+    state["0.weight"][...] = 99  # a copy: the model is untouched
+    assert not np.any(a[0].weight.data == 99)
+    b = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    b.load_state_dict(a.state_dict())
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_array_equal(va, vb, err_msg=k)
+    bad = a.state_dict()
+    bad["0.weight"] = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"0.weight.*shape \(3, 4\).*expects \(4, 3\)"):
+        b.load_state_dict(bad)
+    missing = a.state_dict()
+    del missing["1.running_var"]
+    with pytest.raises(ValueError, match="missing keys.*1.running_var"):
+        b.load_state_dict(missing)
+    extra = {**a.state_dict(), "2.weight": np.zeros(1)}
+    with pytest.raises(ValueError, match="unexpected keys.*2.weight"):
+        b.load_state_dict(extra)
+
+
+def test_freeze_unfreeze():
+    model = _mlp()
+    model[0].freeze()
+    assert [p.trainable for p in model.parameters()] == [False, False, True, True]
+    assert model.num_parameters(trainable_only=True) == 8 * 3 + 3
+    model.unfreeze()
+    assert all(p.trainable for p in model.parameters())
+
+
+def test_to_double_and_back():
+    model = _mlp().double()
+    assert all(p.dtype == np.float64 and p.grad.dtype == np.float64 for p in model.parameters())
+    assert model.dtype == np.float64
+    y = model.eval()(np.ones((2, 4)))
+    assert y.dtype == np.float64
+    model.float()
+    assert model.dtype == np.float32
+    with pytest.raises(TypeError, match="float16"):
+        model.to(np.float16)
+
+
+def test_dtype_mismatch_is_an_error_not_a_cast():
+    with pytest.raises(TypeError, match="dtype"):
+        nn.Linear(2, 2)(np.ones((1, 2), np.float64))
+
+
+def test_manual_seed_reproduces_init():
+    fastnn.manual_seed(123)
+    a = _mlp()
+    fastnn.manual_seed(123)
+    b = _mlp()
+    c = _mlp()
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+        np.testing.assert_array_equal(pa.data, pb.data)
+    assert not np.array_equal(b[0].weight.data, c[0].weight.data)
+    with pytest.raises(ValueError, match="-1"):
+        fastnn.manual_seed(-1)
+
+
+def test_summary_and_repr():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.Tanh())),
+                          nn.Linear(8, 3))
+    text = model.summary((4,), print_fn=None)
+    lines = text.splitlines()
+    assert "Output shape" in lines[0]
+    assert any(line.split()[:4] == ["0", "Linear", "(None,", "8)"] for line in lines)
+    assert any("2.block.0" in line and "Linear" in line for line in lines)
+    assert f"Total params: {model.num_parameters():,}" in text
+    assert model.training  # summary restores the mode
+    r = repr(model)
+    assert r.startswith("Sequential(\n  (0): Linear(in_features=4, out_features=8")
+    assert "(2): Residual(\n    (block): Sequential(" in r
+
+
+def test_summary_prints(capsys):
+    nn.Sequential(nn.Linear(2, 3)).summary((2,))
+    assert "Total params: 9" in capsys.readouterr().out
+
+
+def test_init_functions():
+    fastnn.manual_seed(0)
+    w = np.zeros((400, 300), np.float32)
+    nn.init.xavier_uniform_(w)
+    assert np.abs(w).max() <= np.sqrt(6 / 700) and np.abs(w).max() > 0.95 * np.sqrt(6 / 700)
+    nn.init.kaiming_normal_(w)
+    assert abs(w.std() / np.sqrt(2 / 300) - 1) < 0.02
+    nn.init.kaiming_uniform_(w, mode="fan_out")
+    assert np.abs(w).max() <= np.sqrt(6 / 400)
+    nn.init.xavier_normal_(w)
+    assert abs(w.std() / np.sqrt(2 / 700) - 1) < 0.02
+    nn.init.zeros_(w)
+    assert not w.any()
+    assert nn.init.calculate_fan_in_and_fan_out((8, 4, 3, 3)) == (36, 72)
+    with pytest.raises(ValueError, match="Received: init='nope'"):
+        nn.init.get("nope")
+
+
+def test_parameter_validation():
+    with pytest.raises(TypeError, match="int64"):
+        nn.Parameter(np.zeros(3, np.int64))
+    p = nn.Parameter(np.ones(3, np.float32))
+    assert p.grad.shape == (3,) and p.trainable
+
+
+def test_custom_module_requires_super_init():
+    class Bad(nn.Module):
+        def __init__(self):
+            self.w = 1
+
+    with pytest.raises(AttributeError, match="super"):
+        Bad()
