@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-import numpy as np
+from .training import Callback
 
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "radam": 1e-3, "sgd": 0.05, "momentum": 0.05, "nesterov": 0.05,
               "rmsprop": 1e-3, "adagrad": 0.01, "adadelta": 1.0}
@@ -107,6 +107,25 @@ def augmentation(dataset: str, seed: int):
     return T.Compose(steps)
 
 
+class EpochLine(Callback):
+    """Prints one line per epoch (whether or not a progress bar is shown): train and validation
+    loss and accuracy, samples/s."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs):
+        seconds = time.perf_counter() - self.start
+        print(f"epoch {epoch + 1}/{self.epochs}: loss {logs['loss']:.4f}, accuracy {logs['accuracy']:.4f} | "
+              f"val_loss {logs['val_loss']:.4f}, val_accuracy {logs['val_accuracy']:.4f} | "
+              f"{logs.get('samples_per_s', float('nan')):,.0f} samples/s, {seconds:.1f} s", flush=True)
+
+
 def main(args) -> int:
     try:
         return _run(args)
@@ -162,8 +181,8 @@ def _run(args) -> int:
                                 transform=augmentation(dataset, args.seed))
     history = fastnn.fit(model, optimizer, nn.CrossEntropyLoss(), train=train, val=(x_val, y_val),
                          epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"],
-                         progress=not args.no_progress, seed=args.seed, verbose=True)
-    test = fastnn.evaluate(model, nn.CrossEntropyLoss(), (x_test, y_test), metrics=["accuracy"],
+                         callbacks=[EpochLine(args.epochs)], progress=not args.no_progress, seed=args.seed)
+    test = fastnn.evaluate(model, (x_test, y_test), loss=nn.CrossEntropyLoss(), metrics=["accuracy"],
                            batch_size=512)
     print(f"test: loss {test['loss']:.4f}, accuracy {test['accuracy']:.4f}")
     if args.save:

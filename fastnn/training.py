@@ -137,6 +137,7 @@ class History:
         ``path`` when given. Needs matplotlib (``pip install fastnn[plot]``). Returns the Figure."""
         try:
             from matplotlib.figure import Figure
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install matplotlib (or fastnn[plot])") from None
         names = keys or [k for k in self.history if not k.startswith("val_") and k != "lr"]
@@ -151,6 +152,7 @@ class History:
             if f"val_{name}" in self.history:
                 ax.plot(epochs, self.history[f"val_{name}"], marker="o", label=f"validation {name}")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.set_ylabel(name)
             ax.grid(alpha=0.3)
             ax.legend()

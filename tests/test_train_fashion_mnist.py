@@ -1,55 +1,27 @@
-"""End-to-end training on Fashion-MNIST (real data; marked slow: run with ``-m slow``).
+"""End-to-end training on Fashion-MNIST (real data, marked slow: `pytest -m "not slow"` skips it).
 
-The IDX files are read directly from /usr/share/datasets/fashion-mnist (or $FASHION_MNIST_DIR)
-with the tiny reader below (fastnn.data is developed separately). These need the native ops to
-run in reasonable time.
+The data comes from fastnn.data.load_fashion_mnist without network access: Debian's
+dataset-fashion-mnist package (which .ci/run installs), $FASTNN_DATA or ~/.cache/fastnn.
 """
-import gzip
-import os
-import pathlib
-import struct
-
 import numpy as np
 import pytest
 
 import fastnn
 from fastnn import nn, optim
-
-DATA_DIR = pathlib.Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-
-
-def _read_idx(path: pathlib.Path) -> np.ndarray:
-    """An IDX file (optionally gzipped): magic (0, 0, dtype code, ndim), big-endian dims, data."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {data[:4]!r})")
-    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def _find(stem: str) -> pathlib.Path:
-    for name in (stem + ".gz", stem):
-        if (DATA_DIR / name).exists():
-            return DATA_DIR / name
-    pytest.skip(f"Fashion-MNIST file {stem}[.gz] not found in {DATA_DIR} (set FASHION_MNIST_DIR)")
+from fastnn.data import DatasetNotFoundError, load_fashion_mnist
 
 
 @pytest.fixture(scope="module")
 def fashion():
-    x_train = _read_idx(_find("train-images-idx3-ubyte"))
-    y_train = _read_idx(_find("train-labels-idx1-ubyte")).astype(np.int64)
-    x_test = _read_idx(_find("t10k-images-idx3-ubyte"))
-    y_test = _read_idx(_find("t10k-labels-idx1-ubyte")).astype(np.int64)
-    # scale to [0, 1], then standardise with the training set's statistics
-    x_train = x_train.astype(np.float32) / 255
-    x_test = x_test.astype(np.float32) / 255
+    try:
+        x_train, y_train, x_test, y_test = load_fashion_mnist(download=False, verbose=False)
+    except DatasetNotFoundError as e:
+        pytest.skip(f"Fashion-MNIST is not on this machine (apt-get install dataset-fashion-mnist): {e}")
+    # already scaled to [0, 1]; standardise with the training set's statistics
     mean, std = x_train.mean(), x_train.std()
     x_train = (x_train - mean) / std
     x_test = (x_test - mean) / std
-    return x_train[:, None], y_train, x_test[:, None], y_test
+    return x_train, y_train, x_test, y_test
 
 
 @pytest.mark.slow
