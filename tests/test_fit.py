@@ -192,3 +192,18 @@ def test_freeze_for_transfer_learning():
     fastnn.fit(model, optim.Adam(model.parameters(), lr=0.01), "cross_entropy", train=(x, y), epochs=1,
                progress=False)
     assert not np.array_equal(model[0].weight.data, frozen[0])
+
+
+def test_predict_proba_is_softmax_of_logits_and_ensembles_average_it():
+    from fastnn.data import Ensemble
+
+    fastnn.manual_seed(3)
+    x = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    a = nn.Sequential(nn.Linear(4, 3))
+    b = nn.Sequential(nn.Linear(4, 3), nn.Softmax())
+    pa = a.predict_proba(x)
+    np.testing.assert_allclose(pa, fastnn.reference.softmax(a.predict(x).astype(np.float64)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(pa.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(b.predict_proba(x), b.predict(x))  # already probabilities
+    both = Ensemble([a, b]).predict(x)
+    np.testing.assert_allclose(both, (pa + b.predict(x)) / 2, rtol=1e-6)

@@ -1,5 +1,8 @@
 """Ensembles of duck-typed models (``fit(x, y, **kw)`` / ``predict(x)``) that average
-their predictions: class probabilities for classifiers, values for regression."""
+their predictions: class probabilities for classifiers, values for regression.
+
+A member with ``predict_proba`` (fastnn models, scikit-learn classifiers) contributes its
+probabilities, so logits of differently scaled members are never averaged."""
 from __future__ import annotations
 
 import numbers
@@ -21,6 +24,12 @@ def _average(predictions, weights=None) -> np.ndarray:
         return stacked.mean(axis=0)
     w = np.asarray(weights, dtype=np.float64).reshape((-1,) + (1,) * (stacked.ndim - 1))
     return ((stacked * w).sum(axis=0) / w.sum()).astype(stacked.dtype, copy=False)
+
+
+def _member_output(model, x) -> np.ndarray:
+    """Probabilities when the member can give them, else its predict()."""
+    proba = getattr(model, "predict_proba", None)
+    return proba(x) if callable(proba) else model.predict(x)
 
 
 class Ensemble:
@@ -54,7 +63,7 @@ class Ensemble:
         return self
 
     def predict(self, x) -> np.ndarray:
-        return _average([m.predict(x) for m in self.models], self.weights)
+        return _average([_member_output(m, x) for m in self.models], self.weights)
 
     def score(self, x, y, metric="accuracy") -> float:
         return float(get_metric(metric)(y, self.predict(x)))

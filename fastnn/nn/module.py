@@ -401,6 +401,20 @@ class Module:
 
         return predict(self, x, batch_size=batch_size)
 
+    def predict_proba(self, x, batch_size: int = 256):
+        """Class probabilities (scikit-learn's name): the softmax over the last axis of
+        ``predict(x)``, since classifiers here end in logits (what CrossEntropyLoss takes).
+        A Sequential whose last layer is already Softmax is returned as it is."""
+        from .activation import Softmax
+        from ..ops import softmax
+
+        from .containers import Sequential
+
+        out = self.predict(x, batch_size=batch_size)
+        if isinstance(self, Sequential) and len(self) and isinstance(self[-1], Softmax):
+            return out
+        return softmax(out)
+
 
 # Set by Module.summary while it runs a forward pass; __call__ appends (module, output shape).
 _summary_records = None
