@@ -330,4 +330,11 @@ PYBIND11_MODULE(_core, m) {
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         py::arg("bias") = py::none(), py::arg("relu") = false,
         "out = alpha * op(a) @ op(b) + beta * out (+ bias per row), then ReLU if relu.");
+  m.def("fma_peak_gflops", [](bool f64, double seconds) {
+          if (!(seconds > 0.0 && seconds <= 10.0))
+            throw py::value_error("seconds must be in (0, 10], got " + std::to_string(seconds));
+          py::gil_scoped_release nogil;
+          return fastnn::fma_peak_gflops(f64, seconds);
+        }, py::arg("f64") = false, py::arg("seconds") = 0.05,
+        "Measured peak GFLOP/s of one core with the current ISA (FMA = 2 flops); the GEMM benchmarks' 100 %.");
 }

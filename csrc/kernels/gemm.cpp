@@ -2,6 +2,9 @@
 // (gemm_driver.h with the micro-kernels of gemm_generic.cpp / gemm_avx2.cpp / gemm_avx512.cpp).
 #include "gemm.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "cpu.h"
 #include "gemm_isa.h"
 #include "isa_dispatch.h"
@@ -30,6 +33,31 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   }
   const GemmArgs<T> args{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act};
   FASTNN_DISPATCH(gemm<T>(args));
+}
+
+double fma_peak_gflops(bool f64, double seconds) {
+  using clock = std::chrono::steady_clock;
+  double best = 0.0;
+  int64_t iters = 1 << 16;
+  const auto deadline = clock::now() + std::chrono::duration<double>(seconds);
+  do {
+    const auto t0 = clock::now();
+    double flops = 0.0;
+    switch (current_isa()) {
+#if defined(FASTNN_X86)
+      case Isa::avx512: flops = isa_avx512::fma_probe(f64, iters); break;
+      case Isa::avx2: flops = isa_avx2::fma_probe(f64, iters); break;
+#endif
+      default: flops = isa_generic::fma_probe(f64, iters); break;
+    }
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    if (s < 1e-3) {
+      iters *= 4;  // too short to time well
+      continue;
+    }
+    best = std::max(best, flops / s * 1e-9);  // the best round: others share this machine
+  } while (clock::now() < deadline || best == 0.0);
+  return best;
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

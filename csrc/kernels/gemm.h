@@ -17,4 +17,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
           const T* bias = nullptr, GemmAct act = GemmAct::none);
 
+// Measured peak multiply-add throughput of one core with the current ISA's vectors, in
+// GFLOP/s (an FMA counts 2 flops): the "100 %" of the GEMM benchmarks. Runs ~`seconds`.
+double fma_peak_gflops(bool f64, double seconds = 0.05);
+
 }  // namespace fastnn

@@ -91,4 +91,8 @@ void gemm(const GemmArgs<T>& args) {
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);
 
+double fma_probe(bool f64, int64_t iters) {
+  return f64 ? fma_probe<F64x4, 12>(iters) : fma_probe<F32x8, 12>(iters);
+}
+
 }  // namespace fastnn::isa_avx2

@@ -65,4 +65,23 @@ void gemm(const GemmArgs<T>& args) {
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);
 
+// Portable probe: 16 independent scalar multiply-add chains (vectorized by the compiler).
+double fma_probe(bool f64, int64_t iters) {
+  auto run = [iters](auto zero) {
+    using T = decltype(zero);
+    T acc[16];
+    for (int i = 0; i < 16; ++i) acc[i] = T(i) * T(1e-3);
+    T x = T(0.999999), y = T(1e-7);
+    for (int64_t it = 0; it < iters; ++it) {
+      for (int i = 0; i < 16; ++i) acc[i] = acc[i] * x + y;
+      __asm__ volatile("" : "+m"(x));
+    }
+    T total = 0;
+    for (int i = 0; i < 16; ++i) total += acc[i];
+    __asm__ volatile("" : : "m"(total) : "memory");
+    return 2.0 * 16 * static_cast<double>(iters);
+  };
+  return f64 ? run(0.0) : run(0.0f);
+}
+
 }  // namespace fastnn::isa_generic

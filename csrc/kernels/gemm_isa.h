@@ -29,6 +29,7 @@ struct GemmArgs {
   namespace fastnn::NS {                 \
   template <typename T>                  \
   void gemm(const GemmArgs<T>& args);    \
+  double fma_probe(bool f64, int64_t iters); \
   }
 
 FASTNN_DECLARE_GEMM(isa_generic)

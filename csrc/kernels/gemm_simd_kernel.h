@@ -93,5 +93,26 @@ struct SimdKernel {
   }
 };
 
+// FMA throughput probe: ACC independent accumulator chains (enough to cover the FMA latency
+// on both ports), `iters` rounds. Returns the flops done; the caller times it.
+template <class V, int ACC>
+double fma_probe(int64_t iters) {
+  using reg = typename V::reg;
+  reg acc[ACC];
+  for (int i = 0; i < ACC; ++i) acc[i] = V::set1(typename V::T(i) * typename V::T(1e-3));
+  reg x = V::set1(typename V::T(0.999999)), y = V::set1(typename V::T(1e-7));
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < ACC; ++i) acc[i] = V::fma(acc[i], x, y);
+    __asm__ volatile("" : "+x"(x));  // keeps the loop from being folded
+  }
+  typename V::T sink[V::W];
+  reg total = acc[0];
+  for (int i = 1; i < ACC; ++i) total = V::add(total, acc[i]);
+  V::store(sink, total);
+  __asm__ volatile("" : : "r"(sink) : "memory");
+  return 2.0 * V::W * ACC * static_cast<double>(iters);
+}
+
 }  // namespace
 }  // namespace fastnn::FASTNN_ISA_NS
