@@ -31,6 +31,12 @@ struct F32x8 {
   static reg loadm(const T* p, mask k) { return _mm256_maskload_ps(p, k); }
   static void storem(T* p, mask k, reg v) { _mm256_maskstore_ps(p, k, v); }
   static void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
+  static T hsum(reg v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 
 struct F64x4 {
@@ -52,6 +58,11 @@ struct F64x4 {
   static reg loadm(const T* p, mask k) { return _mm256_maskload_pd(p, k); }
   static void storem(T* p, mask k, reg v) { _mm256_maskstore_pd(p, k, v); }
   static void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
+  static T hsum(reg v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+  }
 };
 
 // float: 6 x 16 tile = 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 registers.
@@ -86,7 +97,12 @@ struct KernelF64 : SimdKernel<F64x4, 6, 2> {
 
 template <typename T>
 void gemm(const GemmArgs<T>& args) {
-  gemm_packed<std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>>(args);
+  using K = std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>;
+  if (use_dot_path(args))
+    // 2 x 5 outputs per block: 10 accumulators + 2 A vectors + 1 B vector of 16 ymm.
+    gemm_dot<typename K::Vec, 2, 5>(args, K::kMinFlopsPerThread);
+  else
+    gemm_packed<K>(args);
 }
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);

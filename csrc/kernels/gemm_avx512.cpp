@@ -3,8 +3,9 @@
 #include <immintrin.h>
 
 // GCC 12 warns inside its own avx512fintrin.h (the _mm512_undefined_* "__Y = __Y" idiom used
-// by _mm512_max_ps/pd); a known false positive, silenced for this file only.
+// by _mm512_max_ps/pd and _mm512_reduce_add_*); a known false positive, silenced for this file only.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <algorithm>
 #include <type_traits>
@@ -34,6 +35,7 @@ struct F32x16 {
   static reg loadm(const T* p, mask k) { return _mm512_maskz_loadu_ps(k, p); }
   static void storem(T* p, mask k, reg v) { _mm512_mask_storeu_ps(p, k, v); }
   static void store(T* p, reg v) { _mm512_storeu_ps(p, v); }
+  static T hsum(reg v) { return _mm512_reduce_add_ps(v); }
 };
 
 struct F64x8 {
@@ -53,6 +55,7 @@ struct F64x8 {
   static reg loadm(const T* p, mask k) { return _mm512_maskz_loadu_pd(k, p); }
   static void storem(T* p, mask k, reg v) { _mm512_mask_storeu_pd(p, k, v); }
   static void store(T* p, reg v) { _mm512_storeu_pd(p, v); }
+  static T hsum(reg v) { return _mm512_reduce_add_pd(v); }
 };
 
 // In-register transpose of a 16 x 16 float block: r[i] holds row i on entry, column i on exit.
@@ -107,6 +110,49 @@ void pack_b_transposed_f32(const float* b, int64_t ldb, int64_t p0, int64_t j0, 
   }
 }
 
+// Packs MR rows of op(A) for the float kernel: dst[p * MR + r] = op(A)[i0 + r, p0 + p], zero
+// for r >= mr. MR <= 16: one (masked) vector per k step.
+template <int MR>
+void pack_a_f32(bool trans_a, const float* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc,
+                float* dst) {
+  static_assert(MR <= 16);
+  const __mmask16 out_mask = static_cast<__mmask16>((1u << MR) - 1u);
+  if (trans_a) {
+    // op(A)[i, p] = a[p * lda + i]: the MR values of a k step are adjacent in memory.
+    const __mmask16 in_mask = static_cast<__mmask16>((1u << mr) - 1u);
+    const float* src = a + p0 * lda + i0;
+    for (int64_t p = 0; p < kc; ++p)
+      _mm512_mask_storeu_ps(dst + p * MR, out_mask, _mm512_maskz_loadu_ps(in_mask, src + p * lda));
+    return;
+  }
+  // op(A)[i, p] = a[i * lda + p]: rows of A become columns of the panel: 16 x 16 transposes.
+  const float* src = a + i0 * lda + p0;
+  for (int64_t p = 0; p < kc; p += 16) {
+    const int cnt = static_cast<int>(std::min<int64_t>(16, kc - p));
+    const __mmask16 mk = static_cast<__mmask16>((1u << cnt) - 1u);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < mr ? _mm512_maskz_loadu_ps(mk, src + i * lda + p) : _mm512_setzero_ps();
+    transpose16x16(r);
+    for (int q = 0; q < cnt; ++q) _mm512_mask_storeu_ps(dst + (p + q) * MR, out_mask, r[q]);
+  }
+}
+
+// Packs NR columns of op(B) = B (not transposed): dst[p * NR + j] = b[(p0 + p) * ldb + j0 + j].
+template <int NR>
+void pack_b_f32(const float* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc, float* dst) {
+  static_assert(NR % 16 == 0);
+  __mmask16 masks[NR / 16];
+  for (int v = 0; v < NR / 16; ++v) {
+    const int lanes = std::clamp(nr - 16 * v, 0, 16);
+    masks[v] = static_cast<__mmask16>((1u << lanes) - 1u);
+  }
+  const float* src = b + p0 * ldb + j0;
+  for (int64_t p = 0; p < kc; ++p)
+    for (int v = 0; v < NR / 16; ++v)
+      _mm512_storeu_ps(dst + p * NR + 16 * v, _mm512_maskz_loadu_ps(masks[v], src + p * ldb + 16 * v));
+}
+
 // float: 12 x 32 tile = 24 zmm accumulators + 2 B vectors (A broadcasts are folded into the
 // FMAs) of the 32 registers. Per k step: 24 FMAs (12 cycles on two ports) for 2 loads + 12
 // broadcasts, so loads never limit.
@@ -121,13 +167,13 @@ struct KernelF32 : SimdKernel<F32x16, 12, 2> {
   static constexpr int64_t KC = 384, NC = 672, MC = 1536;
   static constexpr int64_t kMinFlopsPerThread = 1 << 20;
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
-    pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
+    pack_a_f32<MR>(t, a, lda, i0, p0, mr, kc, d);
   }
   static void pack_b(bool t, const T* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc, T* d) {
     if (t)
       pack_b_transposed_f32<NR>(b, ldb, p0, j0, nr, kc, d);
     else
-      pack_b_scalar<T, NR>(t, b, ldb, p0, j0, nr, kc, d);
+      pack_b_f32<NR>(b, ldb, p0, j0, nr, kc, d);
   }
 };
 
@@ -149,7 +195,12 @@ struct KernelF64 : SimdKernel<F64x8, 12, 2> {
 
 template <typename T>
 void gemm(const GemmArgs<T>& args) {
-  gemm_packed<std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>>(args);
+  using K = std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>;
+  if (use_dot_path(args))
+    // 4 x 6 outputs per block: 24 accumulators + 4 A vectors + 1 B vector of 32 zmm.
+    gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread);
+  else
+    gemm_packed<K>(args);
 }
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);

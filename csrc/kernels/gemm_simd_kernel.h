@@ -3,13 +3,15 @@
 //
 // V: using T, reg, mask; W (lanes); zero(), load(p), bcast(p) (broadcast *p), set1(x),
 //    fma(a, b, c) = a * b + c, mul, add, relu (max(0, x) keeping NaN), tail(n) (mask of the
-//    first n lanes), loadm(p, mask) (masked lanes read as 0), storem(p, mask, v), store(p, v).
+//    first n lanes), loadm(p, mask) (masked lanes read as 0), storem(p, mask, v), store(p, v),
+//    hsum(v) (sum of the lanes in a fixed order).
 //
 // Tile: MR rows x NV vectors of C, MR * NV accumulators held in registers for the whole k loop.
 // Each k step loads NV vectors of the packed B panel and broadcasts MR values of the packed A
 // panel: MR * NV FMAs for NV loads + MR broadcasts (folded into the FMA as an embedded
 // broadcast on AVX-512), so the two FMA ports, not the load ports, are the limit.
 #pragma once
+#include <algorithm>
 
 namespace fastnn::FASTNN_ISA_NS {
 namespace {
@@ -17,6 +19,7 @@ namespace {
 template <class V, int MR, int NV>
 struct SimdKernel {
   using T = typename V::T;
+  using Vec = V;
   using reg = typename V::reg;
   static constexpr int W = V::W;
   static constexpr int NR = W * NV;
@@ -92,6 +95,129 @@ struct SimdKernel {
     }
   }
 };
+
+// ---------------------------------------------------------------------------------------------
+// Narrow-N path (n <= kDotMaxN, A not transposed): C[i, j] = dot(row i of A, column j of op(B)),
+// vectorized along k, no packing of A. The packed kernel would fill at most n of its NR lanes
+// (10 of 32 for a 10-class output layer); here every lane does useful work. Each output is the
+// sum of W lane-wise partial sums over k (the tail masked), reduced in a fixed order: the same
+// bits for any thread count (rows are split, never k). Chosen from the shape alone.
+constexpr int64_t kDotMaxN = 16;
+constexpr int64_t kDotMaxPackedB = int64_t{1} << 22;  // elements of B^T packed when B is not transposed
+
+// RB rows x CB columns of outputs: RB + 1 + RB * CB registers (<= 29 of 32 zmm for 4 x 6).
+template <class V, int RB, int CB>
+void dot_block(int64_t k, const typename V::T* a, int64_t lda, const typename V::T* bt, int64_t ldbt,
+               typename V::T out[RB][CB]) {
+  using reg = typename V::reg;
+  constexpr int W = V::W;
+  reg acc[RB][CB];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) acc[r][c] = V::zero();
+  int64_t p = 0;
+  for (; p + W <= k; p += W) {
+    reg av[RB];
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) av[r] = V::load(a + r * lda + p);
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) {
+      const reg bv = V::load(bt + c * ldbt + p);
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) acc[r][c] = V::fma(av[r], bv, acc[r][c]);
+    }
+  }
+  if (p < k) {
+    const typename V::mask mk = V::tail(static_cast<int>(k - p));
+    reg av[RB];
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r) av[r] = V::loadm(a + r * lda + p, mk);
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) {
+      const reg bv = V::loadm(bt + c * ldbt + p, mk);
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) acc[r][c] = V::fma(av[r], bv, acc[r][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) out[r][c] = V::hsum(acc[r][c]);
+}
+
+template <typename T>
+inline void dot_store(const GemmArgs<T>& g, int64_t i, int64_t j, T sum) {
+  T* cp = g.c + i * g.ldc + j;
+  T x = g.alpha * sum;
+  if (g.beta != T(0)) x += g.beta * *cp;
+  if (g.bias) x += g.bias[j];
+  if (g.act == GemmAct::relu) x = x > T(0) || x != x ? x : T(0);  // keeps NaN
+  *cp = x;
+}
+
+template <class V, int RB, int CB>
+void dot_rows(const GemmArgs<typename V::T>& g, const typename V::T* bt, int64_t ldbt, int64_t i, int64_t j) {
+  typename V::T out[RB][CB];
+  dot_block<V, RB, CB>(g.k, g.a + i * g.lda, g.lda, bt + j * ldbt, ldbt, out);
+  for (int r = 0; r < RB; ++r)
+    for (int c = 0; c < CB; ++c) dot_store(g, i + r, j + c, out[r][c]);
+}
+
+// Runtime column count -> compile-time CB.
+template <class V, int RB>
+void dot_rows_cols(const GemmArgs<typename V::T>& g, const typename V::T* bt, int64_t ldbt, int64_t i,
+                   int64_t j, int cols) {
+  switch (cols) {
+    case 1: dot_rows<V, RB, 1>(g, bt, ldbt, i, j); break;
+    case 2: dot_rows<V, RB, 2>(g, bt, ldbt, i, j); break;
+    case 3: dot_rows<V, RB, 3>(g, bt, ldbt, i, j); break;
+    case 4: dot_rows<V, RB, 4>(g, bt, ldbt, i, j); break;
+    case 5: dot_rows<V, RB, 5>(g, bt, ldbt, i, j); break;
+    default: dot_rows<V, RB, 6>(g, bt, ldbt, i, j); break;
+  }
+}
+
+template <typename T>
+bool use_dot_path(const GemmArgs<T>& g) {
+  return !g.trans_a && g.n <= kDotMaxN && (g.trans_b || g.n * g.k <= kDotMaxPackedB);
+}
+
+// RB rows x at most CBMAX columns per register block (CBMAX <= 6).
+template <class V, int RB, int CBMAX>
+void gemm_dot(const GemmArgs<typename V::T>& g, int64_t min_flops_per_thread) {
+  using T = typename V::T;
+  const T* bt = g.b;
+  int64_t ldbt = g.ldb;
+  if (!g.trans_b) {
+    // B is k x n with n tiny: copy its columns out as rows (n x k, contiguous in k).
+    T* packed = tls_a_panel.get<T>(g.n * g.k);
+    for (int64_t p = 0; p < g.k; ++p)
+      for (int64_t j = 0; j < g.n; ++j) packed[j * g.k + p] = g.b[p * g.ldb + j];
+    bt = packed;
+    ldbt = g.k;
+  }
+  // Columns in balanced blocks of at most CBMAX (n = 10 -> 5 + 5).
+  const int64_t col_blocks = ceil_div(g.n, CBMAX);
+  const int64_t row_blocks = ceil_div(g.m, RB);
+  const double block_flops = 2.0 * RB * static_cast<double>(g.n) * static_cast<double>(g.k);
+  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(min_flops_per_thread / std::max(block_flops, 1.0)));
+  parallel_for(row_blocks, grain, [&](int64_t rb0, int64_t rb1) {
+    for (int64_t rb = rb0; rb < rb1; ++rb) {
+      const int64_t i = rb * RB;
+      const int rows = static_cast<int>(std::min<int64_t>(RB, g.m - i));
+      for (int64_t cb = 0; cb < col_blocks; ++cb) {
+        const int64_t j0 = g.n * cb / col_blocks, j1 = g.n * (cb + 1) / col_blocks;
+        const int cols = static_cast<int>(j1 - j0);
+        if (rows == RB) {
+          dot_rows_cols<V, RB>(g, bt, ldbt, i, j0, cols);
+        } else {
+          for (int r = 0; r < rows; ++r) dot_rows_cols<V, 1>(g, bt, ldbt, i + r, j0, cols);
+        }
+      }
+    }
+  });
+}
 
 // FMA throughput probe: ACC independent accumulator chains (enough to cover the FMA latency
 // on both ports), `iters` rounds. Returns the flops done; the caller times it.
