@@ -153,6 +153,41 @@ void pack_b_f32(const float* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int
       _mm512_storeu_ps(dst + p * NR + 16 * v, _mm512_maskz_loadu_ps(masks[v], src + p * ldb + 16 * v));
 }
 
+// B^T for the narrow-N dot path (n <= 16): bt[j * k + p] = b[p * ldb + j], by 16 x 16
+// transposes of 16 k-rows of B (n values each, masked).
+void pack_bt_f32(const float* b, int64_t ldb, int64_t k, int64_t n, float* bt) {
+  if (n > 16) return pack_bt_scalar(b, ldb, k, n, bt);
+  const __mmask16 in_mask = static_cast<__mmask16>((1u << n) - 1u);
+  for (int64_t p = 0; p < k; p += 16) {
+    const int cnt = static_cast<int>(std::min<int64_t>(16, k - p));
+    const __mmask16 out_mask = static_cast<__mmask16>((1u << cnt) - 1u);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < cnt ? _mm512_maskz_loadu_ps(in_mask, b + (p + i) * ldb) : _mm512_setzero_ps();
+    transpose16x16(r);
+    for (int64_t j = 0; j < n; ++j) _mm512_mask_storeu_ps(bt + j * k + p, out_mask, r[j]);
+  }
+}
+
+// float, n <= 16 with A transposed (the dot path needs rows of A along k): 16 x 16 tile, one
+// vector per row, so a 10-column product wastes 6 of 16 lanes instead of 22 of 32. 16
+// accumulators + 1 B vector; per k step 16 broadcasts + 1 load for 16 FMAs. KC = 384 keeps the
+// A micro-panel (16 x 384 x 4 B = 24 KiB) in L1; B is a single 16-column panel.
+struct KernelF32Narrow : SimdKernel<F32x16, 16, 1> {
+  static constexpr int MR = 16;
+  static constexpr int64_t KC = 384, NC = 16, MC = 1536;
+  static constexpr int64_t kMinFlopsPerThread = 1 << 20;
+  static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
+    pack_a_f32<MR>(t, a, lda, i0, p0, mr, kc, d);
+  }
+  static void pack_b(bool t, const T* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc, T* d) {
+    if (t)
+      pack_b_transposed_f32<NR>(b, ldb, p0, j0, nr, kc, d);
+    else
+      pack_b_f32<NR>(b, ldb, p0, j0, nr, kc, d);
+  }
+};
+
 // float: 12 x 32 tile = 24 zmm accumulators + 2 B vectors (A broadcasts are folded into the
 // FMAs) of the 32 registers. Per k step: 24 FMAs (12 cycles on two ports) for 2 loads + 12
 // broadcasts, so loads never limit.
@@ -196,11 +231,21 @@ struct KernelF64 : SimdKernel<F64x8, 12, 2> {
 template <typename T>
 void gemm(const GemmArgs<T>& args) {
   using K = std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>;
-  if (use_dot_path(args))
-    // 4 x 6 outputs per block: 24 accumulators + 4 A vectors + 1 B vector of 32 zmm.
-    gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread);
-  else
-    gemm_packed<K>(args);
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_dot_path(args)) {
+      // 4 x 6 outputs per block: 24 accumulators + 4 A vectors + 1 B vector of 32 zmm.
+      gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread, pack_bt_f32);
+    } else if (args.n <= 16) {
+      gemm_packed<KernelF32Narrow>(args);
+    } else {
+      gemm_packed<K>(args);
+    }
+  } else {
+    if (use_dot_path(args))
+      gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread, pack_bt_scalar<T>);
+    else
+      gemm_packed<K>(args);
+  }
 }
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);

@@ -184,16 +184,21 @@ bool use_dot_path(const GemmArgs<T>& g) {
 }
 
 // RB rows x at most CBMAX columns per register block (CBMAX <= 6).
-template <class V, int RB, int CBMAX>
-void gemm_dot(const GemmArgs<typename V::T>& g, int64_t min_flops_per_thread) {
+// Copies B (k x n, n tiny) out as B^T (n x k, contiguous in k): bt[j * k + p] = b[p * ldb + j].
+template <typename T>
+void pack_bt_scalar(const T* b, int64_t ldb, int64_t k, int64_t n, T* bt) {
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t j = 0; j < n; ++j) bt[j * k + p] = b[p * ldb + j];
+}
+
+template <class V, int RB, int CBMAX, class PackBt>
+void gemm_dot(const GemmArgs<typename V::T>& g, int64_t min_flops_per_thread, PackBt pack_bt) {
   using T = typename V::T;
   const T* bt = g.b;
   int64_t ldbt = g.ldb;
   if (!g.trans_b) {
-    // B is k x n with n tiny: copy its columns out as rows (n x k, contiguous in k).
     T* packed = tls_a_panel.get<T>(g.n * g.k);
-    for (int64_t p = 0; p < g.k; ++p)
-      for (int64_t j = 0; j < g.n; ++j) packed[j * g.k + p] = g.b[p * g.ldb + j];
+    pack_bt(g.b, g.ldb, g.k, g.n, packed);
     bt = packed;
     ldbt = g.k;
   }
