@@ -58,6 +58,11 @@ struct F64x8 {
   static T hsum(reg v) { return _mm512_reduce_add_pd(v); }
 };
 
+// A thread joins only with >= 2 MFLOP of its own (~12 us at this core's ~175 GFLOP/s): a
+// parallel region with its barriers costs a few us on an idle machine and far more when the
+// cores are shared, so e.g. 128x512x10 (1.3 MFLOP) runs on one thread.
+constexpr int64_t kAvx512MinFlopsPerThread = int64_t{2} << 20;
+
 // In-register transpose of a 16 x 16 float block: r[i] holds row i on entry, column i on exit.
 // Three shuffle stages (4-, 8-byte interleaves within 128-bit lanes, then 128-bit lane moves).
 inline void transpose16x16(__m512 r[16]) {
@@ -176,7 +181,7 @@ void pack_bt_f32(const float* b, int64_t ldb, int64_t k, int64_t n, float* bt) {
 struct KernelF32Narrow : SimdKernel<F32x16, 16, 1> {
   static constexpr int MR = 16;
   static constexpr int64_t KC = 384, NC = 16, MC = 1536;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 20;
+  static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_f32<MR>(t, a, lda, i0, p0, mr, kc, d);
   }
@@ -200,7 +205,7 @@ struct KernelF32Narrow : SimdKernel<F32x16, 16, 1> {
 struct KernelF32 : SimdKernel<F32x16, 12, 2> {
   static constexpr int MR = 12;
   static constexpr int64_t KC = 384, NC = 672, MC = 1536;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 20;
+  static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_f32<MR>(t, a, lda, i0, p0, mr, kc, d);
   }
@@ -217,7 +222,7 @@ struct KernelF32 : SimdKernel<F32x16, 12, 2> {
 struct KernelF64 : SimdKernel<F64x8, 12, 2> {
   static constexpr int MR = 12;
   static constexpr int64_t KC = 256, NC = 512, MC = 768;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 20;
+  static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
   }

@@ -205,8 +205,11 @@ void gemm_dot(const GemmArgs<typename V::T>& g, int64_t min_flops_per_thread, Pa
   // Columns in balanced blocks of at most CBMAX (n = 10 -> 5 + 5).
   const int64_t col_blocks = ceil_div(g.n, CBMAX);
   const int64_t row_blocks = ceil_div(g.m, RB);
-  const double block_flops = 2.0 * RB * static_cast<double>(g.n) * static_cast<double>(g.k);
-  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(min_flops_per_thread / std::max(block_flops, 1.0)));
+  // As many threads as have min_flops_per_thread of work each (a parallel region costs
+  // microseconds, and far more when the machine is oversubscribed).
+  const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+  const int64_t useful = std::max<int64_t>(1, static_cast<int64_t>(flops / static_cast<double>(min_flops_per_thread)));
+  const int64_t grain = ceil_div(row_blocks, std::min<int64_t>(useful, get_num_threads()));
   parallel_for(row_blocks, grain, [&](int64_t rb0, int64_t rb1) {
     for (int64_t rb = rb0; rb < rb1; ++rb) {
       const int64_t i = rb * RB;

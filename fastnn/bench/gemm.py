@@ -112,8 +112,9 @@ def _runners(case: GemmCase, rng, torch):
 
 
 def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float) -> dict:
-    """GFLOP/s per runner: median over `reps` rounds, each round timing every runner once
-    (back to back, in rotating order) over the same number of calls."""
+    """GFLOP/s per runner (median over `reps` rounds) and fastnn's speed ratio to each peer
+    (median of the per-round ratios: a round times every runner back to back, in rotating
+    order, over the same number of calls, so load from other processes hits all alike)."""
     for fn in runners.values():  # warm up: page in outputs, start thread pools
         fn()
     t0 = time.perf_counter()
@@ -130,7 +131,12 @@ def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float
             for _ in range(calls):
                 fn()
             samples[name].append((time.perf_counter() - t0) / calls)
-    return {name: flops / statistics.median(ts) * 1e-9 for name, ts in samples.items()}
+    result = {name: flops / statistics.median(ts) * 1e-9 for name, ts in samples.items()}
+    for name in names:
+        if name != "fastnn":
+            result[f"fastnn/{name}"] = statistics.median(
+                t_peer / t_fast for t_peer, t_fast in zip(samples[name], samples["fastnn"]))
+    return result
 
 
 def run(threads=(1, 2), quick: bool = False, shapes=None, reps=None, min_seconds=None,
@@ -140,8 +146,8 @@ def run(threads=(1, 2), quick: bool = False, shapes=None, reps=None, min_seconds
     where each row has shape, GFLOP/s of fastnn / numpy / torch, the ratios and % of peak.
     """
     shapes = shapes or (QUICK_SHAPES if quick else SHAPES)
-    reps = reps or (3 if quick else 7)
-    min_seconds = min_seconds or (0.01 if quick else 0.03)
+    reps = reps or (5 if quick else 9)
+    min_seconds = min_seconds or (0.01 if quick else 0.02)
     torch = None
     if "torch" in peers:
         try:
@@ -173,8 +179,8 @@ def run(threads=(1, 2), quick: bool = False, shapes=None, reps=None, min_seconds
                     row = {
                         "shape": case.label, "m": case.m, "k": case.k, "n": case.n, "trans": case.trans,
                         "fastnn": g["fastnn"], "numpy": g["numpy"], "torch": g.get("torch"),
-                        "fastnn/numpy": g["fastnn"] / g["numpy"],
-                        "fastnn/torch": g["fastnn"] / g["torch"] if "torch" in g else None,
+                        "fastnn/numpy": g["fastnn/numpy"],
+                        "fastnn/torch": g.get("fastnn/torch"),
                         "pct_peak": 100.0 * g["fastnn"] / (peak * t),
                     }
                     rows.append(row)
