@@ -156,7 +156,10 @@ def test_thread_count_does_not_change_bits(rng):
     """The K sum is never split: any thread count gives the same bits (and row or column
     splits of the thread grid fall on tile boundaries)."""
     before = fastnn.get_num_threads()
-    shapes = [(300, 500, 700, False, False), (600, 700, 10, True, False), (97, 401, 1023, False, True)]
+    shapes = [(300, 500, 700, False, False),   # columns split between threads
+              (600, 700, 10, True, False),     # narrow packed kernel, rows split
+              (600, 700, 10, False, False),    # narrow-N dot path, rows split
+              (97, 401, 1023, False, True)]
     try:
         for m, k, n, ta, tb in shapes:
             for dtype in DTYPES:
