@@ -182,6 +182,7 @@ struct KernelF32Narrow : SimdKernel<F32x16, 16, 1> {
   static constexpr int MR = 16;
   static constexpr int64_t KC = 384, NC = 16, MC = 1536;
   static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_f32<MR>(t, a, lda, i0, p0, mr, kc, d);
   }
@@ -206,6 +207,7 @@ struct KernelF32 : SimdKernel<F32x16, 12, 2> {
   static constexpr int MR = 12;
   static constexpr int64_t KC = 384, NC = 672, MC = 1536;
   static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_f32<MR>(t, a, lda, i0, p0, mr, kc, d);
   }
@@ -223,6 +225,7 @@ struct KernelF64 : SimdKernel<F64x8, 12, 2> {
   static constexpr int MR = 12;
   static constexpr int64_t KC = 256, NC = 512, MC = 768;
   static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
   }

@@ -159,8 +159,8 @@ inline ThreadGrid thread_grid(int64_t m, int64_t n, int64_t k, int mr, int nr, i
 
 // K: micro-kernel traits with
 //   using T; MR, NR (tile), MC, KC, NC (cache blocks), kMinFlopsPerThread;
-//   static void kernel(int64_t kc, const T* a_panel, const T* b_panel, T* c, int64_t ldc,
-//                      int mr, int nr, const Epilogue<T>& e);
+//   static void kernel(int64_t kc, const T* a_panel, const T* b_panel, int64_t ldb_panel, T* c,
+//                      int64_t ldc, int mr, int nr, const Epilogue<T>& e);
 //   static void pack_a(...), pack_b(...) with the signatures of pack_a_scalar / pack_b_scalar.
 template <class K>
 void gemm_packed(const GemmArgs<typename K::T>& g) {
@@ -173,6 +173,14 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   const ThreadGrid grid = thread_grid(m, n, k, MR, NR, K::kMinFlopsPerThread);
 
   T* a_panel = tls_a_panel.get<T>(mc_step * kc_step);
+  // Few rows: each B element is used by only m / MR micro-kernel calls, too few to repay
+  // packing it (a full extra pass over B through memory: ~10 % of 128x1024x512). A row-major B
+  // is then read in place, NR-wide row pieces ldb apart; only the ragged last panel is packed.
+  // Not for long rows: with rows >= 8 KiB apart every k step touches a new page, and the
+  // prefetchers and TLB lose (64x288x25088 runs at half speed). Packing or not never changes
+  // the arithmetic.
+  const bool direct_b = !g.trans_b && m <= K::kDirectBMaxM &&
+                        g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192;
   const int64_t n_panels = ceil_div(n, NR);
 
   auto body = [&](int tid, const ThreadGrid& grid, auto&& barrier) {
@@ -204,6 +212,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
           const int64_t nc_panels = ceil_div(nc, NR);
           for (int64_t jp = 0; jp < nc_panels; ++jp) {
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
+            if (direct_b && nr == NR) continue;  // read in place
             K::pack_b(g.trans_b, g.b, g.ldb, pc, jc + jp * NR, nr, kc, b_block + jp * NR * kc);
           }
           for (int64_t ip = ip0; ip < ip1; ++ip) {
@@ -214,7 +223,10 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
               const int64_t col = jc + jp * NR;
               const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
               e.bias = (last && g.bias) ? g.bias + col : nullptr;
-              K::kernel(kc, ap, b_block + jp * NR * kc, c_row + col, g.ldc, mr, nr, e);
+              if (direct_b && nr == NR)
+                K::kernel(kc, ap, g.b + pc * g.ldb + col, g.ldb, c_row + col, g.ldc, mr, nr, e);
+              else
+                K::kernel(kc, ap, b_block + jp * NR * kc, NR, c_row + col, g.ldc, mr, nr, e);
             }
           }
         }

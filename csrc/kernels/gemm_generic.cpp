@@ -15,8 +15,8 @@ struct PlainKernel {
   using T = TT;
   static constexpr int MR = MR_, NR = NR_;
 
-  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc,
-                     int mr, int nr, const Epilogue<T>& e) {
+  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel, T* c,
+                     int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
     T acc[MR][NR] = {};
     for (int64_t p = 0; p < kc; ++p) {
       for (int r = 0; r < MR; ++r) {
@@ -25,7 +25,7 @@ struct PlainKernel {
         for (int j = 0; j < NR; ++j) acc[r][j] += av * b[j];
       }
       a += MR;
-      b += NR;
+      b += ldb_panel;
     }
     for (int r = 0; r < mr; ++r) {
       T* cr = c + r * ldc;
@@ -50,10 +50,12 @@ struct PlainKernel {
 struct KernelF32 : PlainKernel<float, 4, 8> {
   static constexpr int64_t KC = 256, NC = 512, MC = 1024;
   static constexpr int64_t kMinFlopsPerThread = 1 << 19;
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
 };
 struct KernelF64 : PlainKernel<double, 4, 4> {
   static constexpr int64_t KC = 256, NC = 512, MC = 1024;
   static constexpr int64_t kMinFlopsPerThread = 1 << 19;
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
 };
 
 }  // namespace

@@ -33,8 +33,10 @@ struct SimdKernel {
     return x;
   }
 
-  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc,
-                     int mr, int nr, const Epilogue<T>& e) {
+  // b: the B panel, k rows of NR values `ldb_panel` apart (NR when packed, ldb when read
+  // straight from a row-major B).
+  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel, T* c,
+                     int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
     reg acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
@@ -53,7 +55,7 @@ struct SimdKernel {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * W);
       // Stream the B panel (L2) ahead of use.
-      __builtin_prefetch(b + 8 * NR, 0, 3);
+      __builtin_prefetch(b + 8 * ldb_panel, 0, 3);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const reg av = V::bcast(a + r);
@@ -61,7 +63,7 @@ struct SimdKernel {
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
       }
       a += MR;
-      b += NR;
+      b += ldb_panel;
     }
 
     const reg alpha = V::set1(e.alpha), beta = V::set1(e.beta);
