@@ -212,6 +212,11 @@ def test_column_slices_are_read_in_place(isa, rng, dtype):
     out = np.empty((m, n), dtype)
     _core.gemm(big_a[:, 5:5 + k], big_b[:, 2:2 + k], out, False, True)
     np.testing.assert_array_equal(out, got)
+    # B not transposed, read in place by the kernel (m small): two full 32-column panels + a ragged one.
+    b_nn = rng.standard_normal((k, 70)).astype(dtype)
+    big_bn = np.full((k, 70 + 9), np.nan, dtype)
+    big_bn[:, 4:74] = b_nn
+    _check(ops.gemm(big_a[:, 5:5 + k], big_bn[:, 4:74]), a, b_nn, False, False)
     # A transposed view is read as its base with the flag flipped.
     got_t = ops.gemm(np.ascontiguousarray(a.T).T, b, trans_b=True)
     np.testing.assert_array_equal(got_t, got)
