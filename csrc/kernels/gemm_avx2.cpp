@@ -67,10 +67,10 @@ struct F64x4 {
 
 // float: 6 x 16 tile = 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 registers.
 //   KC = 384: A micro-panel 6 x 384 x 4 B = 9 KiB in L1; B micro-panel 24 KiB streams from L2.
-//   NC = 672: B block 384 x 672 x 4 B = 1008 KiB, about half of L2.  MC = 1536: A panel in L3.
+//   NC = 672: B block 384 x 672 x 4 B = 1008 KiB, about half of L2.
 struct KernelF32 : SimdKernel<F32x8, 6, 2> {
   static constexpr int MR = 6;
-  static constexpr int64_t KC = 384, NC = 672, MC = 1536;
+  static constexpr int64_t KC = 384, NC = 672;
   static constexpr int64_t kMinFlopsPerThread = 1 << 20;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
@@ -84,7 +84,7 @@ struct KernelF32 : SimdKernel<F32x8, 6, 2> {
 // double: 6 x 8 tile; KC = 256 (A micro-panel 12 KiB), NC = 512 (B block 1 MiB).
 struct KernelF64 : SimdKernel<F64x4, 6, 2> {
   static constexpr int MR = 6;
-  static constexpr int64_t KC = 256, NC = 512, MC = 768;
+  static constexpr int64_t KC = 256, NC = 512;
   static constexpr int64_t kMinFlopsPerThread = 1 << 20;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {

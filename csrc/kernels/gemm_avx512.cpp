@@ -180,7 +180,7 @@ void pack_bt_f32(const float* b, int64_t ldb, int64_t k, int64_t n, float* bt) {
 // A micro-panel (16 x 384 x 4 B = 24 KiB) in L1; B is a single 16-column panel.
 struct KernelF32Narrow : SimdKernel<F32x16, 16, 1> {
   static constexpr int MR = 16;
-  static constexpr int64_t KC = 384, NC = 16, MC = 1536;
+  static constexpr int64_t KC = 384, NC = 16;
   static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
@@ -201,11 +201,11 @@ struct KernelF32Narrow : SimdKernel<F32x16, 16, 1> {
 //             kernel sweeps the B block, with room for the B micro-panel lines streaming past.
 //   NC = 672: the B block (384 x 672 x 4 B = 1008 KiB) fills about half of the 2 MiB L2,
 //             leaving the rest for A micro-panels and C tiles passing through.
-//   MC = 1536: the shared A panel (1536 x 384 x 4 B = 2.25 MiB) lives in L3; large so that B
-//             is packed (and the threads synchronise) rarely.
+//   All of op(A) is packed once (no MC block): the A micro-panels of one KC block stream
+//             from L3 under each B block, 12 x 384 x 4 B = 18 KiB per 12 x NC x 384 FMAs.
 struct KernelF32 : SimdKernel<F32x16, 12, 2> {
   static constexpr int MR = 12;
-  static constexpr int64_t KC = 384, NC = 672, MC = 1536;
+  static constexpr int64_t KC = 384, NC = 672;
   static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
@@ -223,7 +223,7 @@ struct KernelF32 : SimdKernel<F32x16, 12, 2> {
 // 24 KiB in L1; NC = 512 keeps the B block at 1 MiB of L2.
 struct KernelF64 : SimdKernel<F64x8, 12, 2> {
   static constexpr int MR = 12;
-  static constexpr int64_t KC = 256, NC = 512, MC = 768;
+  static constexpr int64_t KC = 256, NC = 512;
   static constexpr int64_t kMinFlopsPerThread = kAvx512MinFlopsPerThread;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {

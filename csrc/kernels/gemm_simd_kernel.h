@@ -211,8 +211,11 @@ void gemm_dot(const GemmArgs<typename V::T>& g, int64_t min_flops_per_thread, Pa
   // microseconds, and far more when the machine is oversubscribed).
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
   const int64_t useful = std::max<int64_t>(1, static_cast<int64_t>(flops / static_cast<double>(min_flops_per_thread)));
-  const int64_t grain = ceil_div(row_blocks, std::min<int64_t>(useful, get_num_threads()));
-  parallel_for(row_blocks, grain, [&](int64_t rb0, int64_t rb1) {
+  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(useful, get_num_threads()));
+  // Items of 8 row blocks (32 rows), taken dynamically (see for_each_item).
+  constexpr int64_t kBlocksPerItem = 8;
+  for_each_item(threads, ceil_div(row_blocks, kBlocksPerItem), [&](int64_t item) {
+    const int64_t rb0 = item * kBlocksPerItem, rb1 = std::min(row_blocks, rb0 + kBlocksPerItem);
     for (int64_t rb = rb0; rb < rb1; ++rb) {
       const int64_t i = rb * RB;
       const int rows = static_cast<int>(std::min<int64_t>(RB, g.m - i));
