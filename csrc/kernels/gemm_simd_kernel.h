@@ -33,34 +33,35 @@ struct SimdKernel {
     return x;
   }
 
-  // b: the B panel, k rows of NR values `ldb_panel` apart (NR when packed, ldb when read
-  // straight from a row-major B).
-  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel, T* c,
-                     int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
-    reg acc[MR][NV];
+  // The tile of R <= MR rows and NVV <= NV vectors (A panel rows are still MR apart).
+  template <int R, int NVV>
+  static void kernel_tile(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel,
+                          T* c, int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
+    constexpr int TNR = NVV * W;
+    reg acc[R][NVV];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+      for (int v = 0; v < NVV; ++v) acc[r][v] = V::zero();
 
     // The C tile is needed only at the end; start fetching it now.
     for (int r = 0; r < mr; ++r) {
       __builtin_prefetch(c + r * ldc, 1, 3);
-      __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
+      __builtin_prefetch(c + r * ldc + TNR - 1, 1, 3);
     }
 
 #pragma GCC unroll 4
     for (int64_t p = 0; p < kc; ++p) {
-      reg bv[NV];
+      reg bv[NVV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * W);
+      for (int v = 0; v < NVV; ++v) bv[v] = V::load(b + v * W);
       // Stream the B panel (L2) ahead of use.
       __builtin_prefetch(b + 8 * ldb_panel, 0, 3);
 #pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
+      for (int r = 0; r < R; ++r) {
         const reg av = V::bcast(a + r);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+        for (int v = 0; v < NVV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
       }
       a += MR;
       b += ldb_panel;
@@ -68,25 +69,25 @@ struct SimdKernel {
 
     const reg alpha = V::set1(e.alpha), beta = V::set1(e.beta);
     const bool load_c = e.beta != T(0), has_bias = e.bias != nullptr;
-    if (nr == NR) {
+    if (nr == TNR) {
       const typename V::mask none = V::tail(W);
 #pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
+      for (int r = 0; r < R; ++r) {
         if (r >= mr) break;
         T* cr = c + r * ldc;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v)
+        for (int v = 0; v < NVV; ++v)
           V::store(cr + v * W, finish(acc[r][v], alpha, beta, load_c, cr + v * W, has_bias,
                                       has_bias ? e.bias + v * W : nullptr, e.relu, none, true));
       }
     } else {
       // Right edge of C: masked loads/stores, lanes past nr neither read nor written.
 #pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
+      for (int r = 0; r < R; ++r) {
         if (r >= mr) break;
         T* cr = c + r * ldc;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
+        for (int v = 0; v < NVV; ++v) {
           const int lanes = std::clamp(nr - v * W, 0, W);
           if (lanes == 0) break;
           const typename V::mask k = V::tail(lanes);
@@ -95,6 +96,26 @@ struct SimdKernel {
         }
       }
     }
+  }
+
+  // b: the B panel, k rows of NR values `ldb_panel` apart (NR when packed, ldb when read
+  // straight from a row-major B). Edge tiles run a smaller register tile: the rows and vectors
+  // past mr / nr would only multiply the packing's zero padding (e.g. m = 128 = 10 x 12 + 8).
+  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel, T* c,
+                     int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
+    if constexpr (MR == 12 && NV == 2) {
+      const bool one_vector = nr <= W;
+      if (mr <= 4) {
+        if (one_vector) return kernel_tile<4, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+        return kernel_tile<4, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+      }
+      if (mr <= 8) {
+        if (one_vector) return kernel_tile<8, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+        return kernel_tile<8, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+      }
+      if (one_vector) return kernel_tile<12, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+    }
+    kernel_tile<MR, NV>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
   }
 };
 
