@@ -57,6 +57,7 @@ struct SimdKernel {
       for (int v = 0; v < NVV; ++v) bv[v] = V::load(b + v * W);
       // Stream the B panel (L2) ahead of use.
       __builtin_prefetch(b + 8 * ldb_panel, 0, 3);
+      if (NVV > 1) __builtin_prefetch(b + 8 * ldb_panel + W, 0, 3);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
         const reg av = V::bcast(a + r);
