@@ -30,6 +30,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <omp.h>
 
 #include "cpu.h"
@@ -73,12 +77,21 @@ struct ScratchBuffer {
     const size_t want = round_up(static_cast<int64_t>(sizeof(T)) * std::max<int64_t>(count, 1), 64);
     if (want > bytes) {
       std::free(ptr);
-      ptr = std::aligned_alloc(64, want);
+      // Buffers of MiBs (all of op(A) for a big product) go on 2 MiB pages where the OS allows:
+      // the kernels stream them panel by panel, and 4 KiB pages would cost a TLB miss every
+      // few panels.
+      const size_t huge = size_t{2} << 20;
+      const bool big = want >= huge;
+      const size_t size = big ? round_up(static_cast<int64_t>(want), huge) : want;
+      ptr = std::aligned_alloc(big ? huge : 64, size);
       if (!ptr) {
         bytes = 0;
         throw std::bad_alloc();
       }
-      bytes = want;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+      if (big) madvise(ptr, size, MADV_HUGEPAGE);  // a hint; failure is harmless
+#endif
+      bytes = size;
     }
     return static_cast<T*>(ptr);
   }
