@@ -70,6 +70,31 @@ struct SimdKernel {
 
     const reg alpha = V::set1(e.alpha), beta = V::set1(e.beta);
     const bool load_c = e.beta != T(0), has_bias = e.bias != nullptr;
+    // The two common stores without per-vector branches: C = acc (first K block, alpha 1,
+    // beta 0) and C += acc (later K blocks). Same bits as the general path: acc * 1 and
+    // fma(1, c, acc) are exact / rounded once, like acc + c.
+    const bool plain = nr == TNR && e.alpha == T(1) && !has_bias && !e.relu;
+    if (plain && !load_c) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if (r >= mr) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < NVV; ++v) V::store(c + r * ldc + v * W, acc[r][v]);
+      }
+      return;
+    }
+    if (plain && e.beta == T(1)) {
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        if (r >= mr) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < NVV; ++v) {
+          T* cp = c + r * ldc + v * W;
+          V::store(cp, V::add(V::load(cp), acc[r][v]));
+        }
+      }
+      return;
+    }
     if (nr == TNR) {
       const typename V::mask none = V::tail(W);
 #pragma GCC unroll 16
