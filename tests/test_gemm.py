@@ -159,6 +159,7 @@ def test_thread_count_does_not_change_bits(rng):
     shapes = [(300, 500, 700, False, False),   # columns split between threads
               (600, 700, 10, True, False),     # narrow packed kernel, rows split
               (600, 700, 10, False, False),    # narrow-N dot path, rows split
+              (4, 1500, 1400, False, True),    # few-rows dot path, columns split
               (97, 401, 1023, False, True)]
     try:
         for m, k, n, ta, tb in shapes:

@@ -131,6 +131,10 @@ struct SimdKernel {
                      int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
     if constexpr (MR == 12 && NV == 2) {
       const bool one_vector = nr <= W;
+      if (mr == 1) {  // a single row (batch-1 inference): memory-bound, no wasted rows
+        if (one_vector) return kernel_tile<1, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+        return kernel_tile<1, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+      }
       if (mr <= 4) {
         if (one_vector) return kernel_tile<4, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
         return kernel_tile<4, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
@@ -146,7 +150,8 @@ struct SimdKernel {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Narrow-N path (n <= kDotMaxN, A not transposed): C[i, j] = dot(row i of A, column j of op(B)),
+// Dot-product path (A not transposed; n <= kDotMaxN, or m <= 4 with B transposed):
+// C[i, j] = dot(row i of A, column j of op(B)),
 // vectorized along k, no packing of A. The packed kernel would fill at most n of its NR lanes
 // (10 of 32 for a 10-class output layer); here every lane does useful work. Each output is the
 // sum of W lane-wise partial sums over k (the tail masked), reduced in a fixed order: the same
@@ -227,9 +232,15 @@ void dot_rows_cols(const GemmArgs<typename V::T>& g, const typename V::T* bt, in
   }
 }
 
+// Also for a few rows against a transposed B (x @ W^T with batch <= 4, W stored (out, in)):
+// both operands are then read along k in place, and nothing is packed.
+constexpr int64_t kDotMaxMTransB = 4;
+
 template <typename T>
 bool use_dot_path(const GemmArgs<T>& g) {
-  return !g.trans_a && g.n <= kDotMaxN && (g.trans_b || g.n * g.k <= kDotMaxPackedB);
+  if (g.trans_a) return false;
+  if (g.trans_b && g.m <= kDotMaxMTransB) return true;
+  return g.n <= kDotMaxN && (g.trans_b || g.n * g.k <= kDotMaxPackedB);
 }
 
 // RB rows x at most CBMAX columns per register block (CBMAX <= 6).
@@ -259,14 +270,18 @@ void gemm_dot(const GemmArgs<typename V::T>& g, int64_t min_flops_per_thread, Pa
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
   const int64_t useful = std::max<int64_t>(1, static_cast<int64_t>(flops / static_cast<double>(min_flops_per_thread)));
   const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(useful, get_num_threads()));
-  // Items of 8 row blocks (32 rows), taken dynamically (see for_each_item).
+  // Items: 8 row blocks (32 rows) x a range of column blocks (for few rows and many columns,
+  // 16 column blocks per item), taken dynamically (see for_each_item).
   constexpr int64_t kBlocksPerItem = 8;
-  for_each_item(threads, ceil_div(row_blocks, kBlocksPerItem), [&](int64_t item) {
-    const int64_t rb0 = item * kBlocksPerItem, rb1 = std::min(row_blocks, rb0 + kBlocksPerItem);
+  const int64_t cb_per_item = row_blocks >= 4 * threads ? col_blocks : std::min<int64_t>(col_blocks, 16);
+  const int64_t col_items = ceil_div(col_blocks, cb_per_item);
+  for_each_item(threads, ceil_div(row_blocks, kBlocksPerItem) * col_items, [&](int64_t item) {
+    const int64_t rb0 = item / col_items * kBlocksPerItem, rb1 = std::min(row_blocks, rb0 + kBlocksPerItem);
+    const int64_t cb0 = item % col_items * cb_per_item, cb1 = std::min(col_blocks, cb0 + cb_per_item);
     for (int64_t rb = rb0; rb < rb1; ++rb) {
       const int64_t i = rb * RB;
       const int rows = static_cast<int>(std::min<int64_t>(RB, g.m - i));
-      for (int64_t cb = 0; cb < col_blocks; ++cb) {
+      for (int64_t cb = cb0; cb < cb1; ++cb) {
         const int64_t j0 = g.n * cb / col_blocks, j1 = g.n * (cb + 1) / col_blocks;
         const int cols = static_cast<int>(j1 - j0);
         if (rows == RB) {
