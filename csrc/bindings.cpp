@@ -336,5 +336,6 @@ PYBIND11_MODULE(_core, m) {
           py::gil_scoped_release nogil;
           return fastnn::fma_peak_gflops(f64, seconds);
         }, py::arg("f64") = false, py::arg("seconds") = 0.05,
-        "Measured peak GFLOP/s of one core with the current ISA (FMA = 2 flops); the GEMM benchmarks' 100 %.");
+        "Measured peak GFLOP/s of one core with the current ISA's vectors (FMA = 2 flops); the GEMM "
+        "benchmarks' 100 %. For 'generic' it times scalar multiply-adds (a lower bound).");
 }
