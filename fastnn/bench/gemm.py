@@ -111,7 +111,7 @@ def _runners(case: GemmCase, rng, torch):
     return runners
 
 
-def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float) -> dict:
+def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float, settle: float = 0.0) -> dict:
     """GFLOP/s per runner (median over `reps` rounds) and fastnn's speed ratio to each peer
     (median of the per-round ratios: a round times every runner back to back, in rotating
     order, over the same number of calls, so load from other processes hits all alike)."""
@@ -127,6 +127,11 @@ def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             fn = runners[name]
+            if settle:
+                # Idle worker threads of the library timed just before keep spinning for a
+                # while (OpenBLAS ~2**28 cycles, OpenMP runtimes ~0.2 s) and would steal the
+                # core this runner's second thread needs: let them go to sleep first.
+                time.sleep(settle)
             t0 = time.perf_counter()
             for _ in range(calls):
                 fn()
@@ -140,10 +145,11 @@ def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float
 
 
 def run(threads=(1, 2), quick: bool = False, shapes=None, reps=None, min_seconds=None,
-        peers=("numpy", "torch"), progress=None) -> dict:
+        peers=("numpy", "torch"), progress=None, settle: float = 0.25) -> dict:
     """Measure the table. Returns a JSON-able dict:
     {"blas": ..., "isa": ..., "peak_gflops_per_core": ..., "tables": {threads: [rows]}}
     where each row has shape, GFLOP/s of fastnn / numpy / torch, the ratios and % of peak.
+    settle: seconds of sleep before each timed runner when threads > 1 (see _time_interleaved).
     """
     shapes = shapes or (QUICK_SHAPES if quick else SHAPES)
     reps = reps or (5 if quick else 9)
@@ -175,7 +181,8 @@ def run(threads=(1, 2), quick: bool = False, shapes=None, reps=None, min_seconds
             rows = []
             with threadpool_limits(limits=t, user_api="blas"):
                 for case in shapes:
-                    g = _time_interleaved(_runners(case, rng, torch), case.flops, reps, min_seconds)
+                    g = _time_interleaved(_runners(case, rng, torch), case.flops, reps, min_seconds,
+                                          settle=settle if t > 1 else 0.0)
                     row = {
                         "shape": case.label, "m": case.m, "k": case.k, "n": case.n, "trans": case.trans,
                         "fastnn": g["fastnn"], "numpy": g["numpy"], "torch": g.get("torch"),
