@@ -8,8 +8,8 @@
 //
 // Tile: MR rows x NV vectors of C, MR * NV accumulators held in registers for the whole k loop.
 // Each k step loads NV vectors of the packed B panel and broadcasts MR values of the packed A
-// panel: MR * NV FMAs for NV loads + MR broadcasts (folded into the FMA as an embedded
-// broadcast on AVX-512), so the two FMA ports, not the load ports, are the limit.
+// panel: MR * NV FMAs for NV loads + MR broadcasts (load-port uops), so the two FMA ports, not
+// the load ports, are the limit.
 #pragma once
 #include <algorithm>
 
