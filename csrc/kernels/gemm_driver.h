@@ -95,7 +95,18 @@ struct ScratchBuffer {
     }
     return static_cast<T*>(ptr);
   }
+  // Gives the memory back when it grew past `keep` bytes (one huge product should not pin
+  // hundreds of MiB for the life of the thread).
+  void trim(size_t keep) {
+    if (bytes > keep) {
+      std::free(ptr);
+      ptr = nullptr;
+      bytes = 0;
+    }
+  }
 };
+
+constexpr size_t kScratchKeepBytes = size_t{64} << 20;
 
 thread_local ScratchBuffer tls_a_panel;  // packed op(A): the calling thread's, shared with its team
 thread_local ScratchBuffer tls_b_all;    // packed op(B) when rows are split: likewise
@@ -290,6 +301,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   if (nt <= 1) {
     for (int64_t i = 0; i < a_items; ++i) pack_a_item(i);
     for (int64_t i = 0; i < col_items; ++i) column_item(i);
+    tls_a_panel.trim(kScratchKeepBytes);
     return;
   }
   int64_t next_pack = 0, next_item = 0;
@@ -320,6 +332,8 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
         column_item(i);
     }
   }
+  tls_a_panel.trim(kScratchKeepBytes);
+  tls_b_all.trim(kScratchKeepBytes);
 }
 
 }  // namespace
