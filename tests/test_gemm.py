@@ -125,7 +125,7 @@ def test_k_zero_gives_beta_c_plus_bias(isa, rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(13, 17, 19), (25, 385, 65), (40, 9, 100)])
+@pytest.mark.parametrize("m,k,n", [(13, 17, 19), (25, 385, 65), (40, 9, 100), (45, 33, 10)])
 def test_core_alpha_and_fused_relu(isa, rng, m, k, n, dtype):
     a, b = _operands(rng, m, k, n, True, False, dtype)
     bias = rng.standard_normal(n).astype(dtype)
@@ -160,6 +160,7 @@ def test_thread_count_does_not_change_bits(rng):
               (600, 700, 10, True, False),     # narrow packed kernel, rows split
               (600, 700, 10, False, False),    # narrow-N dot path, rows split
               (4, 1500, 1400, False, True),    # few-rows dot path, columns split
+              (900, 300, 12, True, True),      # A^T op(B) with few columns, rows split
               (97, 401, 1023, False, True)]
     try:
         for m, k, n, ta, tb in shapes:

@@ -174,6 +174,102 @@ void pack_bt_f32(const float* b, int64_t ldb, int64_t k, int64_t n, float* bt) {
   }
 }
 
+// float, n <= 16 with A transposed (C = A^T op(B), A stored k x m): no packing of A. The
+// vector runs down a column of C, along a row of the stored A (contiguous in m): a tile is 32
+// rows (2 vectors) x CB <= 12 columns = 24 accumulators; per k step 2 loads of A, CB
+// broadcasts of op(B)[p, j] (op(B) copied to k x 16 first: tiny) and 2 CB FMAs. At the end
+// the two 16 x CB blocks are transposed in registers and stored as rows of C with the epilogue.
+// Each output is one sequential sum over k: fixed order, any thread count.
+template <int CB>
+void tn_narrow_tile(const GemmArgs<float>& g, const float* bk, int64_t i0, int64_t j0) {
+  constexpr int IV = 2;
+  __m512 acc[IV][CB];
+  static_assert(CB <= 12, "24 accumulators + 2 A vectors + 1 broadcast fit the 32 zmm registers");
+#pragma GCC unroll 2
+  for (int v = 0; v < IV; ++v)
+#pragma GCC unroll 16
+    for (int j = 0; j < CB; ++j) acc[v][j] = _mm512_setzero_ps();
+  __mmask16 rows_mask[IV];
+  for (int v = 0; v < IV; ++v) {
+    const int64_t rows = std::clamp<int64_t>(g.m - i0 - 16 * v, 0, 16);
+    rows_mask[v] = static_cast<__mmask16>((1u << rows) - 1u);
+  }
+  const float* a = g.a + i0;
+  const float* b = bk + j0;
+  const int64_t k = g.k, lda = g.lda;  // locals: the loop must not reload them
+  for (int64_t p = 0; p < k; ++p) {
+    __m512 av[IV];
+#pragma GCC unroll 2
+    for (int v = 0; v < IV; ++v) av[v] = _mm512_maskz_loadu_ps(rows_mask[v], a + 16 * v);
+#pragma GCC unroll 16
+    for (int j = 0; j < CB; ++j) {
+      const __m512 bv = _mm512_set1_ps(b[j]);
+#pragma GCC unroll 2
+      for (int v = 0; v < IV; ++v) acc[v][j] = _mm512_fmadd_ps(av[v], bv, acc[v][j]);
+    }
+    a += lda;
+    b += 16;
+  }
+  const __mmask16 cols = static_cast<__mmask16>((1u << CB) - 1u);
+  const __m512 alpha = _mm512_set1_ps(g.alpha), beta = _mm512_set1_ps(g.beta);
+  const __m512 bias = g.bias ? _mm512_maskz_loadu_ps(cols, g.bias + j0) : _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int v = 0; v < IV; ++v) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) r[j] = j < CB ? acc[v][j] : _mm512_setzero_ps();
+    transpose16x16(r);  // r[q]: row i0 + 16 v + q, lanes = columns j0 ..
+    for (int q = 0; q < 16; ++q) {
+      const int64_t i = i0 + 16 * v + q;
+      if (i >= g.m) break;
+      float* cp = g.c + i * g.ldc + j0;
+      __m512 x = _mm512_mul_ps(r[q], alpha);
+      if (g.beta != 0.0f) x = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(cols, cp), x);
+      if (g.bias) x = _mm512_add_ps(x, bias);
+      if (g.act == GemmAct::relu) x = _mm512_max_ps(_mm512_setzero_ps(), x);
+      _mm512_mask_storeu_ps(cp, cols, x);
+    }
+  }
+}
+
+void gemm_tn_narrow(const GemmArgs<float>& g) {
+  // op(B) as k x 16 (columns past n unused): bk[p * 16 + j] = op(B)[p, j].
+  float* bk = tls_b_all.get<float>(g.k * 16);
+  if (g.trans_b) {
+    for (int64_t j = 0; j < g.n; ++j)
+      for (int64_t p = 0; p < g.k; ++p) bk[p * 16 + j] = g.b[j * g.ldb + p];
+  } else {
+    for (int64_t p = 0; p < g.k; ++p)
+      for (int64_t j = 0; j < g.n; ++j) bk[p * 16 + j] = g.b[p * g.ldb + j];
+  }
+  const int64_t col_blocks = ceil_div(g.n, 12);
+  const int64_t row_tiles = ceil_div(g.m, 32);
+  constexpr int64_t kTilesPerItem = 4;
+  const int threads = useful_threads(g.m, g.n, g.k, kAvx512MinFlopsPerThread);
+  const int64_t row_items = ceil_div(row_tiles, kTilesPerItem);
+  for_each_item(threads, row_items * col_blocks, [&](int64_t item) {
+    const int64_t cb = item % col_blocks, t0 = item / col_blocks * kTilesPerItem;
+    const int64_t j0 = g.n * cb / col_blocks, j1 = g.n * (cb + 1) / col_blocks;
+    for (int64_t t = t0; t < std::min(row_tiles, t0 + kTilesPerItem); ++t) {
+      const int64_t i0 = t * 32;
+      switch (j1 - j0) {
+        case 1: tn_narrow_tile<1>(g, bk, i0, j0); break;
+        case 2: tn_narrow_tile<2>(g, bk, i0, j0); break;
+        case 3: tn_narrow_tile<3>(g, bk, i0, j0); break;
+        case 4: tn_narrow_tile<4>(g, bk, i0, j0); break;
+        case 5: tn_narrow_tile<5>(g, bk, i0, j0); break;
+        case 6: tn_narrow_tile<6>(g, bk, i0, j0); break;
+        case 7: tn_narrow_tile<7>(g, bk, i0, j0); break;
+        case 8: tn_narrow_tile<8>(g, bk, i0, j0); break;
+        case 9: tn_narrow_tile<9>(g, bk, i0, j0); break;
+        case 10: tn_narrow_tile<10>(g, bk, i0, j0); break;
+        case 11: tn_narrow_tile<11>(g, bk, i0, j0); break;
+        default: tn_narrow_tile<12>(g, bk, i0, j0); break;
+      }
+    }
+  });
+}
+
 // float, n <= 16 with A transposed (the dot path needs rows of A along k): 16 x 16 tile, one
 // vector per row, so a 10-column product wastes 6 of 16 lanes instead of 22 of 32. 16
 // accumulators + 1 B vector; per k step 16 broadcasts + 1 load for 16 FMAs. KC = 384 keeps the
@@ -246,6 +342,8 @@ void gemm(const GemmArgs<T>& args) {
     if (use_dot_path(args)) {
       // 4 x 6 outputs per block: 24 accumulators + 4 A vectors + 1 B vector of 32 zmm.
       gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread, pack_bt_f32);
+    } else if (args.n <= 16 && args.trans_a) {
+      gemm_tn_narrow(args);
     } else if (args.n <= 16) {
       gemm_packed<KernelF32Narrow>(args);
     } else {
