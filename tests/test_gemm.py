@@ -156,11 +156,12 @@ def test_thread_count_does_not_change_bits(rng):
     """The K sum is never split: any thread count gives the same bits (and row or column
     splits of the thread grid fall on tile boundaries)."""
     before = fastnn.get_num_threads()
+    # Each big enough for 4 threads (a thread joins only with >= 8 MFLOP of its own).
     shapes = [(300, 500, 700, False, False),   # columns split between threads
-              (600, 700, 10, True, False),     # narrow packed kernel, rows split
-              (600, 700, 10, False, False),    # narrow-N dot path, rows split
-              (4, 1500, 1400, False, True),    # few-rows dot path, columns split
-              (900, 300, 12, True, True),      # A^T op(B) with few columns, rows split
+              (1200, 600, 64, False, False),   # 2 column panels: rows split, B packed once
+              (2000, 900, 10, True, False),    # A^T op(B) with few columns, rows split
+              (2000, 900, 10, False, False),   # narrow-N dot path, rows split
+              (4, 3000, 1500, False, True),    # few-rows dot path, columns split
               (97, 401, 1023, False, True)]
     try:
         for m, k, n, ta, tb in shapes:

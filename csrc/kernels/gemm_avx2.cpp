@@ -71,7 +71,7 @@ struct F64x4 {
 struct KernelF32 : SimdKernel<F32x8, 6, 2> {
   static constexpr int MR = 6;
   static constexpr int64_t KC = 384, NC = 672;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 20;
+  static constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;  // ~50 us of work, as for AVX-512
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
@@ -85,7 +85,7 @@ struct KernelF32 : SimdKernel<F32x8, 6, 2> {
 struct KernelF64 : SimdKernel<F64x4, 6, 2> {
   static constexpr int MR = 6;
   static constexpr int64_t KC = 256, NC = 512;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 20;
+  static constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;  // ~50 us of work, as for AVX-512
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);

@@ -58,10 +58,12 @@ struct F64x8 {
   static T hsum(reg v) { return _mm512_reduce_add_pd(v); }
 };
 
-// A thread joins only with >= 2 MFLOP of its own (~12 us at this core's ~175 GFLOP/s): a
-// parallel region with its barriers costs a few us on an idle machine and far more when the
-// cores are shared, so e.g. 128x512x10 (1.3 MFLOP) runs on one thread.
-constexpr int64_t kAvx512MinFlopsPerThread = int64_t{2} << 20;
+// A thread joins only with >= 8 MFLOP of its own (~50 us at this core's ~175 GFLOP/s): a
+// parallel region costs 5-10 us on an idle machine, but when other processes keep the cores
+// busy every fork/join can wait a scheduler time slice (milliseconds) for the second thread;
+// measured here, 2-thread 128^3 products then ran at < 1 GFLOP/s. So 128^3 (4 MFLOP) and
+// 128x512x10 (1.3 MFLOP) run on one thread, 256^3 (34 MFLOP) on two.
+constexpr int64_t kAvx512MinFlopsPerThread = int64_t{8} << 20;
 
 // In-register transpose of a 16 x 16 float block: r[i] holds row i on entry, column i on exit.
 // Three shuffle stages (4-, 8-byte interleaves within 128-bit lanes, then 128-bit lane moves).

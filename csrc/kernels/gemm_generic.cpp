@@ -49,12 +49,12 @@ struct PlainKernel {
 // Blocks as for the AVX2 kernel (see gemm_avx2.cpp), scaled to the 4-row tile.
 struct KernelF32 : PlainKernel<float, 4, 8> {
   static constexpr int64_t KC = 256, NC = 512;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 19;
+  static constexpr int64_t kMinFlopsPerThread = int64_t{1} << 20;  // ~50 us of work, as for AVX-512
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
 };
 struct KernelF64 : PlainKernel<double, 4, 4> {
   static constexpr int64_t KC = 256, NC = 512;
-  static constexpr int64_t kMinFlopsPerThread = 1 << 19;
+  static constexpr int64_t kMinFlopsPerThread = int64_t{1} << 20;  // ~50 us of work, as for AVX-512
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
 };
 
