@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <climits>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -193,11 +194,44 @@ void softmax_backward(const py::array& dy, const py::array& y, py::array& out, b
 // ---------------------------------------------------------------------------------------------
 // GEMM
 
+// Bytes from the first to one past the last element of an array with non-negative strides.
+int64_t byte_span(const py::array& x) {
+  if (x.size() == 0) return 0;
+  int64_t span = x.itemsize();
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) span += (x.shape(i) - 1) * x.strides(i);
+  return span;
+}
+
+// True when the byte ranges of two arrays (non-negative strides) overlap.
+bool overlaps(const py::array& x, const py::array& y) {
+  const int64_t xs = byte_span(x), ys = byte_span(y);
+  if (xs == 0 || ys == 0) return false;
+  const char* x0 = static_cast<const char*>(x.data());
+  const char* y0 = static_cast<const char*>(y.data());
+  return x0 < y0 + ys && y0 < x0 + xs;
+}
+
+// Leading dimension (elements between rows) of a 2-D GEMM operand read in place: rows may be
+// spaced further apart than their length (a column slice of a bigger array) but the elements of
+// a row must be adjacent. Anything else is refused, never copied here (fastnn.ops copies).
+int64_t leading_dim(const py::array& x, const char* name) {
+  const int64_t item = x.itemsize(), rows = x.shape(0), cols = x.shape(1);
+  const int64_t s0 = x.strides(0), s1 = x.strides(1);
+  if (x.size() == 0) return std::max<int64_t>(1, cols);  // nothing is read
+  const bool inner_ok = cols <= 1 || s1 == item;
+  const bool outer_ok = rows <= 1 || (s0 > 0 && s0 % item == 0 && s0 / item >= cols);
+  if (!inner_ok || !outer_ok)
+    throw py::value_error(std::string(name) + " must have adjacent elements along its rows and rows at a "
+                          "positive stride (got strides (" + std::to_string(s0) + ", " + std::to_string(s1) +
+                          ") bytes for shape " + shape_str(x) + "); fastnn.ops.gemm copies such inputs");
+  return rows <= 1 ? std::max<int64_t>(1, cols) : s0 / item;
+}
+
 void gemm(const py::array& a, const py::array& b, py::array& out, bool trans_a, bool trans_b,
-          double alpha, double beta, const std::optional<py::array>& bias) {
+          double alpha, double beta, const std::optional<py::array>& bias, bool relu) {
   const DType dt = float_dtype(a, "a");
-  check_in(a, "a", dt);
-  check_in(b, "b", dt);
+  require_dtype(a, "a", dt);
+  require_dtype(b, "b", dt);
   check_out(out, "out", dt);
   require_ndim(a, "a", 2);
   require_ndim(b, "b", 2);
@@ -222,15 +256,21 @@ void gemm(const py::array& a, const py::array& b, py::array& out, bool trans_a, 
                             shape_str(*bias));
     bias_ptr = bias->data();
   }
-  const int64_t lda = a.shape(1), ldb = b.shape(1), ldc = n;
+  // Leading dimensions of the stored arrays (row-major): the kernel reads op(a), op(b) in place.
+  const int64_t lda = leading_dim(a, "a"), ldb = leading_dim(b, "b"), ldc = std::max<int64_t>(1, n);
+  // out is written tile by tile while a, b and bias are still being read.
+  if (overlaps(out, a) || overlaps(out, b) || (bias && overlaps(out, *bias)))
+    throw py::value_error("gemm: out must not share memory with a, b or bias (got an out array of shape " +
+                          shape_str(out) + " that overlaps an input)");
+  const fastnn::GemmAct act = relu ? fastnn::GemmAct::relu : fastnn::GemmAct::none;
   py::gil_scoped_release nogil;
   if (dt == DType::f32)
     fastnn::gemm<float>(trans_a, trans_b, m, n, ka, static_cast<float>(alpha), cptr<float>(a), lda,
                         cptr<float>(b), ldb, static_cast<float>(beta), mptr<float>(out), ldc,
-                        static_cast<const float*>(bias_ptr));
+                        static_cast<const float*>(bias_ptr), act);
   else
     fastnn::gemm<double>(trans_a, trans_b, m, n, ka, alpha, cptr<double>(a), lda, cptr<double>(b), ldb,
-                         beta, mptr<double>(out), ldc, static_cast<const double*>(bias_ptr));
+                         beta, mptr<double>(out), ldc, static_cast<const double*>(bias_ptr), act);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1026,7 +1066,16 @@ PYBIND11_MODULE(_core, m) {
   // GEMM
   m.def("gemm", &gemm, nc("a"), nc("b"), nc("out"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-        py::arg("bias") = py::none(), "out = alpha * op(a) @ op(b) + beta * out (+ bias per row).");
+        py::arg("bias") = py::none(), py::arg("relu") = false,
+        "out = alpha * op(a) @ op(b) + beta * out (+ bias per row), then ReLU if relu.");
+  m.def("fma_peak_gflops", [](bool f64, double seconds) {
+          if (!(seconds > 0.0 && seconds <= 10.0))
+            throw py::value_error("seconds must be in (0, 10], got " + std::to_string(seconds));
+          py::gil_scoped_release nogil;
+          return fastnn::fma_peak_gflops(f64, seconds);
+        }, py::arg("f64") = false, py::arg("seconds") = 0.05,
+        "Measured peak GFLOP/s of one core with the current ISA's vectors (FMA = 2 flops); the GEMM "
+        "benchmarks' 100 %. For 'generic' it times scalar multiply-adds (a lower bound).");
   // Batch norm, dropout, losses, optimizer updates (issue 4)
   const auto opt = [](const char* name) { return py::arg(name).noconvert() = py::none(); };
   m.def("batch_norm_forward", &batch_norm_forward, nc("x"), nc("gamma"), nc("beta"), nc("running_mean"),

@@ -64,3 +64,22 @@ TOLERANCES.update({
     "optim_step": {F32: (1e-5, 1e-6)},
     "optim_steps": {F32: (1e-4, 1e-5)},
 })
+
+# --- gemm: error bound scaled by k and the magnitudes -------------------------------------
+# A sum of k products computed in floating point, in any order and with or without FMA, obeys
+#   |fl(sum) - sum| <= gamma_k * sum_p |a_ip| |b_pj|,   gamma_k = k u / (1 - k u)
+# (Higham, "Accuracy and Stability of Numerical Algorithms", eq. 3.5), u = unit roundoff
+# (2**-24 for float32, 2**-53 for float64). The epilogue adds at most three more roundings:
+# alpha * acc, + beta * C, + bias. So with |C| = |op(a)| @ |op(b)| + |bias| + |beta C_old|,
+#   |got - exact| <= gamma_{k+3} * |C|   (+ the smallest normal, for results that underflow).
+# This is a worst-case bound, not a fit to the kernel: it does not depend on the blocking,
+# and a kernel that drops or repeats one product violates it for every realistic k.
+GEMM_UNIT_ROUNDOFF = {F32: 2.0 ** -24, F64: 2.0 ** -53}
+
+
+def gemm_error_bound(abs_sum, k: int, dtype):
+    """Allowed |got - exact| elementwise, given abs_sum = |op(a)| @ |op(b)| + |bias| + |beta C|."""
+    u = GEMM_UNIT_ROUNDOFF[np.dtype(dtype)]
+    terms = k + 3
+    gamma = terms * u / (1.0 - terms * u)
+    return gamma * np.asarray(abs_sum, dtype=np.float64) + np.finfo(dtype).tiny

@@ -1,44 +1,68 @@
-// Baseline GEMM: correct for every shape and transpose, row-parallel, cache-naive.
+// GEMM entry point: trivial shapes here, everything else in the per-ISA blocked driver
+// (gemm_driver.h with the micro-kernels of gemm_generic.cpp / gemm_avx2.cpp / gemm_avx512.cpp).
 #include "gemm.h"
 
-#include <vector>
+#include <algorithm>
+#include <chrono>
 
 #include "cpu.h"
+#include "gemm_isa.h"
+#include "isa_dispatch.h"
 
 namespace fastnn {
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
-          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias) {
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
+          GemmAct act) {
   if (m <= 0 || n <= 0) return;
-  parallel_for(m, 4, [&](int64_t i0, int64_t i1) {
-    std::vector<T> acc(static_cast<size_t>(n));
-    for (int64_t i = i0; i < i1; ++i) {
-      for (int64_t j = 0; j < n; ++j) acc[j] = T(0);
-      for (int64_t p = 0; p < k; ++p) {
-        const T av = trans_a ? a[p * lda + i] : a[i * lda + p];
-        if (!trans_b) {
-          const T* br = b + p * ldb;
-#pragma omp simd
-          for (int64_t j = 0; j < n; ++j) acc[j] += av * br[j];
-        } else {
-          for (int64_t j = 0; j < n; ++j) acc[j] += av * b[j * ldb + p];
+  if (k <= 0) {
+    // No products: C = act(beta * C + bias); beta == 0 ignores the old C (it may hold NaN).
+    parallel_for(m, 64, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        T* cr = c + i * ldc;
+        for (int64_t j = 0; j < n; ++j) {
+          T x = beta != T(0) ? beta * cr[j] : T(0);
+          if (bias) x += bias[j];
+          if (act == GemmAct::relu) x = x > T(0) || x != x ? x : T(0);
+          cr[j] = x;
         }
       }
-      T* cr = c + i * ldc;
-      for (int64_t j = 0; j < n; ++j) {
-        T v = alpha * acc[j];
-        if (beta != T(0)) v += beta * cr[j];
-        if (bias) v += bias[j];
-        cr[j] = v;
-      }
+    });
+    return;
+  }
+  const GemmArgs<T> args{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act};
+  FASTNN_DISPATCH(gemm<T>(args));
+}
+
+double fma_peak_gflops(bool f64, double seconds) {
+  using clock = std::chrono::steady_clock;
+  double best = 0.0;
+  int64_t iters = 1 << 16;
+  const auto deadline = clock::now() + std::chrono::duration<double>(seconds);
+  do {
+    const auto t0 = clock::now();
+    double flops = 0.0;
+    switch (current_isa()) {
+#if defined(FASTNN_X86)
+      case Isa::avx512: flops = isa_avx512::fma_probe(f64, iters); break;
+      case Isa::avx2: flops = isa_avx2::fma_probe(f64, iters); break;
+#endif
+      default: flops = isa_generic::fma_probe(f64, iters); break;
     }
-  });
+    const double s = std::chrono::duration<double>(clock::now() - t0).count();
+    if (s < 1e-3) {
+      iters *= 4;  // too short to time well
+      continue;
+    }
+    best = std::max(best, flops / s * 1e-9);  // the best round: others share this machine
+  } while (clock::now() < deadline || best == 0.0);
+  return best;
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                          const float*, int64_t, float, float*, int64_t, const float*);
+                          const float*, int64_t, float, float*, int64_t, const float*, GemmAct);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
-                           const double*, int64_t, double, double*, int64_t, const double*);
+                           const double*, int64_t, double, double*, int64_t, const double*, GemmAct);
 
 }  // namespace fastnn

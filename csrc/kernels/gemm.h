@@ -1,16 +1,24 @@
 // General matrix multiply on row-major buffers:
-//   C[m x n] = alpha * op(A) @ op(B) + beta * C  (+ bias[n] added to every row)
+//   C[m x n] = act(alpha * op(A) @ op(B) + beta * C  (+ bias[n] added to every row))
 // op(A) is m x k: A is stored m x k (lda >= k) or, with trans_a, k x m (lda >= m).
 // op(B) is k x n: B is stored k x n (ldb >= n) or, with trans_b, n x k (ldb >= k).
 // beta == 0 means C is write-only (NaN/garbage in C is ignored), as in BLAS.
+// act is applied last, when the tile is stored (fused epilogue): none or relu (relu(NaN) = NaN).
+// k == 0 gives act(beta * C + bias). Results do not depend on the thread count.
 #pragma once
 #include <cstdint>
 
 namespace fastnn {
 
+enum class GemmAct : int { none = 0, relu = 1 };
+
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
-          const T* bias = nullptr);
+          const T* bias = nullptr, GemmAct act = GemmAct::none);
+
+// Measured peak multiply-add throughput of one core with the current ISA's vectors, in
+// GFLOP/s (an FMA counts 2 flops): the "100 %" of the GEMM benchmarks. Runs ~`seconds`.
+double fma_peak_gflops(bool f64, double seconds = 0.05);
 
 }  // namespace fastnn

@@ -1,0 +1,116 @@
+// GEMM for AVX2 + FMA: 16 ymm registers, two 256-bit FMA ports.
+// Built with the AVX2 flags (FASTNN_X86_AVX2_SOURCES in CMakeLists.txt).
+#include <immintrin.h>
+
+#include <type_traits>
+
+#define FASTNN_ISA_NS isa_avx2
+#include "gemm_driver.h"
+#include "gemm_simd_kernel.h"
+
+namespace fastnn::isa_avx2 {
+namespace {
+
+struct F32x8 {
+  using T = float;
+  using reg = __m256;
+  using mask = __m256i;
+  static constexpr int W = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg load(const T* p) { return _mm256_loadu_ps(p); }
+  static reg bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static reg set1(T x) { return _mm256_set1_ps(x); }
+  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  // max returns its second operand when either is NaN: relu(NaN) = NaN.
+  static reg relu(reg x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }
+  static mask tail(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static reg loadm(const T* p, mask k) { return _mm256_maskload_ps(p, k); }
+  static void storem(T* p, mask k, reg v) { _mm256_maskstore_ps(p, k, v); }
+  static void store(T* p, reg v) { _mm256_storeu_ps(p, v); }
+  static T hsum(reg v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+
+struct F64x4 {
+  using T = double;
+  using reg = __m256d;
+  using mask = __m256i;
+  static constexpr int W = 4;
+  static reg zero() { return _mm256_setzero_pd(); }
+  static reg load(const T* p) { return _mm256_loadu_pd(p); }
+  static reg bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static reg set1(T x) { return _mm256_set1_pd(x); }
+  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
+  static reg relu(reg x) { return _mm256_max_pd(_mm256_setzero_pd(), x); }
+  static mask tail(int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static reg loadm(const T* p, mask k) { return _mm256_maskload_pd(p, k); }
+  static void storem(T* p, mask k, reg v) { _mm256_maskstore_pd(p, k, v); }
+  static void store(T* p, reg v) { _mm256_storeu_pd(p, v); }
+  static T hsum(reg v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+  }
+};
+
+// float: 6 x 16 tile = 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 registers.
+//   KC = 384: A micro-panel 6 x 384 x 4 B = 9 KiB in L1; B micro-panel 24 KiB streams from L2.
+//   NC = 672: B block 384 x 672 x 4 B = 1008 KiB, about half of L2.
+struct KernelF32 : SimdKernel<F32x8, 6, 2> {
+  static constexpr int MR = 6;
+  static constexpr int64_t KC = 384, NC = 672;
+  static constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;  // ~50 us of work, as for AVX-512
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
+  static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
+    pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
+  }
+  static void pack_b(bool t, const T* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc, T* d) {
+    pack_b_scalar<T, NR>(t, b, ldb, p0, j0, nr, kc, d);
+  }
+};
+
+// double: 6 x 8 tile; KC = 256 (A micro-panel 12 KiB), NC = 512 (B block 1 MiB).
+struct KernelF64 : SimdKernel<F64x4, 6, 2> {
+  static constexpr int MR = 6;
+  static constexpr int64_t KC = 256, NC = 512;
+  static constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;  // ~50 us of work, as for AVX-512
+  static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
+  static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
+    pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
+  }
+  static void pack_b(bool t, const T* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc, T* d) {
+    pack_b_scalar<T, NR>(t, b, ldb, p0, j0, nr, kc, d);
+  }
+};
+
+}  // namespace
+
+template <typename T>
+void gemm(const GemmArgs<T>& args) {
+  using K = std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>;
+  if (use_dot_path(args))
+    // 2 x 5 outputs per block: 10 accumulators + 2 A vectors + 1 B vector of 16 ymm.
+    gemm_dot<typename K::Vec, 2, 5>(args, K::kMinFlopsPerThread, pack_bt_scalar<T>);
+  else
+    gemm_packed<K>(args);
+}
+template void gemm<float>(const GemmArgs<float>&);
+template void gemm<double>(const GemmArgs<double>&);
+
+double fma_probe(bool f64, int64_t iters) {
+  return f64 ? fma_probe<F64x4, 12>(iters) : fma_probe<F32x8, 12>(iters);
+}
+
+}  // namespace fastnn::isa_avx2

@@ -1,0 +1,340 @@
+// The GEMM driver (BLIS / GotoBLAS design), written once and compiled per ISA: the including
+// file defines FASTNN_ISA_NS, includes this header, then defines its micro-kernel traits `K`
+// and calls gemm_packed<K>(args). Everything here has internal linkage (anonymous namespace)
+// so the AVX-512 and the generic copies can never be mixed up by the linker.
+//
+// Loops (C is m x n, row-major; the SIMD vector runs along a row of C):
+//
+//   pack all of op(A) into MR-row micro-panels, per KC block  (shared by the threads)
+//   item: a block of at most NC columns                       (threads take items in turn)
+//     pc: depth in blocks of KC                                (never split: fixed sum order)
+//       pack B[pc.., item's columns] into NR-column panels     B block KC x NC in this core's L2
+//       ir: MR-row micro-panel of A                            (stays in L1 while jr sweeps B)
+//         jr: NR-column micro-panel of B                       (streamed from L2)
+//           micro-kernel: C[MR x NR] tile in registers, k-loop of rank-1 updates, then the
+//           fused epilogue (alpha, beta*C, bias, relu) when the tile is stored.
+//
+// Narrow products (fewer than 4 NR panels per thread) split rows instead: op(B) is packed
+// once, and items are chunks of MR-row panels.
+//
+// Packing reads op(A) / op(B) through (lda, ldb) in place: the four transpose combinations
+// differ only in the packing loops, not in the kernel, so they run at the same speed.
+//
+// Each C element is the sum of its k products in increasing k within a KC block, the blocks
+// added in increasing order; KC depends only on k and the kernel, never on the thread count,
+// and work items are whole MR x NR tiles over all of k, so results are bitwise independent of
+// the number of threads and of which thread computes what.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include <omp.h>
+
+#include "cpu.h"
+#include "gemm_isa.h"
+
+#ifndef FASTNN_ISA_NS
+#error "define FASTNN_ISA_NS before including gemm_driver.h"
+#endif
+
+namespace fastnn::FASTNN_ISA_NS {
+namespace {
+
+// What the micro-kernel does when it stores its tile.
+template <typename T>
+struct Epilogue {
+  T alpha;
+  T beta;         // scales the old C; 0 means C is not read (first K block with beta == 0)
+  const T* bias;  // bias at the tile's first column, or nullptr (set on the last K block only)
+  bool relu;      // on the last K block only
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Block size for `total` items with at most `max_block` per block, balanced so the last block is
+// not a sliver (e.g. k = 400 with KC = 384 gives two blocks of 200, not 384 + 16), rounded up
+// to `multiple`.
+inline int64_t balanced_block(int64_t total, int64_t max_block, int64_t multiple) {
+  const int64_t blocks = ceil_div(total, max_block);
+  return round_up(ceil_div(total, blocks), multiple);
+}
+
+// A 64-byte aligned scratch buffer that only grows: packing buffers are reused across calls
+// (a fresh multi-MiB allocation per call would page-fault on every call).
+struct ScratchBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~ScratchBuffer() { std::free(ptr); }
+  template <typename T>
+  T* get(int64_t count) {
+    const size_t want = round_up(static_cast<int64_t>(sizeof(T)) * std::max<int64_t>(count, 1), 64);
+    if (want > bytes) {
+      std::free(ptr);
+      // Buffers of MiBs (all of op(A) for a big product) go on 2 MiB pages where the OS allows:
+      // the kernels stream them panel by panel, and 4 KiB pages would cost a TLB miss every
+      // few panels.
+      const size_t huge = size_t{2} << 20;
+      const bool big = want >= huge;
+      const size_t size = big ? round_up(static_cast<int64_t>(want), huge) : want;
+      ptr = std::aligned_alloc(big ? huge : 64, size);
+      if (!ptr) {
+        bytes = 0;
+        throw std::bad_alloc();
+      }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+      if (big) madvise(ptr, size, MADV_HUGEPAGE);  // a hint; failure is harmless
+#endif
+      bytes = size;
+    }
+    return static_cast<T*>(ptr);
+  }
+  // Gives the memory back when it grew past `keep` bytes (one huge product should not pin
+  // hundreds of MiB for the life of the thread).
+  void trim(size_t keep) {
+    if (bytes > keep) {
+      std::free(ptr);
+      ptr = nullptr;
+      bytes = 0;
+    }
+  }
+};
+
+constexpr size_t kScratchKeepBytes = size_t{64} << 20;
+
+thread_local ScratchBuffer tls_a_panel;  // packed op(A): the calling thread's, shared with its team
+thread_local ScratchBuffer tls_b_all;    // packed op(B) when rows are split: likewise
+thread_local ScratchBuffer tls_b_block;  // one B block per thread (column items)
+
+// Portable packing (an ISA file may provide faster transposing versions in its traits).
+// dst[p * MR + r] = op(A)[i0 + r, p0 + p] for r < mr, zero for mr <= r < MR.
+template <typename T, int MR>
+void pack_a_scalar(bool trans_a, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc,
+                   T* dst) {
+  if (trans_a) {
+    // op(A)[i, p] = a[p * lda + i]: MR consecutive values per p.
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = a + (p0 + p) * lda + i0;
+      T* d = dst + p * MR;
+      for (int r = 0; r < mr; ++r) d[r] = src[r];
+      for (int r = mr; r < MR; ++r) d[r] = T(0);
+    }
+  } else {
+    // op(A)[i, p] = a[i * lda + p]: mr row streams, interleaved.
+    const T* rows[MR];
+    for (int r = 0; r < mr; ++r) rows[r] = a + (i0 + r) * lda + p0;
+    for (int64_t p = 0; p < kc; ++p) {
+      T* d = dst + p * MR;
+      for (int r = 0; r < mr; ++r) d[r] = rows[r][p];
+      for (int r = mr; r < MR; ++r) d[r] = T(0);
+    }
+  }
+}
+
+// dst[p * NR + j] = op(B)[p0 + p, j0 + j] for j < nr, zero for nr <= j < NR.
+template <typename T, int NR>
+void pack_b_scalar(bool trans_b, const T* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc,
+                   T* dst) {
+  if (!trans_b) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = b + (p0 + p) * ldb + j0;
+      T* d = dst + p * NR;
+      for (int j = 0; j < nr; ++j) d[j] = src[j];
+      for (int j = nr; j < NR; ++j) d[j] = T(0);
+    }
+  } else {
+    // op(B)[p, j] = b[j * ldb + p]: a transpose; read in 8 x 8 tiles so both sides stay in cache.
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = nr; j < NR; ++j) dst[p * NR + j] = T(0);
+    for (int j = 0; j < nr; ++j) {
+      const T* src = b + (j0 + j) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[p];
+    }
+  }
+}
+
+// Runs fn(item) for item in [0, items) on `threads` threads that take the next item from a
+// shared counter. Dynamic, not a static split: on a machine shared with other processes one
+// thread may lose its core for a whole time slice, and then the others take over its items
+// instead of waiting for it. Which thread computes an item never changes the arithmetic.
+template <class F>
+void for_each_item(int threads, int64_t items, F&& fn) {
+  if (threads <= 1 || items <= 1) {
+    for (int64_t i = 0; i < items; ++i) fn(i);
+    return;
+  }
+  int64_t next = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    for (;;) {
+      int64_t item;
+#pragma omp atomic capture
+      item = next++;
+      if (item >= items) break;
+      fn(item);
+    }
+  }
+}
+
+// Threads worth using: each needs min_flops_per_thread of work to repay a parallel region.
+inline int useful_threads(int64_t m, int64_t n, int64_t k, int64_t min_flops_per_thread) {
+  if (omp_in_parallel()) return 1;
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double by_work = std::max(1.0, flops / static_cast<double>(min_flops_per_thread));
+  return static_cast<int>(std::min<double>(get_num_threads(), by_work));
+}
+
+// K: micro-kernel traits with
+//   using T; MR, NR (tile), KC, NC (cache blocks), kMinFlopsPerThread, kDirectBMaxM;
+//   static void kernel(int64_t kc, const T* a_panel, const T* b_panel, int64_t ldb_panel, T* c,
+//                      int64_t ldc, int mr, int nr, const Epilogue<T>& e);
+//   static void pack_a(...), pack_b(...) with the signatures of pack_a_scalar / pack_b_scalar.
+//
+// Two phases, one barrier between them:
+//  1. all of op(A) is packed (every KC block of every MR panel; threads take panels from a
+//     counter); when the rows are split (n too small for column work), all of op(B) too;
+//  2. work items, taken from a counter: a block of columns (all rows; the item packs its KC x NC
+//     B block into its thread's L2 and sweeps the packed A under it), or, for narrow products,
+//     a block of row panels (all columns). An item computes whole C tiles over all of k.
+template <class K>
+void gemm_packed(const GemmArgs<typename K::T>& g) {
+  using T = typename K::T;
+  constexpr int MR = K::MR, NR = K::NR;
+  const int64_t m = g.m, n = g.n, k = g.k;
+
+  const int64_t kc_step = balanced_block(k, K::KC, 1);
+  const int64_t k_blocks = ceil_div(k, kc_step);
+  const int64_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
+  const int nt = useful_threads(m, n, k, K::kMinFlopsPerThread);
+  // Columns are the natural split (threads share the packed A, each keeps its own B block in
+  // its own L2); with fewer than 4 NR panels per thread, rows are split instead.
+  const bool split_rows = nt > 1 && n_panels < 4 * static_cast<int64_t>(nt);
+
+  // Few rows: each B element is used by only m / MR micro-kernel calls, too few to repay
+  // packing it (a full extra pass over B through memory: ~10 % of 128x1024x512). A row-major B
+  // is then read in place, NR-wide row pieces ldb apart; only the ragged last panel is packed.
+  // Not for long rows: with rows >= 8 KiB apart every k step touches a new page, and the
+  // prefetchers and TLB lose (64x288x25088 runs at half speed). Packing or not never changes
+  // the arithmetic.
+  const bool direct_b = !split_rows && !g.trans_b && m <= K::kDirectBMaxM &&
+                        g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192;
+
+  // Packed op(A): block pb, panel ip at a_packed + (pb * m_panels + ip) * MR * kc_step.
+  const int64_t a_panel_size = MR * kc_step;
+  T* a_packed = tls_a_panel.get<T>(k_blocks * m_panels * a_panel_size);
+  // Packed op(B) when rows are split: block pb, panel jp at (pb * n_panels + jp) * NR * kc_step.
+  const int64_t b_panel_size = NR * kc_step;
+  T* b_packed = split_rows ? tls_b_all.get<T>(k_blocks * n_panels * b_panel_size) : nullptr;
+
+  // Column items: blocks of at most NC columns (the B block must fit in L2), and, with several
+  // threads, about 4 items per thread but at least 4 panels wide, for load balance.
+  int64_t nc_item = balanced_block(n, K::NC, NR);
+  if (nt > 1 && !split_rows)
+    nc_item = std::min(nc_item, std::max<int64_t>(4 * NR, round_up(ceil_div(n, 4 * nt), NR)));
+  const int64_t col_items = ceil_div(n, nc_item);
+  // Row items (split_rows): chunks of row panels, about 4 per thread.
+  const int64_t panels_per_row_item = std::max<int64_t>(1, ceil_div(m_panels, 4 * static_cast<int64_t>(nt)));
+  const int64_t row_items = ceil_div(m_panels, panels_per_row_item);
+
+  auto pack_a_item = [&](int64_t item) {  // item = pb * m_panels + ip
+    const int64_t pb = item / m_panels, ip = item % m_panels;
+    const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
+    const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
+    K::pack_a(g.trans_a, g.a, g.lda, ip * MR, pc, mr, kc, a_packed + item * a_panel_size);
+  };
+  auto pack_b_item = [&](int64_t item) {  // item = pb * n_panels + jp
+    const int64_t pb = item / n_panels, jp = item % n_panels;
+    const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
+    const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
+    K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, b_packed + item * b_panel_size);
+  };
+  // C tile (ip, jp) for K block pb, with the B panel given.
+  auto tile = [&](int64_t pb, int64_t ip, int64_t jp, const T* bp, int64_t ldbp) {
+    const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
+    const bool first = pb == 0, last = pb == k_blocks - 1;
+    const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
+    const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
+    const int64_t col = jp * NR;
+    const Epilogue<T> e{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + col : nullptr,
+                        last && g.act == GemmAct::relu};
+    K::kernel(kc, a_packed + (pb * m_panels + ip) * a_panel_size, bp, ldbp,
+              g.c + ip * MR * g.ldc + col, g.ldc, mr, nr, e);
+  };
+  auto column_item = [&](int64_t item) {
+    const int64_t j0 = item * nc_item, j1 = std::min(n, j0 + nc_item);
+    const int64_t jp0 = j0 / NR, jp1 = ceil_div(j1, NR);
+    T* b_block = tls_b_block.get<T>((jp1 - jp0) * b_panel_size);
+    for (int64_t pb = 0; pb < k_blocks; ++pb) {
+      const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
+      for (int64_t jp = jp0; jp < jp1; ++jp) {
+        const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
+        if (direct_b && nr == NR) continue;  // read in place
+        K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, b_block + (jp - jp0) * NR * kc);
+      }
+      // The A micro-panel stays in L1 while the B block (L2) streams under it.
+      for (int64_t ip = 0; ip < m_panels; ++ip)
+        for (int64_t jp = jp0; jp < jp1; ++jp) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
+          if (direct_b && nr == NR)
+            tile(pb, ip, jp, g.b + pc * g.ldb + jp * NR, g.ldb);
+          else
+            tile(pb, ip, jp, b_block + (jp - jp0) * NR * kc, NR);
+        }
+    }
+  };
+  auto row_item = [&](int64_t item) {
+    const int64_t ip0 = item * panels_per_row_item, ip1 = std::min(m_panels, ip0 + panels_per_row_item);
+    for (int64_t pb = 0; pb < k_blocks; ++pb)
+      for (int64_t ip = ip0; ip < ip1; ++ip)
+        for (int64_t jp = 0; jp < n_panels; ++jp)
+          tile(pb, ip, jp, b_packed + (pb * n_panels + jp) * b_panel_size, NR);
+  };
+
+  const int64_t a_items = k_blocks * m_panels;
+  const int64_t b_items = split_rows ? k_blocks * n_panels : 0;
+  if (nt <= 1) {
+    for (int64_t i = 0; i < a_items; ++i) pack_a_item(i);
+    for (int64_t i = 0; i < col_items; ++i) column_item(i);
+    tls_a_panel.trim(kScratchKeepBytes);
+    return;
+  }
+  int64_t next_pack = 0, next_item = 0;
+#pragma omp parallel num_threads(nt)
+  {
+    // Phase 1: packing, panels from a shared counter (A panels first, then B panels).
+    for (;;) {
+      int64_t i;
+#pragma omp atomic capture
+      i = next_pack++;
+      if (i >= a_items + b_items) break;
+      if (i < a_items)
+        pack_a_item(i);
+      else
+        pack_b_item(i - a_items);
+    }
+#pragma omp barrier
+    // Phase 2: compute items from a shared counter (see for_each_item for why dynamic).
+    const int64_t items = split_rows ? row_items : col_items;
+    for (;;) {
+      int64_t i;
+#pragma omp atomic capture
+      i = next_item++;
+      if (i >= items) break;
+      if (split_rows)
+        row_item(i);
+      else
+        column_item(i);
+    }
+  }
+  tls_a_panel.trim(kScratchKeepBytes);
+  tls_b_all.trim(kScratchKeepBytes);
+}
+
+}  // namespace
+}  // namespace fastnn::FASTNN_ISA_NS

@@ -1,0 +1,289 @@
+"""fastnn.ops.gemm / _core.gemm against fastnn.reference.gemm computed in float64.
+
+Every comparison uses the error bound of tests/tolerances.py (gamma_{k+3} * |a||b| + ...),
+for every ISA the CPU has (the `isa` fixture), both dtypes and all four transpose combinations.
+The shapes cross every tile and cache-block boundary of the kernels (MR x NR tiles, KC, NC, MC
+blocks: see csrc/kernels/gemm_avx512.cpp).
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastnn
+from fastnn import _core, ops, reference
+
+from strategies import LAYOUTS, dims, make_layout
+from tolerances import gemm_error_bound
+
+DTYPES = [np.float32, np.float64]
+TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
+
+# (m, k, n) shape classes.
+SHAPES = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (2, 3, 5),
+    (13, 17, 19),      # primes
+    (12, 32, 32),      # exactly one AVX-512 float tile
+    (11, 31, 33),      # one short of / one past a tile
+    (37, 1, 43),       # k = 1
+    (5, 384, 40),      # k = KC exactly: one full K block
+    (25, 385, 65),     # k crosses KC = 384, n crosses two 32-wide tiles
+    (3, 800, 2),       # deep and skinny: several K blocks
+    (29, 5, 700),      # n > NC = 672: two column blocks
+    (1600, 5, 3),      # tall: m > MC = 1536, two row blocks
+    (2, 40, 1500),     # wide
+    (128, 512, 10),    # batch 128 into a 10-class output layer
+]
+
+
+def _operands(rng, m, k, n, trans_a, trans_b, dtype):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    return a, b
+
+
+def _check(got, a, b, trans_a, trans_b, *, bias=None, beta=0.0, c_old=None, alpha=1.0, relu=False):
+    """got must be within the gemm error bound of the float64 reference."""
+    dtype = a.dtype
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    bias64 = None if bias is None else bias.astype(np.float64)
+    opa = a64.T if trans_a else a64
+    opb = b64.T if trans_b else b64
+    exact = alpha * (opa @ opb)
+    abs_sum = np.abs(alpha) * (np.abs(opa) @ np.abs(opb))
+    if bias64 is not None:
+        exact = exact + bias64
+        abs_sum = abs_sum + np.abs(bias64)
+    if beta != 0.0:
+        exact = exact + beta * c_old.astype(np.float64)
+        abs_sum = abs_sum + np.abs(beta * c_old.astype(np.float64))
+    if relu:
+        exact = np.where(np.isnan(exact), exact, np.maximum(exact, 0.0))
+    if alpha == 1.0 and not relu:
+        # The reference itself agrees with the exact value (it is the definition of the op).
+        want = reference.gemm(a64, b64, trans_a=trans_a, trans_b=trans_b, bias=bias64,
+                              out=None if c_old is None else c_old.astype(np.float64).copy(), beta=beta)
+        np.testing.assert_allclose(want, exact, rtol=1e-12, atol=1e-12)
+    assert got.dtype == dtype
+    assert got.shape == exact.shape
+    k = opa.shape[1]
+    bound = gemm_error_bound(abs_sum, k, dtype)
+    err = np.abs(got.astype(np.float64) - exact)
+    bad = ~(err <= bound)
+    assert not bad.any(), (f"{bad.sum()} of {bad.size} entries outside the bound; worst "
+                           f"err={err[bad].max():.3g} bound={bound[bad].min():.3g} (k={k}, {dtype})")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_shapes_and_transposes(isa, rng, m, k, n, trans_a, trans_b, dtype):
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, dtype)
+    got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+    _check(got, a, b, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0, -0.5])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (13, 17, 19), (25, 385, 65), (128, 512, 10)])
+def test_bias_beta_out(isa, rng, m, k, n, beta, with_bias, dtype):
+    a, b = _operands(rng, m, k, n, False, True, dtype)
+    bias = rng.standard_normal(n).astype(dtype) if with_bias else None
+    c_old = rng.standard_normal((m, n)).astype(dtype)
+    out = c_old.copy()
+    if beta == 0.0:
+        out[...] = np.nan  # beta = 0: the old contents are never read (BLAS semantics)
+    got = ops.gemm(a, b, trans_b=True, bias=bias, out=out, beta=beta)
+    assert got is out
+    _check(got, a, b, False, True, bias=bias, beta=beta, c_old=c_old)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(0, 5, 4), (5, 4, 0), (0, 0, 0), (0, 3, 0)])
+def test_empty_result(isa, m, k, n, dtype):
+    a = np.ones((m, k), dtype)
+    b = np.ones((k, n), dtype)
+    got = ops.gemm(a, b)
+    assert got.shape == (m, n) and got.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_k_zero_gives_beta_c_plus_bias(isa, rng, dtype):
+    m, n = 7, 5
+    a, b = np.empty((m, 0), dtype), np.empty((0, n), dtype)
+    assert np.array_equal(ops.gemm(a, b), np.zeros((m, n), dtype))
+    bias = rng.standard_normal(n).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    np.testing.assert_array_equal(ops.gemm(a, b, bias=bias, out=out), np.broadcast_to(bias, (m, n)))
+    c_old = rng.standard_normal((m, n)).astype(dtype)
+    out = c_old.copy()
+    ops.gemm(a, b, bias=bias, out=out, beta=2.0)
+    np.testing.assert_allclose(out, 2.0 * c_old + bias, rtol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(13, 17, 19), (25, 385, 65), (40, 9, 100), (45, 33, 10)])
+def test_core_alpha_and_fused_relu(isa, rng, m, k, n, dtype):
+    a, b = _operands(rng, m, k, n, True, False, dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    c_old = rng.standard_normal((m, n)).astype(dtype)
+    out = c_old.copy()
+    _core.gemm(a, b, out, True, False, -1.5, 0.25, bias, True)
+    _check(out, a, b, True, False, bias=bias, beta=0.25, c_old=c_old, alpha=-1.5, relu=True)
+    assert (out >= 0).all() and (out == 0).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_and_inf_propagate(isa, rng, dtype):
+    m, k, n = 20, 50, 40
+    a, b = _operands(rng, m, k, n, False, False, dtype)
+    a[3, 7] = np.nan
+    b[9, 33] = np.inf
+    out = np.empty((m, n), dtype)
+    _core.gemm(a, b, out, False, False, 1.0, 0.0, None, True)  # relu keeps NaN
+    want = reference.gemm(a.astype(np.float64), b.astype(np.float64))
+    want = np.where(np.isnan(want), want, np.maximum(want, 0))
+    assert np.isnan(out[3]).all() and np.isnan(want[3]).all()
+    col = np.delete(np.arange(m), 3)
+    np.testing.assert_array_equal(np.isposinf(out[col, 33]), np.isposinf(want[col, 33]))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+
+
+def test_thread_count_does_not_change_bits(rng):
+    """The K sum is never split: any thread count gives the same bits (and row or column
+    splits of the thread grid fall on tile boundaries)."""
+    before = fastnn.get_num_threads()
+    # Each big enough for 4 threads (a thread joins only with >= 8 MFLOP of its own).
+    shapes = [(300, 500, 700, False, False),   # columns split between threads
+              (1200, 600, 64, False, False),   # 2 column panels: rows split, B packed once
+              (2000, 900, 10, True, False),    # A^T op(B) with few columns, rows split
+              (2000, 900, 10, False, False),   # narrow-N dot path, rows split
+              (4, 3000, 1500, False, True),    # few-rows dot path, columns split
+              (97, 401, 1023, False, True)]
+    try:
+        for m, k, n, ta, tb in shapes:
+            for dtype in DTYPES:
+                a, b = _operands(rng, m, k, n, ta, tb, dtype)
+                bias = rng.standard_normal(n).astype(dtype)
+                results = []
+                for threads in (1, 2, 3, 4):
+                    fastnn.set_num_threads(threads)
+                    results.append(ops.gemm(a, b, trans_a=ta, trans_b=tb, bias=bias))
+                for r in results[1:]:
+                    np.testing.assert_array_equal(r, results[0])
+                _check(results[0], a, b, ta, tb, bias=bias)
+    finally:
+        fastnn.set_num_threads(before)
+
+
+@given(m=dims(70), k=dims(420), n=dims(97), trans_a=st.booleans(), trans_b=st.booleans(),
+       dtype=st.sampled_from(DTYPES), with_bias=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_hypothesis_shapes(m, k, n, trans_a, trans_b, dtype, with_bias, seed):
+    rng = np.random.default_rng(seed)
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, dtype)
+    bias = rng.standard_normal(n).astype(dtype) if with_bias else None
+    got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias)
+    _check(got, a, b, trans_a, trans_b, bias=bias)
+
+
+@pytest.mark.parametrize("layout_a", LAYOUTS)
+@pytest.mark.parametrize("layout_b", LAYOUTS)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
+def test_non_contiguous_inputs(rng, layout_a, layout_b, trans_a, trans_b):
+    m, k, n = 19, 45, 37
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, np.float32)
+    got = ops.gemm(make_layout(a, layout_a), make_layout(b, layout_b), trans_a=trans_a, trans_b=trans_b)
+    _check(got, a, b, trans_a, trans_b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_slices_are_read_in_place(isa, rng, dtype):
+    """Leading dimensions larger than the width: the rest of each row holds NaN, so a kernel
+    that reads past the slice fails loudly."""
+    m, k, n = 30, 70, 45
+    a, b = _operands(rng, m, k, n, False, True, dtype)
+    big_a = np.full((m, k + 13), np.nan, dtype)
+    big_a[:, 5:5 + k] = a
+    big_b = np.full((n, k + 3), np.nan, dtype)
+    big_b[:, 2:2 + k] = b
+    got = ops.gemm(big_a[:, 5:5 + k], big_b[:, 2:2 + k], trans_b=True)
+    _check(got, a, b, False, True)
+    # The same through _core directly (no copy can happen there).
+    out = np.empty((m, n), dtype)
+    _core.gemm(big_a[:, 5:5 + k], big_b[:, 2:2 + k], out, False, True)
+    np.testing.assert_array_equal(out, got)
+    # B not transposed, read in place by the kernel (m small): two full 32-column panels + a ragged one.
+    b_nn = rng.standard_normal((k, 70)).astype(dtype)
+    big_bn = np.full((k, 70 + 9), np.nan, dtype)
+    big_bn[:, 4:74] = b_nn
+    _check(ops.gemm(big_a[:, 5:5 + k], big_bn[:, 4:74]), a, b_nn, False, False)
+    # A transposed view is read as its base with the flag flipped.
+    got_t = ops.gemm(np.ascontiguousarray(a.T).T, b, trans_b=True)
+    np.testing.assert_array_equal(got_t, got)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: a clear exception naming the bad value, never a crash or a silent cast.
+
+def test_mismatched_inner_dimension():
+    with pytest.raises(ValueError, match=r"inner dimensions differ.*3x4.*5x2"):
+        ops.gemm(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
+    with pytest.raises(ValueError, match="inner dimensions differ"):
+        _core.gemm(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32), np.empty((3, 2), np.float32))
+
+
+def test_wrong_dtypes():
+    with pytest.raises(TypeError, match="int64"):
+        ops.gemm(np.ones((3, 4), np.int64), np.ones((4, 2), np.int64))
+    with pytest.raises(TypeError, match="float64.*float32|float32.*float64"):
+        ops.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float64))
+    with pytest.raises(TypeError, match="float64"):
+        ops.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), bias=np.ones(2))
+    with pytest.raises(TypeError, match="got dtype int32"):
+        _core.gemm(np.ones((3, 4), np.int32), np.ones((4, 2), np.int32), np.empty((3, 2), np.int32))
+    with pytest.raises(TypeError, match="float64"):
+        ops.gemm(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), out=np.empty((3, 2)))
+    with pytest.raises(TypeError, match="list"):
+        ops.gemm([[1.0]], np.ones((1, 1), np.float32))
+
+
+def test_wrong_shapes():
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 2), np.float32)
+    with pytest.raises(ValueError, match=r"out must have shape \(3, 2\), got \(2, 3\)"):
+        ops.gemm(a, b, out=np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"out must have shape \(3, 2\), got \(2, 3\)"):
+        _core.gemm(a, b, np.empty((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"bias must have shape \(2,\), got \(3,\)"):
+        ops.gemm(a, b, bias=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match=r"bias must have shape \(2,\), got \(3,\)"):
+        _core.gemm(a, b, np.empty((3, 2), np.float32), bias=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="a.ndim=1"):
+        ops.gemm(np.ones(4, np.float32), b)
+    with pytest.raises(ValueError, match="beta=0.5 needs an out"):
+        ops.gemm(a, b, beta=0.5)
+
+
+def test_bad_out_arrays():
+    a, b = np.ones((3, 4), np.float32), np.ones((4, 2), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.gemm(a, b, out=np.empty((2, 3), np.float32).T)
+    readonly = np.empty((3, 2), np.float32)
+    readonly.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        ops.gemm(a, b, out=readonly)
+    square = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="must not share memory"):
+        ops.gemm(square, np.ones((4, 4), np.float32), out=square)
+    with pytest.raises(ValueError, match="must not share memory"):
+        _core.gemm(np.ones((2, 2), np.float32), square[2:, :], square[1:3, :])  # rows 2 of both
+
+
+def test_core_refuses_layouts_it_cannot_read():
+    a = np.ones((6, 8), np.float32)
+    with pytest.raises(ValueError, match=r"adjacent elements.*strides \(32, 8\)"):
+        _core.gemm(a[:, ::2], np.ones((4, 2), np.float32), np.empty((6, 2), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.gemm(a, np.ones((8, 2), np.float32), np.empty((2, 6), np.float32).T)
