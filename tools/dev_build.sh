@@ -9,4 +9,8 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
 cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=Release -Dpybind11_DIR="$pybind11_dir" \
   -DPython_EXECUTABLE="$(command -v "$PY")" -DSKBUILD_PROJECT_VERSION="$version" "$@" >/dev/null
 cmake --build build/dev
-cp build/dev/_core*.so fastnn/
+# Replace the module atomically: copying over a library a running process has mapped makes
+# that process die with SIGBUS.
+for so in build/dev/_core*.so; do
+  cp "$so" "fastnn/.$(basename "$so").tmp" && mv -f "fastnn/.$(basename "$so").tmp" "fastnn/$(basename "$so")"
+done
