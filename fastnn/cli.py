@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (about a minute)")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
     p.add_argument("--threads", type=_positive_int, default=None, help="threads for fastnn and PyTorch (default: all cores)")
+    p.add_argument("--keep-blas-env", action="store_true",
+                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (by default the benchmark re-runs without them, "
+                        "so NumPy uses its best kernel)")
     p.set_defaults(func=cmd_bench)
     return parser
 
