@@ -35,7 +35,7 @@ def fastnn_accuracy(recipe: str, splits, epochs: int, seed: int) -> float:
         for idx in _batches(len(x_train), rng):
             opt.zero_grad()
             loss_fn(model(x_train[idx]), y_train[idx])
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), need_dx=False)
             opt.step()
     model.eval()
     pred = np.concatenate([model(x_test[i:i + 1000]).argmax(axis=1) for i in range(0, len(x_test), 1000)])
