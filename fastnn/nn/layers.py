@@ -27,6 +27,19 @@ def _check_init(init: str) -> str:
     return init
 
 
+def _init_weight_and_bias(layer, fan_in: int) -> None:
+    """Shared by Linear, Conv2d, ConvTranspose2d: PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    for weight and bias, or the named initializer for the weight with a zero bias."""
+    if layer.init == "default":
+        _init.default_uniform_(layer.weight, fan_in)
+        if layer.bias is not None:
+            _init.default_uniform_(layer.bias, fan_in)
+    else:
+        _init.get(layer.init)(layer.weight)
+        if layer.bias is not None:
+            _init.zeros_(layer.bias)
+
+
 def _need_forward(layer, cache) -> None:
     if cache is None:
         raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
@@ -136,14 +149,7 @@ class Conv2d(Module):
 
     def reset_parameters(self) -> None:
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        if self.init == "default":
-            _init.default_uniform_(self.weight, fan_in)
-            if self.bias is not None:
-                _init.default_uniform_(self.bias, fan_in)
-        else:
-            _init.get(self.init)(self.weight)
-            if self.bias is not None:
-                _init.zeros_(self.bias)
+        _init_weight_and_bias(self, fan_in)
 
     def forward(self, x):
         _check_input(self, x, (4,), self.in_channels)
@@ -205,14 +211,7 @@ class ConvTranspose2d(Module):
 
     def reset_parameters(self) -> None:
         fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
-        if self.init == "default":
-            _init.default_uniform_(self.weight, fan_in)
-            if self.bias is not None:
-                _init.default_uniform_(self.bias, fan_in)
-        else:
-            _init.get(self.init)(self.weight)
-            if self.bias is not None:
-                _init.zeros_(self.bias)
+        _init_weight_and_bias(self, fan_in)
 
     def forward(self, x):
         _check_input(self, x, (4,), self.in_channels)
