@@ -2,24 +2,12 @@
 fastnn vs PyTorch, same weights, same batch, same thread count.
 
 Run: pytest benchmarks/test_bench_train_step.py --benchmark-enable --benchmark-group-by=group
-Each needs the native ops it uses; it skips (naming them) where they are not built yet.
 """
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn import nn, ops, optim
-
-STEP_OPS = ("softmax_cross_entropy", "adam_update")
-CNN_OPS = ("conv2d_forward", "conv2d_backward", "batch_norm_forward", "batch_norm_backward",
-           "max_pool2d_forward", "max_pool2d_backward", "dropout_forward", "dropout_backward")
-
-
-def _require(*names):
-    missing = [n for n in names if not hasattr(ops, n)]
-    if missing:
-        pytest.skip(f"fastnn.ops lacks {', '.join(missing)} on this build")
-
+from fastnn import nn, optim
 
 def _mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
@@ -56,14 +44,13 @@ def _torch_twin(torch, model):
     return tnn.Sequential(*layers)
 
 
-MODELS = {"mlp 784-256-10 batch 128": (_mlp, (128, 1, 28, 28), ()),
-          "cnn fashion batch 64": (_cnn, (64, 1, 28, 28), CNN_OPS)}
+MODELS = {"mlp 784-256-10 batch 128": (_mlp, (128, 1, 28, 28)),
+          "cnn fashion batch 64": (_cnn, (64, 1, 28, 28))}
 
 
 @pytest.fixture(params=list(MODELS))
 def case(request, rng):
-    build, shape, needs = MODELS[request.param]
-    _require(*STEP_OPS, *needs)
+    build, shape = MODELS[request.param]
     fastnn.manual_seed(0)
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.integers(0, 10, shape[0])
