@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/activations.h"
+#include "kernels/block_cache.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/batchnorm.h"
@@ -664,6 +665,52 @@ py::dict build_info() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Output arrays from the block cache (kernels/block_cache.h): fastnn.ops allocates its large
+// results here, so a training loop reuses the same memory every step instead of page-faulting
+// fresh memory in. The array owns its block through a capsule that gives it back when NumPy
+// frees the array.
+
+py::array cached_empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+  size_t count = 1;
+  for (const py::ssize_t s : shape) {
+    if (s < 0) throw py::value_error("empty: negative dimension " + std::to_string(s) + " in shape");
+    if (s != 0 && count > SIZE_MAX / static_cast<size_t>(s))
+      throw py::value_error("empty: shape too large");
+    count *= static_cast<size_t>(s);
+  }
+  const size_t itemsize = static_cast<size_t>(dtype.itemsize());
+  if (itemsize != 0 && count > SIZE_MAX / itemsize) throw py::value_error("empty: shape too large");
+  struct Block {
+    void* ptr;
+    size_t capacity;
+  };
+  auto* block = new Block{nullptr, 0};
+  try {
+    block->ptr = fastnn::block_cache::acquire(count * itemsize, &block->capacity);
+  } catch (const std::bad_alloc&) {
+    delete block;
+    throw;
+  }
+  py::capsule owner(block, [](void* p) {
+    auto* b = static_cast<Block*>(p);
+    fastnn::block_cache::release(b->ptr, b->capacity);
+    delete b;
+  });
+  return py::array(dtype, shape, std::vector<py::ssize_t>{}, block->ptr, owner);
+}
+
+py::dict cache_stats() {
+  const fastnn::BlockCacheStats s = fastnn::block_cache::stats();
+  py::dict d;
+  d["cached_bytes"] = s.cached_bytes;
+  d["limit_bytes"] = s.limit_bytes;
+  d["hits"] = s.hits;
+  d["misses"] = s.misses;
+  d["min_block_bytes"] = fastnn::block_cache::kMinBytes;
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Convolution and pooling (NCHW). fastnn.ops normalises int-or-pair arguments to (h, w) pairs
 // and allocates outputs; everything is re-checked here, because the kernels trust their sizes.
 
@@ -1051,6 +1098,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &fastnn::get_num_threads, "Threads kernels use.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Set the threads kernels use (n >= 1).");
   m.def("max_hardware_threads", &fastnn::max_hardware_threads, "Logical CPUs available.");
+
+  // Memory
+  m.def("empty", &cached_empty, py::arg("shape"), py::arg("dtype"),
+        "An uninitialised C-contiguous array whose memory comes from (and returns to) the block cache.");
+  m.def("cache_stats", &cache_stats, "Block cache: cached_bytes, limit_bytes, hits, misses, min_block_bytes.");
+  m.def("cache_clear", [] { fastnn::block_cache::clear(); }, "Free every cached block.");
+  m.def("cache_set_limit", [](py::ssize_t bytes) {
+    if (bytes < 0) throw py::value_error("cache limit must be >= 0 bytes, got " + std::to_string(bytes));
+    fastnn::block_cache::set_limit(static_cast<size_t>(bytes));
+  }, py::arg("bytes"), "Keep at most this many bytes of freed blocks (0 disables the cache).");
 
   // Activations
   m.def("activation_forward", &activation_forward, py::arg("name"), nc("x"), nc("out"),

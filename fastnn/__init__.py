@@ -9,9 +9,12 @@ Layers of the package (data flows down only):
 """
 from ._config import (
     __version__,
+    cache_stats,
+    empty_cache,
     get_isa,
     get_num_threads,
     set_isa,
+    set_cache_limit,
     set_num_threads,
     show_config,
 )
@@ -27,12 +30,15 @@ from .training import (
 
 __all__ = [
     "__version__",
+    "cache_stats",
     "cuda",
     "data",
+    "empty_cache",
     "get_isa",
     "get_num_threads",
     "ops",
     "reference",
+    "set_cache_limit",
     "set_isa",
     "set_num_threads",
     "show_config",

@@ -25,6 +25,11 @@ def _init_from_env() -> None:
     isa = os.environ.get("FASTNN_ISA")
     if isa:
         _core.set_isa(isa)
+    limit = os.environ.get("FASTNN_CACHE_LIMIT_MB")
+    if limit:
+        if not limit.isdigit():
+            raise ValueError(f"FASTNN_CACHE_LIMIT_MB must be a non-negative integer (MiB), got {limit!r}")
+        _core.cache_set_limit(int(limit) << 20)
 
 
 def set_num_threads(n: int) -> None:
@@ -50,6 +55,29 @@ def set_isa(name: str) -> None:
 def get_isa() -> str:
     """The instruction set the native kernels use now."""
     return _core.get_isa()
+
+
+def set_cache_limit(nbytes: int) -> None:
+    """Keep at most ``nbytes`` of freed result memory for reuse (default 1 GiB, or the env
+    FASTNN_CACHE_LIMIT_MB). 0 turns the cache off.
+
+    fastnn.ops returns its large arrays (256 KiB and up) from a block cache: a training loop
+    allocates the same arrays every step, and reusing their memory avoids the page faults that
+    freshly mapped memory costs on every first touch.
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int):
+        raise TypeError(f"nbytes must be an int, got {type(nbytes).__name__}: {nbytes!r}")
+    _core.cache_set_limit(nbytes)
+
+
+def empty_cache() -> None:
+    """Free the cached blocks (arrays still in use keep their memory), as torch.cuda.empty_cache."""
+    _core.cache_clear()
+
+
+def cache_stats() -> dict:
+    """The block cache's state: cached_bytes, limit_bytes, hits, misses, min_block_bytes."""
+    return _core.cache_stats()
 
 
 def _cuda_status() -> tuple[str, str]:

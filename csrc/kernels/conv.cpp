@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <vector>
 
+#include "block_cache.h"
 #include "cpu.h"
 #include "gemm.h"
 
@@ -16,11 +16,20 @@ namespace fastnn {
 namespace {
 
 // Uninitialised scratch: every buffer below is fully written before it is read, and zeroing
-// a column matrix would cost as much as filling it.
+// a column matrix would cost as much as filling it. Large buffers come from the block cache,
+// so the columns of each call reuse memory that is already mapped (see block_cache.h).
 template <typename T>
-std::unique_ptr<T[]> scratch(int64_t count) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
-}
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(int64_t count)
+      : buf_(sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1))) {}
+  T* get() const { return buf_.as<T>(); }
+  T& operator[](int64_t i) const { return get()[i]; }
+
+ private:
+  CachedBuffer buf_;
+};
 
 // Enough work per parallel chunk to amortise waking a thread (a few microseconds).
 constexpr int64_t kMinElementsPerChunk = 1 << 14;
@@ -112,7 +121,7 @@ void sum_over_samples(int64_t n, int64_t size, T* out, PerSample&& gemm_into) {
     return;
   }
   const int64_t per = (n + chunks - 1) / chunks;
-  auto partial = scratch<T>(chunks * size);
+  Scratch<T> partial(chunks * size);
   parallel_for(chunks, 1, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       T* acc = partial.get() + k * size;
@@ -318,8 +327,8 @@ void conv_forward_cols(const T* x, const T* w, const T* b, T* y, int64_t oc, con
   const int64_t k = g.rows(), p = g.plane_out(), plane_in = g.c * g.plane_in();
   const Chunking ch = chunking(g, sizeof(T));
   parallel_for(ch.count, 1, [&](int64_t c0, int64_t c1) {
-    std::unique_ptr<T[]> own_cols = kept_cols ? nullptr : scratch<T>(k * ch.per * p);
-    auto ycm = scratch<T>(oc * ch.per * p);
+    Scratch<T> own_cols = kept_cols ? Scratch<T>() : Scratch<T>(k * ch.per * p);
+    Scratch<T> ycm(oc * ch.per * p);
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
       ConvGeom gc = g;
@@ -366,12 +375,12 @@ void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db
   const int64_t max_groups = dw ? std::clamp<int64_t>(std::min(ch.count, kMinChunks), 1, budget) : ch.count;
   const int64_t per_group = (ch.count + max_groups - 1) / max_groups;
   const int64_t groups = (ch.count + per_group - 1) / per_group;  // every group non-empty
-  std::unique_ptr<T[]> partial = dw ? scratch<T>(groups * wsize) : nullptr;
+  Scratch<T> partial = dw ? Scratch<T>(groups * wsize) : Scratch<T>();
   std::vector<double> db_part(db ? static_cast<size_t>(ch.count * oc) : 0);
   parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
     const bool need_cols_buffer = dx || !kept_cols;
-    std::unique_ptr<T[]> own_cols = need_cols_buffer ? scratch<T>(k * ch.per * p) : nullptr;
-    auto dycm = scratch<T>(oc * ch.per * p);
+    Scratch<T> own_cols = need_cols_buffer ? Scratch<T>(k * ch.per * p) : Scratch<T>();
+    Scratch<T> dycm(oc * ch.per * p);
     for (int64_t gi = g0; gi < g1; ++gi) {
       const int64_t cbeg = gi * per_group, cend = std::min(ch.count, cbeg + per_group);
       for (int64_t c = cbeg; c < cend; ++c) {

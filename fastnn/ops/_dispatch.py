@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _core
+
+_CACHE_MIN_BYTES = _core.cache_stats()["min_block_bytes"]
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -74,10 +78,30 @@ def backend(*arrays):
     return _core
 
 
+def empty(shape, dtype, xp=np):
+    """An uninitialised C-contiguous result array (``xp``: numpy or cupy).
+
+    Large NumPy results come from the native block cache (``fastnn._core.empty``): a training
+    loop allocates the same arrays every step, and reusing their memory saves the page faults
+    that freshly mapped memory costs (see csrc/kernels/block_cache.h). Small ones are plain
+    ``numpy.empty``, which is faster for them.
+    """
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    count = 1
+    for s in shape:
+        count *= s
+    if count * dtype.itemsize < _CACHE_MIN_BYTES:
+        return np.empty(shape, dtype=dtype)
+    return _core.empty(shape, dtype)
+
+
 def out_array(out, shape, dtype, name: str = "out", xp=np):
     """Validate a caller's ``out=`` array, or allocate a fresh one (``xp``: numpy or cupy)."""
     if out is None:
-        return xp.empty(shape, dtype=dtype)
+        return empty(shape, dtype, xp)
     if not isinstance(out, xp.ndarray):
         raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:

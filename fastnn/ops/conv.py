@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, out_array, same_dtype
+from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, out_array, same_dtype
 from .shapes import conv_output_size, conv_transpose_output_size, pair
 
 __all__ = [
@@ -128,7 +128,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=F
     y = out_array(out, (x.shape[0], w.shape[0], oh, ow), x.dtype)
     cols = None
     if return_cols and not _is_pointwise(w, s, p):
-        cols = np.empty((w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow), dtype=x.dtype)
+        cols = empty((w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow), x.dtype)
     _core.conv2d_forward(x, w, b, y, s, p, cols)
     return (y, cols) if return_cols else y
 
@@ -163,9 +163,9 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, *, need_dx=True, has_bias=Tru
         if cols.shape != (k, x.shape[0] * oh * ow):
             raise ValueError(f"cols must have shape {(k, x.shape[0] * oh * ow)}, got {cols.shape}")
     dy = contiguous(dy)
-    dx = np.empty_like(x) if need_dx else None
-    dw = np.empty_like(w)
-    db = np.empty(w.shape[0], dtype=x.dtype) if has_bias else None
+    dx = empty(x.shape, x.dtype) if need_dx else None
+    dw = empty(w.shape, w.dtype)
+    db = empty(w.shape[0], x.dtype) if has_bias else None
     _core.conv2d_backward(dy, x, w, dx, dw, db, s, p, cols)
     return dx, dw, db
 
@@ -224,8 +224,8 @@ def conv_transpose2d_backward(dy, x, w, stride=1, padding=0, output_padding=0, *
         raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}), "
                          f"got {dy.shape}")
     dy = contiguous(dy)
-    dx = np.empty_like(x) if need_dx else None
-    dw = np.empty_like(w)
-    db = np.empty(w.shape[1], dtype=x.dtype) if has_bias else None
+    dx = empty(x.shape, x.dtype) if need_dx else None
+    dw = empty(w.shape, w.dtype)
+    db = empty(w.shape[1], x.dtype) if has_bias else None
     _core.conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
     return dx, dw, db

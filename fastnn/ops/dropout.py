@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _core
 from ..reference.dropout import check_p, check_seed
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy
+from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy
 
 __all__ = ["dropout_mask", "dropout_forward", "dropout_backward"]
 
@@ -16,7 +16,7 @@ __all__ = ["dropout_mask", "dropout_forward", "dropout_backward"]
 def dropout_mask(shape, p, seed):
     """The uint8 keep-mask (1 = kept, probability ~ 1 - p) for an array of `shape`."""
     p, seed = check_p(p), check_seed(seed)
-    mask = np.empty(shape, dtype=np.uint8)
+    mask = empty(shape, np.uint8)
     _core.dropout_mask(mask, p, seed)
     return mask
 
@@ -39,8 +39,8 @@ def dropout_forward(x, p, seed, *, training=True):
     if is_cupy(x):
         gpu_not_available("dropout_forward")
     x = contiguous(x)
-    y = np.empty_like(x)
-    mask = np.empty(x.shape, dtype=np.uint8)
+    y = empty(x.shape, x.dtype)
+    mask = empty(x.shape, np.uint8)
     _core.dropout_forward(x, y, mask, p, seed)
     return y, mask
 
@@ -57,6 +57,6 @@ def dropout_backward(dy, mask, p):
     if mask.shape != dy.shape:
         raise ValueError(f"mask must have the shape of dy {dy.shape}, got {mask.shape}")
     dy, mask = contiguous(dy), contiguous(mask)
-    dx = np.empty_like(dy)
+    dx = empty(dy.shape, dy.dtype)
     _core.dropout_backward(dy, mask, dx, p)
     return dx

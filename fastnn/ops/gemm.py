@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._dispatch import FLOAT_DTYPES, check_float, contiguous, is_cupy, same_dtype
+from ._dispatch import FLOAT_DTYPES, check_float, contiguous, empty, is_cupy, same_dtype
 
 __all__ = ["gemm"]
 
@@ -70,8 +70,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
     if out is None:
         if beta != 0.0:
             raise ValueError(f"gemm: beta={beta} needs an out= array to scale")
-        out = np.empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]),
-                       dtype=a.dtype)
+        out = empty((a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1]), a.dtype)
     elif not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if not _readable(a):

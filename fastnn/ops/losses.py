@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .. import _core
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, same_dtype, same_shape
+from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, same_dtype, same_shape
 
 __all__ = ["softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss"]
 
@@ -51,7 +51,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
         if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
             i = int(np.argmax(target))
             raise ValueError(f"target label {int(target[i])} at index {i} is outside [0, {logits.shape[1]})")
-        target = np.ascontiguousarray(target, dtype=np.int64)  # labels are an input: an exact copy is fine
+        target = np.ascontiguousarray(target, np.int64)  # labels are an input: an exact copy is fine
     elif target.dtype.kind == "f":
         same_dtype(logits, "logits", target, "target")
         same_shape(logits, "logits", target, "target")
@@ -59,7 +59,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
     else:
         raise TypeError(f"target must hold integer class labels or float probabilities, got dtype {target.dtype}")
     logits = contiguous(logits)
-    grad = np.empty_like(logits)
+    grad = empty(logits.shape, logits.dtype)
     loss = _core.softmax_cross_entropy(logits, target, grad, ls)
     return loss, grad
 
@@ -71,7 +71,7 @@ def _pointwise(name: str, pred, target, pred_name: str):
     same_dtype(pred, pred_name, target, "target")
     same_shape(pred, pred_name, target, "target")
     pred, target = contiguous(pred), contiguous(target)
-    grad = np.empty_like(pred)
+    grad = empty(pred.shape, pred.dtype)
     loss = _core.pointwise_loss(name.removesuffix("_loss"), pred, target, grad)
     return loss, grad
 
@@ -119,6 +119,6 @@ def gaussian_nll_loss(mean, target, var, full=False, eps=1e-6):
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be finite and > 0, got {eps!r}")
     mean, target, var = contiguous(mean), contiguous(target), contiguous(var)
-    dmean, dvar = np.empty_like(mean), np.empty_like(mean)
+    dmean, dvar = empty(mean.shape, mean.dtype), empty(mean.shape, mean.dtype)
     loss = _core.gaussian_nll_loss(mean, target, var, dmean, dvar, bool(full), eps)
     return loss, dmean, dvar

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import _core
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, same_dtype
+from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, same_dtype
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
@@ -81,8 +81,8 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training, m
         running_mean = _channel_input(running_mean, x, "running_mean")
         running_var = _channel_input(running_var, x, "running_var")
     c = x.shape[1]
-    y = np.empty_like(x)
-    mean, invstd = np.empty(c, dtype=x.dtype), np.empty(c, dtype=x.dtype)
+    y = empty(x.shape, x.dtype)
+    mean, invstd = empty(c, x.dtype), empty(c, x.dtype)
     _core.batch_norm_forward(x, gamma, beta, running_mean, running_var, y, mean, invstd, bool(training),
                              momentum, eps)
     return y, mean, invstd
@@ -107,7 +107,7 @@ def batch_norm_backward(dy, x, gamma, mean, invstd, *, training=True):
     gamma = _channel_input(gamma, x, "gamma")
     mean, invstd = _channel_input(mean, x, "mean"), _channel_input(invstd, x, "invstd")
     c = x.shape[1]
-    dx = np.empty_like(dy)
-    dgamma, dbeta = np.empty(c, dtype=dy.dtype), np.empty(c, dtype=dy.dtype)
+    dx = empty(dy.shape, dy.dtype)
+    dgamma, dbeta = empty(c, dy.dtype), empty(c, dy.dtype)
     _core.batch_norm_backward(dy, x, gamma, mean, invstd, dx, dgamma, dbeta, bool(training))
     return dx, dgamma, dbeta

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._dispatch import check_float, contiguous, gpu_not_available, is_cupy, out_array
+from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, out_array
 from .conv import _check_4d, _output_hw, _x_shape
 from .shapes import pair
 
@@ -56,8 +56,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     x = _pool_input(x, "max_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
-    y = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=x.dtype)
-    indices = np.empty(y.shape, dtype=np.int64)
+    y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype)
+    indices = empty(y.shape, np.int64)
     _core.max_pool2d_forward(x, y, indices, k, s, p)
     return y, indices
 
@@ -77,7 +77,7 @@ def max_pool2d_backward(dy, indices, x_shape):
     if indices.shape != dy.shape or dy.shape[:2] != (n, c):
         raise ValueError(f"dy {dy.shape} and indices {indices.shape} must both be (N, C, OH, OW) with "
                          f"(N, C) = {(n, c)} from x_shape {(n, c, h, w)}")
-    dx = np.empty((n, c, h, w), dtype=dy.dtype)
+    dx = empty((n, c, h, w), dy.dtype)
     _core.max_pool2d_backward(dy, contiguous(indices), dx)
     return dx
 
@@ -87,7 +87,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     (padding counts as zeros), else the number of real elements in the window."""
     x = _pool_input(x, "avg_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
-    y = np.empty((x.shape[0], x.shape[1], oh, ow), dtype=x.dtype)
+    y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype)
     _core.avg_pool2d_forward(x, y, k, s, p, bool(count_include_pad))
     return y
 
@@ -99,7 +99,7 @@ def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_
     k, s, p, (oh, ow) = _pool_args(shape, kernel_size, stride, padding)
     if dy.shape != (shape[0], shape[1], oh, ow):
         raise ValueError(f"dy must have shape {(shape[0], shape[1], oh, ow)} for x_shape {shape}, got {dy.shape}")
-    dx = np.empty(shape, dtype=dy.dtype)
+    dx = empty(shape, dy.dtype)
     _core.avg_pool2d_backward(dy, dx, k, s, p, bool(count_include_pad))
     return dx
 
@@ -109,7 +109,7 @@ def global_avg_pool2d_forward(x):
     x = _pool_input(x, "global_avg_pool2d_forward")
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"global_avg_pool2d needs non-empty spatial dimensions, got shape {x.shape}")
-    y = np.empty(x.shape[:2], dtype=x.dtype)
+    y = empty(x.shape[:2], x.dtype)
     _core.global_avg_pool2d_forward(x, y)
     return y
 
@@ -122,6 +122,6 @@ def global_avg_pool2d_backward(dy, x_shape):
         raise ValueError(f"global_avg_pool2d needs non-empty spatial dimensions, got x_shape {shape}")
     if dy.shape != shape[:2]:
         raise ValueError(f"dy must have shape {shape[:2]} for x_shape {shape}, got {dy.shape}")
-    dx = np.empty(shape, dtype=dy.dtype)
+    dx = empty(shape, dy.dtype)
     _core.global_avg_pool2d_backward(dy, dx)
     return dx
