@@ -14,7 +14,7 @@ import fastnn
 from fastnn import _core, ops, reference
 
 from strategies import LAYOUTS, dims, make_layout
-from tolerances import gemm_error_bound
+from tolerances import gemm_error_bound, tol
 
 DTYPES = [np.float32, np.float64]
 TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
@@ -287,3 +287,31 @@ def test_core_refuses_layouts_it_cannot_read():
         _core.gemm(a[:, ::2], np.ones((4, 2), np.float32), np.empty((6, 2), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
         _core.gemm(a, np.ones((8, 2), np.float32), np.empty((2, 6), np.float32).T)
+
+
+@pytest.mark.parametrize("m,k,n,trans_a,trans_b", [(13, 17, 19, False, True), (128, 300, 70, False, True),
+                                                   (40, 9, 33, True, False), (5, 64, 8, False, False)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ops_activation_relu_matches_reference(rng, m, k, n, trans_a, trans_b, dtype):
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, activation="relu")
+    _check(got, a, b, trans_a, trans_b, bias=bias, relu=True)
+    want = reference.gemm(a.astype(np.float64), b.astype(np.float64), trans_a=trans_a, trans_b=trans_b,
+                          bias=bias.astype(np.float64), activation="relu")
+    np.testing.assert_allclose(got, want, **tol("gemm", dtype))
+    assert (got == 0).any() and (got > 0).any()  # both sides of the ReLU were exercised
+    # NaN is kept (as PyTorch's relu does): a NaN in a gives a NaN row (or column) of C.
+    a[0, 0] = np.nan
+    got = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, activation="relu")
+    want = reference.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, activation="relu")
+    assert np.isnan(got).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+def test_ops_activation_rejects_unknown_names(rng):
+    a, b = _operands(rng, 3, 4, 5, False, False, np.float32)
+    with pytest.raises(ValueError, match="'tanh'"):
+        ops.gemm(a, b, activation="tanh")
+    with pytest.raises(ValueError, match="'tanh'"):
+        reference.gemm(a, b, activation="tanh")

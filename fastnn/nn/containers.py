@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import fusion
+from . import module as module_mod
 from .module import LAYER_REGISTRY, Module
 
 __all__ = ["Sequential", "Residual", "Concat", "layer_to_config", "layer_from_config"]
@@ -43,6 +45,7 @@ class Sequential(Module):
             layers = tuple(layers[0])
         for layer in layers:
             self.append(layer)
+        object.__setattr__(self, "_plan", None)  # the steps of the last forward, for backward
 
     def append(self, layer: Module) -> "Sequential":
         setattr(self, str(len(self._modules)), _check_module("layer", layer))
@@ -61,33 +64,49 @@ class Sequential(Module):
         return layers[i]
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        """The layers in order. Common pairs (Linear + ReLU, ReLU + MaxPool2d) run as one fused
+        step with the same result and fewer passes over memory (see fastnn/nn/fusion.py)."""
+        layers = list(self._modules.values())
+        if module_mod._summary_records is not None:  # summary() records every layer's call
+            self._plan = layers
+            for layer in layers:
+                x = layer(x)
+            return x
+        plan = []
+        i = 0
+        while i < len(layers):
+            step, count = fusion.plan_step(layers, i)
+            x = step(x) if step is layers[i] else step.forward(x)
+            plan.append(step)
+            i += count
+        self._plan = plan
         return x
 
     backward_can_skip_dx = True
 
     def backward(self, dy, need_dx: bool = True):
-        """Backward through the layers in reverse. With ``need_dx=False`` (what ``fit`` asks for:
-        the input gradient of the whole model is never used) the work below the first layer
-        that has parameters is skipped, and that layer skips its own dx when it can (Linear,
-        Conv: a whole GEMM saved). Returns None then."""
-        layers = list(self._modules.values())
+        """Backward through the layers (the forward's steps) in reverse. With ``need_dx=False``
+        (what ``fit`` asks for: the input gradient of the whole model is never used) the work
+        below the first layer that has parameters is skipped, and that layer skips its own dx
+        when it can (Linear, Conv: a whole GEMM saved). Returns None then."""
+        steps = self._plan
+        if steps is None:
+            raise RuntimeError("Sequential.backward called before forward")
         first = 0
         if not need_dx:
-            with_params = [i for i, layer in enumerate(layers) if layer.parameters()]
+            with_params = [i for i, step in enumerate(steps) if step.parameters()]
             if not with_params:
                 return None
             first = with_params[0]
-        for i in range(len(layers) - 1, first - 1, -1):
-            layer = layers[i]
+        for i in range(len(steps) - 1, first - 1, -1):
+            step = steps[i]
             if i == first and not need_dx:
-                if getattr(layer, "backward_can_skip_dx", False):
-                    layer.backward(dy, need_dx=False)
+                if getattr(step, "backward_can_skip_dx", False):
+                    step.backward(dy, need_dx=False)
                 else:
-                    layer.backward(dy)
+                    step.backward(dy)
                 return None
-            dy = layer.backward(dy)
+            dy = step.backward(dy)
         return dy
 
     def get_config(self):

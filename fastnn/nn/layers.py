@@ -90,9 +90,14 @@ class Linear(Module):
                 _init.zeros_(self.bias)
 
     def forward(self, x):
+        return self._forward(x)
+
+    def _forward(self, x, activation=None):
+        """forward, with an activation fused into the GEMM's epilogue (see nn/fusion.py)."""
         _check_input(self, x, range(1, 33), self.in_features, axis=-1)
         x2 = x.reshape(-1, self.in_features)
-        y = ops.gemm(x2, self.weight.data, trans_b=True, bias=None if self.bias is None else self.bias.data)
+        y = ops.gemm(x2, self.weight.data, trans_b=True, bias=None if self.bias is None else self.bias.data,
+                     activation=activation)
         self._x = x2
         return y.reshape(x.shape[:-1] + (self.out_features,))
 

@@ -34,11 +34,15 @@ def _in_place_operand(x: np.ndarray, trans: bool):
     return contiguous(x), trans
 
 
-def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=None, beta: float = 0.0):
-    """``op(a) @ op(b) (+ bias) (+ beta * out)`` with op = transpose when asked.
+_ACTIVATIONS = (None, "relu")
 
-    ``C = op(a) @ op(b) + bias + beta * C``, accumulated in the dtype of the inputs (float32 or
-    float64) by the blocked native kernel; the result does not depend on the thread count.
+
+def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=None, beta: float = 0.0,
+         activation=None):
+    """``act(op(a) @ op(b) (+ bias) (+ beta * out))`` with op = transpose when asked.
+
+    ``C = act(op(a) @ op(b) + bias + beta * C)``, accumulated in the dtype of the inputs (float32
+    or float64) by the blocked native kernel; the result does not depend on the thread count.
 
     Args:
         a: (M, K), or (K, M) with ``trans_a``. b: (K, N), or (N, K) with ``trans_b``.
@@ -47,6 +51,8 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
             contents are scaled by beta and added (BLAS semantics: beta = 0 ignores them, NaN
             included). It must not share memory with a, b or bias.
         beta: scale of the old ``out``; needs ``out``.
+        activation: None or "relu" (``max(C, 0)``, NaN kept), applied as each tile is stored
+            (a fused epilogue: no second pass over C).
     Returns:
         The (M, N) result (``out`` when given).
 
@@ -59,9 +65,11 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         check_float(a, "a")
         same_dtype(a, "a", b, "b")
         if is_cupy(a) or is_cupy(b):
-            return _gemm_gpu(a, b, trans_a, trans_b, bias, out, beta)
+            return _gemm_gpu(a, b, trans_a, trans_b, bias, out, beta, activation)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"gemm needs 2-D operands, got a.ndim={a.ndim}, b.ndim={b.ndim}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"gemm: activation must be one of {_ACTIVATIONS}, got {activation!r}")
     trans_a, trans_b = bool(trans_a), bool(trans_b)
     if bias is not None:
         same_dtype(a, "a", bias, "bias")
@@ -77,11 +85,11 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         a, trans_a = _in_place_operand(a, trans_a)
     if not _readable(b):
         b, trans_b = _in_place_operand(b, trans_b)
-    _core.gemm(a, b, out, trans_a, trans_b, 1.0, beta, bias)
+    _core.gemm(a, b, out, trans_a, trans_b, 1.0, beta, bias, activation == "relu")
     return out
 
 
-def _gemm_gpu(a, b, trans_a, trans_b, bias, out, beta):
+def _gemm_gpu(a, b, trans_a, trans_b, bias, out, beta, activation=None):
     """CuPy operands: cuBLAS through fastnn.cuda (same semantics as the CPU path)."""
     from ._dispatch import backend
 
@@ -97,5 +105,9 @@ def _gemm_gpu(a, b, trans_a, trans_b, bias, out, beta):
         if beta != 0.0:
             raise ValueError(f"gemm: beta={beta} needs an out= array to scale")
         out = cupy.empty((m, n), dtype=a.dtype)
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"gemm: activation must be one of {_ACTIVATIONS}, got {activation!r}")
     backend(a, b, out, bias).gemm(a, b, out, bool(trans_a), bool(trans_b), 1.0, beta, bias)
+    if activation == "relu":
+        cupy.maximum(out, 0, out=out)  # cupy.maximum keeps NaN, as the CPU epilogue
     return out

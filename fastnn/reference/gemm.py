@@ -4,15 +4,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def gemm(a, b, *, trans_a=False, trans_b=False, bias=None, out=None, beta=0.0):
+def gemm(a, b, *, trans_a=False, trans_b=False, bias=None, out=None, beta=0.0, activation=None):
     opa = a.T if trans_a else a
     opb = b.T if trans_b else b
     result = opa @ opb
     if bias is not None:
         result = result + bias
+    if out is not None and beta != 0.0:
+        result = result + beta * out
+    if activation == "relu":
+        result = np.where((result > 0) | np.isnan(result), result, result.dtype.type(0))  # NaN stays NaN
+    elif activation is not None:
+        raise ValueError(f"gemm: activation must be None or 'relu', got {activation!r}")
     if out is not None:
-        if beta != 0.0:
-            result = result + beta * out
         out[...] = result
         return out
     return result.astype(a.dtype, copy=False)

@@ -1,0 +1,84 @@
+"""Fused steps that ``Sequential`` runs for common pairs of layers: the same numbers as running
+the layers one by one, with fewer passes over memory.
+
+- ``Linear`` then ``ReLU``: the ReLU becomes the GEMM's epilogue (applied as each output tile is
+  stored). The ReLU layer keeps the output y for its backward; y > 0 exactly where the
+  pre-activation is > 0 (NaN stays NaN and gets no gradient either way), so its own backward
+  gives the same dx.
+- ``ReLU`` then ``MaxPool2d``: ReLU and max commute (both monotone, NaN wins in both), so the
+  window maximum is taken of the pre-activation and ReLU applied to the pooled output, a
+  KH*KW-times smaller array; backward masks the pooled gradient where that output is not > 0
+  and scatters it to the argmax positions. Where the unfused layers pick another argmax (a
+  window with no positive value), the gradient there is 0 in both. The full-size ReLU output
+  and its gradient are never made.
+
+A rule applies only to the exact layer classes (a subclass may change forward), and never while
+``Module.summary`` records the layers one by one. A layer used inside a fused step has its own
+cache cleared or set as its own forward would leave it for backward, so it never holds a stale
+input.
+"""
+from __future__ import annotations
+
+from .. import ops
+from .activation import ReLU
+from .layers import Linear, MaxPool2d
+
+__all__ = ["plan_step"]
+
+
+class ReluMaxPool:
+    """ReLU followed by MaxPool2d, run as one step (see the module docstring)."""
+
+    def __init__(self, relu: ReLU, pool: MaxPool2d):
+        self.relu, self.pool = relu, pool
+        self._y = None
+
+    def parameters(self):
+        return []
+
+    def forward(self, x):
+        pool = self.pool
+        y, pool._indices = ops.max_pool2d_forward(x, pool.kernel_size, stride=pool.stride, padding=pool.padding)
+        pool._x_shape = x.shape
+        ops.relu(y, out=y)
+        self.relu._saved = None  # the unfused ReLU cache would be the full-size input
+        self._y = y
+        return y
+
+    def backward(self, dy):
+        if self._y is None:
+            raise RuntimeError("ReLU + MaxPool2d: backward called before forward")
+        dy = ops.relu_backward(dy, self._y)
+        return ops.max_pool2d_backward(dy, self.pool._indices, self.pool._x_shape)
+
+
+class LinearRelu:
+    """Linear followed by ReLU, the ReLU fused into the GEMM (see the module docstring)."""
+
+    backward_can_skip_dx = True
+
+    def __init__(self, linear: Linear, relu: ReLU):
+        self.linear, self.relu = linear, relu
+
+    def parameters(self):
+        return self.linear.parameters()
+
+    def forward(self, x):
+        y = self.linear._forward(x, activation="relu")
+        self.relu._saved = y  # what ReLU.backward masks with: y > 0 exactly where x W^T + b > 0
+        return y
+
+    def backward(self, dy, need_dx: bool = True):
+        return self.linear.backward(self.relu.backward(dy), need_dx=need_dx)
+
+
+def plan_step(layers, i):
+    """(step, count): the fused step that starts at layers[i] and how many layers it covers,
+    or (layers[i], 1) when it runs alone."""
+    layer = layers[i]
+    nxt = layers[i + 1] if i + 1 < len(layers) else None
+    if type(layer) is ReLU and type(nxt) is MaxPool2d:
+        return ReluMaxPool(layer, nxt), 2
+    if type(layer) is Linear and type(nxt) is ReLU:
+        return LinearRelu(layer, nxt), 2
+    return layer, 1
