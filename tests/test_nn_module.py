@@ -42,6 +42,31 @@ def test_zero_grad():
     assert all(np.all(p.grad == 0) for p in model.parameters())
 
 
+def test_zero_grad_is_lazy_but_reads_as_zeros():
+    """zero_grad only marks the gradients; the next backward writes instead of adding, and
+    reading grad in between shows zeros. Two backwards after it still accumulate."""
+    fastnn.manual_seed(0)
+    layer = nn.Linear(3, 2)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    dy = np.ones((4, 2), np.float32)
+    layer(x)
+    layer.backward(dy)
+    once = layer.weight.grad.copy()
+    np.testing.assert_allclose(once, dy.T @ x, rtol=1e-6)
+    layer.weight.grad[...] = 7.0
+    layer.zero_grad()
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()  # reads as zeros
+    layer.zero_grad()
+    layer.weight._grad[...] = np.nan  # stale memory: a lazy zero must never add it
+    layer.bias._grad[...] = np.nan
+    layer.backward(dy)
+    np.testing.assert_array_equal(layer.weight.grad, once)
+    np.testing.assert_allclose(layer.bias.grad, dy.sum(axis=0))
+    layer.backward(dy)
+    np.testing.assert_allclose(layer.weight.grad, 2 * once, rtol=1e-6)
+    np.testing.assert_allclose(layer.bias.grad, 2 * dy.sum(axis=0))
+
+
 def test_state_dict_round_trip_and_strictness():
     fastnn.manual_seed(0)
     a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))

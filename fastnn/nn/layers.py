@@ -107,10 +107,16 @@ class Linear(Module):
         """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
         dy2 = np.ascontiguousarray(dy).reshape(-1, self.out_features)
-        # dW += dy^T x, accumulated by the GEMM itself (beta = 1 keeps the old gradient)
-        ops.gemm(dy2, self._x, trans_a=True, out=self.weight.grad, beta=1.0)
+        # dW += dy^T x, accumulated by the GEMM itself (beta = 1 keeps the old gradient; 0 right
+        # after zero_grad)
+        grad, beta = self.weight.accumulate()
+        ops.gemm(dy2, self._x, trans_a=True, out=grad, beta=beta)
         if self.bias is not None:
-            self.bias.grad += dy2.sum(axis=0)
+            grad, beta = self.bias.accumulate()
+            if beta == 0.0:
+                np.sum(dy2, axis=0, out=grad)
+            else:
+                grad += dy2.sum(axis=0)
         if not need_dx:
             return None
         dx = ops.gemm(dy2, self.weight.data)
@@ -169,9 +175,9 @@ class Conv2d(Module):
         _need_forward(self, self._x)
         dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, stride=self.stride, padding=self.padding,
                                          need_dx=need_dx, has_bias=self.bias is not None)
-        self.weight.grad += dw
+        self.weight.add_grad(dw)
         if self.bias is not None:
-            self.bias.grad += db
+            self.bias.add_grad(db)
         return dx
 
     def get_config(self):
@@ -233,9 +239,9 @@ class ConvTranspose2d(Module):
         dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, stride=self.stride,
                                                    padding=self.padding, output_padding=self.output_padding,
                                                    need_dx=need_dx, has_bias=self.bias is not None)
-        self.weight.grad += dw
+        self.weight.add_grad(dw)
         if self.bias is not None:
-            self.bias.grad += db
+            self.bias.add_grad(db)
         return dx
 
     def get_config(self):
@@ -367,8 +373,8 @@ class _BatchNorm(Module):
         dx, dgamma, dbeta = ops.batch_norm_backward(np.ascontiguousarray(dy).reshape(xk.shape), xk, gamma,
                                                     mean, invstd, training=training)
         if self.affine:
-            self.weight.grad += dgamma
-            self.bias.grad += dbeta
+            self.weight.add_grad(dgamma)
+            self.bias.add_grad(dbeta)
         return dx.reshape(shape)
 
     def get_config(self):

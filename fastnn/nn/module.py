@@ -26,9 +26,13 @@ class Parameter:
         data: the values (float32 by default; float64 for gradient checks).
         grad: the accumulated gradient, same shape and dtype as data (zeros until a backward).
         trainable: False excludes it from optimizer updates (``Module.freeze``).
+
+    ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next backward writes
+    its result instead of adding it (``accumulate``), so no pass clears the array first.
+    Reading ``grad`` in between gives zeros, as always.
     """
 
-    __slots__ = ("data", "grad", "trainable")
+    __slots__ = ("data", "_grad", "_grad_is_zero", "trainable")
 
     def __init__(self, data, grad=None, trainable: bool = True):
         data = np.ascontiguousarray(data)
@@ -43,6 +47,35 @@ class Parameter:
         self.trainable = bool(trainable)
 
     @property
+    def grad(self):
+        if self._grad_is_zero:
+            self._grad.fill(0)
+            self._grad_is_zero = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+        self._grad_is_zero = False
+
+    def accumulate(self):
+        """(gradient array, beta) for a kernel that adds its result into the gradient: beta is
+        0.0 right after ``zero_grad`` (the kernel must then write every element, nothing needs
+        clearing first), else 1.0."""
+        if self._grad_is_zero:
+            self._grad_is_zero = False
+            return self._grad, 0.0
+        return self._grad, 1.0
+
+    def add_grad(self, value) -> None:
+        """grad += value (a plain copy right after ``zero_grad``)."""
+        grad, beta = self.accumulate()
+        if beta == 0.0:
+            np.copyto(grad, value)
+        else:
+            grad += value
+
+    @property
     def shape(self):
         return self.data.shape
 
@@ -55,7 +88,7 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        self.grad.fill(0)
+        self._grad_is_zero = True
 
     def __repr__(self) -> str:
         frozen = "" if self.trainable else ", trainable=False"
