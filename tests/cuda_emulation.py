@@ -33,7 +33,7 @@ def build(out_dir: pathlib.Path) -> pathlib.Path:
     if cxx is None:
         raise RuntimeError("no C++ compiler to build the CUDA emulation")
     lib = out_dir / "fastnn_cuda_emu.so"
-    r = subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-Werror", "-o", str(lib),
+    r = subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-o", str(lib),
                         str(CUDA_DIR / "emulate_exports.cpp")], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"building the CUDA emulation failed:\n{r.stderr}")
