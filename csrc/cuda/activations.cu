@@ -1,24 +1,10 @@
 // Activations and row softmax for the GPU path, loaded at run time by fastnn.cuda through
-// cupy.RawModule (NVRTC). Grid-stride loops: any launch configuration covers every element,
-// which is also what lets emulate.h run these kernels on the CPU in the tests.
+// cupy.RawModule (NVRTC). Grid-stride loops (see common.cuh for the execution model every
+// kernel follows, and what lets emulate.h run them on the CPU in the tests).
 // Activation ids follow fastnn::Act (csrc/kernels/activations.h):
 //   0 step, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softplus, 6 swish, 7 elu.
 
-template <typename T> __device__ __forceinline__ T d_exp(T x);
-template <> __device__ __forceinline__ float d_exp<float>(float x) { return expf(x); }
-template <> __device__ __forceinline__ double d_exp<double>(double x) { return exp(x); }
-template <typename T> __device__ __forceinline__ T d_tanh(T x);
-template <> __device__ __forceinline__ float d_tanh<float>(float x) { return tanhf(x); }
-template <> __device__ __forceinline__ double d_tanh<double>(double x) { return tanh(x); }
-template <typename T> __device__ __forceinline__ T d_expm1(T x);
-template <> __device__ __forceinline__ float d_expm1<float>(float x) { return expm1f(x); }
-template <> __device__ __forceinline__ double d_expm1<double>(double x) { return expm1(x); }
-template <typename T> __device__ __forceinline__ T d_log1p(T x);
-template <> __device__ __forceinline__ float d_log1p<float>(float x) { return log1pf(x); }
-template <> __device__ __forceinline__ double d_log1p<double>(double x) { return log1p(x); }
-template <typename T> __device__ __forceinline__ T d_log(T x);
-template <> __device__ __forceinline__ float d_log<float>(float x) { return logf(x); }
-template <> __device__ __forceinline__ double d_log<double>(double x) { return log(x); }
+#include "common.cuh"
 
 template <typename T>
 __device__ __forceinline__ T d_sigmoid(T z) { return T(1) / (T(1) + d_exp(-z)); }
@@ -81,7 +67,7 @@ __device__ void softmax_forward(const T* x, T* y, long long rows, long long cols
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
     if (cols == 0) continue;
-    T mx = xr[0];  // (NVRTC has no <cmath>, so no INFINITY to start from)
+    T mx = xr[0];
     for (long long j = 1; j < cols; ++j) mx = xr[j] > mx ? xr[j] : mx;
     T sum = 0;
     for (long long j = 0; j < cols; ++j) sum += d_exp(xr[j] - mx);

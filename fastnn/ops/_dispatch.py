@@ -113,7 +113,3 @@ def out_array(out, shape, dtype, name: str = "out", xp=np):
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writable")
     return out
-
-
-def gpu_not_available(op: str):
-    raise NotImplementedError(f"fastnn.ops.{op}: the CuPy backend for this op is not implemented yet")

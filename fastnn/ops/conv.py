@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
-from .. import _core
-from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, out_array, same_dtype
+from ._dispatch import backend, check_float, contiguous, empty, get_array_module, out_array, same_dtype
 from .shapes import conv_output_size, conv_transpose_output_size, pair
 
 __all__ = [
@@ -52,8 +49,6 @@ def _conv_operands(x, w, b, x_name: str = "x"):
     same_dtype(x, x_name, w, "w")
     if b is not None:
         same_dtype(x, x_name, b, "b")
-    if is_cupy(x):
-        gpu_not_available("conv2d")
     _check_4d(x, x_name)
     _check_4d(w, "w", "(OC, C, KH, KW)")
     if x.shape[1] != w.shape[1]:
@@ -71,14 +66,12 @@ def im2col(x, kernel_size, stride=1, padding=0, *, out=None):
     Returns: cols (N, C*KH*KW, OH*OW) (zeros where the window covers padding).
     """
     check_float(x, "x")
-    if is_cupy(x):
-        gpu_not_available("im2col")
     _check_4d(x, "x")
     k, s, p = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
     oh, ow = _output_hw(x.shape[2], x.shape[3], k, s, p)
     x = contiguous(x)
-    cols = out_array(out, (x.shape[0], x.shape[1] * k[0] * k[1], oh * ow), x.dtype)
-    _core.im2col(x, cols, k, s, p)
+    cols = out_array(out, (x.shape[0], x.shape[1] * k[0] * k[1], oh * ow), x.dtype, xp=get_array_module(x))
+    backend(x, cols).im2col(x, cols, k, s, p)
     return cols
 
 
@@ -89,8 +82,6 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, *, out=None):
     Args: cols (N, C*KH*KW, OH*OW); x_shape (N, C, H, W). Returns an x_shape array.
     """
     check_float(cols, "cols")
-    if is_cupy(cols):
-        gpu_not_available("col2im")
     n, c, h, w = _x_shape(x_shape)
     k, s, p = pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding")
     oh, ow = _output_hw(h, w, k, s, p)
@@ -99,8 +90,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, *, out=None):
         raise ValueError(f"cols must have shape {want} for x_shape {(n, c, h, w)}, kernel_size {k}, "
                          f"stride {s}, padding {p}; got {cols.shape}")
     cols = contiguous(cols)
-    x = out_array(out, (n, c, h, w), cols.dtype)
-    _core.col2im(cols, x, k, s, p)
+    x = out_array(out, (n, c, h, w), cols.dtype, xp=get_array_module(cols))
+    backend(cols, x).col2im(cols, x, k, s, p)
     return x
 
 
@@ -125,11 +116,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=F
     x, w, b = _conv_operands(x, w, b)
     s, p = pair(stride, "stride"), pair(padding, "padding")
     oh, ow = _output_hw(x.shape[2], x.shape[3], w.shape[2:], s, p)
-    y = out_array(out, (x.shape[0], w.shape[0], oh, ow), x.dtype)
+    xp = get_array_module(x)
+    y = out_array(out, (x.shape[0], w.shape[0], oh, ow), x.dtype, xp=xp)
     cols = None
     if return_cols and not _is_pointwise(w, s, p):
-        cols = empty((w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow), x.dtype)
-    _core.conv2d_forward(x, w, b, y, s, p, cols)
+        cols = empty((w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow), x.dtype, xp)
+    backend(x, w, b, y).conv2d_forward(x, w, b, y, s, p, cols)
     return (y, cols) if return_cols else y
 
 
@@ -155,18 +147,19 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, *, need_dx=True, has_bias=Tru
     if dy.shape != want:
         raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}), "
                          f"got {dy.shape}")
+    xp = get_array_module(x)
     if cols is not None:
         same_dtype(x, "x", cols, "cols")
-        if not isinstance(cols, np.ndarray) or not cols.flags.c_contiguous:
+        if not isinstance(cols, xp.ndarray) or not cols.flags.c_contiguous:
             raise ValueError("cols must be the C-contiguous array conv2d_forward(..., return_cols=True) returned")
         k = w.shape[1] * w.shape[2] * w.shape[3]
         if cols.shape != (k, x.shape[0] * oh * ow):
             raise ValueError(f"cols must have shape {(k, x.shape[0] * oh * ow)}, got {cols.shape}")
     dy = contiguous(dy)
-    dx = empty(x.shape, x.dtype) if need_dx else None
-    dw = empty(w.shape, w.dtype)
-    db = empty(w.shape[0], x.dtype) if has_bias else None
-    _core.conv2d_backward(dy, x, w, dx, dw, db, s, p, cols)
+    dx = empty(x.shape, x.dtype, xp) if need_dx else None
+    dw = empty(w.shape, w.dtype, xp)
+    db = empty(w.shape[0], x.dtype, xp) if has_bias else None
+    backend(dy, x, w, cols).conv2d_backward(dy, x, w, dx, dw, db, s, p, cols)
     return dx, dw, db
 
 
@@ -175,8 +168,6 @@ def _transpose_operands(x, w, b):
     same_dtype(x, "x", w, "w")
     if b is not None:
         same_dtype(x, "x", b, "b")
-    if is_cupy(x):
-        gpu_not_available("conv_transpose2d")
     _check_4d(x, "x")
     _check_4d(w, "w", "(C_in, C_out, KH, KW)")
     if x.shape[1] != w.shape[0]:
@@ -204,8 +195,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     x, w, b = _transpose_operands(x, w, b)
     s, p, op = pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding")
     oh, ow = _transpose_output_hw(x, w, s, p, op)
-    y = out_array(out, (x.shape[0], w.shape[1], oh, ow), x.dtype)
-    _core.conv_transpose2d_forward(x, w, b, y, s, p)
+    y = out_array(out, (x.shape[0], w.shape[1], oh, ow), x.dtype, xp=get_array_module(x))
+    backend(x, w, b, y).conv_transpose2d_forward(x, w, b, y, s, p)
     return y
 
 
@@ -224,8 +215,9 @@ def conv_transpose2d_backward(dy, x, w, stride=1, padding=0, output_padding=0, *
         raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}), "
                          f"got {dy.shape}")
     dy = contiguous(dy)
-    dx = empty(x.shape, x.dtype) if need_dx else None
-    dw = empty(w.shape, w.dtype)
-    db = empty(w.shape[1], x.dtype) if has_bias else None
-    _core.conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
+    xp = get_array_module(x)
+    dx = empty(x.shape, x.dtype, xp) if need_dx else None
+    dw = empty(w.shape, w.dtype, xp)
+    db = empty(w.shape[1], x.dtype, xp) if has_bias else None
+    backend(dy, x, w).conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
     return dx, dw, db

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _core
 from ..reference.dropout import check_p, check_seed
-from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy
+from ._dispatch import backend, check_float, contiguous, empty, get_array_module
 
 __all__ = ["dropout_mask", "dropout_forward", "dropout_backward"]
 
@@ -36,12 +36,11 @@ def dropout_forward(x, p, seed, *, training=True):
     if not training:
         return x, None
     check_float(x, "x")
-    if is_cupy(x):
-        gpu_not_available("dropout_forward")
     x = contiguous(x)
-    y = empty(x.shape, x.dtype)
-    mask = empty(x.shape, np.uint8)
-    _core.dropout_forward(x, y, mask, p, seed)
+    xp = get_array_module(x)
+    y = empty(x.shape, x.dtype, xp)
+    mask = empty(x.shape, np.uint8, xp)
+    backend(x).dropout_forward(x, y, mask, p, seed)
     return y, mask
 
 
@@ -49,14 +48,13 @@ def dropout_backward(dy, mask, p):
     """dx = dy * mask / (1 - p) (zeros when p = 1)."""
     p = check_p(p)
     check_float(dy, "dy")
-    if is_cupy(dy):
-        gpu_not_available("dropout_backward")
-    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8:
+    xp = get_array_module(dy)
+    if not isinstance(mask, xp.ndarray) or mask.dtype != np.uint8:
         raise TypeError(f"mask must be the uint8 array dropout_forward returned, got "
                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
     if mask.shape != dy.shape:
         raise ValueError(f"mask must have the shape of dy {dy.shape}, got {mask.shape}")
     dy, mask = contiguous(dy), contiguous(mask)
-    dx = empty(dy.shape, dy.dtype)
-    _core.dropout_backward(dy, mask, dx, p)
+    dx = empty(dy.shape, dy.dtype, xp)
+    backend(dy, mask).dropout_backward(dy, mask, dx, p)
     return dx

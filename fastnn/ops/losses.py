@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from .. import _core
-from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, same_dtype, same_shape
+from ._dispatch import backend, check_float, contiguous, empty, get_array_module, same_dtype, same_shape
 
 __all__ = ["softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss"]
 
@@ -36,22 +35,21 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
         ValueError naming the first label outside [0, K).
     """
     check_float(logits, "logits")
-    if is_cupy(logits):
-        gpu_not_available("softmax_cross_entropy")
+    xp = get_array_module(logits)
     if logits.ndim != 2:
         raise ValueError(f"logits must be 2-D (N, K), got shape {logits.shape}")
     ls = _real(label_smoothing, "label_smoothing")
     if not 0.0 <= ls <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    if not isinstance(target, np.ndarray):
-        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    if not isinstance(target, xp.ndarray):
+        raise TypeError(f"target must be a {xp.__name__}.ndarray, got {type(target).__name__}")
     if target.dtype.kind in "iu":
         if target.shape != (logits.shape[0],):
             raise ValueError(f"integer target must have shape ({logits.shape[0]},), got {target.shape}")
         if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
             i = int(np.argmax(target))
             raise ValueError(f"target label {int(target[i])} at index {i} is outside [0, {logits.shape[1]})")
-        target = np.ascontiguousarray(target, np.int64)  # labels are an input: an exact copy is fine
+        target = xp.ascontiguousarray(target, dtype=np.int64)  # labels are an input: an exact copy is fine
     elif target.dtype.kind == "f":
         same_dtype(logits, "logits", target, "target")
         same_shape(logits, "logits", target, "target")
@@ -59,20 +57,18 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
     else:
         raise TypeError(f"target must hold integer class labels or float probabilities, got dtype {target.dtype}")
     logits = contiguous(logits)
-    grad = empty(logits.shape, logits.dtype)
-    loss = _core.softmax_cross_entropy(logits, target, grad, ls)
+    grad = empty(logits.shape, logits.dtype, xp)
+    loss = backend(logits, target).softmax_cross_entropy(logits, target, grad, ls)
     return loss, grad
 
 
 def _pointwise(name: str, pred, target, pred_name: str):
     check_float(pred, pred_name)
-    if is_cupy(pred):
-        gpu_not_available(name)
     same_dtype(pred, pred_name, target, "target")
     same_shape(pred, pred_name, target, "target")
     pred, target = contiguous(pred), contiguous(target)
-    grad = empty(pred.shape, pred.dtype)
-    loss = _core.pointwise_loss(name.removesuffix("_loss"), pred, target, grad)
+    grad = get_array_module(pred).empty_like(pred)
+    loss = backend(pred, target).pointwise_loss(name.removesuffix("_loss"), pred, target, grad)
     return loss, grad
 
 
@@ -109,8 +105,6 @@ def gaussian_nll_loss(mean, target, var, full=False, eps=1e-6):
     (loss, dmean, dvar); as in PyTorch the clamp is not differentiated (dvar is taken at v).
     """
     check_float(mean, "mean")
-    if is_cupy(mean):
-        gpu_not_available("gaussian_nll_loss")
     same_dtype(mean, "mean", target, "target")
     same_dtype(mean, "mean", var, "var")
     same_shape(mean, "mean", target, "target")
@@ -119,6 +113,7 @@ def gaussian_nll_loss(mean, target, var, full=False, eps=1e-6):
     if not (math.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be finite and > 0, got {eps!r}")
     mean, target, var = contiguous(mean), contiguous(target), contiguous(var)
-    dmean, dvar = empty(mean.shape, mean.dtype), empty(mean.shape, mean.dtype)
-    loss = _core.gaussian_nll_loss(mean, target, var, dmean, dvar, bool(full), eps)
+    xp = get_array_module(mean)
+    dmean, dvar = empty(mean.shape, mean.dtype, xp), empty(mean.shape, mean.dtype, xp)
+    loss = backend(mean, target, var).gaussian_nll_loss(mean, target, var, dmean, dvar, bool(full), eps)
     return loss, dmean, dvar

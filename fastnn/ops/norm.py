@@ -11,8 +11,7 @@ import math
 
 import numpy as np
 
-from .. import _core
-from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, same_dtype
+from ._dispatch import backend, check_float, contiguous, empty, get_array_module, same_dtype
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
@@ -37,8 +36,9 @@ def _in_place(v, x, name: str):
     """A running statistic updated in place: it must already be the array to write (no copy)."""
     if v is None:
         return None
-    if not isinstance(v, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(v).__name__}")
+    xp = get_array_module(x)
+    if not isinstance(v, xp.ndarray):
+        raise TypeError(f"{name} must be a {xp.__name__}.ndarray, got {type(v).__name__}")
     same_dtype(x, "x", v, name)
     if not v.flags.c_contiguous or not v.flags.writeable:
         raise ValueError(f"{name} is updated in place, so it must be a writable C-contiguous array "
@@ -64,8 +64,6 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training, m
         ValueError in training when a channel has a single value (N*H*W == 1), as PyTorch.
     """
     check_float(x, "x")
-    if is_cupy(x):
-        gpu_not_available("batch_norm_forward")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {type(training).__name__}: {training!r}")
     if x.ndim not in (2, 4):
@@ -81,10 +79,11 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training, m
         running_mean = _channel_input(running_mean, x, "running_mean")
         running_var = _channel_input(running_var, x, "running_var")
     c = x.shape[1]
-    y = empty(x.shape, x.dtype)
-    mean, invstd = empty(c, x.dtype), empty(c, x.dtype)
-    _core.batch_norm_forward(x, gamma, beta, running_mean, running_var, y, mean, invstd, bool(training),
-                             momentum, eps)
+    xp = get_array_module(x)
+    y = empty(x.shape, x.dtype, xp)
+    mean, invstd = empty(c, x.dtype, xp), empty(c, x.dtype, xp)
+    backend(x, gamma, beta, running_mean, running_var).batch_norm_forward(
+        x, gamma, beta, running_mean, running_var, y, mean, invstd, bool(training), momentum, eps)
     return y, mean, invstd
 
 
@@ -96,8 +95,6 @@ def batch_norm_backward(dy, x, gamma, mean, invstd, *, training=True):
     gamma may be None (1). Returns (dx, dgamma, dbeta) in dy's dtype.
     """
     check_float(dy, "dy")
-    if is_cupy(dy):
-        gpu_not_available("batch_norm_backward")
     same_dtype(dy, "dy", x, "x")
     if dy.shape != x.shape:
         raise ValueError(f"dy must have the shape of x {x.shape}, got {dy.shape}")
@@ -107,7 +104,9 @@ def batch_norm_backward(dy, x, gamma, mean, invstd, *, training=True):
     gamma = _channel_input(gamma, x, "gamma")
     mean, invstd = _channel_input(mean, x, "mean"), _channel_input(invstd, x, "invstd")
     c = x.shape[1]
-    dx = empty(dy.shape, dy.dtype)
-    dgamma, dbeta = empty(c, dy.dtype), empty(c, dy.dtype)
-    _core.batch_norm_backward(dy, x, gamma, mean, invstd, dx, dgamma, dbeta, bool(training))
+    xp = get_array_module(dy)
+    dx = empty(dy.shape, dy.dtype, xp)
+    dgamma, dbeta = empty(c, dy.dtype, xp), empty(c, dy.dtype, xp)
+    backend(dy, x, gamma, mean, invstd).batch_norm_backward(dy, x, gamma, mean, invstd, dx, dgamma, dbeta,
+                                                            bool(training))
     return dx, dgamma, dbeta

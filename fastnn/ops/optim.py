@@ -13,8 +13,7 @@ import numbers
 
 import numpy as np
 
-from .. import _core
-from ._dispatch import contiguous, gpu_not_available, is_cupy
+from ._dispatch import backend, contiguous, get_array_module
 
 __all__ = ["sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update", "adam_update", "radam_update"]
 
@@ -39,16 +38,16 @@ def _step(step) -> int:
 
 
 def _param(param):
-    if is_cupy(param):
-        gpu_not_available("optimizer updates")
-    if not isinstance(param, np.ndarray):
+    xp = get_array_module(param)
+    if not isinstance(param, xp.ndarray):
         raise TypeError(f"param must be a numpy.ndarray, got {type(param).__name__}")
     return param
 
 
 def _grad(grad, param):
-    if not isinstance(grad, np.ndarray):
-        raise TypeError(f"grad must be a numpy.ndarray, got {type(grad).__name__}")
+    xp = get_array_module(param)
+    if not isinstance(grad, xp.ndarray):
+        raise TypeError(f"grad must be a {xp.__name__}.ndarray like param, got {type(grad).__name__}")
     if grad.dtype != param.dtype:
         raise TypeError(f"grad has dtype {grad.dtype} but param has dtype {param.dtype}; "
                         "fastnn never converts silently, cast one of them")
@@ -73,7 +72,7 @@ def sgd_update(param, grad, momentum_buf, *, lr, momentum=0.0, dampening=0.0, ne
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                          f"dampening={dampening}")
-    _core.sgd_update(param, _grad(grad, param), momentum_buf, lr, momentum, dampening, bool(nesterov),
+    backend(param).sgd_update(param, _grad(grad, param), momentum_buf, lr, momentum, dampening, bool(nesterov),
                      weight_decay, bool(first_step))
 
 
@@ -86,7 +85,7 @@ def adagrad_update(param, grad, sum_sq, *, step, lr=0.01, lr_decay=0.0, weight_d
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
     eps = _real(eps, "eps", lo=0.0)
     clr = lr / (1 + (step - 1) * lr_decay)
-    _core.adagrad_update(param, _grad(grad, param), sum_sq, clr, weight_decay, eps)
+    backend(param).adagrad_update(param, _grad(grad, param), sum_sq, clr, weight_decay, eps)
 
 
 def adadelta_update(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
@@ -97,7 +96,7 @@ def adadelta_update(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=
     rho = _real(rho, "rho", lo=0.0, hi=1.0)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    _core.adadelta_update(param, _grad(grad, param), square_avg, acc_delta, lr, rho, eps, weight_decay)
+    backend(param).adadelta_update(param, _grad(grad, param), square_avg, acc_delta, lr, rho, eps, weight_decay)
 
 
 def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *, lr=0.01, alpha=0.99, eps=1e-8,
@@ -111,7 +110,7 @@ def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *,
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
     momentum = _real(momentum, "momentum", lo=0.0)
-    _core.rmsprop_update(param, _grad(grad, param), square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay,
+    backend(param).rmsprop_update(param, _grad(grad, param), square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay,
                          momentum, bool(centered))
 
 
@@ -131,7 +130,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, b
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    _core.adam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
+    backend(param).adam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
                       bool(decoupled))
 
 
@@ -146,4 +145,4 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, 
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    _core.radam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+    backend(param).radam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
-from ._dispatch import check_float, contiguous, empty, gpu_not_available, is_cupy, out_array
+from ._dispatch import backend, check_float, contiguous, empty, get_array_module
 from .conv import _check_4d, _output_hw, _x_shape
 from .shapes import pair
 
@@ -34,16 +33,12 @@ def _pool_args(x_shape, kernel_size, stride, padding):
 
 def _pool_input(x, op: str):
     check_float(x, "x")
-    if is_cupy(x):
-        gpu_not_available(op)
     _check_4d(x, "x")
     return contiguous(x)
 
 
 def _grad_input(dy, op: str):
     check_float(dy, "dy")
-    if is_cupy(dy):
-        gpu_not_available(op)
     return contiguous(dy)
 
 
@@ -56,9 +51,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     """
     x = _pool_input(x, "max_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
-    y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype)
-    indices = empty(y.shape, np.int64)
-    _core.max_pool2d_forward(x, y, indices, k, s, p)
+    xp = get_array_module(x)
+    y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype, xp)
+    indices = empty(y.shape, np.int64, xp)
+    backend(x).max_pool2d_forward(x, y, indices, k, s, p)
     return y, indices
 
 
@@ -70,15 +66,16 @@ def max_pool2d_backward(dy, indices, x_shape):
     """
     dy = _grad_input(dy, "max_pool2d_backward")
     n, c, h, w = _x_shape(x_shape)
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
-        got = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
-        raise TypeError(f"indices must be an int64 numpy.ndarray (from max_pool2d_forward), got {got}")
+    xp = get_array_module(dy)
+    if not isinstance(indices, xp.ndarray) or indices.dtype != np.int64:
+        got = indices.dtype if isinstance(indices, (np.ndarray, xp.ndarray)) else type(indices).__name__
+        raise TypeError(f"indices must be an int64 {xp.__name__}.ndarray (from max_pool2d_forward), got {got}")
     _check_4d(dy, "dy", "(N, C, OH, OW)")
     if indices.shape != dy.shape or dy.shape[:2] != (n, c):
         raise ValueError(f"dy {dy.shape} and indices {indices.shape} must both be (N, C, OH, OW) with "
                          f"(N, C) = {(n, c)} from x_shape {(n, c, h, w)}")
-    dx = empty((n, c, h, w), dy.dtype)
-    _core.max_pool2d_backward(dy, contiguous(indices), dx)
+    dx = empty((n, c, h, w), dy.dtype, xp)
+    backend(dy, indices).max_pool2d_backward(dy, contiguous(indices), dx)
     return dx
 
 
@@ -87,8 +84,8 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     (padding counts as zeros), else the number of real elements in the window."""
     x = _pool_input(x, "avg_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
-    y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype)
-    _core.avg_pool2d_forward(x, y, k, s, p, bool(count_include_pad))
+    y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype, get_array_module(x))
+    backend(x).avg_pool2d_forward(x, y, k, s, p, bool(count_include_pad))
     return y
 
 
@@ -99,8 +96,8 @@ def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_
     k, s, p, (oh, ow) = _pool_args(shape, kernel_size, stride, padding)
     if dy.shape != (shape[0], shape[1], oh, ow):
         raise ValueError(f"dy must have shape {(shape[0], shape[1], oh, ow)} for x_shape {shape}, got {dy.shape}")
-    dx = empty(shape, dy.dtype)
-    _core.avg_pool2d_backward(dy, dx, k, s, p, bool(count_include_pad))
+    dx = empty(shape, dy.dtype, get_array_module(dy))
+    backend(dy).avg_pool2d_backward(dy, dx, k, s, p, bool(count_include_pad))
     return dx
 
 
@@ -109,8 +106,8 @@ def global_avg_pool2d_forward(x):
     x = _pool_input(x, "global_avg_pool2d_forward")
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"global_avg_pool2d needs non-empty spatial dimensions, got shape {x.shape}")
-    y = empty(x.shape[:2], x.dtype)
-    _core.global_avg_pool2d_forward(x, y)
+    y = empty(x.shape[:2], x.dtype, get_array_module(x))
+    backend(x).global_avg_pool2d_forward(x, y)
     return y
 
 
@@ -122,6 +119,6 @@ def global_avg_pool2d_backward(dy, x_shape):
         raise ValueError(f"global_avg_pool2d needs non-empty spatial dimensions, got x_shape {shape}")
     if dy.shape != shape[:2]:
         raise ValueError(f"dy must have shape {shape[:2]} for x_shape {shape}, got {dy.shape}")
-    dx = empty(shape, dy.dtype)
-    _core.global_avg_pool2d_backward(dy, dx)
+    dx = empty(shape, dy.dtype, get_array_module(dy))
+    backend(dy).global_avg_pool2d_backward(dy, dx)
     return dx

@@ -1,0 +1,294 @@
+"""A test-only stand-in for CuPy whose "device" is host memory and whose kernels are the real CUDA
+kernels, run by the emulator (tests/cuda_emulation.py). Never shipped.
+
+Installed as ``sys.modules["cupy"]`` by the ``cp`` fixture, it lets the real path
+``fastnn.ops`` -> ``fastnn.cuda`` -> ``RawModule(...).get_function(name)(grid, block, args)`` run
+end to end on a machine without a GPU: argument order, C types, dtype suffixes, grid sizes and
+output allocation are all exercised. What it does, and why it is faithful:
+- ``RawModule(code=...).get_function(name)`` launches the emulated kernel of that name with the
+  wrapper's own grid and block, checking every argument against the kernel's C signature
+  (Emulator.launch); the name must belong to the source the module was built from. There is
+  no NumPy fallback for any kernel: a kernel missing from the emulator is an error.
+- Device arrays wrap NumPy arrays in guarded allocations: ``empty`` fills them with 0xFF bytes
+  (NaN for floats), so reading an element nobody wrote shows up, and 64 guard bytes before and
+  after every allocation are checked after each launch, so a kernel writing out of bounds fails.
+- As in CuPy, a device array never turns into a NumPy array implicitly (``np.asarray(x)``
+  raises; ``.get()`` / ``asnumpy`` copy), and passing a host array or ``None`` to a kernel is an
+  error (CuPy would pass garbage).
+- What stands in for CuPy's own library code is NumPy: ``matmul`` (cuBLAS), arithmetic and
+  comparisons between arrays, ``ascontiguousarray``, reductions like ``max``. fastnn's kernels
+  are never among them.
+``settings`` selects the emulated thread order and can force another launch configuration (the
+kernels are grid-stride loops, so results must not change); ``launches`` records kernel names.
+"""
+from __future__ import annotations
+
+import re
+import types
+
+import numpy as np
+
+GUARD = 64          # bytes before and after every allocation
+GUARD_BYTE = 0xA5
+UNWRITTEN = 0xFF    # what empty() memory holds: NaN in every float lane
+
+settings = types.SimpleNamespace(emulator=None, order=0, launch=None)
+launches: list[str] = []
+
+
+class _Allocation:
+    """One device allocation: the array's bytes between two guard regions."""
+
+    def __init__(self, nbytes: int):
+        self.raw = np.full(nbytes + 2 * GUARD, GUARD_BYTE, dtype=np.uint8)
+        self.raw[GUARD:GUARD + nbytes] = UNWRITTEN
+        self.nbytes = nbytes
+
+    def check_guards(self, kernel: str) -> None:
+        if (self.raw[:GUARD] != GUARD_BYTE).any() or (self.raw[GUARD + self.nbytes:] != GUARD_BYTE).any():
+            raise AssertionError(f"kernel {kernel} wrote outside an array of {self.nbytes} bytes")
+
+
+def _allocate(shape, dtype) -> "ndarray":
+    dtype = np.dtype(dtype)
+    shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    count = int(np.prod(shape, dtype=np.int64))
+    alloc = _Allocation(count * dtype.itemsize)
+    data = alloc.raw[GUARD:GUARD + count * dtype.itemsize].view(dtype).reshape(shape)
+    return ndarray(data, alloc)
+
+
+def _device_copy(values: np.ndarray) -> "ndarray":
+    out = _allocate(values.shape, values.dtype)
+    out._a[...] = values
+    return out
+
+
+def _host(v):
+    """The NumPy value behind a device array (for the NumPy stand-ins of CuPy's library code)."""
+    if isinstance(v, ndarray):
+        return v._a
+    if isinstance(v, np.ndarray):
+        raise TypeError("a numpy.ndarray cannot be mixed with device arrays (fake CuPy, as CuPy: move it first)")
+    return v
+
+
+def _wrap(result, base: "ndarray | None" = None):
+    """A device array for a NumPy result: a view of base's allocation when it shares its memory."""
+    if base is not None and isinstance(result, np.ndarray) and np.shares_memory(result, base._a):
+        return ndarray(result, base._alloc)
+    return _device_copy(np.asarray(result))
+
+
+class ndarray:
+    """A device array: a NumPy view into a guarded allocation."""
+
+    __array_ufunc__ = None  # NumPy must defer to these methods, never convert
+
+    def __init__(self, data: np.ndarray, alloc: _Allocation):
+        self._a = data
+        self._alloc = alloc
+
+    # --- attributes
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    size = property(lambda self: self._a.size)
+    ndim = property(lambda self: self._a.ndim)
+    itemsize = property(lambda self: self._a.itemsize)
+    nbytes = property(lambda self: self._a.nbytes)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: ndarray(self._a.T, self._alloc))
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed (fake CuPy, as CuPy: use .get())")
+
+    def __len__(self):
+        return len(self._a)
+
+    def __repr__(self):
+        return f"fake_cupy.ndarray({self._a!r})"
+
+    # --- views and copies
+    def reshape(self, *shape):
+        return _wrap(self._a.reshape(*shape), self)
+
+    def ravel(self):
+        return _wrap(self._a.ravel(), self)
+
+    def transpose(self, *axes):
+        return ndarray(self._a.transpose(*axes), self._alloc)
+
+    def __getitem__(self, key):
+        return _wrap(self._a[_host(key) if isinstance(key, ndarray) else key], self)
+
+    def __setitem__(self, key, value):
+        self._a[key] = _host(value)
+
+    def get(self):
+        return self._a.copy()
+
+    def copy(self):
+        return _device_copy(self._a)
+
+    def astype(self, dtype, copy=True):
+        return _device_copy(self._a.astype(dtype))
+
+    def fill(self, value):
+        self._a.fill(value)
+
+    # --- scalars out (a device sync in CuPy)
+    def __bool__(self):
+        return bool(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __float__(self):
+        return float(self._a)
+
+    def __index__(self):
+        return int(self._a)
+
+    # --- reductions (CuPy's own kernels; NumPy here)
+    def max(self, *args, **kwargs):
+        return _wrap(self._a.max(*args, **kwargs))
+
+    def min(self, *args, **kwargs):
+        return _wrap(self._a.min(*args, **kwargs))
+
+    def sum(self, *args, **kwargs):
+        return _wrap(self._a.sum(*args, **kwargs))
+
+    def any(self):
+        return _wrap(self._a.any())
+
+    def all(self):
+        return _wrap(self._a.all())
+
+
+def _binary(op):
+    def forward(self, other):
+        return _wrap(op(self._a, _host(other)))
+
+    def reflected(self, other):
+        return _wrap(op(_host(other), self._a))
+
+    def in_place(self, other):
+        self._a[...] = op(self._a, _host(other))
+        return self
+
+    return forward, reflected, in_place
+
+
+for _name, _op in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide)):
+    _f, _r, _i = _binary(_op)
+    setattr(ndarray, f"__{_name}__", _f)
+    setattr(ndarray, f"__r{_name}__", _r)
+    setattr(ndarray, f"__i{_name}__", _i)
+for _name, _op in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
+                   ("gt", np.greater), ("ge", np.greater_equal), ("and", np.logical_and), ("or", np.logical_or)):
+    setattr(ndarray, f"__{_name}__", _binary(_op)[0])
+ndarray.__neg__ = lambda self: _wrap(-self._a)
+ndarray.__abs__ = lambda self: _wrap(np.abs(self._a))
+ndarray.__hash__ = None
+ndarray.__module__ = "cupy"  # what fastnn.ops dispatches on (CuPy's ndarray says the same)
+
+
+# --- array creation and transfer
+def empty(shape, dtype=np.float64):
+    return _allocate(shape, dtype)
+
+
+def empty_like(a, dtype=None):
+    return _allocate(a.shape, a.dtype if dtype is None else dtype)
+
+
+def zeros(shape, dtype=np.float64):
+    out = _allocate(shape, dtype)
+    out._a[...] = 0
+    return out
+
+
+def zeros_like(a, dtype=None):
+    return zeros(a.shape, a.dtype if dtype is None else dtype)
+
+
+def asarray(a, dtype=None):
+    if isinstance(a, ndarray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return _device_copy(np.asarray(a, dtype=dtype))
+
+
+def asnumpy(a):
+    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+
+
+def ascontiguousarray(a, dtype=None):
+    if not isinstance(a, ndarray):
+        raise TypeError(f"fake cupy.ascontiguousarray needs a device array, got {type(a).__name__}")
+    if a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
+        return a
+    return _device_copy(np.ascontiguousarray(a._a, dtype=dtype))
+
+
+# --- CuPy's library functions: NumPy stands in for cuBLAS and CuPy's element-wise kernels
+def matmul(a, b, out=None):
+    if out is None:
+        return _wrap(np.matmul(_host(a), _host(b)))
+    if not isinstance(out, ndarray):
+        raise TypeError("out must be a device array")
+    np.matmul(_host(a), _host(b), out=out._a)
+    return out
+
+
+def maximum(a, b, out=None):
+    if out is None:
+        return _wrap(np.maximum(_host(a), _host(b)))
+    np.maximum(_host(a), _host(b), out=out._a)
+    return out
+
+
+cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+
+
+# --- kernels
+class _Function:
+    def __init__(self, module: "RawModule", name: str):
+        self.module, self.name = module, name
+
+    def __call__(self, grid, block, args, shared_mem=0):
+        if not (isinstance(grid, tuple) and isinstance(block, tuple) and isinstance(args, tuple)):
+            raise TypeError(f"{self.name}: grid, block and args must be tuples (CuPy's RawKernel call)")
+        for dims, what, limit in ((grid, "grid", 2**31 - 1), (block, "block", 1024)):
+            if not 1 <= len(dims) <= 3 or any(type(d) is not int or d < 1 for d in dims):
+                raise ValueError(f"{self.name}: {what} must be 1 to 3 positive ints, got {dims}")
+            if dims[0] > limit or any(d != 1 for d in dims[1:]):
+                raise ValueError(f"{self.name}: fastnn launches 1-D {what}s of at most {limit}, got {dims}")
+        if shared_mem:
+            raise ValueError(f"{self.name}: fastnn's kernels use no shared memory")
+        for a in args:
+            if a is None:
+                raise TypeError(f"{self.name}: None as a kernel argument (CuPy passes 0xffffffff, not NULL)")
+            if isinstance(a, np.ndarray):
+                raise TypeError(f"{self.name}: a numpy.ndarray (host memory) as a kernel argument")
+        g, b = settings.launch if settings.launch is not None else (grid[0], block[0])
+        host_args = tuple(a._a if isinstance(a, ndarray) else a for a in args)
+        launches.append(self.name)
+        settings.emulator.launch(self.name, g, b, host_args, settings.order)
+        for a in args:
+            if isinstance(a, ndarray):
+                a._alloc.check_guards(self.name)
+
+
+class RawModule:
+    def __init__(self, code: str, options=(), **kwargs):
+        if "#include" in re.sub(r"//[^\n]*", "", code):
+            raise ValueError("NVRTC has no include path here: the module source must be self-contained")
+        self.code, self.options = code, tuple(options)
+
+    def get_function(self, name: str) -> _Function:
+        stem = re.sub(r"_(f32|f64)$", "", name)
+        if not re.search(rf"\b({re.escape(name)}|{re.escape(stem)}_##SUFFIX)\b", self.code):
+            raise AttributeError(f"kernel {name} is not defined in this module's source (cuModuleGetFunction fails)")
+        return _Function(self, name)
