@@ -1,4 +1,4 @@
-"""The ``fastnn`` command line: ``info``, ``selfcheck``, ``train``, ``bench``."""
+"""The ``fastnn`` command line: ``info``, ``selfcheck``, ``train``, ``bench``, ``serve``."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +66,29 @@ def cmd_bench(args) -> int:
     return runner.main(args)
 
 
+# ------------------------------------------------------------------------------------------
+# serve
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
+    return value
+
+
+def cmd_serve(args) -> int:
+    from . import serve
+
+    if args.threads is not None:
+        from . import set_num_threads
+
+        set_num_threads(args.threads)
+    return serve.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastnn", description="fastnn: readable deep learning with fast native kernels")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -104,6 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (by default the benchmark re-runs without them, "
                         "so NumPy uses its best kernel)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("serve", help="serve a saved model's predictions over HTTP (JSON)")
+    p.add_argument("model", help="a model file written by fastnn.save / fastnn train --save")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="native kernel threads (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="don't log each request")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

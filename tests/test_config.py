@@ -36,13 +36,19 @@ def test_set_isa_errors_name_the_value():
         fastnn.set_isa("sse9")
 
 
-def run_python(args, tmp_path, **env):
-    """Run `python args` from an empty directory, importing the same fastnn as this test does
+def fastnn_env(**env):
+    """os.environ (plus env) for a child Python that imports the same fastnn as this test does
     (the source tree, without its compiled module, must never shadow it)."""
     package_parent = str(pathlib.Path(fastnn.__file__).resolve().parent.parent)
     full_env = dict(os.environ, **env)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env, cwd=tmp_path)
+    return full_env
+
+
+def run_python(args, tmp_path, **env):
+    """Run `python args` from an empty directory (tmp_path) with fastnn_env(**env)."""
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=fastnn_env(**env),
+                          cwd=tmp_path)
 
 
 def _run(code, tmp_path, **env):
