@@ -119,6 +119,22 @@ def test_to_cuda_without_a_device_says_why_and_moves_nothing(monkeypatch):
     assert model.device == "cpu" and all(type(p.data) is np.ndarray for p in model.parameters())
 
 
+@pytest.mark.parametrize("init", ["default", "glorot_uniform", "he_normal", "zeros"])
+def test_reset_parameters_on_the_gpu_draws_the_cpu_values(xp, init):
+    """Initializers draw on the host and upload: a seed gives the same weights on both devices."""
+    cpu, gpu = nn.Conv2d(3, 4, 3, init=init), nn.Conv2d(3, 4, 3, init=init).cuda()
+    bn = nn.BatchNorm2d(4).cuda()
+    bn.running_mean += 1
+    for layer in (cpu, gpu):
+        fastnn.manual_seed(9)
+        layer.reset_parameters()
+    bn.reset_parameters()
+    for pc, pg in zip(cpu.parameters(), gpu.parameters()):
+        assert isinstance(pg.data, xp.ndarray)
+        np.testing.assert_array_equal(host(pg.data), pc.data)
+    assert isinstance(bn.running_mean, xp.ndarray) and float(abs(bn.running_mean).max()) == 0.0
+
+
 def test_a_model_without_state_is_on_the_cpu():
     assert nn.Sequential(nn.ReLU(), nn.Flatten()).device == "cpu"
     bn = nn.BatchNorm1d(3, affine=False)  # buffers only
@@ -523,20 +539,27 @@ def test_save_a_gpu_model_and_load_it_on_either_device(xp, tmp_path, rng):
 # ---------------------------------------------------------------------------------------------
 # fastnn train --device cuda
 
-def test_train_cli_on_the_gpu(xp, tmp_path, capsys):
-    """The whole command with a device: the model trains there, saves, and loads."""
+@pytest.mark.parametrize("model", ["mlp", "cnn", "resnet"])
+def test_train_cli_on_the_gpu(xp, model, tmp_path, capsys):
+    """The whole command with a device: the model trains there, to the numbers of the CPU run of
+    the same seed (as printed, 4 decimals), saves, and loads."""
     pytest.importorskip("sklearn", reason="the digits dataset comes with scikit-learn")
     from fastnn import cli
 
     emulated = hasattr(xp, "launches")  # tests/fake_cupy.py records the kernels it runs
-    if emulated:
-        xp.launches.clear()
-    path = tmp_path / "m.fnn"
-    rc = cli.main(["train", "--device", "cuda", "--dataset", "digits", "--model", "mlp", "--epochs", "1",
-                   "--limit", "200", "--batch-size", "64", "--no-progress", "--save", str(path)])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    assert "GPU (CUDA, CuPy)" in out and "epoch 1/1:" in out and re.search(r"test: loss \d", out)
+    runs = {}
+    for device in ("cpu", "cuda"):
+        if emulated:
+            xp.launches.clear()
+        path = tmp_path / f"{device}.fnn"
+        rc = cli.main(["train", "--device", device, "--dataset", "digits", "--model", model, "--epochs", "1",
+                       "--limit", "200", "--batch-size", "64", "--no-progress", "--seed", "3", "--save", str(path)])
+        out = capsys.readouterr().out
+        assert rc == 0, out
+        runs[device] = [float(v) for v in re.findall(r"(?:loss|accuracy) (\d+\.\d+)", out)]
+    assert "GPU (CUDA, CuPy)" in out and "epoch 1/1:" in out
     if emulated:
         assert "adam_update_f32" in xp.launches  # the updates ran on the (emulated) device
+    assert len(runs["cuda"]) == len(runs["cpu"]) == 6  # train/val loss and accuracy, test loss and accuracy
+    np.testing.assert_allclose(runs["cuda"], runs["cpu"], atol=2e-4)  # 1e-4 of printing, float32 noise
     assert fastnn.load(path).device == "cpu"
