@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
     p.add_argument("--augment", action="store_true", help="random crops (and flips where they make sense)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where to train: cpu (native kernels) or cuda (CuPy; needs a CUDA device)")
     p.add_argument("--save", metavar="PATH", default=None, help="save the trained model here (.npz)")
     p.add_argument("--plot", metavar="PATH", default=None, help="draw the learning curves to this PNG")
     p.add_argument("--seed", type=int, default=0)

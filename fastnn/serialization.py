@@ -5,6 +5,8 @@ The file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays, read with ``allo
 ``{"type", "config"}`` layer specs, the dtype), and ``state/<name>`` holds each parameter and
 buffer of ``model.state_dict()``. The file is written to a temporary file in the same directory
 and moved into place with ``os.replace``, so a crash never leaves a half-written model behind.
+The file holds no device: a model on the GPU is written from host copies of its arrays, and
+``load`` rebuilds it on the CPU unless asked for another device.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import zlib
 
 import numpy as np
 
+from . import _device
 from .nn.containers import layer_from_config, layer_to_config
 from .nn.module import Module
 
@@ -37,7 +40,8 @@ class ModelFileError(ValueError):
 
 
 def save(model: Module, path) -> None:
-    """Write the architecture (JSON) and all parameters and buffers of ``model`` to ``path``."""
+    """Write the architecture (JSON) and all parameters and buffers of ``model`` to ``path``
+    (host copies for a model on the GPU; the model itself is not moved)."""
     if not isinstance(model, Module):
         raise TypeError(f"save expects a fastnn.nn.Module, got {type(model).__name__}")
     path = os.fspath(path)
@@ -51,7 +55,7 @@ def save(model: Module, path) -> None:
     except TypeError as exc:
         raise TypeError(f"save: a layer's get_config() is not JSON-serializable: {exc}") from None
     entries = {_HEADER: np.frombuffer(header_bytes, dtype=np.uint8)}
-    entries.update({_PREFIX + k: np.ascontiguousarray(v) for k, v in state.items()})
+    entries.update({_PREFIX + k: np.ascontiguousarray(_device.to_host(v)) for k, v in state.items()})
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=directory)
     try:
@@ -89,12 +93,17 @@ def _read(path):
     return header, arrays
 
 
-def load(path) -> Module:
+def load(path, device=None) -> Module:
     """Rebuild the model saved at ``path``: architecture from the JSON header, then the weights
     and buffers (checked key by key and shape by shape). Raises ModelFileError (a ValueError)
     naming the path for a truncated, corrupted or foreign file, an unknown layer type or a
-    shape mismatch; custom Module subclasses must be imported before loading."""
+    shape mismatch; custom Module subclasses must be imported before loading.
+
+    device: None or "cpu" gives a model on the CPU; "cuda" moves it to the GPU (``model.to``;
+    RuntimeError without a CUDA device). The model is returned in eval mode."""
     path = os.fspath(path)
+    if device is not None:
+        device = _device.parse(device)
     header, arrays = _read(path)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(path, "not a fastnn model file (wrong format name in the header)")
@@ -109,5 +118,7 @@ def load(path) -> Module:
         model.load_state_dict(arrays)
     except (ValueError, TypeError, KeyError) as exc:
         raise ModelFileError(path, f"the saved model cannot be rebuilt: {exc}") from exc
+    if device is not None:
+        model.to(device)
     model.eval()
     return model

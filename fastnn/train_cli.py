@@ -136,14 +136,12 @@ def main(args) -> int:
 
 def _run(args) -> int:
     import fastnn
-    from fastnn import data, nn
+    from fastnn import _device, data, nn
 
-    if args.device == "cuda":
-        if not fastnn.cuda.available():
-            raise UsageError("--device cuda: no CUDA device is available (CuPy not installed or no GPU); "
-                             "use --device cpu")
-        raise UsageError("--device cuda: training on the GPU needs every layer's CuPy kernels, which are not "
-                         "all implemented yet; use --device cpu")
+    if args.device == "cuda":  # checked first: no point loading data for a device that is not there
+        reason = _device.cuda_unavailable_reason()
+        if reason is not None:
+            raise UsageError(f"--device cuda: no CUDA device found (CuPy: {reason})")
     if args.threads:
         fastnn.set_num_threads(args.threads)
     if args.plot:
@@ -168,12 +166,14 @@ def _run(args) -> int:
     print(f"  train {x_train.shape[0]}, validation {x_val.shape[0]}, test {x_test.shape[0]} images of "
           f"{x_train.shape[1:]}, {classes} classes (loaded in {time.perf_counter() - t0:.1f} s)")
 
-    model = build_model(args.model, x_train.shape[1:], classes)
+    model = build_model(args.model, x_train.shape[1:], classes).to(args.device)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr)
     n_params = sum(p.data.size for p in model.parameters())
+    where = "GPU (CUDA, CuPy)" if args.device == "cuda" else \
+        f"{fastnn.get_num_threads()} threads, ISA {fastnn.get_isa()}"
     print(f"model: {args.model}, {n_params:,} parameters; optimizer {args.optimizer} (lr {lr}); "
-          f"batch {args.batch_size}; {fastnn.get_num_threads()} threads, ISA {fastnn.get_isa()}")
+          f"batch {args.batch_size}; {where}")
 
     train = (x_train, y_train)
     if args.augment:

@@ -4,6 +4,11 @@ One step is: ``optimizer.zero_grad(); pred = model(x); loss(pred, y); model.back
 optimizer.step()``. Data is either ``(x, y)`` arrays (shuffled and cut into batches here) or any
 re-iterable of ``(x, y)`` batches (e.g. a data loader). Inputs are cast to the model's dtype
 (float32 by default); targets are handed to the loss as they are.
+
+Devices: the loops run where the model is (``model.device``). For a model on "cuda", each NumPy
+batch is copied to the device as it is used (``cupy.asarray``; CuPy arrays are used in place);
+losses and metrics come back as Python floats and ``predict`` returns a NumPy array. A model on
+"cpu" given CuPy data is an error naming both devices: nothing is copied back silently.
 """
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ import time
 
 import numpy as np
 
+from . import _device
 from . import metrics as _metrics
+from ._device import CPU, CUDA
 from ._random import get_rng, manual_seed
 from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, Loss, MSELoss
 from .nn.module import Module
@@ -81,14 +88,24 @@ def _array_batches(x, y, batch_size, rng=None):
             yield x[sl], (None if y is None else y[sl])
         else:
             idx = order[start:start + batch_size]
-            yield x[idx], (None if y is None else y[idx])
+            yield _take(x, idx), (None if y is None else _take(y, idx))
+
+
+def _take(a, idx):
+    """a[idx] with the (host) index array on a's device."""
+    return a[idx] if isinstance(a, np.ndarray) else a[_device.move(idx, CUDA)]
+
+
+def _array(a):
+    """a as an array where it is: CuPy arrays stay on the device, anything else goes through NumPy."""
+    return a if _device.device_of(a) == CUDA else np.asarray(a)
 
 
 def _batches(data, batch_size, rng=None, name="train"):
     """(x, y) batches and the number of samples (None when unknown) of data."""
     if _is_array_pair(data):
         x, y = data
-        x, y = np.asarray(x), np.asarray(y)
+        x, y = _array(x), _array(y)
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"{name}: x has {x.shape[0]} samples but y has {y.shape[0]}")
         return _array_batches(x, y, batch_size, rng), x.shape[0]
@@ -105,10 +122,24 @@ def _batches(data, batch_size, rng=None, name="train"):
     return iterator, n
 
 
-def _as_input(x, model: Module):
-    x = np.asarray(x)
+def _as_input(x, model: Module, device: str = CPU):
+    """A batch of inputs as the model takes it: on its device, in its dtype."""
+    if device == CPU:
+        if _device.device_of(x) == CUDA:
+            raise _device.mismatch(type(model).__name__, "a batch of inputs", x, "the model is on cpu",
+                                   "move the model to cuda (model.to('cuda')) or the data to the host (x.get())")
+        x = np.asarray(x)
+    else:
+        x = _device.move(_array(x), CUDA)
     dtype = model.dtype
     return x if x.dtype == dtype else x.astype(dtype)
+
+
+def _as_target(y, device: str):
+    """A batch of targets on the model's device (the loss checks and casts it)."""
+    if device == CPU or y is None:
+        return y
+    return _device.move(_array(y), CUDA)
 
 
 # ---- history and callbacks ---------------------------------------------------------------
@@ -341,6 +372,9 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         callbacks: EarlyStopping, ModelCheckpoint, LearningRateScheduler or any Callback.
         progress: a tqdm bar per epoch when stdout is a terminal; quiet otherwise.
         seed: when given, ``fastnn.manual_seed(seed)`` first: shuffling and dropout reproducible.
+
+    Runs on the model's device: for a model on "cuda", each batch is copied there as it is used
+    (see the module docstring); the History holds Python floats.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0. Received: epochs={epochs!r}")
@@ -353,6 +387,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
     callbacks = list(callbacks or [])
     if not _is_array_pair(train) and iter(train) is train and epochs > 1:
         raise TypeError("train is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for epochs > 1")
+    device = model.device
     for cb in callbacks:
         cb.set_model(model)
         cb.on_train_begin()
@@ -367,10 +402,10 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         y_true_parts, y_pred_parts = [], []
         start = time.perf_counter()
         for xb, yb in batches:
-            xb = _as_input(xb, model)
+            xb = _as_input(xb, model, device)
             optimizer.zero_grad()
             pred = model(xb)
-            value = _loss_value(loss_fn, pred, yb)
+            value = _loss_value(loss_fn, pred, _as_target(yb, device))
             if not math.isfinite(value):
                 bar.close({})
                 raise FloatingPointError(f"the training loss became {value} in epoch {epoch + 1}; "
@@ -384,8 +419,8 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
             total_loss += value * nb
             count += nb
             if metric_fns:
-                y_true_parts.append(np.asarray(yb))
-                y_pred_parts.append(pred.copy())
+                y_true_parts.append(_device.to_host(_array(yb)))
+                y_pred_parts.append(pred.copy() if device == CPU else _device.to_host(pred))
             bar.update(nb, total_loss / count)
         if count == 0:
             raise ValueError("train gave no batches")
@@ -410,18 +445,23 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
 
 def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     """The model's outputs for x, in eval mode, ``batch_size`` samples at a time (the previous
-    mode is restored). x may also be an iterable of batches (or of (x, y) pairs)."""
+    mode is restored). x may also be an iterable of batches (or of (x, y) pairs).
+
+    Always a NumPy array: for a model on "cuda" the batches are copied to the device and each
+    output back to the host."""
     batch_size = _check_batch_size(batch_size)
+    device = model.device
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     if _is_array_pair(x):  # (x, y) as given to evaluate: predict on x
         x = x[0]
     try:
         if isinstance(x, np.ndarray) or hasattr(x, "shape"):
-            x = np.asarray(x)
-            parts = [model(_as_input(x[i:i + batch_size], model)) for i in range(0, x.shape[0], batch_size)]
+            x = _array(x)
+            batches = (x[i:i + batch_size] for i in range(0, x.shape[0], batch_size))
         else:
-            parts = [model(_as_input(b[0] if isinstance(b, (tuple, list)) else b, model)) for b in x]
+            batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
+        parts = [_device.to_host(model(_as_input(b, model, device))) for b in batches]
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
@@ -432,24 +472,26 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
 
 def evaluate(model: Module, data, loss=None, metrics=("accuracy",), batch_size: int = 256) -> dict:
     """{"loss": mean loss (when a loss is given), <metric>: value, ...} over data ((x, y) arrays
-    or an iterable of batches), in eval mode; the previous mode is restored."""
+    or an iterable of batches), in eval mode; the previous mode is restored. Python floats, on
+    either device."""
     batch_size = _check_batch_size(batch_size)
     loss_fn = resolve_loss(loss) if loss is not None else None
     metric_fns = [_metrics.get(m) for m in (metrics or [])]
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
+    device = model.device
     total, count = 0.0, 0
     y_true_parts, y_pred_parts = [], []
     try:
         batches, _ = _batches(data, batch_size, None, "data")
         for xb, yb in batches:
-            xb = _as_input(xb, model)
+            xb = _as_input(xb, model, device)
             pred = model(xb)
             if loss_fn is not None:
-                total += _loss_value(loss_fn, pred, yb) * xb.shape[0]
+                total += _loss_value(loss_fn, pred, _as_target(yb, device)) * xb.shape[0]
             count += xb.shape[0]
-            y_true_parts.append(np.asarray(yb))
-            y_pred_parts.append(pred)
+            y_true_parts.append(_device.to_host(_array(yb)))
+            y_pred_parts.append(_device.to_host(pred))
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)

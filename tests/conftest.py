@@ -80,3 +80,14 @@ def cp(cuda_emulator, monkeypatch):
     monkeypatch.setattr(fake_cupy, "__name__", "cupy")  # what messages print as xp.__name__
     monkeypatch.setattr(fake_cupy, "settings", type(fake_cupy.settings)(emulator=cuda_emulator, order=0, launch=None))
     return fake_cupy
+
+
+@pytest.fixture(params=["emulated", pytest.param("device", marks=pytest.mark.gpu)])
+def xp(request):
+    """The array module of the device: the emulating fake CuPy, or real CuPy on a GPU (tests
+    using it run twice; the real-device run is marked `gpu` and skips without a device)."""
+    if request.param == "emulated":
+        return request.getfixturevalue("cp")
+    import cupy
+
+    return cupy

@@ -16,8 +16,10 @@ output allocation are all exercised. What it does, and why it is faithful:
   raises; ``.get()`` / ``asnumpy`` copy), and passing a host array or ``None`` to a kernel is an
   error (CuPy would pass garbage).
 - What stands in for CuPy's own library code is NumPy: ``matmul`` (cuBLAS), arithmetic and
-  comparisons between arrays, ``ascontiguousarray``, reductions like ``max``. fastnn's kernels
-  are never among them.
+  comparisons between arrays, ``ascontiguousarray``, reductions like ``max`` and ``sum``, the
+  array routines the layers use (``concatenate``, ``moveaxis``, ``clip``, ``copyto``, ...).
+  fastnn's kernels are never among them. Like CuPy's, these refuse host arrays as operands
+  (``cupy_array[...] = numpy_array`` fails in CuPy too: upload with ``asarray`` first).
 ``settings`` selects the emulated thread order and can force another launch configuration (the
 kernels are grid-stride loops, so results must not change); ``launches`` records kernel names.
 """
@@ -157,14 +159,27 @@ class ndarray:
     def min(self, *args, **kwargs):
         return _wrap(self._a.min(*args, **kwargs))
 
-    def sum(self, *args, **kwargs):
-        return _wrap(self._a.sum(*args, **kwargs))
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _reduce_into(self._a.sum(axis=axis, dtype=dtype, keepdims=keepdims), out)
+
+    def clip(self, a_min, a_max, out=None):
+        return clip(self, a_min, a_max, out)
 
     def any(self):
         return _wrap(self._a.any())
 
     def all(self):
         return _wrap(self._a.all())
+
+
+def _reduce_into(result, out):
+    """A reduction's result, written into the device array out when given (CuPy's out=)."""
+    if out is None:
+        return _wrap(result)
+    if not isinstance(out, ndarray):
+        raise TypeError(f"out must be a device array, got {type(out).__name__}")
+    out._a[...] = result
+    return out
 
 
 def _binary(op):
@@ -181,7 +196,8 @@ def _binary(op):
     return forward, reflected, in_place
 
 
-for _name, _op in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide)):
+for _name, _op in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide),
+                   ("pow", np.power)):
     _f, _r, _i = _binary(_op)
     setattr(ndarray, f"__{_name}__", _f)
     setattr(ndarray, f"__r{_name}__", _r)
@@ -214,6 +230,18 @@ def zeros_like(a, dtype=None):
     return zeros(a.shape, a.dtype if dtype is None else dtype)
 
 
+def ones(shape, dtype=np.float64):
+    out = _allocate(shape, dtype)
+    out._a[...] = 1
+    return out
+
+
+def full_like(a, fill_value, dtype=None):
+    out = _allocate(a.shape, a.dtype if dtype is None else dtype)
+    out._a[...] = fill_value
+    return out
+
+
 def asarray(a, dtype=None):
     if isinstance(a, ndarray):
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
@@ -240,6 +268,38 @@ def matmul(a, b, out=None):
         raise TypeError("out must be a device array")
     np.matmul(_host(a), _host(b), out=out._a)
     return out
+
+
+def _device_only(a, name):
+    if not isinstance(a, ndarray):
+        raise TypeError(f"fake cupy.{name} needs device arrays, got {type(a).__name__} (as CuPy: move it first)")
+    return a._a
+
+
+def concatenate(arrays, axis=0):
+    return _device_copy(np.concatenate([_device_only(a, "concatenate") for a in arrays], axis=axis))
+
+
+def moveaxis(a, source, destination):
+    return ndarray(np.moveaxis(_device_only(a, "moveaxis"), source, destination), a._alloc)  # a view, as in CuPy
+
+
+def copyto(dst, src):
+    np.copyto(_device_only(dst, "copyto"), _host(src))
+
+
+def abs(a):  # noqa: A001 (CuPy's name)
+    return _wrap(np.abs(_device_only(a, "abs")))
+
+
+def sum(a, axis=None, dtype=None, out=None, keepdims=False):  # noqa: A001
+    _device_only(a, "sum")
+    return a.sum(axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+
+def clip(a, a_min, a_max, out=None):
+    result = np.clip(_device_only(a, "clip"), _host(a_min), _host(a_max))
+    return _reduce_into(result, out)
 
 
 def maximum(a, b, out=None):

@@ -1,5 +1,6 @@
 """The fastnn command: train and bench work as the README says; bad arguments are usage errors."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -29,9 +30,12 @@ def test_bad_arguments_are_usage_errors(tmp_path, args, words):
 def test_train_on_cuda_without_a_device_says_so(tmp_path):
     if fastnn.cuda.available():
         pytest.skip("a CUDA device is present")
-    r = fastnn_cmd(tmp_path, "train", "--device", "cuda")
-    assert r.returncode == 2
-    assert "no CUDA device" in r.stderr
+    r = fastnn_cmd(tmp_path, "train", "--device", "cuda", "--dataset", "mnist", "--data-path", str(tmp_path))
+    assert r.returncode == 2, r.stdout + r.stderr
+    # one line, CuPy's reason included, and before any data is looked for (mnist is not in
+    # tmp_path: loading it first would have failed differently or tried a download)
+    assert re.fullmatch(r"fastnn train: error: --device cuda: no CUDA device found \(CuPy: [^\n]+\)\n", r.stderr), r.stderr
+    assert r.stdout == ""
 
 
 def test_train_saves_a_model_that_loads_and_plots_curves(tmp_path):

@@ -28,16 +28,6 @@ EXAMPLES = settings(max_examples=30, suppress_health_check=[HealthCheck.function
                                                              HealthCheck.data_too_large])
 
 
-@pytest.fixture(params=["emulated", pytest.param("device", marks=pytest.mark.gpu)])
-def xp(request):
-    """The array module of the device: the emulating fake CuPy, or real CuPy on a GPU."""
-    if request.param == "emulated":
-        return request.getfixturevalue("cp")
-    import cupy
-
-    return cupy
-
-
 def dev(xp, a, layout="contiguous"):
     """a on the device; layout "transposed" gives a non-contiguous view there."""
     if a is None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import _device, ops
 from .module import Module, check_float_arg
 
 __all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU",
            "Softmax", "LogSoftmax"]
+
+
+def _check_array(layer, x) -> None:
+    """x must be a NumPy or CuPy array (callers test for NumPy first: the common case)."""
+    if _device.device_of(x) is None:
+        raise TypeError(f"{type(layer).__name__} expects a numpy.ndarray or cupy.ndarray, got {type(x).__name__}")
 
 
 class _Activation(Module):
@@ -24,7 +30,7 @@ class _Activation(Module):
 
     def forward(self, x):
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{type(self).__name__} expects a numpy.ndarray, got {type(x).__name__}")
+            _check_array(self, x)
         y = getattr(ops, self._op)(x, **self._params())
         self._saved = y if self._saves_output else x
         return y
@@ -138,19 +144,21 @@ class _SoftmaxBase(_Activation):
     # The kernels work along the last axis; another axis is moved there and back (a copy).
     def forward(self, x):
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{type(self).__name__} expects a numpy.ndarray, got {type(x).__name__}")
+            _check_array(self, x)
         if not -x.ndim <= self.axis < x.ndim:
             raise ValueError(f"axis {self.axis} is out of range for an input of shape {x.shape}")
-        xm = np.moveaxis(x, self.axis, -1)
+        xp = ops.get_array_module(x)
+        xm = xp.moveaxis(x, self.axis, -1)
         y = getattr(ops, self._op)(xm)
         self._saved = y
-        return np.moveaxis(y, -1, self.axis)
+        return xp.moveaxis(y, -1, self.axis)
 
     def backward(self, dy):
         if self._saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dym = np.moveaxis(dy, self.axis, -1)
-        return np.moveaxis(getattr(ops, self._op + "_backward")(dym, self._saved), -1, self.axis)
+        xp = ops.get_array_module(dy)
+        dym = xp.moveaxis(dy, self.axis, -1)
+        return xp.moveaxis(getattr(ops, self._op + "_backward")(dym, self._saved), -1, self.axis)
 
     def get_config(self):
         return {"axis": self.axis}

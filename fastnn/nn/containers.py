@@ -3,8 +3,8 @@ side by side along the channel axis). They compose forward and backward of their
 ResNet- and Inception/DenseNet-style models need no general autograd."""
 from __future__ import annotations
 
-import numpy as np
-
+from .. import ops
+from ..ops._dispatch import contiguous
 from . import fusion
 from . import module as module_mod
 from .module import LAYER_REGISTRY, Module
@@ -173,7 +173,7 @@ class Concat(Module):
         if len(rest) != 1:
             raise ValueError(f"Concat: branch outputs differ outside the channel axis: {[o.shape for o in outs]}")
         self._sizes = [o.shape[1] for o in outs]
-        return np.concatenate(outs, axis=1)
+        return ops.get_array_module(*outs).concatenate(outs, axis=1)
 
     def backward(self, dy):
         if self._sizes is None:
@@ -181,7 +181,7 @@ class Concat(Module):
         dx = None
         start = 0
         for branch, size in zip(self._modules.values(), self._sizes):
-            g = branch.backward(np.ascontiguousarray(dy[:, start:start + size]))
+            g = branch.backward(contiguous(dy[:, start:start + size]))
             dx = g if dx is None else dx + g
             start += size
         return dx

@@ -9,6 +9,9 @@ where it is applied to the stored layout).
 - He/Kaiming (He et al. 2015): std ``gain / sqrt(fan)``, gain ``sqrt(2 / (1 + a^2))`` for
   (leaky) ReLU; uniform bound ``sqrt(3) * std``.
 - ``default_uniform_``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), what PyTorch's Linear and Conv layers use.
+
+Random values are drawn on the host and copied to the device for a parameter on the GPU, so a
+seed gives the same initial weights on both devices.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import math
 
 import numpy as np
 
+from .. import _device
 from .._random import get_rng
 from .module import Parameter
 
@@ -56,7 +60,11 @@ def calculate_gain(nonlinearity: str = "leaky_relu", param=None) -> float:
 
 def _fill(w, values):
     arr = _array(w)
-    arr[...] = values.astype(arr.dtype, copy=False)
+    values = values.astype(arr.dtype, copy=False)
+    if isinstance(arr, np.ndarray):
+        arr[...] = values
+    else:
+        _device.copy_into(arr, values)  # drawn on the host, uploaded
     return w
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import _device, ops
 from .._random import next_seed
+from ..ops._dispatch import contiguous
 from . import init as _init
 from .module import Module, Parameter, check_float_arg, check_int, pair
 
@@ -40,15 +41,27 @@ def _init_weight_and_bias(layer, fan_in: int) -> None:
             _init.zeros_(layer.bias)
 
 
+def _wrong_device(layer, x, device: str) -> TypeError:
+    to = "cupy.asarray(x)" if device == _device.CUDA else "x.get()"
+    return _device.mismatch(type(layer).__name__, "the input", x, f"the layer's parameters are on {device}",
+                            f"move the input ({to}) or the model (model.to({_device.device_of(x)!r})) first")
+
+
 def _need_forward(layer, cache) -> None:
     if cache is None:
         raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
 
 
-def _check_input(layer, x, ndims, channels=None, axis=1):
-    """x must be an ndarray with ndim in ndims and `channels` entries along axis (when given)."""
+def _check_input(layer, x, ndims, channels=None, axis=1, state=None):
+    """x must be an ndarray with ndim in ndims and `channels` entries along axis (when given),
+    on the device of `state` (an array the layer holds: a parameter's data or a buffer)."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{type(layer).__name__} expects a numpy.ndarray, got {type(x).__name__}")
+        if _device.device_of(x) is None:
+            raise TypeError(f"{type(layer).__name__} expects a numpy.ndarray or cupy.ndarray, got {type(x).__name__}")
+        if state is not None and isinstance(state, np.ndarray):
+            raise _wrong_device(layer, x, _device.CPU)
+    elif state is not None and not isinstance(state, np.ndarray):
+        raise _wrong_device(layer, x, _device.CUDA)
     if x.ndim not in ndims:
         want = " or ".join(f"{n}-D" for n in ndims)
         raise ValueError(f"{type(layer).__name__} expects a {want} input, got shape {x.shape}")
@@ -94,7 +107,7 @@ class Linear(Module):
 
     def _forward(self, x, activation=None):
         """forward, with an activation fused into the GEMM's epilogue (see nn/fusion.py)."""
-        _check_input(self, x, range(1, 33), self.in_features, axis=-1)
+        _check_input(self, x, range(1, 33), self.in_features, axis=-1, state=self.weight.data)
         x2 = x.reshape(-1, self.in_features)
         y = ops.gemm(x2, self.weight.data, trans_b=True, bias=None if self.bias is None else self.bias.data,
                      activation=activation)
@@ -106,7 +119,7 @@ class Linear(Module):
     def backward(self, dy, need_dx: bool = True):
         """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
-        dy2 = np.ascontiguousarray(dy).reshape(-1, self.out_features)
+        dy2 = contiguous(dy).reshape(-1, self.out_features)
         # dW += dy^T x, accumulated by the GEMM itself (beta = 1 keeps the old gradient; 0 right
         # after zero_grad)
         grad, beta = self.weight.accumulate()
@@ -114,7 +127,7 @@ class Linear(Module):
         if self.bias is not None:
             grad, beta = self.bias.accumulate()
             if beta == 0.0:
-                np.sum(dy2, axis=0, out=grad)
+                dy2.sum(axis=0, out=grad)
             else:
                 grad += dy2.sum(axis=0)
         if not need_dx:
@@ -163,7 +176,7 @@ class Conv2d(Module):
         _init_weight_and_bias(self, fan_in)
 
     def forward(self, x):
-        _check_input(self, x, (4,), self.in_channels)
+        _check_input(self, x, (4,), self.in_channels, state=self.weight.data)
         self._x = x
         return ops.conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
                                   stride=self.stride, padding=self.padding)
@@ -225,7 +238,7 @@ class ConvTranspose2d(Module):
         _init_weight_and_bias(self, fan_in)
 
     def forward(self, x):
-        _check_input(self, x, (4,), self.in_channels)
+        _check_input(self, x, (4,), self.in_channels, state=self.weight.data)
         self._x = x
         return ops.conv_transpose2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
                                             stride=self.stride, padding=self.padding,
@@ -356,12 +369,13 @@ class _BatchNorm(Module):
         return x
 
     def forward(self, x):
-        _check_input(self, x, self._ndims, self.num_features)
+        _check_input(self, x, self._ndims, self.num_features, state=self.running_mean)
         xk = self._as_kernel_input(x)
         if self.affine:
             gamma, beta = self.weight.data, self.bias.data
         else:  # the kernel always applies an affine map; the identity one here
-            gamma, beta = np.ones(self.num_features, x.dtype), np.zeros(self.num_features, x.dtype)
+            xp = ops.get_array_module(x)
+            gamma, beta = xp.ones(self.num_features, x.dtype), xp.zeros(self.num_features, x.dtype)
         y, mean, invstd = ops.batch_norm_forward(xk, gamma, beta, self.running_mean, self.running_var,
                                                  training=self.training, momentum=self.momentum, eps=self.eps)
         self._cache = (xk, gamma, mean, invstd, self.training, x.shape)
@@ -370,7 +384,7 @@ class _BatchNorm(Module):
     def backward(self, dy):
         _need_forward(self, self._cache)
         xk, gamma, mean, invstd, training, shape = self._cache
-        dx, dgamma, dbeta = ops.batch_norm_backward(np.ascontiguousarray(dy).reshape(xk.shape), xk, gamma,
+        dx, dgamma, dbeta = ops.batch_norm_backward(contiguous(dy).reshape(xk.shape), xk, gamma,
                                                     mean, invstd, training=training)
         if self.affine:
             self.weight.add_grad(dgamma)

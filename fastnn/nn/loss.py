@@ -1,28 +1,45 @@
 """Losses: ``loss(pred, target)`` returns the loss as a float and keeps the gradient that the
 fused op computed with it; ``loss.backward()`` returns dL/dpred, ready for ``model.backward``.
 All reduce by the mean (PyTorch's default). Targets are cast to the prediction's dtype (class
-indices for CrossEntropyLoss to int64): inputs only, the prediction is never converted."""
+indices for CrossEntropyLoss to int64): inputs only, the prediction is never converted. The
+target must be on the prediction's device (a NumPy target for a CuPy prediction is an error
+naming both, as in PyTorch; ``fit`` moves each batch to the model's device itself)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import _device, ops
 from .module import check_float_arg
 
 __all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss"]
 
 
 def _check_pred(name, pred):
-    if not isinstance(pred, np.ndarray) or pred.dtype not in (np.float32, np.float64):
-        got = f"{pred.dtype}" if isinstance(pred, np.ndarray) else type(pred).__name__
-        raise TypeError(f"{name}: the prediction must be a float32/float64 ndarray, got {got}")
+    if not isinstance(pred, np.ndarray) and _device.device_of(pred) is None:
+        raise TypeError(f"{name}: the prediction must be a float32/float64 ndarray, got {type(pred).__name__}")
+    if pred.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: the prediction must be a float32/float64 ndarray, got {pred.dtype}")
+
+
+def _on_device_of(name, pred, value, what="target"):
+    """value as an array on pred's device: NumPy-convertible values for a NumPy prediction,
+    a CuPy array for a CuPy one (anything else is an error naming both devices)."""
+    if isinstance(pred, np.ndarray):
+        if _device.device_of(value) == _device.CUDA:
+            raise _device.mismatch(name, f"the {what}", value, "the prediction is on cpu",
+                                   f"move the {what} to the host ({what}.get()) or the model to cuda")
+        return np.asarray(value)
+    if _device.device_of(value) != _device.CUDA:
+        raise _device.mismatch(name, f"the {what}", value, "the prediction is on cuda",
+                               f"move the {what} to the device first (cupy.asarray({what}))")
+    return value
 
 
 def _float_target(name, pred, target):
-    target = np.asarray(target)
+    target = _on_device_of(name, pred, target)
     if target.shape != pred.shape:
         raise ValueError(f"{name}: target shape {target.shape} differs from prediction shape {pred.shape}")
-    return np.ascontiguousarray(target, dtype=pred.dtype)
+    return _device.xp_of(target).ascontiguousarray(target, dtype=pred.dtype)
 
 
 class Loss:
@@ -85,12 +102,12 @@ class CrossEntropyLoss(Loss):
         _check_pred("CrossEntropyLoss", logits)
         if logits.ndim != 2:
             raise ValueError(f"CrossEntropyLoss expects logits of shape (N, K), got {logits.shape}")
-        target = np.asarray(target)
+        target = _on_device_of("CrossEntropyLoss", logits, target)
         if target.dtype.kind in "iub":
             if target.shape != logits.shape[:1]:
                 raise ValueError(f"CrossEntropyLoss: class-index target must have shape {logits.shape[:1]}, "
                                  f"got {target.shape}")
-            target = np.ascontiguousarray(target, dtype=np.int64)
+            target = _device.xp_of(target).ascontiguousarray(target, dtype=np.int64)
         else:
             target = _float_target("CrossEntropyLoss", logits, target)
         loss, self._grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
@@ -115,7 +132,7 @@ class GaussianNLLLoss(Loss):
     def __call__(self, mean, target, var) -> float:
         _check_pred("GaussianNLLLoss", mean)
         target = _float_target("GaussianNLLLoss", mean, target)
-        var = np.asarray(var)
+        var = _on_device_of("GaussianNLLLoss", mean, var, "var")
         if var.dtype != mean.dtype:
             raise TypeError(f"GaussianNLLLoss: var has dtype {var.dtype} but mean has {mean.dtype}")
         loss, dmean, dvar = ops.gaussian_nll_loss(mean, target, var, full=self.full, eps=self.eps)

@@ -13,6 +13,9 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import _device
+from .._device import CPU, CUDA
+
 __all__ = ["Parameter", "Module", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
 
 # Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
@@ -23,9 +26,11 @@ class Parameter:
     """A trainable array and its gradient.
 
     Attributes:
-        data: the values (float32 by default; float64 for gradient checks).
-        grad: the accumulated gradient, same shape and dtype as data (zeros until a backward).
+        data: the values (float32 by default; float64 for gradient checks): a NumPy array, or a
+            CuPy array for a parameter on the GPU (``Module.to("cuda")``).
+        grad: the accumulated gradient, same shape, dtype and device as data (zeros until a backward).
         trainable: False excludes it from optimizer updates (``Module.freeze``).
+        device: "cpu" or "cuda" (read-only; ``Module.to`` moves parameters).
 
     ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next backward writes
     its result instead of adding it (``accumulate``), so no pass clears the array first.
@@ -35,14 +40,20 @@ class Parameter:
     __slots__ = ("data", "_grad", "_grad_is_zero", "trainable")
 
     def __init__(self, data, grad=None, trainable: bool = True):
-        data = np.ascontiguousarray(data)
+        if _device.device_of(data) == CUDA:
+            data = _device.require_cuda().ascontiguousarray(data)
+        else:
+            data = np.ascontiguousarray(data)
         if data.dtype not in (np.float32, np.float64):
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
         self.data = data
         if grad is None:
-            grad = np.zeros_like(data)
+            grad = _device.zeros_like(data)
         elif grad.shape != data.shape or grad.dtype != data.dtype:
             raise ValueError(f"grad must match data ({data.shape}, {data.dtype}), got ({grad.shape}, {grad.dtype})")
+        elif _device.device_of(grad) != _device.device_of(data):
+            raise ValueError(f"grad must be on the device of data ({_device.device_of(data)}), "
+                             f"got {_device.describe(grad)}")
         self.grad = grad
         self.trainable = bool(trainable)
 
@@ -70,10 +81,23 @@ class Parameter:
     def add_grad(self, value) -> None:
         """grad += value (a plain copy right after ``zero_grad``)."""
         grad, beta = self.accumulate()
-        if beta == 0.0:
+        if beta != 0.0:
+            grad += value
+        elif isinstance(grad, np.ndarray):
             np.copyto(grad, value)
         else:
-            grad += value
+            grad[...] = value
+
+    @property
+    def device(self) -> str:
+        """"cpu" (NumPy data) or "cuda" (CuPy data)."""
+        return CPU if isinstance(self.data, np.ndarray) else CUDA
+
+    def _move(self, device: str) -> None:
+        """data and grad onto device (Module.to); a lazily zeroed gradient stays lazily zeroed."""
+        if self.device != device:
+            self.data = _device.move(self.data, device)
+            self._grad = _device.move(self._grad, device)
 
     @property
     def shape(self):
@@ -92,7 +116,8 @@ class Parameter:
 
     def __repr__(self) -> str:
         frozen = "" if self.trainable else ", trainable=False"
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"
+        device = "" if self.device == CPU else f", device={self.device!r}"
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{device}{frozen})"
 
 
 def check_int(name: str, value, minimum: int = 1):
@@ -162,8 +187,8 @@ class Module:
         elif isinstance(value, Module):
             self._modules[name] = value
         elif name in self._buffers:
-            if not isinstance(value, np.ndarray):
-                raise TypeError(f"buffer {name!r} must be an ndarray, got {type(value).__name__}")
+            if _device.device_of(value) is None:
+                raise TypeError(f"buffer {name!r} must be a numpy.ndarray or cupy.ndarray, got {type(value).__name__}")
             self._buffers[name] = value
         object.__setattr__(self, name, value)
 
@@ -243,9 +268,44 @@ class Module:
             p.trainable = True
         return self
 
-    def to(self, dtype) -> "Module":
-        """Cast parameters (and their grads) and floating buffers to dtype (float32 or float64)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args, device=None, dtype=None) -> "Module":
+        """Move and/or cast in place, PyTorch style: ``to("cuda")``, ``to(np.float64)``,
+        ``to("cpu", np.float32)``, ``to(device=..., dtype=...)``. Returns self.
+
+        device: "cpu" (NumPy arrays) or "cuda" (CuPy arrays on CuPy's current device); moves every
+            parameter, its gradient and every buffer (BatchNorm running statistics). Optimizer slots
+            follow their parameter at the next ``step()``. Moving to "cuda" without a device raises
+            RuntimeError saying why (CuPy missing, no GPU).
+        dtype: float32 or float64; casts parameters, their gradients and floating buffers.
+        """
+        for arg in args:
+            if isinstance(arg, str) and arg.lower() in _device.DEVICES:
+                if device is not None:
+                    raise TypeError(f"to() got two devices: {device!r} and {arg!r}")
+                device = arg
+            else:
+                if dtype is not None:
+                    raise TypeError(f"to() got two dtypes: {dtype!r} and {arg!r}")
+                dtype = arg
+        if device is not None:
+            self._move_to(_device.parse(device))
+        if dtype is not None:
+            self._cast_to(dtype)
+        return self
+
+    def _move_to(self, device: str) -> None:
+        for mod in self.modules():
+            for p in mod._parameters.values():
+                p._move(device)
+            for name, b in list(mod._buffers.items()):
+                setattr(mod, name, _device.move(b, device))
+
+    def _cast_to(self, dtype) -> None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to() takes a device ('cpu' or 'cuda') and/or a dtype (float32 or float64). "
+                            f"Received: {dtype!r}") from None
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         for mod in self.modules():
@@ -256,7 +316,23 @@ class Module:
             for name, b in list(mod._buffers.items()):
                 if b.dtype.kind == "f" and b.dtype != dtype:
                     setattr(mod, name, b.astype(dtype))
-        return self
+
+    def cuda(self) -> "Module":
+        """``to("cuda")``: parameters, gradients and buffers onto the GPU. Returns self."""
+        return self.to(CUDA)
+
+    def cpu(self) -> "Module":
+        """``to("cpu")``. Returns self."""
+        return self.to(CPU)
+
+    @property
+    def device(self) -> str:
+        """"cpu" or "cuda": where the parameters (and buffers) are; "cpu" for a model with neither."""
+        for p in self.parameters():
+            return p.device
+        for _, b in self.named_buffers():
+            return _device.device_of(b)
+        return CPU
 
     def double(self) -> "Module":
         return self.to(np.float64)
@@ -276,7 +352,9 @@ class Module:
 
     # ---- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, by dotted name, in a deterministic order."""
+        """Copies of every parameter and buffer, by dotted name, in a deterministic order, on the
+        model's device (CuPy arrays for a model on "cuda", as PyTorch; ``fastnn.save`` writes
+        host copies)."""
         state = {}
         for mod_name, mod in self.named_modules():
             for name, p in mod._parameters.items():
@@ -287,7 +365,8 @@ class Module:
 
     def load_state_dict(self, state: dict) -> None:
         """Copy values in (strict: the same keys, the same shapes; values are cast to the
-        model's dtype for floating arrays). Raises ValueError listing what differs."""
+        model's dtype for floating arrays, and copied onto the model's device whichever device
+        they are on, as PyTorch's). Raises ValueError listing what differs."""
         targets = {}
         for mod_name, mod in self.named_modules():
             for name in list(mod._parameters) + list(mod._buffers):
@@ -298,7 +377,7 @@ class Module:
             raise ValueError(f"state_dict does not match the model: missing keys {missing}, "
                              f"unexpected keys {unexpected}")
         for key, (mod, name) in targets.items():
-            value = np.asarray(state[key])
+            value = state[key] if _device.device_of(state[key]) else np.asarray(state[key])
             current = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
             if value.shape != current.shape:
                 raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, "
@@ -306,11 +385,8 @@ class Module:
             if value.dtype.kind != current.dtype.kind and not (value.dtype.kind in "iu" and current.dtype.kind in "iu"):
                 raise ValueError(f"state_dict[{key!r}] has dtype {value.dtype}, the model expects {current.dtype}")
         for key, (mod, name) in targets.items():
-            value = np.asarray(state[key])
-            if name in mod._parameters:
-                mod._parameters[name].data[...] = value
-            else:
-                mod._buffers[name][...] = value
+            target = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
+            _device.copy_into(target, state[key])
 
     # ---- description -------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -348,7 +424,7 @@ class Module:
         """
         global _summary_records
         shape = (1,) + tuple(int(s) for s in input_shape)
-        x = np.zeros(shape, dtype=dtype or self.dtype)
+        x = _device.array_module(self.device).zeros(shape, dtype=dtype or self.dtype)
         modes = [(m, m.training) for m in self.modules()]
         names = {id(m): n for n, m in self.named_modules()}
         depth = {id(m): (n.count(".") + 1 if n else 0) for n, m in self.named_modules()}

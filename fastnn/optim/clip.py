@@ -1,10 +1,12 @@
-"""Gradient clipping, in place on ``param.grad`` (PyTorch's ``clip_grad_norm_`` / ``clip_grad_value_``)."""
+"""Gradient clipping, in place on ``param.grad`` (PyTorch's ``clip_grad_norm_`` / ``clip_grad_value_``),
+on whichever device the gradients are."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from .. import _device
 from ..nn.module import Module
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -16,6 +18,16 @@ def _params(parameters):
     if hasattr(parameters, "grad"):
         return [parameters]
     return list(parameters)
+
+
+def _max_abs(g) -> float:
+    return float(_device.xp_of(g).abs(g).max()) if g.size else 0.0
+
+
+def _sum_of_powers(g, norm_type: float) -> float:
+    """sum(|g|^norm_type) in float64, on g's device (one sync there)."""
+    xp = _device.xp_of(g)
+    return float(xp.sum(xp.abs(g.astype(np.float64)) ** norm_type))
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> float:
@@ -34,9 +46,9 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     if not params:
         return 0.0
     if math.isinf(norm_type):
-        total = max(float(np.max(np.abs(p.grad))) if p.grad.size else 0.0 for p in params)
+        total = max(_max_abs(p.grad) for p in params)
     else:
-        total = sum(float(np.sum(np.abs(p.grad.astype(np.float64)) ** norm_type)) for p in params) ** (1.0 / norm_type)
+        total = sum(_sum_of_powers(p.grad, norm_type) for p in params) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total gradient norm is {total}; set error_if_nonfinite=False to clip anyway")
     coef = max_norm / (total + 1e-6)
@@ -52,4 +64,5 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     if not clip_value >= 0:
         raise ValueError(f"clip_value must be >= 0. Received: clip_value={clip_value!r}")
     for p in _params(parameters):
-        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+        grad = p.grad
+        _device.xp_of(grad).clip(grad, -clip_value, clip_value, out=grad)

@@ -1,14 +1,18 @@
 """Optimizers: a list of parameter groups plus per-parameter state created lazily on the first
 step (PyTorch's design). Each update is one fused in-place kernel, ``fastnn.ops.<name>_update``,
 with PyTorch's update rule. Parameters with ``trainable=False`` (``Module.freeze``) are skipped.
-Ordered by increasing complexity, as tinygrad does."""
+Ordered by increasing complexity, as tinygrad does.
+
+The slots live on their parameter's device: created there on the first step, and moved with
+the parameter when the model moves later (``Module.to``); ``load_state_dict`` copies saved
+slots onto the parameter's device, as PyTorch's does."""
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import _device, ops
 from ..nn.module import Module, Parameter
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam"]
@@ -42,6 +46,7 @@ class Optimizer:
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
         self.state: dict[Parameter, dict] = {}
+        self._state_device: dict[Parameter, str] = {}  # where each parameter's slots are
         for g in groups:
             self.add_param_group(g)
 
@@ -90,7 +95,17 @@ class Optimizer:
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = self._init_state(p, group)
+                    self._state_device[p] = p.device
+                elif self._state_device.get(p) != p.device:  # the model moved since the last step
+                    self._move_state(p, state)
                 self._update(p, state, group)
+
+    def _move_state(self, p: Parameter, state: dict) -> None:
+        device = p.device
+        for k, v in state.items():
+            if _device.device_of(v) is not None:
+                state[k] = _device.move(v, device)
+        self._state_device[p] = device
 
     def _init_state(self, p: Parameter, group: dict) -> dict:
         return {}
@@ -106,7 +121,7 @@ class Optimizer:
         """{"state": {param index: {slot: array or number}}, "param_groups": [hyperparameters +
         "params": [indices]]}; indices count parameters across groups in order (PyTorch)."""
         index = {id(p): i for i, p in enumerate(self._all_params())}
-        state = {index[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+        state = {index[id(p)]: {k: (v.copy() if _device.device_of(v) else v) for k, v in s.items()}
                  for p, s in self.state.items()}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
@@ -123,11 +138,14 @@ class Optimizer:
             p = params[int(i)]
             slots = {}
             for k, v in s.items():
-                if isinstance(v, np.ndarray):
+                if _device.device_of(v) is not None:
                     if v.shape != p.shape:
                         raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {v.shape}, "
                                          f"the parameter has {p.shape}")
-                    v = np.array(v, dtype=p.dtype)  # a C-contiguous copy the kernels may update
+                    # a C-contiguous copy on the parameter's device, which the kernels may update
+                    copy = _device.zeros_like(p.data)
+                    _device.copy_into(copy, v)
+                    v = copy
                 slots[k] = v
             new_state[p] = slots
         for g, saved in zip(self.param_groups, groups):
@@ -135,6 +153,7 @@ class Optimizer:
                 if k != "params":
                     g[k] = v
         self.state = new_state
+        self._state_device = {p: p.device for p in new_state}
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items() if k != "params")
@@ -164,11 +183,11 @@ class SGD(Optimizer):
                              f"Received: momentum={g['momentum']!r}, dampening={g['dampening']!r}")
 
     def _init_state(self, p, group):
-        return {"momentum_buffer": np.zeros_like(p.data) if group["momentum"] != 0 else None, "step": 0}
+        return {"momentum_buffer": _device.zeros_like(p.data) if group["momentum"] != 0 else None, "step": 0}
 
     def _update(self, p, state, g):
         if g["momentum"] != 0 and state["momentum_buffer"] is None:  # momentum switched on later
-            state["momentum_buffer"] = np.zeros_like(p.data)
+            state["momentum_buffer"] = _device.zeros_like(p.data)
             state["step"] = 0
         state["step"] += 1
         ops.sgd_update(p.data, p.grad, state["momentum_buffer"] if g["momentum"] != 0 else None,
@@ -191,7 +210,7 @@ class Adagrad(Optimizer):
             _num(k, g[k])
 
     def _init_state(self, p, group):
-        return {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
+        return {"step": 0, "sum": _device.full_like(p.data, group["initial_accumulator_value"])}
 
     def _update(self, p, state, g):
         state["step"] += 1
@@ -213,7 +232,7 @@ class Adadelta(Optimizer):
         _num("weight_decay", g["weight_decay"])
 
     def _init_state(self, p, group):
-        return {"step": 0, "square_avg": np.zeros_like(p.data), "acc_delta": np.zeros_like(p.data)}
+        return {"step": 0, "square_avg": _device.zeros_like(p.data), "acc_delta": _device.zeros_like(p.data)}
 
     def _update(self, p, state, g):
         state["step"] += 1
@@ -237,9 +256,9 @@ class RMSprop(Optimizer):
             _num(k, g[k])
 
     def _init_state(self, p, group):
-        return {"step": 0, "square_avg": np.zeros_like(p.data),
-                "momentum_buffer": np.zeros_like(p.data) if group["momentum"] > 0 else None,
-                "grad_avg": np.zeros_like(p.data) if group["centered"] else None}
+        return {"step": 0, "square_avg": _device.zeros_like(p.data),
+                "momentum_buffer": _device.zeros_like(p.data) if group["momentum"] > 0 else None,
+                "grad_avg": _device.zeros_like(p.data) if group["centered"] else None}
 
     def _update(self, p, state, g):
         state["step"] += 1
@@ -270,7 +289,7 @@ class Adam(Optimizer):
         _num("weight_decay", g["weight_decay"])
 
     def _init_state(self, p, group):
-        return {"step": 0, "exp_avg": np.zeros_like(p.data), "exp_avg_sq": np.zeros_like(p.data)}
+        return {"step": 0, "exp_avg": _device.zeros_like(p.data), "exp_avg_sq": _device.zeros_like(p.data)}
 
     def _update(self, p, state, g):
         state["step"] += 1
