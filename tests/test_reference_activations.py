@@ -41,6 +41,16 @@ def test_softmax_gradients(name, rng):
     assert_gradients(f, [x], lambda dy: [getattr(reference, name + "_backward")(dy, y)], rng=rng)
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 5), (2, 0, 3), (2, 3, 0)])
+def test_softmax_of_empty_arrays(name, shape):
+    """A size-0 axis gives an empty result (as NumPy's and PyTorch's), not a max() error."""
+    x = np.empty(shape, np.float32)
+    for f, args in [(name, (x,)), (name + "_backward", (x, x))]:
+        y = getattr(reference, f)(*args)
+        assert y.shape == shape and y.dtype == np.float32, f
+
+
 def test_gemm_gradients(rng):
     a, b = rng.standard_normal((4, 6)), rng.standard_normal((6, 5))
     bias = rng.standard_normal(5)
