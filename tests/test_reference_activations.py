@@ -51,9 +51,27 @@ def test_softmax_of_empty_arrays(name, shape):
         assert y.shape == shape and y.dtype == np.float32, f
 
 
-def test_gemm_gradients(rng):
-    a, b = rng.standard_normal((4, 6)), rng.standard_normal((6, 5))
-    bias = rng.standard_normal(5)
-    f = lambda a, b, bias: reference.gemm(a, b, bias=bias)
-    # d(a@b + bias): da = dy b^T, db = a^T dy, dbias = sum over rows
-    assert_gradients(f, [a, b, bias], lambda dy: [dy @ b.T, a.T @ dy, dy.sum(axis=0)], rng=rng)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_gradients(trans_a, trans_b, rng):
+    m, k, n, beta = 4, 6, 5, 0.7
+    a = rng.standard_normal((k, m) if trans_a else (m, k))
+    b = rng.standard_normal((n, k) if trans_b else (k, n))
+    bias, c = rng.standard_normal(n), rng.standard_normal((m, n))
+
+    def f(a, b, bias, c):
+        out = c.copy()  # gemm writes into out: perturbing c must not change the next call's c
+        result = reference.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, out=out, beta=beta)
+        assert result is out
+        return result
+
+    opa = a.T if trans_a else a
+    opb = b.T if trans_b else b
+
+    def grads(dy):
+        # y = op(a) @ op(b) + bias + beta * c: d op(a) = dy op(b)^T, d op(b) = op(a)^T dy,
+        # and a transposed operand gets the transpose of its op's gradient.
+        d_opa, d_opb = dy @ opb.T, opa.T @ dy
+        return [d_opa.T if trans_a else d_opa, d_opb.T if trans_b else d_opb, dy.sum(axis=0), beta * dy]
+
+    assert_gradients(f, [a, b, bias, c], grads, rng=rng)
