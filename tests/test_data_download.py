@@ -2,6 +2,8 @@
 mirrors, and the user's caches are redirected to tmp_path."""
 import gzip
 import io
+import os
+import stat
 import tarfile
 
 import numpy as np
@@ -37,6 +39,23 @@ def test_good_download_is_verified_and_placed(tmp_path):
     assert out.read_bytes() == GOOD
     assert _files(tmp_path / "d") == ["blob.gz"]          # no .part left behind
     assert hits == ["/blob.gz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_downloaded_and_extracted_files_get_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's 0600: 0666 minus the umask (a shared cache stays readable by the group)."""
+    archive, *_ = make_cifar_archive(records=1)
+    (tmp_path / "a.tgz").write_bytes(archive)
+    old = os.umask(0o027)
+    try:
+        with http_server({"/blob.gz": {"body": GOOD}}) as (base, _):
+            out = download(SPEC, tmp_path / "d" / "blob.gz", urls=[base + "/blob.gz"], verbose=False)
+        written = safe_extract(tmp_path / "a.tgz", tmp_path / "o")
+    finally:
+        os.umask(old)
+    assert len(written) == 6
+    for p in [out] + written:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o640, (p, oct(os.stat(p).st_mode))
 
 
 def test_sha256_checksum_is_accepted(tmp_path):
