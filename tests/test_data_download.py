@@ -12,8 +12,8 @@ import pytest
 from fastnn.data import (ChecksumError, DatasetNotFoundError, DownloadError, RemoteFile,
                          download, load_cifar10, load_mnist, safe_extract)
 from fastnn.data import _download, datasets
-from data_helpers import (http_server, idx_spec, make_cifar_archive, make_idx_dataset, md5,
-                          refused_url)
+from data_helpers import (IDX_NAMES, copy_pattern, http_server, idx_spec, make_cifar_archive,
+                          make_idx_dataset, md5, mixed_copy, mixed_idx_spec, refused_url)
 
 
 @pytest.fixture(autouse=True)
@@ -228,6 +228,52 @@ def test_env_var_location_is_searched(tmp_path, monkeypatch):
     monkeypatch.setitem(datasets.DATASETS, "mnist", idx_spec(gz, raw, [], subdir="mnist"))
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "envdata"))
     assert load_mnist(download=False).x_test.shape == (12, 1, 6, 5)
+
+
+def test_lookup_order_with_a_valid_copy_in_every_location(tmp_path, monkeypatch):
+    """docs/data.md's order: path= (the directory itself, then path/<name>), $FASTNN_DATA/<name>,
+    the cache, system locations, then a download. Every location holds a different valid copy
+    at once; removing the winner each time must hand over to the next location in that order."""
+    a_arrays, _, a_gz = make_idx_dataset(seed=1)
+    b_arrays, b_raw, b_gz = make_idx_dataset(seed=2)
+    given, env, system = tmp_path / "given", tmp_path / "env", tmp_path / "system"
+    cache = tmp_path / "cache" / "fastnn" / "mnist"      # isolated_dirs points the cache there
+    places = {"path": given, "path/<name>": given / "mnist", "$FASTNN_DATA": env / "mnist",
+              "cache": cache, "system": system}
+    patterns = {"path": "ABBA", "path/<name>": "AAAA", "$FASTNN_DATA": "BBBB", "cache": "ABAB",
+                "system": "BABA", "download": "AABB"}
+    for place, d in places.items():
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in mixed_copy(a_gz, b_gz, patterns[place]).items():
+            (d / name).write_bytes(data)
+    served = {"/" + name: {"body": data} for name, data in mixed_copy(a_gz, b_gz, patterns["download"]).items()}
+    monkeypatch.setenv("FASTNN_DATA", str(env))
+
+    def loaded(**kwargs):
+        return copy_pattern(load_mnist(**kwargs), a_arrays, b_arrays)
+
+    def remove(d):
+        for name in IDX_NAMES.values():
+            (d / name).unlink()
+
+    with http_server(served) as (base, hits):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", mixed_idx_spec(a_gz, b_raw, [base + "/"], [system]))
+        assert loaded(path=given, download=False) == patterns["path"]
+        remove(given)
+        assert loaded(path=given, download=False) == patterns["path/<name>"]
+        assert loaded(download=False) == patterns["$FASTNN_DATA"]   # without path=
+        monkeypatch.delenv("FASTNN_DATA")
+        assert loaded(download=False) == patterns["cache"]
+        remove(cache)
+        assert loaded(download=False) == patterns["system"]
+        assert hits == []                                           # nothing downloaded so far
+        remove(system)
+        with pytest.raises(DatasetNotFoundError):
+            loaded(download=False)
+        assert loaded(verbose=False) == patterns["download"]
+        assert len(hits) == 4
+    assert sorted(p.name for p in cache.iterdir()) == sorted(IDX_NAMES.values())  # downloaded there
+    assert loaded(download=False) == patterns["download"]
 
 
 # --- CIFAR-10 binary archive ------------------------------------------------------------------
