@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastnn.data import (ChecksumError, DatasetNotFoundError, DownloadError, RemoteFile,
-                         download, load_cifar10, load_mnist, safe_extract)
+                         download, load_cifar10, load_mnist, locate_and_load, safe_extract)
 from fastnn.data import _download, datasets
 from data_helpers import (IDX_NAMES, copy_pattern, http_server, idx_spec, make_cifar_archive,
                           make_idx_dataset, md5, mixed_copy, mixed_idx_spec, refused_url)
@@ -274,6 +274,33 @@ def test_lookup_order_with_a_valid_copy_in_every_location(tmp_path, monkeypatch)
         assert len(hits) == 4
     assert sorted(p.name for p in cache.iterdir()) == sorted(IDX_NAMES.values())  # downloaded there
     assert loaded(download=False) == patterns["download"]
+
+
+def test_locate_and_load_names_the_copy_it_used_not_a_skipped_one(tmp_path, monkeypatch):
+    """A copy failing its checksum in an earlier location is skipped by the loader; the place
+    reported must be the one the data came from."""
+    a_arrays, _, a_gz = make_idx_dataset(seed=1)
+    b_arrays, b_raw, b_gz = make_idx_dataset(seed=2)
+    env, cache = tmp_path / "env" / "mnist", tmp_path / "cache" / "fastnn" / "mnist"
+    for d, pattern in [(env, "BBBB"), (cache, "ABAB")]:
+        d.mkdir(parents=True)
+        for name, data in mixed_copy(a_gz, b_gz, pattern).items():
+            (d / name).write_bytes(data)
+    (env / IDX_NAMES["train_labels"]).write_bytes(gzip.compress(b"tampered"))
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "env"))
+    monkeypatch.setitem(datasets.DATASETS, "mnist", mixed_idx_spec(a_gz, b_raw))
+    splits, where = locate_and_load("mnist", download=False)
+    assert copy_pattern(splits, a_arrays, b_arrays) == "ABAB" and where == str(cache)
+    with http_server({"/" + n: {"body": d} for n, d in mixed_copy(a_gz, b_gz, "AABB").items()}) as (base, _):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", mixed_idx_spec(a_gz, b_raw, [base + "/"]))
+        for name in IDX_NAMES.values():
+            (cache / name).unlink()
+        splits, where = locate_and_load("mnist", verbose=False)
+    # The download goes to $FASTNN_DATA/mnist: its verified files stay, only the tampered train
+    # labels are fetched (the server's "A" copy), hence a "BABB" copy.
+    assert copy_pattern(splits, a_arrays, b_arrays) == "BABB" and where == f"a download into {env}"
+    with pytest.raises(TypeError):
+        locate_and_load("mnist", download=False, no_such_option=1)
 
 
 # --- CIFAR-10 binary archive ------------------------------------------------------------------
