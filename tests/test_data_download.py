@@ -356,6 +356,26 @@ def test_cifar_archive_found_locally_is_verified_then_extracted(tmp_path, monkey
         load_cifar10(path=d, download=False)
 
 
+def test_cifar_lookup_order_archive_in_path_before_extracted_batches_in_the_cache(
+        tmp_path, monkeypatch, small_cifar):
+    """The documented order holds for CIFAR too: a verified archive in path= wins over batches
+    extracted (by hand: no manifest) in the cache, a later location."""
+    archive_a, _, ya, _, _ = make_cifar_archive(records=4, seed=1)
+    archive_b, _, yb, _, _ = make_cifar_archive(records=4, seed=2)
+    given, cache = tmp_path / "given", tmp_path / "cache" / "fastnn" / "cifar10"
+    given.mkdir()
+    (given / "cifar-10-binary.tar.gz").write_bytes(archive_a)
+    (tmp_path / "b.tgz").write_bytes(archive_b)
+    safe_extract(tmp_path / "b.tgz", cache)
+    monkeypatch.setitem(datasets.DATASETS, "cifar10", _cifar_spec(archive_a, []))
+    splits, where = locate_and_load("cifar10", path=given, download=False)
+    np.testing.assert_array_equal(splits.y_train, ya)
+    assert where == str(given)
+    splits, where = locate_and_load("cifar10", download=False)  # without path=: the cache's
+    np.testing.assert_array_equal(splits.y_train, yb)
+    assert where == str(cache)
+
+
 def _member(name, type_=tarfile.REGTYPE, linkname="", data=b"evil"):
     info = tarfile.TarInfo(name)
     info.type = type_

@@ -379,7 +379,9 @@ def _load_cifar10(path=None, download: bool = True, mirrors=None, timeout: float
     spec = DATASETS["cifar10"]
     rf = spec.files["archive"]
     looked = []
-    archives = []
+    target = _download_dir(spec, path)
+    # Location by location, as the IDX sets: a verified archive here wins over batches
+    # extracted in a later location.
     for d in _candidate_dirs(spec, path):
         if not d.is_dir():
             looked.append((d, "no such directory"))
@@ -390,17 +392,13 @@ def _load_cifar10(path=None, download: bool = True, mirrors=None, timeout: float
             why = f"cifar-10-batches-bin: {e}"
         a = d / rf.name
         if a.is_file():
-            archives.append(a)
-            why += f"; {rf.name} present"
+            try:
+                _download.verify_file(a, rf)
+                into = d if os.access(d, os.W_OK) else target
+                return _load_cifar_bin_dir(_extract_cifar(a, into)), str(d)
+            except (ValueError, OSError) as e:
+                why += f"; {rf.name}: {e}"
         looked.append((d, why))
-    target = _download_dir(spec, path)
-    for a in archives:
-        try:
-            _download.verify_file(a, rf)
-            into = a.parent if os.access(a.parent, os.W_OK) else target
-            return _load_cifar_bin_dir(_extract_cifar(a, into)), str(a.parent)
-        except (ValueError, OSError) as e:
-            looked.append((a, str(e)))
     if not download:
         raise _not_found(spec, looked, download)
     try:
