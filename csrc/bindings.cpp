@@ -318,9 +318,15 @@ void batch_norm_forward(const py::array& x, const std::optional<py::array>& gamm
   if (beta) check_channel_vec(*beta, "beta", dt, c, false);
   if (running_mean) check_channel_vec(*running_mean, "running_mean", dt, c, training);
   if (running_var) check_channel_vec(*running_var, "running_var", dt, c, training);
-  if (training && n * hw <= 1)
+  if (training && n * hw <= 1) {
+    const std::string one_sample =
+        n == 1 && hw == 1 ? ": a batch of one sample cannot be normalised (its variance is 0). If it is the last, "
+                            "smaller batch of an epoch, drop it: fit(..., drop_last=True) or "
+                            "DataLoader(..., drop_last=True); or use eval mode (running statistics)"
+                          : "";
     throw py::value_error("batch norm in training needs more than one value per channel (N*H*W > 1), got x of "
-                          "shape " + shape_str(x));
+                          "shape " + shape_str(x) + one_sample);
+  }
   if (!training && (!running_mean || !running_var))
     throw py::value_error("batch norm in eval mode needs running_mean and running_var, got None");
   if (!(eps >= 0.0)) throw py::value_error("eps must be >= 0, got " + std::to_string(eps));

@@ -19,6 +19,7 @@ import zlib
 import numpy as np
 
 from . import _device
+from ._files import give_open_mode
 from .nn.containers import layer_from_config, layer_to_config
 from .nn.module import Module
 
@@ -63,6 +64,7 @@ def save(model: Module, path) -> None:
             np.savez(f, **entries)
             f.flush()
             os.fsync(f.fileno())
+        give_open_mode(tmp, path)  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         try:

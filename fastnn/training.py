@@ -79,10 +79,11 @@ def _check_batch_size(batch_size):
     return int(batch_size)
 
 
-def _array_batches(x, y, batch_size, rng=None):
+def _array_batches(x, y, batch_size, rng=None, drop_last=False):
     n = x.shape[0]
     order = rng.permutation(n) if rng is not None else None
-    for start in range(0, n, batch_size):
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
         if order is None:
             sl = slice(start, start + batch_size)
             yield x[sl], (None if y is None else y[sl])
@@ -101,14 +102,18 @@ def _array(a):
     return a if _device.device_of(a) == CUDA else np.asarray(a)
 
 
-def _batches(data, batch_size, rng=None, name="train"):
-    """(x, y) batches and the number of samples (None when unknown) of data."""
+def _batches(data, batch_size, rng=None, name="train", drop_last=False):
+    """(x, y) batches and the number of samples they hold (None when unknown) of data."""
     if _is_array_pair(data):
         x, y = data
         x, y = _array(x), _array(y)
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"{name}: x has {x.shape[0]} samples but y has {y.shape[0]}")
-        return _array_batches(x, y, batch_size, rng), x.shape[0]
+        n = x.shape[0] - x.shape[0] % batch_size if drop_last else x.shape[0]
+        return _array_batches(x, y, batch_size, rng, drop_last), n
+    if drop_last:
+        raise ValueError(f"drop_last=True applies to (x, y) arrays; {name} is an iterable of batches, "
+                         "which decides its own batches (e.g. DataLoader(..., drop_last=True))")
     if isinstance(data, np.ndarray):
         raise TypeError(f"{name} must be (x, y) arrays or an iterable of (x, y) batches, got a single array")
     try:
@@ -357,7 +362,8 @@ def _compute_metrics(metric_fns, y_true_parts, y_pred_parts) -> dict:
 
 
 def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_size: int = 32,
-        metrics=("accuracy",), callbacks=None, progress: bool = True, seed=None, shuffle: bool = True) -> History:
+        metrics=("accuracy",), callbacks=None, progress: bool = True, seed=None, shuffle: bool = True,
+        drop_last: bool = False) -> History:
     """Train ``model`` and return a History of per-epoch loss, metrics and validation values.
 
     Args:
@@ -372,6 +378,11 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         callbacks: EarlyStopping, ModelCheckpoint, LearningRateScheduler or any Callback.
         progress: a tqdm bar per epoch when stdout is a terminal; quiet otherwise.
         seed: when given, ``fastnn.manual_seed(seed)`` first: shuffling and dropout reproducible.
+        shuffle: reshuffle ``(x, y)`` arrays each epoch.
+        drop_last: with ``(x, y)`` arrays, skip each epoch's last batch when it is smaller than
+            ``batch_size`` (e.g. a single sample, which BatchNorm cannot normalise in training;
+            with shuffling, other samples sit out each epoch). A loader passed as ``train``
+            decides its own batches (``DataLoader(..., drop_last=True)``): there it raises.
 
     Runs on the model's device: for a model on "cuda", each batch is copied there as it is used
     (see the module docstring); the History holds Python floats.
@@ -396,7 +407,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
         model.train()
-        batches, n = _batches(train, batch_size, get_rng() if shuffle else None, "train")
+        batches, n = _batches(train, batch_size, get_rng() if shuffle else None, "train", drop_last)
         bar = _Progress(progress, epoch, int(epochs), n)
         total_loss, count = 0.0, 0
         y_true_parts, y_pred_parts = [], []
@@ -423,7 +434,9 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
                 y_pred_parts.append(pred.copy() if device == CPU else _device.to_host(pred))
             bar.update(nb, total_loss / count)
         if count == 0:
-            raise ValueError("train gave no batches")
+            raise ValueError("train gave no batches" + (
+                f" (drop_last=True drops every batch of fewer than batch_size={batch_size} samples)"
+                if drop_last else ""))
         logs = {"loss": total_loss / count}
         logs.update(_compute_metrics(metric_fns, y_true_parts, y_pred_parts))
         if val is not None:

@@ -60,6 +60,44 @@ def idx_spec(gz: dict, raw: dict, base_urls, title="Test-MNIST", subdir="test-mn
     return DatasetSpec(title=title, subdir=subdir, files=files, how_to_get="generate it")
 
 
+# --- telling copies apart: two valid datasets mixed file by file ----------------------------
+#
+# A spec accepts one content per file, so every valid copy of a dataset is the same data and the
+# loaders' results cannot say where they came from. ``mixed_idx_spec`` accepts two: each file of
+# dataset A by its published (.gz) MD5 and each file of dataset B by its content MD5. A copy then
+# picks A or B per file ("ABBA": train images from A, train labels from B, ...), giving 16
+# distinguishable valid copies; ``copy_pattern`` reads the pattern back from loaded splits.
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def mixed_idx_spec(a_gz: dict, b_raw: dict, base_urls=(), system_dirs=(), subdir="mnist"):
+    files = {role: RemoteFile(name=IDX_NAMES[role],
+                              urls=tuple(b + IDX_NAMES[role] for b in base_urls),
+                              md5=md5(a_gz[role]), raw_md5=md5(b_raw[role]), magic=b"\x1f\x8b")
+             for role in ROLES}
+    return DatasetSpec(title="Test-MNIST", subdir=subdir, files=files,
+                       system_dirs=tuple(str(d) for d in system_dirs), how_to_get="generate it")
+
+
+def mixed_copy(a_gz: dict, b_gz: dict, pattern: str) -> dict:
+    """{file name: bytes} of the copy whose files come from A or B as ``pattern`` says."""
+    assert len(pattern) == len(ROLES) and set(pattern) <= {"A", "B"}
+    return {IDX_NAMES[role]: (a_gz if which == "A" else b_gz)[role] for role, which in zip(ROLES, pattern)}
+
+
+def copy_pattern(splits, a_arrays: dict, b_arrays: dict) -> str:
+    """The pattern ("AABB", ...) of the copy loaded as ``splits``; "?" for a file of neither."""
+    loaded = {"train_images": splits.x_train[:, 0], "train_labels": splits.y_train,
+              "test_images": splits.x_test[:, 0], "test_labels": splits.y_test}
+    out = ""
+    for role in ROLES:
+        as_u8 = np.round(loaded[role] * 255).astype(np.uint8) if "images" in role else loaded[role]
+        matches = [k for k, arrays in (("A", a_arrays), ("B", b_arrays))
+                   if as_u8.shape == arrays[role].shape and np.array_equal(as_u8, arrays[role])]
+        out += matches[0] if len(matches) == 1 else "?"
+    return out
+
+
 def cifar_batch_bytes(images: np.ndarray, labels: np.ndarray) -> bytes:
     rec = np.concatenate([labels.astype(np.uint8)[:, None],
                           images.reshape(len(images), -1)], axis=1)

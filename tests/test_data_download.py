@@ -2,16 +2,18 @@
 mirrors, and the user's caches are redirected to tmp_path."""
 import gzip
 import io
+import os
+import stat
 import tarfile
 
 import numpy as np
 import pytest
 
 from fastnn.data import (ChecksumError, DatasetNotFoundError, DownloadError, RemoteFile,
-                         download, load_cifar10, load_mnist, safe_extract)
+                         download, load_cifar10, load_mnist, locate_and_load, safe_extract)
 from fastnn.data import _download, datasets
-from data_helpers import (http_server, idx_spec, make_cifar_archive, make_idx_dataset, md5,
-                          refused_url)
+from data_helpers import (IDX_NAMES, copy_pattern, http_server, idx_spec, make_cifar_archive,
+                          make_idx_dataset, md5, mixed_copy, mixed_idx_spec, refused_url)
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +39,23 @@ def test_good_download_is_verified_and_placed(tmp_path):
     assert out.read_bytes() == GOOD
     assert _files(tmp_path / "d") == ["blob.gz"]          # no .part left behind
     assert hits == ["/blob.gz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_downloaded_and_extracted_files_get_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's 0600: 0666 minus the umask (a shared cache stays readable by the group)."""
+    archive, *_ = make_cifar_archive(records=1)
+    (tmp_path / "a.tgz").write_bytes(archive)
+    old = os.umask(0o027)
+    try:
+        with http_server({"/blob.gz": {"body": GOOD}}) as (base, _):
+            out = download(SPEC, tmp_path / "d" / "blob.gz", urls=[base + "/blob.gz"], verbose=False)
+        written = safe_extract(tmp_path / "a.tgz", tmp_path / "o")
+    finally:
+        os.umask(old)
+    assert len(written) == 6
+    for p in [out] + written:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o640, (p, oct(os.stat(p).st_mode))
 
 
 def test_sha256_checksum_is_accepted(tmp_path):
@@ -211,6 +230,79 @@ def test_env_var_location_is_searched(tmp_path, monkeypatch):
     assert load_mnist(download=False).x_test.shape == (12, 1, 6, 5)
 
 
+def test_lookup_order_with_a_valid_copy_in_every_location(tmp_path, monkeypatch):
+    """docs/data.md's order: path= (the directory itself, then path/<name>), $FASTNN_DATA/<name>,
+    the cache, system locations, then a download. Every location holds a different valid copy
+    at once; removing the winner each time must hand over to the next location in that order."""
+    a_arrays, _, a_gz = make_idx_dataset(seed=1)
+    b_arrays, b_raw, b_gz = make_idx_dataset(seed=2)
+    given, env, system = tmp_path / "given", tmp_path / "env", tmp_path / "system"
+    cache = tmp_path / "cache" / "fastnn" / "mnist"      # isolated_dirs points the cache there
+    places = {"path": given, "path/<name>": given / "mnist", "$FASTNN_DATA": env / "mnist",
+              "cache": cache, "system": system}
+    patterns = {"path": "ABBA", "path/<name>": "AAAA", "$FASTNN_DATA": "BBBB", "cache": "ABAB",
+                "system": "BABA", "download": "AABB"}
+    for place, d in places.items():
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in mixed_copy(a_gz, b_gz, patterns[place]).items():
+            (d / name).write_bytes(data)
+    served = {"/" + name: {"body": data} for name, data in mixed_copy(a_gz, b_gz, patterns["download"]).items()}
+    monkeypatch.setenv("FASTNN_DATA", str(env))
+
+    def loaded(**kwargs):
+        return copy_pattern(load_mnist(**kwargs), a_arrays, b_arrays)
+
+    def remove(d):
+        for name in IDX_NAMES.values():
+            (d / name).unlink()
+
+    with http_server(served) as (base, hits):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", mixed_idx_spec(a_gz, b_raw, [base + "/"], [system]))
+        assert loaded(path=given, download=False) == patterns["path"]
+        remove(given)
+        assert loaded(path=given, download=False) == patterns["path/<name>"]
+        assert loaded(download=False) == patterns["$FASTNN_DATA"]   # without path=
+        monkeypatch.delenv("FASTNN_DATA")
+        assert loaded(download=False) == patterns["cache"]
+        remove(cache)
+        assert loaded(download=False) == patterns["system"]
+        assert hits == []                                           # nothing downloaded so far
+        remove(system)
+        with pytest.raises(DatasetNotFoundError):
+            loaded(download=False)
+        assert loaded(verbose=False) == patterns["download"]
+        assert len(hits) == 4
+    assert sorted(p.name for p in cache.iterdir()) == sorted(IDX_NAMES.values())  # downloaded there
+    assert loaded(download=False) == patterns["download"]
+
+
+def test_locate_and_load_names_the_copy_it_used_not_a_skipped_one(tmp_path, monkeypatch):
+    """A copy failing its checksum in an earlier location is skipped by the loader; the place
+    reported must be the one the data came from."""
+    a_arrays, _, a_gz = make_idx_dataset(seed=1)
+    b_arrays, b_raw, b_gz = make_idx_dataset(seed=2)
+    env, cache = tmp_path / "env" / "mnist", tmp_path / "cache" / "fastnn" / "mnist"
+    for d, pattern in [(env, "BBBB"), (cache, "ABAB")]:
+        d.mkdir(parents=True)
+        for name, data in mixed_copy(a_gz, b_gz, pattern).items():
+            (d / name).write_bytes(data)
+    (env / IDX_NAMES["train_labels"]).write_bytes(gzip.compress(b"tampered"))
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "env"))
+    monkeypatch.setitem(datasets.DATASETS, "mnist", mixed_idx_spec(a_gz, b_raw))
+    splits, where = locate_and_load("mnist", download=False)
+    assert copy_pattern(splits, a_arrays, b_arrays) == "ABAB" and where == str(cache)
+    with http_server({"/" + n: {"body": d} for n, d in mixed_copy(a_gz, b_gz, "AABB").items()}) as (base, _):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", mixed_idx_spec(a_gz, b_raw, [base + "/"]))
+        for name in IDX_NAMES.values():
+            (cache / name).unlink()
+        splits, where = locate_and_load("mnist", verbose=False)
+    # The download goes to $FASTNN_DATA/mnist: its verified files stay, only the tampered train
+    # labels are fetched (the server's "A" copy), hence a "BABB" copy.
+    assert copy_pattern(splits, a_arrays, b_arrays) == "BABB" and where == f"a download into {env}"
+    with pytest.raises(TypeError):
+        locate_and_load("mnist", download=False, no_such_option=1)
+
+
 # --- CIFAR-10 binary archive ------------------------------------------------------------------
 
 @pytest.fixture
@@ -262,6 +354,26 @@ def test_cifar_archive_found_locally_is_verified_then_extracted(tmp_path, monkey
     (d / "cifar-10-binary.tar.gz").write_bytes(archive[:-10] + b"0123456789")
     with pytest.raises(DatasetNotFoundError, match="checksum mismatch"):
         load_cifar10(path=d, download=False)
+
+
+def test_cifar_lookup_order_archive_in_path_before_extracted_batches_in_the_cache(
+        tmp_path, monkeypatch, small_cifar):
+    """The documented order holds for CIFAR too: a verified archive in path= wins over batches
+    extracted (by hand: no manifest) in the cache, a later location."""
+    archive_a, _, ya, _, _ = make_cifar_archive(records=4, seed=1)
+    archive_b, _, yb, _, _ = make_cifar_archive(records=4, seed=2)
+    given, cache = tmp_path / "given", tmp_path / "cache" / "fastnn" / "cifar10"
+    given.mkdir()
+    (given / "cifar-10-binary.tar.gz").write_bytes(archive_a)
+    (tmp_path / "b.tgz").write_bytes(archive_b)
+    safe_extract(tmp_path / "b.tgz", cache)
+    monkeypatch.setitem(datasets.DATASETS, "cifar10", _cifar_spec(archive_a, []))
+    splits, where = locate_and_load("cifar10", path=given, download=False)
+    np.testing.assert_array_equal(splits.y_train, ya)
+    assert where == str(given)
+    splits, where = locate_and_load("cifar10", download=False)  # without path=: the cache's
+    np.testing.assert_array_equal(splits.y_train, yb)
+    assert where == str(cache)
 
 
 def _member(name, type_=tarfile.REGTYPE, linkname="", data=b"evil"):

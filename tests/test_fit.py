@@ -63,6 +63,54 @@ def test_fit_accepts_an_iterable_of_batches():
         fastnn.fit(model, "sgd", "cross_entropy", train=iter(batches), epochs=2, progress=False)
 
 
+class _BatchSizes(nn.Module):
+    """Identity layer that records the batch sizes it sees in training."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def forward(self, x):
+        if self.training:
+            self.sizes.append(x.shape[0])
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+def _bn_mlp():
+    sizes = _BatchSizes()
+    return nn.Sequential(sizes, nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3)), sizes
+
+
+def test_drop_last_skips_the_single_sample_batch_batchnorm_cannot_normalise():
+    fastnn.manual_seed(0)
+    x, y = _blobs(65)  # batches of 32, 32 and 1
+    model, _ = _bn_mlp()
+    with pytest.raises(ValueError, match=r"batch of one sample cannot be normalised.*drop_last=True"):
+        fastnn.fit(model, "adam", "cross_entropy", train=(x, y), epochs=1, batch_size=32, progress=False)
+
+    model, sizes = _bn_mlp()
+    hist = fastnn.fit(model, optim.Adam(model.parameters(), lr=0.05), "cross_entropy", train=(x, y), epochs=5,
+                      batch_size=32, drop_last=True, progress=False)
+    assert sizes.sizes == [32, 32] * 5  # the last sample of each (shuffled) epoch sits out
+    assert hist["loss"][-1] < hist["loss"][0] and np.isfinite(hist["loss"]).all()
+
+    model, sizes = _bn_mlp()  # the Keras-style fit forwards it
+    model.compile("adam", "cross_entropy").fit(x, y, batch_size=32, drop_last=True, shuffle=False, progress=False)
+    assert sizes.sizes == [32, 32]
+
+
+def test_drop_last_errors():
+    x, y = _blobs(20)
+    with pytest.raises(ValueError, match="drop_last=True drops every batch of fewer than batch_size=32"):
+        fastnn.fit(_mlp(), "sgd", "cross_entropy", train=(x, y), batch_size=32, drop_last=True, progress=False)
+    # A loader decides its own batches: fit cannot drop them, so it says so instead of ignoring it.
+    with pytest.raises(ValueError, match=r"DataLoader\(\.\.\., drop_last=True\)"):
+        fastnn.fit(_mlp(), "sgd", "cross_entropy", train=[(x, y)], drop_last=True, progress=False)
+
+
 def test_keras_style_compile_fit_evaluate_predict():
     fastnn.manual_seed(2)
     x, y = _blobs()

@@ -152,8 +152,10 @@ def test_bad_input():
     c3 = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"\(N, C\) or \(N, C, H, W\), got shape \(4, 3, 2\)"):
         ops.batch_norm_forward(x[..., 0], None, None, None, None, training=True)
-    with pytest.raises(ValueError, match=r"N\*H\*W > 1.*\(1, 3, 1, 1\)"):
+    with pytest.raises(ValueError, match=r"N\*H\*W > 1.*\(1, 3, 1, 1\).*one sample cannot be normalised.*drop_last"):
         ops.batch_norm_forward(x[:1, :, :1, :1], None, None, None, None, training=True)
+    with pytest.raises(ValueError, match=r"N\*H\*W > 1.*\(0, 3, 2, 2\)$"):  # empty, not one sample
+        ops.batch_norm_forward(x[:0], None, None, None, None, training=True)
     with pytest.raises(TypeError, match="gamma has dtype float64"):
         ops.batch_norm_forward(x, np.ones(3), None, None, None, training=True)
     with pytest.raises(ValueError, match=r"gamma must have shape \(3,\).*got \(4,\)"):

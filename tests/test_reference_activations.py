@@ -41,9 +41,37 @@ def test_softmax_gradients(name, rng):
     assert_gradients(f, [x], lambda dy: [getattr(reference, name + "_backward")(dy, y)], rng=rng)
 
 
-def test_gemm_gradients(rng):
-    a, b = rng.standard_normal((4, 6)), rng.standard_normal((6, 5))
-    bias = rng.standard_normal(5)
-    f = lambda a, b, bias: reference.gemm(a, b, bias=bias)
-    # d(a@b + bias): da = dy b^T, db = a^T dy, dbias = sum over rows
-    assert_gradients(f, [a, b, bias], lambda dy: [dy @ b.T, a.T @ dy, dy.sum(axis=0)], rng=rng)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 5), (2, 0, 3), (2, 3, 0)])
+def test_softmax_of_empty_arrays(name, shape):
+    """A size-0 axis gives an empty result (as NumPy's and PyTorch's), not a max() error."""
+    x = np.empty(shape, np.float32)
+    for f, args in [(name, (x,)), (name + "_backward", (x, x))]:
+        y = getattr(reference, f)(*args)
+        assert y.shape == shape and y.dtype == np.float32, f
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_gradients(trans_a, trans_b, rng):
+    m, k, n, beta = 4, 6, 5, 0.7
+    a = rng.standard_normal((k, m) if trans_a else (m, k))
+    b = rng.standard_normal((n, k) if trans_b else (k, n))
+    bias, c = rng.standard_normal(n), rng.standard_normal((m, n))
+
+    def f(a, b, bias, c):
+        out = c.copy()  # gemm writes into out: perturbing c must not change the next call's c
+        result = reference.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, out=out, beta=beta)
+        assert result is out
+        return result
+
+    opa = a.T if trans_a else a
+    opb = b.T if trans_b else b
+
+    def grads(dy):
+        # y = op(a) @ op(b) + bias + beta * c: d op(a) = dy op(b)^T, d op(b) = op(a)^T dy,
+        # and a transposed operand gets the transpose of its op's gradient.
+        d_opa, d_opb = dy @ opb.T, opa.T @ dy
+        return [d_opa.T if trans_a else d_opa, d_opb.T if trans_b else d_opb, dy.sum(axis=0), beta * dy]
+
+    assert_gradients(f, [a, b, bias, c], grads, rng=rng)

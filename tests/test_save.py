@@ -1,6 +1,7 @@
 """fastnn.save / fastnn.load: bitwise round trips, no pickle, atomic writes, clear errors."""
 import json
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -157,6 +158,21 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         fastnn.save(_mlp(), path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.fnn"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("mask", [0o022, 0o027], ids=oct)
+def test_saved_file_gets_the_mode_open_would_give(tmp_path, mask):
+    """Not mkstemp's 0600: 0666 minus the umask, like any file the user writes."""
+    old = os.umask(mask)
+    try:
+        fastnn.save(_mlp(), tmp_path / "m.fnn")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(tmp_path / "m.fnn").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == 0o666 & ~mask, oct(mode)
 
 
 def test_custom_module_round_trip(tmp_path, rng):

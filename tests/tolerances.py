@@ -5,6 +5,32 @@ tolerance is the float32 kernel's own error. Why each value:
 - element-wise activations: a few ulp from the polynomial exp/log/tanh (rtol 4e-6 ~ 32 ulp
   leaves room for the composition in swish/softplus); atol for results that underflow.
 - softmax: the row sum adds one rounding per element (grows ~ sqrt(cols) ulp).
+- log_softmax: not a relative-error op, so not softmax's tolerance. y = z - log(S) with
+  z = x - max <= 0 and S = sum(exp(z)) >= 1 (the max contributes exp(0) = 1), so log(S) >= 0
+  and |y| = |z| + log(S): these two terms never cancel. But S is a sum of terms up to 1, and its
+  relative rounding d is an *absolute* error of every y in the row, log(S (1 + d)) = log(S) + d,
+  however small |y| is (the dominant entry's y is near 0 when the others are far below it;
+  torch's float32 log_softmax errs as much there). First order, u = 2**-24, n = row length,
+  float32 exp and log within 1 ulp = 2u (csrc simd_math; measured 0.99 and 0.83 ulp at most):
+    u|z| (x - max) + 2u log(S) (log) + u|y| (last subtraction) <= 4u|y|        -> rtol
+    d <= 2u (each exp) + u sum_k p_k|z_k| (the rounded exp arguments; that sum is at most the
+         row's entropy <= ln n) + (n - 1)u (n positive terms summed in any order: Higham,
+         "Accuracy and Stability of Numerical Algorithms", ch. 4)                  -> atol
+  The summation is taken at its worst case: its roundings all fall on partial sums near 1, not
+  at random, and the statistical sqrt(n)u in its place is exceeded (measured: by 6% at n = 31).
+  rtol = 4u = 2.4e-7, atol = (n + 1 + ln n)u = 8.0e-6 for rows of n <= 128 (the tests' rows
+  have n <= 97; the largest error observed is ~10u absolute).
+- log_softmax_backward: dx = dy - p s with p = exp(y) <= 1 and s = sum(dy): dx cancels where
+  dy ~ p s. u|dx| (subtraction) + 3u p|s| (exp 2u, product u), and p|s| = |dy - dx|, so
+  <= 4u|dx| + 3u|dy|; plus p|ds|, the rounding of s. Its n terms have both signs, so the bound
+  is on the partial sums: (n - 1)u max|partial sum| at worst, ~sqrt(n)u max|partial sum| for
+  rounding errors of random sign (Higham, sec. 2.8, the rule of thumb). The tests draw
+  dy ~ N(0, 1): |dy| <= 6, and the partial sums are a random walk whose max exceeds 5 sqrt(n)
+  in ~1e-6 of rows, so |ds| <= 5n u. rtol = 4u = 2.4e-7, atol = (3 * 6 + 5n)u = 3.9e-5 for
+  n <= 128 (observed errors stay below a third of it). softmax_backward's sum is weighted by
+  y (sum y = 1), so its partial sums stay of the size of dy: hence a separate entry.
+  float64 (both): libm / NumPy exp and log are within ~1 ulp, and the float64 reference rounds
+  as much as the kernel does: twice the float32 formulas' values with u = 2**-53.
 - gemm: k products summed in a blocked order: error ~ k * eps * |a||b|, hence the scaled check
   in the GEMM tests; these values apply to entries of order 1 with k up to a few thousand.
 - conv / conv_backward: each output is a GEMM sum (y, dx: C*KH*KW or OC*KH*KW terms; dw, db:
@@ -22,6 +48,8 @@ TOLERANCES = {
     "activation_backward": {F32: (1e-5, 1e-6), F64: (1e-12, 1e-14)},
     "softmax": {F32: (1e-5, 1e-7), F64: (1e-12, 1e-15)},
     "softmax_backward": {F32: (1e-5, 2e-6), F64: (1e-12, 1e-14)},
+    "log_softmax": {F32: (2.4e-7, 8.0e-6), F64: (8.9e-16, 3.0e-14)},
+    "log_softmax_backward": {F32: (2.4e-7, 3.9e-5), F64: (8.9e-16, 1.5e-13)},
     "gemm": {F32: (1e-4, 1e-4), F64: (1e-11, 1e-11)},
     # convolution and pooling
     "conv": {F32: (2e-5, 2e-5), F64: (1e-12, 1e-12)},

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional, Sequence
 
+from .._files import give_open_mode
+
 CHUNK = 1 << 20          # bytes per read while streaming / hashing
 DEFAULT_TIMEOUT = 30.0   # seconds per socket operation (connect, each read)
 
@@ -200,6 +202,7 @@ def download(spec: RemoteFile, dest, *, urls: Optional[Sequence[str]] = None,
         try:
             _fetch_one(url, part, spec, timeout, verbose)
             verify_file(part, spec)
+            give_open_mode(part, dest)  # mkstemp made it 0600
             os.replace(part, dest)
             return dest
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
@@ -287,6 +290,7 @@ def safe_extract(archive, dest, members: Optional[Sequence[str]] = None) -> list
                         shutil.copyfileobj(src, out, CHUNK)
                     except (tarfile.TarError, EOFError, zlib.error) as e:
                         raise ValueError(f"{archive}: corrupt member {m.name!r} ({e})") from None
+                give_open_mode(tmp, target)  # mkstemp made it 0600
                 os.replace(tmp, target)
             except BaseException:
                 if os.path.exists(tmp):

@@ -21,6 +21,7 @@ byte counts. Files that fail are skipped (and listed in the error if nothing els
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,7 +254,9 @@ def _to_float_images(u8: np.ndarray) -> np.ndarray:
     return x
 
 
-def _load_idx_dataset(key: str, path, download: bool, mirrors, timeout, verbose) -> DatasetSplits:
+def _load_idx_dataset(key: str, path=None, download: bool = True, mirrors=None, timeout: float = 30.0,
+                      verbose: bool = True):
+    """(DatasetSplits, where they came from: the directory, or "a download into <dir>")."""
     spec = DATASETS[key]
     looked = []
     for d in _candidate_dirs(spec, path):
@@ -261,7 +264,7 @@ def _load_idx_dataset(key: str, path, download: bool, mirrors, timeout, verbose)
             looked.append((d, "no such directory"))
             continue
         try:
-            return _load_idx_dir(spec, d)
+            return _load_idx_dir(spec, d), str(d)
         except (FileNotFoundError, ValueError) as e:
             looked.append((d, str(e)))
     if not download:
@@ -283,7 +286,7 @@ def _load_idx_dataset(key: str, path, download: bool, mirrors, timeout, verbose)
                 raw.unlink()   # a stale uncompressed copy would be found first next time
     except DownloadError as e:
         raise _not_found(spec, looked, download, e) from None
-    return _load_idx_dir(spec, target)
+    return _load_idx_dir(spec, target), f"a download into {target}"
 
 
 def load_mnist(path=None, *, download: bool = True, mirrors: Optional[Sequence[str]] = None,
@@ -300,7 +303,7 @@ def load_mnist(path=None, *, download: bool = True, mirrors: Optional[Sequence[s
     Returns:
         DatasetSplits: x float32 ``(N, 1, 28, 28)`` in [0, 1], y int64 ``(N,)`` in [0, 10).
     """
-    return _load_idx_dataset("mnist", path, download, mirrors, timeout, verbose)
+    return _load_idx_dataset("mnist", path, download, mirrors, timeout, verbose)[0]
 
 
 def load_fashion_mnist(path=None, *, download: bool = True,
@@ -312,7 +315,7 @@ def load_fashion_mnist(path=None, *, download: bool = True,
     (``/usr/share/datasets/fashion-mnist``) with no network. Arguments and return value as
     :func:`load_mnist`.
     """
-    return _load_idx_dataset("fashion_mnist", path, download, mirrors, timeout, verbose)
+    return _load_idx_dataset("fashion_mnist", path, download, mirrors, timeout, verbose)[0]
 
 
 # --- CIFAR-10 -----------------------------------------------------------------------------
@@ -368,31 +371,34 @@ def load_cifar10(path=None, *, download: bool = True, mirrors: Optional[Sequence
         DatasetSplits: x float32 ``(N, 3, 32, 32)`` in [0, 1] (about 0.6 GB for the training
         set), y int64 ``(N,)``.
     """
+    return _load_cifar10(path, download, mirrors, timeout, verbose)[0]
+
+
+def _load_cifar10(path=None, download: bool = True, mirrors=None, timeout: float = 30.0, verbose: bool = True):
+    """(DatasetSplits, where they came from: the directory, or "a download into <dir>")."""
     spec = DATASETS["cifar10"]
     rf = spec.files["archive"]
     looked = []
-    archives = []
+    target = _download_dir(spec, path)
+    # Location by location, as the IDX sets: a verified archive here wins over batches
+    # extracted in a later location.
     for d in _candidate_dirs(spec, path):
         if not d.is_dir():
             looked.append((d, "no such directory"))
             continue
         try:
-            return _load_cifar_bin_dir(d / "cifar-10-batches-bin")
+            return _load_cifar_bin_dir(d / "cifar-10-batches-bin"), str(d)
         except (FileNotFoundError, ValueError) as e:
             why = f"cifar-10-batches-bin: {e}"
         a = d / rf.name
         if a.is_file():
-            archives.append(a)
-            why += f"; {rf.name} present"
+            try:
+                _download.verify_file(a, rf)
+                into = d if os.access(d, os.W_OK) else target
+                return _load_cifar_bin_dir(_extract_cifar(a, into)), str(d)
+            except (ValueError, OSError) as e:
+                why += f"; {rf.name}: {e}"
         looked.append((d, why))
-    target = _download_dir(spec, path)
-    for a in archives:
-        try:
-            _download.verify_file(a, rf)
-            into = a.parent if os.access(a.parent, os.W_OK) else target
-            return _load_cifar_bin_dir(_extract_cifar(a, into))
-        except (ValueError, OSError) as e:
-            looked.append((a, str(e)))
     if not download:
         raise _not_found(spec, looked, download)
     try:
@@ -400,37 +406,22 @@ def load_cifar10(path=None, *, download: bool = True, mirrors: Optional[Sequence
                                      timeout=timeout, verbose=verbose)
     except DownloadError as e:
         raise _not_found(spec, looked, download, e) from None
-    return _load_cifar_bin_dir(_extract_cifar(archive, target))
-
-
-def _present_dir(spec: DatasetSpec, path) -> Optional[Path]:
-    """The first candidate directory holding the dataset's files (the one the loaders use)."""
-    for d in _candidate_dirs(spec, path):
-        if not d.is_dir():
-            continue
-        if "archive" in spec.files:  # CIFAR-10: the extracted binary batches
-            if (d / "cifar-10-batches-bin").is_dir() or (d / spec.files["archive"].name).is_file():
-                return d
-        elif all(_find_file(d, rf) is not None for rf in spec.files.values()):
-            return d
-    return None
+    return _load_cifar_bin_dir(_extract_cifar(archive, target)), f"a download into {target}"
 
 
 def locate_and_load(name: str, path=None, *, download: bool = True, **kwargs):
     """Load a dataset by name ("mnist", "fashion-mnist", "cifar10", "digits") and say where it
-    came from: returns ``(DatasetSplits, description)``. For messages such as ``fastnn train``'s."""
+    came from: returns ``(DatasetSplits, description)``. For messages such as ``fastnn train``'s.
+    The description is the loader's own account (the directory whose verified copy it used), so
+    a copy it skipped (incomplete, failing its checksum) is never named."""
     key = name.lower().replace("-", "_")
     if key == "digits":
         return load_digits(), "scikit-learn's bundled copy"
-    loaders = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
+    loaders = {"mnist": functools.partial(_load_idx_dataset, "mnist"),
+               "fashion_mnist": functools.partial(_load_idx_dataset, "fashion_mnist"), "cifar10": _load_cifar10}
     if key not in loaders:
         raise ValueError(f"unknown dataset {name!r}; expected one of: mnist, fashion-mnist, cifar10, digits")
-    spec = DATASETS[key]
-    before = _present_dir(spec, path)
-    splits = loaders[key](path, download=download, **kwargs)
-    if before is not None:
-        return splits, str(before)
-    return splits, f"a download into {_download_dir(spec, path)}"
+    return loaders[key](path, download=download, **kwargs)
 
 
 # --- scikit-learn digits -------------------------------------------------------------------

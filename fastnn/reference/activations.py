@@ -85,16 +85,24 @@ def elu_backward(dy, x, alpha=1.0):
     return np.where(x > 0, dy, dy * alpha * np.exp(np.minimum(x, 0))).astype(dy.dtype)
 
 
+def _shifted(x):
+    """x - max over the last axis. An empty array (e.g. an empty last axis) has no max, NumPy's
+    max raises: the result is empty whatever the shift, as in PyTorch, so shift by nothing."""
+    if x.size == 0:
+        return x.copy()
+    return x - x.max(axis=-1, keepdims=True)
+
+
 def softmax(x):
     with np.errstate(invalid="ignore"):
-        z = x - x.max(axis=-1, keepdims=True)
+        z = _shifted(x)
         e = np.exp(z)
         return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
 
 
 def log_softmax(x):
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = x - x.max(axis=-1, keepdims=True)
+        z = _shifted(x)
         return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(x.dtype)
 
 
