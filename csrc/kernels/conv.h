@@ -57,6 +57,25 @@ template <typename T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t oc,
                      const ConvGeom& g, const T* cols);
 
+// How conv2d_forward / conv2d_backward compute a geometry:
+//   pointwise: 1x1, stride 1, no padding: x is the column matrix (per-sample GEMMs);
+//   im2col:    column matrices + GEMMs on L2-sized chunks (above);
+//   winograd:  Winograd F(2x2, 3x3) for 3x3 kernels with stride 1 (conv_winograd.h), when the
+//              layer has enough channels for its 2.25x fewer multiplications to pay for the
+//              transforms. A column matrix the caller asks to keep (cols) is still filled, and
+//              ignored by the backward: results never depend on whether columns are kept.
+enum class ConvAlgo : int { automatic = 0, pointwise = 1, im2col = 2, winograd = 3 };
+const char* conv_algo_name(ConvAlgo a);
+// The algorithm both functions use for g with oc outputs (never automatic).
+ConvAlgo conv2d_algorithm(const ConvGeom& g, int64_t oc);
+// For tests and benchmarks: force im2col or winograd (winograd only where it applies, 3x3 with
+// stride 1; elsewhere the normal choice), or back to automatic. Process-wide.
+void set_conv2d_algorithm(ConvAlgo a);
+ConvAlgo conv2d_algorithm_override();
+// conv2d_forward + conv2d_backward calls that ran each algorithm since the process started
+// (index: ConvAlgo value), so tests can see which path a call really took.
+uint64_t conv2d_algorithm_calls(ConvAlgo a);
+
 // Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, KH, KW), y (N, C_out, OH, OW).
 // g describes the convolution that maps y's shape back to x's: g.{n,c,h,w} = (N, C_out, OH, OW),
 // g.{oh,ow} = (H, W). Its forward is that convolution's input gradient; b may be null.
