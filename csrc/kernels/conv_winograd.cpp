@@ -1,13 +1,13 @@
-// conv2d forward and backward by Winograd F(2x2, 3x3): the blocking, the 16 matrix products per
-// block (fastnn::gemm) and the threads. The tile transforms are per ISA (winograd_impl.h).
+// conv2d forward and backward by Winograd F(2x2, 3x3): the blocking, the weight transforms and
+// the threads. The tile transforms and the 16 products of a block are per ISA (winograd_impl.h).
 //
 // The mini-batch is cut into blocks of whole images, sized so a block's transformed input V and
 // transformed output M (or dM) stay in L2 while its 16 products run; threads take whole blocks
 // (forward) or whole groups of consecutive blocks (backward), and each block is a complete
-// transform -> 16 GEMMs -> transform pipeline on one core. Blocks and groups depend on the shapes
-// only, and dU is summed per group, groups in order: results do not depend on the thread count.
-// Images never straddle blocks, so the overlapping dx tiles of an image are all gathered by the
-// thread that owns it: no races.
+// transform -> 16 products -> transform pipeline on one core. Blocks and groups depend on the
+// shapes only, and dU is summed per group, groups in order: results do not depend on the thread
+// count. Images never straddle blocks, so the overlapping dx tiles of an image are all added by
+// the thread that owns it: no races.
 #include "conv_winograd.h"
 
 #include <algorithm>
@@ -15,51 +15,41 @@
 
 #include "block_cache.h"
 #include "cpu.h"
-#include "gemm.h"
 #include "isa_dispatch.h"
 #include "winograd.h"
 
 namespace fastnn {
 namespace {
 
-// Scratch from the block cache. Uninitialised unless `zeroed`: the transformed blocks are
-// zeroed once so that the junk lanes the transforms compute in the slack columns start finite.
 template <typename T>
-class Buffer {
+class Buffer {  // uninitialised scratch from the block cache (every element written before read)
  public:
   Buffer() = default;
-  explicit Buffer(int64_t count, bool zeroed = false)
-      : buf_(sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1))) {
-    if (zeroed) std::fill(get(), get() + count, T(0));
-  }
+  explicit Buffer(int64_t count) : buf_(sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1))) {}
   T* get() const { return buf_.as<T>(); }
 
  private:
   CachedBuffer buf_;
 };
 
-// Leading dimension of a block's transformed matrices: its tiles, the transforms' slack
-// (winograd.h), rounded to whole 64-byte lines.
-int64_t block_ld(int64_t tiles) { return (tiles + kWinogradSlack + 15) / 16 * 16; }
-
-// Stride between the 16 matrices of a block: rows * ld, plus a line when that is an even
-// number of 64-byte lines (see winograd.h).
+// Stride between the 16 matrices of a block of `size` elements each: whole 64-byte lines, an
+// odd number of them (see winograd.h).
 template <typename T>
-int64_t matrix_stride(int64_t rows, int64_t ld) {
+int64_t matrix_stride(int64_t size) {
   constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
-  const int64_t size = rows * ld;  // ld is a multiple of 16 >= line elements
-  return (size / line) % 2 == 0 ? size + line : size;
+  const int64_t lines = (size + line - 1) / line;
+  return (lines % 2 == 0 ? lines + 1 : lines) * line;
 }
 
 WinogradGeom tile_geom(const ConvGeom& g) {
   return {g.h, g.w, g.ph, g.pw, g.oh, g.ow, (g.oh + 1) / 2, (g.ow + 1) / 2};
 }
 
-// V, M and dM of a block together: about half of a 1 MiB L2 (the GEMMs stream V and write M;
-// the rest of L2 holds U, the packed GEMM panels and the block's x / y planes).
+// V and M (or dM) of a block together: about half of a 1 MiB L2 (the rest holds U, the block's
+// channel-last planes and the x / y planes passing through).
 constexpr int64_t kBlockBytes = 512 * 1024;
 constexpr int64_t kMinBlocks = 16;  // enough blocks to balance a few threads
-constexpr int64_t kMaxGroups = 16;  // dU partial sums (each 16 * OC * C)
+constexpr int64_t kMaxGroups = 16;  // dU partial sums (each 16 * C * OC)
 
 struct Blocking {
   int64_t per;    // images per block (the last may have fewer)
@@ -75,12 +65,14 @@ Blocking blocking(const ConvGeom& g, int64_t oc, const WinogradGeom& wg, size_t 
   return {per, (g.n + per - 1) / per};
 }
 
-// U_xi (OC, C) = (G g G^T)[i][j] for xi = 4i + j, computed in double and rounded once.
+// U_xi = (G g G^T)[i][j] for xi = 4i + j, computed in double and rounded once: into u as
+// U_xi (C, OC) and, when ut is not null, into ut as U_xi^T (OC, C).
 template <typename T>
-void weight_transform(const T* w, T* u, int64_t oc, int64_t c) {
+void weight_transform(const T* w, T* u, T* ut, int64_t oc, int64_t c) {
   const int64_t mat = oc * c;
   parallel_for(mat, 256, [&](int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e) {
+    for (int64_t e = e0; e < e1; ++e) {  // e = o * C + ci, as in w
+      const int64_t o = e / c, ci = e % c;
       const T* k = w + e * 9;
       double t[4][3];  // G g
       for (int j = 0; j < 3; ++j) {
@@ -93,14 +85,18 @@ void weight_transform(const T* w, T* u, int64_t oc, int64_t c) {
       for (int i = 0; i < 4; ++i) {  // (G g) G^T
         const double r[4] = {t[i][0], 0.5 * (t[i][0] + t[i][1] + t[i][2]), 0.5 * (t[i][0] - t[i][1] + t[i][2]),
                              t[i][2]};
-        for (int j = 0; j < 4; ++j) u[(4 * i + j) * mat + e] = static_cast<T>(r[j]);
+        for (int j = 0; j < 4; ++j) {
+          const T val = static_cast<T>(r[j]);
+          u[(4 * i + j) * mat + ci * oc + o] = val;
+          if (ut) ut[(4 * i + j) * mat + e] = val;
+        }
       }
     }
   });
 }
 
-// dw (OC, C, 3, 3) = G^T dU G, with dU_xi (OC, C) the sum of `count` partials (each 16 * OC * C,
-// added in order, into the first: streaming adds, not `count` strided loads per element), the
+// dw (OC, C, 3, 3) = G^T dU G, with dU_xi (C, OC) the sum of `count` partials (each 16 * C * OC,
+// added in order into the first: streaming adds, not `count` strided loads per element), the
 // transform in double, rounded once.
 template <typename T>
 void weight_grad_transform(T* partial, int64_t count, T* dw, int64_t oc, int64_t c) {
@@ -113,9 +109,10 @@ void weight_grad_transform(T* partial, int64_t count, T* dw, int64_t oc, int64_t
     }
   });
   parallel_for(mat, 256, [&](int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e) {
+    for (int64_t e = e0; e < e1; ++e) {  // e = o * C + ci, as in dw
+      const int64_t o = e / c, ci = e % c;
       double d[4][4];
-      for (int xi = 0; xi < 16; ++xi) d[xi / 4][xi % 4] = partial[xi * mat + e];
+      for (int xi = 0; xi < 16; ++xi) d[xi / 4][xi % 4] = partial[xi * mat + ci * oc + o];
       double t[3][4];  // G^T dU
       for (int j = 0; j < 4; ++j) {
         const double h = 0.5 * (d[1][j] + d[2][j]);
@@ -145,20 +142,17 @@ template <typename T>
 void winograd_conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g) {
   const WinogradGeom wg = tile_geom(g);
   const int64_t c = g.c, tiles = wg.tiles(), in_plane = c * g.plane_in(), out_plane = oc * g.plane_out();
-  Buffer<T> u(16 * oc * c);
-  weight_transform(w, u.get(), oc, c);
+  Buffer<T> u(16 * c * oc);
+  weight_transform<T>(w, u.get(), nullptr, oc, c);
   const Blocking bl = blocking(g, oc, wg, sizeof(T));
   parallel_for(bl.count, 1, [&](int64_t b0, int64_t b1) {
-    const int64_t ld_max = block_ld(bl.per * tiles);
-    Buffer<T> v(16 * matrix_stride<T>(c, ld_max), true), m(16 * matrix_stride<T>(oc, ld_max), true);
+    Buffer<T> v(16 * matrix_stride<T>(bl.per * tiles * c)), m(16 * matrix_stride<T>(bl.per * tiles * oc));
     for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), cols = nb * tiles, ld = block_ld(cols);
-      const int64_t vs = matrix_stride<T>(c, ld), ms = matrix_stride<T>(oc, ld);
-      FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v.get(), wg, nb, c, ld, vs));
-      for (int xi = 0; xi < 16; ++xi)
-        gemm<T>(false, false, oc, cols, c, T(1), u.get() + xi * oc * c, c, v.get() + xi * vs, ld, T(0),
-                m.get() + xi * ms, ld);
-      FASTNN_DISPATCH(winograd_output_transform<T>(m.get(), y + s0 * out_plane, b, wg, nb, oc, ld, ms));
+      const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
+      const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
+      FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v.get(), wg, nb, c, vs));
+      FASTNN_DISPATCH(winograd_forward_products<T>(v.get(), u.get(), m.get(), rows, c, oc, vs, ms));
+      FASTNN_DISPATCH(winograd_output_transform<T>(m.get(), y + s0 * out_plane, b, wg, nb, oc, ms));
     }
   });
 }
@@ -168,9 +162,9 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
                               const ConvGeom& g) {
   const WinogradGeom wg = tile_geom(g);
   const int64_t c = g.c, tiles = wg.tiles(), in_plane = c * g.plane_in(), out_plane = oc * g.plane_out();
-  const int64_t p = g.plane_out(), usize = 16 * oc * c;
-  Buffer<T> u = dx ? Buffer<T>(usize) : Buffer<T>();
-  if (dx) weight_transform(w, u.get(), oc, c);
+  const int64_t p = g.plane_out(), usize = 16 * c * oc;
+  Buffer<T> u = dx ? Buffer<T>(usize) : Buffer<T>(), ut = dx ? Buffer<T>(usize) : Buffer<T>();
+  if (dx) weight_transform<T>(w, u.get(), ut.get(), oc, c);
   const Blocking bl = blocking(g, oc, wg, sizeof(T));
   // dU partial sums: one per group of consecutive blocks, added in group order at the end.
   const int64_t per_group = (bl.count + kMaxGroups - 1) / kMaxGroups;
@@ -178,16 +172,13 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
   Buffer<T> partial(groups * usize);
   std::vector<double> db_part(db ? static_cast<size_t>(bl.count * oc) : 0);
   parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
-    const int64_t ld_max = block_ld(bl.per * tiles);
-    Buffer<T> vbuf(16 * matrix_stride<T>(c, ld_max) + kWinogradSlack, true);
-    Buffer<T> dm(16 * matrix_stride<T>(oc, ld_max), true);
-    T* const v = vbuf.get() + kWinogradSlack;  // V, then dV (read from one before: winograd.h)
+    Buffer<T> v(16 * matrix_stride<T>(bl.per * tiles * c)), dm(16 * matrix_stride<T>(bl.per * tiles * oc));
     for (int64_t gi = g0; gi < g1; ++gi) {
       const int64_t bbeg = gi * per_group, bend = std::min(bl.count, bbeg + per_group);
       T* du = partial.get() + gi * usize;
       for (int64_t blk = bbeg; blk < bend; ++blk) {
-        const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), cols = nb * tiles, ld = block_ld(cols);
-        const int64_t vs = matrix_stride<T>(c, ld), ms = matrix_stride<T>(oc, ld);
+        const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
+        const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
         const T* dyb = dy + s0 * out_plane;
         if (db) {
           for (int64_t o = 0; o < oc; ++o) {
@@ -202,19 +193,14 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
             db_part[static_cast<size_t>(blk * oc + o)] = sum;
           }
         }
-        FASTNN_DISPATCH(winograd_grad_output_transform<T>(dyb, dm.get(), wg, nb, oc, ld, ms));
-        FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v, wg, nb, c, ld, vs));
-        const T beta = blk == bbeg ? T(0) : T(1);
-        // dU_xi (OC, C) += dM_xi (OC, tiles) @ V_xi^T
-        for (int xi = 0; xi < 16; ++xi)
-          gemm<T>(false, true, oc, c, cols, T(1), dm.get() + xi * ms, ld, v + xi * vs, ld, beta, du + xi * oc * c,
-                  c);
+        FASTNN_DISPATCH(winograd_grad_output_transform<T>(dyb, dm.get(), wg, nb, oc, ms));
+        FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v.get(), wg, nb, c, vs));
+        // dU_xi (C, OC) (+)= V_xi^T @ dM_xi, the group's first block overwriting its partial
+        FASTNN_DISPATCH(winograd_weight_products<T>(v.get(), dm.get(), du, blk != bbeg, rows, c, oc, vs, ms));
         if (dx) {
-          // dV_xi (C, tiles) = U_xi^T @ dM_xi, over V (used up)
-          for (int xi = 0; xi < 16; ++xi)
-            gemm<T>(true, false, c, cols, oc, T(1), u.get() + xi * oc * c, c, dm.get() + xi * ms, ld, T(0),
-                    v + xi * vs, ld);
-          FASTNN_DISPATCH(winograd_grad_input_transform<T>(v, dx + s0 * in_plane, wg, nb, c, ld, vs));
+          // dV_xi (tiles, C) = dM_xi @ U_xi^T, over V (used up)
+          FASTNN_DISPATCH(winograd_data_products<T>(dm.get(), ut.get(), v.get(), rows, c, oc, ms, vs));
+          FASTNN_DISPATCH(winograd_grad_input_transform<T>(v.get(), dx + s0 * in_plane, wg, nb, c, vs));
         }
       }
     }

@@ -1,25 +1,33 @@
-// Winograd F(2x2, 3x3) tile transforms (see winograd.h), written once and compiled per ISA: the
-// including file defines FASTNN_ISA_NS and the build gives it the matching -m flags.
+// Winograd F(2x2, 3x3): the transforms and products of a block of images (see winograd.h),
+// written once and compiled per ISA: the including file defines FASTNN_ISA_NS and the build gives
+// it the matching -m flags.
 //
-// Every loop runs along a row of tiles (tw = 0 .. TW-1), unit-stride in the transformed
-// matrices, in chunks of kLanes with a compile-time trip count: typical rows are shorter than
-// a vector (TW = 7 for a 14 x 14 output) and a runtime-length loop would run in the compiler's
-// scalar remainder. Lanes past TW compute junk that is never stored to an output plane (see the
-// slack in winograd.h). A padded plane is held split into its even and odd columns: tile tw
-// reads padded columns 2tw .. 2tw+3 = even[tw], odd[tw], even[tw+1], odd[tw+1], so the column
-// transform is unit-stride too.
+// Transforms: each image's planes are first transposed to channel-last (a zero-bordered padded
+// plane, pixel-major, channels contiguous; read in runs of 16 pixels along 16 planes at a time,
+// sequential streams the prefetchers follow), so every tile's transform is a loop over channels
+// that the compiler vectorizes with full vectors whatever the plane's size; the results go out
+// the same way (channel-last plane, then transposed back to NCHW, cropped). Only additions and
+// subtractions (the 1/2 of G is applied to the weights, in double, in conv_winograd.cpp), each
+// output summed in one fixed order; dx's overlapping tiles are added tile by tile in order.
 //
-// Each transform runs in passes over a whole plane (copy in, rows, columns, copy out), each pass
-// reading what an earlier pass wrote a plane ago: a vector load of data just stored at another
-// offset (the shifted even[tw+1], a row just copied) cannot be forwarded from the store buffer
-// and stalls until the stores retire; measured, those stalls took most of the time.
-//
-// Only additions and subtractions (the 1/2 of G is applied to the weights, in double, in
-// conv_winograd.cpp), each output summed in one fixed order.
+// Products: 16 per block, all operands read in place (tile-major layout). With AVX-512, float:
+// a register-blocked micro-kernel (12 rows x 32 columns, 24 accumulators) where the rows are
+// tiles (or input channels for dU) and the columns are channels: no packing, no edge waste
+// for any tile count, no per-call overhead. Otherwise fastnn::gemm on the same matrices.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// GCC 12 warns inside its own avx512fintrin.h (the _mm512_undefined_* "__Y = __Y" idiom of the
+// unpack intrinsics); a known false positive, silenced as in gemm_avx512.cpp.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#include "gemm.h"
 #include "winograd.h"
 
 #ifndef FASTNN_ISA_NS
@@ -29,138 +37,229 @@
 namespace fastnn::FASTNN_ISA_NS {
 namespace {
 
-constexpr int64_t kLanes = 8;
-static_assert(kLanes <= kWinogradSlack, "a chunk may run kLanes - 1 columns past a tile row");
-
-inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
-
-// Row lengths of the per-plane scratch.
-struct Widths {
-  int64_t tw;   // tiles in a row
-  int64_t twp;  // TW in whole chunks
-  int64_t pc;   // even (or odd) padded columns: TW + 1 and a chunk reading one past, chunked
-  int64_t rl;   // a padded row in natural order: 2 pc (>= 2 TW + 2 >= W + 2 PW)
-  explicit Widths(const WinogradGeom& g)
-      : tw(g.tw), twp(round_up(g.tw, kLanes)), pc(twp + kLanes), rl(2 * pc) {}
-};
-
-// even[k] = line[2k], odd[k] = line[2k + 1] for k < n (n a multiple of kLanes).
-template <typename T>
-inline void deinterleave(const T* line, T* even, T* odd, int64_t n) {
-  for (int64_t k0 = 0; k0 < n; k0 += kLanes) {
-#pragma omp simd
-    for (int64_t k = k0; k < k0 + kLanes; ++k) {
-      even[k] = line[2 * k];
-      odd[k] = line[2 * k + 1];
+// Planes to channel-last: for the `c` planes of `hw` pixels at src (plane ci at ci * hw),
+// pixel(j)[ci] = src[ci * hw + j]; pixel(j) gives the address of pixel j's channel vector.
+// Pixels are taken in runs of 16 along the planes (sequential reads of 16 planes at a time).
+template <typename T, class Pixel>
+void planes_to_pixels(const T* src, int64_t c, int64_t hw, Pixel pixel) {
+  constexpr int64_t kB = 16;
+  for (int64_t j0 = 0; j0 < hw; j0 += kB) {
+    const int64_t j1 = std::min(hw, j0 + kB);
+    for (int64_t c0 = 0; c0 < c; c0 += kB) {
+      const int64_t c1 = std::min(c, c0 + kB);
+      for (int64_t j = j0; j < j1; ++j) {
+        T* d = pixel(j);
+        for (int64_t ci = c0; ci < c1; ++ci) d[ci] = src[ci * hw + j];
+      }
     }
   }
 }
 
-// line[2k] = even[k], line[2k + 1] = odd[k] for k < n (n a multiple of kLanes).
-template <typename T>
-inline void interleave(const T* even, const T* odd, T* line, int64_t n) {
-  for (int64_t k0 = 0; k0 < n; k0 += kLanes) {
-#pragma omp simd
-    for (int64_t k = k0; k < k0 + kLanes; ++k) {
-      line[2 * k] = even[k];
-      line[2 * k + 1] = odd[k];
+// The inverse: dst[ci * hw + j] = pixel(j)[ci].
+template <typename T, class Pixel>
+void pixels_to_planes(Pixel pixel, T* dst, int64_t c, int64_t hw) {
+  constexpr int64_t kB = 16;
+  for (int64_t j0 = 0; j0 < hw; j0 += kB) {
+    const int64_t j1 = std::min(hw, j0 + kB);
+    for (int64_t c0 = 0; c0 < c; c0 += kB) {
+      const int64_t c1 = std::min(c, c0 + kB);
+      for (int64_t ci = c0; ci < c1; ++ci)
+        for (int64_t j = j0; j < j1; ++j) dst[ci * hw + j] = pixel(j)[ci];
     }
   }
 }
 
-// dst[0, n) = src[0, n) in whole chunks: writes up to kLanes - 1 elements past n, which the
-// caller must own and write again later.
-template <typename T>
-inline void copy_over(const T* src, T* dst, int64_t n) {
-  for (int64_t k0 = 0; k0 < n; k0 += kLanes) {
-#pragma omp simd
-    for (int64_t k = k0; k < k0 + kLanes; ++k) dst[k] = src[k];
+#if defined(__AVX512F__)
+// In-register transpose of a 16 x 16 float block: r[i] holds row i on entry, column i on exit
+// (the same three shuffle stages as gemm_avx512.cpp's packing).
+inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
+    r[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
   }
 }
 
-// dst[0, n) = src[0, n) exactly: whole chunks, then single elements (a glibc memcpy call costs
-// more than these short rows).
-template <typename T>
-inline void copy_exact(const T* src, T* dst, int64_t n) {
-  const int64_t whole = n / kLanes * kLanes;
-  copy_over(src, dst, whole);
-  for (int64_t k = whole; k < n; ++k) dst[k] = src[k];
+inline __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+// float: 16 x 16 blocks (16 pixels x 16 channels) transposed in registers, masked at the edges.
+template <class Pixel>
+void planes_to_pixels(const float* src, int64_t c, int64_t hw, Pixel pixel) {
+  for (int64_t j0 = 0; j0 < hw; j0 += 16) {
+    const int64_t nj = std::min<int64_t>(16, hw - j0);
+    for (int64_t c0 = 0; c0 < c; c0 += 16) {
+      const int64_t nc = std::min<int64_t>(16, c - c0);
+      const __mmask16 load = lanes(nj), store = lanes(nc);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = i < nc ? _mm512_maskz_loadu_ps(load, src + (c0 + i) * hw + j0) : _mm512_setzero_ps();
+      transpose16x16(r);
+      for (int j = 0; j < nj; ++j) _mm512_mask_storeu_ps(pixel(j0 + j) + c0, store, r[j]);
+    }
+  }
 }
 
-// Copies `rows` rows of n elements (src rows ld_src apart, dst rows n apart: a plane). A row is
-// written in whole chunks when the spill past it stays inside the plane (it lands on later rows,
-// written afterwards); the rows near the end, whose spill would leave the plane, are copied
-// exactly (not by memcpy: its wide unaligned loads of a freshly stored row would stall).
+template <class Pixel>
+void pixels_to_planes(Pixel pixel, float* dst, int64_t c, int64_t hw) {
+  for (int64_t j0 = 0; j0 < hw; j0 += 16) {
+    const int64_t nj = std::min<int64_t>(16, hw - j0);
+    for (int64_t c0 = 0; c0 < c; c0 += 16) {
+      const int64_t nc = std::min<int64_t>(16, c - c0);
+      const __mmask16 load = lanes(nc), store = lanes(nj);
+      __m512 r[16];
+      for (int j = 0; j < 16; ++j)
+        r[j] = j < nj ? _mm512_maskz_loadu_ps(load, pixel(j0 + j) + c0) : _mm512_setzero_ps();
+      transpose16x16(r);
+      for (int i = 0; i < nc; ++i) _mm512_mask_storeu_ps(dst + (c0 + i) * hw + j0, store, r[i]);
+    }
+  }
+}
+
+// C[i, j] (+)= sum_p A(i, p) B[p, j] for a tile of R rows and NV vectors of 16 columns (the last
+// masked): A(i, p) = a[i * a_rs + p * a_ks] broadcast, B row p at b + p * ldb, C row i at
+// c + i * ldc. Each output is one sequential sum over p, then added to C: a fixed order.
+template <int R, int NV>
+void tile_kernel(int64_t k, const float* a, int64_t a_rs, int64_t a_ks, const float* b, int64_t ldb, float* c,
+                 int64_t ldc, __mmask16 last, bool accumulate) {
+  __m512 acc[R][NV];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    __m512 bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v)
+      bv[v] = v + 1 < NV ? _mm512_loadu_ps(b + v * 16) : _mm512_maskz_loadu_ps(last, b + v * 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * a_rs]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    a += a_ks;
+    b += ldb;
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      float* cp = c + r * ldc + v * 16;
+      const __mmask16 mk = v + 1 < NV ? static_cast<__mmask16>(0xffff) : last;
+      __m512 x = acc[r][v];
+      if (accumulate) x = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), x);
+      _mm512_mask_storeu_ps(cp, mk, x);
+    }
+}
+
+template <int NV>
+void tile_rows(int rows, int64_t k, const float* a, int64_t a_rs, int64_t a_ks, const float* b, int64_t ldb,
+               float* c, int64_t ldc, __mmask16 last, bool accumulate) {
+  switch (rows) {
+#define FASTNN_ROWS(R) \
+  case R: return tile_kernel<R, NV>(k, a, a_rs, a_ks, b, ldb, c, ldc, last, accumulate);
+    FASTNN_ROWS(1) FASTNN_ROWS(2) FASTNN_ROWS(3) FASTNN_ROWS(4) FASTNN_ROWS(5) FASTNN_ROWS(6)
+    FASTNN_ROWS(7) FASTNN_ROWS(8) FASTNN_ROWS(9) FASTNN_ROWS(10) FASTNN_ROWS(11) FASTNN_ROWS(12)
+#undef FASTNN_ROWS
+    default: return;
+  }
+}
+
+// C (rows x n) (+)= A (rows x k) @ B (k x n), A(i, p) = a[i * a_rs + p * a_ks]: column panels of
+// 32 (its B panel stays in L1 while row tiles of 12 sweep it), rows in tiles of 12 and one
+// smaller tile for the remainder.
+void product(int64_t rows, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_ks, const float* b,
+             int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  for (int64_t j0 = 0; j0 < n; j0 += 32) {
+    const int64_t w = std::min<int64_t>(32, n - j0);
+    const __mmask16 last = lanes(w > 16 ? w - 16 : w);
+    for (int64_t i0 = 0; i0 < rows; i0 += 12) {
+      const int r = static_cast<int>(std::min<int64_t>(12, rows - i0));
+      if (w > 16)
+        tile_rows<2>(r, k, a + i0 * a_rs, a_rs, a_ks, b + j0, ldb, c + i0 * ldc + j0, ldc, last, accumulate);
+      else
+        tile_rows<1>(r, k, a + i0 * a_rs, a_rs, a_ks, b + j0, ldb, c + i0 * ldc + j0, ldc, last, accumulate);
+    }
+  }
+}
+#endif  // __AVX512F__
+
 template <typename T>
-inline void copy_rows_into_plane(const T* src, int64_t ld_src, T* dst, int64_t rows, int64_t n) {
-  const int64_t span = round_up(n, kLanes), end = rows * n;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (r * n + span <= end)
-      copy_over(src + r * ld_src, dst + r * n, n);
+constexpr bool kOwnProducts =
+#if defined(__AVX512F__)
+    std::is_same_v<T, float>;
+#else
+    false;
+#endif
+
+// Spreads prefetches of the `bytes` at `next` (the next image's planes, read or written once
+// this image is done) over the `steps` steps of this image's tile loop: step `step` fetches its
+// share of lines. The planes come from memory (too big, and too long ago, for the caches) and a
+// prefetch never faults, so `next` may run past the end of the array.
+inline void prefetch_share(const void* next, int64_t bytes, int64_t step, int64_t steps, bool write) {
+  const int64_t lines = (bytes + 63) / 64;
+  const int64_t l0 = lines * step / steps, l1 = lines * (step + 1) / steps;
+  const char* base = static_cast<const char*>(next);
+  for (int64_t l = l0; l < l1; ++l) {
+    if (write)
+      __builtin_prefetch(base + l * 64, 1, 3);
     else
-      copy_exact(src + r * ld_src, dst + r * n, n);
+      __builtin_prefetch(base + l * 64, 0, 3);
   }
 }
 
 }  // namespace
 
 template <typename T>
-void winograd_input_transform(const T* x, T* v, const WinogradGeom& g, int64_t images, int64_t channels,
-                              int64_t ld, int64_t ms) {
-  const Widths wd(g);
-  const int64_t pc = wd.pc, rl = wd.rl, rows = 2 * g.th + 2, plane = g.h * g.w;
-    // pad: the padded plane in natural order (padding zero: only the input positions are ever
-  // written); split: the same, row r (input row r - PH) as its even then its odd columns;
-  // t1: (B^T d) of every tile row, 4 rows of split columns each.
-  std::vector<T> pad(static_cast<size_t>(rows * rl), T(0)), split(static_cast<size_t>(rows * rl));
-  std::vector<T> t1(static_cast<size_t>(g.th * 4 * rl));
-  for (int64_t c = 0; c < channels; ++c) {  // images inner: M / V rows are read in order
-    for (int64_t n = 0; n < images; ++n) {
-      const T* xp = x + (n * channels + c) * plane;
-      for (int64_t ih = 0; ih < g.h; ++ih)
-        copy_exact(xp + ih * g.w, pad.data() + (ih + g.ph) * rl + g.pw, g.w);
-      for (int64_t r = 0; r < rows; ++r) {
-        T* row = split.data() + r * rl;
-        deinterleave(pad.data() + r * rl, row, row + pc, pc);
-      }
-      // rows: B^T d (even and odd columns alike)
-      for (int64_t r = 0; r < g.th; ++r) {
-        const T* p0 = split.data() + 2 * r * rl;
-        const T* p1 = p0 + rl;
-        const T* p2 = p1 + rl;
-        const T* p3 = p2 + rl;
-        T* a0 = t1.data() + r * 4 * rl;
-        T* a1 = a0 + rl;
-        T* a2 = a1 + rl;
-        T* a3 = a2 + rl;
-        for (int64_t k0 = 0; k0 < rl; k0 += kLanes) {
+void winograd_input_transform(const T* x, T* v, const WinogradGeom& g, int64_t images, int64_t c, int64_t ms) {
+  const int64_t pcw = 2 * g.tw + 2, plane = g.h * g.w, tiles = g.tiles(), rs = pcw * c;
+  // The image's padded plane, channel-last: pixel (R, S) (input (R - PH, S - PW)) at
+  // (R * pcw + S) * c. Padding stays zero from image to image: only input pixels are written.
+  std::vector<T> pad(static_cast<size_t>((2 * g.th + 2) * rs), T(0));
+  for (int64_t n = 0; n < images; ++n) {
+    const T* xn = x + n * c * plane;
+    T* const interior = pad.data() + g.ph * rs + g.pw * c;
+    planes_to_pixels(xn, c, plane, [&](int64_t j) { return interior + (j / g.w) * rs + (j % g.w) * c; });
+    for (int64_t r = 0; r < g.th; ++r) {
+      prefetch_share(xn + c * plane, c * plane * sizeof(T), r, g.th, false);
+      for (int64_t s = 0; s < g.tw; ++s) {
+        const T* d = pad.data() + 2 * r * rs + 2 * s * c;
+        T* o = v + (n * tiles + r * g.tw + s) * c;
 #pragma omp simd
-          for (int64_t k = k0; k < k0 + kLanes; ++k) {
-            a0[k] = p0[k] - p2[k];
-            a1[k] = p1[k] + p2[k];
-            a2[k] = p2[k] - p1[k];
-            a3[k] = p1[k] - p3[k];
+        for (int64_t k = 0; k < c; ++k) {
+          T t[4][4];  // B^T d: rows t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) {
+            const T d0 = d[j * c + k], d1 = d[rs + j * c + k], d2 = d[2 * rs + j * c + k], d3 = d[3 * rs + j * c + k];
+            t[0][j] = d0 - d2;
+            t[1][j] = d1 + d2;
+            t[2][j] = d2 - d1;
+            t[3][j] = d1 - d3;
           }
-        }
-      }
-      // columns: (B^T d) B, row i of the tile into V_{4i + j}
-      T* out = v + c * ld + n * g.tiles();
-      for (int64_t r = 0; r < g.th; ++r, out += wd.tw) {
-        for (int i = 0; i < 4; ++i) {
-          const T* e = t1.data() + (r * 4 + i) * rl;
-          const T* o = e + pc;
-          T* v0 = out + (4 * i) * ms;
-          T* v1 = v0 + ms;
-          T* v2 = v1 + ms;
-          T* v3 = v2 + ms;
-          for (int64_t k0 = 0; k0 < wd.tw; k0 += kLanes) {
-#pragma omp simd
-            for (int64_t k = k0; k < k0 + kLanes; ++k) {
-              v0[k] = e[k] - e[k + 1];
-              v1[k] = o[k] + e[k + 1];
-              v2[k] = e[k + 1] - o[k];
-              v3[k] = o[k] - o[k + 1];
-            }
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {  // (B^T d) B: the same on columns
+            o[(4 * i) * ms + k] = t[i][0] - t[i][2];
+            o[(4 * i + 1) * ms + k] = t[i][1] + t[i][2];
+            o[(4 * i + 2) * ms + k] = t[i][2] - t[i][1];
+            o[(4 * i + 3) * ms + k] = t[i][1] - t[i][3];
           }
         }
       }
@@ -169,93 +268,67 @@ void winograd_input_transform(const T* x, T* v, const WinogradGeom& g, int64_t i
 }
 
 template <typename T>
-void winograd_output_transform(const T* m, T* y, const T* bias, const WinogradGeom& g, int64_t images,
-                               int64_t channels, int64_t ld, int64_t ms) {
-  const Widths wd(g);
-  const int64_t twp = wd.twp, plane = g.oh * g.ow, yl = 2 * twp;
-  // z: (A^T M) of every tile row (2 rows x 4 columns of twp); out: the plane's output rows
-  // (2 TW wide) before they are copied into y
-  std::vector<T> z(static_cast<size_t>(g.th * 8 * twp)), out(static_cast<size_t>(2 * g.th * yl));
-  std::vector<T> ev(static_cast<size_t>(twp)), od(static_cast<size_t>(twp));
-  for (int64_t o = 0; o < channels; ++o) {  // images inner: M / V rows are read in order
-    for (int64_t n = 0; n < images; ++n) {
-      const T* in = m + o * ld + n * g.tiles();
-      const T b = bias ? bias[o] : T(0);
-      // rows: z_a[j] = (A^T M)[a][j], a = 0, 1
-      for (int64_t r = 0; r < g.th; ++r) {
-        const T* mt = in + r * wd.tw;
-        for (int j = 0; j < 4; ++j) {
-          const T* m0 = mt + j * ms;
-          const T* m1 = m0 + 4 * ms;
-          const T* m2 = m1 + 4 * ms;
-          const T* m3 = m2 + 4 * ms;
-          T* z0 = z.data() + (r * 8 + j) * twp;
-          T* z1 = z0 + 4 * twp;
-          for (int64_t k0 = 0; k0 < twp; k0 += kLanes) {
+void winograd_output_transform(const T* m, T* y, const T* bias, const WinogradGeom& g, int64_t images, int64_t oc,
+                               int64_t ms) {
+  const int64_t yc = 2 * g.tw, plane = g.oh * g.ow, tiles = g.tiles(), rs = yc * oc;
+  std::vector<T> out(static_cast<size_t>(2 * g.th * rs));  // the tiles' outputs, channel-last
+  std::vector<T> zero(static_cast<size_t>(oc), T(0));
+  const T* b = bias ? bias : zero.data();
+  for (int64_t n = 0; n < images; ++n) {
+    for (int64_t r = 0; r < g.th; ++r) {
+      prefetch_share(y + (n + 1) * oc * plane, oc * plane * sizeof(T), r, g.th, true);
+      for (int64_t s = 0; s < g.tw; ++s) {
+        const T* mt = m + (n * tiles + r * g.tw + s) * oc;
+        T* yo = out.data() + 2 * r * rs + 2 * s * oc;
 #pragma omp simd
-            for (int64_t k = k0; k < k0 + kLanes; ++k) {
-              z0[k] = m0[k] + m1[k] + m2[k];
-              z1[k] = m1[k] - m2[k] - m3[k];
-            }
+        for (int64_t k = 0; k < oc; ++k) {
+          T z[2][4];  // A^T M: z0 = M0 + M1 + M2, z1 = M1 - M2 - M3
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) {
+            const T m0 = mt[j * ms + k], m1 = mt[(4 + j) * ms + k], m2 = mt[(8 + j) * ms + k],
+                    m3 = mt[(12 + j) * ms + k];
+            z[0][j] = m0 + m1 + m2;
+            z[1][j] = m1 - m2 - m3;
+          }
+#pragma GCC unroll 2
+          for (int a = 0; a < 2; ++a) {  // (A^T M) A
+            yo[a * rs + k] = z[a][0] + z[a][1] + z[a][2] + b[k];
+            yo[a * rs + oc + k] = z[a][1] - z[a][2] - z[a][3] + b[k];
           }
         }
       }
-      // columns: output row 2r + a, its even columns 2k and odd columns 2k + 1
-      for (int64_t r = 0; r < g.th; ++r) {
-        for (int a = 0; a < 2; ++a) {
-          const T* za = z.data() + (r * 8 + a * 4) * twp;
-          for (int64_t k0 = 0; k0 < twp; k0 += kLanes) {
-#pragma omp simd
-            for (int64_t k = k0; k < k0 + kLanes; ++k) {
-              ev[k] = za[k] + za[twp + k] + za[2 * twp + k] + b;
-              od[k] = za[twp + k] - za[2 * twp + k] - za[3 * twp + k] + b;
-            }
-          }
-          interleave(ev.data(), od.data(), out.data() + (2 * r + a) * yl, twp);
-        }
-      }
-      copy_rows_into_plane(out.data(), yl, y + (n * channels + o) * plane, g.oh, g.ow);
     }
+    const T* const res = out.data();
+    pixels_to_planes([&](int64_t j) { return res + (j / g.ow) * rs + (j % g.ow) * oc; }, y + n * oc * plane, oc, plane);
   }
 }
 
 template <typename T>
-void winograd_grad_output_transform(const T* dy, T* dm, const WinogradGeom& g, int64_t images,
-                                    int64_t channels, int64_t ld, int64_t ms) {
-  const Widths wd(g);
-  const int64_t twp = wd.twp, plane = g.oh * g.ow, yl = 2 * twp;
-  // rows: the plane's dy rows (zero past OW, and the row past OH when OH is odd: only [0, OW)
-  // of the first OH rows is ever written); split: each row's even then odd columns
-  std::vector<T> rows(static_cast<size_t>(2 * g.th * yl), T(0)), split(static_cast<size_t>(2 * g.th * yl));
-  for (int64_t o = 0; o < channels; ++o) {  // images inner: M / V rows are read in order
-    for (int64_t n = 0; n < images; ++n) {
-      const T* dp = dy + (n * channels + o) * plane;
-      for (int64_t oh = 0; oh < g.oh; ++oh)
-        copy_exact(dp + oh * g.ow, rows.data() + oh * yl, g.ow);
-      for (int64_t q = 0; q < 2 * g.th; ++q) {
-        T* s = split.data() + q * yl;
-        deinterleave(rows.data() + q * yl, s, s + twp, twp);
-      }
-      // rows (A dY): R0 = dY0, R1 = dY0 + dY1, R2 = dY0 - dY1, R3 = -dY1; columns likewise
-      T* out = dm + o * ld + n * g.tiles();
-      for (int64_t r = 0; r < g.th; ++r, out += wd.tw) {
-        const T* e0 = split.data() + 2 * r * yl;
-        const T* o0 = e0 + twp;
-        const T* e1 = o0 + twp;
-        const T* o1 = e1 + twp;
-        T* d[16];
-        for (int xi = 0; xi < 16; ++xi) d[xi] = out + xi * ms;
-        for (int64_t k0 = 0; k0 < wd.tw; k0 += kLanes) {
+void winograd_grad_output_transform(const T* dy, T* dm, const WinogradGeom& g, int64_t images, int64_t oc,
+                                    int64_t ms) {
+  const int64_t yc = 2 * g.tw, plane = g.oh * g.ow, tiles = g.tiles(), rs = yc * oc;
+  // dy channel-last, zero past OH and OW (only the first OH rows' first OW pixels are written)
+  std::vector<T> dyt(static_cast<size_t>(2 * g.th * rs), T(0));
+  for (int64_t n = 0; n < images; ++n) {
+    const T* dn = dy + n * oc * plane;
+    T* const dst = dyt.data();
+    planes_to_pixels(dn, oc, plane, [&](int64_t j) { return dst + (j / g.ow) * rs + (j % g.ow) * oc; });
+    for (int64_t r = 0; r < g.th; ++r) {
+      prefetch_share(dn + oc * plane, oc * plane * sizeof(T), r, g.th, false);
+      for (int64_t s = 0; s < g.tw; ++s) {
+        const T* d = dyt.data() + 2 * r * rs + 2 * s * oc;
+        T* o = dm + (n * tiles + r * g.tw + s) * oc;
 #pragma omp simd
-          for (int64_t k = k0; k < k0 + kLanes; ++k) {
-            const T re[4] = {e0[k], e0[k] + e1[k], e0[k] - e1[k], -e1[k]};
-            const T ro[4] = {o0[k], o0[k] + o1[k], o0[k] - o1[k], -o1[k]};
-            for (int i = 0; i < 4; ++i) {
-              d[4 * i][k] = re[i];
-              d[4 * i + 1][k] = re[i] + ro[i];
-              d[4 * i + 2][k] = re[i] - ro[i];
-              d[4 * i + 3][k] = -ro[i];
-            }
+        for (int64_t k = 0; k < oc; ++k) {
+          const T e00 = d[k], e01 = d[oc + k], e10 = d[rs + k], e11 = d[rs + oc + k];
+          // A dY: rows R0 = dY0, R1 = dY0 + dY1, R2 = dY0 - dY1, R3 = -dY1; then the columns
+          const T q[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; ++i) {
+            o[(4 * i) * ms + k] = q[i][0];
+            o[(4 * i + 1) * ms + k] = q[i][0] + q[i][1];
+            o[(4 * i + 2) * ms + k] = q[i][0] - q[i][1];
+            o[(4 * i + 3) * ms + k] = -q[i][1];
           }
         }
       }
@@ -264,85 +337,101 @@ void winograd_grad_output_transform(const T* dy, T* dm, const WinogradGeom& g, i
 }
 
 template <typename T>
-void winograd_grad_input_transform(const T* dv, T* dx, const WinogradGeom& g, int64_t images, int64_t channels,
-                                   int64_t ld, int64_t ms) {
-  const Widths wd(g);
-  const int64_t tw = wd.tw, twp = wd.twp, pc = wd.pc, rl = wd.rl, plane = g.h * g.w;
-  // xr: (dV B^T) of every tile row with neighbouring tiles' overlapping columns added, as
-  // padded even / odd columns, 4 rows each; carry: the previous tile row's Z2 / Z3 (they
-  // overlap this one's Z0 / Z1); cur: Z0 / Z1; padded: the plane's padded rows, natural order.
-  std::vector<T> xr(static_cast<size_t>(g.th * 4 * rl)), carry(static_cast<size_t>(2 * rl));
-  std::vector<T> cur(static_cast<size_t>(2 * rl)), padded(static_cast<size_t>((2 * g.th + 2) * rl));
-  for (int64_t c = 0; c < channels; ++c) {  // images inner: M / V rows are read in order
-    for (int64_t n = 0; n < images; ++n) {
-      const T* in = dv + c * ld + n * g.tiles();
-      // columns: q_i = (dV B^T)'s four columns for tile row i,
-      //   q_i0 = dV_i0, q_i1 = dV_i1 - dV_i2 + dV_i3, q_i2 = dV_i1 + dV_i2 - dV_i0, q_i3 = -dV_i3,
-      // and the overlap of neighbouring tiles: padded column 2k = q_i0[k] + q_i2[k-1],
-      // 2k+1 = q_i1[k] + q_i3[k-1] (tiles -1 and TW do not exist: fixed up after the chunks).
-      for (int64_t r = 0; r < g.th; ++r) {
-        const T* vt = in + r * tw;
-        for (int i = 0; i < 4; ++i) {
-          const T* v0 = vt + (4 * i) * ms;
-          const T* v1 = v0 + ms;
-          const T* v2 = v1 + ms;
-          const T* v3 = v2 + ms;
-          T* e = xr.data() + (r * 4 + i) * rl;
-          T* od = e + pc;
-          // lane 0 reads tile -1 (the element before the row: the caller's buffers have one)
-          for (int64_t k0 = 0; k0 < twp; k0 += kLanes) {
+void winograd_grad_input_transform(const T* dv, T* dx, const WinogradGeom& g, int64_t images, int64_t c,
+                                   int64_t ms) {
+  const int64_t pcw = 2 * g.tw + 2, plane = g.h * g.w, tiles = g.tiles(), rs = pcw * c;
+  std::vector<T> dxt(static_cast<size_t>((2 * g.th + 2) * rs));  // the padded plane, channel-last
+  for (int64_t n = 0; n < images; ++n) {
+    std::fill(dxt.begin(), dxt.end(), T(0));
+    for (int64_t r = 0; r < g.th; ++r) {
+      prefetch_share(dx + (n + 1) * c * plane, c * plane * sizeof(T), r, g.th, true);
+      for (int64_t s = 0; s < g.tw; ++s) {  // tiles in order: a fixed sum where they overlap
+        const T* vt = dv + (n * tiles + r * g.tw + s) * c;
+        T* d = dxt.data() + 2 * r * rs + 2 * s * c;
 #pragma omp simd
-            for (int64_t k = k0; k < k0 + kLanes; ++k) {
-              e[k] = v0[k] + (v1[k - 1] + v2[k - 1] - v0[k - 1]);
-              od[k] = (v1[k] - v2[k] + v3[k]) - v3[k - 1];
-            }
+        for (int64_t k = 0; k < c; ++k) {
+          // B X B^T with (B X)[0] = X0, [1] = X1 - X2 + X3, [2] = X1 + X2 - X0, [3] = -X3
+          T q[4][4];
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j) {
+            const T x0 = vt[j * ms + k], x1 = vt[(4 + j) * ms + k], x2 = vt[(8 + j) * ms + k],
+                    x3 = vt[(12 + j) * ms + k];
+            q[0][j] = x0;
+            q[1][j] = x1 - x2 + x3;
+            q[2][j] = x1 + x2 - x0;
+            q[3][j] = -x3;
           }
-          e[0] = v0[0];
-          od[0] = v1[0] - v2[0] + v3[0];
-          e[tw] = v1[tw - 1] + v2[tw - 1] - v0[tw - 1];
-          od[tw] = -v3[tw - 1];
-        }
-      }
-      // rows: Z0 = X0, Z1 = X1 - X2 + X3, Z2 = X1 + X2 - X0, Z3 = -X3; padded row 2r gets
-      // Z0 + the previous tile row's Z2, row 2r + 1 gets Z1 + its Z3
-      std::fill(carry.begin(), carry.end(), T(0));
-      T* c2 = carry.data();
-      T* c3 = c2 + rl;
-      for (int64_t r = 0; r < g.th; ++r) {
-        const T* x0 = xr.data() + r * 4 * rl;
-        const T* x1 = x0 + rl;
-        const T* x2 = x1 + rl;
-        const T* x3 = x2 + rl;
-        T* r0 = cur.data();
-        T* r1 = r0 + rl;
-        for (int64_t k0 = 0; k0 < rl; k0 += kLanes) {
-#pragma omp simd
-          for (int64_t k = k0; k < k0 + kLanes; ++k) {
-            r0[k] = x0[k] + c2[k];
-            r1[k] = x1[k] - x2[k] + x3[k] + c3[k];
-            c2[k] = x1[k] + x2[k] - x0[k];
-            c3[k] = -x3[k];
+#pragma GCC unroll 4
+          for (int a = 0; a < 4; ++a) {
+            T* row = d + a * rs + k;
+            row[0] += q[a][0];
+            row[c] += q[a][1] - q[a][2] + q[a][3];
+            row[2 * c] += q[a][1] + q[a][2] - q[a][0];
+            row[3 * c] -= q[a][3];
           }
         }
-        interleave(r0, r0 + pc, padded.data() + 2 * r * rl, pc);
-        interleave(r1, r1 + pc, padded.data() + (2 * r + 1) * rl, pc);
       }
-      interleave(c2, c2 + pc, padded.data() + 2 * g.th * rl, pc);
-      interleave(c3, c3 + pc, padded.data() + (2 * g.th + 1) * rl, pc);
-      // the input rows: padded rows PH .. PH + H - 1, columns PW .. PW + W - 1
-      copy_rows_into_plane(padded.data() + g.ph * rl + g.pw, rl, dx + (n * channels + c) * plane, g.h, g.w);
     }
+    const T* const interior = dxt.data() + g.ph * rs + g.pw * c;
+    pixels_to_planes([&](int64_t j) { return interior + (j / g.w) * rs + (j % g.w) * c; }, dx + n * c * plane, c,
+                     plane);
   }
 }
 
-#define FASTNN_INSTANTIATE(T)                                                                        \
-  template void winograd_input_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t, int64_t); \
-  template void winograd_output_transform<T>(const T*, T*, const T*, const WinogradGeom&, int64_t, int64_t, \
-                                             int64_t, int64_t);                                               \
-  template void winograd_grad_output_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t,   \
-                                                  int64_t, int64_t);                                          \
-  template void winograd_grad_input_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t,    \
-                                                 int64_t, int64_t);
+template <typename T>
+void winograd_forward_products(const T* v, const T* u, T* m, int64_t tiles, int64_t c, int64_t oc, int64_t vs,
+                               int64_t ms) {
+  for (int xi = 0; xi < 16; ++xi) {
+#if defined(__AVX512F__)
+    if constexpr (kOwnProducts<T>) {
+      product(tiles, oc, c, v + xi * vs, c, 1, u + xi * c * oc, oc, m + xi * ms, oc, false);
+      continue;
+    }
+#endif
+    gemm<T>(false, false, tiles, oc, c, T(1), v + xi * vs, c, u + xi * c * oc, oc, T(0), m + xi * ms, oc);
+  }
+}
+
+template <typename T>
+void winograd_data_products(const T* dm, const T* ut, T* dv, int64_t tiles, int64_t c, int64_t oc, int64_t ms,
+                            int64_t vs) {
+  for (int xi = 0; xi < 16; ++xi) {
+#if defined(__AVX512F__)
+    if constexpr (kOwnProducts<T>) {
+      product(tiles, c, oc, dm + xi * ms, oc, 1, ut + xi * oc * c, c, dv + xi * vs, c, false);
+      continue;
+    }
+#endif
+    gemm<T>(false, false, tiles, c, oc, T(1), dm + xi * ms, oc, ut + xi * oc * c, c, T(0), dv + xi * vs, c);
+  }
+}
+
+template <typename T>
+void winograd_weight_products(const T* v, const T* dm, T* du, bool accumulate, int64_t tiles, int64_t c, int64_t oc,
+                              int64_t vs, int64_t ms) {
+  for (int xi = 0; xi < 16; ++xi) {
+#if defined(__AVX512F__)
+    if constexpr (kOwnProducts<T>) {
+      // rows: input channels (A(i, t) = V_xi[t, i]), k: the tiles
+      product(c, oc, tiles, v + xi * vs, 1, c, dm + xi * ms, oc, du + xi * c * oc, oc, accumulate);
+      continue;
+    }
+#endif
+    gemm<T>(true, false, c, oc, tiles, T(1), v + xi * vs, c, dm + xi * ms, oc, accumulate ? T(1) : T(0),
+            du + xi * c * oc, oc);
+  }
+}
+
+#define FASTNN_INSTANTIATE(T)                                                                                \
+  template void winograd_input_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t);   \
+  template void winograd_output_transform<T>(const T*, T*, const T*, const WinogradGeom&, int64_t, int64_t,  \
+                                             int64_t);                                                       \
+  template void winograd_grad_output_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t); \
+  template void winograd_grad_input_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t);  \
+  template void winograd_forward_products<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
+  template void winograd_data_products<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);    \
+  template void winograd_weight_products<T>(const T*, const T*, T*, bool, int64_t, int64_t, int64_t, int64_t,     \
+                                            int64_t);
 FASTNN_INSTANTIATE(float)
 FASTNN_INSTANTIATE(double)
 #undef FASTNN_INSTANTIATE
