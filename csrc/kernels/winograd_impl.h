@@ -210,22 +210,6 @@ constexpr bool kOwnProducts =
     false;
 #endif
 
-// Spreads prefetches of the `bytes` at `next` (the next image's planes, read or written once
-// this image is done) over the `steps` steps of this image's tile loop: step `step` fetches its
-// share of lines. The planes come from memory (too big, and too long ago, for the caches) and a
-// prefetch never faults, so `next` may run past the end of the array.
-inline void prefetch_share(const void* next, int64_t bytes, int64_t step, int64_t steps, bool write) {
-  const int64_t lines = (bytes + 63) / 64;
-  const int64_t l0 = lines * step / steps, l1 = lines * (step + 1) / steps;
-  const char* base = static_cast<const char*>(next);
-  for (int64_t l = l0; l < l1; ++l) {
-    if (write)
-      __builtin_prefetch(base + l * 64, 1, 3);
-    else
-      __builtin_prefetch(base + l * 64, 0, 3);
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -239,7 +223,6 @@ void winograd_input_transform(const T* x, T* v, const WinogradGeom& g, int64_t i
     T* const interior = pad.data() + g.ph * rs + g.pw * c;
     planes_to_pixels(xn, c, plane, [&](int64_t j) { return interior + (j / g.w) * rs + (j % g.w) * c; });
     for (int64_t r = 0; r < g.th; ++r) {
-      prefetch_share(xn + c * plane, c * plane * sizeof(T), r, g.th, false);
       for (int64_t s = 0; s < g.tw; ++s) {
         const T* d = pad.data() + 2 * r * rs + 2 * s * c;
         T* o = v + (n * tiles + r * g.tw + s) * c;
@@ -276,7 +259,6 @@ void winograd_output_transform(const T* m, T* y, const T* bias, const WinogradGe
   const T* b = bias ? bias : zero.data();
   for (int64_t n = 0; n < images; ++n) {
     for (int64_t r = 0; r < g.th; ++r) {
-      prefetch_share(y + (n + 1) * oc * plane, oc * plane * sizeof(T), r, g.th, true);
       for (int64_t s = 0; s < g.tw; ++s) {
         const T* mt = m + (n * tiles + r * g.tw + s) * oc;
         T* yo = out.data() + 2 * r * rs + 2 * s * oc;
@@ -314,7 +296,6 @@ void winograd_grad_output_transform(const T* dy, T* dm, const WinogradGeom& g, i
     T* const dst = dyt.data();
     planes_to_pixels(dn, oc, plane, [&](int64_t j) { return dst + (j / g.ow) * rs + (j % g.ow) * oc; });
     for (int64_t r = 0; r < g.th; ++r) {
-      prefetch_share(dn + oc * plane, oc * plane * sizeof(T), r, g.th, false);
       for (int64_t s = 0; s < g.tw; ++s) {
         const T* d = dyt.data() + 2 * r * rs + 2 * s * oc;
         T* o = dm + (n * tiles + r * g.tw + s) * oc;
@@ -344,7 +325,6 @@ void winograd_grad_input_transform(const T* dv, T* dx, const WinogradGeom& g, in
   for (int64_t n = 0; n < images; ++n) {
     std::fill(dxt.begin(), dxt.end(), T(0));
     for (int64_t r = 0; r < g.th; ++r) {
-      prefetch_share(dx + (n + 1) * c * plane, c * plane * sizeof(T), r, g.th, true);
       for (int64_t s = 0; s < g.tw; ++s) {  // tiles in order: a fixed sum where they overlap
         const T* vt = dv + (n * tiles + r * g.tw + s) * c;
         T* d = dxt.data() + 2 * r * rs + 2 * s * c;
