@@ -46,7 +46,9 @@ WinogradGeom tile_geom(const ConvGeom& g) {
 }
 
 // V and M (or dM) of a block together: about half of a 1 MiB L2 (the rest holds U, the block's
-// channel-last planes and the x / y planes passing through).
+// channel-last planes and the x / y planes passing through). Measured on the (128, 32, 14, 14)
+// -> 64 layer (301 KiB per image): 192..512 KiB (1 image per block) equal, 768 KiB 5 % slower,
+// 1 MiB 10 % slower.
 constexpr int64_t kBlockBytes = 512 * 1024;
 constexpr int64_t kMinBlocks = 16;  // enough blocks to balance a few threads
 constexpr int64_t kMaxGroups = 16;  // dU partial sums (each 16 * C * OC)

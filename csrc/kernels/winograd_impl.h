@@ -103,10 +103,10 @@ inline __mmask16 lanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u
 // float: 16 x 16 blocks (16 pixels x 16 channels) transposed in registers, masked at the edges.
 template <class Pixel>
 void planes_to_pixels(const float* src, int64_t c, int64_t hw, Pixel pixel) {
-  for (int64_t j0 = 0; j0 < hw; j0 += 16) {
-    const int64_t nj = std::min<int64_t>(16, hw - j0);
-    for (int64_t c0 = 0; c0 < c; c0 += 16) {
-      const int64_t nc = std::min<int64_t>(16, c - c0);
+  for (int64_t c0 = 0; c0 < c; c0 += 16) {
+    const int64_t nc = std::min<int64_t>(16, c - c0);
+    for (int64_t j0 = 0; j0 < hw; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, hw - j0);
       const __mmask16 load = lanes(nj), store = lanes(nc);
       __m512 r[16];
       for (int i = 0; i < 16; ++i)
@@ -119,10 +119,10 @@ void planes_to_pixels(const float* src, int64_t c, int64_t hw, Pixel pixel) {
 
 template <class Pixel>
 void pixels_to_planes(Pixel pixel, float* dst, int64_t c, int64_t hw) {
-  for (int64_t j0 = 0; j0 < hw; j0 += 16) {
-    const int64_t nj = std::min<int64_t>(16, hw - j0);
-    for (int64_t c0 = 0; c0 < c; c0 += 16) {
-      const int64_t nc = std::min<int64_t>(16, c - c0);
+  for (int64_t c0 = 0; c0 < c; c0 += 16) {
+    const int64_t nc = std::min<int64_t>(16, c - c0);
+    for (int64_t j0 = 0; j0 < hw; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, hw - j0);
       const __mmask16 load = lanes(nc), store = lanes(nj);
       __m512 r[16];
       for (int j = 0; j < 16; ++j)
