@@ -184,15 +184,18 @@ void tile_rows(int rows, int64_t k, const float* a, int64_t a_rs, int64_t a_ks, 
 }
 
 // C (rows x n) (+)= A (rows x k) @ B (k x n), A(i, p) = a[i * a_rs + p * a_ks]: column panels of
-// 32 (its B panel stays in L1 while row tiles of 12 sweep it), rows in tiles of 12 and one
-// smaller tile for the remainder.
+// 32 (its B panel stays in L1 while the row tiles sweep it), rows in tiles of at most 12 of
+// balanced sizes (49 rows: 10, 10, 10, 10, 9 rather than 12, 12, 12, 12, 1, whose 1-row tile
+// would wait on the FMA latency with 2 accumulators).
 void product(int64_t rows, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_ks, const float* b,
              int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  const int64_t row_tiles = (rows + 11) / 12;
   for (int64_t j0 = 0; j0 < n; j0 += 32) {
     const int64_t w = std::min<int64_t>(32, n - j0);
     const __mmask16 last = lanes(w > 16 ? w - 16 : w);
-    for (int64_t i0 = 0; i0 < rows; i0 += 12) {
-      const int r = static_cast<int>(std::min<int64_t>(12, rows - i0));
+    for (int64_t t = 0; t < row_tiles; ++t) {
+      const int64_t i0 = rows * t / row_tiles;
+      const int r = static_cast<int>(rows * (t + 1) / row_tiles - i0);
       if (w > 16)
         tile_rows<2>(r, k, a + i0 * a_rs, a_rs, a_ks, b + j0, ldb, c + i0 * ldc + j0, ldc, last, accumulate);
       else
