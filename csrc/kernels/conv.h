@@ -1,6 +1,8 @@
 // 2-D convolution on NCHW buffers: im2col / col2im, conv2d and conv_transpose2d, forward and
-// backward, built on fastnn::gemm. Pure C++ on raw pointers; every size and index is int64_t
-// (an im2col buffer can pass 2^31 elements). Arguments are validated by csrc/bindings.cpp.
+// backward, built on fastnn::gemm; 3x3 stride-1 conv2d layers with enough channels run
+// Winograd F(2x2, 3x3) instead (conv_winograd.h; the choice: ConvAlgo below). Pure C++ on raw
+// pointers; every size and index is int64_t (an im2col buffer can pass 2^31 elements).
+// Arguments are validated by csrc/bindings.cpp.
 //
 // Legend: N C H W (input), OC (output channels), KH KW (kernel), SH SW (stride), PH PW
 // (padding), OH OW (output), P = OH*OW, K = C*KH*KW (rows of the column matrix).

@@ -21,7 +21,8 @@
 // the products' micro-kernel (where tiles are the broadcast dimension: any tile count runs
 // without waste), and every product reads its operands in place. ms >= tiles * channels is an odd
 // number of 64-byte lines: a transform touches the same row in all 16 matrices, and at a
-// power-of-two stride those 16 lines would share one set of the 8-way L1 (measured: 2x slower).
+// power-of-two stride those 16 lines would share one set of the 8-way L1 (measured on the
+// first, tiles-along-rows layout of these transforms: 2x slower).
 #pragma once
 #include <cstdint>
 
