@@ -168,8 +168,12 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
   Buffer<T> u = dx ? Buffer<T>(usize) : Buffer<T>(), ut = dx ? Buffer<T>(usize) : Buffer<T>();
   if (dx) weight_transform<T>(w, u.get(), ut.get(), oc, c);
   const Blocking bl = blocking(g, oc, wg, sizeof(T));
-  // dU partial sums: one per group of consecutive blocks, added in group order at the end.
-  const int64_t per_group = (bl.count + kMaxGroups - 1) / kMaxGroups;
+  // dU partial sums: one per group of consecutive blocks, added in group order at the end. The
+  // group count depends on the shapes only (deterministic) and is capped so the partials stay
+  // within ~64 MB for wide layers (16 C OC each: 16 MB at C = OC = 512), as in conv.cpp.
+  const int64_t budget = std::max<int64_t>(1, (int64_t{64} << 20) / (usize * static_cast<int64_t>(sizeof(T))));
+  const int64_t max_groups = std::clamp<int64_t>(budget, 1, kMaxGroups);
+  const int64_t per_group = (bl.count + max_groups - 1) / max_groups;
   const int64_t groups = (bl.count + per_group - 1) / per_group;
   Buffer<T> partial(groups * usize);
   std::vector<double> db_part(db ? static_cast<size_t>(bl.count * oc) : 0);
