@@ -3,7 +3,8 @@
 //
 // The mini-batch is cut into blocks of whole images, sized so a block's transformed input V and
 // transformed output M (or dM) stay in L2 while its 16 products run; threads take whole blocks
-// (forward) or whole groups of consecutive blocks (backward), and each block is a complete
+// (forward) or whole groups of consecutive blocks (backward) from a shared counter (see
+// for_each_item), and each block is a complete
 // transform -> 16 products -> transform pipeline on one core. Blocks and groups depend on the
 // shapes only, and dU is summed per group, groups in order: results do not depend on the thread
 // count. Images never straddle blocks, so the overlapping dx tiles of an image are all added by
@@ -12,6 +13,8 @@
 
 #include <algorithm>
 #include <vector>
+
+#include <omp.h>
 
 #include "block_cache.h"
 #include "cpu.h"
@@ -40,6 +43,39 @@ int64_t matrix_stride(int64_t size) {
   const int64_t lines = (size + line - 1) / line;
   return (lines % 2 == 0 ? lines + 1 : lines) * line;
 }
+
+// Runs body(state, item) for item in [0, count) on up to the library's threads, each taking the
+// next item from a shared counter and keeping one `state = make_state()` (its scratch) for all
+// its items. Dynamic, not a static split: on a machine shared with other processes one thread
+// may lose its core for a time slice, and then the other takes over its items instead of
+// waiting (as fastnn::gemm does). Items are independent and each is computed the same way
+// whichever thread takes it: results do not depend on the thread count or the schedule.
+template <class MakeState, class Body>
+void for_each_item(int64_t count, MakeState make_state, Body body) {
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), count));
+  if (threads <= 1 || omp_in_parallel()) {
+    auto state = make_state();
+    for (int64_t i = 0; i < count; ++i) body(state, i);
+    return;
+  }
+  int64_t next = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    auto state = make_state();
+    for (;;) {
+      int64_t i;
+#pragma omp atomic capture
+      i = next++;
+      if (i >= count) break;
+      body(state, i);
+    }
+  }
+}
+
+// Work below this many elements stays on one thread: a parallel region costs microseconds on an
+// idle machine and can wait a scheduler time slice on a busy one (the weight transforms of a
+// 64 x 32 layer are 2048 kernels, ~30 us).
+constexpr int64_t kSerialElements = 1 << 14;
 
 WinogradGeom tile_geom(const ConvGeom& g) {
   return {g.h, g.w, g.ph, g.pw, g.oh, g.ow, (g.oh + 1) / 2, (g.ow + 1) / 2};
@@ -72,7 +108,7 @@ Blocking blocking(const ConvGeom& g, int64_t oc, const WinogradGeom& wg, size_t 
 template <typename T>
 void weight_transform(const T* w, T* u, T* ut, int64_t oc, int64_t c) {
   const int64_t mat = oc * c;
-  parallel_for(mat, 256, [&](int64_t e0, int64_t e1) {
+  parallel_for(mat, kSerialElements, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {  // e = o * C + ci, as in w
       const int64_t o = e / c, ci = e % c;
       const T* k = w + e * 9;
@@ -103,14 +139,14 @@ void weight_transform(const T* w, T* u, T* ut, int64_t oc, int64_t c) {
 template <typename T>
 void weight_grad_transform(T* partial, int64_t count, T* dw, int64_t oc, int64_t c) {
   const int64_t mat = oc * c, size = 16 * mat;
-  parallel_for(size, 1 << 14, [&](int64_t e0, int64_t e1) {
+  parallel_for(size, 4 * kSerialElements, [&](int64_t e0, int64_t e1) {
     for (int64_t q = 1; q < count; ++q) {
       const T* src = partial + q * size;
 #pragma omp simd
       for (int64_t e = e0; e < e1; ++e) partial[e] += src[e];
     }
   });
-  parallel_for(mat, 256, [&](int64_t e0, int64_t e1) {
+  parallel_for(mat, kSerialElements, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {  // e = o * C + ci, as in dw
       const int64_t o = e / c, ci = e % c;
       double d[4][4];
@@ -147,16 +183,22 @@ void winograd_conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t o
   Buffer<T> u(16 * c * oc);
   weight_transform<T>(w, u.get(), nullptr, oc, c);
   const Blocking bl = blocking(g, oc, wg, sizeof(T));
-  parallel_for(bl.count, 1, [&](int64_t b0, int64_t b1) {
-    Buffer<T> v(16 * matrix_stride<T>(bl.per * tiles * c)), m(16 * matrix_stride<T>(bl.per * tiles * oc));
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
-      const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
-      FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v.get(), wg, nb, c, vs));
-      FASTNN_DISPATCH(winograd_forward_products<T>(v.get(), u.get(), m.get(), rows, c, oc, vs, ms));
-      FASTNN_DISPATCH(winograd_output_transform<T>(m.get(), y + s0 * out_plane, b, wg, nb, oc, ms));
-    }
-  });
+  struct Scratch {
+    Buffer<T> v, m;
+  };
+  for_each_item(
+      bl.count,
+      [&] {
+        return Scratch{Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * c)),
+                       Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * oc))};
+      },
+      [&](Scratch& sc, int64_t blk) {
+        const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
+        const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
+        FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, sc.v.get(), wg, nb, c, vs));
+        FASTNN_DISPATCH(winograd_forward_products<T>(sc.v.get(), u.get(), sc.m.get(), rows, c, oc, vs, ms));
+        FASTNN_DISPATCH(winograd_output_transform<T>(sc.m.get(), y + s0 * out_plane, b, wg, nb, oc, ms));
+      });
 }
 
 template <typename T>
@@ -177,40 +219,48 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
   const int64_t groups = (bl.count + per_group - 1) / per_group;
   Buffer<T> partial(groups * usize);
   std::vector<double> db_part(db ? static_cast<size_t>(bl.count * oc) : 0);
-  parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
-    Buffer<T> v(16 * matrix_stride<T>(bl.per * tiles * c)), dm(16 * matrix_stride<T>(bl.per * tiles * oc));
-    for (int64_t gi = g0; gi < g1; ++gi) {
-      const int64_t bbeg = gi * per_group, bend = std::min(bl.count, bbeg + per_group);
-      T* du = partial.get() + gi * usize;
-      for (int64_t blk = bbeg; blk < bend; ++blk) {
-        const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
-        const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
-        const T* dyb = dy + s0 * out_plane;
-        if (db) {
-          for (int64_t o = 0; o < oc; ++o) {
-            double sum = 0.0;
-            for (int64_t s = 0; s < nb; ++s) {
-              const T* row = dyb + (s * oc + o) * p;
-              double part = 0.0;
+  struct Scratch {
+    Buffer<T> v, dm;
+  };
+  for_each_item(
+      groups,
+      [&] {
+        return Scratch{Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * c)),
+                       Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * oc))};
+      },
+      [&](Scratch& sc, int64_t gi) {
+        T* const v = sc.v.get();
+        T* const dm = sc.dm.get();
+        const int64_t bbeg = gi * per_group, bend = std::min(bl.count, bbeg + per_group);
+        T* du = partial.get() + gi * usize;
+        for (int64_t blk = bbeg; blk < bend; ++blk) {
+          const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
+          const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
+          const T* dyb = dy + s0 * out_plane;
+          if (db) {
+            for (int64_t o = 0; o < oc; ++o) {
+              double sum = 0.0;
+              for (int64_t s = 0; s < nb; ++s) {
+                const T* row = dyb + (s * oc + o) * p;
+                double part = 0.0;
 #pragma omp simd reduction(+ : part)
-              for (int64_t q = 0; q < p; ++q) part += static_cast<double>(row[q]);
-              sum += part;
+                for (int64_t q = 0; q < p; ++q) part += static_cast<double>(row[q]);
+                sum += part;
+              }
+              db_part[static_cast<size_t>(blk * oc + o)] = sum;
             }
-            db_part[static_cast<size_t>(blk * oc + o)] = sum;
+          }
+          FASTNN_DISPATCH(winograd_grad_output_transform<T>(dyb, dm, wg, nb, oc, ms));
+          FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v, wg, nb, c, vs));
+          // dU_xi (C, OC) (+)= V_xi^T @ dM_xi, the group's first block overwriting its partial
+          FASTNN_DISPATCH(winograd_weight_products<T>(v, dm, du, blk != bbeg, rows, c, oc, vs, ms));
+          if (dx) {
+            // dV_xi (tiles, C) = dM_xi @ U_xi^T, over V (used up)
+            FASTNN_DISPATCH(winograd_data_products<T>(dm, ut.get(), v, rows, c, oc, ms, vs));
+            FASTNN_DISPATCH(winograd_grad_input_transform<T>(v, dx + s0 * in_plane, wg, nb, c, vs));
           }
         }
-        FASTNN_DISPATCH(winograd_grad_output_transform<T>(dyb, dm.get(), wg, nb, oc, ms));
-        FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v.get(), wg, nb, c, vs));
-        // dU_xi (C, OC) (+)= V_xi^T @ dM_xi, the group's first block overwriting its partial
-        FASTNN_DISPATCH(winograd_weight_products<T>(v.get(), dm.get(), du, blk != bbeg, rows, c, oc, vs, ms));
-        if (dx) {
-          // dV_xi (tiles, C) = dM_xi @ U_xi^T, over V (used up)
-          FASTNN_DISPATCH(winograd_data_products<T>(dm.get(), ut.get(), v.get(), rows, c, oc, ms, vs));
-          FASTNN_DISPATCH(winograd_grad_input_transform<T>(v.get(), dx + s0 * in_plane, wg, nb, c, vs));
-        }
-      }
-    }
-  });
+      });
   weight_grad_transform(partial.get(), groups, dw, oc, c);
   if (db)
     for (int64_t o = 0; o < oc; ++o) {
