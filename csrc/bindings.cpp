@@ -877,8 +877,12 @@ void conv2d_backward(const py::array& dy, const py::array& x, const py::array& w
 
 // Which algorithm conv2d_forward / conv2d_backward use for these operands (and the test knobs).
 std::string conv2d_algorithm(const py::array& x, const py::array& w, const Pair& stride, const Pair& padding) {
+  const DType dt = float_dtype(x, "x");
+  check_in(x, "x", dt);
+  check_in(w, "w", dt);
   const fastnn::ConvGeom g = conv_geom(x, w, stride, padding);
-  return fastnn::conv_algo_name(fastnn::conv2d_algorithm(g, w.shape(0)));
+  return fastnn::conv_algo_name(
+      fastnn::conv2d_algorithm(g, w.shape(0), dt == DType::f32 ? sizeof(float) : sizeof(double)));
 }
 
 void set_conv2d_algorithm(const std::string& name) {
@@ -1209,7 +1213,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("cols").noconvert().none(true) = py::none(),
         "Gradients of conv2d_forward into dx (or None), dw, db (or None); cols from the forward if kept.");
   m.def("conv2d_algorithm", &conv2d_algorithm, nc("x"), nc("w"), py::arg("stride"), py::arg("padding"),
-        "The algorithm conv2d_forward/backward use for x, w: 'pointwise', 'im2col' or 'winograd'.");
+        "The algorithm conv2d_forward/backward use for x, w (their dtype and the ISA in use): "
+        "'pointwise', 'im2col' or 'winograd'.");
   m.def("set_conv2d_algorithm", &set_conv2d_algorithm, py::arg("name"),
         "For tests and benchmarks: 'im2col' or 'winograd' (3x3 stride-1 only) forces that algorithm "
         "for every conv2d call in the process; 'auto' restores the normal choice.");

@@ -303,8 +303,9 @@ def test_winograd_random(case, dtype, use_bias, need_dx, seed):
         assert_close(dx, dx_ref, "winograd", err_msg=str(case))
 
 
-# Layers the automatic choice sends to Winograd: the benchmark's (shrunk in N), odd and
-# non-square outputs, each padding, a 1x1 output, channel counts that are not multiples of 16.
+# Layers the automatic choice sends to Winograd with the AVX-512 product kernel (float32): the
+# benchmark's (shrunk in N), odd and non-square outputs, each padding, a 1x1 output, channel
+# counts that are not multiples of 16. Run on every ISA (forced where the choice differs).
 WINOGRAD_FIXED = [
     ((2, 32, 14, 14), 64, 1),
     ((3, 8, 9, 7), 16, 0),
@@ -319,22 +320,29 @@ WINOGRAD_FIXED = [
 def test_winograd_layer_shapes_each_isa(x_shape, oc, p, dtype, isa, rng):
     case = dict(n=x_shape[0], c=x_shape[1], oc=oc, h=x_shape[2], w=x_shape[3], k=(3, 3))
     x, w, b = _operands(rng, case, dtype)
-    assert _core.conv2d_algorithm(x, w, (1, 1), (p, p) if np.isscalar(p) else p) == "winograd"
+    if isa == "avx512" and dtype == np.float32:
+        assert _core.conv2d_algorithm(x, w, (1, 1), (p, p) if np.isscalar(p) else p) == "winograd"
     before = _winograd_calls()
-    y = ops.conv2d_forward(x, w, b, 1, p)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    got = ops.conv2d_backward(dy, x, w, 1, p)
+    with conv_algorithm("winograd"):
+        y = ops.conv2d_forward(x, w, b, 1, p)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        got = ops.conv2d_backward(dy, x, w, 1, p)
     assert _winograd_calls() - before == 2
     _check_winograd(x, w, b, dy, p, (y, *got), err_msg=f"{x_shape} {isa}")
 
 
-def test_conv2d_algorithm_choice():
-    def algo(x_shape, w_shape, s=(1, 1), p=(1, 1)):
-        return _core.conv2d_algorithm(np.zeros(x_shape, np.float32), np.zeros(w_shape, np.float32), s, p)
+def test_conv2d_algorithm_choice(isa):
+    def algo(x_shape, w_shape, s=(1, 1), p=(1, 1), dtype=np.float32):
+        return _core.conv2d_algorithm(np.zeros(x_shape, dtype), np.zeros(w_shape, dtype), s, p)
 
+    # C, OC >= 8 with the AVX-512 product kernel (float32), >= 32 otherwise (conv.cpp's measurements)
+    kernel = isa == "avx512"
     assert algo((128, 32, 14, 14), (64, 32, 3, 3)) == "winograd"
-    assert algo((128, 8, 28, 28), (8, 8, 3, 3), p=(0, 0)) == "winograd"
-    assert algo((128, 1, 28, 28), (32, 1, 3, 3)) == "im2col"      # C = 1: see conv.cpp's measurements
+    assert algo((128, 32, 14, 14), (64, 32, 3, 3), dtype=np.float64) == "winograd"
+    assert algo((128, 8, 28, 28), (8, 8, 3, 3), p=(0, 0)) == ("winograd" if kernel else "im2col")
+    assert algo((128, 16, 7, 7), (32, 16, 3, 3)) == ("winograd" if kernel else "im2col")
+    assert algo((128, 16, 7, 7), (32, 16, 3, 3), dtype=np.float64) == "im2col"
+    assert algo((128, 1, 28, 28), (32, 1, 3, 3)) == "im2col"      # C = 1
     assert algo((128, 32, 14, 14), (4, 32, 3, 3)) == "im2col"     # OC < 8
     assert algo((128, 32, 14, 14), (64, 32, 3, 3), s=(2, 2)) == "im2col"
     assert algo((128, 20, 12, 12), (50, 20, 5, 5), p=(0, 0)) == "im2col"
@@ -348,6 +356,8 @@ def test_conv2d_algorithm_choice():
     with pytest.raises(ValueError, match="'auto', 'im2col' or 'winograd', got 'fft'"):
         _core.set_conv2d_algorithm("fft")
     assert algo((128, 32, 14, 14), (64, 32, 3, 3)) == "winograd"  # a bad name changes nothing
+    with pytest.raises(TypeError, match="w must have dtype float32 like the other operands, got float64"):
+        _core.conv2d_algorithm(np.zeros((1, 8, 5, 5), np.float32), np.zeros((8, 8, 3, 3)), (1, 1), (1, 1))
 
 
 @pytest.mark.parametrize("x_shape, oc, p", [((37, 16, 11, 9), 24, 1), ((128, 32, 14, 14), 64, 1)])

@@ -454,14 +454,21 @@ std::atomic<uint64_t> g_algo_calls[4];
 void count_call(ConvAlgo a) { g_algo_calls[static_cast<int>(a)].fetch_add(1, std::memory_order_relaxed); }
 
 // Winograd pays when its products dominate its tile transforms (products ~C*OC per tile,
-// transforms ~C + OC, and channels are the transforms' vector lanes). Measured on Zen 4 (AVX-512,
-// 1 thread, fwd+bwd, N = 64, 3x3 pad 1, im2col time / Winograd time):
-//   C:            1     2     3     4     6     8    16    32
-//   28x28, OC 32: 0.37  0.55  0.66  0.72  0.92  1.23  1.64  1.76
-//   14x14, OC 32: 0.35  0.60  0.73  0.79  0.95  1.34  1.85  1.94
-//    7x7,  OC 32: 0.35  0.54  0.68  0.80  0.98  1.37  1.94  2.09
-// and for OC = 8 at C = 8: 0.99 (28x28) to 1.46 (7x7). So: C >= 8 and OC >= 8.
-bool winograd_pays(const ConvGeom& g, int64_t oc) { return g.c >= 8 && oc >= 8; }
+// transforms ~C + OC, and channels are the transforms' vector lanes), and when its products run
+// well. Measured on Zen 4, 1 thread, fwd+bwd, 3x3 pad 1, im2col time / Winograd time:
+//   with the AVX-512 product kernel (float), N = 64:
+//     C:            1     2     3     4     6     8    16    32
+//     28x28, OC 32: 0.37  0.55  0.66  0.72  0.92  1.23  1.64  1.76
+//     14x14, OC 32: 0.35  0.60  0.73  0.79  0.95  1.34  1.85  1.94
+//      7x7,  OC 32: 0.35  0.54  0.68  0.80  0.98  1.37  1.94  2.09
+//   and for OC = 8 at C = 8: 0.99 (28x28) to 1.46 (7x7). So: C >= 8 and OC >= 8.
+//   With the AVX2 ISA (products as 16 fastnn::gemm calls per block): 0.40 at C 8 -> OC 16 28x28,
+//   0.89 at 16 -> 32 7x7, 1.29 at 32 -> 64 14x14 (N = 128). So: C >= 32 and OC >= 32 without the
+//   kernel (generic ISA, AVX2, and float64, whose products are fastnn::gemm calls too).
+bool winograd_pays(const ConvGeom& g, int64_t oc, size_t elem_size) {
+  const int64_t min_channels = winograd_has_product_kernel(elem_size) ? 8 : 32;
+  return g.c >= min_channels && oc >= min_channels;
+}
 
 }  // namespace
 
@@ -474,11 +481,11 @@ const char* conv_algo_name(ConvAlgo a) {
   }
 }
 
-ConvAlgo conv2d_algorithm(const ConvGeom& g, int64_t oc) {
+ConvAlgo conv2d_algorithm(const ConvGeom& g, int64_t oc, size_t elem_size) {
   if (g.is_pointwise()) return ConvAlgo::pointwise;
   const ConvAlgo forced = conv2d_algorithm_override();
   if (forced == ConvAlgo::im2col || !winograd_applicable(g, oc)) return ConvAlgo::im2col;
-  if (forced == ConvAlgo::winograd || winograd_pays(g, oc)) return ConvAlgo::winograd;
+  if (forced == ConvAlgo::winograd || winograd_pays(g, oc, elem_size)) return ConvAlgo::winograd;
   return ConvAlgo::im2col;
 }
 
@@ -499,7 +506,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const 
     });
     return;
   }
-  const ConvAlgo algo = conv2d_algorithm(g, oc);
+  const ConvAlgo algo = conv2d_algorithm(g, oc, sizeof(T));
   count_call(algo);
   if (algo == ConvAlgo::winograd) {
     winograd_conv2d_forward<T>(x, w, b, y, oc, g);
@@ -533,7 +540,7 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, i
     if (dx) std::fill(dx, dx + g.n * g.c * g.plane_in(), T(0));
     return;
   }
-  const ConvAlgo algo = conv2d_algorithm(g, oc);
+  const ConvAlgo algo = conv2d_algorithm(g, oc, sizeof(T));
   count_call(algo);
   if (algo == ConvAlgo::winograd) {  // kept columns are not needed: V is recomputed from x
     winograd_conv2d_backward<T>(dy, x, w, dx, dw, db, oc, g);

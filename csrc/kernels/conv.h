@@ -14,6 +14,7 @@
 // and dcols, read from cache, and threads run whole chunks. Both layouts are the same
 // im2col/col2im with different strides: element (n, r, p) at n*n_stride + r*r_stride + p.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace fastnn {
@@ -68,8 +69,9 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, i
 //              ignored by the backward: results never depend on whether columns are kept.
 enum class ConvAlgo : int { automatic = 0, pointwise = 1, im2col = 2, winograd = 3 };
 const char* conv_algo_name(ConvAlgo a);
-// The algorithm both functions use for g with oc outputs (never automatic).
-ConvAlgo conv2d_algorithm(const ConvGeom& g, int64_t oc);
+// The algorithm both functions use for g with oc outputs and elements of elem_size bytes
+// (never automatic; it also depends on the ISA in use: see winograd_pays in conv.cpp).
+ConvAlgo conv2d_algorithm(const ConvGeom& g, int64_t oc, size_t elem_size);
 // For tests and benchmarks: force im2col or winograd (winograd only where it applies, 3x3 with
 // stride 1; elsewhere the normal choice), or back to automatic. Process-wide.
 void set_conv2d_algorithm(ConvAlgo a);

@@ -171,6 +171,15 @@ void weight_grad_transform(T* partial, int64_t count, T* dw, int64_t oc, int64_t
 
 }  // namespace
 
+bool winograd_has_product_kernel(size_t elem_size) {
+#if defined(FASTNN_X86)
+  return elem_size == sizeof(float) && current_isa() == Isa::avx512;  // kOwnProducts in winograd_impl.h
+#else
+  (void)elem_size;
+  return false;
+#endif
+}
+
 bool winograd_applicable(const ConvGeom& g, int64_t oc) {
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.n > 0 && g.c > 0 && oc > 0 && g.oh > 0 &&
          g.ow > 0;
