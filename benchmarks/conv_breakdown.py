@@ -1,15 +1,23 @@
-"""Where conv2d's forward+backward time goes: the three GEMMs vs im2col/col2im vs the rest.
+"""Where conv2d's forward+backward time goes, per benchmark layer, against PyTorch.
 
     PYTHONPATH=. python benchmarks/conv_breakdown.py [--threads N] [--repeat R]
 
-For each benchmark layer it times, best of R runs: the whole fastnn fwd+bwd (columns recomputed
-in backward), the same GEMMs alone at the exact shapes conv2d makes
-(y = W @ cols, dW = dY @ cols^T, dcols = W^T @ dY, as single GEMMs on whole-batch
-(C*KH*KW, N*OH*OW) matrices; the kernel makes them per L2-sized chunk of samples),
-im2col and col2im alone, and PyTorch's F.conv2d fwd+bwd when installed. "other" is the
-remainder: the channel-major permutes of y and dy, the bias and db reductions, allocation.
-The 1x1 layer makes per-sample GEMMs on x itself (no im2col); its GEMM row times the three
-products at the same total size as single GEMMs, an estimate.
+For each layer, best of R interleaved rounds (fastnn, the im2col path forced, PyTorch, the parts
+below, in turn: a machine shared with other work slows them alike); CPU time of this thread with
+1 thread (time.thread_time: other processes' load does not count), wall time with more. Columns:
+
+- algo: what fastnn runs for the layer (``_core.conv2d_algorithm``): pointwise (1x1: GEMMs on x
+  itself), im2col (column matrices + GEMMs), winograd (F(2x2, 3x3), csrc/kernels/winograd.h).
+- fastnn: y, dx, dw, db (columns recomputed in backward, as the layers do); im2col path: the
+  same with ``_core.set_conv2d_algorithm("im2col")``.
+- gemm: im2col layers: the three GEMMs alone at the exact shapes conv2d makes (y = W @ cols,
+  dW = dY @ cols^T, dcols = W^T @ dY as single whole-batch GEMMs; the kernel makes them per
+  L2-sized chunk; for the 1x1 layer an estimate at the same total size). winograd layers
+  (marked *): its 48 products' time at the measured FMA peak of the cores in use, a lower bound
+  (they run inside the kernel and are not timed apart).
+- im2col, col2im: those passes alone (im2col layers).
+- other: the rest: channel-major copies, bias and db, allocation; for Winograd the tile
+  transforms, the channel-last transposes and the weight transforms.
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import time
 import numpy as np
 
 import fastnn
-from fastnn import ops
+from fastnn import _core, ops
 
 SHAPES = [
     ("3x3 pad1 (128,1,28,28)->32", (128, 1, 28, 28), 32, 3, 1),
@@ -29,32 +37,38 @@ SHAPES = [
 ]
 
 
-def best_ms(fn, repeat):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
+def interleaved_best(fns, repeat, clock):
+    """{name: best ms} over `repeat` rounds, each round running every fn once in turn."""
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t = clock()
+            fn()
+            best[name] = min(best[name], clock() - t)
+    return {name: t * 1e3 for name, t in best.items()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=fastnn.get_num_threads())
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args(argv)
     fastnn.set_num_threads(args.threads)
+    clock = time.thread_time if args.threads == 1 else time.perf_counter
     try:
         import torch
 
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
+    peak = _core.fma_peak_gflops(False, 0.2) * args.threads
     rng = np.random.default_rng(0)
-    print(f"threads={args.threads}, best of {args.repeat}, ms, float32")
-    header = f"{'layer':30} {'fastnn':>8} {'gemm':>8} {'im2col':>8} {'col2im':>8} {'other':>8} {'torch':>8} {'torch/fastnn':>12}"
-    print(header)
+    print(f"threads={args.threads}, best of {args.repeat} interleaved rounds, ms "
+          f"({'CPU time' if args.threads == 1 else 'wall time'}), float32, FMA peak {peak:.0f} GFLOP/s")
+    print(f"{'layer':30} {'algo':>9} {'fastnn':>8} {'gemm':>8} {'im2col':>8} {'col2im':>8} {'other':>8} "
+          f"{'im2col path':>11} {'torch':>8} {'torch/fastnn':>12}")
     for name, x_shape, oc, k, p in SHAPES:
         n, c, h, w = x_shape
         x = rng.standard_normal(x_shape).astype(np.float32)
@@ -62,26 +76,20 @@ def main(argv=None):
         b = rng.standard_normal(oc).astype(np.float32)
         oh = h + 2 * p - k + 1
         dy = rng.standard_normal((n, oc, oh, oh)).astype(np.float32)
+        algo = _core.conv2d_algorithm(x, wt, (1, 1), (p, p))
 
         def fwd_bwd():
             ops.conv2d_forward(x, wt, b, 1, p)
             ops.conv2d_backward(dy, x, wt, 1, p)
 
-        total = best_ms(fwd_bwd, args.repeat)
-        kk, np_ = c * k * k, n * oh * oh
-        wm = wt.reshape(oc, kk)
-        cols = rng.standard_normal((kk, np_)).astype(np.float32)
-        dym = rng.standard_normal((oc, np_)).astype(np.float32)
-        gemm = (best_ms(lambda: ops.gemm(wm, cols), args.repeat)
-                + best_ms(lambda: ops.gemm(dym, cols, trans_b=True), args.repeat)
-                + best_ms(lambda: ops.gemm(wm, dym, trans_a=True), args.repeat))
-        if k > 1:
-            i2c = best_ms(lambda: ops.im2col(x, k, 1, p), args.repeat)
-            bcols = ops.im2col(x, k, 1, p)
-            c2i = best_ms(lambda: ops.col2im(bcols, x_shape, k, 1, p), args.repeat)
-        else:
-            i2c = c2i = 0.0
-        other = total - gemm - i2c - c2i
+        def forced_im2col():
+            _core.set_conv2d_algorithm("im2col")
+            try:
+                fwd_bwd()
+            finally:
+                _core.set_conv2d_algorithm("auto")
+
+        fns = {"fastnn": fwd_bwd, "im2col path": forced_im2col}
         if torch is not None:
             tx, tw, tb = (torch.from_numpy(a).requires_grad_(True) for a in (x, wt, b))
             tdy = torch.from_numpy(dy)
@@ -90,11 +98,37 @@ def main(argv=None):
                 tx.grad = tw.grad = tb.grad = None
                 torch.nn.functional.conv2d(tx, tw, tb, padding=p).backward(tdy)
 
-            t_ms = best_ms(torch_run, args.repeat)
-            torch_cols = f"{t_ms:8.2f} {t_ms / total:12.2f}"
+            fns["torch"] = torch_run
+        kk, np_ = c * k * k, n * oh * oh
+        if algo != "winograd":
+            wm = wt.reshape(oc, kk)
+            cols = rng.standard_normal((kk, np_)).astype(np.float32)
+            dym = rng.standard_normal((oc, np_)).astype(np.float32)
+            fns["gemm y"] = lambda: ops.gemm(wm, cols)
+            fns["gemm dw"] = lambda: ops.gemm(dym, cols, trans_b=True)
+            fns["gemm dcols"] = lambda: ops.gemm(wm, dym, trans_a=True)
+            if k > 1:
+                bcols = ops.im2col(x, k, 1, p)
+                fns["im2col"] = lambda: ops.im2col(x, k, 1, p)
+                fns["col2im"] = lambda: ops.col2im(bcols, x_shape, k, 1, p)
+        t = interleaved_best(fns, args.repeat, clock)
+        if algo == "winograd":
+            tiles = n * ((oh + 1) // 2) ** 2
+            gemm = 3 * 16 * 2.0 * c * oc * tiles / (peak * 1e9) * 1e3
+            i2c = c2i = None
+            other = t["fastnn"] - gemm
         else:
-            torch_cols = f"{'-':>8} {'-':>12}"
-        print(f"{name:30} {total:8.2f} {gemm:8.2f} {i2c:8.2f} {c2i:8.2f} {other:8.2f} {torch_cols}")
+            gemm = t["gemm y"] + t["gemm dw"] + t["gemm dcols"]
+            i2c, c2i = t.get("im2col", 0.0), t.get("col2im", 0.0)
+            other = t["fastnn"] - gemm - i2c - c2i
+
+        def col(v, width=8, mark=""):
+            return f"{'-':>{width}}" if v is None else f"{v:{width - len(mark)}.2f}{mark}"
+
+        torch_cols = (f"{t['torch']:8.2f} {t['torch'] / t['fastnn']:12.2f}" if "torch" in t
+                      else f"{'-':>8} {'-':>12}")
+        print(f"{name:30} {algo:>9} {t['fastnn']:8.2f} {col(gemm, mark='*' if algo == 'winograd' else '')} "
+              f"{col(i2c)} {col(c2i)} {other:8.2f} {t['im2col path']:11.2f} {torch_cols}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """conv2d forward+backward (float32, NCHW): fastnn vs the NumPy reference vs PyTorch.
 
-One group per layer shape (the LeNet/ResNet-style layers of the examples). fastnn recomputes
-the column matrix in backward (its chunks are L2-resident, so that is as fast as keeping them
-with ``return_cols``/``cols=`` and saves the memory); PyTorch runs F.conv2d + autograd with the
-same thread count. Every variant computes y, dx, dw and db.
+One group per layer shape (the LeNet/ResNet-style layers of the examples). fastnn runs the
+algorithm it picks for the layer (``_core.conv2d_algorithm``: Winograd F(2x2, 3x3) for the
+32 -> 64 3x3 layer, im2col or plain GEMMs for the others), recomputing what backward needs
+from x; ``test_fastnn_im2col`` forces the im2col path for comparison. PyTorch runs F.conv2d +
+autograd with the same thread count. Every variant computes y, dx, dw and db.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=. pytest benchmarks/test_bench_conv.py \
         --benchmark-enable --benchmark-group-by=group --benchmark-columns=min,median,rounds
@@ -13,7 +14,7 @@ same thread count. Every variant computes y, dx, dw and db.
 import numpy as np
 import pytest
 
-from fastnn import ops, reference
+from fastnn import _core, ops, reference
 
 from conftest import THREADS
 
@@ -60,6 +61,22 @@ def test_fastnn(benchmark, case):
         return ops.conv2d_backward(dy, x, w, 1, p)
 
     _check(benchmark(run), x, w, b, p, dy)
+
+
+def test_fastnn_im2col(benchmark, case):
+    """The im2col path forced (the Winograd layers' alternative; the same code elsewhere)."""
+    name, x, w, b, p, dy = case
+    benchmark.group = f"conv2d {name} fwd+bwd"
+
+    def run():
+        ops.conv2d_forward(x, w, b, 1, p)
+        return ops.conv2d_backward(dy, x, w, 1, p)
+
+    _core.set_conv2d_algorithm("im2col")
+    try:
+        _check(benchmark(run), x, w, b, p, dy)
+    finally:
+        _core.set_conv2d_algorithm("auto")
 
 
 def test_numpy_reference(benchmark, case):

@@ -881,6 +881,34 @@ void conv2d_backward(const py::array& dy, const py::array& x, const py::array& w
                                     oc, g, static_cast<const double*>(cols_ptr));
 }
 
+// Which algorithm conv2d_forward / conv2d_backward use for these operands (and the test knobs).
+std::string conv2d_algorithm(const py::array& x, const py::array& w, const Pair& stride, const Pair& padding) {
+  const DType dt = float_dtype(x, "x");
+  check_in(x, "x", dt);
+  check_in(w, "w", dt);
+  const fastnn::ConvGeom g = conv_geom(x, w, stride, padding);
+  return fastnn::conv_algo_name(
+      fastnn::conv2d_algorithm(g, w.shape(0), dt == DType::f32 ? sizeof(float) : sizeof(double)));
+}
+
+void set_conv2d_algorithm(const std::string& name) {
+  if (name == "auto")
+    fastnn::set_conv2d_algorithm(fastnn::ConvAlgo::automatic);
+  else if (name == "im2col")
+    fastnn::set_conv2d_algorithm(fastnn::ConvAlgo::im2col);
+  else if (name == "winograd")
+    fastnn::set_conv2d_algorithm(fastnn::ConvAlgo::winograd);
+  else
+    throw py::value_error("conv2d algorithm must be 'auto', 'im2col' or 'winograd', got '" + name + "'");
+}
+
+py::dict conv2d_algorithm_calls() {
+  py::dict d;
+  for (auto a : {fastnn::ConvAlgo::pointwise, fastnn::ConvAlgo::im2col, fastnn::ConvAlgo::winograd})
+    d[fastnn::conv_algo_name(a)] = fastnn::conv2d_algorithm_calls(a);
+  return d;
+}
+
 // Transposed convolution x (N, C_in, H, W), w (C_in, C_out, KH, KW) -> y (N, C_out, OH, OW): the
 // geometry of the convolution that maps y's shape back to x's, after checking that y's shape is
 // (H - 1) * S - 2P + K + output_padding with 0 <= output_padding < S.
@@ -1190,6 +1218,14 @@ PYBIND11_MODULE(_core, m) {
         nc("dw"), py::arg("db").noconvert().none(true), py::arg("stride"), py::arg("padding"),
         py::arg("cols").noconvert().none(true) = py::none(),
         "Gradients of conv2d_forward into dx (or None), dw, db (or None); cols from the forward if kept.");
+  m.def("conv2d_algorithm", &conv2d_algorithm, nc("x"), nc("w"), py::arg("stride"), py::arg("padding"),
+        "The algorithm conv2d_forward/backward use for x, w (their dtype and the ISA in use): "
+        "'pointwise', 'im2col' or 'winograd'.");
+  m.def("set_conv2d_algorithm", &set_conv2d_algorithm, py::arg("name"),
+        "For tests and benchmarks: 'im2col' or 'winograd' (3x3 stride-1 only) forces that algorithm "
+        "for every conv2d call in the process; 'auto' restores the normal choice.");
+  m.def("conv2d_algorithm_calls", &conv2d_algorithm_calls,
+        "How many conv2d_forward/backward calls ran each algorithm: {'pointwise', 'im2col', 'winograd'}.");
   m.def("conv_transpose2d_forward", &conv_transpose2d_forward, nc("x"), nc("w"), py::arg("b").noconvert().none(true),
         nc("y"), py::arg("stride"), py::arg("padding"),
         "y = conv_transpose2d(x, w) + b; y's shape fixes output_padding.");

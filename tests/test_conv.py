@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 import fastnn
 from fastnn import _core, ops, reference
 from strategies import make_layout
-from tolerances import assert_close
+import contextlib
+
+from tolerances import assert_close, assert_within, winograd_error_bounds
 
 DTYPES = [np.float32, np.float64]
 
@@ -229,6 +231,195 @@ def test_matches_torch(dtype, rng):
     ty.backward(torch.from_numpy(dy))
     for g, t in zip(ops.conv_transpose2d_backward(dy, x, w, (2, 3), (1, 0), (1, 2)), (tx, tw, tb)):
         assert_close(g, t.grad.numpy(), "conv_backward")
+
+
+# ---------------------------------------------------------------------------------------------
+# Winograd F(2x2, 3x3) (csrc/kernels/winograd.h): 3x3 stride-1 layers with C, OC >= 8 take it;
+# the tests force it on small layers too and check every result against the reference within
+# the error bound derived for its transforms (tests/tolerances.py).
+
+
+@contextlib.contextmanager
+def conv_algorithm(name):
+    _core.set_conv2d_algorithm(name)
+    try:
+        yield
+    finally:
+        _core.set_conv2d_algorithm("auto")
+
+
+def _winograd_calls():
+    return _core.conv2d_algorithm_calls()["winograd"]
+
+
+def _check_winograd(x, w, b, dy, padding, got, need_dx=True, err_msg=""):
+    """got = (y, dx, dw, db) from the Winograd path vs the float64 reference, elementwise within
+    the derived bound."""
+    y, dx, dw, db = got
+    x64, w64, dy64 = _f64(x, w, dy)
+    b64 = None if b is None else b.astype(np.float64)
+    bound_y, bound_dx, bound_dw, y_exact = winograd_error_bounds(x64, w64, dy64, padding, b64, dtype=x.dtype)
+    y_ref = reference.conv2d_forward(x64, w64, b64, 1, padding)
+    dx_ref, dw_ref, db_ref = reference.conv2d_backward(dy64, x64, w64, 1, padding)
+    np.testing.assert_allclose(y_exact, y_ref, rtol=1e-12, atol=1e-12)  # the bound's algebra
+    assert_within(y, y_ref, bound_y, "y " + err_msg)
+    assert_within(dw, dw_ref, bound_dw, "dw " + err_msg)
+    if need_dx:
+        assert_within(dx, dx_ref, bound_dx, "dx " + err_msg)
+    if db is not None:
+        assert_close(db, db_ref, "conv_backward", err_msg="db " + err_msg)
+    return y_ref, dx_ref
+
+
+@st.composite
+def winograd_cases(draw, max_channels=4):
+    """3x3, stride 1: padding 0..2 per axis, output from 1x1 (kernel = padded input) to odd and
+    non-square sizes (tiles cut at the border), batch 0, 1 and a few."""
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    h = draw(st.integers(max(1, 3 - 2 * ph), 9))
+    w = draw(st.integers(max(1, 3 - 2 * pw), 9))
+    return dict(n=draw(st.sampled_from([0, 1, 1, 2, 3])), c=draw(st.integers(1, max_channels)),
+                oc=draw(st.integers(1, max_channels)), h=h, w=w, k=(3, 3), padding=(ph, pw))
+
+
+@given(case=winograd_cases(), dtype=st.sampled_from(DTYPES), use_bias=st.booleans(), need_dx=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_winograd_random(case, dtype, use_bias, need_dx, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = _operands(rng, case, dtype)
+    b = b if use_bias else None
+    p = case["padding"]
+    before = _winograd_calls()
+    with conv_algorithm("winograd"):
+        y = ops.conv2d_forward(x, w, b, 1, p)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, db = ops.conv2d_backward(dy, x, w, 1, p, need_dx=need_dx, has_bias=use_bias)
+    # the path was taken (a batch of 0 returns before any algorithm runs)
+    assert _winograd_calls() - before == (2 if case["n"] > 0 else 0)
+    assert y.dtype == dw.dtype == dtype and (dx is None) == (not need_dx)
+    y_ref, dx_ref = _check_winograd(x, w, b, dy, p, (y, dx, dw, db), need_dx, str(case))
+    assert_close(y, y_ref, "winograd", err_msg=str(case))
+    if need_dx:
+        assert_close(dx, dx_ref, "winograd", err_msg=str(case))
+
+
+# Layers the automatic choice sends to Winograd with the AVX-512 product kernel (float32): the
+# benchmark's (shrunk in N), odd and non-square outputs, each padding, a 1x1 output, channel
+# counts that are not multiples of 16. Run on every ISA (forced where the choice differs).
+WINOGRAD_FIXED = [
+    ((2, 32, 14, 14), 64, 1),
+    ((3, 8, 9, 7), 16, 0),
+    ((2, 16, 5, 6), 8, 2),
+    ((2, 9, 1, 1), 8, 1),
+    ((1, 20, 13, 11), 50, (1, 2)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, oc, p", WINOGRAD_FIXED)
+def test_winograd_layer_shapes_each_isa(x_shape, oc, p, dtype, isa, rng):
+    case = dict(n=x_shape[0], c=x_shape[1], oc=oc, h=x_shape[2], w=x_shape[3], k=(3, 3))
+    x, w, b = _operands(rng, case, dtype)
+    if isa == "avx512" and dtype == np.float32:
+        assert _core.conv2d_algorithm(x, w, (1, 1), (p, p) if np.isscalar(p) else p) == "winograd"
+    before = _winograd_calls()
+    with conv_algorithm("winograd"):
+        y = ops.conv2d_forward(x, w, b, 1, p)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        got = ops.conv2d_backward(dy, x, w, 1, p)
+    assert _winograd_calls() - before == 2
+    _check_winograd(x, w, b, dy, p, (y, *got), err_msg=f"{x_shape} {isa}")
+
+
+def test_conv2d_algorithm_choice(isa):
+    def algo(x_shape, w_shape, s=(1, 1), p=(1, 1), dtype=np.float32):
+        return _core.conv2d_algorithm(np.zeros(x_shape, dtype), np.zeros(w_shape, dtype), s, p)
+
+    # C, OC >= 8 with the AVX-512 product kernel (float32), >= 32 otherwise (conv.cpp's measurements)
+    kernel = isa == "avx512"
+    assert algo((128, 32, 14, 14), (64, 32, 3, 3)) == "winograd"
+    assert algo((128, 32, 14, 14), (64, 32, 3, 3), dtype=np.float64) == "winograd"
+    assert algo((128, 8, 28, 28), (8, 8, 3, 3), p=(0, 0)) == ("winograd" if kernel else "im2col")
+    assert algo((128, 16, 7, 7), (32, 16, 3, 3)) == ("winograd" if kernel else "im2col")
+    assert algo((128, 16, 7, 7), (32, 16, 3, 3), dtype=np.float64) == "im2col"
+    assert algo((128, 1, 28, 28), (32, 1, 3, 3)) == "im2col"      # C = 1
+    assert algo((128, 32, 14, 14), (4, 32, 3, 3)) == "im2col"     # OC < 8
+    assert algo((128, 32, 14, 14), (64, 32, 3, 3), s=(2, 2)) == "im2col"
+    assert algo((128, 20, 12, 12), (50, 20, 5, 5), p=(0, 0)) == "im2col"
+    assert algo((128, 64, 14, 14), (32, 64, 1, 1), p=(0, 0)) == "pointwise"
+    with conv_algorithm("im2col"):
+        assert algo((128, 32, 14, 14), (64, 32, 3, 3)) == "im2col"
+    with conv_algorithm("winograd"):
+        assert algo((2, 1, 5, 5), (1, 1, 3, 3)) == "winograd"
+        assert algo((2, 8, 9, 9), (8, 8, 5, 5)) == "im2col"        # not a 3x3 stride-1 layer
+        assert algo((2, 8, 9, 9), (8, 8, 1, 1), p=(0, 0)) == "pointwise"
+    with pytest.raises(ValueError, match="'auto', 'im2col' or 'winograd', got 'fft'"):
+        _core.set_conv2d_algorithm("fft")
+    assert algo((128, 32, 14, 14), (64, 32, 3, 3)) == "winograd"  # a bad name changes nothing
+    with pytest.raises(TypeError, match="w must have dtype float32 like the other operands, got float64"):
+        _core.conv2d_algorithm(np.zeros((1, 8, 5, 5), np.float32), np.zeros((8, 8, 3, 3)), (1, 1), (1, 1))
+
+
+@pytest.mark.parametrize("x_shape, oc, p", [((37, 16, 11, 9), 24, 1), ((128, 32, 14, 14), 64, 1)])
+def test_winograd_does_not_depend_on_thread_count(x_shape, oc, p, rng):
+    """Many blocks and dU groups (conv_winograd.cpp): bitwise the same results for 1 and 2 threads."""
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = (rng.standard_normal((oc, x_shape[1], 3, 3)) / np.sqrt(9 * x_shape[1])).astype(np.float32)
+    b = rng.standard_normal(oc).astype(np.float32)
+    dy = rng.standard_normal((x_shape[0], oc, x_shape[2] + 2 * p - 2, x_shape[3] + 2 * p - 2)).astype(np.float32)
+    assert _core.conv2d_algorithm(x, w, (1, 1), (p, p)) == "winograd"
+
+    def run():
+        return [ops.conv2d_forward(x, w, b, 1, p), *ops.conv2d_backward(dy, x, w, 1, p),
+                *ops.conv2d_backward(dy, x, w, 1, p, need_dx=False)[1:]]
+
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        one = run()
+        fastnn.set_num_threads(2)
+        two = run()
+    finally:
+        fastnn.set_num_threads(before)
+    for a, c in zip(one, two):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_winograd_keeps_columns_when_asked(rng):
+    """return_cols still fills im2col's column matrix; y and the gradients are those of the
+    Winograd path with or without it."""
+    case = dict(n=3, c=8, oc=8, h=6, w=5, k=(3, 3))
+    x, w, b = _operands(rng, case, np.float32)
+    y, cols = ops.conv2d_forward(x, w, b, 1, 1, return_cols=True)
+    np.testing.assert_array_equal(y, ops.conv2d_forward(x, w, b, 1, 1))
+    np.testing.assert_array_equal(np.sort(cols, axis=None), np.sort(reference.im2col(x, 3, 1, 1), axis=None))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    for a, c in zip(ops.conv2d_backward(dy, x, w, 1, 1, cols=cols), ops.conv2d_backward(dy, x, w, 1, 1)):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_winograd_agrees_with_im2col_and_gradcheck(rng):
+    """float64: the two algorithms agree to rounding, and Winograd's gradients match central
+    differences of its own forward."""
+    x = rng.standard_normal((2, 8, 5, 4))
+    w = rng.standard_normal((8, 8, 3, 3)) / np.sqrt(72)
+    b = rng.standard_normal(8)
+    dy = rng.standard_normal((2, 8, 5, 4))
+    with conv_algorithm("im2col"):
+        want = [ops.conv2d_forward(x, w, b, 1, 1), *ops.conv2d_backward(dy, x, w, 1, 1)]
+    got = [ops.conv2d_forward(x, w, b, 1, 1), *ops.conv2d_backward(dy, x, w, 1, 1)]
+    for g, r in zip(got, want):
+        assert_close(g, r, "winograd")
+    loss = lambda xx, ww: float(np.sum(ops.conv2d_forward(xx, ww, b, 1, 1) * dy))  # noqa: E731
+    eps = 1e-6
+    for arr, grad, idx in ((x, got[1], (1, 3, 2, 1)), (w, got[2], (5, 2, 0, 2)), (x, got[1], (0, 7, 4, 3))):
+        plus, minus = arr.copy(), arr.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        args_p = (plus, w) if arr is x else (x, plus)
+        args_m = (minus, w) if arr is x else (x, minus)
+        numeric = (loss(*args_p) - loss(*args_m)) / (2 * eps)
+        assert abs(numeric - grad[idx]) < 1e-7 * max(1.0, abs(numeric))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -111,3 +111,111 @@ def gemm_error_bound(abs_sum, k: int, dtype):
     terms = k + 3
     gamma = terms * u / (1.0 - terms * u)
     return gamma * np.asarray(abs_sum, dtype=np.float64) + np.finfo(dtype).tiny
+
+# --- winograd: F(2x2, 3x3) convolution, error bound through its transforms ------------------
+# The Winograd path (csrc/kernels/winograd.h) computes, per 2x2 output tile,
+#   y = A^T [ sum_c U_c . V_c ] A + b,   U_c = G g_c G^T (double, rounded once),  V_c = B^T d_c B,
+# and its gradients dx = sum over overlapping tiles of B [ sum_o U_o . dM_o ] B^T with
+# dM = A dY A^T, dw = G^T [ sum over all tiles t of dM_t . V_t ] G (double, rounded once).
+# Each stage is a fixed sequence of sums and products, so the standard forward error analysis
+# (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1-3.5, applied stage by stage as
+# in Barabasz et al., "Error analysis and improving the accuracy of Winograd convolution for
+# deep neural networks", ACM TOMS 2020) bounds each result by
+#   |got - exact| <= gamma_n * S,   gamma_n = n u / (1 - n u),
+# where S is the same computation done on absolute values (|B^T| |d| |B|, |G| |g| |G^T|, ...)
+# and n the most roundings along any path from an input to the result:
+#   y:  V (2: a sum of 2 terms, twice) + U (1) + the sum over C of products (C) + A^T . A
+#       (4: a sum of 3 terms, twice) + bias (1)                                  -> n = C + 8
+#   dx: dM (2) + U (1) + the sum over OC (OC) + B . B^T (4) + up to 4 overlapping tiles
+#       added in order (3)                                                        -> n = OC + 10
+#   dw: V (2) + dM (2) + the sum over all N*TH*TW tiles, in blocks, groups, any order (T)
+#       + the final rounding (1)                                                  -> n = T + 5
+# S is larger than direct convolution's sum_c |w||x| because the transforms mix neighbouring
+# pixels and weights: per output, the coefficients of S add up to 8 x 8 = 64 (|A^T| |G| |B^T|
+# row sums 8 per axis) against 9 for the direct sum, so the bound is ~7x direct convolution's in
+# the worst case. This is a worst-case bound, not a fit to the kernel, and does not depend on the
+# blocking; a wrong transform or a dropped tile violates it by orders of magnitude.
+# winograd_error_bounds computes S in float64 for given operands; the tests compare every
+# Winograd result with fastnn.reference elementwise against it (assert_within).
+# The "winograd" table entry is that bound as one number for y and dx of order 1 on the random
+# (hypothesis) cases: C, OC <= 4, H, W <= 9, N <= 3, x, dy ~ N(0, 1), w ~ N(0, 1/(9C)). Over 3000
+# such draws the bound's maximum is 4.1e-5 for y and 8.7e-5 for dx (float32; 2^-29 times that in
+# float64), so (1e-4, 1e-4) covers the worst case there: 5x the "conv" entry, the transforms'
+# amplification. dw sums N*TH*TW tiles and its bound grows with them: only the elementwise bound.
+TOLERANCES["winograd"] = {F32: (1e-4, 1e-4), F64: (1e-12, 1e-12)}
+_WG_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
+_WG_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
+_WG_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
+
+
+def _gamma(n: int, dtype) -> float:
+    u = GEMM_UNIT_ROUNDOFF[np.dtype(dtype)]
+    return n * u / (1.0 - n * u)
+
+
+def _winograd_tiles(x, ph: int, pw: int, th: int, tw: int):
+    """(N, C, TH, TW, 4, 4): the 4x4 input tile of every output tile, zero padded."""
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, 2 * th + 2, 2 * tw + 2))
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    win = np.lib.stride_tricks.sliding_window_view(xp, (4, 4), axis=(2, 3))
+    return win[:, :, ::2, ::2][:, :, :th, :tw]
+
+
+def winograd_error_bounds(x, w, dy, padding, b=None, dtype=None):
+    """Allowed |got - exact| elementwise for the Winograd path's y, dx, dw, given the float64
+    values of its operands x (N, C, H, W), w (OC, C, 3, 3), dy (N, OC, OH, OW), bias b or None.
+    Also returns the exact float64 Winograd y (a check of the algebra the bound is built on)."""
+    dtype = np.dtype(dtype or x.dtype)
+    x, w, dy = (np.asarray(a, np.float64) for a in (x, w, dy))
+    ph, pw = (padding, padding) if np.isscalar(padding) else padding
+    n, c, h, wd = x.shape
+    oc = w.shape[0]
+    oh, ow = dy.shape[2:]
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    bt, g, at = _WG_BT, _WG_G, _WG_AT
+    d = _winograd_tiles(x, ph, pw, th, tw)
+    tiny = np.finfo(dtype).tiny
+    # forward: exact and on absolute values
+    u = np.einsum("ia,ocab,jb->ocij", g, w, g)
+    v = np.einsum("ip,nctspq,jq->nctsij", bt, d, bt)
+    y_tiles = np.einsum("ai,notsij,bj->notsab", at, np.einsum("ocij,nctsij->notsij", u, v), at)
+    uabs = np.einsum("ia,ocab,jb->ocij", abs(g), abs(w), abs(g))
+    vabs = np.einsum("ip,nctspq,jq->nctsij", abs(bt), abs(d), abs(bt))
+    s_y = np.einsum("ai,notsij,bj->notsab", abs(at), np.einsum("ocij,nctsij->notsij", uabs, vabs), abs(at))
+
+    def untile(t):  # (N, O, TH, TW, 2, 2) -> (N, O, OH, OW)
+        return t.transpose(0, 1, 2, 4, 3, 5).reshape(n, t.shape[1], 2 * th, 2 * tw)[:, :, :oh, :ow]
+
+    y_exact = untile(y_tiles) + (0 if b is None else np.asarray(b, np.float64).reshape(1, oc, 1, 1))
+    bound_y = _gamma(c + 8, dtype) * untile(s_y) + tiny
+    if b is not None:
+        bound_y += _gamma(c + 8, dtype) * abs(np.asarray(b, np.float64)).reshape(1, oc, 1, 1)
+    # input gradient: dM = A dY A^T per tile, dV = sum_o U . dM, B dV B^T added where tiles overlap
+    dyp = np.zeros((n, oc, 2 * th, 2 * tw))
+    dyp[:, :, :oh, :ow] = abs(dy)
+    dyt = dyp.reshape(n, oc, th, 2, tw, 2).transpose(0, 1, 2, 4, 3, 5)
+    dmabs = np.einsum("ai,notsab,bj->notsij", abs(at), dyt, abs(at))
+    dvabs = np.einsum("ocij,notsij->nctsij", uabs, dmabs)
+    ddabs = np.einsum("ip,nctsij,jq->nctspq", abs(bt), dvabs, abs(bt))
+    dxp = np.zeros((n, c, 2 * th + 2, 2 * tw + 2))
+    for r in range(4):
+        for s in range(4):
+            dxp[:, :, r:r + 2 * th:2, s:s + 2 * tw:2] += ddabs[..., r, s]
+    bound_dx = _gamma(oc + 10, dtype) * dxp[:, :, ph:ph + h, pw:pw + wd] + tiny
+    # weight gradient: dU = sum over tiles of dM . V, dw = G^T dU G
+    duabs = np.einsum("notsij,nctsij->ocij", dmabs, vabs)
+    s_dw = np.einsum("ia,ocij,jb->ocab", abs(g), duabs, abs(g))
+    bound_dw = _gamma(n * th * tw + 5, dtype) * s_dw + tiny
+    return bound_y, bound_dx, bound_dw, y_exact
+
+
+def assert_within(got, want, bound, err_msg: str = ""):
+    """|got - want| <= bound elementwise (want: the float64 truth); reports the worst ratio."""
+    assert got.shape == want.shape, f"shape {got.shape} != {want.shape} {err_msg}"
+    err = np.abs(got.astype(np.float64) - np.asarray(want, np.float64))
+    ratio = err / bound
+    worst = np.unravel_index(np.argmax(ratio), ratio.shape) if ratio.size else None
+    assert ratio.size == 0 or ratio.max() <= 1.0, (
+        f"error {err[worst]:.3g} exceeds the bound {bound[worst]:.3g} at {worst} "
+        f"(worst ratio {ratio.max():.3g}) {err_msg}")

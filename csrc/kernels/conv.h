@@ -1,6 +1,8 @@
 // 2-D convolution on NCHW buffers: im2col / col2im, conv2d and conv_transpose2d, forward and
-// backward, built on fastnn::gemm. Pure C++ on raw pointers; every size and index is int64_t
-// (an im2col buffer can pass 2^31 elements). Arguments are validated by csrc/bindings.cpp.
+// backward, built on fastnn::gemm; 3x3 stride-1 conv2d layers with enough channels run
+// Winograd F(2x2, 3x3) instead (conv_winograd.h; the choice: ConvAlgo below). Pure C++ on raw
+// pointers; every size and index is int64_t (an im2col buffer can pass 2^31 elements).
+// Arguments are validated by csrc/bindings.cpp.
 //
 // Legend: N C H W (input), OC (output channels), KH KW (kernel), SH SW (stride), PH PW
 // (padding), OH OW (output), P = OH*OW, K = C*KH*KW (rows of the column matrix).
@@ -12,6 +14,7 @@
 // and dcols, read from cache, and threads run whole chunks. Both layouts are the same
 // im2col/col2im with different strides: element (n, r, p) at n*n_stride + r*r_stride + p.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace fastnn {
@@ -56,6 +59,26 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const 
 template <typename T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t oc,
                      const ConvGeom& g, const T* cols);
+
+// How conv2d_forward / conv2d_backward compute a geometry:
+//   pointwise: 1x1, stride 1, no padding: x is the column matrix (per-sample GEMMs);
+//   im2col:    column matrices + GEMMs on L2-sized chunks (above);
+//   winograd:  Winograd F(2x2, 3x3) for 3x3 kernels with stride 1 (conv_winograd.h), when the
+//              layer has enough channels for its 2.25x fewer multiplications to pay for the
+//              transforms. A column matrix the caller asks to keep (cols) is still filled, and
+//              ignored by the backward: results never depend on whether columns are kept.
+enum class ConvAlgo : int { automatic = 0, pointwise = 1, im2col = 2, winograd = 3 };
+const char* conv_algo_name(ConvAlgo a);
+// The algorithm both functions use for g with oc outputs and elements of elem_size bytes
+// (never automatic; it also depends on the ISA in use: see winograd_pays in conv.cpp).
+ConvAlgo conv2d_algorithm(const ConvGeom& g, int64_t oc, size_t elem_size);
+// For tests and benchmarks: force im2col or winograd (winograd only where it applies, 3x3 with
+// stride 1; elsewhere the normal choice), or back to automatic. Process-wide.
+void set_conv2d_algorithm(ConvAlgo a);
+ConvAlgo conv2d_algorithm_override();
+// conv2d_forward + conv2d_backward calls that ran each algorithm since the process started
+// (index: ConvAlgo value), so tests can see which path a call really took.
+uint64_t conv2d_algorithm_calls(ConvAlgo a);
 
 // Transposed convolution: x (N, C_in, H, W), w (C_in, C_out, KH, KW), y (N, C_out, OH, OW).
 // g describes the convolution that maps y's shape back to x's: g.{n,c,h,w} = (N, C_out, OH, OW),

@@ -6,8 +6,12 @@ y (N, OC, OH, OW) with OH = (H + 2*PH - KH) // SH + 1 (``fastnn.ops.shapes.conv_
 result has the input's dtype. Inputs of any layout are accepted (copied to C order when needed).
 
 The native kernels lower a convolution to im2col + GEMM over chunks of the mini-batch sized to
-stay in L2 (see csrc/kernels/conv.h); ``conv2d_forward(..., return_cols=True)`` hands back the
-column matrix so ``conv2d_backward(..., cols=...)`` can skip recomputing it.
+stay in L2 (see csrc/kernels/conv.h), except 3x3 stride-1 layers with enough input and output
+channels (8 each in float32 with AVX-512, 32 otherwise), which run Winograd F(2x2, 3x3) (2.25x
+fewer multiplications; its float32 error bound is derived in tests/tolerances.py); ``fastnn._core.conv2d_algorithm(x, w, stride,
+padding)`` tells which. ``conv2d_forward(..., return_cols=True)`` hands back the column matrix
+so ``conv2d_backward(..., cols=...)`` can skip recomputing it (a Winograd layer fills it too,
+and its backward does not need it).
 """
 from __future__ import annotations
 
