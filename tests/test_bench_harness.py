@@ -142,6 +142,30 @@ def test_comparison_arithmetic():
     assert c.round_ratios("numpy") == [3.0, 1.0, 2.5]
     assert c.ratios == {"numpy": 2.5, "torch": 0.5}  # medians of the per-round ratios
     assert c.ratio_ranges == {"numpy": (1.0, 3.0), "torch": (0.25, 1.0)}
+    assert c.preemption_rates == {}
+    c.preemptions = {"fastnn": [0, 7, 0], "numpy": [1, 2, 3], "torch": [None, None, None]}
+    # fastnn's blocks took 5 calls x (1 + 2 + 4) s, numpy's 1 x 15 s
+    assert c.preemption_rates == {"fastnn": 7 / 35, "numpy": 6 / 15, "torch": None}
+
+
+def test_disturbance_note_names_the_worst_case():
+    from fastnn.bench.machine import DISTURBED_PER_S, disturbance_note
+
+    quiet = {"name": "a", "preempted_per_s": {"fastnn": 1.0, "numpy": None}}
+    busy = {"name": "b", "preempted_per_s": {"fastnn": 2.0, "torch": DISTURBED_PER_S + 100}}
+    assert disturbance_note([quiet], lambda r: r["name"]) == ""
+    note = disturbance_note([quiet, busy], lambda r: r["name"])
+    assert note.startswith("note: other processes preempted the timed threads in 1 of 2 cases")
+    assert f"most: {DISTURBED_PER_S + 100:.0f}/s, torch in b" in note
+
+
+def test_blocks_count_preemptions(pool):
+    c = pool.compare(Case("spin", "spin", {"seconds": {"fastnn": 1e-3, "numpy": 1e-3}}), rounds=2, block=0.01)
+    if sys.platform == "win32":
+        assert c.preemption_rates == {"fastnn": None, "numpy": None}
+    else:
+        assert all(len(n) == 2 and all(isinstance(k, int) and k >= 0 for k in n) for n in c.preemptions.values())
+        assert all(rate >= 0 for rate in c.preemption_rates.values())
 
 
 def test_ratios_of_known_costs(pool):

@@ -73,6 +73,8 @@ def test_bench_quick_prints_the_tables_and_writes_json(tmp_path):
     (train_row,) = result["train"]
     assert gemm_row["shape"].startswith("128x512x10") and layer_row["op"] == "relu fwd+bwd"
     assert train_row["recipe"] == "mlp" and train_row["fastnn_samples_per_s"] > 0
+    for row in (gemm_row, layer_row, train_row):
+        assert set(row["preempted_per_s"]) >= {"fastnn", "numpy"}
     for value, spread in [(gemm_row["fastnn/numpy"], gemm_row["fastnn/numpy_range"]),
                           (layer_row["vs_numpy"], layer_row["vs_numpy_range"]),
                           (train_row["fastnn_vs_numpy"], train_row["fastnn_vs_numpy_range"])]:

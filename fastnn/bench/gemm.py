@@ -26,6 +26,7 @@ import json
 import sys
 
 from .harness import OPENBLAS_OVERRIDES, Case, Pool, fair_environment  # noqa: F401 (re-exported)
+from .machine import disturbance_note, preemption_rates
 
 __all__ = ["SHAPES", "QUICK_SHAPES", "GemmCase", "run", "format_tables", "main", "fair_environment"]
 
@@ -104,7 +105,7 @@ def run(threads=(1, 2), quick: bool = False, shapes=None, rounds=None, block=Non
             gflops = {lib: shape.flops / s * 1e-9 for lib, s in c.seconds.items()}
             row = {"shape": shape.label, "m": shape.m, "k": shape.k, "n": shape.n, "trans": shape.trans,
                    "fastnn": gflops["fastnn"], "numpy": gflops.get("numpy"), "torch": gflops.get("torch"),
-                   "pct_peak": 100.0 * gflops["fastnn"] / (peak * t)}
+                   "pct_peak": 100.0 * gflops["fastnn"] / (peak * t), "preempted_per_s": preemption_rates(c)}
             for peer in ("numpy", "torch"):
                 row[f"fastnn/{peer}"] = c.ratios.get(peer)
                 row[f"fastnn/{peer}_range"] = list(c.ratio_ranges[peer]) if peer in c.ratios else None
@@ -144,6 +145,9 @@ def format_tables(result: dict) -> str:
             torch_s = f"{r['torch']:8.1f}" if r.get("torch") is not None else f"{'-':>8}"
             lines.append(f"{r['shape']:<30} {r['fastnn']:8.1f} {numpy_s} {torch_s} {_ratio_cells(r, 'numpy')} "
                          f"{_ratio_cells(r, 'torch')} {r['pct_peak']:6.1f}")
+        note = disturbance_note(rows, lambda r: r["shape"])
+        if note:
+            lines.append(note)
     return "\n".join(lines)
 
 

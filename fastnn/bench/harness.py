@@ -158,6 +158,9 @@ class Comparison:
     per_round: Dict[str, List[float]]
     calls: Dict[str, int]
     base: str = "fastnn"
+    # per library, per round: times the kernel preempted one of its threads during the block
+    # (None where the platform cannot tell)
+    preemptions: Dict[str, List[Optional[int]]] = field(default_factory=dict)
 
     @property
     def seconds(self) -> Dict[str, float]:
@@ -176,6 +179,17 @@ class Comparison:
     def ratios(self) -> Dict[str, float]:
         """Median of the per-round ratios, per peer."""
         return {peer: statistics.median(self.round_ratios(peer)) for peer in self.peers}
+
+    @property
+    def preemption_rates(self) -> Dict[str, Optional[float]]:
+        """Preemptions per second of timed block, per library: about 0 on an otherwise idle
+        machine; tens or more mean other processes took CPU time from this comparison."""
+        rates = {}
+        for lib, counts in self.preemptions.items():
+            seconds = sum(t * self.calls[lib] for t in self.per_round[lib])
+            known = [n for n in counts if n is not None]
+            rates[lib] = sum(known) / seconds if known and len(known) == len(counts) and seconds > 0 else None
+        return rates
 
     @property
     def ratio_ranges(self) -> Dict[str, Tuple[float, float]]:
@@ -462,17 +476,18 @@ class Pool:
         key = next(self._keys)
         calls: Dict[str, int] = {}
         try:
-            per_round = self._time_case(case, key, rounds, block, base, calls)
+            per_round, preemptions = self._time_case(case, key, rounds, block, base, calls)
         except KeyboardInterrupt:
             raise  # the pool is about to be closed: ask the workers nothing more
         except BaseException:
             self._drop(key, calls)
             raise
         self._drop(key, calls)
-        return Comparison(case, per_round, calls, base)
+        return Comparison(case, per_round, calls, base, preemptions)
 
-    def _time_case(self, case: Case, key: int, rounds: int, block: float, base: str,
-                   calls: Dict[str, int]) -> Dict[str, List[float]]:
+    def _time_case(self, case: Case, key: int, rounds: int, block: float, base: str, calls: Dict[str, int]):
+        """Prepare the case in every worker (filling `calls`), check, time the rounds:
+        returns (seconds per call, preemptions), per library per round."""
         summaries: Dict[str, Optional[list]] = {}
         for lib in self.libs:
             prepared = self.request(lib, "prepare", key, case.kind, case.params, block, what=case.label)
@@ -486,6 +501,7 @@ class Pool:
                 check_summaries(case.label, base, summaries[base], lib, summaries[lib], case.rtol)
         per_round: Dict[str, List[float]] = {lib: [] for lib in calls}
         order = list(calls)
+        preemptions: Dict[str, list] = {lib: [] for lib in calls}
         settle = self.settle if (not self.stop_idle and self.threads > 1) else 0.0
         for r in range(rounds):
             k = r % len(order)
@@ -493,8 +509,10 @@ class Pool:
                 if settle:
                     time.sleep(settle)
                 warmup = 1 if calls[lib] >= WARMUP_MIN_CALLS else 0
-                per_round[lib].append(self.request(lib, "time", key, calls[lib], warmup, what=case.label))
-        return per_round
+                seconds, preempted = self.request(lib, "time", key, calls[lib], warmup, what=case.label)
+                per_round[lib].append(seconds)
+                preemptions[lib].append(preempted)
+        return per_round, preemptions
 
     def _drop(self, key: int, libs) -> None:
         """Free a case's arrays in the workers that still run (best effort)."""

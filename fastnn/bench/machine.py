@@ -41,3 +41,28 @@ def machine_line(pool) -> str:
     return (f"machine: {cpu_model()} | {os.cpu_count()} CPUs | fastnn {info['fastnn']['fastnn']} "
             f"ISA {info['fastnn']['isa']} | threads {pool.threads} | NumPy BLAS: "
             f"{blas_description(info.get('numpy', {}))} | torch {torch} | timing: {pool.description()}")
+
+
+# Preemptions per second of a timed block above which a case counts as disturbed: an otherwise
+# idle machine shows a few per second (kernel threads); another busy process, hundreds.
+DISTURBED_PER_S = 20.0
+
+
+def preemption_rates(comparison) -> dict:
+    """A Comparison's preemptions per second per library, rounded, for the JSON rows."""
+    return {lib: None if v is None else round(v, 1) for lib, v in comparison.preemption_rates.items()}
+
+
+def disturbance_note(rows, name) -> str:
+    """A warning line if other processes preempted the timed threads in some rows, else ''.
+    rows carry "preempted_per_s" (lib -> rate); name(row) labels a row."""
+    disturbed = []
+    for r in rows:
+        known = [(v, lib) for lib, v in (r.get("preempted_per_s") or {}).items() if v is not None]
+        if known and max(known)[0] > DISTURBED_PER_S:
+            disturbed.append((*max(known), name(r)))
+    if not disturbed:
+        return ""
+    rate, lib, label = max(disturbed)
+    return (f"note: other processes preempted the timed threads in {len(disturbed)} of {len(rows)} cases "
+            f"(most: {rate:.0f}/s, {lib} in {label}): their ratios are unreliable; rerun on a quieter machine")

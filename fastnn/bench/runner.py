@@ -14,7 +14,7 @@ import json
 import sys
 
 from .harness import LIBRARIES, BenchError, Case, Pool
-from .machine import load_average, machine_line
+from .machine import disturbance_note, load_average, machine_line, preemption_rates
 
 SUITES = ("gemm", "conv", "layers", "train")
 # rounds and seconds per timed block of the conv and layers suites
@@ -65,6 +65,7 @@ def run_cases(pool: Pool, cases, quick: bool, peak_per_core: float, progress=Non
         for peer in ("numpy", "torch"):
             row[f"vs_{peer}"] = cmp.ratios.get(peer)
             row[f"vs_{peer}_range"] = list(cmp.ratio_ranges[peer]) if peer in cmp.ratios else None
+        row["preempted_per_s"] = preemption_rates(cmp)
         if c.flops:
             row["gflops"] = c.flops / cmp.seconds["fastnn"] / 1e9
             row["pct_peak"] = 100 * row["gflops"] / peak
@@ -94,7 +95,8 @@ def format_table(rows) -> str:
                      f"{_ms(r.get('torch_ms')):>10} {_ratio(r.get('vs_numpy'), r.get('vs_numpy_range'), 1):>19} "
                      f"{_ratio(r.get('vs_torch'), r.get('vs_torch_range'), 2):>19} "
                      f"{'' if gf is None else f'{gf:8.1f}':>8} {'' if pp is None else f'{pp:6.0f}%':>7}")
-    return "\n".join(lines)
+    note = disturbance_note(rows, lambda r: f"{r['op']} {r['shape']}")
+    return "\n".join(lines + ([note] if note else []))
 
 
 def _selected(suite: str, quick: bool, only):

@@ -237,6 +237,8 @@ def cases(recipes=RECIPES, quick: bool = False):
 
 def run(pool, recipes=RECIPES, quick: bool = False, rounds=None, progress=None):
     """Samples/s per recipe: fastnn, PyTorch (if in the pool), NumPy reference. Returns rows (dicts)."""
+    from .machine import preemption_rates
+
     rounds = rounds or (3 if quick else 5)
     rows = []
     for case in cases(recipes, quick):
@@ -245,6 +247,7 @@ def run(pool, recipes=RECIPES, quick: bool = False, rounds=None, progress=None):
         row = {"recipe": case.meta["recipe"], "threads": pool.threads, "samples": case.meta["samples"],
                "batch": BATCH, "rounds": rounds,
                "batches_timed": {lib: n * rounds for lib, n in c.calls.items()},
+               "preempted_per_s": preemption_rates(c),
                "fastnn_samples_per_s": sps["fastnn"],
                "torch_samples_per_s": sps.get("torch"),
                "numpy_samples_per_s": sps.get("numpy")}
@@ -273,4 +276,7 @@ def format_rows(rows) -> str:
                      f"{'-' if n is None else format(n, ',.0f'):>16} "
                      f"{_ratio(r.get('fastnn_vs_torch'), r.get('fastnn_vs_torch_range'), 2):>20} "
                      f"{_ratio(r.get('fastnn_vs_numpy'), r.get('fastnn_vs_numpy_range'), 1):>20}")
-    return "\n".join(lines)
+    from .machine import disturbance_note
+
+    note = disturbance_note(rows, lambda r: r["recipe"])
+    return "\n".join(lines + ([note] if note else []))

@@ -10,7 +10,8 @@ fd 1, so a library printing cannot corrupt the stream): ``("ok", value)`` or
 - ``prepare KEY KIND PARAMS BLOCK``: build the case, call it once, return the summary of its
   result and the number of calls that take about BLOCK seconds (None if the builder has no
   version for this library).
-- ``time KEY CALLS WARMUP``: WARMUP untimed calls, then CALLS timed ones; returns seconds per call.
+- ``time KEY CALLS WARMUP``: WARMUP untimed calls, then CALLS timed ones; returns seconds per call
+  and the number of times the threads were preempted meanwhile.
 - ``drop KEY``, ``peak`` (fastnn only: measured FMA peak per core), ``quit``.
 """
 from __future__ import annotations
@@ -102,14 +103,20 @@ class Worker:
         self.cases[key] = fn
         return {"summary": summary, "calls": _calibrate(fn, block)}
 
-    def time(self, key, calls: int, warmup: int) -> float:
+    def time(self, key, calls: int, warmup: int):
+        """(seconds per call, preemptions): how often the kernel took a CPU from one of this
+        process's threads for another task during the block (None where unknown). The other
+        workers are stopped, so a preemption means some other process wanted the CPUs."""
         fn = self.cases[key]
         for _ in range(warmup):
             fn()
+        before = _preemptions()
         t0 = time.perf_counter()
         for _ in range(calls):
             fn()
-        return (time.perf_counter() - t0) / calls
+        seconds = (time.perf_counter() - t0) / calls
+        after = _preemptions()
+        return seconds, (None if before is None else after - before)
 
     def drop(self, key) -> None:
         self.cases.pop(key, None)
@@ -118,6 +125,15 @@ class Worker:
         from fastnn import _core
 
         return _core.fma_peak_gflops(False, 0.2)
+
+
+def _preemptions():
+    """Involuntary context switches of all this process's threads so far (None if unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
 
 
 def _calibrate(fn, target: float) -> int:
