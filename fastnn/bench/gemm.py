@@ -89,8 +89,8 @@ def run(threads=(1, 2), quick: bool = False, shapes=None, rounds=None, block=Non
     for `peers` and closed at the end. block: seconds per timed block; rounds: per shape.
     """
     shapes = shapes or (QUICK_SHAPES if quick else SHAPES)
-    rounds = rounds or (5 if quick else 9)
-    block = block or (0.05 if quick else 0.1)
+    rounds = rounds or (5 if quick else 11)
+    block = block or (0.05 if quick else 0.2)
     if pool is None:
         with Pool(("fastnn", *peers), threads=threads[0], fair_blas=fair_blas) as own:
             return run(threads, quick, shapes, rounds, block, peers, progress, own)

@@ -21,6 +21,9 @@ Method (:meth:`Pool.compare`):
 4. Per library: the median over rounds of the seconds per call. Per peer: the median of the
    per-round ratios peer/fastnn (how many times faster fastnn is), and their min and max, so the
    noise of a run is visible.
+5. Each block also counts how often the kernel preempted the worker's threads (involuntary
+   context switches). Our other workers are stopped, so a high rate means another process on
+   the machine took CPU time from the block: :attr:`Comparison.preemption_rates`.
 
 Where SIGSTOP does not exist (Windows) the workers are not stopped; the pool says so in its
 ``notes`` and sleeps ``settle`` seconds before each block instead, which is less effective.
@@ -364,8 +367,6 @@ class Pool:
             env = fair_environment() if (lib == "numpy" and self.fair_blas) else dict(os.environ)
             env["PYTHONPATH"] = pythonpath
             w = _Worker(lib, env, case_modules)
-            if not self.stop_idle:
-                w.running = True
             started.append(w)
             self.workers[lib] = w
         for w in started:
@@ -461,9 +462,9 @@ class Pool:
 
     def description(self) -> str:
         """How timings were taken, for the machine line."""
-        how = "one process per library, idle ones stopped (SIGSTOP)" if self.stop_idle else \
-              "one process per library, not stopped (no SIGSTOP on this platform)"
-        return how
+        if self.stop_idle:
+            return "one process per library, idle ones stopped (SIGSTOP)"
+        return "one process per library, not stopped (no SIGSTOP on this platform)"
 
     # -- timing ----------------------------------------------------------------------------
 

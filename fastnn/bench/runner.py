@@ -18,7 +18,7 @@ from .machine import disturbance_note, load_average, machine_line, preemption_ra
 
 SUITES = ("gemm", "conv", "layers", "train")
 # rounds and seconds per timed block of the conv and layers suites
-SETTINGS = {"quick": {"rounds": 3, "block": 0.05}, "full": {"rounds": 7, "block": 0.25}}
+SETTINGS = {"quick": {"rounds": 3, "block": 0.05}, "full": {"rounds": 9, "block": 0.3}}
 
 
 def conv_cases(quick: bool):
