@@ -62,8 +62,13 @@ def cmd_train(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import runner
+    from .bench.harness import BenchError
 
-    return runner.main(args)
+    try:
+        return runner.main(args)
+    except BenchError as e:
+        print(f"fastnn bench: error: {e}", file=sys.stderr)
+        return 1
 
 
 # ------------------------------------------------------------------------------------------
@@ -119,14 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("bench", help="benchmark fastnn against NumPy and PyTorch and print one table")
-    p.add_argument("suite", nargs="?", choices=BENCH_SUITES, default="all")
-    p.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (about a minute)")
+    p = sub.add_parser("bench", help="benchmark fastnn against NumPy and PyTorch and print one table per suite")
+    p.add_argument("suite", nargs="*", choices=BENCH_SUITES, default="all",
+                   help="suites to run (default: all); each library runs in its own process")
+    p.add_argument("--quick", action="store_true", help="fewer shapes and rounds (about a minute)")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
-    p.add_argument("--threads", type=_positive_int, default=None, help="threads for fastnn and PyTorch (default: all cores)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for fastnn, NumPy's BLAS and PyTorch alike (default: all cores)")
+    p.add_argument("--only", metavar="TEXT", nargs="+", default=None,
+                   help="run only the cases whose name contains one of these texts (e.g. conv3x3 784 mlp)")
     p.add_argument("--keep-blas-env", action="store_true",
-                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (by default the benchmark re-runs without them, "
-                        "so NumPy uses its best kernel)")
+                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE in the NumPy worker (by default it starts "
+                        "without them, so NumPy uses its best kernel)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="serve a saved model's predictions over HTTP (JSON)")

@@ -19,6 +19,7 @@ def fastnn_cmd(tmp_path, *args):
     (["train", "--lr", "-1"], "--lr: expected a positive finite number, got -1"),
     (["train", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
     (["bench", "everything"], "invalid choice: 'everything'"),
+    (["bench", "--threads", "0"], "--threads: expected a positive integer, got 0"),
     (["train", "--save", "/no/such/dir/model.npz"], "does not exist"),
 ])
 def test_bad_arguments_are_usage_errors(tmp_path, args, words):
@@ -59,14 +60,34 @@ def test_train_saves_a_model_that_loads_and_plots_curves(tmp_path):
     assert np.mean(model.predict(x_test).argmax(axis=1) == y_test) == pytest.approx(accuracy, abs=1e-4)
 
 
-def test_bench_quick_prints_one_table_and_writes_json(tmp_path):
+def test_bench_quick_prints_the_tables_and_writes_json(tmp_path):
+    """The real path of every suite (pools of worker processes, tables, JSON) on one case each."""
     out = tmp_path / "bench.json"
     # --keep-blas-env: tests never drop the OpenBLAS overrides this machine's environment sets.
-    r = fastnn_cmd(tmp_path, "bench", "layers", "--quick", "--keep-blas-env", "--json", str(out))
+    r = fastnn_cmd(tmp_path, "bench", "gemm", "layers", "train", "--quick", "--threads", "1",
+                   "--only", "128x512x10", "relu", "mlp", "--keep-blas-env", "--json", str(out))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.startswith("machine: ")
-    assert "maxpool2x2 fwd+bwd" in r.stdout and "vs numpy" in r.stdout
+    assert r.stdout.startswith("machine: ") and "| threads 1 |" in r.stdout and "NumPy BLAS: " in r.stdout
+    assert "128x512x10 NN (output layer)" in r.stdout and "relu fwd+bwd" in r.stdout and "\nmlp " in r.stdout
+    assert "vs numpy (range)" in r.stdout
     result = json.loads(out.read_text())
-    ops = {row["op"] for row in result["layers"]}
-    assert {"maxpool2x2 fwd+bwd", "batchnorm2d fwd+bwd", "relu fwd+bwd", "Adam update"} <= ops
-    assert all(row["fastnn_ms"] > 0 for row in result["layers"])
+    assert result["threads"] == 1 and set(result["load_average"]) == {"gemm", "layers", "train"}
+    (gemm_row,) = result["gemm"]["tables"]["1"]
+    (layer_row,) = result["layers"]
+    (train_row,) = result["train"]
+    assert gemm_row["shape"].startswith("128x512x10") and layer_row["op"] == "relu fwd+bwd"
+    assert train_row["recipe"] == "mlp" and train_row["fastnn_samples_per_s"] > 0
+    for row in (gemm_row, layer_row, train_row):
+        assert set(row["preempted_per_s"]) >= {"fastnn", "numpy"}
+    for value, spread in [(gemm_row["fastnn/numpy"], gemm_row["fastnn/numpy_range"]),
+                          (layer_row["vs_numpy"], layer_row["vs_numpy_range"]),
+                          (train_row["fastnn_vs_numpy"], train_row["fastnn_vs_numpy_range"])]:
+        assert 0 < spread[0] <= value <= spread[1]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["bench", "--only", "no-such-case"], "--only 'no-such-case' matches no case of the suites gemm, conv, layers, train"),
+])
+def test_bench_errors_name_the_bad_value(tmp_path, args, words):
+    r = fastnn_cmd(tmp_path, *args)
+    assert r.returncode == 1 and words in r.stderr, r.stderr

@@ -1,52 +1,52 @@
 """GEMM speed table: fastnn vs NumPy's BLAS vs PyTorch, GFLOP/s and % of the FMA peak.
 
-Used by ``benchmarks/gemm_table.py`` (and meant for a ``fastnn bench gemm`` command)::
+Used by ``benchmarks/gemm_table.py`` and ``fastnn bench gemm``::
 
-    python benchmarks/gemm_table.py [--quick] [--threads 1 2] [--json PATH]
+    python benchmarks/gemm_table.py [--quick] [--threads 1 2] [--json PATH] [--no-torch]
 
-Fairness rules (DESIGN.md, "Measuring against peers"):
+Fairness rules (DESIGN.md, "Measuring against peers"; method in harness.py):
 
+- Each library runs in its own worker process, and only one of them runs at a time (the idle
+  ones are SIGSTOPped), so no library's spinning idle threads take a core from the next one.
 - NumPy's OpenBLAS is slowed by ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` overrides in this
-  machine's environment; :func:`main` re-executes the process without them (only that
-  process) and records the BLAS kernel threadpoolctl reports (SkylakeX/Cooperlake expected).
+  machine's environment: the NumPy worker starts without them (only that process), and the table
+  header records the BLAS kernel threadpoolctl reports there (SkylakeX/Cooperlake expected).
 - Same thread count for all three (fastnn.set_num_threads, threadpoolctl, torch.set_num_threads),
-  all writing into preallocated outputs.
-- Timing is interleaved: each repetition times fastnn, NumPy and torch back to back, and the
-  median of the repetitions is reported, so load from other processes hits all of them alike.
+  all writing into preallocated outputs, on the same seeded operands; fastnn's result is checked
+  against NumPy's before timing.
+- Interleaved rounds in rotating order; GFLOP/s from the median seconds per call, the ratios
+  are medians of the per-round ratios, with their min-max.
 
-torch is an optional peer: imported here only when asked for and installed (fastnn itself never
-imports it).
+torch is an optional peer: it is imported only in its own worker, when installed.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import statistics
 import sys
-import time
 
-import numpy as np
+from .harness import OPENBLAS_OVERRIDES, Case, Pool, fair_environment  # noqa: F401 (re-exported)
+from .machine import disturbance_note, preemption_rates
 
-import fastnn
-from fastnn import _core, ops
-
-__all__ = ["SHAPES", "QUICK_SHAPES", "GemmCase", "blas_info", "run", "format_tables", "main"]
-
-OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+__all__ = ["SHAPES", "QUICK_SHAPES", "GemmCase", "run", "format_tables", "main", "fair_environment"]
 
 
 class GemmCase:
     """C (m x n) = op(A) (m x k) @ op(B) (k x n), op = transpose for 'T'."""
 
     def __init__(self, m, k, n, trans="NN", label=None):
+        if trans not in ("NN", "NT", "TN", "TT"):
+            raise ValueError(f"trans must be one of NN, NT, TN, TT; received: trans={trans!r}")
         self.m, self.k, self.n, self.trans = m, k, n, trans
         self.label = label or (f"{m}^3" if m == k == n and trans == "NN" else f"{m}x{k}x{n} {trans}")
 
     @property
     def flops(self) -> float:
         return 2.0 * self.m * self.n * self.k
+
+    def case(self) -> Case:
+        return Case("gemm", f"gemm {self.label}", {"m": self.m, "k": self.k, "n": self.n, "trans": self.trans},
+                    flops=self.flops, rtol=1e-4)
 
     def __repr__(self):
         return f"GemmCase({self.label})"
@@ -66,187 +66,112 @@ QUICK_SHAPES = [c for c in SHAPES if c.label.split()[0] in
                 ("256^3", "1024^3", "128x784x512", "784x128x512", "128x512x784", "128x512x10")]
 
 
-def blas_info() -> dict:
-    """NumPy's BLAS as threadpoolctl sees it (kernel 'architecture', version), or {}."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {}
-    for info in threadpool_info():
-        if info.get("user_api") == "blas":
-            return {k: info.get(k) for k in ("internal_api", "architecture", "version", "num_threads")}
-    return {}
-
-
-def _operands(case: GemmCase, rng):
-    ta, tb = case.trans[0] == "T", case.trans[1] == "T"
-    a = rng.standard_normal((case.k, case.m) if ta else (case.m, case.k), dtype=np.float32)
-    b = rng.standard_normal((case.n, case.k) if tb else (case.k, case.n), dtype=np.float32)
-    return a, b, ta, tb
-
-
-def _runners(case: GemmCase, rng, torch):
-    """name -> zero-argument callable doing one product into a preallocated output."""
-    a, b, ta, tb = _operands(case, rng)
-    out_f = np.empty((case.m, case.n), np.float32)
-    out_n = np.empty((case.m, case.n), np.float32)
-    opa = a.T if ta else a  # views: BLAS reads them through its transpose flags
-    opb = b.T if tb else b
-    runners = {
-        "fastnn": lambda: ops.gemm(a, b, trans_a=ta, trans_b=tb, out=out_f),
-        "numpy": lambda: np.matmul(opa, opb, out=out_n),
+def _pool_info(pool: Pool) -> dict:
+    numpy_info = pool.info.get("numpy", {})
+    return {
+        "blas": numpy_info.get("blas", {}),
+        "openblas_overrides_in_env": [v for v in OPENBLAS_OVERRIDES if v in numpy_info.get("blas_env", {})],
+        "isa": pool.info["fastnn"]["isa"],
+        "torch": pool.info.get("torch", {}).get("torch"),
+        "timing": pool.description(),
+        "notes": list(pool.notes),
     }
-    if torch is not None:
-        ta_t, tb_t = torch.from_numpy(a), torch.from_numpy(b)
-        top_a = ta_t.t() if ta else ta_t
-        top_b = tb_t.t() if tb else tb_t
-        out_t = torch.empty((case.m, case.n), dtype=torch.float32)
-        runners["torch"] = lambda: torch.mm(top_a, top_b, out=out_t)
-    # Check once that fastnn computes the same product (a benchmark must not time a wrong kernel).
-    runners["fastnn"]()
-    runners["numpy"]()
-    scale = np.sqrt(case.k) * 1e-5 * max(1.0, float(np.abs(out_n).max()))
-    if not np.allclose(out_f, out_n, rtol=0, atol=scale):
-        raise AssertionError(f"fastnn and NumPy disagree on {case.label}")
-    return runners
 
 
-def _time_interleaved(runners: dict, flops: float, reps: int, min_seconds: float, settle: float = 0.0) -> dict:
-    """GFLOP/s per runner (median over `reps` rounds) and fastnn's speed ratio to each peer
-    (median of the per-round ratios: a round times every runner back to back, in rotating
-    order, over the same number of calls, so load from other processes hits all alike)."""
-    for fn in runners.values():  # warm up: page in outputs, start thread pools
-        fn()
-    t0 = time.perf_counter()
-    runners["fastnn"]()
-    one = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, math.ceil(min_seconds / one))
-    samples = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(reps):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
-            fn = runners[name]
-            if settle:
-                # Idle worker threads of the library timed just before keep spinning for a
-                # while (OpenBLAS ~2**28 cycles, OpenMP runtimes ~0.2 s) and would steal the
-                # core this runner's second thread needs: let them go to sleep first.
-                time.sleep(settle)
-            t0 = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            samples[name].append((time.perf_counter() - t0) / calls)
-    result = {name: flops / statistics.median(ts) * 1e-9 for name, ts in samples.items()}
-    for name in names:
-        if name != "fastnn":
-            result[f"fastnn/{name}"] = statistics.median(
-                t_peer / t_fast for t_peer, t_fast in zip(samples[name], samples["fastnn"]))
-    return result
-
-
-def run(threads=(1, 2), quick: bool = False, shapes=None, reps=None, min_seconds=None,
-        peers=("numpy", "torch"), progress=None, settle: float = 0.25) -> dict:
+def run(threads=(1, 2), quick: bool = False, shapes=None, rounds=None, block=None,
+        peers=("numpy", "torch"), progress=None, pool: Pool = None, fair_blas: bool = True) -> dict:
     """Measure the table. Returns a JSON-able dict:
     {"blas": ..., "isa": ..., "peak_gflops_per_core": ..., "tables": {threads: [rows]}}
-    where each row has shape, GFLOP/s of fastnn / numpy / torch, the ratios and % of peak.
-    settle: seconds of sleep before each timed runner when threads > 1 (see _time_interleaved).
+    where each row has the shape, GFLOP/s of fastnn / numpy / torch, fastnn's speed ratios to
+    each peer (median of the rounds) with their per-round min-max, and % of peak.
+
+    pool: an open :class:`Pool` to use (its libraries decide the peers); by default one is started
+    for `peers` and closed at the end. block: seconds per timed block; rounds: per shape.
     """
     shapes = shapes or (QUICK_SHAPES if quick else SHAPES)
-    reps = reps or (5 if quick else 9)
-    min_seconds = min_seconds or (0.01 if quick else 0.02)
-    torch = None
-    if "torch" in peers:
-        try:
-            import torch  # optional peer
-        except ImportError:
-            torch = None
-    from threadpoolctl import threadpool_limits
-
-    peak = _core.fma_peak_gflops(False, 0.2)
-    result = {
-        "blas": blas_info(),
-        "openblas_overrides_in_env": [v for v in OPENBLAS_OVERRIDES if v in os.environ],
-        "isa": fastnn.get_isa(),
-        "torch": getattr(torch, "__version__", None),
-        "peak_gflops_per_core": peak,
-        "tables": {},
-    }
-    rng = np.random.default_rng(0)
-    before = fastnn.get_num_threads()
-    try:
-        for t in threads:
-            fastnn.set_num_threads(t)
-            if torch is not None:
-                torch.set_num_threads(t)
-            rows = []
-            with threadpool_limits(limits=t, user_api="blas"):
-                for case in shapes:
-                    g = _time_interleaved(_runners(case, rng, torch), case.flops, reps, min_seconds,
-                                          settle=settle if t > 1 else 0.0)
-                    row = {
-                        "shape": case.label, "m": case.m, "k": case.k, "n": case.n, "trans": case.trans,
-                        "fastnn": g["fastnn"], "numpy": g["numpy"], "torch": g.get("torch"),
-                        "fastnn/numpy": g["fastnn/numpy"],
-                        "fastnn/torch": g.get("fastnn/torch"),
-                        "pct_peak": 100.0 * g["fastnn"] / (peak * t),
-                    }
-                    rows.append(row)
-                    if progress:
-                        progress(t, row)
-            result["tables"][str(t)] = rows
-    finally:
-        fastnn.set_num_threads(before)
+    rounds = rounds or (5 if quick else 11)
+    block = block or (0.05 if quick else 0.2)
+    if pool is None:
+        with Pool(("fastnn", *peers), threads=threads[0], fair_blas=fair_blas) as own:
+            return run(threads, quick, shapes, rounds, block, peers, progress, own)
+    peak = pool.fastnn_peak()
+    result = {**_pool_info(pool), "peak_gflops_per_core": peak, "rounds": rounds, "block_seconds": block,
+              "tables": {}}
+    for t in threads:
+        pool.set_threads(t)
+        rows = []
+        for shape in shapes:
+            c = pool.compare(shape.case(), rounds=rounds, block=block)
+            gflops = {lib: shape.flops / s * 1e-9 for lib, s in c.seconds.items()}
+            row = {"shape": shape.label, "m": shape.m, "k": shape.k, "n": shape.n, "trans": shape.trans,
+                   "fastnn": gflops["fastnn"], "numpy": gflops.get("numpy"), "torch": gflops.get("torch"),
+                   "pct_peak": 100.0 * gflops["fastnn"] / (peak * t), "preempted_per_s": preemption_rates(c)}
+            for peer in ("numpy", "torch"):
+                row[f"fastnn/{peer}"] = c.ratios.get(peer)
+                row[f"fastnn/{peer}_range"] = list(c.ratio_ranges[peer]) if peer in c.ratios else None
+            rows.append(row)
+            if progress:
+                progress(t, row)
+        result["tables"][str(t)] = rows
     return result
+
+
+def _ratio_cells(r, peer: str) -> str:
+    value, spread = r.get(f"fastnn/{peer}"), r.get(f"fastnn/{peer}_range")
+    if value is None:
+        return f"{'-':>8} {'':>11}"
+    return f"{value:8.2f} {f'{spread[0]:.2f}-{spread[1]:.2f}':>11}"
 
 
 def format_tables(result: dict) -> str:
     blas = result.get("blas", {})
-    lines = [f"NumPy BLAS: {blas.get('internal_api')} {blas.get('version')} kernel={blas.get('architecture')}; "
+    kept = result.get("openblas_overrides_in_env")
+    lines = [f"NumPy BLAS: {blas.get('internal_api')} {blas.get('version')} kernel={blas.get('architecture')}"
+             f"{' (with ' + ', '.join(kept) + ' kept)' if kept else ''}; "
              f"fastnn ISA: {result['isa']}; torch: {result.get('torch')}; "
              f"peak {result['peak_gflops_per_core']:.1f} GFLOP/s per core (measured FMA throughput)"]
-    head = f"{'shape':<30} {'fastnn':>8} {'numpy':>8} {'torch':>8} {'f/numpy':>8} {'f/torch':>8} {'%peak':>6}"
+    if result.get("timing"):
+        lines.append(f"timing: {result['timing']}")
+    lines += [f"note: {n}" for n in result.get("notes", ())]
+    head = (f"{'shape':<30} {'fastnn':>8} {'numpy':>8} {'torch':>8} {'f/numpy':>8} {'range':>11} "
+            f"{'f/torch':>8} {'range':>11} {'%peak':>6}")
     for t, rows in result["tables"].items():
         lines += ["", f"float32 GFLOP/s, {t} thread{'s' if t != '1' else ''} "
-                      f"(median of interleaved repetitions)", head, "-" * len(head)]
+                      f"(median of {result.get('rounds', '?')} interleaved rounds; "
+                      f"ratio = how many times faster fastnn is, range = min-max over the rounds)",
+                  head, "-" * len(head)]
         for r in rows:
-            torch_s = f"{r['torch']:8.1f}" if r["torch"] is not None else f"{'-':>8}"
-            ratio_t = f"{r['fastnn/torch']:8.2f}" if r["fastnn/torch"] is not None else f"{'-':>8}"
-            lines.append(f"{r['shape']:<30} {r['fastnn']:8.1f} {r['numpy']:8.1f} {torch_s} "
-                         f"{r['fastnn/numpy']:8.2f} {ratio_t} {r['pct_peak']:6.1f}")
+            numpy_s = f"{r['numpy']:8.1f}" if r.get("numpy") is not None else f"{'-':>8}"
+            torch_s = f"{r['torch']:8.1f}" if r.get("torch") is not None else f"{'-':>8}"
+            lines.append(f"{r['shape']:<30} {r['fastnn']:8.1f} {numpy_s} {torch_s} {_ratio_cells(r, 'numpy')} "
+                         f"{_ratio_cells(r, 'torch')} {r['pct_peak']:6.1f}")
+        note = disturbance_note(rows, lambda r: r["shape"])
+        if note:
+            lines.append(note)
     return "\n".join(lines)
 
 
-def fair_environment(env=None) -> dict:
-    """A copy of the environment without the OpenBLAS overrides that slow NumPy down."""
-    env = dict(os.environ if env is None else env)
-    for v in OPENBLAS_OVERRIDES:
-        env.pop(v, None)
-    return env
-
-
-def main(argv=None, reexec_argv=None) -> int:
-    """Command line: parse, re-execute without the OpenBLAS overrides if needed, print tables.
-
-    reexec_argv: the full command that reruns this program (default: this process's own).
-    """
+def main(argv=None) -> int:
+    """Command line: measure and print the tables (optionally write JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer shapes and repetitions")
+    parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default 1 2)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--keep-blas-env", action="store_true",
+                        help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE in the NumPy worker")
     args = parser.parse_args(argv)
-    if any(v in os.environ for v in OPENBLAS_OVERRIDES):
-        # NumPy's OpenBLAS read them at import: only a fresh process runs at full speed.
-        cmd = reexec_argv or getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
-        sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, *cmd[1:]], fair_environment())
+    bad = [t for t in args.threads if t < 1]
+    if bad:
+        parser.error(f"--threads: expected positive integers, got {bad[0]}")
 
     def progress(t, row):
-        print(f"  [{t} thread(s)] {row['shape']}: fastnn {row['fastnn']:.1f}, numpy {row['numpy']:.1f} GFLOP/s",
+        others = ", ".join(f"{peer} {row[peer]:.1f}" for peer in ("numpy", "torch") if row.get(peer) is not None)
+        print(f"  [{t} thread(s)] {row['shape']}: fastnn {row['fastnn']:.1f}, {others} GFLOP/s",
               file=sys.stderr, flush=True)
 
-    result = run(threads=args.threads, quick=args.quick,
-                 peers=("numpy",) if args.no_torch else ("numpy", "torch"), progress=progress)
+    result = run(threads=args.threads, quick=args.quick, progress=progress, fair_blas=not args.keep_blas_env,
+                 peers=("numpy",) if args.no_torch else ("numpy", "torch"))
     print(format_tables(result))
     if args.json:
         with open(args.json, "w") as f:
