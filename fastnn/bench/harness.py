@@ -231,6 +231,17 @@ _BOOTSTRAP = ("import sys\n"
               "sys.exit(main(sys.argv[1:]))\n")
 
 
+def _site_dirs() -> set:
+    """This interpreter's site-packages directories (real paths)."""
+    import site
+
+    dirs = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    user = site.getusersitepackages() if hasattr(site, "getusersitepackages") else None
+    if user:
+        dirs.append(user)
+    return {os.path.realpath(d) for d in dirs}
+
+
 def _signal_name(num: int) -> str:
     try:
         return signal.Signals(num).name
@@ -361,6 +372,11 @@ class Pool:
 
         roots = [os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))]
         roots += [_import_root(m) for m in case_modules]
+        # An installed fastnn lives in site-packages, which the worker (same interpreter) has on
+        # its path anyway, after PYTHONPATH as here; putting it in front would let it shadow what
+        # the caller's PYTHONPATH puts before it (e.g. a directory that hides a library).
+        site_dirs = _site_dirs()
+        roots = [r for r in roots if os.path.realpath(r) not in site_dirs]
         pythonpath = os.pathsep.join(dict.fromkeys([*roots, *filter(None, [os.environ.get("PYTHONPATH")])]))
         started = []
         for lib in libs:  # start all at once: their imports overlap
