@@ -367,11 +367,14 @@ def test_winograd_does_not_depend_on_thread_count(x_shape, oc, p, rng):
     w = (rng.standard_normal((oc, x_shape[1], 3, 3)) / np.sqrt(9 * x_shape[1])).astype(np.float32)
     b = rng.standard_normal(oc).astype(np.float32)
     dy = rng.standard_normal((x_shape[0], oc, x_shape[2] + 2 * p - 2, x_shape[3] + 2 * p - 2)).astype(np.float32)
-    assert _core.conv2d_algorithm(x, w, (1, 1), (p, p)) == "winograd"
-
-    def run():
-        return [ops.conv2d_forward(x, w, b, 1, p), *ops.conv2d_backward(dy, x, w, 1, p),
-                *ops.conv2d_backward(dy, x, w, 1, p, need_dx=False)[1:]]
+    def run():  # forced: the automatic choice depends on the ISA in use (winograd_pays)
+        with conv_algorithm("winograd"):
+            assert _core.conv2d_algorithm(x, w, (1, 1), (p, p)) == "winograd"
+            calls = _winograd_calls()
+            got = [ops.conv2d_forward(x, w, b, 1, p), *ops.conv2d_backward(dy, x, w, 1, p),
+                   *ops.conv2d_backward(dy, x, w, 1, p, need_dx=False)[1:]]
+            assert _winograd_calls() == calls + 3
+            return got
 
     before = fastnn.get_num_threads()
     try:
@@ -390,12 +393,15 @@ def test_winograd_keeps_columns_when_asked(rng):
     Winograd path with or without it."""
     case = dict(n=3, c=8, oc=8, h=6, w=5, k=(3, 3))
     x, w, b = _operands(rng, case, np.float32)
-    y, cols = ops.conv2d_forward(x, w, b, 1, 1, return_cols=True)
-    np.testing.assert_array_equal(y, ops.conv2d_forward(x, w, b, 1, 1))
-    np.testing.assert_array_equal(np.sort(cols, axis=None), np.sort(reference.im2col(x, 3, 1, 1), axis=None))
-    dy = rng.standard_normal(y.shape).astype(np.float32)
-    for a, c in zip(ops.conv2d_backward(dy, x, w, 1, 1, cols=cols), ops.conv2d_backward(dy, x, w, 1, 1)):
-        np.testing.assert_array_equal(a, c)
+    with conv_algorithm("winograd"):
+        calls = _winograd_calls()
+        y, cols = ops.conv2d_forward(x, w, b, 1, 1, return_cols=True)
+        np.testing.assert_array_equal(y, ops.conv2d_forward(x, w, b, 1, 1))
+        np.testing.assert_array_equal(np.sort(cols, axis=None), np.sort(reference.im2col(x, 3, 1, 1), axis=None))
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        for a, c in zip(ops.conv2d_backward(dy, x, w, 1, 1, cols=cols), ops.conv2d_backward(dy, x, w, 1, 1)):
+            np.testing.assert_array_equal(a, c)
+        assert _winograd_calls() == calls + 4
 
 
 def test_winograd_agrees_with_im2col_and_gradcheck(rng):
