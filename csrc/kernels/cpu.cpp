@@ -2,10 +2,14 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
 #include <omp.h>
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 
 namespace fastnn {
 namespace {
@@ -75,6 +79,46 @@ int max_hardware_threads() {
   const unsigned hc = std::thread::hardware_concurrency();
   const int procs = omp_get_num_procs();
   return std::max(1, std::max(static_cast<int>(hc), procs));
+}
+
+namespace {
+// One value of cpu0's L2 from /sys (Linux): "512K" for size, "8" for ways_of_associativity.
+int64_t read_l2_sysfs(const char* file) {
+  std::ifstream f(std::string("/sys/devices/system/cpu/cpu0/cache/index2/") + file);
+  int64_t n = 0;
+  char unit = 0;
+  if (!(f >> n) || n <= 0) return 0;
+  if (f >> unit) n *= unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : 1;
+  return n;
+}
+
+int64_t read_l2(int sysconf_name, const char* file) {
+#if defined(__linux__)
+  const long v = sysconf_name >= 0 ? sysconf(sysconf_name) : -1;
+  if (v > 0) return v;
+  return read_l2_sysfs(file);
+#else
+  (void)sysconf_name;
+  (void)file;
+  return 0;
+#endif
+}
+}  // namespace
+
+#if defined(__linux__) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL2_CACHE_ASSOC)
+#define FASTNN_SC_L2(x) _SC_LEVEL2_CACHE_##x
+#else
+#define FASTNN_SC_L2(x) -1
+#endif
+
+int64_t l2_cache_bytes() {
+  static const int64_t bytes = read_l2(FASTNN_SC_L2(SIZE), "size");
+  return bytes;
+}
+
+int l2_cache_ways() {
+  static const int ways = static_cast<int>(read_l2(FASTNN_SC_L2(ASSOC), "ways_of_associativity"));
+  return ways;
 }
 
 namespace {

@@ -23,6 +23,11 @@ int get_num_threads();
 void set_num_threads(int n);  // n >= 1
 int max_hardware_threads();
 
+// The level-2 cache of one core (what the GEMM's B block must fit in), read once from the OS
+// (sysconf, else /sys/devices/system/cpu/cpu0/cache/index2); 0 when unknown.
+int64_t l2_cache_bytes();
+int l2_cache_ways();  // associativity
+
 // Runs f(begin, end) over [0, n) split into contiguous chunks of at least `grain` items,
 // one chunk per thread. Small problems run inline: a parallel region costs a few microseconds.
 template <typename F>

@@ -190,6 +190,57 @@ inline int useful_threads(int64_t m, int64_t n, int64_t k, int64_t min_flops_per
   return static_cast<int>(std::min<double>(get_num_threads(), by_work));
 }
 
+// The widest B block (kc x nc values) to keep in one core's L2: K::NC, as tuned for the
+// kernel's reference machine, capped at half of the L2 this CPU reports (no cap when unknown),
+// at least 4 panels. The other half holds the A micro-panels and C tiles passing through.
+// Measured on Zen 3 (512 KiB L2, AVX2, 1 thread): 128x1024x512 ran at 0.55x NumPy with
+// NC = 672 (a 1 MiB block), 0.82x with this cap.
+inline int64_t nc_for_l2(int64_t nc, int64_t kc, size_t elem, int64_t nr) {
+  const int64_t l2 = l2_cache_bytes();
+  if (l2 <= 0) return nc;
+  const int64_t fit = l2 / 2 / (kc * static_cast<int64_t>(elem)) / nr * nr;
+  return std::clamp(fit, 4 * nr, nc);
+}
+
+inline int64_t gcd64(int64_t a, int64_t b) {
+  while (b != 0) {
+    const int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+// Whether an NR-wide panel of B read in place (kc rows, ldb_bytes apart, row_bytes each, not
+// aligned) can stay in the L2 sets it maps to. Rows ldb_bytes apart land in only
+// way_bytes / gcd(ldb_bytes, way_bytes) set positions (way_bytes = L2 / ways): a power-of-two
+// stride can leave a panel far fewer lines than it needs, and it then evicts itself under every
+// A panel. Zen 3 (512 KiB, 8 ways), ldb = 2 KiB, kc = 392: 32 positions x 2 lines x 8 ways =
+// 512 lines for 784; 128x784x512 ran at 0.56x NumPy in place, 0.90x packed. Unknown cache: yes.
+inline bool panel_fits_l2_sets(int64_t ldb_bytes, int64_t row_bytes, int64_t kc) {
+  const int64_t l2 = l2_cache_bytes(), ways = l2_cache_ways();
+  if (l2 <= 0 || ways <= 0 || ldb_bytes <= 0) return true;
+  constexpr int64_t kLine = 64;
+  const int64_t way_bytes = l2 / ways, sets = std::max<int64_t>(1, way_bytes / kLine);
+  const int64_t lines_per_row = ceil_div(row_bytes, kLine) + 1;  // +1: rows are not aligned
+  const int64_t positions = std::max<int64_t>(1, way_bytes / gcd64(ldb_bytes, way_bytes));
+  const int64_t capacity = std::min(sets, positions * lines_per_row) * ways;
+  return kc * lines_per_row <= capacity;
+}
+
+// Packs the full NR-column panels jp0 <= jp < jp1 of a row-major (not transposed) B for rows
+// p0 .. p0 + kc, row by row: each row of the block is read once, left to right, where a panel
+// at a time would touch kc rows (kc pages when rows are >= 4 KiB apart) per NR values.
+// dst: panel jp at dst + (jp - jp0) * NR * kc, as K::pack_b writes it.
+template <typename T, int NR>
+void pack_b_rows(const T* b, int64_t ldb, int64_t p0, int64_t jp0, int64_t jp1, int64_t kc, T* dst) {
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* src = b + (p0 + p) * ldb + jp0 * NR;
+    T* d = dst + p * NR;
+    for (int64_t jp = jp0; jp < jp1; ++jp, src += NR, d += NR * kc) std::memcpy(d, src, NR * sizeof(T));
+  }
+}
+
 // K: micro-kernel traits with
 //   using T; MR, NR (tile), KC, NC (cache blocks), kMinFlopsPerThread, kDirectBMaxM;
 //   static void kernel(int64_t kc, const T* a_panel, const T* b_panel, int64_t ldb_panel, T* c,
@@ -220,10 +271,12 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   // packing it (a full extra pass over B through memory: ~10 % of 128x1024x512). A row-major B
   // is then read in place, NR-wide row pieces ldb apart; only the ragged last panel is packed.
   // Not for long rows: with rows >= 8 KiB apart every k step touches a new page, and the
-  // prefetchers and TLB lose (64x288x25088 runs at half speed). Packing or not never changes
-  // the arithmetic.
+  // prefetchers and TLB lose (64x288x25088 runs at half speed); nor when the panel's rows
+  // alias in the L2 (panel_fits_l2_sets). Packing or not never changes the arithmetic.
   const bool direct_b = !split_rows && !g.trans_b && m <= K::kDirectBMaxM &&
-                        g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192;
+                        g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192 &&
+                        panel_fits_l2_sets(g.ldb * static_cast<int64_t>(sizeof(T)),
+                                           NR * static_cast<int64_t>(sizeof(T)), kc_step);
 
   // Packed op(A): block pb, panel ip at a_packed + (pb * m_panels + ip) * MR * kc_step.
   const int64_t a_panel_size = MR * kc_step;
@@ -234,7 +287,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
 
   // Column items: blocks of at most NC columns (the B block must fit in L2), and, with several
   // threads, about 4 items per thread but at least 4 panels wide, for load balance.
-  int64_t nc_item = balanced_block(n, K::NC, NR);
+  int64_t nc_item = balanced_block(n, nc_for_l2(K::NC, kc_step, sizeof(T), NR), NR);
   if (nt > 1 && !split_rows)
     nc_item = std::min(nc_item, std::max<int64_t>(4 * NR, round_up(ceil_div(n, 4 * nt), NR)));
   const int64_t col_items = ceil_div(n, nc_item);
@@ -272,10 +325,17 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     T* b_block = tls_b_block.get<T>((jp1 - jp0) * b_panel_size);
     for (int64_t pb = 0; pb < k_blocks; ++pb) {
       const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
-      for (int64_t jp = jp0; jp < jp1; ++jp) {
-        const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
-        if (direct_b && nr == NR) continue;  // read in place
-        K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, b_block + (jp - jp0) * NR * kc);
+      const int64_t full_end = std::min(jp1, n / NR);  // panels with all NR columns inside n
+      if (!g.trans_b && !direct_b && full_end > jp0) {
+        pack_b_rows<T, NR>(g.b, g.ldb, pc, jp0, full_end, kc, b_block);
+        for (int64_t jp = full_end; jp < jp1; ++jp)
+          K::pack_b(false, g.b, g.ldb, pc, jp * NR, static_cast<int>(n - jp * NR), kc, b_block + (jp - jp0) * NR * kc);
+      } else {
+        for (int64_t jp = jp0; jp < jp1; ++jp) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
+          if (direct_b && nr == NR) continue;  // read in place
+          K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, b_block + (jp - jp0) * NR * kc);
+        }
       }
       // The A micro-panel stays in L1 while the B block (L2) streams under it.
       for (int64_t ip = 0; ip < m_panels; ++ip)
