@@ -35,6 +35,9 @@ SHAPES = [
     (1600, 5, 3),      # tall: m > MC = 1536, two row blocks
     (2, 40, 1500),     # wide
     (128, 512, 10),    # batch 128 into a 10-class output layer
+    (300, 390, 1000),  # several B blocks under the L2 cap, packed row by row, ragged last panel
+    (64, 392, 512),    # power-of-two row stride: B packed where its rows alias in the L2
+    (7, 100, 2100),    # rows > 8 KiB apart: B packed row by row, never read in place
 ]
 
 
