@@ -66,6 +66,12 @@ struct F64x4 {
   }
 };
 
+// A second thread joins with >= 0.5 MFLOP of its own (~10 us at this kernel's ~55 GFLOP/s per
+// core). Measured on Zen 3 (2 threads, against NumPy's OpenBLAS, which splits these too): 128^3
+// 0.70x -> 0.96x and 128x512x10 0.61x -> 0.94x NumPy when lowered from 4 MFLOP. (The AVX-512
+// kernel keeps 8 MFLOP: see there for the cost of a fork/join on a busy machine.)
+constexpr int64_t kAvx2MinFlopsPerThread = int64_t{1} << 19;
+
 // 8 x 8 transpose in registers: r[i] lane j <- r[j] lane i.
 inline void transpose8x8(__m256 r[8]) {
   __m256 t[8];
@@ -145,7 +151,7 @@ void pack_bt16_f32(const float* b, int64_t ldb, int64_t p0, int64_t j0, int nr, 
 struct KernelF32 : SimdKernel<F32x8, 6, 2> {
   static constexpr int MR = 6;
   static constexpr int64_t KC = 384, NC = 672;
-  static constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;  // ~50 us of work, as for AVX-512
+  static constexpr int64_t kMinFlopsPerThread = kAvx2MinFlopsPerThread;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a6_f32(t, a, lda, i0, p0, mr, kc, d);
@@ -163,7 +169,7 @@ struct KernelF32 : SimdKernel<F32x8, 6, 2> {
 struct KernelF64 : SimdKernel<F64x4, 6, 2> {
   static constexpr int MR = 6;
   static constexpr int64_t KC = 256, NC = 512;
-  static constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;  // ~50 us of work, as for AVX-512
+  static constexpr int64_t kMinFlopsPerThread = kAvx2MinFlopsPerThread;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
     pack_a_scalar<T, MR>(t, a, lda, i0, p0, mr, kc, d);
