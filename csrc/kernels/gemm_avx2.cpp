@@ -92,10 +92,6 @@ inline void transpose8x8(__m256 r[8]) {
   }
 }
 
-inline __m256i lanes_mask(int n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // Stores the first 6 lanes of v (a 6-row A panel column) without a masked store, which is slow
 // on AMD cores: 4 lanes, then 2.
 inline void store6(float* d, __m256 v) {
@@ -109,7 +105,7 @@ void pack_a6_f32(bool trans_a, const float* a, int64_t lda, int64_t i0, int64_t 
                  float* dst) {
   if (trans_a) {
     // op(A)[i, p] = a[p * lda + i]: the mr values of a k step are adjacent (masked load).
-    const __m256i in = lanes_mask(mr);
+    const __m256i in = F32x8::tail(mr);
     const float* src = a + p0 * lda + i0;
     for (int64_t p = 0; p < kc; ++p) store6(dst + p * 6, _mm256_maskload_ps(src + p * lda, in));
     return;
@@ -118,7 +114,7 @@ void pack_a6_f32(bool trans_a, const float* a, int64_t lda, int64_t i0, int64_t 
   const float* src = a + i0 * lda + p0;
   for (int64_t p = 0; p < kc; p += 8) {
     const int cnt = static_cast<int>(std::min<int64_t>(8, kc - p));
-    const __m256i mk = lanes_mask(cnt);
+    const __m256i mk = F32x8::tail(cnt);
     __m256 r[8];
     for (int i = 0; i < 8; ++i)
       r[i] = i < mr ? _mm256_maskload_ps(src + i * lda + p, mk) : _mm256_setzero_ps();
@@ -135,7 +131,7 @@ void pack_bt16_f32(const float* b, int64_t ldb, int64_t p0, int64_t j0, int nr, 
     const float* src = b + (j0 + jg * 8) * ldb + p0;
     for (int64_t p = 0; p < kc; p += 8) {
       const int cnt = static_cast<int>(std::min<int64_t>(8, kc - p));
-      const __m256i mk = lanes_mask(cnt);
+      const __m256i mk = F32x8::tail(cnt);
       __m256 r[8];
       for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_maskload_ps(src + i * ldb + p, mk) : _mm256_setzero_ps();
       transpose8x8(r);
@@ -154,6 +150,7 @@ struct KernelF32 : SimdKernel<F32x8, 6, 2> {
   static constexpr int64_t kMinFlopsPerThread = kAvx2MinFlopsPerThread;
   static constexpr int64_t kDirectBMaxM = 256;  // see direct_b in gemm_driver.h
   static void pack_a(bool t, const T* a, int64_t lda, int64_t i0, int64_t p0, int mr, int64_t kc, T* d) {
+    static_assert(MR == 6);
     pack_a6_f32(t, a, lda, i0, p0, mr, kc, d);
   }
   static void pack_b(bool t, const T* b, int64_t ldb, int64_t p0, int64_t j0, int nr, int64_t kc, T* d) {
