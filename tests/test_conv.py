@@ -109,6 +109,44 @@ def test_im2col_col2im_random(case, dtype, seed):
                  reference.col2im(g.astype(np.float64), x.shape, k, s, p), "conv_backward")
 
 
+# Row geometries for the vectorized im2col/col2im rows (masked loads/stores), on every ISA this CPU
+# has: OW below, at and past one vector (16/8 float lanes, 8/4 double), padding on the left, the
+# right or both sides of a row, row strides (SH > 1) and the strided gather (SW > 1).
+ROW_CASES = [
+    # (h, w), (kh, kw), (sh, sw), (ph, pw)
+    ((5, 3), (3, 3), (1, 1), (0, 1)),
+    ((6, 12), (5, 5), (1, 1), (0, 0)),
+    ((7, 12), (5, 5), (1, 1), (2, 0)),
+    ((6, 11), (4, 5), (1, 1), (1, 3)),
+    ((4, 20), (3, 5), (2, 1), (1, 4)),
+    ((5, 21), (2, 4), (1, 1), (1, 2)),
+    ((9, 36), (3, 3), (3, 1), (2, 0)),
+    ((8, 40), (3, 7), (1, 1), (0, 6)),
+    ((6, 17), (3, 3), (1, 2), (1, 2)),
+    ((3, 9), (3, 9), (1, 1), (2, 8)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_im2col_col2im_rows_each_isa(dtype, isa, rng):
+    for hw, k, s, p in ROW_CASES:
+        x = rng.standard_normal((2, 3) + hw).astype(dtype)
+        cols = ops.im2col(x, k, s, p)
+        np.testing.assert_array_equal(cols, reference.im2col(x, k, s, p), err_msg=f"{isa} {hw} {k} {s} {p}")
+        g = rng.standard_normal(cols.shape).astype(dtype)
+        assert_close(ops.col2im(g, x.shape, k, s, p), reference.col2im(g.astype(np.float64), x.shape, k, s, p),
+                     "conv_backward", err_msg=f"{isa} {hw} {k} {s} {p}")
+        # the convolution's own (chunked, channel-major) im2col and col2im
+        w = rng.standard_normal((4, 3) + k).astype(dtype)
+        y = ops.conv2d_forward(x, w, None, s, p)
+        assert_close(y, reference.conv2d_forward(*_f64(x, w), None, s, p), "conv", err_msg=isa)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, _ = ops.conv2d_backward(dy, x, w, s, p)
+        want_dx, want_dw, _ = reference.conv2d_backward(*_f64(dy, x, w), s, p)
+        assert_close(dx, want_dx, "conv_backward", err_msg=isa)
+        assert_close(dw, want_dw, "conv_backward", err_msg=isa)
+
+
 @st.composite
 def transpose_cases(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))

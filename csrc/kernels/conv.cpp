@@ -13,6 +13,8 @@
 #include "conv_winograd.h"
 #include "cpu.h"
 #include "gemm.h"
+#include "im2col_isa.h"
+#include "isa_dispatch.h"
 
 namespace fastnn {
 namespace {
@@ -33,29 +35,11 @@ class Scratch {
   CachedBuffer buf_;
 };
 
-// Enough work per parallel chunk to amortise waking a thread (a few microseconds).
-constexpr int64_t kMinElementsPerChunk = 1 << 14;
-
-int64_t grain_for(int64_t elements_per_item) {
-  return std::max<int64_t>(1, kMinElementsPerChunk / std::max<int64_t>(elements_per_item, 1));
-}
-
-// [lo, hi): the output columns ow for which input column ow*SW - PW + j lies in [0, W).
-inline void valid_range(int64_t j, int64_t stride, int64_t pad, int64_t in_size, int64_t out_size,
-                        int64_t& lo, int64_t& hi) {
-  // ow*S >= P - j  and  ow*S <= in_size - 1 + P - j
-  const int64_t a = pad - j;
-  lo = a <= 0 ? 0 : (a + stride - 1) / stride;
-  const int64_t b = in_size - 1 + pad - j;
-  hi = b < 0 ? 0 : b / stride + 1;
-  lo = std::min(lo, out_size);
-  hi = std::clamp(hi, lo, out_size);
-}
 
 // (N, C, P) -> (C, N*P): channel-major, so a chunk of samples is one matrix.
 template <typename T>
 void to_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p) {
-  parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
+  parallel_for(n * c, conv_grain_for(p), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t ci = r / n, ni = r % n;
       std::memcpy(out + r * p, a + (ni * c + ci) * p, static_cast<size_t>(p) * sizeof(T));
@@ -66,7 +50,7 @@ void to_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p) {
 // (C, N*P) -> (N, C, P), adding bias[c] when given.
 template <typename T>
 void from_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p, const T* bias) {
-  parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
+  parallel_for(n * c, conv_grain_for(p), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t ni = r / c, ci = r % c;
       const T* src = a + (ci * n + ni) * p;
@@ -84,7 +68,7 @@ void from_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p, con
 // db[c] = sum over n and p of dy[n, c, p], in a fixed order (double accumulator: N*P terms).
 template <typename T>
 void channel_sums(const T* dy, T* db, int64_t n, int64_t c, int64_t p) {
-  parallel_for(c, grain_for(n * p), [&](int64_t c0, int64_t c1) {
+  parallel_for(c, conv_grain_for(n * p), [&](int64_t c0, int64_t c1) {
     for (int64_t ci = c0; ci < c1; ++ci) {
       double total = 0.0;
       for (int64_t ni = 0; ni < n; ++ni) {
@@ -102,7 +86,7 @@ void channel_sums(const T* dy, T* db, int64_t n, int64_t c, int64_t p) {
 // Adds bias[c] to every element of each (n, c) plane of size p.
 template <typename T>
 void add_channel_bias(T* y, const T* bias, int64_t n, int64_t c, int64_t p) {
-  parallel_for(n * c, grain_for(p), [&](int64_t r0, int64_t r1) {
+  parallel_for(n * c, conv_grain_for(p), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T bv = bias[r % c];
       T* row = y + r * p;
@@ -135,7 +119,7 @@ void sum_over_samples(int64_t n, int64_t size, T* out, PerSample&& gemm_into) {
       for (int64_t s = s0; s < s1; ++s) gemm_into(s, acc, s == s0 ? T(0) : T(1));
     }
   });
-  parallel_for(size, kMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
+  parallel_for(size, kConvMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
       T v = partial[e];
       for (int64_t k = 1; k < chunks; ++k) v += partial[k * size + e];
@@ -144,152 +128,28 @@ void sum_over_samples(int64_t n, int64_t size, T* out, PerSample&& gemm_into) {
   });
 }
 
-// im2col of one plane for kernel offset (i, j) when SH = SW = 1 and OW = W: output (oh, ow) reads
-// input element (oh - PH + i) * W + ow + (j - PW), a constant shift of oh * OW + ow. Copy the valid
-// rows as one block, then zero what came from padding: rows outside the input and, in each
-// row, the columns [0, l) and [h, OW) (which the block copy filled from neighbouring rows).
-template <typename T>
-void block_copy(const T* xp, T* dst, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h) {
-  const int64_t oh_lo = std::clamp<int64_t>(g.ph - i, 0, g.oh);
-  const int64_t oh_hi = std::clamp<int64_t>(g.h + g.ph - i, oh_lo, g.oh);
-  std::fill(dst, dst + oh_lo * g.ow, T(0));
-  std::fill(dst + oh_hi * g.ow, dst + g.oh * g.ow, T(0));
-  if (oh_lo == oh_hi) return;
-  const int64_t shift = (i - g.ph) * g.w + (j - g.pw);  // input index = output index + shift
-  // never read outside this plane: the first/last few block elements may map before/after it
-  // (they are padding columns, zeroed below)
-  const int64_t q0 = std::max(oh_lo * g.ow, -shift);
-  const int64_t q1 = std::min(oh_hi * g.ow, g.plane_in() - shift);
-  if (q0 < q1) std::memcpy(dst + q0, xp + q0 + shift, static_cast<size_t>(q1 - q0) * sizeof(T));
-  for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-    T* row = dst + oh * g.ow;
-    for (int64_t ow = 0; ow < l; ++ow) row[ow] = T(0);
-    for (int64_t ow = h; ow < g.ow; ++ow) row[ow] = T(0);
-  }
-}
-
-// The adjoint of block_copy: x[q + shift] += src[q] over the valid rows, after zeroing in src
-// the padding columns [0, l) and [h, OW) of each valid row (they would land on neighbouring
-// rows). src is scratch, so zeroing it is allowed.
-template <typename T>
-void block_add(T* src, T* xp, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h) {
-  const int64_t oh_lo = std::clamp<int64_t>(g.ph - i, 0, g.oh);
-  const int64_t oh_hi = std::clamp<int64_t>(g.h + g.ph - i, oh_lo, g.oh);
-  if (oh_lo == oh_hi) return;
-  for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
-    T* row = src + oh * g.ow;
-    for (int64_t ow = 0; ow < l; ++ow) row[ow] = T(0);
-    for (int64_t ow = h; ow < g.ow; ++ow) row[ow] = T(0);
-  }
-  const int64_t shift = (i - g.ph) * g.w + (j - g.pw);
-  const int64_t q0 = std::max(oh_lo * g.ow, -shift);
-  const int64_t q1 = std::min(oh_hi * g.ow, g.plane_in() - shift);
-#pragma omp simd
-  for (int64_t q = q0; q < q1; ++q) xp[q + shift] += src[q];
-}
-
 }  // namespace
 
+// im2col / col2im: per ISA (im2col_impl.h), chosen at run time.
 template <typename T>
 void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
-  const int64_t kk = g.kh * g.kw, plane = g.plane_in();
-  // Stride 1 and OW == W ("same" padding, the common 3x3/pad-1 layer): row oh of offset (i, j)
-  // starts exactly W elements after row oh-1, so one offset's rows are one contiguous copy.
-  const bool same_width = g.sh == 1 && g.sw == 1 && g.ow == g.w;
-  std::vector<int64_t> lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw));
-  for (int64_t j = 0; j < g.kw; ++j) valid_range(j, g.sw, g.pw, g.w, g.ow, lo[j], hi[j]);
-  parallel_for(g.n * g.c, grain_for(kk * g.plane_out()), [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t ni = q / g.c, ci = q % g.c;
-      const T* xp = x + q * plane;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw; ++j) {
-          T* dst = cols + ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
-          const int64_t l = lo[j], h = hi[j];
-          if (same_width) {
-            block_copy(xp, dst, g, i, j, l, h);
-            continue;
-          }
-          for (int64_t oh = 0; oh < g.oh; ++oh, dst += g.ow) {
-            const int64_t row = oh * g.sh - g.ph + i;
-            if (row < 0 || row >= g.h) {
-              std::fill(dst, dst + g.ow, T(0));
-              continue;
-            }
-            const T* src = xp + row * g.w - g.pw + j;  // src[ow * SW] is x[row, ow*SW - PW + j]
-            // Plain loops, not memcpy/fill: rows are short (OW = 8..28 in typical layers) and
-            // three library calls per row cost more than the copy.
-            for (int64_t ow = 0; ow < l; ++ow) dst[ow] = T(0);
-            if (g.sw == 1) {
-#pragma omp simd
-              for (int64_t ow = l; ow < h; ++ow) dst[ow] = src[ow];
-            } else {
-              const int64_t sw = g.sw;
-              for (int64_t ow = l; ow < h; ++ow) dst[ow] = src[ow * sw];
-            }
-            for (int64_t ow = h; ow < g.ow; ++ow) dst[ow] = T(0);
-          }
-        }
-      }
-    }
-  });
+  FASTNN_DISPATCH(im2col<T>(x, cols, g, n_stride, r_stride));
 }
-
-namespace {
-
-// col2im with each (n, c) plane initialised to bias[c] (or 0) before the patches are added.
-template <typename T>
-//
-// scratch_cols: the caller's own buffer, which may be overwritten. Then, for stride 1 and
-// OW == W, each offset's padding columns are zeroed in it and its valid rows added to x as one
-// contiguous block (the mirror of block_copy) instead of row by short row.
-void col2im_impl(T* scratch_cols, const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride,
-                 const T* bias) {
-  const int64_t kk = g.kh * g.kw, plane = g.plane_in();
-  const bool same_width = scratch_cols && g.sh == 1 && g.sw == 1 && g.ow == g.w;
-  std::vector<int64_t> lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw));
-  for (int64_t j = 0; j < g.kw; ++j) valid_range(j, g.sw, g.pw, g.w, g.ow, lo[j], hi[j]);
-  parallel_for(g.n * g.c, grain_for(kk * g.plane_out()), [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t ni = q / g.c, ci = q % g.c;
-      T* xp = x + q * plane;
-      std::fill(xp, xp + plane, bias ? bias[ci] : T(0));
-      // This thread owns the whole plane: the KH*KW overlapping patches are summed here in
-      // (i, j, oh, ow) order, so the gather needs no atomics and is reproducible.
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const int64_t offset = ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
-          const T* src = cols + offset;
-          const int64_t l = lo[j], h = hi[j];
-          if (same_width) {
-            block_add(scratch_cols + offset, xp, g, i, j, l, h);
-            continue;
-          }
-          for (int64_t oh = 0; oh < g.oh; ++oh, src += g.ow) {
-            const int64_t row = oh * g.sh - g.ph + i;
-            if (row < 0 || row >= g.h) continue;
-            T* dst = xp + row * g.w - g.pw + j;
-            if (g.sw == 1) {
-#pragma omp simd
-              for (int64_t ow = l; ow < h; ++ow) dst[ow] += src[ow];
-            } else {
-              for (int64_t ow = l; ow < h; ++ow) dst[ow * g.sw] += src[ow];
-            }
-          }
-        }
-      }
-    }
-  });
-}
-
-}  // namespace
 
 template <typename T>
 void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
-  col2im_impl<T>(nullptr, cols, x, g, n_stride, r_stride, nullptr);
+  FASTNN_DISPATCH(col2im<T>(static_cast<T*>(nullptr), cols, x, g, n_stride, r_stride, static_cast<const T*>(nullptr)));
 }
 
 namespace {
+
+// col2im with each (n, c) plane initialised to bias[c] (or 0); scratch_cols: the caller's own
+// buffer (may be cols), which col2im may overwrite to add whole blocks at once.
+template <typename T>
+void col2im_impl(T* scratch_cols, const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride,
+                 const T* bias) {
+  FASTNN_DISPATCH(col2im<T>(scratch_cols, cols, x, g, n_stride, r_stride, bias));
+}
 
 // ---------------------------------------------------------------------------------------------
 // The mini-batch is cut into chunks of whole samples; a chunk's column matrix (K, nb*P) is sized
@@ -329,19 +189,21 @@ template <typename T>
 void conv_forward_cols(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* kept_cols) {
   const int64_t k = g.rows(), p = g.plane_out(), plane_in = g.c * g.plane_in();
   const Chunking ch = chunking(g, sizeof(T));
-  parallel_for(ch.count, 1, [&](int64_t c0, int64_t c1) {
-    Scratch<T> own_cols = kept_cols ? Scratch<T>() : Scratch<T>(k * ch.per * p);
-    Scratch<T> ycm(oc * ch.per * p);
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
-      ConvGeom gc = g;
-      gc.n = nb;
-      T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : own_cols.get();
-      im2col<T>(x + s0 * plane_in, cols, gc, p, cols_n);
-      gemm<T>(false, false, oc, cols_n, k, T(1), w, k, cols, cols_n, T(0), ycm.get(), cols_n);
-      from_channel_major<T>(ycm.get(), y + s0 * oc * p, nb, oc, p, b);
-    }
-  });
+  struct Buffers {
+    Scratch<T> cols, ycm;
+  };
+  parallel_items(
+      ch.count,
+      [&] { return Buffers{kept_cols ? Scratch<T>() : Scratch<T>(k * ch.per * p), Scratch<T>(oc * ch.per * p)}; },
+      [&](int64_t c, Buffers& buf) {
+        const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
+        ConvGeom gc = g;
+        gc.n = nb;
+        T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : buf.cols.get();
+        im2col<T>(x + s0 * plane_in, cols, gc, p, cols_n);
+        gemm<T>(false, false, oc, cols_n, k, T(1), w, k, cols, cols_n, T(0), buf.ycm.get(), cols_n);
+        from_channel_major<T>(buf.ycm.get(), y + s0 * oc * p, nb, oc, p, b);
+      });
 }
 
 // Only the kept column matrix of conv_forward_cols (chunk-major), for a forward computed otherwise.
@@ -363,7 +225,7 @@ void fill_kept_cols(const T* x, const ConvGeom& g, T* kept_cols) {
 template <typename T>
 void reduce_partials(const T* partial, int64_t count, int64_t rows, int64_t cols, bool transposed, T* out) {
   const int64_t size = rows * cols;
-  parallel_for(size, kMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
+  parallel_for(size, kConvMinElementsPerChunk, [&](int64_t e0, int64_t e1) {
     for (int64_t e = e0; e < e1; ++e) {
       const int64_t at = transposed ? (e % cols) * rows + e / cols : e;
       T v = partial[at];
@@ -396,49 +258,55 @@ void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db
   Scratch<T> partial = dw ? Scratch<T>(groups * wsize) : Scratch<T>();
   std::vector<double> db_part(db ? static_cast<size_t>(ch.count * oc) : 0);
   const bool dw_transposed = k > kDwDotMaxRows;
-  parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
-    const bool need_cols_buffer = dx || !kept_cols;
-    Scratch<T> own_cols = need_cols_buffer ? Scratch<T>(k * ch.per * p) : Scratch<T>();
-    Scratch<T> dycm(oc * ch.per * p);
-    for (int64_t gi = g0; gi < g1; ++gi) {
-      const int64_t cbeg = gi * per_group, cend = std::min(ch.count, cbeg + per_group);
-      for (int64_t c = cbeg; c < cend; ++c) {
-        const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
-        ConvGeom gc = g;
-        gc.n = nb;
-        to_channel_major<T>(dy + s0 * oc * p, dycm.get(), nb, oc, p);
-        if (db) {
-          for (int64_t o = 0; o < oc; ++o) {
-            const T* row = dycm.get() + o * cols_n;
-            double sum = 0.0;
+  struct Buffers {
+    Scratch<T> cols, dycm;
+  };
+  const bool need_cols_buffer = dx || !kept_cols;
+  // Groups write disjoint partials (and chunks disjoint parts of dx and db_part): any thread may
+  // take any group.
+  parallel_items(
+      groups,
+      [&] { return Buffers{need_cols_buffer ? Scratch<T>(k * ch.per * p) : Scratch<T>(), Scratch<T>(oc * ch.per * p)}; },
+      [&](int64_t gi, Buffers& buf) {
+        Scratch<T>& own_cols = buf.cols;
+        Scratch<T>& dycm = buf.dycm;
+        const int64_t cbeg = gi * per_group, cend = std::min(ch.count, cbeg + per_group);
+        for (int64_t c = cbeg; c < cend; ++c) {
+          const int64_t s0 = ch.first(c), nb = ch.size(c, g.n), cols_n = nb * p;
+          ConvGeom gc = g;
+          gc.n = nb;
+          to_channel_major<T>(dy + s0 * oc * p, dycm.get(), nb, oc, p);
+          if (db) {
+            for (int64_t o = 0; o < oc; ++o) {
+              const T* row = dycm.get() + o * cols_n;
+              double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
-            for (int64_t e = 0; e < cols_n; ++e) sum += static_cast<double>(row[e]);
-            db_part[static_cast<size_t>(c * oc + o)] = sum;
+              for (int64_t e = 0; e < cols_n; ++e) sum += static_cast<double>(row[e]);
+              db_part[static_cast<size_t>(c * oc + o)] = sum;
+            }
+          }
+          if (dw) {
+            const T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : own_cols.get();
+            if (!kept_cols) im2col<T>(x + s0 * plane_in, own_cols.get(), gc, p, cols_n);
+            const T beta = c == cbeg ? T(0) : T(1);
+            if (dw_transposed)
+              // dw^T (K, OC) = cols (K, nb*P) @ dY^T: the same product as dY @ cols^T, in the
+              // orientation the blocked GEMM runs faster (measured ~1.3x: long k, the wide operand as m)
+              gemm<T>(false, true, k, oc, cols_n, T(1), cols, cols_n, dycm.get(), cols_n, beta,
+                      partial.get() + gi * wsize, oc);
+            else
+              // few rows (K <= 16, e.g. a 3x3 kernel on 1 channel): dw (OC, K) = dY @ cols^T runs on
+              // the GEMM's dot-product path, no packing (measured 2.5x the transposed product)
+              gemm<T>(false, true, oc, k, cols_n, T(1), dycm.get(), cols_n, cols, cols_n, beta,
+                      partial.get() + gi * wsize, k);
+          }
+          if (dx) {
+            // dcols = W^T @ dY_c, over this thread's column buffer (its columns are used up)
+            gemm<T>(true, false, k, cols_n, oc, T(1), w, k, dycm.get(), cols_n, T(0), own_cols.get(), cols_n);
+            col2im_impl<T>(own_cols.get(), own_cols.get(), dx + s0 * plane_in, gc, p, cols_n, dx_bias);
           }
         }
-        if (dw) {
-          const T* cols = kept_cols ? kept_cols + chunk_offset(ch, c, g) : own_cols.get();
-          if (!kept_cols) im2col<T>(x + s0 * plane_in, own_cols.get(), gc, p, cols_n);
-          const T beta = c == cbeg ? T(0) : T(1);
-          if (dw_transposed)
-            // dw^T (K, OC) = cols (K, nb*P) @ dY^T: the same product as dY @ cols^T, in the
-            // orientation the blocked GEMM runs faster (measured ~1.3x: long k, the wide operand as m)
-            gemm<T>(false, true, k, oc, cols_n, T(1), cols, cols_n, dycm.get(), cols_n, beta,
-                    partial.get() + gi * wsize, oc);
-          else
-            // few rows (K <= 16, e.g. a 3x3 kernel on 1 channel): dw (OC, K) = dY @ cols^T runs on
-            // the GEMM's dot-product path, no packing (measured 2.5x the transposed product)
-            gemm<T>(false, true, oc, k, cols_n, T(1), dycm.get(), cols_n, cols, cols_n, beta,
-                    partial.get() + gi * wsize, k);
-        }
-        if (dx) {
-          // dcols = W^T @ dY_c, over this thread's column buffer (its columns are used up)
-          gemm<T>(true, false, k, cols_n, oc, T(1), w, k, dycm.get(), cols_n, T(0), own_cols.get(), cols_n);
-          col2im_impl<T>(own_cols.get(), own_cols.get(), dx + s0 * plane_in, gc, p, cols_n, dx_bias);
-        }
-      }
-    }
-  });
+      });
   if (dw) reduce_partials<T>(partial.get(), groups, oc, k, dw_transposed, dw);
   if (db)
     for (int64_t o = 0; o < oc; ++o) {
@@ -501,7 +369,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const 
   const int64_t k = g.rows(), p = g.plane_out();
   if (g.n == 0 || oc == 0 || p == 0) return;
   if (k == 0) {  // no input channels: y = bias
-    parallel_for(g.n * oc, grain_for(p), [&](int64_t r0, int64_t r1) {
+    parallel_for(g.n * oc, conv_grain_for(p), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) std::fill(y + r * p, y + (r + 1) * p, b ? b[r % oc] : T(0));
     });
     return;
@@ -569,7 +437,7 @@ void conv_transpose2d_forward(const T* x, const T* w, const T* b, T* y, int64_t 
   if (g.n == 0 || g.c == 0 || g.plane_in() == 0) return;
   if (c_in == 0 || g.plane_out() == 0) {  // nothing to scatter: y = bias
     const int64_t plane = g.plane_in();
-    parallel_for(g.n * g.c, grain_for(plane), [&](int64_t r0, int64_t r1) {
+    parallel_for(g.n * g.c, conv_grain_for(plane), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) std::fill(y + r * plane, y + (r + 1) * plane, b ? b[r % g.c] : T(0));
     });
     return;

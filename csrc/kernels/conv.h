@@ -25,6 +25,14 @@ inline int64_t conv_output_size(int64_t size, int64_t kernel, int64_t stride, in
   return (size + 2 * padding - kernel) / stride + 1;
 }
 
+// Enough elements per parallel chunk of the data-movement loops to amortise waking a thread
+// (a few microseconds): a loop over items of `elements_per_item` elements each takes this grain.
+constexpr int64_t kConvMinElementsPerChunk = int64_t{1} << 14;
+inline int64_t conv_grain_for(int64_t elements_per_item) {
+  const int64_t e = elements_per_item > 1 ? elements_per_item : 1;
+  return kConvMinElementsPerChunk / e > 1 ? kConvMinElementsPerChunk / e : 1;
+}
+
 // Geometry of one convolution: the input x (n, c, h, w) seen through a kh x kw window.
 struct ConvGeom {
   int64_t n, c, h, w;
