@@ -4,7 +4,7 @@
 // The mini-batch is cut into blocks of whole images, sized so a block's transformed input V and
 // transformed output M (or dM) stay in L2 while its 16 products run; threads take whole blocks
 // (forward) or whole groups of consecutive blocks (backward) from a shared counter (see
-// for_each_item), and each block is a complete
+// parallel_items in cpu_parallel.h), and each block is a complete
 // transform -> 16 products -> transform pipeline on one core. Blocks and groups depend on the
 // shapes only, and dU is summed per group, groups in order: results do not depend on the thread
 // count. Images never straddle blocks, so the overlapping dx tiles of an image are all added by
@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <vector>
 
-#include <omp.h>
 
 #include "block_cache.h"
 #include "cpu.h"
@@ -42,34 +41,6 @@ int64_t matrix_stride(int64_t size) {
   constexpr int64_t line = 64 / static_cast<int64_t>(sizeof(T));
   const int64_t lines = (size + line - 1) / line;
   return (lines % 2 == 0 ? lines + 1 : lines) * line;
-}
-
-// Runs body(state, item) for item in [0, count) on up to the library's threads, each taking the
-// next item from a shared counter and keeping one `state = make_state()` (its scratch) for all
-// its items. Dynamic, not a static split: on a machine shared with other processes one thread
-// may lose its core for a time slice, and then the other takes over its items instead of
-// waiting (as fastnn::gemm does). Items are independent and each is computed the same way
-// whichever thread takes it: results do not depend on the thread count or the schedule.
-template <class MakeState, class Body>
-void for_each_item(int64_t count, MakeState make_state, Body body) {
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), count));
-  if (threads <= 1 || omp_in_parallel()) {
-    auto state = make_state();
-    for (int64_t i = 0; i < count; ++i) body(state, i);
-    return;
-  }
-  int64_t next = 0;
-#pragma omp parallel num_threads(threads)
-  {
-    auto state = make_state();
-    for (;;) {
-      int64_t i;
-#pragma omp atomic capture
-      i = next++;
-      if (i >= count) break;
-      body(state, i);
-    }
-  }
 }
 
 // Work below this many elements stays on one thread: a parallel region costs microseconds on an
@@ -195,13 +166,13 @@ void winograd_conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t o
   struct Scratch {
     Buffer<T> v, m;
   };
-  for_each_item(
+  parallel_items(
       bl.count,
       [&] {
         return Scratch{Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * c)),
                        Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * oc))};
       },
-      [&](Scratch& sc, int64_t blk) {
+      [&](int64_t blk, Scratch& sc) {
         const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
         const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
         FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, sc.v.get(), wg, nb, c, vs));
@@ -231,13 +202,13 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
   struct Scratch {
     Buffer<T> v, dm;
   };
-  for_each_item(
+  parallel_items(
       groups,
       [&] {
         return Scratch{Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * c)),
                        Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * oc))};
       },
-      [&](Scratch& sc, int64_t gi) {
+      [&](int64_t gi, Scratch& sc) {
         T* const v = sc.v.get();
         T* const dm = sc.dm.get();
         const int64_t bbeg = gi * per_group, bend = std::min(bl.count, bbeg + per_group);
