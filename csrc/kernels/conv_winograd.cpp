@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <vector>
 
-
 #include "block_cache.h"
 #include "cpu.h"
 #include "isa_dispatch.h"
