@@ -902,6 +902,17 @@ void set_conv2d_algorithm(const std::string& name) {
     throw py::value_error("conv2d algorithm must be 'auto', 'im2col' or 'winograd', got '" + name + "'");
 }
 
+void set_gemm_b_in_place(const std::string& name) {
+  if (name == "auto")
+    fastnn::set_gemm_b_in_place(fastnn::GemmBInPlace::automatic);
+  else if (name == "never")
+    fastnn::set_gemm_b_in_place(fastnn::GemmBInPlace::never);
+  else if (name == "allowed")
+    fastnn::set_gemm_b_in_place(fastnn::GemmBInPlace::allowed);
+  else
+    throw py::value_error("gemm B-in-place mode must be 'auto', 'never' or 'allowed', got '" + name + "'");
+}
+
 py::dict conv2d_algorithm_calls() {
   py::dict d;
   for (auto a : {fastnn::ConvAlgo::pointwise, fastnn::ConvAlgo::im2col, fastnn::ConvAlgo::winograd})
@@ -1224,6 +1235,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_conv2d_algorithm", &set_conv2d_algorithm, py::arg("name"),
         "For tests and benchmarks: 'im2col' or 'winograd' (3x3 stride-1 only) forces that algorithm "
         "for every conv2d call in the process; 'auto' restores the normal choice.");
+  m.def("set_gemm_b_in_place", &set_gemm_b_in_place, py::arg("mode"),
+        "For tests and benchmarks: whether gemm may read a row-major B in place instead of packing "
+        "it where the shape allows: 'allowed' (whatever the CPU), 'never', or 'auto' (the choice "
+        "measured for this CPU). Results are the same bits in every mode.");
   m.def("conv2d_algorithm_calls", &conv2d_algorithm_calls,
         "How many conv2d_forward/backward calls ran each algorithm: {'pointwise', 'im2col', 'winograd'}.");
   m.def("conv_transpose2d_forward", &conv_transpose2d_forward, nc("x"), nc("w"), py::arg("b").noconvert().none(true),

@@ -271,7 +271,9 @@ def test_cuda_mirrors_every_core_kernel_function():
               # host memory: the block cache for NumPy results (CuPy has its own memory pool)
               "empty", "cache_stats", "cache_clear", "cache_set_limit",
               # the CPU convolution's algorithm choice (a query and test knobs, not kernels)
-              "conv2d_algorithm", "set_conv2d_algorithm", "conv2d_algorithm_calls"}
+              "conv2d_algorithm", "set_conv2d_algorithm", "conv2d_algorithm_calls",
+              # the CPU GEMM's B packing choice (a test knob)
+              "set_gemm_b_in_place"}
     for node in stub.body:
         if not isinstance(node, ast.FunctionDef) or node.name in config:
             continue

@@ -155,6 +155,32 @@ def test_nan_and_inf_propagate(isa, rng, dtype):
     np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
 
 
+@pytest.mark.parametrize("m, k, n", [(128, 784, 512), (64, 288, 1568), (50, 500, 384), (7, 100, 2100), (97, 33, 130)])
+def test_b_read_in_place_or_packed_same_bits(m, k, n, rng):
+    """A row-major B may be read in place instead of packed (few rows, short B rows; chosen per
+    CPU): both ways, forced, give the same bits, with bias and beta, at 1 and 2 threads."""
+    before = fastnn.get_num_threads()
+    try:
+        for dtype in DTYPES:
+            a, b = _operands(rng, m, k, n, False, False, dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            results = []
+            for mode in ("never", "allowed"):
+                _core.set_gemm_b_in_place(mode)
+                for threads in (1, 2):
+                    fastnn.set_num_threads(threads)
+                    results.append(ops.gemm(a, b, bias=bias, out=c0.copy(), beta=0.5))
+            for r in results[1:]:
+                np.testing.assert_array_equal(r, results[0])
+            _check(results[0], a, b, False, False, bias=bias, beta=0.5, c_old=c0)
+    finally:
+        _core.set_gemm_b_in_place("auto")
+        fastnn.set_num_threads(before)
+    with pytest.raises(ValueError, match="sometimes"):
+        _core.set_gemm_b_in_place("sometimes")
+
+
 def test_thread_count_does_not_change_bits(rng):
     """The K sum is never split: any thread count gives the same bits (and row or column
     splits of the thread grid fall on tile boundaries)."""

@@ -116,6 +116,18 @@ int64_t l2_cache_bytes() {
   return bytes;
 }
 
+bool cpu_is_intel() {
+#if defined(FASTNN_X86) && (defined(__GNUC__) || defined(__clang__))
+  static const bool intel = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel") != 0;
+  }();
+  return intel;
+#else
+  return false;
+#endif
+}
+
 int l2_cache_ways() {
   static const int ways = static_cast<int>(read_l2(FASTNN_SC_L2(ASSOC), "ways_of_associativity"));
   return ways;

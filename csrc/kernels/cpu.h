@@ -28,6 +28,10 @@ int max_hardware_threads();
 int64_t l2_cache_bytes();
 int l2_cache_ways();  // associativity
 
+// Whether the CPU is an Intel one (cpuid's vendor), for the few blocking choices that were
+// measured to go opposite ways on Intel and AMD cores; false off x86.
+bool cpu_is_intel();
+
 // Runs f(begin, end) over [0, n) split into contiguous chunks of at least `grain` items,
 // one chunk per thread. Small problems run inline: a parallel region costs a few microseconds.
 template <typename F>

@@ -3,6 +3,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "cpu.h"
@@ -34,6 +35,14 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   const GemmArgs<T> args{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act};
   FASTNN_DISPATCH(gemm<T>(args));
 }
+
+namespace {
+std::atomic<int> g_b_in_place{static_cast<int>(GemmBInPlace::automatic)};
+}  // namespace
+
+void set_gemm_b_in_place(GemmBInPlace mode) { g_b_in_place.store(static_cast<int>(mode), std::memory_order_relaxed); }
+
+GemmBInPlace gemm_b_in_place() { return static_cast<GemmBInPlace>(g_b_in_place.load(std::memory_order_relaxed)); }
 
 double fma_peak_gflops(bool f64, double seconds) {
   using clock = std::chrono::steady_clock;

@@ -17,6 +17,14 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
           const T* bias = nullptr, GemmAct act = GemmAct::none);
 
+// Whether the blocked GEMM may read a row-major B in place instead of packing it, where the
+// shape allows (few rows of C, short rows of B; see direct_b in gemm_driver.h): automatic (the
+// choice measured for this CPU: not on Intel cores), never, or allowed (whenever the shape
+// allows, whatever the CPU: for tests of that path). Never changes the results' bits.
+enum class GemmBInPlace : int { automatic = 0, never = 1, allowed = 2 };
+void set_gemm_b_in_place(GemmBInPlace mode);
+GemmBInPlace gemm_b_in_place();
+
 // Measured peak multiply-add throughput of one core with the current ISA's vectors, in
 // GFLOP/s (an FMA counts 2 flops): the "100 %" of the GEMM benchmarks. Runs ~`seconds`.
 double fma_peak_gflops(bool f64, double seconds = 0.05);
