@@ -35,7 +35,6 @@ class Scratch {
   CachedBuffer buf_;
 };
 
-
 // (N, C, P) -> (C, N*P): channel-major, so a chunk of samples is one matrix.
 template <typename T>
 void to_channel_major(const T* a, T* out, int64_t n, int64_t c, int64_t p) {

@@ -191,10 +191,10 @@ inline void valid_rows(const ConvGeom& g, int64_t i, int64_t& oh_lo, int64_t& oh
 // input element (oh - PH + i) * W + ow + (j - PW), a constant shift of oh * OW + ow. Copy the valid
 // rows as one block, then zero what came from padding: rows outside the input and, in each
 // row, the columns [0, l) and [h, OW) (which the block copy filled from neighbouring rows).
+// [oh_lo, oh_hi): the valid output rows of offset i (valid_rows).
 template <typename T>
-void block_copy(const T* xp, T* dst, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h) {
-  const int64_t oh_lo = std::clamp<int64_t>(g.ph - i, 0, g.oh);
-  const int64_t oh_hi = std::clamp<int64_t>(g.h + g.ph - i, oh_lo, g.oh);
+void block_copy(const T* xp, T* dst, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h, int64_t oh_lo,
+                int64_t oh_hi) {
   std::fill(dst, dst + oh_lo * g.ow, T(0));
   std::fill(dst + oh_hi * g.ow, dst + g.oh * g.ow, T(0));
   if (oh_lo == oh_hi) return;
@@ -215,9 +215,8 @@ void block_copy(const T* xp, T* dst, const ConvGeom& g, int64_t i, int64_t j, in
 // the padding columns [0, l) and [h, OW) of each valid row (they would land on neighbouring
 // rows). src is scratch, so zeroing it is allowed.
 template <typename T>
-void block_add(T* src, T* xp, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h) {
-  const int64_t oh_lo = std::clamp<int64_t>(g.ph - i, 0, g.oh);
-  const int64_t oh_hi = std::clamp<int64_t>(g.h + g.ph - i, oh_lo, g.oh);
+void block_add(T* src, T* xp, const ConvGeom& g, int64_t i, int64_t j, int64_t l, int64_t h, int64_t oh_lo,
+               int64_t oh_hi) {
   if (oh_lo == oh_hi) return;
   for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
     T* row = src + oh * g.ow;
@@ -252,7 +251,7 @@ void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_
           T* dst = cols + ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
           const int64_t l = lo[j], h = hi[j];
           if (same_width) {
-            block_copy(xp, dst, g, i, j, l, h);
+            block_copy(xp, dst, g, i, j, l, h, oh_lo, oh_hi);
             continue;
           }
           // rows from padding are zero
@@ -305,7 +304,7 @@ void col2im(T* scratch_cols, const T* cols, T* x, const ConvGeom& g, int64_t n_s
           const int64_t offset = ni * n_stride + (ci * kk + i * g.kw + j) * r_stride;
           const int64_t l = lo[j], h = hi[j];
           if (same_width) {
-            block_add(scratch_cols + offset, xp, g, i, j, l, h);
+            block_add(scratch_cols + offset, xp, g, i, j, l, h, oh_lo, oh_hi);
             continue;
           }
           if (oh_lo == oh_hi) continue;
