@@ -207,16 +207,37 @@ def test_conv2d_layer_shapes_each_isa(x_shape, oc, k, s, p, dtype, isa, rng):
         assert_close(g / scale, r / scale, "conv_backward", err_msg=f"{name} {isa}")
 
 
+# 1x1 convolutions run as one batched GEMM (the weight packed once, B read in place or packed
+# by the number of weight panels, the bias in the epilogue): K (= C) past one depth block, OC
+# from one to several row panels, planes with ragged column panels, a 1x1 plane.
+POINTWISE = [((3, 400, 5, 7), 13), ((2, 7, 9, 9), 70), ((5, 3, 1, 1), 4), ((1, 33, 6, 6), 1), ((4, 16, 2, 17), 40)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape, oc", POINTWISE)
+def test_pointwise_conv_each_isa(x_shape, oc, dtype, isa, rng):
+    case = dict(n=x_shape[0], c=x_shape[1], oc=oc, h=x_shape[2], w=x_shape[3], k=(1, 1))
+    x, w, b = _operands(rng, case, dtype)
+    assert _core.conv2d_algorithm(x, w, (1, 1), (0, 0)) == "pointwise"
+    y = ops.conv2d_forward(x, w, b)
+    assert_close(y, reference.conv2d_forward(*_f64(x, w, b), 1, 0), "conv", err_msg=isa)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for name, g, r in zip("dx dw db".split(), ops.conv2d_backward(dy, x, w), reference.conv2d_backward(*_f64(dy, x, w), 1, 0)):
+        scale = 1.0 if name == "dx" else float(np.sqrt(np.prod(dy.shape) / oc))
+        assert_close(g / scale, r / scale, "conv_backward", err_msg=f"{name} {isa}")
+
+
 def test_results_do_not_depend_on_thread_count(rng):
     x = rng.standard_normal((9, 6, 11, 10)).astype(np.float32)
     w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
     w1 = rng.standard_normal((5, 6, 1, 1)).astype(np.float32)
+    b1 = rng.standard_normal(5).astype(np.float32)
     dy = rng.standard_normal((9, 5, 6, 5)).astype(np.float32)
     dy1 = rng.standard_normal((9, 5, 11, 10)).astype(np.float32)
 
     def run():
         return [ops.conv2d_forward(x, w, None, 2, 1), *ops.conv2d_backward(dy, x, w, 2, 1),
-                ops.conv2d_forward(x, w1), *ops.conv2d_backward(dy1, x, w1),
+                ops.conv2d_forward(x, w1), ops.conv2d_forward(x, w1, b1), *ops.conv2d_backward(dy1, x, w1),
                 ops.conv_transpose2d_forward(dy, w, None, 2, 1, 1), *ops.conv_transpose2d_backward(x, dy, w, 2, 1, (0, 1))]
 
     before = fastnn.get_num_threads()

@@ -36,6 +36,27 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   FASTNN_DISPATCH(gemm<T>(args));
 }
 
+template <typename T>
+void gemm_batch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                const T* b, int64_t ldb, int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c,
+                int64_t batch, const T* row_bias, void (*after)(void*, int64_t), void* ctx) {
+  if (batch <= 0) return;
+  if (m <= 0 || n <= 0 || k <= 0) {  // nothing to multiply: C_s = beta * C_s + row_bias
+    for (int64_t s = 0; s < batch; ++s) {
+      T* cs = c + s * stride_c;
+      for (int64_t i = 0; i < std::max<int64_t>(m, 0); ++i)
+        for (int64_t j = 0; j < std::max<int64_t>(n, 0); ++j) {
+          T x = beta != T(0) ? beta * cs[i * ldc + j] : T(0);
+          cs[i * ldc + j] = row_bias ? x + row_bias[i] : x;
+        }
+      if (after) after(ctx, s);
+    }
+    return;
+  }
+  const GemmArgs<T> args{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, GemmAct::none};
+  FASTNN_DISPATCH(gemm_batch<T>(args, batch, stride_b, stride_c, row_bias, after, ctx));
+}
+
 namespace {
 std::atomic<int> g_b_in_place{static_cast<int>(GemmBInPlace::automatic)};
 }  // namespace
@@ -73,5 +94,11 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           const float*, int64_t, float, float*, int64_t, const float*, GemmAct);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t, const double*, GemmAct);
+template void gemm_batch<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                                int64_t, int64_t, float, float*, int64_t, int64_t, int64_t, const float*,
+                                void (*)(void*, int64_t), void*);
+template void gemm_batch<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                 const double*, int64_t, int64_t, double, double*, int64_t, int64_t, int64_t,
+                                 const double*, void (*)(void*, int64_t), void*);
 
 }  // namespace fastnn

@@ -7,6 +7,7 @@
 // k == 0 gives act(beta * C + bias). Results do not depend on the thread count.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace fastnn {
 
@@ -16,6 +17,30 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
           const T* bias = nullptr, GemmAct act = GemmAct::none);
+
+// A batch of products with one A: C_s = act(alpha * op(A) @ op(B_s) + beta * C_s + bias) for
+// s < batch, B_s = b + s * stride_b, C_s = c + s * stride_c (same ldb, ldc), bias = row_bias[i]
+// added to row i of every C_s (a per-output-channel bias; nullptr for none). op(A) is packed
+// once and threads take whole products, so many small products (a pointwise convolution's
+// samples) run at the speed of one big one. after(ctx, s), when given, runs right after C_s is
+// computed, on the thread that computed it (while C_s is in its cache). Results do not depend
+// on the thread count.
+template <typename T>
+void gemm_batch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                const T* b, int64_t ldb, int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c,
+                int64_t batch, const T* row_bias = nullptr, void (*after)(void*, int64_t) = nullptr,
+                void* ctx = nullptr);
+
+// The same with any callable after(s).
+template <typename T, class F>
+void gemm_batch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                const T* b, int64_t ldb, int64_t stride_b, T beta, T* c, int64_t ldc, int64_t stride_c,
+                int64_t batch, const T* row_bias, F&& after) {
+  using Fn = std::remove_reference_t<F>;
+  gemm_batch<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, stride_b, beta, c, ldc, stride_c, batch, row_bias,
+                [](void* ctx, int64_t s) { (*static_cast<Fn*>(ctx))(s); },
+                const_cast<void*>(static_cast<const void*>(&after)));
+}
 
 // Whether the blocked GEMM may read a row-major B in place instead of packing it, where the
 // shape allows (few rows of C, short rows of B; see direct_b in gemm_driver.h): automatic (the

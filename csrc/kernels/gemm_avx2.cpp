@@ -190,6 +190,17 @@ void gemm(const GemmArgs<T>& args) {
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);
 
+template <typename T>
+void gemm_batch(const GemmArgs<T>& args, int64_t batch, int64_t stride_b, int64_t stride_c, const T* row_bias,
+                void (*after)(void*, int64_t), void* ctx) {
+  gemm_packed_batch<std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>>(
+      args, batch, stride_b, stride_c, row_bias, after, ctx);
+}
+template void gemm_batch<float>(const GemmArgs<float>&, int64_t, int64_t, int64_t, const float*,
+                                void (*)(void*, int64_t), void*);
+template void gemm_batch<double>(const GemmArgs<double>&, int64_t, int64_t, int64_t, const double*,
+                                 void (*)(void*, int64_t), void*);
+
 double fma_probe(bool f64, int64_t iters) {
   return f64 ? fma_probe<F64x4, 12>(iters) : fma_probe<F32x8, 12>(iters);
 }

@@ -33,6 +33,7 @@ struct PlainKernel {
         T x = e.alpha * acc[r][j];
         if (e.beta != T(0)) x += e.beta * cr[j];
         if (e.bias) x += e.bias[j];
+        if (e.row_bias) x += e.row_bias[r];
         if (e.relu) x = x > T(0) || x != x ? x : T(0);  // keeps NaN, as torch.relu
         cr[j] = x;
       }
@@ -66,6 +67,17 @@ void gemm(const GemmArgs<T>& args) {
 }
 template void gemm<float>(const GemmArgs<float>&);
 template void gemm<double>(const GemmArgs<double>&);
+
+template <typename T>
+void gemm_batch(const GemmArgs<T>& args, int64_t batch, int64_t stride_b, int64_t stride_c, const T* row_bias,
+                void (*after)(void*, int64_t), void* ctx) {
+  gemm_packed_batch<std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>>(
+      args, batch, stride_b, stride_c, row_bias, after, ctx);
+}
+template void gemm_batch<float>(const GemmArgs<float>&, int64_t, int64_t, int64_t, const float*,
+                                void (*)(void*, int64_t), void*);
+template void gemm_batch<double>(const GemmArgs<double>&, int64_t, int64_t, int64_t, const double*,
+                                 void (*)(void*, int64_t), void*);
 
 // Portable probe: 16 independent scalar multiply-add chains (vectorized by the compiler).
 double fma_probe(bool f64, int64_t iters) {

@@ -29,6 +29,9 @@ struct GemmArgs {
   namespace fastnn::NS {                 \
   template <typename T>                  \
   void gemm(const GemmArgs<T>& args);    \
+  template <typename T>                  \
+  void gemm_batch(const GemmArgs<T>& args, int64_t batch, int64_t stride_b, int64_t stride_c, \
+                  const T* row_bias, void (*after)(void*, int64_t), void* ctx); \
   double fma_probe(bool f64, int64_t iters); \
   }
 

@@ -25,10 +25,11 @@ struct SimdKernel {
   static constexpr int NR = W * NV;
 
   static inline reg finish(reg acc, reg alpha, reg beta, bool load_c, const T* cp, bool has_bias,
-                           const T* bp, bool relu, typename V::mask k, bool full) {
+                           const T* bp, const T* row_bias, bool relu, typename V::mask k, bool full) {
     reg x = V::mul(acc, alpha);
     if (load_c) x = V::fma(beta, full ? V::load(cp) : V::loadm(cp, k), x);
     if (has_bias) x = V::add(x, full ? V::load(bp) : V::loadm(bp, k));
+    if (row_bias) x = V::add(x, V::bcast(row_bias));
     if (relu) x = V::relu(x);
     return x;
   }
@@ -73,7 +74,7 @@ struct SimdKernel {
     // The two common stores without per-vector branches: C = acc (first K block, alpha 1,
     // beta 0) and C += acc (later K blocks). Same bits as the general path: acc * 1 and
     // fma(1, c, acc) are exact / rounded once, like acc + c.
-    const bool plain = nr == TNR && e.alpha == T(1) && !has_bias && !e.relu;
+    const bool plain = nr == TNR && e.alpha == T(1) && !has_bias && !e.row_bias && !e.relu;
     if (plain && !load_c) {
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
@@ -104,7 +105,8 @@ struct SimdKernel {
 #pragma GCC unroll 4
         for (int v = 0; v < NVV; ++v)
           V::store(cr + v * W, finish(acc[r][v], alpha, beta, load_c, cr + v * W, has_bias,
-                                      has_bias ? e.bias + v * W : nullptr, e.relu, none, true));
+                                      has_bias ? e.bias + v * W : nullptr, e.row_bias ? e.row_bias + r : nullptr,
+                                      e.relu, none, true));
       }
     } else {
       // Right edge of C: masked loads/stores, lanes past nr neither read nor written.
@@ -118,7 +120,8 @@ struct SimdKernel {
           if (lanes == 0) break;
           const typename V::mask k = V::tail(lanes);
           V::storem(cr + v * W, k, finish(acc[r][v], alpha, beta, load_c, cr + v * W, has_bias,
-                                          has_bias ? e.bias + v * W : nullptr, e.relu, k, false));
+                                          has_bias ? e.bias + v * W : nullptr,
+                                          e.row_bias ? e.row_bias + r : nullptr, e.relu, k, false));
         }
       }
     }
