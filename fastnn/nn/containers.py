@@ -26,6 +26,13 @@ def layer_from_config(spec: dict) -> Module:
     return cls.from_config(dict(spec.get("config", {})))
 
 
+def _has_parameters(step) -> bool:
+    """Whether a step (a layer or a fused step) holds parameters, without listing them all."""
+    if isinstance(step, Module):
+        return any(mod._parameters for _, mod in step.named_modules())
+    return bool(step.parameters())
+
+
 def _check_module(name, m):
     if not isinstance(m, Module):
         raise TypeError(f"{name} must be a fastnn.nn.Module. Received: {name}={m!r}")
@@ -94,10 +101,9 @@ class Sequential(Module):
             raise RuntimeError("Sequential.backward called before forward")
         first = 0
         if not need_dx:
-            with_params = [i for i, step in enumerate(steps) if step.parameters()]
-            if not with_params:
+            first = next((i for i, step in enumerate(steps) if _has_parameters(step)), None)
+            if first is None:
                 return None
-            first = with_params[0]
         for i in range(len(steps) - 1, first - 1, -1):
             step = steps[i]
             if i == first and not need_dx:

@@ -66,6 +66,11 @@ def backend(*arrays):
     """The module that runs kernels for these arrays: ``fastnn._core`` for NumPy arrays,
     ``fastnn.cuda`` for CuPy arrays. Both expose the same kernel functions. Mixing the two
     is an error (fastnn never moves data between devices silently)."""
+    for a in arrays:
+        if a is not None and type(a) is not np.ndarray:
+            break
+    else:  # all NumPy (the common case, without the set below)
+        return _core
     kinds = {is_cupy(a) for a in arrays if a is not None}
     if len(kinds) > 1:
         raise TypeError("inputs mix numpy and cupy arrays; move them to one device first")
@@ -73,8 +78,6 @@ def backend(*arrays):
         from .. import cuda
 
         return cuda
-    from .. import _core
-
     return _core
 
 

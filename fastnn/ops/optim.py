@@ -19,7 +19,10 @@ __all__ = ["sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update", 
 
 
 def _real(value, name: str, *, lo: float | None = None, hi: float | None = None, hi_open: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    # (plain floats and ints skip the abstract-class checks: an optimizer step validates
+    # several hyperparameters per parameter tensor)
+    if type(value) is not float and type(value) is not int and (
+            isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
     v = float(value)
     bad = not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
@@ -30,7 +33,7 @@ def _real(value, name: str, *, lo: float | None = None, hi: float | None = None,
 
 
 def _step(step) -> int:
-    if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral):
+    if type(step) is not int and (isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral)):
         raise TypeError(f"step must be an integer, got {type(step).__name__}: {step!r}")
     if step < 1:
         raise ValueError(f"step counts this step and must be >= 1, got {step}")
@@ -38,6 +41,8 @@ def _step(step) -> int:
 
 
 def _param(param):
+    if type(param) is np.ndarray:
+        return param
     xp = get_array_module(param)
     if not isinstance(param, xp.ndarray):
         raise TypeError(f"param must be a numpy.ndarray, got {type(param).__name__}")
@@ -45,7 +50,7 @@ def _param(param):
 
 
 def _grad(grad, param):
-    xp = get_array_module(param)
+    xp = np if type(param) is np.ndarray else get_array_module(param)
     if not isinstance(grad, xp.ndarray):
         raise TypeError(f"grad must be a {xp.__name__}.ndarray like param, got {type(grad).__name__}")
     if grad.dtype != param.dtype:
