@@ -285,8 +285,11 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   // 2 MiB L2) packing was as fast or faster (in-process A/B, 40 rounds: 128x784x512 +8 % at 2
   // threads and +3 % at 1, 64x288x1568 +10 %, 50x500x384 equal), where the Zen 4 had measured
   // in-place reads ~10 % faster. Packing or not never changes the arithmetic.
+  // With a single A micro-panel (m <= MR, e.g. a 10-class layer's weight gradient) each B value
+  // is used once: packing it could only add a copy, on any CPU.
   const GemmBInPlace in_place = gemm_b_in_place();
-  const bool in_place_pays = in_place == GemmBInPlace::allowed || (in_place == GemmBInPlace::automatic && !cpu_is_intel());
+  const bool in_place_pays = in_place == GemmBInPlace::allowed ||
+                             (in_place == GemmBInPlace::automatic && (!cpu_is_intel() || m_panels == 1));
   const bool direct_b = in_place_pays && !split_rows && !g.trans_b && m <= K::kDirectBMaxM &&
                         g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192 &&
                         panel_fits_l2_sets(g.ldb * static_cast<int64_t>(sizeof(T)),

@@ -61,6 +61,14 @@ def _grad(grad, param):
     return contiguous(grad)  # only read: an explicit copy is harmless
 
 
+def _run(kernel: str, param, grad, *args) -> None:
+    """The update `kernel` of param's backend with already validated hyperparameters `args`
+    (in the binding's order). The optimizers call this directly: they validate each group's
+    hyperparameters once per step, not once per parameter."""
+    param = _param(param)
+    getattr(backend(param), kernel)(param, _grad(grad, param), *args)
+
+
 def sgd_update(param, grad, momentum_buf, *, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
                first_step=False):
     """SGD with momentum, in place (PyTorch's torch.optim.SGD).
@@ -77,8 +85,8 @@ def sgd_update(param, grad, momentum_buf, *, lr, momentum=0.0, dampening=0.0, ne
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                          f"dampening={dampening}")
-    backend(param).sgd_update(param, _grad(grad, param), momentum_buf, lr, momentum, dampening, bool(nesterov),
-                     weight_decay, bool(first_step))
+    _run("sgd_update", param, grad, momentum_buf, lr, momentum, dampening, bool(nesterov), weight_decay,
+         bool(first_step))
 
 
 def adagrad_update(param, grad, sum_sq, *, step, lr=0.01, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
@@ -90,7 +98,7 @@ def adagrad_update(param, grad, sum_sq, *, step, lr=0.01, lr_decay=0.0, weight_d
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
     eps = _real(eps, "eps", lo=0.0)
     clr = lr / (1 + (step - 1) * lr_decay)
-    backend(param).adagrad_update(param, _grad(grad, param), sum_sq, clr, weight_decay, eps)
+    _run("adagrad_update", param, grad, sum_sq, clr, weight_decay, eps)
 
 
 def adadelta_update(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
@@ -101,7 +109,7 @@ def adadelta_update(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=
     rho = _real(rho, "rho", lo=0.0, hi=1.0)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    backend(param).adadelta_update(param, _grad(grad, param), square_avg, acc_delta, lr, rho, eps, weight_decay)
+    _run("adadelta_update", param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay)
 
 
 def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *, lr=0.01, alpha=0.99, eps=1e-8,
@@ -115,8 +123,8 @@ def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *,
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
     momentum = _real(momentum, "momentum", lo=0.0)
-    backend(param).rmsprop_update(param, _grad(grad, param), square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay,
-                         momentum, bool(centered))
+    _run("rmsprop_update", param, grad, square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay, momentum,
+         bool(centered))
 
 
 def _betas(beta1, beta2):
@@ -135,8 +143,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, b
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    backend(param).adam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
-                      bool(decoupled))
+    _run("adam_update", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, bool(decoupled))
 
 
 def radam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -150,4 +157,4 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, 
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    backend(param).radam_update(param, _grad(grad, param), exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)
+    _run("radam_update", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)

@@ -8,18 +8,22 @@ the parameter when the model moves later (``Module.to``); ``load_state_dict`` co
 slots onto the parameter's device, as PyTorch's does."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from .. import _device, ops
 from ..nn.module import Module, Parameter
+from ..ops.optim import _run
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam"]
 
 
 def _num(name, value, low=0.0, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    # (plain floats and ints skip the abstract-class test: every step validates its groups)
+    if (type(value) is not float and type(value) is not int and (
+            isinstance(value, bool) or not isinstance(value, numbers.Real))) or not math.isfinite(value):
         raise ValueError(f"Invalid {name}. Received: {name}={value!r}")
     value = float(value)
     if (value <= low if low_open else value < low) or (
@@ -89,6 +93,9 @@ class Optimizer:
     def step(self) -> None:
         """One update of every trainable parameter, from its accumulated ``grad``."""
         for group in self.param_groups:
+            # Once per group and step (a scheduler or the user may have changed a value): the
+            # updates below then skip the per-call checks of fastnn.ops (ops.optim._run).
+            self._validate(group)
             for p in group["params"]:
                 if not p.trainable:
                     continue
@@ -190,9 +197,8 @@ class SGD(Optimizer):
             state["momentum_buffer"] = _device.zeros_like(p.data)
             state["step"] = 0
         state["step"] += 1
-        ops.sgd_update(p.data, p.grad, state["momentum_buffer"] if g["momentum"] != 0 else None,
-                       lr=g["lr"], momentum=g["momentum"], dampening=g["dampening"], nesterov=g["nesterov"],
-                       weight_decay=g["weight_decay"], first_step=state["step"] == 1)
+        _run("sgd_update", p.data, p.grad, state["momentum_buffer"] if g["momentum"] != 0 else None, g["lr"],
+             g["momentum"], g["dampening"], bool(g["nesterov"]), g["weight_decay"], state["step"] == 1)
 
 
 class Adagrad(Optimizer):
@@ -236,8 +242,8 @@ class Adadelta(Optimizer):
 
     def _update(self, p, state, g):
         state["step"] += 1
-        ops.adadelta_update(p.data, p.grad, state["square_avg"], state["acc_delta"], lr=g["lr"], rho=g["rho"],
-                            eps=g["eps"], weight_decay=g["weight_decay"])
+        _run("adadelta_update", p.data, p.grad, state["square_avg"], state["acc_delta"], g["lr"], g["rho"], g["eps"],
+             g["weight_decay"])
 
 
 class RMSprop(Optimizer):
@@ -262,9 +268,8 @@ class RMSprop(Optimizer):
 
     def _update(self, p, state, g):
         state["step"] += 1
-        ops.rmsprop_update(p.data, p.grad, state["square_avg"], state["momentum_buffer"], state["grad_avg"],
-                           lr=g["lr"], alpha=g["alpha"], eps=g["eps"], weight_decay=g["weight_decay"],
-                           momentum=g["momentum"], centered=g["centered"])
+        _run("rmsprop_update", p.data, p.grad, state["square_avg"], state["momentum_buffer"], state["grad_avg"],
+             g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"], bool(g["centered"]))
 
 
 class Adam(Optimizer):
@@ -293,9 +298,8 @@ class Adam(Optimizer):
 
     def _update(self, p, state, g):
         state["step"] += 1
-        ops.adam_update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"], lr=g["lr"],
-                        beta1=g["betas"][0], beta2=g["betas"][1], eps=g["eps"], weight_decay=g["weight_decay"],
-                        decoupled=self._decoupled)
+        _run("adam_update", p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
+             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"], self._decoupled)
 
 
 class AdamW(Adam):
@@ -315,5 +319,5 @@ class RAdam(Adam):
 
     def _update(self, p, state, g):
         state["step"] += 1
-        ops.radam_update(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], step=state["step"], lr=g["lr"],
-                         beta1=g["betas"][0], beta2=g["betas"][1], eps=g["eps"], weight_decay=g["weight_decay"])
+        _run("radam_update", p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
+             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"])
