@@ -229,7 +229,8 @@ int64_t leading_dim(const py::array& x, const char* name) {
 }
 
 void gemm(const py::array& a, const py::array& b, py::array& out, bool trans_a, bool trans_b,
-          double alpha, double beta, const std::optional<py::array>& bias, bool relu) {
+          double alpha, double beta, const std::optional<py::array>& bias, bool relu, bool tanh) {
+  if (relu && tanh) throw py::value_error("gemm: relu and tanh are exclusive activations, got both");
   const DType dt = float_dtype(a, "a");
   require_dtype(a, "a", dt);
   require_dtype(b, "b", dt);
@@ -263,7 +264,7 @@ void gemm(const py::array& a, const py::array& b, py::array& out, bool trans_a, 
   if (overlaps(out, a) || overlaps(out, b) || (bias && overlaps(out, *bias)))
     throw py::value_error("gemm: out must not share memory with a, b or bias (got an out array of shape " +
                           shape_str(out) + " that overlaps an input)");
-  const fastnn::GemmAct act = relu ? fastnn::GemmAct::relu : fastnn::GemmAct::none;
+  const fastnn::GemmAct act = relu ? fastnn::GemmAct::relu : tanh ? fastnn::GemmAct::tanh : fastnn::GemmAct::none;
   py::gil_scoped_release nogil;
   if (dt == DType::f32)
     fastnn::gemm<float>(trans_a, trans_b, m, n, ka, static_cast<float>(alpha), cptr<float>(a), lda,
@@ -1168,8 +1169,8 @@ PYBIND11_MODULE(_core, m) {
   // GEMM
   m.def("gemm", &gemm, nc("a"), nc("b"), nc("out"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-        py::arg("bias") = py::none(), py::arg("relu") = false,
-        "out = alpha * op(a) @ op(b) + beta * out (+ bias per row), then ReLU if relu.");
+        py::arg("bias") = py::none(), py::arg("relu") = false, py::arg("tanh") = false,
+        "out = alpha * op(a) @ op(b) + beta * out (+ bias per row), then ReLU if relu, tanh if tanh.");
   m.def("fma_peak_gflops", [](bool f64, double seconds) {
           if (!(seconds > 0.0 && seconds <= 10.0))
             throw py::value_error("seconds must be in (0, 10], got " + std::to_string(seconds));

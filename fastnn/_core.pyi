@@ -27,7 +27,8 @@ def softmax_backward(dy: np.ndarray, y: np.ndarray, out: np.ndarray, log: bool =
 
 # GEMM
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, trans_a: bool = False, trans_b: bool = False,
-         alpha: float = 1.0, beta: float = 0.0, bias: Optional[np.ndarray] = None, relu: bool = False) -> None: ...
+         alpha: float = 1.0, beta: float = 0.0, bias: Optional[np.ndarray] = None, relu: bool = False,
+         tanh: bool = False) -> None: ...
 def fma_peak_gflops(f64: bool = False, seconds: float = 0.05) -> float: ...
 
 # Batch norm, dropout, losses, optimizer updates (issue 4)

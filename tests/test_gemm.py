@@ -342,7 +342,41 @@ def test_ops_activation_relu_matches_reference(rng, m, k, n, trans_a, trans_b, d
 
 def test_ops_activation_rejects_unknown_names(rng):
     a, b = _operands(rng, 3, 4, 5, False, False, np.float32)
-    with pytest.raises(ValueError, match="'tanh'"):
-        ops.gemm(a, b, activation="tanh")
-    with pytest.raises(ValueError, match="'tanh'"):
-        reference.gemm(a, b, activation="tanh")
+    with pytest.raises(ValueError, match="'sigmoid'"):
+        ops.gemm(a, b, activation="sigmoid")
+    with pytest.raises(ValueError, match="'sigmoid'"):
+        reference.gemm(a, b, activation="sigmoid")
+    with pytest.raises(ValueError, match="exclusive"):
+        _core.gemm(a, b, np.empty((3, 5), np.float32), relu=True, tanh=True)
+
+
+# Every product path: packed tiles (one or two depth blocks, 1 and 2 threads), the dot-product
+# path (n <= 16), the narrow transposed-A path, k = 0 (no products).
+TANH_SHAPES = [(13, 17, 19, False, True), (128, 784, 512, False, True), (40, 9, 33, True, False),
+               (25, 385, 65, False, False), (5, 64, 8, False, False), (30, 20, 7, False, True),
+               (45, 33, 10, True, False), (9, 0, 12, False, False)]
+
+
+@pytest.mark.parametrize("m,k,n,trans_a,trans_b", TANH_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_tanh_has_the_bits_of_ops_tanh(isa, rng, m, k, n, trans_a, trans_b, dtype):
+    """activation="tanh" gives exactly ops.tanh of the plain product (what a fused Linear + Tanh
+    must give), with bias and beta, at 1 and 2 threads, and matches the reference."""
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, dtype)
+    a *= 0.5  # products of order 1: both tails and the middle of tanh are exercised
+    bias = rng.standard_normal(n).astype(dtype)
+    c_old = rng.standard_normal((m, n)).astype(dtype)
+    before = fastnn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            fused = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, out=c_old.copy(), beta=0.5,
+                             activation="tanh")
+            plain = ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, out=c_old.copy(), beta=0.5)
+            np.testing.assert_array_equal(fused, ops.tanh(plain))
+    finally:
+        fastnn.set_num_threads(before)
+    want = reference.gemm(*(v.astype(np.float64) for v in (a, b)), trans_a=trans_a, trans_b=trans_b,
+                          bias=bias.astype(np.float64), out=c_old.astype(np.float64), beta=0.5, activation="tanh")
+    np.testing.assert_allclose(fused, want, **tol("gemm", dtype))
+    assert (np.abs(fused) < 0.5).any() and (np.abs(fused) > 0.9).any()

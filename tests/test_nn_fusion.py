@@ -62,6 +62,20 @@ def test_cnn_block_fused_equals_layer_by_layer(dtype):
     assert kinds == ["Conv2d", "ReluMaxPool", "Flatten", "LinearRelu", "Linear"]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mlp_linear_tanh_fused_equals_layer_by_layer(dtype):
+    fastnn.manual_seed(7)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(49, 40), nn.Tanh(), nn.Linear(40, 10), nn.Tanh(),
+                          nn.Linear(10, 3))
+    if dtype == np.float64:
+        model.double()
+    x = (3 * np.random.default_rng(8).standard_normal((6, 1, 7, 7))).astype(dtype)
+    y, dx = _compare(model, x)
+    assert y.shape == (6, 3) and dx.shape == x.shape
+    kinds = [type(s).__name__ for s in model._plan]
+    assert kinds == ["Flatten", "LinearTanh", "LinearTanh", "Linear"]
+
+
 def test_overlapping_padded_windows_and_nan():
     fastnn.manual_seed(4)
     model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, 1), nn.Flatten())

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "activations.h"
 #include "cpu.h"
 #include "gemm_isa.h"
 #include "isa_dispatch.h"
@@ -28,6 +29,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
           if (act == GemmAct::relu) x = x > T(0) || x != x ? x : T(0);
           cr[j] = x;
         }
+        if (act == GemmAct::tanh) activation_forward<T>(Act::tanh, cr, cr, n, ActParams{});
       }
     });
     return;

@@ -3,7 +3,7 @@
 // op(A) is m x k: A is stored m x k (lda >= k) or, with trans_a, k x m (lda >= m).
 // op(B) is k x n: B is stored k x n (ldb >= n) or, with trans_b, n x k (ldb >= k).
 // beta == 0 means C is write-only (NaN/garbage in C is ignored), as in BLAS.
-// act is applied last, when the tile is stored (fused epilogue): none or relu (relu(NaN) = NaN).
+// act is applied last, when the tile is stored (fused epilogue): none, relu (relu(NaN) = NaN) or tanh.
 // k == 0 gives act(beta * C + bias). Results do not depend on the thread count.
 #pragma once
 #include <cstdint>
@@ -11,7 +11,10 @@
 
 namespace fastnn {
 
-enum class GemmAct : int { none = 0, relu = 1 };
+// relu: max(C, 0) with NaN kept, in the micro-kernel's store; tanh: the tanh activation kernel's
+// function (the same bits as fastnn.ops.tanh of the unfused product), on each C tile right after
+// it is stored (a post-pass over C for the paths without tiles).
+enum class GemmAct : int { none = 0, relu = 1, tanh = 2 };
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,

@@ -183,7 +183,9 @@ void gemm(const GemmArgs<T>& args) {
   using K = std::conditional_t<std::is_same_v<T, float>, KernelF32, KernelF64>;
   if (use_dot_path(args))
     // 2 x 5 outputs per block: 10 accumulators + 2 A vectors + 1 B vector of 16 ymm.
-    gemm_dot<typename K::Vec, 2, 5>(args, K::kMinFlopsPerThread, pack_bt_scalar<T>);
+    with_tanh_after(args, [](const GemmArgs<T>& g) {
+      gemm_dot<typename K::Vec, 2, 5>(g, K::kMinFlopsPerThread, pack_bt_scalar<T>);
+    });
   else
     gemm_packed<K>(args);
 }

@@ -317,9 +317,9 @@ void gemm(const GemmArgs<T>& args) {
   if constexpr (std::is_same_v<T, float>) {
     if (use_dot_path(args)) {
       // 4 x 6 outputs per block: 24 accumulators + 4 A vectors + 1 B vector of 32 zmm.
-      gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread, pack_bt_f32);
+      with_tanh_after(args, [](const GemmArgs<T>& g) { gemm_dot<typename K::Vec, 4, 6>(g, K::kMinFlopsPerThread, pack_bt_f32); });
     } else if (args.n <= 16 && args.trans_a) {
-      gemm_tn_narrow(args);
+      with_tanh_after(args, [](const GemmArgs<T>& g) { gemm_tn_narrow(g); });
     } else if (args.n <= 16) {
       gemm_packed<KernelF32Narrow>(args);
     } else {
@@ -327,7 +327,9 @@ void gemm(const GemmArgs<T>& args) {
     }
   } else {
     if (use_dot_path(args))
-      gemm_dot<typename K::Vec, 4, 6>(args, K::kMinFlopsPerThread, pack_bt_scalar<T>);
+      with_tanh_after(args, [](const GemmArgs<T>& g) {
+        gemm_dot<typename K::Vec, 4, 6>(g, K::kMinFlopsPerThread, pack_bt_scalar<T>);
+      });
     else
       gemm_packed<K>(args);
   }

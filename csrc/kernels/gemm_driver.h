@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -36,8 +37,10 @@
 
 #include <omp.h>
 
+#include "activations.h"
 #include "cpu.h"
 #include "gemm_isa.h"
+#include "simd_math.h"
 
 #ifndef FASTNN_ISA_NS
 #error "define FASTNN_ISA_NS before including gemm_driver.h"
@@ -180,6 +183,37 @@ void for_each_item(int threads, int64_t items, F&& fn) {
       if (item >= items) break;
       fn(item);
     }
+  }
+}
+
+// act = tanh on rows x cols of C (ldc apart), in place: the function of the tanh activation
+// kernel (activations_impl.h), compiled with the same ISA flags, so a fused Linear + Tanh has
+// the bits of the two layers run one by one. For C tiles still in L1.
+template <typename T>
+void tanh_tile(T* c, int64_t ldc, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* row = c + r * ldc;
+    if constexpr (std::is_same_v<T, float>) {
+#pragma omp simd
+      for (int64_t j = 0; j < cols; ++j) row[j] = simd_math::tanh_f32(row[j]);
+    } else {
+      for (int64_t j = 0; j < cols; ++j) row[j] = std::tanh(row[j]);
+    }
+  }
+}
+
+// The paths without C tiles (dot products, narrow products): the product without an
+// activation, then tanh over C by the activation kernel itself.
+template <typename T, class Run>
+void with_tanh_after(const GemmArgs<T>& g, Run&& run) {
+  if (g.act != GemmAct::tanh) return run(g);
+  GemmArgs<T> plain = g;
+  plain.act = GemmAct::none;
+  run(plain);
+  if (g.ldc == g.n) {
+    activation_forward<T>(Act::tanh, g.c, g.c, g.m * g.n, ActParams{});
+  } else {
+    for (int64_t i = 0; i < g.m; ++i) activation_forward<T>(Act::tanh, g.c + i * g.ldc, g.c + i * g.ldc, g.n, ActParams{});
   }
 }
 
@@ -336,8 +370,9 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const int64_t col = jp * NR;
     const Epilogue<T> e{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + col : nullptr,
                         last && g.act == GemmAct::relu};
-    K::kernel(kc, a_packed + (pb * m_panels + ip) * a_panel_size, bp, ldbp,
-              g.c + ip * MR * g.ldc + col, g.ldc, mr, nr, e);
+    T* ct = g.c + ip * MR * g.ldc + col;
+    K::kernel(kc, a_packed + (pb * m_panels + ip) * a_panel_size, bp, ldbp, ct, g.ldc, mr, nr, e);
+    if (last && g.act == GemmAct::tanh) tanh_tile(ct, g.ldc, mr, nr);
   };
   auto column_item = [&](int64_t item) {
     const int64_t j0 = item * nc_item, j1 = std::min(n, j0 + nc_item);

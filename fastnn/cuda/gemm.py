@@ -5,14 +5,17 @@ from ._launch import float_dtype, device_array, require_ndim
 
 
 def gemm(a, b, out, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
-         bias=None, relu: bool = False) -> None:
-    """out = alpha * op(a) @ op(b) (+ bias per row) (+ beta * out), then ReLU if relu.
+         bias=None, relu: bool = False, tanh: bool = False) -> None:
+    """out = alpha * op(a) @ op(b) (+ bias per row) (+ beta * out), then ReLU if relu, tanh if tanh
+    (by this module's tanh activation kernel, as fastnn.ops.tanh would apply it).
 
     op(a), op(b) may be any CuPy layout (cuBLAS reads transposed views in place); out must be a
     C-contiguous (M, N) array of their dtype that does not overlap them.
     """
     import cupy
 
+    if relu and tanh:
+        raise ValueError("gemm: relu and tanh are exclusive activations, got both")
     dt = float_dtype(a, "a")
     for v, name in ((b, "b"), (out, "out")) + (((bias, "bias"),) if bias is not None else ()):
         device_array(v, name)
@@ -44,3 +47,7 @@ def gemm(a, b, out, trans_a: bool = False, trans_b: bool = False, alpha: float =
         out += bias
     if relu:
         cupy.maximum(out, 0, out=out)
+    if tanh:
+        from .activations import activation_forward
+
+        activation_forward("tanh", out, out)

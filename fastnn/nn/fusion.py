@@ -5,6 +5,9 @@ the layers one by one, with fewer passes over memory.
   stored). The ReLU layer keeps the output y for its backward; y > 0 exactly where the
   pre-activation is > 0 (NaN stays NaN and gets no gradient either way), so its own backward
   gives the same dx.
+- ``Linear`` then ``Tanh``: likewise, the GEMM applies the tanh activation kernel's function to
+  each output tile as it is stored (the bits of ``fastnn.ops.tanh``); the Tanh layer keeps y, as
+  its own forward would, for its backward.
 - ``ReLU`` then ``MaxPool2d``: ReLU and max commute (both monotone, NaN wins in both), so the
   window maximum is taken of the pre-activation and ReLU applied to the pooled output, a
   KH*KW-times smaller array; backward masks the pooled gradient where that output is not > 0
@@ -20,7 +23,7 @@ input.
 from __future__ import annotations
 
 from .. import ops
-from .activation import ReLU
+from .activation import ReLU, Tanh
 from .layers import Linear, MaxPool2d
 
 __all__ = ["plan_step"]
@@ -72,6 +75,26 @@ class LinearRelu:
         return self.linear.backward(self.relu.backward(dy), need_dx=need_dx)
 
 
+class LinearTanh:
+    """Linear followed by Tanh, the tanh fused into the GEMM (see the module docstring)."""
+
+    backward_can_skip_dx = True
+
+    def __init__(self, linear: Linear, tanh: Tanh):
+        self.linear, self.tanh = linear, tanh
+
+    def parameters(self):
+        return self.linear.parameters()
+
+    def forward(self, x):
+        y = self.linear._forward(x, activation="tanh")
+        self.tanh._saved = y  # what Tanh.backward needs: its output
+        return y
+
+    def backward(self, dy, need_dx: bool = True):
+        return self.linear.backward(self.tanh.backward(dy), need_dx=need_dx)
+
+
 def plan_step(layers, i):
     """(step, count): the fused step that starts at layers[i] and how many layers it covers,
     or (layers[i], 1) when it runs alone."""
@@ -81,4 +104,6 @@ def plan_step(layers, i):
         return ReluMaxPool(layer, nxt), 2
     if type(layer) is Linear and type(nxt) is ReLU:
         return LinearRelu(layer, nxt), 2
+    if type(layer) is Linear and type(nxt) is Tanh:
+        return LinearTanh(layer, nxt), 2
     return layer, 1

@@ -34,7 +34,7 @@ def _in_place_operand(x: np.ndarray, trans: bool):
     return contiguous(x), trans
 
 
-_ACTIVATIONS = (None, "relu")
+_ACTIVATIONS = (None, "relu", "tanh")
 
 
 def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=None, beta: float = 0.0,
@@ -51,8 +51,9 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
             contents are scaled by beta and added (BLAS semantics: beta = 0 ignores them, NaN
             included). It must not share memory with a, b or bias.
         beta: scale of the old ``out``; needs ``out``.
-        activation: None or "relu" (``max(C, 0)``, NaN kept), applied as each tile is stored
-            (a fused epilogue: no second pass over C).
+        activation: None, "relu" (``max(C, 0)``, NaN kept) or "tanh" (the bits of
+            ``fastnn.ops.tanh`` of the product), applied as each tile is stored (a fused
+            epilogue: no second pass over C).
     Returns:
         The (M, N) result (``out`` when given).
 
@@ -85,7 +86,7 @@ def gemm(a, b, *, trans_a: bool = False, trans_b: bool = False, bias=None, out=N
         a, trans_a = _in_place_operand(a, trans_a)
     if not _readable(b):
         b, trans_b = _in_place_operand(b, trans_b)
-    _core.gemm(a, b, out, trans_a, trans_b, 1.0, beta, bias, activation == "relu")
+    _core.gemm(a, b, out, trans_a, trans_b, 1.0, beta, bias, activation == "relu", activation == "tanh")
     return out
 
 
@@ -107,7 +108,6 @@ def _gemm_gpu(a, b, trans_a, trans_b, bias, out, beta, activation=None):
         out = cupy.empty((m, n), dtype=a.dtype)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"gemm: activation must be one of {_ACTIVATIONS}, got {activation!r}")
-    backend(a, b, out, bias).gemm(a, b, out, bool(trans_a), bool(trans_b), 1.0, beta, bias)
-    if activation == "relu":
-        cupy.maximum(out, 0, out=out)  # cupy.maximum keeps NaN, as the CPU epilogue
+    backend(a, b, out, bias).gemm(a, b, out, bool(trans_a), bool(trans_b), 1.0, beta, bias,
+                                  activation == "relu", activation == "tanh")
     return out

@@ -14,8 +14,10 @@ def gemm(a, b, *, trans_a=False, trans_b=False, bias=None, out=None, beta=0.0, a
         result = result + beta * out
     if activation == "relu":
         result = np.where((result > 0) | np.isnan(result), result, result.dtype.type(0))  # NaN stays NaN
+    elif activation == "tanh":
+        result = np.tanh(result)
     elif activation is not None:
-        raise ValueError(f"gemm: activation must be None or 'relu', got {activation!r}")
+        raise ValueError(f"gemm: activation must be None, 'relu' or 'tanh', got {activation!r}")
     if out is not None:
         out[...] = result
         return out
