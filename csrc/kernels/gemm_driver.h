@@ -167,6 +167,18 @@ void pack_b_scalar(bool trans_b, const T* b, int64_t ldb, int64_t p0, int64_t j0
 // shared counter. Dynamic, not a static split: on a machine shared with other processes one
 // thread may lose its core for a whole time slice, and then the others take over its items
 // instead of waiting for it. Which thread computes an item never changes the arithmetic.
+// Inside a parallel region: fn(i) for the items this thread takes from the shared counter next.
+template <class F>
+void take_items(int64_t& next, int64_t items, F&& fn) {
+  for (;;) {
+    int64_t item;
+#pragma omp atomic capture
+    item = next++;
+    if (item >= items) break;
+    fn(item);
+  }
+}
+
 template <class F>
 void for_each_item(int threads, int64_t items, F&& fn) {
   if (threads <= 1 || items <= 1) {
@@ -175,15 +187,7 @@ void for_each_item(int threads, int64_t items, F&& fn) {
   }
   int64_t next = 0;
 #pragma omp parallel num_threads(threads)
-  {
-    for (;;) {
-      int64_t item;
-#pragma omp atomic capture
-      item = next++;
-      if (item >= items) break;
-      fn(item);
-    }
-  }
+  take_items(next, items, fn);
 }
 
 // act = tanh on rows x cols of C (ldc apart), in place: the function of the tanh activation
@@ -214,6 +218,25 @@ void with_tanh_after(const GemmArgs<T>& g, Run&& run) {
     activation_forward<T>(Act::tanh, g.c, g.c, g.m * g.n, ActParams{});
   } else {
     for (int64_t i = 0; i < g.m; ++i) activation_forward<T>(Act::tanh, g.c + i * g.ldc, g.c + i * g.ldc, g.n, ActParams{});
+  }
+}
+
+// Two phases on a team of `threads`: pack(i) for i < pack_items, then, after a barrier (the
+// work reads what any thread packed), work(i) for i < work_items; both hand items out from a
+// shared counter (dynamic, as for_each_item). One thread runs them in order.
+template <class Pack, class Work>
+void two_phases(int threads, int64_t pack_items, Pack&& pack, int64_t work_items, Work&& work) {
+  if (threads <= 1) {
+    for (int64_t i = 0; i < pack_items; ++i) pack(i);
+    for (int64_t i = 0; i < work_items; ++i) work(i);
+    return;
+  }
+  int64_t next_pack = 0, next_work = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    take_items(next_pack, pack_items, pack);
+#pragma omp barrier
+    take_items(next_work, work_items, work);
   }
 }
 
@@ -424,40 +447,10 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
 
   const int64_t a_items = a_in_items ? 0 : k_blocks * m_panels;
   const int64_t b_items = split_rows ? k_blocks * n_panels : 0;
-  if (nt <= 1) {
-    for (int64_t i = 0; i < a_items; ++i) pack_a_item(i);
-    for (int64_t i = 0; i < col_items; ++i) column_item(i);
-    tls_a_panel.trim(kScratchKeepBytes);
-    return;
-  }
-  int64_t next_pack = 0, next_item = 0;
-#pragma omp parallel num_threads(nt)
-  {
-    // Phase 1: packing, panels from a shared counter (A panels, or B panels when rows are split).
-    for (;;) {
-      int64_t i;
-#pragma omp atomic capture
-      i = next_pack++;
-      if (i >= a_items + b_items) break;
-      if (i < a_items)
-        pack_a_item(i);
-      else
-        pack_b_item(i - a_items);
-    }
-#pragma omp barrier
-    // Phase 2: compute items from a shared counter (see for_each_item for why dynamic).
-    const int64_t items = split_rows ? row_items : col_items;
-    for (;;) {
-      int64_t i;
-#pragma omp atomic capture
-      i = next_item++;
-      if (i >= items) break;
-      if (split_rows)
-        row_item(i);
-      else
-        column_item(i);
-    }
-  }
+  // Phase 1 packs the A panels (or the B panels when rows are split), phase 2 computes items.
+  two_phases(
+      nt, a_items + b_items, [&](int64_t i) { i < a_items ? pack_a_item(i) : pack_b_item(i - a_items); },
+      split_rows ? row_items : col_items, [&](int64_t i) { split_rows ? row_item(i) : column_item(i); });
   tls_a_panel.trim(kScratchKeepBytes);
   tls_b_all.trim(kScratchKeepBytes);
 }
@@ -530,31 +523,7 @@ void gemm_packed_batch(const GemmArgs<typename K::T>& g, int64_t batch, int64_t 
     }
     if (after) after(ctx, s);
   };
-  if (nt <= 1) {
-    for (int64_t i = 0; i < a_items; ++i) pack_a_item(i);
-    for (int64_t s = 0; s < batch; ++s) sample(s);
-    tls_a_panel.trim(kScratchKeepBytes);
-    return;
-  }
-  int64_t next_pack = 0, next_sample = 0;
-#pragma omp parallel num_threads(nt)
-  {
-    for (;;) {
-      int64_t i;
-#pragma omp atomic capture
-      i = next_pack++;
-      if (i >= a_items) break;
-      pack_a_item(i);
-    }
-#pragma omp barrier
-    for (;;) {
-      int64_t s;
-#pragma omp atomic capture
-      s = next_sample++;
-      if (s >= batch) break;
-      sample(s);
-    }
-  }
+  two_phases(nt, a_items, pack_a_item, batch, sample);
   tls_a_panel.trim(kScratchKeepBytes);
 }
 

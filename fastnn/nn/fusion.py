@@ -55,44 +55,39 @@ class ReluMaxPool:
         return ops.max_pool2d_backward(dy, self.pool._indices, self.pool._x_shape)
 
 
-class LinearRelu:
-    """Linear followed by ReLU, the ReLU fused into the GEMM (see the module docstring)."""
+class _LinearActivation:
+    """Linear followed by an activation layer whose function the GEMM applies as it stores each
+    output tile (see the module docstring); the activation layer keeps y for its backward, as
+    its own forward would (ReLU's backward masks with y > 0, Tanh's needs y itself)."""
 
     backward_can_skip_dx = True
+    _activation = ""
 
-    def __init__(self, linear: Linear, relu: ReLU):
-        self.linear, self.relu = linear, relu
+    def __init__(self, linear: Linear, act):
+        self.linear, self.act = linear, act
 
     def parameters(self):
         return self.linear.parameters()
 
     def forward(self, x):
-        y = self.linear._forward(x, activation="relu")
-        self.relu._saved = y  # what ReLU.backward masks with: y > 0 exactly where x W^T + b > 0
+        y = self.linear._forward(x, activation=self._activation)
+        self.act._saved = y
         return y
 
     def backward(self, dy, need_dx: bool = True):
-        return self.linear.backward(self.relu.backward(dy), need_dx=need_dx)
+        return self.linear.backward(self.act.backward(dy), need_dx=need_dx)
 
 
-class LinearTanh:
-    """Linear followed by Tanh, the tanh fused into the GEMM (see the module docstring)."""
+class LinearRelu(_LinearActivation):
+    """Linear followed by ReLU: y > 0 exactly where x W^T + b > 0."""
 
-    backward_can_skip_dx = True
+    _activation = "relu"
 
-    def __init__(self, linear: Linear, tanh: Tanh):
-        self.linear, self.tanh = linear, tanh
 
-    def parameters(self):
-        return self.linear.parameters()
+class LinearTanh(_LinearActivation):
+    """Linear followed by Tanh."""
 
-    def forward(self, x):
-        y = self.linear._forward(x, activation="tanh")
-        self.tanh._saved = y  # what Tanh.backward needs: its output
-        return y
-
-    def backward(self, dy, need_dx: bool = True):
-        return self.linear.backward(self.tanh.backward(dy), need_dx=need_dx)
+    _activation = "tanh"
 
 
 def plan_step(layers, i):
