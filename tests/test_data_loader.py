@@ -109,14 +109,18 @@ def test_augmentation_independent_of_early_stop_with_prefetch():
 
 
 def test_early_break_stops_the_prefetch_thread():
+    # Only the threads this iterator starts count: a thread left over from an earlier test (or
+    # anything else in the process) may still be finishing while this one runs.
     x, y = data(200)
     loader = DataLoader((x, y), batch_size=2, prefetch=2)
-    before = threading.active_count()
+    earlier = set(threading.enumerate())
     it = iter(loader)
     next(it)
+    started = [t for t in threading.enumerate() if t not in earlier]
+    assert [t.name for t in started] == ["fastnn-prefetch"]
     it.close()
-    assert threading.active_count() == before
-    assert not any(t.name == "fastnn-prefetch" for t in threading.enumerate())
+    assert not started[0].is_alive()
+    assert not any(t.name == "fastnn-prefetch" for t in threading.enumerate() if t not in earlier)
 
 
 def test_worker_errors_reach_the_consumer():
