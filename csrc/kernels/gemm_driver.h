@@ -299,6 +299,33 @@ void pack_b_rows(const T* b, int64_t ldb, int64_t p0, int64_t jp0, int64_t jp1, 
   }
 }
 
+// All of op(A), packed in MR-row micro-panels per KC block (KC balanced over k, never chosen by
+// the thread count): panel ip of block pb at data + (pb * m_panels + ip) * panel_size, in the
+// calling thread's buffer (shared with its team). item = pb * m_panels + ip packs one panel.
+template <class K>
+struct PackedA {
+  using T = typename K::T;
+  const GemmArgs<T>& g;
+  int64_t kc_step, k_blocks, m_panels, panel_size;
+  T* data;
+
+  explicit PackedA(const GemmArgs<T>& args)
+      : g(args),
+        kc_step(balanced_block(args.k, K::KC, 1)),
+        k_blocks(ceil_div(args.k, kc_step)),
+        m_panels(ceil_div(args.m, K::MR)),
+        panel_size(K::MR * kc_step),
+        data(tls_a_panel.get<T>(k_blocks * m_panels * panel_size)) {}
+  int64_t items() const { return k_blocks * m_panels; }
+  int64_t depth(int64_t pb) const { return std::min(kc_step, g.k - pb * kc_step); }  // kc of block pb
+  const T* panel(int64_t pb, int64_t ip) const { return data + (pb * m_panels + ip) * panel_size; }
+  void pack(int64_t item) const {
+    const int64_t pb = item / m_panels, ip = item % m_panels;
+    const int mr = static_cast<int>(std::min<int64_t>(K::MR, g.m - ip * K::MR));
+    K::pack_a(g.trans_a, g.a, g.lda, ip * K::MR, pb * kc_step, mr, depth(pb), data + item * panel_size);
+  }
+};
+
 // K: micro-kernel traits with
 //   using T; MR, NR (tile), KC, NC (cache blocks), kMinFlopsPerThread, kDirectBMaxM;
 //   static void kernel(int64_t kc, const T* a_panel, const T* b_panel, int64_t ldb_panel, T* c,
@@ -318,9 +345,8 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t m = g.m, n = g.n, k = g.k;
 
-  const int64_t kc_step = balanced_block(k, K::KC, 1);
-  const int64_t k_blocks = ceil_div(k, kc_step);
-  const int64_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
+  const PackedA<K> pa(g);
+  const int64_t kc_step = pa.kc_step, k_blocks = pa.k_blocks, m_panels = pa.m_panels, n_panels = ceil_div(n, NR);
   const int nt = useful_threads(m, n, k, K::kMinFlopsPerThread);
   // Columns are the natural split (threads share the packed A, each keeps its own B block in
   // its own L2); rows are split instead with fewer than 4 NR panels per thread, or when all of
@@ -353,9 +379,6 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
                         panel_fits_l2_sets(g.ldb * static_cast<int64_t>(sizeof(T)),
                                            NR * static_cast<int64_t>(sizeof(T)), kc_step);
 
-  // Packed op(A): block pb, panel ip at a_packed + (pb * m_panels + ip) * MR * kc_step.
-  const int64_t a_panel_size = MR * kc_step;
-  T* a_packed = tls_a_panel.get<T>(k_blocks * m_panels * a_panel_size);
   // Packed op(B) when rows are split: block pb, panel jp at (pb * n_panels + jp) * NR * kc_step.
   const int64_t b_panel_size = NR * kc_step;
   T* b_packed = split_rows ? tls_b_all.get<T>(k_blocks * n_panels * b_panel_size) : nullptr;
@@ -377,12 +400,6 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   const int64_t panels_per_row_item = std::max<int64_t>(1, ceil_div(m_panels, 16 * static_cast<int64_t>(nt)));
   const int64_t row_items = ceil_div(m_panels, panels_per_row_item);
 
-  auto pack_a_item = [&](int64_t item) {  // item = pb * m_panels + ip
-    const int64_t pb = item / m_panels, ip = item % m_panels;
-    const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
-    const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
-    K::pack_a(g.trans_a, g.a, g.lda, ip * MR, pc, mr, kc, a_packed + item * a_panel_size);
-  };
   auto pack_b_item = [&](int64_t item) {  // item = pb * n_panels + jp
     const int64_t pb = item / n_panels, jp = item % n_panels;
     const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
@@ -399,7 +416,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const Epilogue<T> e{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + col : nullptr,
                         last && g.act == GemmAct::relu};
     T* ct = g.c + ip * MR * g.ldc + col;
-    K::kernel(kc, a_packed + (pb * m_panels + ip) * a_panel_size, bp, ldbp, ct, g.ldc, mr, nr, e);
+    K::kernel(kc, pa.panel(pb, ip), bp, ldbp, ct, g.ldc, mr, nr, e);
     if (last && g.act == GemmAct::tanh) tanh_tile(ct, g.ldc, mr, nr);
   };
   auto column_item = [&](int64_t item) {
@@ -439,17 +456,17 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const int64_t ip0 = item * panels_per_row_item, ip1 = std::min(m_panels, ip0 + panels_per_row_item);
     for (int64_t pb = 0; pb < k_blocks; ++pb)
       for (int64_t ip = ip0; ip < ip1; ++ip) {
-        if (a_in_items) pack_a_item(pb * m_panels + ip);
+        if (a_in_items) pa.pack(pb * m_panels + ip);
         for (int64_t jp = 0; jp < n_panels; ++jp)
           tile(pb, ip, jp, b_packed + (pb * n_panels + jp) * b_panel_size, NR);
       }
   };
 
-  const int64_t a_items = a_in_items ? 0 : k_blocks * m_panels;
+  const int64_t a_items = a_in_items ? 0 : pa.items();
   const int64_t b_items = split_rows ? k_blocks * n_panels : 0;
   // Phase 1 packs the A panels (or the B panels when rows are split), phase 2 computes items.
   two_phases(
-      nt, a_items + b_items, [&](int64_t i) { i < a_items ? pack_a_item(i) : pack_b_item(i - a_items); },
+      nt, a_items + b_items, [&](int64_t i) { i < a_items ? pa.pack(i) : pack_b_item(i - a_items); },
       split_rows ? row_items : col_items, [&](int64_t i) { split_rows ? row_item(i) : column_item(i); });
   tls_a_panel.trim(kScratchKeepBytes);
   tls_b_all.trim(kScratchKeepBytes);
@@ -472,20 +489,9 @@ void gemm_packed_batch(const GemmArgs<typename K::T>& g, int64_t batch, int64_t 
   using T = typename K::T;
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t m = g.m, n = g.n, k = g.k;
-  const int64_t kc_step = balanced_block(k, K::KC, 1);
-  const int64_t k_blocks = ceil_div(k, kc_step);
-  const int64_t m_panels = ceil_div(m, MR), n_panels = ceil_div(n, NR);
+  const PackedA<K> pa(g);
+  const int64_t kc_step = pa.kc_step, k_blocks = pa.k_blocks, m_panels = pa.m_panels, n_panels = ceil_div(n, NR);
   const int nt = static_cast<int>(std::min<int64_t>(useful_threads(m, n, k * batch, K::kMinFlopsPerThread), batch));
-
-  const int64_t a_panel_size = MR * kc_step;
-  T* a_packed = tls_a_panel.get<T>(k_blocks * m_panels * a_panel_size);
-  const int64_t a_items = k_blocks * m_panels;
-  auto pack_a_item = [&](int64_t item) {  // item = pb * m_panels + ip
-    const int64_t pb = item / m_panels, ip = item % m_panels;
-    const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
-    const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
-    K::pack_a(g.trans_a, g.a, g.lda, ip * MR, pc, mr, kc, a_packed + item * a_panel_size);
-  };
   // In place only for few A panels: each B panel is then used by few tiles, too few to repay
   // its copy. Measured on the Xeon (in-process A/B, 30 rounds): the 1x1 conv forward (m = 32,
   // 3 panels) ran 4-7 % faster in place, its input gradient (m = 64, 6 panels) ~10 % slower.
@@ -516,14 +522,13 @@ void gemm_packed_batch(const GemmArgs<typename K::T>& g, int64_t batch, int64_t 
         for (int64_t ip = 0; ip < m_panels; ++ip) {
           const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
           if (last && row_bias) e.row_bias = row_bias + ip * MR;
-          K::kernel(kc, a_packed + (pb * m_panels + ip) * a_panel_size, bp, ldbp, cs + ip * MR * g.ldc + col,
-                    g.ldc, mr, nr, e);
+          K::kernel(kc, pa.panel(pb, ip), bp, ldbp, cs + ip * MR * g.ldc + col, g.ldc, mr, nr, e);
         }
       }
     }
     if (after) after(ctx, s);
   };
-  two_phases(nt, a_items, pack_a_item, batch, sample);
+  two_phases(nt, pa.items(), [&](int64_t i) { pa.pack(i); }, batch, sample);
   tls_a_panel.trim(kScratchKeepBytes);
 }
 
