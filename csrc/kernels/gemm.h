@@ -21,7 +21,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
           const T* bias = nullptr, GemmAct act = GemmAct::none);
 
-// A batch of products with one A: C_s = act(alpha * op(A) @ op(B_s) + beta * C_s + bias) for
+// A batch of products with one A: C_s = alpha * op(A) @ op(B_s) + beta * C_s + bias (no act) for
 // s < batch, B_s = b + s * stride_b, C_s = c + s * stride_c (same ldb, ldc), bias = row_bias[i]
 // added to row i of every C_s (a per-output-channel bias; nullptr for none). op(A) is packed
 // once and threads take whole products, so many small products (a pointwise convolution's
@@ -47,7 +47,7 @@ void gemm_batch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T a
 
 // Whether the blocked GEMM may read a row-major B in place instead of packing it, where the
 // shape allows (few rows of C, short rows of B; see direct_b in gemm_driver.h): automatic (the
-// choice measured for this CPU: not on Intel cores), never, or allowed (whenever the shape
+// choice measured for this CPU: on Intel cores only when op(A) is one micro-panel), never, or allowed (whenever the shape
 // allows, whatever the CPU: for tests of that path). Never changes the results' bits.
 enum class GemmBInPlace : int { automatic = 0, never = 1, allowed = 2 };
 void set_gemm_b_in_place(GemmBInPlace mode);
