@@ -47,8 +47,9 @@ void gemm_batch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T a
 
 // Whether the blocked GEMM may read a row-major B in place instead of packing it, where the
 // shape allows (few rows of C, short rows of B; see direct_b in gemm_driver.h): automatic (the
-// choice measured for this CPU: on Intel cores only when op(A) is one micro-panel), never, or allowed (whenever the shape
-// allows, whatever the CPU: for tests of that path). Never changes the results' bits.
+// choice measured for this CPU: on Intel cores only when op(A) is one micro-panel), never, or
+// allowed (whenever the shape allows, whatever the CPU: for tests of that path). Never changes
+// the results' bits.
 enum class GemmBInPlace : int { automatic = 0, never = 1, allowed = 2 };
 void set_gemm_b_in_place(GemmBInPlace mode);
 GemmBInPlace gemm_b_in_place();
