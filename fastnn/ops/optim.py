@@ -19,8 +19,8 @@ __all__ = ["sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update", 
 
 
 def _real(value, name: str, *, lo: float | None = None, hi: float | None = None, hi_open: bool = False) -> float:
-    # (plain floats and ints skip the abstract-class checks: an optimizer step validates
-    # several hyperparameters per parameter tensor)
+    # (plain floats and ints skip the abstract-class checks: they run on every call, and a
+    # training loop may call these functions once per parameter tensor)
     if type(value) is not float and type(value) is not int and (
             isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
