@@ -384,13 +384,19 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   T* b_packed = split_rows ? tls_b_all.get<T>(k_blocks * n_panels * b_panel_size) : nullptr;
 
   // Column items: blocks of at most NC columns (the B block must fit in L2), and, with several
-  // threads, one item per thread (n / threads columns, at least 4 panels). Each A micro-panel
-  // (L2/L3) is reused across all of an item's B panels, so narrower items load A more often:
-  // with 4 items per thread (the earlier choice, for balance) 1024^3, 2048^3 and 784x128x512 TN
-  // ran 3-6 % slower at 2 threads on the Xeon (in-process A/B, 30-60 interleaved rounds).
-  int64_t nc_item = balanced_block(n, nc_for_l2(K::NC, kc_step, sizeof(T), NR), NR);
-  if (nt > 1 && !split_rows)
-    nc_item = std::min(nc_item, std::max<int64_t>(4 * NR, round_up(ceil_div(n, static_cast<int64_t>(nt)), NR)));
+  // threads, the same number of items for every thread (a multiple of nt, at least 4 panels
+  // wide), as few as the L2 allows. Each A micro-panel (L2/L3) is reused across all of an item's
+  // B panels, so narrower items load A more often: with 4 items per thread (the earlier choice,
+  // for balance) 1024^3, 2048^3 and 784x128x512 TN ran 3-6 % slower at 2 threads on the Xeon
+  // (in-process A/B, 30-60 interleaved rounds). A count that is not a multiple of nt leaves one
+  // thread an item alone at the end: on the Zen 4 (1 MiB L2, NC capped at 352 for kc = 342)
+  // n = 1024 made 3 items, and 1024^3 ran at 150 GFLOP/s where 4 items give 200.
+  const int64_t nc_max = nc_for_l2(K::NC, kc_step, sizeof(T), NR);
+  int64_t nc_item = balanced_block(n, nc_max, NR);
+  if (nt > 1 && !split_rows) {
+    const int64_t items_per_thread = ceil_div(ceil_div(n, nc_max), static_cast<int64_t>(nt));
+    nc_item = std::max<int64_t>(4 * NR, round_up(ceil_div(n, items_per_thread * nt), NR));
+  }
   const int64_t col_items = ceil_div(n, nc_item);
   // Row items (split_rows): chunks of row panels, about 16 per thread. Items share nothing (each
   // sweeps all of the packed B per A panel), so small ones cost only a counter increment, and
