@@ -187,8 +187,10 @@ def test_thread_count_does_not_change_bits(rng):
     before = fastnn.get_num_threads()
     # Each big enough for 4 threads (a thread joins only with >= 8 MFLOP of its own).
     shapes = [(300, 500, 700, False, False),   # columns split between threads
+              (1000, 500, 2100, False, False),  # several column items per thread, A packed first
+              (128, 784, 512, False, False),   # one column item per thread: each packs its A panels
               (1200, 600, 64, False, False),   # 2 column panels: rows split, B packed once
-              (784, 128, 512, True, False),    # all of op(B) fits half an L2: rows split
+              (784, 128, 512, True, False),    # all of op(B) fits half an L2: rows split, B per thread
               (400, 256, 300, False, True),    # the same with B transposed, ragged edges
               (2000, 900, 10, True, False),    # A^T op(B) with few columns, rows split
               (2000, 900, 10, False, False),   # narrow-N dot path, rows split

@@ -319,10 +319,11 @@ struct PackedA {
   int64_t items() const { return k_blocks * m_panels; }
   int64_t depth(int64_t pb) const { return std::min(kc_step, g.k - pb * kc_step); }  // kc of block pb
   const T* panel(int64_t pb, int64_t ip) const { return data + (pb * m_panels + ip) * panel_size; }
-  void pack(int64_t item) const {
-    const int64_t pb = item / m_panels, ip = item % m_panels;
+  void pack(int64_t item) const { pack_into(item / m_panels, item % m_panels, data + item * panel_size); }
+  // Panel ip of block pb into dst (panel_size values) instead of the shared buffer.
+  void pack_into(int64_t pb, int64_t ip, T* dst) const {
     const int mr = static_cast<int>(std::min<int64_t>(K::MR, g.m - ip * K::MR));
-    K::pack_a(g.trans_a, g.a, g.lda, ip * K::MR, pb * kc_step, mr, depth(pb), data + item * panel_size);
+    K::pack_a(g.trans_a, g.a, g.lda, ip * K::MR, pb * kc_step, mr, depth(pb), dst);
   }
 };
 
@@ -381,7 +382,6 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
 
   // Packed op(B) when rows are split: block pb, panel jp at (pb * n_panels + jp) * NR * kc_step.
   const int64_t b_panel_size = NR * kc_step;
-  T* b_packed = split_rows ? tls_b_all.get<T>(k_blocks * n_panels * b_panel_size) : nullptr;
 
   // Column items: blocks of at most NC columns (the B block must fit in L2), and, with several
   // threads, the same number of items for every thread (a multiple of nt, at least 4 panels
@@ -398,6 +398,15 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     nc_item = std::max<int64_t>(4 * NR, round_up(ceil_div(n, items_per_thread * nt), NR));
   }
   const int64_t col_items = ceil_div(n, nc_item);
+  // With one column item per thread (or fewer), every thread needs every A micro-panel once:
+  // each packs them itself, one at a time into its own L1-sized buffer right before their tiles,
+  // instead of the team packing all of op(A) into a shared buffer first. The shared buffer's
+  // lines were read by both cores in the previous product, so writing them costs an
+  // invalidation each, and half the panels then come from the other core's L2; the team also
+  // waits at a barrier for the last panel. Measured on the Zen 4 (2 threads): packing op(A) of
+  // 128x784x512 took 7 % of the CPU time (2.2 % at 1 thread); packing per item made 128x784x512
+  // 14-18 %, 128x1024x512 15 % and 128x512x784 NT 12 % faster (in-process A/B, 30 rounds).
+  const bool a_per_item = nt > 1 && !split_rows && col_items <= nt;
   // Row items (split_rows): chunks of row panels, about 16 per thread. Items share nothing (each
   // sweeps all of the packed B per A panel), so small ones cost only a counter increment, and
   // they balance the threads: with 4 per thread (9-panel items for 784 rows) one thread often
@@ -406,14 +415,14 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   const int64_t panels_per_row_item = std::max<int64_t>(1, ceil_div(m_panels, 16 * static_cast<int64_t>(nt)));
   const int64_t row_items = ceil_div(m_panels, panels_per_row_item);
 
-  auto pack_b_item = [&](int64_t item) {  // item = pb * n_panels + jp
+  auto pack_b_item = [&](int64_t item, T* dst) {  // item = pb * n_panels + jp, into dst's layout
     const int64_t pb = item / n_panels, jp = item % n_panels;
     const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
     const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
-    K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, b_packed + item * b_panel_size);
+    K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, dst + item * b_panel_size);
   };
   // C tile (ip, jp) for K block pb, with the B panel given.
-  auto tile = [&](int64_t pb, int64_t ip, int64_t jp, const T* bp, int64_t ldbp) {
+  auto tile = [&](int64_t pb, int64_t ip, int64_t jp, const T* ap, const T* bp, int64_t ldbp) {
     const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
     const bool first = pb == 0, last = pb == k_blocks - 1;
     const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
@@ -422,13 +431,14 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const Epilogue<T> e{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + col : nullptr,
                         last && g.act == GemmAct::relu};
     T* ct = g.c + ip * MR * g.ldc + col;
-    K::kernel(kc, pa.panel(pb, ip), bp, ldbp, ct, g.ldc, mr, nr, e);
+    K::kernel(kc, ap, bp, ldbp, ct, g.ldc, mr, nr, e);
     if (last && g.act == GemmAct::tanh) tanh_tile(ct, g.ldc, mr, nr);
   };
   auto column_item = [&](int64_t item) {
     const int64_t j0 = item * nc_item, j1 = std::min(n, j0 + nc_item);
     const int64_t jp0 = j0 / NR, jp1 = ceil_div(j1, NR);
-    T* b_block = tls_b_block.get<T>((jp1 - jp0) * b_panel_size);
+    T* b_block = tls_b_block.get<T>((jp1 - jp0) * b_panel_size + (a_per_item ? pa.panel_size : 0));
+    T* a_item = b_block + (jp1 - jp0) * b_panel_size;  // one A micro-panel, when a_per_item
     for (int64_t pb = 0; pb < k_blocks; ++pb) {
       const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
       const int64_t full_end = std::min(jp1, n / NR);  // panels with all NR columns inside n
@@ -444,36 +454,64 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
         }
       }
       // The A micro-panel stays in L1 while the B block (L2) streams under it.
-      for (int64_t ip = 0; ip < m_panels; ++ip)
+      for (int64_t ip = 0; ip < m_panels; ++ip) {
+        const T* ap = pa.panel(pb, ip);
+        if (a_per_item) {
+          pa.pack_into(pb, ip, a_item);
+          ap = a_item;
+        }
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
           if (direct_b && nr == NR)
-            tile(pb, ip, jp, g.b + pc * g.ldb + jp * NR, g.ldb);
+            tile(pb, ip, jp, ap, g.b + pc * g.ldb + jp * NR, g.ldb);
           else
-            tile(pb, ip, jp, b_block + (jp - jp0) * NR * kc, NR);
+            tile(pb, ip, jp, ap, b_block + (jp - jp0) * NR * kc, NR);
         }
+      }
     }
   };
   // With rows split, each A micro-panel is used by one row item only: the item packs it itself,
-  // right before its tiles (still in L1/L2 then), and phase 1 packs only B. Measured on the Xeon
-  // (2 threads, in-process A/B, 30 rounds): 784x128x512 TN -3 %, 256^3 -5 %, 512^3 -2 %.
-  const bool a_in_items = split_rows;
-  auto row_item = [&](int64_t item) {
+  // into its thread's own L1-sized buffer right before its tiles, and phase 1 packs only B.
+  // Measured on the Xeon (2 threads, in-process A/B, 30 rounds): 784x128x512 TN -3 %, 256^3
+  // -5 %, 512^3 -2 % against packing all of op(A) first.
+  auto row_item = [&](int64_t item, const T* bp_all, T* a_buf) {
     const int64_t ip0 = item * panels_per_row_item, ip1 = std::min(m_panels, ip0 + panels_per_row_item);
     for (int64_t pb = 0; pb < k_blocks; ++pb)
       for (int64_t ip = ip0; ip < ip1; ++ip) {
-        if (a_in_items) pa.pack(pb * m_panels + ip);
+        pa.pack_into(pb, ip, a_buf);
         for (int64_t jp = 0; jp < n_panels; ++jp)
-          tile(pb, ip, jp, b_packed + (pb * n_panels + jp) * b_panel_size, NR);
+          tile(pb, ip, jp, a_buf, bp_all + (pb * n_panels + jp) * b_panel_size, NR);
       }
   };
 
-  const int64_t a_items = a_in_items ? 0 : pa.items();
   const int64_t b_items = split_rows ? k_blocks * n_panels : 0;
-  // Phase 1 packs the A panels (or the B panels when rows are split), phase 2 computes items.
-  two_phases(
-      nt, a_items + b_items, [&](int64_t i) { i < a_items ? pa.pack(i) : pack_b_item(i - a_items); },
-      split_rows ? row_items : col_items, [&](int64_t i) { split_rows ? row_item(i) : column_item(i); });
+  if (split_rows && b_fits_l2) {
+    // Each thread packs all of op(B) (at most half an L2) into its own buffer: a shared one
+    // would be written by one core and read by both, its lines moving between the L2s on every
+    // product, and the team would wait at a barrier for the last panel.
+    // Measured on the Zen 4 (2 threads, in-process A/B, 30 rounds): 784x128x512 TN +2 %, 256^3
+    // +9 %, 512x128x784 TN +17 %.
+    int64_t next = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      T* own_b = tls_b_all.get<T>(b_items * b_panel_size + pa.panel_size);
+      T* a_buf = own_b + b_items * b_panel_size;
+      for (int64_t i = 0; i < b_items; ++i) pack_b_item(i, own_b);
+      take_items(next, row_items, [&](int64_t i) { row_item(i, own_b, a_buf); });
+    }
+  } else {
+    const int64_t a_items = split_rows || a_per_item ? 0 : pa.items();
+    T* b_packed = split_rows ? tls_b_all.get<T>(b_items * b_panel_size) : nullptr;
+    // Phase 1 packs the A panels (or the B panels when rows are split), phase 2 computes items.
+    two_phases(
+        nt, a_items + b_items, [&](int64_t i) { i < a_items ? pa.pack(i) : pack_b_item(i - a_items, b_packed); },
+        split_rows ? row_items : col_items, [&](int64_t i) {
+          if (split_rows)
+            row_item(i, b_packed, tls_b_block.get<T>(pa.panel_size));
+          else
+            column_item(i);
+        });
+  }
   tls_a_panel.trim(kScratchKeepBytes);
   tls_b_all.trim(kScratchKeepBytes);
 }
