@@ -406,7 +406,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   // waits at a barrier for the last panel. Measured on the Zen 4 (2 threads): packing op(A) of
   // 128x784x512 took 7 % of the CPU time (2.2 % at 1 thread); packing per item made 128x784x512
   // 14-18 %, 128x1024x512 15 % and 128x512x784 NT 12 % faster (in-process A/B, 30 rounds).
-  const bool a_per_item = nt > 1 && !split_rows && col_items <= nt;
+  const bool a_per_item = !split_rows && col_items <= nt;
   // Row items (split_rows): chunks of row panels, about 16 per thread. Items share nothing (each
   // sweeps all of the packed B per A panel), so small ones cost only a counter increment, and
   // they balance the threads: with 4 per thread (9-panel items for 784 rows) one thread often
