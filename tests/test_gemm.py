@@ -181,6 +181,31 @@ def test_b_read_in_place_or_packed_same_bits(m, k, n, rng):
         _core.set_gemm_b_in_place("sometimes")
 
 
+@pytest.mark.parametrize("m, k, n", [(784, 128, 512), (512, 128, 784), (97, 50, 300), (1024, 64, 100),
+                                     (130, 128, 40), (25, 7, 700)])
+def test_transposed_a_read_in_place_same_bits(isa, m, k, n, rng):
+    """A transposed A (stored k x m, the weight gradient's X) may be read in place by the kernel
+    (full micro-panels, short k; the ragged last panel is packed; lda = 1024 floats aliases in
+    the L1 and is packed): the bits are those of the same product with A copied row-major (a
+    copy that is packed), with bias and beta, at 1 and 2 threads."""
+    before = fastnn.get_num_threads()
+    try:
+        for dtype in DTYPES:
+            at = rng.standard_normal((k, m)).astype(dtype)
+            a_rows = np.ascontiguousarray(at.T)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            for threads in (1, 2):
+                fastnn.set_num_threads(threads)
+                got = ops.gemm(at, b, trans_a=True, bias=bias, out=c0.copy(), beta=0.5)
+                want = ops.gemm(a_rows, b, bias=bias, out=c0.copy(), beta=0.5)
+                np.testing.assert_array_equal(got, want)
+            _check(got, at, b, True, False, bias=bias, beta=0.5, c_old=c0)
+    finally:
+        fastnn.set_num_threads(before)
+
+
 def test_thread_count_does_not_change_bits(rng):
     """The K sum is never split: any thread count gives the same bits (and row or column
     splits of the thread grid fall on tile boundaries)."""

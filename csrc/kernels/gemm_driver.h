@@ -286,6 +286,18 @@ inline bool panel_fits_l2_sets(int64_t ldb_bytes, int64_t row_bytes, int64_t kc)
   return kc * lines_per_row <= capacity;
 }
 
+// Whether kc rows of row_bytes each, stride_bytes apart, stay in an L1 of 8 ways of 4 KiB (the
+// L1d of Zen 3/4 and of the Xeon alike: 32 KiB / 8 and 48 KiB / 12 ways) with room to spare:
+// they may use at most half of the lines of the sets they map to.
+inline bool l1_rows_fit(int64_t stride_bytes, int64_t row_bytes, int64_t kc) {
+  constexpr int64_t kLine = 64, kWay = 4096, kWays = 8;
+  if (stride_bytes <= 0) return false;
+  const int64_t lines_per_row = ceil_div(row_bytes, kLine) + 1;  // +1: rows are not aligned
+  const int64_t positions = kWay / gcd64(stride_bytes % kWay == 0 ? kWay : stride_bytes, kWay);
+  const int64_t capacity = std::min(kWay / kLine, positions * lines_per_row) * kWays;
+  return 2 * kc * lines_per_row <= capacity;
+}
+
 // Packs the full NR-column panels jp0 <= jp < jp1 of a row-major (not transposed) B for rows
 // p0 .. p0 + kc, row by row: each row of the block is read once, left to right, where a panel
 // at a time would touch kc rows (kc pages when rows are >= 4 KiB apart) per NR values.
@@ -329,7 +341,7 @@ struct PackedA {
 
 // K: micro-kernel traits with
 //   using T; MR, NR (tile), KC, NC (cache blocks), kMinFlopsPerThread, kDirectBMaxM;
-//   static void kernel(int64_t kc, const T* a_panel, const T* b_panel, int64_t ldb_panel, T* c,
+//   static void kernel(int64_t kc, const T* a_panel, int64_t lda_panel, const T* b_panel, int64_t ldb_panel, T* c,
 //                      int64_t ldc, int mr, int nr, const Epilogue<T>& e);
 //   static void pack_a(...), pack_b(...) with the signatures of pack_a_scalar / pack_b_scalar.
 //
@@ -407,6 +419,16 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   // 128x784x512 took 7 % of the CPU time (2.2 % at 1 thread); packing per item made 128x784x512
   // 14-18 %, 128x1024x512 15 % and 128x512x784 NT 12 % faster (in-process A/B, 30 rounds).
   const bool a_per_item = !split_rows && col_items <= nt;
+  // A transposed A (stored k x m) already holds each micro-panel's MR values of a k step side by
+  // side, lda apart from one k step to the next: the kernel can broadcast them in place, with no
+  // packing (the ragged last panel is still packed: the kernel reads MR values per step). Only
+  // when each A panel is used once per thread (per-item or per-row-item packing, never the
+  // shared packed A), and when the panel's kc rows do not alias in the L1 (as panel_fits_l2_sets,
+  // for 4 KiB ways of 8: lda = 1024 floats would put every row in one set; in practice k <= 128,
+  // e.g. a Dense layer's weight gradient at batch 128). Measured on the Zen 4 (in-process A/B,
+  // 30 rounds): 784x128x512 TN +1-2 % at 1 thread, +1 % at 2; 512x128x784 TN -1 to +0.3 %.
+  const bool direct_a = g.trans_a && (a_per_item || split_rows) &&
+                        l1_rows_fit(g.lda * static_cast<int64_t>(sizeof(T)), MR * static_cast<int64_t>(sizeof(T)), kc_step);
   // Row items (split_rows): chunks of row panels, about 16 per thread. Items share nothing (each
   // sweeps all of the packed B per A panel), so small ones cost only a counter increment, and
   // they balance the threads: with 4 per thread (9-panel items for 784 rows) one thread often
@@ -422,7 +444,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, dst + item * b_panel_size);
   };
   // C tile (ip, jp) for K block pb, with the B panel given.
-  auto tile = [&](int64_t pb, int64_t ip, int64_t jp, const T* ap, const T* bp, int64_t ldbp) {
+  auto tile = [&](int64_t pb, int64_t ip, int64_t jp, const T* ap, int64_t ldap, const T* bp, int64_t ldbp) {
     const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
     const bool first = pb == 0, last = pb == k_blocks - 1;
     const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
@@ -431,7 +453,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const Epilogue<T> e{g.alpha, first ? g.beta : T(1), (last && g.bias) ? g.bias + col : nullptr,
                         last && g.act == GemmAct::relu};
     T* ct = g.c + ip * MR * g.ldc + col;
-    K::kernel(kc, ap, bp, ldbp, ct, g.ldc, mr, nr, e);
+    K::kernel(kc, ap, ldap, bp, ldbp, ct, g.ldc, mr, nr, e);
     if (last && g.act == GemmAct::tanh) tanh_tile(ct, g.ldc, mr, nr);
   };
   auto column_item = [&](int64_t item) {
@@ -456,16 +478,20 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
       // The A micro-panel stays in L1 while the B block (L2) streams under it.
       for (int64_t ip = 0; ip < m_panels; ++ip) {
         const T* ap = pa.panel(pb, ip);
-        if (a_per_item) {
+        int64_t ldap = MR;
+        if (direct_a && (ip + 1) * MR <= m) {
+          ap = g.a + pc * g.lda + ip * MR;
+          ldap = g.lda;
+        } else if (a_per_item) {
           pa.pack_into(pb, ip, a_item);
           ap = a_item;
         }
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
           if (direct_b && nr == NR)
-            tile(pb, ip, jp, ap, g.b + pc * g.ldb + jp * NR, g.ldb);
+            tile(pb, ip, jp, ap, ldap, g.b + pc * g.ldb + jp * NR, g.ldb);
           else
-            tile(pb, ip, jp, ap, b_block + (jp - jp0) * NR * kc, NR);
+            tile(pb, ip, jp, ap, ldap, b_block + (jp - jp0) * NR * kc, NR);
         }
       }
     }
@@ -478,9 +504,16 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const int64_t ip0 = item * panels_per_row_item, ip1 = std::min(m_panels, ip0 + panels_per_row_item);
     for (int64_t pb = 0; pb < k_blocks; ++pb)
       for (int64_t ip = ip0; ip < ip1; ++ip) {
-        pa.pack_into(pb, ip, a_buf);
+        const T* ap = a_buf;
+        int64_t ldap = MR;
+        if (direct_a && (ip + 1) * MR <= m) {
+          ap = g.a + pb * kc_step * g.lda + ip * MR;
+          ldap = g.lda;
+        } else {
+          pa.pack_into(pb, ip, a_buf);
+        }
         for (int64_t jp = 0; jp < n_panels; ++jp)
-          tile(pb, ip, jp, a_buf, bp_all + (pb * n_panels + jp) * b_panel_size, NR);
+          tile(pb, ip, jp, ap, ldap, bp_all + (pb * n_panels + jp) * b_panel_size, NR);
       }
   };
 
@@ -566,7 +599,7 @@ void gemm_packed_batch(const GemmArgs<typename K::T>& g, int64_t batch, int64_t 
         for (int64_t ip = 0; ip < m_panels; ++ip) {
           const int mr = static_cast<int>(std::min<int64_t>(MR, m - ip * MR));
           if (last && row_bias) e.row_bias = row_bias + ip * MR;
-          K::kernel(kc, pa.panel(pb, ip), bp, ldbp, cs + ip * MR * g.ldc + col, g.ldc, mr, nr, e);
+          K::kernel(kc, pa.panel(pb, ip), MR, bp, ldbp, cs + ip * MR * g.ldc + col, g.ldc, mr, nr, e);
         }
       }
     }

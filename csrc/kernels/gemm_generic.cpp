@@ -15,8 +15,8 @@ struct PlainKernel {
   using T = TT;
   static constexpr int MR = MR_, NR = NR_;
 
-  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel, T* c,
-                     int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
+  static void kernel(int64_t kc, const T* __restrict a, int64_t lda_panel, const T* __restrict b,
+                     int64_t ldb_panel, T* c, int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
     T acc[MR][NR] = {};
     for (int64_t p = 0; p < kc; ++p) {
       for (int r = 0; r < MR; ++r) {
@@ -24,7 +24,7 @@ struct PlainKernel {
 #pragma omp simd
         for (int j = 0; j < NR; ++j) acc[r][j] += av * b[j];
       }
-      a += MR;
+      a += lda_panel;
       b += ldb_panel;
     }
     for (int r = 0; r < mr; ++r) {

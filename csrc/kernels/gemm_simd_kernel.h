@@ -34,10 +34,11 @@ struct SimdKernel {
     return x;
   }
 
-  // The tile of R <= MR rows and NVV <= NV vectors (A panel rows are still MR apart).
+  // The tile of R <= MR rows and NVV <= NV vectors. The A panel's k steps are lda_panel apart
+  // (MR when packed, lda when a transposed A is read in place; R values are read at each).
   template <int R, int NVV>
-  static void kernel_tile(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel,
-                          T* c, int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
+  static void kernel_tile(int64_t kc, const T* __restrict a, int64_t lda_panel, const T* __restrict b,
+                          int64_t ldb_panel, T* c, int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
     constexpr int TNR = NVV * W;
     reg acc[R][NVV];
 #pragma GCC unroll 16
@@ -65,7 +66,7 @@ struct SimdKernel {
 #pragma GCC unroll 4
         for (int v = 0; v < NVV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
       }
-      a += MR;
+      a += lda_panel;
       b += ldb_panel;
     }
 
@@ -130,25 +131,25 @@ struct SimdKernel {
   // b: the B panel, k rows of NR values `ldb_panel` apart (NR when packed, ldb when read
   // straight from a row-major B). Edge tiles run a smaller register tile: the rows and vectors
   // past mr / nr would only multiply the packing's zero padding (e.g. m = 128 = 10 x 12 + 8).
-  static void kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb_panel, T* c,
-                     int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
+  static void kernel(int64_t kc, const T* __restrict a, int64_t lda_panel, const T* __restrict b,
+                     int64_t ldb_panel, T* c, int64_t ldc, int mr, int nr, const Epilogue<T>& e) {
     if constexpr (MR == 12 && NV == 2) {
       const bool one_vector = nr <= W;
       if (mr == 1) {  // a single row (batch-1 inference): memory-bound, no wasted rows
-        if (one_vector) return kernel_tile<1, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
-        return kernel_tile<1, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+        if (one_vector) return kernel_tile<1, 1>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
+        return kernel_tile<1, 2>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
       }
       if (mr <= 4) {
-        if (one_vector) return kernel_tile<4, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
-        return kernel_tile<4, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+        if (one_vector) return kernel_tile<4, 1>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
+        return kernel_tile<4, 2>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
       }
       if (mr <= 8) {
-        if (one_vector) return kernel_tile<8, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
-        return kernel_tile<8, 2>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+        if (one_vector) return kernel_tile<8, 1>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
+        return kernel_tile<8, 2>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
       }
-      if (one_vector) return kernel_tile<12, 1>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+      if (one_vector) return kernel_tile<12, 1>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
     }
-    kernel_tile<MR, NV>(kc, a, b, ldb_panel, c, ldc, mr, nr, e);
+    kernel_tile<MR, NV>(kc, a, lda_panel, b, ldb_panel, c, ldc, mr, nr, e);
   }
 };
 
