@@ -319,15 +319,16 @@ struct PackedA {
   using T = typename K::T;
   const GemmArgs<T>& g;
   int64_t kc_step, k_blocks, m_panels, panel_size;
-  T* data;
+  T* data = nullptr;  // set by allocate(), before the first pack(item) or panel()
 
   explicit PackedA(const GemmArgs<T>& args)
       : g(args),
         kc_step(balanced_block(args.k, K::KC, 1)),
         k_blocks(ceil_div(args.k, kc_step)),
         m_panels(ceil_div(args.m, K::MR)),
-        panel_size(K::MR * kc_step),
-        data(tls_a_panel.get<T>(k_blocks * m_panels * panel_size)) {}
+        panel_size(K::MR * kc_step) {}
+  // The shared buffer, only when all of op(A) is packed into it (not for per-thread packing).
+  void allocate() { data = tls_a_panel.get<T>(k_blocks * m_panels * panel_size); }
   int64_t items() const { return k_blocks * m_panels; }
   int64_t depth(int64_t pb) const { return std::min(kc_step, g.k - pb * kc_step); }  // kc of block pb
   const T* panel(int64_t pb, int64_t ip) const { return data + (pb * m_panels + ip) * panel_size; }
@@ -358,7 +359,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t m = g.m, n = g.n, k = g.k;
 
-  const PackedA<K> pa(g);
+  PackedA<K> pa(g);
   const int64_t kc_step = pa.kc_step, k_blocks = pa.k_blocks, m_panels = pa.m_panels, n_panels = ceil_div(n, NR);
   const int nt = useful_threads(m, n, k, K::kMinFlopsPerThread);
   // Columns are the natural split (threads share the packed A, each keeps its own B block in
@@ -477,14 +478,15 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
       }
       // The A micro-panel stays in L1 while the B block (L2) streams under it.
       for (int64_t ip = 0; ip < m_panels; ++ip) {
-        const T* ap = pa.panel(pb, ip);
+        const T* ap = a_item;
         int64_t ldap = MR;
         if (direct_a && (ip + 1) * MR <= m) {
           ap = g.a + pc * g.lda + ip * MR;
           ldap = g.lda;
         } else if (a_per_item) {
           pa.pack_into(pb, ip, a_item);
-          ap = a_item;
+        } else {
+          ap = pa.panel(pb, ip);
         }
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
@@ -534,6 +536,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     }
   } else {
     const int64_t a_items = split_rows || a_per_item ? 0 : pa.items();
+    if (a_items > 0) pa.allocate();
     T* b_packed = split_rows ? tls_b_all.get<T>(b_items * b_panel_size) : nullptr;
     // Phase 1 packs the A panels (or the B panels when rows are split), phase 2 computes items.
     two_phases(
@@ -566,7 +569,8 @@ void gemm_packed_batch(const GemmArgs<typename K::T>& g, int64_t batch, int64_t 
   using T = typename K::T;
   constexpr int MR = K::MR, NR = K::NR;
   const int64_t m = g.m, n = g.n, k = g.k;
-  const PackedA<K> pa(g);
+  PackedA<K> pa(g);
+  pa.allocate();
   const int64_t kc_step = pa.kc_step, k_blocks = pa.k_blocks, m_panels = pa.m_panels, n_panels = ceil_div(n, NR);
   const int nt = static_cast<int>(std::min<int64_t>(useful_threads(m, n, k * batch, K::kMinFlopsPerThread), batch));
   // In place only for few A panels: each B panel is then used by few tiles, too few to repay
