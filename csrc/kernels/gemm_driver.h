@@ -269,33 +269,34 @@ inline int64_t gcd64(int64_t a, int64_t b) {
   return a;
 }
 
-// Whether an NR-wide panel of B read in place (kc rows, ldb_bytes apart, row_bytes each, not
-// aligned) can stay in the L2 sets it maps to. Rows ldb_bytes apart land in only
-// way_bytes / gcd(ldb_bytes, way_bytes) set positions (way_bytes = L2 / ways): a power-of-two
-// stride can leave a panel far fewer lines than it needs, and it then evicts itself under every
-// A panel. Zen 3 (512 KiB, 8 ways), ldb = 2 KiB, kc = 392: 32 positions x 2 lines x 8 ways =
-// 512 lines for 784; 128x784x512 ran at 0.56x NumPy in place, 0.90x packed. Unknown cache: yes.
+// Whether `rows` rows of row_bytes each, stride_bytes apart (not aligned), stay in the sets of
+// a cache of `ways` ways of way_bytes (64-byte lines) they map to. Rows stride_bytes apart land
+// in only way_bytes / gcd(stride_bytes, way_bytes) set positions: a power-of-two stride can leave
+// them far fewer lines than they need, and they then evict themselves.
+inline bool rows_fit_sets(int64_t stride_bytes, int64_t row_bytes, int64_t rows, int64_t way_bytes, int64_t ways) {
+  constexpr int64_t kLine = 64;
+  const int64_t sets = std::max<int64_t>(1, way_bytes / kLine);
+  const int64_t lines_per_row = ceil_div(row_bytes, kLine) + 1;  // +1: rows are not aligned
+  const int64_t positions = std::max<int64_t>(1, way_bytes / gcd64(stride_bytes, way_bytes));
+  const int64_t capacity = std::min(sets, positions * lines_per_row) * ways;
+  return rows * lines_per_row <= capacity;
+}
+
+// Whether an NR-wide panel of B read in place (kc rows, ldb_bytes apart, row_bytes each) can
+// stay in the L2 sets it maps to, or evicts itself under every A panel. Zen 3 (512 KiB, 8 ways),
+// ldb = 2 KiB, kc = 392: 32 positions x 2 lines x 8 ways = 512 lines for 784; 128x784x512 ran at
+// 0.56x NumPy in place, 0.90x packed. Unknown cache: yes.
 inline bool panel_fits_l2_sets(int64_t ldb_bytes, int64_t row_bytes, int64_t kc) {
   const int64_t l2 = l2_cache_bytes(), ways = l2_cache_ways();
   if (l2 <= 0 || ways <= 0 || ldb_bytes <= 0) return true;
-  constexpr int64_t kLine = 64;
-  const int64_t way_bytes = l2 / ways, sets = std::max<int64_t>(1, way_bytes / kLine);
-  const int64_t lines_per_row = ceil_div(row_bytes, kLine) + 1;  // +1: rows are not aligned
-  const int64_t positions = std::max<int64_t>(1, way_bytes / gcd64(ldb_bytes, way_bytes));
-  const int64_t capacity = std::min(sets, positions * lines_per_row) * ways;
-  return kc * lines_per_row <= capacity;
+  return rows_fit_sets(ldb_bytes, row_bytes, kc, l2 / ways, ways);
 }
 
 // Whether kc rows of row_bytes each, stride_bytes apart, stay in an L1 of 8 ways of 4 KiB (the
 // L1d of Zen 3/4 and of the Xeon alike: 32 KiB / 8 and 48 KiB / 12 ways) with room to spare:
 // they may use at most half of the lines of the sets they map to.
 inline bool l1_rows_fit(int64_t stride_bytes, int64_t row_bytes, int64_t kc) {
-  constexpr int64_t kLine = 64, kWay = 4096, kWays = 8;
-  if (stride_bytes <= 0) return false;
-  const int64_t lines_per_row = ceil_div(row_bytes, kLine) + 1;  // +1: rows are not aligned
-  const int64_t positions = kWay / gcd64(stride_bytes % kWay == 0 ? kWay : stride_bytes, kWay);
-  const int64_t capacity = std::min(kWay / kLine, positions * lines_per_row) * kWays;
-  return 2 * kc * lines_per_row <= capacity;
+  return stride_bytes > 0 && rows_fit_sets(stride_bytes, row_bytes, 2 * kc, 4096, 8);
 }
 
 // Packs the full NR-column panels jp0 <= jp < jp1 of a row-major (not transposed) B for rows
@@ -444,7 +445,19 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
     K::pack_b(g.trans_b, g.b, g.ldb, pc, jp * NR, nr, kc, dst + item * b_panel_size);
   };
-  // C tile (ip, jp) for K block pb, with the B panel given.
+  // A micro-panel ip of K block pb, its k steps ldap apart: read in place (direct_a, full
+  // panels), else packed into buf (its thread's own), else from the shared packed op(A).
+  auto a_panel = [&](int64_t pb, int64_t ip, T* buf, int64_t& ldap) -> const T* {
+    if (direct_a && (ip + 1) * MR <= m) {
+      ldap = g.lda;
+      return g.a + pb * kc_step * g.lda + ip * MR;
+    }
+    ldap = MR;
+    if (!buf) return pa.panel(pb, ip);
+    pa.pack_into(pb, ip, buf);
+    return buf;
+  };
+  // C tile (ip, jp) for K block pb, with the A and B panels given.
   auto tile = [&](int64_t pb, int64_t ip, int64_t jp, const T* ap, int64_t ldap, const T* bp, int64_t ldbp) {
     const int64_t pc = pb * kc_step, kc = std::min(kc_step, k - pc);
     const bool first = pb == 0, last = pb == k_blocks - 1;
@@ -478,16 +491,8 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
       }
       // The A micro-panel stays in L1 while the B block (L2) streams under it.
       for (int64_t ip = 0; ip < m_panels; ++ip) {
-        const T* ap = a_item;
-        int64_t ldap = MR;
-        if (direct_a && (ip + 1) * MR <= m) {
-          ap = g.a + pc * g.lda + ip * MR;
-          ldap = g.lda;
-        } else if (a_per_item) {
-          pa.pack_into(pb, ip, a_item);
-        } else {
-          ap = pa.panel(pb, ip);
-        }
+        int64_t ldap;
+        const T* ap = a_panel(pb, ip, a_per_item ? a_item : nullptr, ldap);
         for (int64_t jp = jp0; jp < jp1; ++jp) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, n - jp * NR));
           if (direct_b && nr == NR)
@@ -506,14 +511,8 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     const int64_t ip0 = item * panels_per_row_item, ip1 = std::min(m_panels, ip0 + panels_per_row_item);
     for (int64_t pb = 0; pb < k_blocks; ++pb)
       for (int64_t ip = ip0; ip < ip1; ++ip) {
-        const T* ap = a_buf;
-        int64_t ldap = MR;
-        if (direct_a && (ip + 1) * MR <= m) {
-          ap = g.a + pb * kc_step * g.lda + ip * MR;
-          ldap = g.lda;
-        } else {
-          pa.pack_into(pb, ip, a_buf);
-        }
+        int64_t ldap;
+        const T* ap = a_panel(pb, ip, a_buf, ldap);
         for (int64_t jp = 0; jp < n_panels; ++jp)
           tile(pb, ip, jp, ap, ldap, bp_all + (pb * n_panels + jp) * b_panel_size, NR);
       }
