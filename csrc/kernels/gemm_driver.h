@@ -526,7 +526,7 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     // Measured on the Zen 4 (2 threads, in-process A/B, 30 rounds): 784x128x512 TN +2 %, 256^3
     // +9 %, 512x128x784 TN +17 %.
     int64_t next = 0;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
     {
       T* own_b = tls_b_all.get<T>(b_items * b_panel_size + pa.panel_size);
       T* a_buf = own_b + b_items * b_panel_size;
