@@ -16,6 +16,9 @@ CASES = {
     "784x128x512 TN": (784, 128, 512, "TN"),
     "128x512x784 NT": (128, 512, 784, "NT"),
     "128x512x10": (128, 512, 10, "NN"),
+    # the same dense layer as nn.Linear calls it (weight stored (out, in)): y = x W^T, dW = dy^T x
+    "128x784x512 NT Linear fwd": (128, 784, 512, "NT"),
+    "512x128x784 TN Linear dW": (512, 128, 784, "TN"),
     "128x1024x512": (128, 1024, 512, "NN"),
     "64x288x25088 im2col": (64, 288, 25088, "NN"),
     "32x9x100352 im2col": (32, 9, 100352, "NN"),

@@ -58,6 +58,9 @@ SHAPES = [
     GemmCase(784, 128, 512, "TN", "784x128x512 TN (weight grad)"),
     GemmCase(128, 512, 784, "NT", "128x512x784 NT (input grad)"),
     GemmCase(128, 512, 10, "NN", "128x512x10 NN (output layer)"),
+    # The same dense layer as nn.Linear stores it (weight (out, in)): y = x W^T, dW = dy^T x.
+    GemmCase(128, 784, 512, "NT", "128x784x512 NT (Linear fwd)"),
+    GemmCase(512, 128, 784, "TN", "512x128x784 TN (Linear dW)"),
     GemmCase(128, 1024, 512, "NN"),
     GemmCase(64, 288, 25088, "NN", "64x288x25088 NN (im2col)"),
     GemmCase(32, 9, 100352, "NN", "32x9x100352 NN (im2col)"),
