@@ -618,13 +618,14 @@ void rmsprop_update(py::array& param, const py::array& grad, std::optional<py::a
 
 void adam_update(py::array& param, const py::array& grad, std::optional<py::array> exp_avg,
                  std::optional<py::array> exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
-                 double eps, double weight_decay, bool decoupled) {
+                 double eps, double weight_decay, bool decoupled, std::optional<py::array> max_exp_avg_sq) {
   const OptimArgs o = optim_args(param, grad);
   float* m = slot(exp_avg, param, "exp_avg", true, "by adam");
   float* v = slot(exp_avg_sq, param, "exp_avg_sq", true, "by adam");
+  float* vmax = slot(max_exp_avg_sq, param, "max_exp_avg_sq", false, "for amsgrad");
   if (step < 1) throw py::value_error("step must be >= 1 (it counts this step), got " + std::to_string(step));
   py::gil_scoped_release nogil;
-  fastnn::adam_update(o.param, o.grad, m, v, o.n, step, lr, beta1, beta2, eps, weight_decay, decoupled);
+  fastnn::adam_update(o.param, o.grad, m, v, vmax, o.n, step, lr, beta1, beta2, eps, weight_decay, decoupled);
 }
 
 void radam_update(py::array& param, const py::array& grad, std::optional<py::array> exp_avg,
@@ -1213,7 +1214,9 @@ PYBIND11_MODULE(_core, m) {
         "RMSprop step in place (float32).");
   m.def("adam_update", &adam_update, nc("param"), nc("grad"), nc("exp_avg"), nc("exp_avg_sq"), py::arg("step"),
         py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
-        py::arg("weight_decay") = 0.0, py::arg("decoupled") = false, "Adam / AdamW step in place (float32).");
+        py::arg("weight_decay") = 0.0, py::arg("decoupled") = false, opt("max_exp_avg_sq"),
+        "Adam / AdamW step in place (float32); max_exp_avg_sq (AMSGrad's running maximum of exp_avg_sq) "
+        "makes it AMSGrad.");
   m.def("radam_update", &radam_update, nc("param"), nc("grad"), nc("exp_avg"), nc("exp_avg_sq"), py::arg("step"),
         py::arg("lr") = 1e-3, py::arg("beta1") = 0.9, py::arg("beta2") = 0.999, py::arg("eps") = 1e-8,
         py::arg("weight_decay") = 0.0, "RAdam step in place (float32).");

@@ -343,6 +343,7 @@ OPTIMIZERS = {
     "rmsprop": lambda p: optim.RMSprop(p, lr=1e-2, momentum=0.5, centered=True),
     "adam": lambda p: optim.Adam(p, lr=1e-2),
     "adamw": lambda p: optim.AdamW(p, lr=1e-2),
+    "adam_amsgrad": lambda p: optim.Adam(p, lr=1e-2, betas=(0.9, 0.5), amsgrad=True),
     "radam": lambda p: optim.RAdam(p, lr=1e-2),
 }
 

@@ -88,6 +88,9 @@ CONFIGS = [
     ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.01}),
     ("Adam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.01}),
     ("AdamW", {"lr": 0.01, "weight_decay": 0.1}),
+    # beta2 = 0.5: v follows the shrinking g^2 down, so AMSGrad's maximum differs from v
+    ("Adam", {"lr": 0.01, "betas": (0.9, 0.5), "amsgrad": True}),
+    ("AdamW", {"lr": 0.01, "betas": (0.9, 0.5), "weight_decay": 0.1, "amsgrad": True}),
     ("RAdam", {"lr": 0.01, "weight_decay": 0.01}),
 ]
 OPS = {"SGD": "sgd_update", "Adagrad": "adagrad_update", "Adadelta": "adadelta_update",
@@ -128,6 +131,8 @@ def _run_reference(name, hp, steps=50):
         s1 += hp.pop("initial_accumulator_value", 0.0)
     if name in ("Adam", "AdamW", "RAdam"):
         hp["beta1"], hp["beta2"] = hp.pop("betas", (0.9, 0.999))
+    if hp.pop("amsgrad", False):
+        hp["max_exp_avg_sq"] = s3
     for k in range(1, steps + 1):
         g = a * (p - t)
         if name == "SGD":

@@ -26,6 +26,11 @@ CONFIGS = {
     "adam": ("adam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.01), True),
     "adamw": ("adam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, weight_decay=0.1, decoupled=True), True),
     "radam": ("radam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, beta2=0.9, weight_decay=0.01), True),
+    # AMSGrad: the third slot is passed by keyword (see KEYWORD_SLOTS)
+    "adam_amsgrad": ("adam_update", ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+                     dict(lr=0.01, beta1=0.8, beta2=0.99, weight_decay=0.01), True),
+    "adamw_amsgrad": ("adam_update", ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
+                      dict(lr=0.01, weight_decay=0.1, decoupled=True), True),
     # a large eps makes where eps enters the formula (inside or outside the sqrt) visible
     "adam_big_eps": ("adam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, eps=0.05), True),
     "radam_big_eps": ("radam_update", ["exp_avg", "exp_avg_sq"], dict(lr=0.01, beta2=0.9, eps=0.05), True),
@@ -35,9 +40,16 @@ CONFIGS = {
 }
 
 
+KEYWORD_SLOTS = ("max_exp_avg_sq",)  # optional slots after the positional ones
+
+
 def _run(module, name, param, grad, slots, step):
     fn_name, slot_names, kw, uses_step = CONFIGS[name]
     kw = dict(kw)
+    slots = list(slots)
+    for i in range(len(slot_names) - 1, -1, -1):
+        if slot_names[i] in KEYWORD_SLOTS:
+            kw[slot_names[i]] = slots.pop(i)
     if uses_step:
         kw["step"] = step
     if fn_name == "sgd_update":
@@ -51,7 +63,8 @@ def _state(rng, n, name, dtype=F32):
     _, slot_names, _, _ = CONFIGS[name]
     param = rng.standard_normal(n).astype(dtype)
     # slots start from a plausible mid-training state (non-negative where they are squares)
-    slots = [np.abs(rng.standard_normal(n)).astype(dtype) * 0.1 if s in ("sum_sq", "square_avg", "acc_delta", "exp_avg_sq")
+    squares = ("sum_sq", "square_avg", "acc_delta", "exp_avg_sq", "max_exp_avg_sq")
+    slots = [np.abs(rng.standard_normal(n)).astype(dtype) * 0.1 if s in squares
              else (rng.standard_normal(n) * 0.1).astype(dtype) for s in slot_names]
     return param, slots
 
@@ -188,6 +201,8 @@ TORCH = {
     "sgd_momentum": ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
     "adam": ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01)),
     "adamw": ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+    "adam_amsgrad": ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, amsgrad=True)),
+    "adamw_amsgrad": ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
     "radam": ("RAdam", dict(lr=0.01, betas=(0.9, 0.9), weight_decay=0.01)),
     "rmsprop_centered_momentum": ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-8, momentum=0.8, centered=True)),
     "adadelta": ("Adadelta", dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01)),
@@ -210,3 +225,41 @@ def test_matches_torch_optim(name, rng):
         opt.step()
         _run(ops, name, p, g, slots, step)
     np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_amsgrad_uses_the_running_maximum_of_exp_avg_sq():
+    """After a large gradient, AMSGrad's denominator keeps its maximum: the slot holds the
+    running max of exp_avg_sq exactly, and the step is the one Adam takes with that maximum."""
+    n = 64
+    param, m, v, vmax = np.ones(n, F32), np.zeros(n, F32), np.zeros(n, F32), np.zeros(n, F32)
+    plain = [param.copy(), np.zeros(n, F32), np.zeros(n, F32)]
+    seen = np.zeros(n, F32)
+    for step, scale in enumerate([10.0, 1.0, 0.1, 0.1], start=1):
+        g = np.full(n, scale, F32)
+        ops.adam_update(param, g, m, v, step=step, lr=0.01, beta2=0.5, max_exp_avg_sq=vmax)
+        ops.adam_update(plain[0], g, plain[1], plain[2], step=step, lr=0.01, beta2=0.5)
+        seen = np.maximum(seen, v)
+        np.testing.assert_array_equal(vmax, seen)
+    assert (vmax > v).all()  # the gradients shrank: the maximum is no longer the current v
+    # a larger denominator: AMSGrad moved less than Adam over the small-gradient steps
+    assert (np.abs(param - 1) < np.abs(plain[0] - 1)).all()
+    ref = [np.ones(n), np.zeros(n), np.zeros(n), np.zeros(n)]
+    for step, scale in enumerate([10.0, 1.0, 0.1, 0.1], start=1):
+        reference.adam_update(ref[0], np.full(n, scale), ref[1], ref[2], step=step, lr=0.01, beta2=0.5,
+                              max_exp_avg_sq=ref[3])
+    np.testing.assert_allclose(param, ref[0], rtol=1e-6)
+
+
+def test_amsgrad_maximum_propagates_nan():
+    param, m, v = np.ones(3, F32), np.zeros(3, F32), np.zeros(3, F32)
+    vmax = np.array([np.nan, 0.0, 0.0], F32)
+    ops.adam_update(param, np.array([1.0, np.nan, 1.0], F32), m, v, step=1, max_exp_avg_sq=vmax)
+    assert np.isnan(vmax[:2]).all() and vmax[2] == v[2]  # as torch.maximum: NaN on either side wins
+
+
+def test_amsgrad_slot_is_checked():
+    p, g = np.ones(4, F32), np.ones(4, F32)
+    with pytest.raises(ValueError, match="max_exp_avg_sq"):
+        ops.adam_update(p, g, np.zeros(4, F32), np.zeros(4, F32), step=1, max_exp_avg_sq=np.zeros(5, F32))
+    with pytest.raises(TypeError, match="max_exp_avg_sq"):
+        ops.adam_update(p, g, np.zeros(4, F32), np.zeros(4, F32), step=1, max_exp_avg_sq=np.zeros(4))

@@ -69,10 +69,11 @@ extern "C" __global__ void rmsprop_update_f32(float* p, const float* g, float* s
 }
 
 // decay = 1 - lr * wd for AdamW (1 for Adam), wd_l2 = wd for Adam (0 for AdamW),
-// step_size = lr / (1 - beta1^step), inv_sqrt_bc2 = 1 / sqrt(1 - beta2^step).
+// step_size = lr / (1 - beta1^step), inv_sqrt_bc2 = 1 / sqrt(1 - beta2^step). vmax: null, or
+// AMSGrad's running maximum of v (NaN propagating, as torch.maximum), used in the denominator.
 extern "C" __global__ void adam_update_f32(float* p, const float* g, float* m, float* v, long long n, float decay,
                                            float b1, float b2, float wd_l2, float step_size, float inv_sqrt_bc2,
-                                           float eps) {
+                                           float eps, float* vmax) {
   const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
   FASTNN_GRID_STRIDE(i, n) {
     const float pi = p[i] * decay;
@@ -81,7 +82,13 @@ extern "C" __global__ void adam_update_f32(float* p, const float* g, float* m, f
     const float vi = b2 * v[i] + one_m_b2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = pi - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+    float vd = vi;
+    if (vmax != nullptr) {
+      const float old = vmax[i];
+      vd = (vi > old || vi != vi) ? vi : old;
+      vmax[i] = vd;
+    }
+    p[i] = pi - step_size * mi / (sqrtf(vd) * inv_sqrt_bc2 + eps);
   }
 }
 

@@ -33,14 +33,15 @@ void rmsprop_update(float* param, const float* grad, float* square_avg, float* b
                                f(weight_decay), f(momentum), centered));
 }
 
-void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, int64_t step,
-                 double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled) {
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
+                 int64_t n, int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay,
+                 bool decoupled) {
   const double s = static_cast<double>(step);
   const double bc1 = 1.0 - std::pow(beta1, s), bc2 = 1.0 - std::pow(beta2, s);
   const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;  // AdamW shrinks param first
   const double wd_l2 = decoupled ? 0.0 : weight_decay;               // Adam folds wd into the gradient
-  FASTNN_DISPATCH(adam_loop(param, grad, exp_avg, exp_avg_sq, n, f(decay), f(beta1), f(beta2), f(wd_l2),
-                            f(lr / bc1), f(1.0 / std::sqrt(bc2)), f(eps)));
+  FASTNN_DISPATCH(adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, f(decay), f(beta1), f(beta2),
+                            f(wd_l2), f(lr / bc1), f(1.0 / std::sqrt(bc2)), f(eps)));
 }
 
 void radam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, int64_t step,

@@ -22,9 +22,11 @@ void adadelta_update(float* param, const float* grad, float* square_avg, float* 
 void rmsprop_update(float* param, const float* grad, float* square_avg, float* buf, float* grad_avg, int64_t n,
                     double lr, double alpha, double eps, double weight_decay, double momentum, bool centered);
 
-// Adam / AdamW (decoupled); step >= 1.
-void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, int64_t step,
-                 double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled);
+// Adam / AdamW (decoupled); step >= 1. max_exp_avg_sq: null, or AMSGrad's running maximum of
+// exp_avg_sq (the denominator then uses it).
+void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
+                 int64_t n, int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay,
+                 bool decoupled);
 
 void radam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, int64_t step,
                   double lr, double beta1, double beta2, double eps, double weight_decay);

@@ -102,9 +102,29 @@ void rmsprop_loop(float* p, const float* g, float* sa, float* buf, float* ga, in
   });
 }
 
-void adam_loop(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
-               float wd_l2, float step_size, float inv_sqrt_bc2, float eps) {
+void adam_loop(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, float decay, float b1,
+               float b2, float wd_l2, float step_size, float inv_sqrt_bc2, float eps) {
   const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+  if (vmax != nullptr) {
+    // AMSGrad (Reddi et al. 2018): the denominator uses the running maximum of v (PyTorch's
+    // amsgrad=True: max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq), NaN propagating).
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; ++i) {
+        const float pi = p[i] * decay;
+        const float gi = g[i] + wd_l2 * pi;
+        const float mi = b1 * m[i] + one_m_b1 * gi;
+        const float vi = b2 * v[i] + one_m_b2 * gi * gi;
+        const float old = vmax[i];
+        const float vm = (vi > old || vi != vi) ? vi : old;
+        m[i] = mi;
+        v[i] = vi;
+        vmax[i] = vm;
+        p[i] = pi - step_size * mi / (std::sqrt(vm) * inv_sqrt_bc2 + eps);
+      }
+    });
+    return;
+  }
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
 #pragma omp simd
     for (int64_t i = b; i < e; ++i) {

@@ -12,8 +12,8 @@
                      float eps, float wd);                                                            \
   void rmsprop_loop(float* p, const float* g, float* sa, float* buf, float* ga, int64_t n, float lr,   \
                     float alpha, float eps, float wd, float mom, bool centered);                      \
-  void adam_loop(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1,       \
-                 float b2, float wd_l2, float step_size, float inv_sqrt_bc2, float eps);              \
+  void adam_loop(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, float decay,   \
+                 float b1, float b2, float wd_l2, float step_size, float inv_sqrt_bc2, float eps);    \
   void radam_loop(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2,         \
                   float wd, bool rectified, float coef, float eps);                                   \
   }

@@ -79,16 +79,18 @@ def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, lr
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float = 1e-3, beta1: float = 0.9,
-                beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> None:
+                beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False,
+                max_exp_avg_sq=None) -> None:
     n = _operands(param, grad)
     m = _slot(exp_avg, param, "exp_avg", True, "by adam")
     v = _slot(exp_avg_sq, param, "exp_avg_sq", True, "by adam")
+    vmax = _slot(max_exp_avg_sq, param, "max_exp_avg_sq", False, "for amsgrad")
     s = _step(step)
     bc1, bc2 = 1.0 - math.pow(beta1, s), 1.0 - math.pow(beta2, s)
     decay = 1.0 - lr * weight_decay if decoupled else 1.0  # AdamW shrinks param first
     wd_l2 = 0.0 if decoupled else weight_decay              # Adam folds wd into the gradient
     launch("optim.cu", "adam_update_f32", param.size, param, grad, m, v, n, f32(decay), f32(beta1), f32(beta2),
-           f32(wd_l2), f32(lr / bc1), f32(1.0 / math.sqrt(bc2)), f32(eps))
+           f32(wd_l2), f32(lr / bc1), f32(1.0 / math.sqrt(bc2)), f32(eps), vmax)
 
 
 def radam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float = 1e-3, beta1: float = 0.9,

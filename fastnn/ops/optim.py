@@ -132,18 +132,21 @@ def _betas(beta1, beta2):
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                weight_decay=0.0, decoupled=False):
+                weight_decay=0.0, decoupled=False, max_exp_avg_sq=None):
     """Adam (decoupled=False: weight decay as L2 in the gradient) or AdamW (decoupled=True:
     param *= 1 - lr * weight_decay first), in place:
     m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
-    param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps)."""
+    param -= lr / (1 - beta1^step) * m / (sqrt(v) / sqrt(1 - beta2^step) + eps).
+    With max_exp_avg_sq (an array like param, zeros at the start): AMSGrad, PyTorch's
+    amsgrad=True: max_exp_avg_sq = max(max_exp_avg_sq, v) in place, used in place of v above."""
     param = _param(param)
     step = _step(step)
     lr = _real(lr, "lr", lo=0.0)
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
-    _run("adam_update", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, bool(decoupled))
+    _run("adam_update", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, bool(decoupled),
+         max_exp_avg_sq)
 
 
 def radam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,

@@ -275,12 +275,16 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2015, https://arxiv.org/abs/1412.6980), PyTorch's form:
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
-    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``; ``g = grad + weight_decay * p``."""
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``; ``g = grad + weight_decay * p``.
+    ``amsgrad=True`` (AMSGrad, Reddi et al. 2018, https://openreview.net/forum?id=ryQu7f-RZ): the
+    denominator uses ``v_max = max(v_max, v)``, kept in the state as ``max_exp_avg_sq``."""
 
     _decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False):
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad})
 
     def _validate(self, g):
         super()._validate(g)
@@ -292,14 +296,26 @@ class Adam(Optimizer):
         g["betas"] = (float(betas[0]), float(betas[1]))
         _num("eps", g["eps"])
         _num("weight_decay", g["weight_decay"])
+        if "amsgrad" in g:  # (RAdam has no amsgrad)
+            if not isinstance(g["amsgrad"], (bool, np.bool_)):
+                raise TypeError(f"amsgrad must be True or False. Received: amsgrad={g['amsgrad']!r}")
+            g["amsgrad"] = bool(g["amsgrad"])
 
     def _init_state(self, p, group):
-        return {"step": 0, "exp_avg": _device.zeros_like(p.data), "exp_avg_sq": _device.zeros_like(p.data)}
+        state = {"step": 0, "exp_avg": _device.zeros_like(p.data), "exp_avg_sq": _device.zeros_like(p.data)}
+        if group.get("amsgrad"):
+            state["max_exp_avg_sq"] = _device.zeros_like(p.data)
+        return state
 
     def _update(self, p, state, g):
         state["step"] += 1
+        vmax = None
+        if g.get("amsgrad"):
+            vmax = state.get("max_exp_avg_sq")
+            if vmax is None:  # amsgrad switched on after the first steps: the maximum starts here
+                vmax = state["max_exp_avg_sq"] = state["exp_avg_sq"].copy()
         _run("adam_update", p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
-             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"], self._decoupled)
+             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"], self._decoupled, vmax)
 
 
 class AdamW(Adam):
@@ -308,14 +324,18 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 class RAdam(Adam):
     """Rectified Adam (Liu et al. 2020, https://arxiv.org/abs/1908.03265): Adam whose adaptive
     term is switched on only once the variance of its estimate is tractable (rho_t > 5), with
     the rectification factor r_t; plain bias-corrected momentum SGD before that."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        Optimizer.__init__(self, params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
 
     def _update(self, p, state, g):
         state["step"] += 1

@@ -90,11 +90,13 @@ def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *,
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                weight_decay=0.0, decoupled=False):
+                weight_decay=0.0, decoupled=False, max_exp_avg_sq=None):
     """Adam (Kingma & Ba 2015); decoupled=True is AdamW (Loshchilov & Hutter 2019).
         AdamW: param *= 1 - lr * wd (g = grad);  Adam: g = grad + wd * param
         exp_avg = beta1 * exp_avg + (1 - beta1) g;  exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) g^2
         param -= lr / (1 - beta1^step) * exp_avg / (sqrt(exp_avg_sq) / sqrt(1 - beta2^step) + eps)
+    AMSGrad (Reddi et al. 2018) when max_exp_avg_sq is given: max_exp_avg_sq = max(max_exp_avg_sq,
+    exp_avg_sq) (NaN propagating), and the denominator uses it instead of exp_avg_sq.
     """
     if decoupled:
         param *= 1 - lr * weight_decay
@@ -105,7 +107,11 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, b
     exp_avg_sq[...] = beta2 * exp_avg_sq + (1 - beta2) * g * g
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
-    denom = np.sqrt(exp_avg_sq) / math.sqrt(bias_correction2) + eps
+    second = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second = max_exp_avg_sq
+    denom = np.sqrt(second) / math.sqrt(bias_correction2) + eps
     param -= (lr / bias_correction1) * exp_avg / denom
 
 
