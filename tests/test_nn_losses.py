@@ -97,3 +97,54 @@ def test_losses_match_torch(rng):
     z = rng.standard_normal((6, 5)) * 10
     assert abs(nn.BCEWithLogitsLoss()(z, t)
                - torch.nn.BCEWithLogitsLoss()(torch.tensor(z), torch.tensor(t)).item()) < 1e-12
+
+
+def _reduction_cases(rng):
+    """(fastnn loss class, torch class name, kwargs, pred, target) for every loss class."""
+    logits, labels = rng.standard_normal((6, 5)), rng.integers(0, 5, 6)
+    prob, t = rng.uniform(0.05, 0.95, (6, 5)), rng.uniform(0, 1, (6, 5))
+    x, y = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    return [
+        (nn.CrossEntropyLoss, "CrossEntropyLoss", {"label_smoothing": 0.1}, logits, labels),
+        (nn.CrossEntropyLoss, "CrossEntropyLoss", {}, logits, rng.dirichlet(np.ones(5), size=6)),
+        (nn.MSELoss, "MSELoss", {}, x, y),
+        (nn.L1Loss, "L1Loss", {}, x, y),
+        (nn.BCELoss, "BCELoss", {}, prob, t),
+        (nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", {}, x * 3, t),
+    ]
+
+
+def test_sum_reduction_is_the_mean_times_the_terms(rng):
+    for cls, _, kw, pred, target in _reduction_cases(rng):
+        mean_loss, sum_loss = cls(**kw), cls(reduction="sum", **kw)
+        terms = pred.shape[0] if cls is nn.CrossEntropyLoss else pred.size
+        assert abs(sum_loss(pred, target) - terms * mean_loss(pred, target)) < 1e-12 * terms
+        np.testing.assert_allclose(sum_loss.backward(), terms * mean_loss.backward(), rtol=1e-14)
+        _check_loss_gradient(sum_loss, pred, target)
+        assert sum_loss.get_config()["reduction"] == "sum" and "reduction='sum'" in repr(sum_loss)
+    mean, target, var = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.uniform(0.2, 2, (4, 3))
+    g = nn.GaussianNLLLoss(full=True, reduction="sum")
+    want = np.sum(0.5 * (np.log(var) + (target - mean) ** 2 / var) + 0.5 * np.log(2 * np.pi))
+    assert abs(g(mean, target, var) - want) < 1e-11
+    assert_gradients(lambda m, v: g(m, target, v), [mean, var], lambda dy: [dy * d for d in g.backward()])
+
+
+def test_reduction_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    for cls, tname, kw, pred, target in _reduction_cases(rng):
+        for reduction in ("mean", "sum"):
+            ours = cls(reduction=reduction, **kw)
+            value = ours(pred, target)
+            tp = torch.tensor(pred, requires_grad=True)
+            theirs = getattr(torch.nn, tname)(reduction=reduction, **kw)(tp, torch.tensor(target))
+            theirs.backward()
+            assert abs(value - theirs.item()) < 1e-10 * max(1.0, abs(value)), (tname, reduction)
+            np.testing.assert_allclose(ours.backward(), tp.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_reduction_is_checked():
+    for cls in (nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss, nn.GaussianNLLLoss):
+        with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\), got 'avg'"):
+            cls(reduction="avg")
+        with pytest.raises(ValueError, match="per-element"):
+            cls(reduction="none")

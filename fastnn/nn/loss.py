@@ -1,6 +1,8 @@
 """Losses: ``loss(pred, target)`` returns the loss as a float and keeps the gradient that the
 fused op computed with it; ``loss.backward()`` returns dL/dpred, ready for ``model.backward``.
-All reduce by the mean (PyTorch's default). Targets are cast to the prediction's dtype (class
+``reduction="mean"`` (PyTorch's default) or ``"sum"`` (the mean times the number of terms it
+averages, the gradient likewise); ``"none"`` is not offered: a loss here is one float whose
+backward() needs no upstream gradient (``fastnn.reference`` has the per-element formulas). Targets are cast to the prediction's dtype (class
 indices for CrossEntropyLoss to int64): inputs only, the prediction is never converted. The
 target must be on the prediction's device (a NumPy target for a CuPy prediction is an error
 naming both, as in PyTorch; ``fit`` moves each batch to the model's device itself)."""
@@ -35,6 +37,17 @@ def _on_device_of(name, pred, value, what="target"):
     return value
 
 
+_REDUCTIONS = ("mean", "sum")
+
+
+def _check_reduction(name, reduction):
+    if reduction not in _REDUCTIONS:
+        extra = (" (a fastnn loss is one float with a gradient; use fastnn.reference for per-element losses)"
+                 if reduction == "none" else "")
+        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}{extra}")
+    return reduction
+
+
 def _float_target(name, pred, target):
     target = _on_device_of(name, pred, target)
     if target.shape != pred.shape:
@@ -43,17 +56,26 @@ def _float_target(name, pred, target):
 
 
 class Loss:
-    """Base: ``__call__(pred, target) -> float``, ``backward() -> dL/dpred``."""
+    """Base: ``__call__(pred, target) -> float``, ``backward() -> dL/dpred``; ``reduction`` "mean"
+    over every element (PyTorch's default) or "sum"."""
 
     _op = ""
 
-    def __init__(self):
+    def __init__(self, reduction: str = "mean"):
         self._grad = None
+        self.reduction = _check_reduction(type(self).__name__, reduction)
+
+    def _reduce(self, loss, grads, count):
+        """The fused ops return the mean and its gradient; "sum" scales both by the count."""
+        if self.reduction == "sum":
+            return float(loss) * count, tuple(g * g.dtype.type(count) for g in grads)
+        return float(loss), grads
 
     def __call__(self, pred, target) -> float:
         _check_pred(type(self).__name__, pred)
-        loss, self._grad = getattr(ops, self._op)(pred, _float_target(type(self).__name__, pred, target))
-        return float(loss)
+        loss, grad = getattr(ops, self._op)(pred, _float_target(type(self).__name__, pred, target))
+        loss, (self._grad,) = self._reduce(loss, (grad,), pred.size)
+        return loss
 
     def backward(self):
         if self._grad is None:
@@ -61,7 +83,7 @@ class Loss:
         return self._grad
 
     def get_config(self) -> dict:
-        return {}
+        return {"reduction": self.reduction}
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
@@ -91,11 +113,12 @@ class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits (N, K), fused with the softmax.
 
     Target: class indices (N,) (any integer dtype) or probabilities (N, K) (soft labels, mixup).
-    ``label_smoothing`` mixes the target with the uniform distribution (PyTorch).
+    ``label_smoothing`` mixes the target with the uniform distribution (PyTorch). ``reduction``:
+    "mean" over the N samples or "sum".
     """
 
-    def __init__(self, label_smoothing: float = 0.0):
-        super().__init__()
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
         self.label_smoothing = check_float_arg("label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def __call__(self, logits, target) -> float:
@@ -110,11 +133,12 @@ class CrossEntropyLoss(Loss):
             target = _device.xp_of(target).ascontiguousarray(target, dtype=np.int64)
         else:
             target = _float_target("CrossEntropyLoss", logits, target)
-        loss, self._grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
-        return float(loss)
+        loss, grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+        loss, (self._grad,) = self._reduce(loss, (grad,), logits.shape[0])
+        return loss
 
     def get_config(self):
-        return {"label_smoothing": self.label_smoothing}
+        return {"label_smoothing": self.label_smoothing, "reduction": self.reduction}
 
 
 class GaussianNLLLoss(Loss):
@@ -124,8 +148,8 @@ class GaussianNLLLoss(Loss):
     ``loss(mean, target, var)``; ``backward()`` returns ``(dmean, dvar)``: the model predicts both.
     """
 
-    def __init__(self, full: bool = False, eps: float = 1e-6):
-        super().__init__()
+    def __init__(self, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(reduction)
         self.full = bool(full)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
 
@@ -136,8 +160,8 @@ class GaussianNLLLoss(Loss):
         if var.dtype != mean.dtype:
             raise TypeError(f"GaussianNLLLoss: var has dtype {var.dtype} but mean has {mean.dtype}")
         loss, dmean, dvar = ops.gaussian_nll_loss(mean, target, var, full=self.full, eps=self.eps)
-        self._grad = (dmean, dvar)
-        return float(loss)
+        loss, self._grad = self._reduce(loss, (dmean, dvar), mean.size)
+        return loss
 
     def get_config(self):
-        return {"full": self.full, "eps": self.eps}
+        return {"full": self.full, "eps": self.eps, "reduction": self.reduction}
