@@ -2,10 +2,11 @@
 fused op computed with it; ``loss.backward()`` returns dL/dpred, ready for ``model.backward``.
 ``reduction="mean"`` (PyTorch's default) or ``"sum"`` (the mean times the number of terms it
 averages, the gradient likewise); ``"none"`` is not offered: a loss here is one float whose
-backward() needs no upstream gradient (``fastnn.reference`` has the per-element formulas). Targets are cast to the prediction's dtype (class
-indices for CrossEntropyLoss to int64): inputs only, the prediction is never converted. The
-target must be on the prediction's device (a NumPy target for a CuPy prediction is an error
-naming both, as in PyTorch; ``fit`` moves each batch to the model's device itself)."""
+backward() needs no upstream gradient (``fastnn.reference`` has the per-element formulas).
+Targets are cast to the prediction's dtype (class indices for CrossEntropyLoss to int64):
+inputs only, the prediction is never converted. The target must be on the prediction's device
+(a NumPy target for a CuPy prediction is an error naming both, as in PyTorch; ``fit`` moves each
+batch to the model's device itself)."""
 from __future__ import annotations
 
 import numpy as np
