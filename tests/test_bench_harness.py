@@ -86,6 +86,9 @@ def test_without_stopping_workers_keep_running_and_say_so():
 
 _SCRIPT = """
 import os, signal, sys
+# Ctrl-C as in a terminal, even when this test runs under a shell that started it in the
+# background (there SIGINT is inherited as ignored, and Python never raises KeyboardInterrupt)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from fastnn.bench.harness import Case, Pool
 mode = sys.argv[1]
 pool = Pool(("fastnn", "numpy"), threads=1, case_modules=("bench_fake_cases",))
