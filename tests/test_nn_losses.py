@@ -148,3 +148,94 @@ def test_reduction_is_checked():
             cls(reduction="avg")
         with pytest.raises(ValueError, match="per-element"):
             cls(reduction="none")
+
+
+def _weighted_ce_formula(logits, labels, weight, ignore_index, eps, reduction):
+    """PyTorch's documented formula for class weights, ignore_index and label smoothing."""
+    n, k = logits.shape
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    kept = labels != ignore_index
+    y = np.where(kept, labels, 0)
+    w = np.ones(k) if weight is None else weight
+    per = -(1 - eps) * w[y] * logp[np.arange(n), y] - eps / k * (w * logp).sum(axis=1)
+    total = (per * kept).sum()
+    return total if reduction == "sum" else total / (w[y] * kept).sum()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+@pytest.mark.parametrize("weighted, ignore", [(True, False), (False, True), (True, True)])
+def test_cross_entropy_class_weights_and_ignore_index(rng, reduction, eps, weighted, ignore):
+    logits = rng.standard_normal((7, 4)) * 2
+    labels = rng.integers(0, 4, 7)
+    if ignore:
+        labels[[1, 4]] = 3 if weighted else -100  # ignore a real class too (ignore_index=3)
+    ignore_index = 3 if (ignore and weighted) else -100
+    weight = np.array([0.5, 2.0, 1.0, 3.0]) if weighted else None
+    loss = nn.CrossEntropyLoss(label_smoothing=eps, reduction=reduction, weight=weight, ignore_index=ignore_index)
+    value = loss(logits, labels)
+    want = _weighted_ce_formula(logits, labels, weight, ignore_index, eps, reduction)
+    assert abs(value - want) < 1e-12 * max(1.0, abs(want))
+    _check_loss_gradient(loss, logits, labels)
+    ignored_rows = labels == ignore_index
+    assert ignored_rows.any() == ignore
+    assert np.all(loss.backward()[ignored_rows] == 0)  # an ignored sample gets no gradient
+
+
+def test_cross_entropy_weights_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    logits = rng.standard_normal((9, 5)) * 3
+    labels = rng.integers(0, 5, 9)
+    labels[2] = -100
+    weight = rng.uniform(0.2, 3.0, 5)
+    soft = rng.dirichlet(np.ones(5), size=9)
+    cases = [({"weight": weight}, labels), ({"weight": weight, "label_smoothing": 0.15}, labels),
+             ({"label_smoothing": 0.15}, labels), ({"ignore_index": 4, "label_smoothing": 0.1}, labels % 5),
+             ({"weight": weight}, soft), ({"weight": weight, "label_smoothing": 0.3}, soft)]
+    for kw, target in cases:
+        for reduction in ("mean", "sum"):
+            for dtype, tol in ((np.float64, 1e-10), (np.float32, 2e-5)):
+                ours = nn.CrossEntropyLoss(reduction=reduction, **kw)
+                x = logits.astype(dtype)
+                t = target.astype(dtype) if target.dtype.kind == "f" else target
+                value = ours(x, t)
+                tw = {k: torch.tensor(v.astype(dtype)) if k == "weight" else v for k, v in kw.items()}
+                tx = torch.tensor(x, requires_grad=True)
+                theirs = torch.nn.CrossEntropyLoss(reduction=reduction, **tw)(
+                    tx, torch.tensor(t) if t.dtype.kind == "f" else torch.tensor(t).long())
+                theirs.backward()
+                assert abs(value - theirs.item()) < tol * max(1.0, abs(value)), (kw, reduction, dtype)
+                np.testing.assert_allclose(ours.backward(), tx.grad.numpy(), rtol=tol, atol=tol * 1e-2)
+                assert ours.backward().dtype == dtype
+
+
+def test_cross_entropy_every_sample_ignored(rng):
+    logits = rng.standard_normal((3, 4))
+    labels = np.full(3, -100)
+    mean = nn.CrossEntropyLoss()
+    assert np.isnan(mean(logits, labels))  # 0 / 0, as PyTorch
+    assert np.all(mean.backward() == 0)
+    total = nn.CrossEntropyLoss(reduction="sum")
+    assert total(logits, labels) == 0.0 and np.all(total.backward() == 0)
+
+
+def test_cross_entropy_weight_and_ignore_errors(rng):
+    logits = rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match="weight has 2 entries but the logits have 3 classes"):
+        nn.CrossEntropyLoss(weight=[1.0, 2.0])(logits, np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match=r"1-D array .* shape \(2, 2\)"):
+        nn.CrossEntropyLoss(weight=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="finite"):
+        nn.CrossEntropyLoss(weight=[1.0, np.inf, 1.0])
+    with pytest.raises(TypeError, match="ignore_index must be an int. Received: ignore_index=1.5"):
+        nn.CrossEntropyLoss(ignore_index=1.5)
+    with pytest.raises(ValueError, match=r"target label 7 at index 2 is outside \[0, 3\)"):
+        nn.CrossEntropyLoss(weight=[1, 1, 1])(logits, np.array([0, 1, 7, -100]))
+    with pytest.raises(ValueError, match="class-index targets only"):
+        nn.CrossEntropyLoss(ignore_index=0)(logits, rng.dirichlet(np.ones(3), size=4))
+    loss = nn.CrossEntropyLoss(weight=[1, 2, 3], ignore_index=0)
+    assert loss.get_config() == {"label_smoothing": 0.0, "reduction": "mean", "weight": [1.0, 2.0, 3.0],
+                                 "ignore_index": 0}
+    again = nn.CrossEntropyLoss(**loss.get_config())
+    labels = np.array([0, 1, 2, 1])
+    assert again(logits, labels) == loss(logits, labels)

@@ -116,30 +116,106 @@ class CrossEntropyLoss(Loss):
     Target: class indices (N,) (any integer dtype) or probabilities (N, K) (soft labels, mixup).
     ``label_smoothing`` mixes the target with the uniform distribution (PyTorch). ``reduction``:
     "mean" over the N samples or "sum".
+
+    ``weight`` (keyword): a weight per class, shape (K,), as PyTorch's: sample n's loss is
+    ``-(1 - eps) w[y_n] log p[y_n] - eps / K * sum_k w[k] log p[k]`` for class indices, and
+    "mean" divides the sum by ``sum_n w[y_n]`` (not by N); for probability targets each term
+    ``-q[n, k] log p[n, k]`` is scaled by ``w[k]`` and "mean" divides by N.
+    ``ignore_index`` (keyword, class indices only): samples with this label add nothing to the
+    loss, its gradient or the mean's divisor (PyTorch's default -100); when every sample is
+    ignored, "mean" is NaN (0 / 0) with a zero gradient, "sum" is 0.
     """
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean", *, weight=None,
+                 ignore_index: int = -100):
         super().__init__(reduction)
         self.label_smoothing = check_float_arg("label_smoothing", label_smoothing, low=0.0, high=1.0)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            raise TypeError(f"CrossEntropyLoss: ignore_index must be an int. Received: ignore_index={ignore_index!r}")
+        self.ignore_index = int(ignore_index)
+        self.weight = None
+        if weight is not None:
+            w = _device.to_host(weight) if _device.device_of(weight) == _device.CUDA else weight
+            w = np.asarray(w)
+            if w.ndim != 1 or w.size == 0 or w.dtype.kind not in "iuf":
+                raise ValueError("CrossEntropyLoss: weight must be a 1-D array of real numbers, one per class. "
+                                 f"Received: shape {w.shape}, dtype {w.dtype}")
+            w = w.astype(np.float64)
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"CrossEntropyLoss: weight must be finite. Received: weight={w.tolist()!r}")
+            self.weight = w
 
     def __call__(self, logits, target) -> float:
         _check_pred("CrossEntropyLoss", logits)
         if logits.ndim != 2:
             raise ValueError(f"CrossEntropyLoss expects logits of shape (N, K), got {logits.shape}")
+        n, k = logits.shape
+        if self.weight is not None and self.weight.size != k:
+            raise ValueError(f"CrossEntropyLoss: weight has {self.weight.size} entries but the logits have "
+                             f"{k} classes (shape {logits.shape}); give one weight per class")
+        xp = _device.xp_of(logits)
         target = _on_device_of("CrossEntropyLoss", logits, target)
         if target.dtype.kind in "iub":
             if target.shape != logits.shape[:1]:
                 raise ValueError(f"CrossEntropyLoss: class-index target must have shape {logits.shape[:1]}, "
                                  f"got {target.shape}")
-            target = _device.xp_of(target).ascontiguousarray(target, dtype=np.int64)
+            target = xp.ascontiguousarray(target, dtype=np.int64)
+            ignored = target == self.ignore_index
+            if self.weight is None and not bool(ignored.any()):  # the fused op as it is
+                loss, grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+                loss, (self._grad,) = self._reduce(loss, (grad,), n)
+                return loss
+            return self._weighted_labels(logits, target, ignored, xp)
+        if self.ignore_index != -100:
+            raise ValueError("CrossEntropyLoss: ignore_index applies to class-index targets only, not to "
+                             f"probabilities (PyTorch's rule). Received: ignore_index={self.ignore_index}")
+        target = _float_target("CrossEntropyLoss", logits, target)
+        if self.weight is None:
+            loss, grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
         else:
-            target = _float_target("CrossEntropyLoss", logits, target)
-        loss, grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
-        loss, (self._grad,) = self._reduce(loss, (grad,), logits.shape[0])
+            eps = self.label_smoothing
+            w = xp.asarray(self.weight)
+            q = (w * ((1.0 - eps) * target.astype(np.float64) + eps / k)).astype(logits.dtype)
+            loss, grad = ops.softmax_cross_entropy(logits, q)
+        loss, (self._grad,) = self._reduce(loss, (grad,), n)
         return loss
 
+    def _weighted_labels(self, logits, target, ignored, xp):
+        """Class weights and/or ignored samples: the fused op on the soft target
+        q[n] = (1 - eps) w[y_n] onehot(y_n) + eps / K w (zero for an ignored sample), whose
+        mean over N and gradient are rescaled to PyTorch's divisor sum_n w[y_n]."""
+        n, k = logits.shape
+        bad = ~ignored & ((target < 0) | (target >= k))
+        if bool(bad.any()):
+            i = int(xp.argmax(bad))
+            raise ValueError(f"CrossEntropyLoss: target label {int(target[i])} at index {i} is outside [0, {k}) "
+                             f"(and is not ignore_index={self.ignore_index})")
+        kept = (~ignored).astype(np.float64)
+        w = xp.ones(k) if self.weight is None else xp.asarray(self.weight)
+        labels = xp.where(ignored, 0, target)
+        w_label = w[labels] * kept
+        eps = self.label_smoothing
+        q = (eps / k) * kept[:, None] * w[None, :]
+        q[xp.arange(n), labels] += (1.0 - eps) * w_label
+        mean_over_n, grad = ops.softmax_cross_entropy(logits, q.astype(logits.dtype))
+        if self.reduction == "sum":
+            scale = float(n)
+        else:
+            total = float(w_label.sum())
+            if total == 0.0:  # every sample ignored (or weighted 0): 0 / 0, as PyTorch
+                self._grad = xp.zeros_like(grad)
+                return float("nan")
+            scale = n / total
+        self._grad = grad * grad.dtype.type(scale)
+        return float(mean_over_n) * scale
+
     def get_config(self):
-        return {"label_smoothing": self.label_smoothing, "reduction": self.reduction}
+        config = {"label_smoothing": self.label_smoothing, "reduction": self.reduction}
+        if self.weight is not None:
+            config["weight"] = self.weight.tolist()
+        if self.ignore_index != -100:
+            config["ignore_index"] = self.ignore_index
+        return config
 
 
 class GaussianNLLLoss(Loss):
