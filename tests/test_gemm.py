@@ -88,6 +88,29 @@ def test_shapes_and_transposes(isa, rng, m, k, n, trans_a, trans_b, dtype):
     _check(got, a, b, trans_a, trans_b)
 
 
+def _bench_shapes():
+    from fastnn.bench.gemm import SHAPES as BENCH
+    return [pytest.param(c.m, c.k, c.n, id=c.label.split()[0]) for c in BENCH]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("m,k,n", _bench_shapes())
+def test_benchmark_shapes(rng, m, k, n, trans_a, trans_b, dtype):
+    """Every shape `fastnn bench gemm` times (square 64..2048, the training and im2col shapes),
+    on the CPU's best ISA, all four transposes, both dtypes; and once more with bias, beta and
+    out= together."""
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, dtype)
+    _check(ops.gemm(a, b, trans_a=trans_a, trans_b=trans_b), a, b, trans_a, trans_b)
+    if (trans_a, trans_b) == (False, True):
+        bias = rng.standard_normal(n).astype(dtype)
+        c_old = rng.standard_normal((m, n)).astype(dtype)
+        out = c_old.copy()
+        got = ops.gemm(a, b, trans_b=True, bias=bias, out=out, beta=0.5)
+        assert got is out
+        _check(got, a, b, False, True, bias=bias, beta=0.5, c_old=c_old)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("beta", [0.0, 1.0, -0.5])
