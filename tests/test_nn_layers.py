@@ -1,5 +1,7 @@
 """Every layer: forward against a direct formula or the op it wraps, backward (inputs and
 parameters) against float64 central differences, through fastnn.ops."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -145,6 +147,53 @@ def test_conv2d_default_init_and_validation():
         nn.Conv2d(1, 1, 3, padding=-1)
     with pytest.raises(ValueError, match="expects 4 features"):
         nn.Conv2d(4, 2, 3)(np.zeros((1, 3, 5, 5), np.float32))
+
+
+@pytest.mark.parametrize("kernel", [3, 4, (2, 5), (1, 1), (5, 2)])
+def test_conv2d_padding_same_keeps_the_size_and_matches_torch(rng, kernel):
+    layer = nn.Conv2d(2, 3, kernel, padding="same").double()
+    x = rng.standard_normal((2, 2, 6, 7))
+    y = layer(x)
+    assert y.shape == (2, 3, 6, 7)
+    check_module_gradients(layer, x)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(layer.weight.data, requires_grad=True)
+    with warnings.catch_warnings():  # torch, too, pads a copy for an even kernel (and says so)
+        warnings.simplefilter("ignore", UserWarning)
+        ty = torch.nn.functional.conv2d(tx, tw, torch.tensor(layer.bias.data), padding="same")
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    layer.zero_grad()
+    dx = layer.backward(dy)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert dx.flags.c_contiguous
+
+
+def test_conv2d_padding_strings_valid_config_and_errors(rng, tmp_path):
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    valid = nn.Conv2d(2, 1, 3, padding="valid")
+    assert valid(x).shape == (1, 1, 3, 3) and valid.get_config()["padding"] == "valid"
+    model = nn.Sequential(nn.Conv2d(2, 4, 4, padding="same"), nn.ReLU())
+    path = tmp_path / "same.npz"
+    fastnn.save(model, path)
+    again = fastnn.load(path)
+    assert again[0].padding == "same"
+    np.testing.assert_array_equal(again(x), model(x))
+    f32 = nn.Conv2d(2, 3, 2, padding="same")
+    assert f32(x).dtype == np.float32 and f32(x).shape == (1, 3, 5, 5)
+    with pytest.raises(ValueError, match="needs stride 1"):
+        nn.Conv2d(2, 1, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="Received: padding='full'"):
+        nn.Conv2d(2, 1, 3, padding="full")
+    from fastnn import ops
+    w = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="needs stride 1"):
+        ops.conv2d_forward(x, w, None, stride=2, padding="same")
+    with pytest.raises(ValueError, match="got 'full'"):
+        ops.conv2d_backward(np.zeros((1, 1, 5, 5), np.float32), x, w, padding="full")
 
 
 @pytest.mark.parametrize("stride, padding, output_padding", [(1, 0, 0), (2, 1, 1)])

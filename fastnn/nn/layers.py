@@ -150,7 +150,9 @@ class Conv2d(Module):
 
     Args:
         in_channels, out_channels: C and OC.
-        kernel_size, stride, padding: an int or an (h, w) pair; zero padding.
+        kernel_size, stride, padding: an int or an (h, w) pair; zero padding. padding may also be
+            "valid" (none) or "same" (stride 1: the output keeps H x W; an even kernel pads one
+            more row / column at the bottom / right, as PyTorch).
         bias: learn a per-channel bias. init: as for Linear (default bound 1/sqrt(C*KH*KW)).
     Shape: x (N, C, H, W) -> y (N, OC, OH, OW).
     Attributes: weight (OC, C, KH, KW), bias (OC,).
@@ -163,7 +165,15 @@ class Conv2d(Module):
         self.out_channels = check_int("out_channels", out_channels)
         self.kernel_size = pair("kernel_size", kernel_size)
         self.stride = pair("stride", stride)
-        self.padding = pair("padding", padding, minimum=0)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid'. "
+                                 f"Received: padding={padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"padding='same' needs stride 1 (as in PyTorch). Received: stride={stride!r}")
+            self.padding = padding
+        else:
+            self.padding = pair("padding", padding, minimum=0)
         self.init = _check_init(init)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.zeros((self.out_channels, self.in_channels, kh, kw), np.float32))
@@ -196,7 +206,8 @@ class Conv2d(Module):
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
-                "padding": list(self.padding), "bias": self.bias is not None, "init": self.init}
+                "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
+                "bias": self.bias is not None, "init": self.init}
 
 
 class ConvTranspose2d(Module):

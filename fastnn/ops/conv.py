@@ -103,11 +103,39 @@ def _is_pointwise(w, s, p) -> bool:
     return w.shape[2] == 1 and w.shape[3] == 1 and s == (1, 1) and p == (0, 0)
 
 
+def _padding(padding, w, stride):
+    """(symmetric (ph, pw), extra (top, bottom, left, right) or None) for an int / pair padding or
+    PyTorch's strings: "valid" = 0; "same" (stride 1 only) pads K - 1 in total per axis, half
+    on each side, the odd one at the bottom / right (an even kernel), which the kernels (that
+    pad symmetrically) get as an explicitly zero-padded input."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), None
+        if padding != "same":
+            raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid'; got {padding!r}")
+        if tuple(stride) != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1 (as in PyTorch); got stride {tuple(stride)}")
+        kh, kw = int(w.shape[2]), int(w.shape[3])
+        top, left = (kh - 1) // 2, (kw - 1) // 2
+        bottom, right = kh - 1 - top, kw - 1 - left
+        if (top, left) == (bottom, right):
+            return (top, left), None
+        return (0, 0), (top, bottom, left, right)
+    return pair(padding, "padding"), None
+
+
+def _pad_input(x, extra):
+    top, bottom, left, right = extra
+    return get_array_module(x).pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+
 def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=False):
     """``y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*SH + i, ow*SW + j]``.
 
     Args:
-        x: (N, C, H, W). w: (OC, C, KH, KW). b: (OC,) or None. stride, padding: int or (h, w).
+        x: (N, C, H, W). w: (OC, C, KH, KW). b: (OC,) or None. stride: int or (h, w).
+        padding: int or (h, w), or PyTorch's "valid" (0) or "same" (stride 1; output H x W; an
+            even kernel pads one more at the bottom / right, as PyTorch).
         out: optional C-contiguous (N, OC, OH, OW) array to write y into.
         return_cols: also return the column matrix the kernel built, a (C*KH*KW, N*OH*OW) array
             whose layout is internal (chunk-major), to pass to :func:`conv2d_backward` as
@@ -118,7 +146,10 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=F
     Returns: y (N, OC, OH, OW), or (y, cols) with return_cols.
     """
     x, w, b = _conv_operands(x, w, b)
-    s, p = pair(stride, "stride"), pair(padding, "padding")
+    s = pair(stride, "stride")
+    p, extra = _padding(padding, w, s)
+    if extra is not None:
+        x = _pad_input(x, extra)
     oh, ow = _output_hw(x.shape[2], x.shape[3], w.shape[2:], s, p)
     xp = get_array_module(x)
     y = out_array(out, (x.shape[0], w.shape[0], oh, ow), x.dtype, xp=xp)
@@ -145,7 +176,15 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, *, need_dx=True, has_bias=Tru
     """
     x, w, _ = _conv_operands(x, w, None)
     same_dtype(x, "x", dy, "dy")
-    s, p = pair(stride, "stride"), pair(padding, "padding")
+    s = pair(stride, "stride")
+    p, extra = _padding(padding, w, s)
+    if extra is not None:  # the gradient of the explicitly padded input, cropped back to x
+        h, wd = x.shape[2], x.shape[3]
+        dx, dw, db = conv2d_backward(dy, _pad_input(x, extra), w, s, 0, need_dx=need_dx, has_bias=has_bias,
+                                     cols=cols)
+        if dx is not None:
+            dx = contiguous(dx[:, :, extra[0]:extra[0] + h, extra[2]:extra[2] + wd])
+        return dx, dw, db
     oh, ow = _output_hw(x.shape[2], x.shape[3], w.shape[2:], s, p)
     want = (x.shape[0], w.shape[0], oh, ow)
     if dy.shape != want:
