@@ -239,3 +239,70 @@ def test_cross_entropy_weight_and_ignore_errors(rng):
     again = nn.CrossEntropyLoss(**loss.get_config())
     labels = np.array([0, 1, 2, 1])
     assert again(logits, labels) == loss(logits, labels)
+
+
+def test_bce_weights_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    prob = rng.uniform(0.02, 0.98, (6, 4))
+    prob[0, 0], prob[1, 1] = 0.0, 1.0  # the log clamp at -100 (and PyTorch's gradient clamp)
+    z = rng.standard_normal((6, 4)) * 4
+    t = rng.uniform(0, 1, (6, 4))
+    weight = rng.uniform(0.1, 2.0, (6, 4))
+    row_weight = rng.uniform(0.1, 2.0, (6, 1))
+    pos_weight = rng.uniform(0.5, 3.0, 4)
+    cases = [(nn.BCELoss, "BCELoss", {"weight": weight}, prob), (nn.BCELoss, "BCELoss", {"weight": row_weight}, prob),
+             (nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", {"weight": weight}, z),
+             (nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", {"pos_weight": pos_weight}, z),
+             (nn.BCEWithLogitsLoss, "BCEWithLogitsLoss", {"pos_weight": pos_weight, "weight": row_weight}, z)]
+    for cls, tname, kw, pred in cases:
+        for reduction in ("mean", "sum"):
+            for dtype, tol in ((np.float64, 1e-10), (np.float32, 2e-5)):
+                ours = cls(reduction=reduction, **kw)
+                p = pred.astype(dtype)
+                value = ours(p, t.astype(dtype))
+                tp = torch.tensor(p, requires_grad=True)
+                theirs = getattr(torch.nn, tname)(reduction=reduction, **{k: torch.tensor(v.astype(dtype))
+                                                                          for k, v in kw.items()})
+                out = theirs(tp, torch.tensor(t.astype(dtype)))
+                out.backward()
+                assert abs(value - out.item()) < tol * max(1.0, abs(value)), (tname, kw.keys(), reduction, dtype)
+                np.testing.assert_allclose(ours.backward(), tp.grad.numpy(), rtol=tol, atol=tol * 1e-2)
+                assert ours.backward().dtype == dtype
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_weights_formula_and_gradients(rng, reduction):
+    z = rng.standard_normal((5, 3)) * 3
+    t = rng.uniform(0, 1, (5, 3))
+    pw, w = np.array([0.5, 1.0, 4.0]), rng.uniform(0.2, 2.0, (5, 1))
+    loss = nn.BCEWithLogitsLoss(weight=w, pos_weight=pw, reduction=reduction)
+    sig = 1 / (1 + np.exp(-z))
+    terms = -w * (pw * t * np.log(sig) + (1 - t) * np.log(1 - sig))
+    want = terms.sum() if reduction == "sum" else terms.mean()
+    assert abs(loss(z, t) - want) < 1e-12 * max(1.0, abs(want))
+    _check_loss_gradient(loss, z, t)
+    prob = rng.uniform(0.05, 0.95, (5, 3))
+    bce = nn.BCELoss(weight=w, reduction=reduction)
+    terms = -w * (t * np.log(prob) + (1 - t) * np.log(1 - prob))
+    want = terms.sum() if reduction == "sum" else terms.mean()
+    assert abs(bce(prob, t) - want) < 1e-12 * max(1.0, abs(want))
+    _check_loss_gradient(bce, prob, t)
+    # no weights: the fused op itself, unchanged
+    assert nn.BCELoss()(prob, t) == nn.BCELoss(reduction="mean")(prob, t)
+
+
+def test_bce_weight_errors(rng):
+    p, t = rng.uniform(0.1, 0.9, (4, 3)), rng.uniform(0, 1, (4, 3))
+    with pytest.raises(ValueError, match=r"weight of shape \(2,\) does not broadcast to the prediction's shape \(4, 3\)"):
+        nn.BCELoss(weight=[1.0, 2.0])(p, t)
+    with pytest.raises(ValueError, match=r"pos_weight of shape \(4,\) does not broadcast"):
+        nn.BCEWithLogitsLoss(pos_weight=np.ones(4))(p, t)
+    with pytest.raises(ValueError, match="finite"):
+        nn.BCEWithLogitsLoss(pos_weight=[np.nan, 1, 1])
+    with pytest.raises(ValueError, match="non-empty array of real numbers"):
+        nn.BCELoss(weight="sum")
+    with pytest.raises(ValueError, match=r"\[0, 1\]|outside"):
+        nn.BCELoss(weight=np.ones(3))(p * 2, t)
+    loss = nn.BCEWithLogitsLoss(pos_weight=[1, 2, 3], reduction="sum")
+    assert loss.get_config() == {"reduction": "sum", "pos_weight": [1.0, 2.0, 3.0]}
+    assert nn.BCEWithLogitsLoss(**loss.get_config())(p, t) == loss(p, t)

@@ -100,14 +100,113 @@ class L1Loss(Loss):
     _op = "l1_loss"
 
 
-class BCELoss(Loss):
-    """-mean(t log p + (1 - t) log(1 - p)) on probabilities p (logs clamped at -100, as PyTorch)."""
+def _weight_array(name, what, value):
+    """A finite real weight array (host float64), or None."""
+    if value is None:
+        return None
+    if _device.device_of(value) == _device.CUDA:
+        value = _device.to_host(value)
+    w = np.asarray(value)
+    if w.dtype.kind not in "iuf" or w.size == 0:
+        raise ValueError(f"{name}: {what} must be a non-empty array of real numbers. "
+                         f"Received: shape {w.shape}, dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{name}: {what} must be finite. Received: {what}={w.tolist()!r}")
+    return w
+
+
+def _broadcast_weight(name, what, w, pred):
+    """w on pred's device, checked to broadcast to pred's shape (as PyTorch's)."""
+    try:
+        shape = np.broadcast_shapes(w.shape, pred.shape)
+    except ValueError:
+        shape = None
+    if shape != pred.shape:
+        raise ValueError(f"{name}: {what} of shape {w.shape} does not broadcast to the prediction's shape {pred.shape}")
+    return _device.xp_of(pred).asarray(w)
+
+
+class _WeightedBCE(Loss):
+    """A BCE loss with an optional per-element ``weight`` (broadcast to the prediction, as
+    PyTorch's): the loss is mean (or sum) of weight * term, its gradient weight * d term."""
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = _weight_array(type(self).__name__, "weight", weight)
+
+    def _weighted(self, pred, target):
+        """(per-element terms in float64, gradient of their mean) for the weighted path."""
+        raise NotImplementedError
+
+    def __call__(self, pred, target) -> float:
+        name = type(self).__name__
+        _check_pred(name, pred)
+        target = _float_target(name, pred, target)
+        if self.weight is None and getattr(self, "pos_weight", None) is None:
+            loss, grad = getattr(ops, self._op)(pred, target)
+            loss, (self._grad,) = self._reduce(loss, (grad,), pred.size)
+            return loss
+        terms, grad = self._weighted(pred, target)
+        if self.weight is not None:
+            w = _broadcast_weight(name, "weight", self.weight, pred)
+            terms = terms * w
+            grad = grad * w.astype(grad.dtype)
+        loss = float(terms.sum()) / max(pred.size, 1) if pred.size else float("nan")
+        loss, (self._grad,) = self._reduce(loss, (grad.astype(pred.dtype, copy=False),), pred.size)
+        return loss
+
+    def get_config(self):
+        config = super().get_config()
+        if self.weight is not None:
+            config["weight"] = self.weight.tolist()
+        return config
+
+
+class BCELoss(_WeightedBCE):
+    """-mean(t log p + (1 - t) log(1 - p)) on probabilities p (logs clamped at -100, as PyTorch).
+    ``weight`` (optional, broadcast to p's shape) scales each element's term, as PyTorch's."""
     _op = "bce_loss"
 
+    def _weighted(self, prob, target):
+        _, grad = ops.bce_loss(prob, target)  # validates prob in [0, 1]; gradient of the mean
+        xp = _device.xp_of(prob)
+        p, t = prob.astype(np.float64), target.astype(np.float64)
+        with np.errstate(divide="ignore"):
+            terms = -(t * xp.maximum(xp.log(p), -100.0) + (1.0 - t) * xp.maximum(xp.log1p(-p), -100.0))
+        return terms, grad
 
-class BCEWithLogitsLoss(Loss):
-    """BCELoss of sigmoid(logits), computed stably from the logits."""
+
+class BCEWithLogitsLoss(_WeightedBCE):
+    """BCELoss of sigmoid(logits), computed stably from the logits.
+
+    ``weight`` (optional) as BCELoss's; ``pos_weight`` (optional, broadcast to the logits' shape:
+    one value per class along the last axis) weighs the positive term, as PyTorch's:
+    term = -(pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))."""
     _op = "bce_with_logits_loss"
+
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(weight, reduction)
+        self.pos_weight = _weight_array("BCEWithLogitsLoss", "pos_weight", pos_weight)
+
+    def _weighted(self, logits, target):
+        xp = _device.xp_of(logits)
+        x, t = logits.astype(np.float64), target.astype(np.float64)
+        pw = 1.0 if self.pos_weight is None else _broadcast_weight(
+            "BCEWithLogitsLoss", "pos_weight", self.pos_weight, logits)
+        log_weight = 1.0 + (pw - 1.0) * t
+        tail = xp.log1p(xp.exp(-xp.abs(x)))
+        softplus_neg = tail + xp.maximum(-x, 0.0)  # -log sigmoid(x)
+        one_minus_sig = xp.exp(-(tail + xp.maximum(x, 0.0)))  # 1 - sigmoid(x) = exp(-softplus(x))
+        terms = (1.0 - t) * x + log_weight * softplus_neg
+        grad = ((1.0 - t) - log_weight * one_minus_sig) / max(logits.size, 1)
+        return terms, grad
+
+    def get_config(self):
+        config = super().get_config()
+        if self.pos_weight is not None:
+            config["pos_weight"] = self.pos_weight.tolist()
+        return config
 
 
 class CrossEntropyLoss(Loss):
