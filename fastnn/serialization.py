@@ -56,7 +56,8 @@ def save(model: Module, path) -> None:
     except TypeError as exc:
         raise TypeError(f"save: a layer's get_config() is not JSON-serializable: {exc}") from None
     entries = {_HEADER: np.frombuffer(header_bytes, dtype=np.uint8)}
-    entries.update({_PREFIX + k: np.ascontiguousarray(_device.to_host(v)) for k, v in state.items()})
+    # np.asarray(order="C"), not ascontiguousarray: that one turns a 0-d buffer into shape (1,)
+    entries.update({_PREFIX + k: np.asarray(_device.to_host(v), order="C") for k, v in state.items()})
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=directory)
     try:

@@ -287,6 +287,53 @@ def test_batch_norm_without_affine(rng):
     check_module_gradients(layer, rng.standard_normal((5, 3)))
 
 
+@pytest.mark.parametrize("cls, shape", [(nn.BatchNorm1d, (6, 3)), (nn.BatchNorm2d, (4, 3, 2, 5))])
+@pytest.mark.parametrize("momentum, track", [(None, True), (0.1, False), (None, False)])
+def test_batch_norm_cumulative_average_and_untracked_stats_match_torch(rng, cls, shape, momentum, track):
+    torch = pytest.importorskip("torch")
+    ours = cls(3, momentum=momentum, track_running_stats=track).double()
+    theirs = getattr(torch.nn, cls.__name__)(3, momentum=momentum, track_running_stats=track).double()
+    ours.weight.data[:] = theirs.weight.detach().numpy()[:] = rng.uniform(0.5, 1.5, 3)
+    for step in range(4):  # the running statistics average four batches of different scale
+        x = rng.standard_normal(shape) * (step + 1) + step
+        np.testing.assert_allclose(ours(x), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+    if track:
+        np.testing.assert_allclose(ours.running_mean, theirs.running_mean.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.running_var, theirs.running_var.numpy(), rtol=1e-12)
+        assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 4
+    else:
+        assert ours.running_mean is None and "running_mean" not in ours.state_dict()
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal(shape) + 3.0
+    tx = torch.tensor(x, requires_grad=True)
+    ty = theirs(tx)
+    np.testing.assert_allclose(ours(x), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(shape)
+    ty.backward(torch.tensor(dy))
+    np.testing.assert_allclose(ours.backward(dy), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    check_module_gradients(ours, rng.standard_normal(shape))
+
+
+def test_batch_norm_options_survive_save_and_load(rng, tmp_path):
+    model = nn.Sequential(nn.BatchNorm1d(3, momentum=None), nn.BatchNorm1d(3, track_running_stats=False))
+    for _ in range(3):
+        model(rng.standard_normal((5, 3)).astype(np.float32))
+    path = tmp_path / "bn.npz"
+    fastnn.save(model, path)
+    again = fastnn.load(path)
+    assert int(again[0].num_batches_tracked) == 3 and again[0].momentum is None
+    assert again[1].track_running_stats is False and again[1].running_mean is None
+    np.testing.assert_array_equal(again[0].running_mean, model[0].running_mean)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    model.eval()
+    again.eval()
+    np.testing.assert_array_equal(again(x), model(x))
+    again.train()
+    again(x)
+    assert int(again[0].num_batches_tracked) == 4
+
+
 def test_batch_norm_validation():
     with pytest.raises(ValueError, match="Received: momentum=1.5"):
         nn.BatchNorm2d(3, momentum=1.5)

@@ -356,40 +356,58 @@ class GlobalAvgPool2d(Module):
 class _BatchNorm(Module):
     _ndims: tuple = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True):
         super().__init__()
         self.num_features = check_int("num_features", num_features)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
-        self.momentum = check_float_arg("momentum", momentum, low=0.0, high=1.0)
+        # None: the cumulative average of every batch so far (PyTorch's), by num_batches_tracked
+        self.momentum = None if momentum is None else check_float_arg("momentum", momentum, low=0.0, high=1.0)
         self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
         if self.affine:
             self.weight = Parameter(np.ones(self.num_features, np.float32))
             self.bias = Parameter(np.zeros(self.num_features, np.float32))
-        self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
-        self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
+            self.register_buffer("running_var", np.ones(self.num_features, np.float32))
+            if self.momentum is None:
+                self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:  # batch statistics in training and in eval alike (PyTorch's)
+            self.running_mean = self.running_var = None
         self._cache = None
 
     def reset_parameters(self) -> None:
         if self.affine:
             _init.ones_(self.weight)
             _init.zeros_(self.bias)
-        self.running_mean.fill(0)
-        self.running_var.fill(1)
+        if self.track_running_stats:
+            self.running_mean.fill(0)
+            self.running_var.fill(1)
+            if self.momentum is None:
+                self.num_batches_tracked.fill(0)
 
     def _as_kernel_input(self, x):
         return x
 
     def forward(self, x):
-        _check_input(self, x, self._ndims, self.num_features, state=self.running_mean)
+        state = self.running_mean if self.track_running_stats else (self.weight.data if self.affine else None)
+        _check_input(self, x, self._ndims, self.num_features, state=state)
         xk = self._as_kernel_input(x)
         if self.affine:
             gamma, beta = self.weight.data, self.bias.data
         else:  # the kernel always applies an affine map; the identity one here
             xp = ops.get_array_module(x)
             gamma, beta = xp.ones(self.num_features, x.dtype), xp.zeros(self.num_features, x.dtype)
-        y, mean, invstd = ops.batch_norm_forward(xk, gamma, beta, self.running_mean, self.running_var,
-                                                 training=self.training, momentum=self.momentum, eps=self.eps)
-        self._cache = (xk, gamma, mean, invstd, self.training, x.shape)
+        batch_stats = self.training or not self.track_running_stats
+        momentum = self.momentum
+        if self.training and self.track_running_stats and momentum is None:
+            self.num_batches_tracked += 1  # in place: the buffer stays the same array
+            momentum = 1.0 / float(self.num_batches_tracked)
+        running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
+        y, mean, invstd = ops.batch_norm_forward(xk, gamma, beta, *running, training=batch_stats,
+                                                 momentum=0.0 if momentum is None else momentum, eps=self.eps)
+        self._cache = (xk, gamma, mean, invstd, batch_stats, x.shape)
         return y.reshape(x.shape)
 
     def backward(self, dy):
@@ -403,8 +421,11 @@ class _BatchNorm(Module):
         return dx.reshape(shape)
 
     def get_config(self):
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
-                "affine": self.affine}
+        config = {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                  "affine": self.affine}
+        if not self.track_running_stats:
+            config["track_running_stats"] = False
+        return config
 
 
 class BatchNorm1d(_BatchNorm):
@@ -412,7 +433,9 @@ class BatchNorm1d(_BatchNorm):
 
     ``y = (x - mean) / sqrt(var + eps) * weight + bias``; training uses the batch mean and biased
     variance and updates ``running = (1 - momentum) * running + momentum * batch`` (unbiased
-    variance); eval uses the running statistics.
+    variance); eval uses the running statistics. ``momentum=None``: the running statistics are
+    the cumulative average of all batches (momentum 1 / num_batches_tracked, a buffer then);
+    ``track_running_stats=False``: no running statistics, batch statistics in eval too (PyTorch).
     Shape: (N, C) or (N, C, L). Attributes: weight, bias (C,); buffers running_mean, running_var.
     """
 
