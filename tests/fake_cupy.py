@@ -75,6 +75,14 @@ def _host(v):
     return v
 
 
+def _key(key):
+    """An index with device arrays (alone or in a tuple) as their NumPy values (CuPy indexes
+    with device arrays; host arrays would be an error there, and are here)."""
+    if isinstance(key, tuple):
+        return tuple(_host(k) if isinstance(k, ndarray) else k for k in key)
+    return _host(key) if isinstance(key, ndarray) else key
+
+
 def _wrap(result, base: "ndarray | None" = None):
     """A device array for a NumPy result: a view of base's allocation when it shares its memory."""
     if base is not None and isinstance(result, np.ndarray) and np.shares_memory(result, base._a):
@@ -122,10 +130,10 @@ class ndarray:
         return ndarray(self._a.transpose(*axes), self._alloc)
 
     def __getitem__(self, key):
-        return _wrap(self._a[_host(key) if isinstance(key, ndarray) else key], self)
+        return _wrap(self._a[_key(key)], self)
 
     def __setitem__(self, key, value):
-        self._a[key] = _host(value)
+        self._a[_key(key)] = _host(value)
 
     def get(self):
         return self._a.copy()
@@ -164,6 +172,9 @@ class ndarray:
 
     def clip(self, a_min, a_max, out=None):
         return clip(self, a_min, a_max, out)
+
+    def argmax(self, axis=None):
+        return _wrap(self._a.argmax(axis=axis))
 
     def any(self):
         return _wrap(self._a.any())
@@ -206,6 +217,7 @@ for _name, _op in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le
                    ("gt", np.greater), ("ge", np.greater_equal), ("and", np.logical_and), ("or", np.logical_or)):
     setattr(ndarray, f"__{_name}__", _binary(_op)[0])
 ndarray.__neg__ = lambda self: _wrap(-self._a)
+ndarray.__invert__ = lambda self: _wrap(~self._a)
 ndarray.__abs__ = lambda self: _wrap(np.abs(self._a))
 ndarray.__hash__ = None
 ndarray.__module__ = "cupy"  # what fastnn.ops dispatches on (CuPy's ndarray says the same)
@@ -307,6 +319,30 @@ def maximum(a, b, out=None):
         return _wrap(np.maximum(_host(a), _host(b)))
     np.maximum(_host(a), _host(b), out=out._a)
     return out
+
+
+def where(condition, a, b):
+    return _wrap(np.where(_host(condition), _host(a), _host(b)))
+
+
+def argmax(a, axis=None):
+    return _wrap(np.argmax(_device_only(a, "argmax"), axis=axis))
+
+
+def arange(*args, dtype=None):
+    return _wrap(np.arange(*args, dtype=dtype))
+
+
+def exp(a):
+    return _wrap(np.exp(_device_only(a, "exp")))
+
+
+def log(a):
+    return _wrap(np.log(_device_only(a, "log")))
+
+
+def log1p(a):
+    return _wrap(np.log1p(_device_only(a, "log1p")))
 
 
 cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))

@@ -205,6 +205,9 @@ def _layer_cases():
         ("BatchNorm1d", lambda: nn.BatchNorm1d(5), (6, 5)),
         ("BatchNorm1d (N, C, L)", lambda: nn.BatchNorm1d(5, affine=False), (3, 5, 4)),
         ("BatchNorm2d", lambda: nn.BatchNorm2d(3), (4, 3, 5, 5)),
+        ("BatchNorm1d momentum=None", lambda: nn.BatchNorm1d(5, momentum=None), (6, 5)),
+        ("BatchNorm2d untracked", lambda: nn.BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 5)),
+        ("Conv2d padding='same'", lambda: nn.Conv2d(3, 2, (2, 3), padding="same"), (2, 3, 5, 6)),
         ("Dropout", lambda: nn.Dropout(0.4), (5, 7)),
         ("Flatten", lambda: nn.Flatten(), (2, 3, 4, 5)),
         ("Reshape", lambda: nn.Reshape((4, 15)), (2, 3, 4, 5)),
@@ -275,7 +278,10 @@ def test_every_layer_runs_on_the_gpu_like_on_the_cpu(xp, name, factory, shape, r
         assert isinstance(pg.grad, xp.ndarray)
         assert_close(host(pg.grad), pc.grad.astype(F64), "conv_backward", err_msg=f"{name} d{pname}")
     for (bname, bc), (_, bg) in zip(cpu.named_buffers(), gpu.named_buffers()):
-        assert_close(host(bg), bc.astype(F64), "batch_norm", err_msg=f"{name} {bname}")
+        if bc.dtype.kind in "iu":  # a counter (num_batches_tracked): exact
+            np.testing.assert_array_equal(host(bg), bc, err_msg=f"{name} {bname}")
+        else:
+            assert_close(host(bg), bc.astype(F64), "batch_norm", err_msg=f"{name} {bname}")
 
 
 def test_sequential_runs_its_fused_steps_on_the_gpu(xp, rng):
@@ -289,13 +295,19 @@ def test_sequential_runs_its_fused_steps_on_the_gpu(xp, rng):
 @pytest.mark.parametrize("loss_fn, kind", [
     (nn.CrossEntropyLoss(), "labels"), (nn.CrossEntropyLoss(label_smoothing=0.1), "probabilities"),
     (nn.MSELoss(), "values"), (nn.L1Loss(), "values"), (nn.BCELoss(), "probabilities01"),
-    (nn.BCEWithLogitsLoss(), "probabilities01"), (nn.GaussianNLLLoss(full=True), "values")],
+    (nn.BCEWithLogitsLoss(), "probabilities01"), (nn.GaussianNLLLoss(full=True), "values"),
+    (nn.CrossEntropyLoss(weight=[1.0, 2.0, 0.5, 3.0], label_smoothing=0.1), "labels_ignored"),
+    (nn.CrossEntropyLoss(weight=[1.0, 2.0, 0.5, 3.0]), "probabilities"),
+    (nn.BCELoss(weight=np.linspace(0.5, 2.0, 4)), "probabilities01"),
+    (nn.BCEWithLogitsLoss(weight=np.linspace(0.5, 2.0, 6)[:, None], pos_weight=[1.0, 2.0, 3.0, 0.5]),
+     "probabilities01")],
     ids=lambda v: type(v).__name__ if isinstance(v, nn.Loss) else v)
 def test_every_loss_on_the_gpu(xp, loss_fn, kind, rng):
     pred = rng.standard_normal((6, 4)).astype(np.float32)
     if isinstance(loss_fn, nn.BCELoss):
         pred = rng.uniform(0.05, 0.95, (6, 4)).astype(np.float32)
-    target = {"labels": rng.integers(0, 4, 6), "probabilities": rng.dirichlet(np.ones(4), 6).astype(np.float32),
+    target = {"labels": rng.integers(0, 4, 6), "labels_ignored": np.array([0, -100, 3, 2, -100, 1]),
+              "probabilities": rng.dirichlet(np.ones(4), 6).astype(np.float32),
               "probabilities01": rng.uniform(0, 1, (6, 4)).astype(np.float32),
               "values": rng.standard_normal((6, 4)).astype(np.float32)}[kind]
     extra = (rng.uniform(0.5, 2, (6, 4)).astype(np.float32),) if isinstance(loss_fn, nn.GaussianNLLLoss) else ()
