@@ -208,7 +208,7 @@ def _binary(op):
 
 
 for _name, _op in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), ("truediv", np.true_divide),
-                   ("pow", np.power)):
+                   ("pow", np.power), ("floordiv", np.floor_divide), ("mod", np.mod)):
     _f, _r, _i = _binary(_op)
     setattr(ndarray, f"__{_name}__", _f)
     setattr(ndarray, f"__r{_name}__", _r)
@@ -245,6 +245,12 @@ def zeros_like(a, dtype=None):
 def ones(shape, dtype=np.float64):
     out = _allocate(shape, dtype)
     out._a[...] = 1
+    return out
+
+
+def full(shape, fill_value, dtype=np.float64):
+    out = _allocate(shape, dtype)
+    out._a[...] = fill_value
     return out
 
 

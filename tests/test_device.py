@@ -201,6 +201,8 @@ def _layer_cases():
         ("ConvTranspose2d", lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1), (2, 3, 4, 5)),
         ("MaxPool2d", lambda: nn.MaxPool2d(3, stride=2, padding=1), (2, 3, 7, 6)),
         ("AvgPool2d", lambda: nn.AvgPool2d(2, count_include_pad=False, padding=1), (2, 3, 7, 6)),
+        ("MaxPool2d ceil_mode", lambda: nn.MaxPool2d(2, ceil_mode=True), (2, 3, 7, 5)),
+        ("AvgPool2d ceil_mode", lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True), (2, 3, 6, 6)),
         ("GlobalAvgPool2d", lambda: nn.GlobalAvgPool2d(), (2, 3, 5, 4)),
         ("BatchNorm1d", lambda: nn.BatchNorm1d(5), (6, 5)),
         ("BatchNorm1d (N, C, L)", lambda: nn.BatchNorm1d(5, affine=False), (3, 5, 4)),

@@ -207,3 +207,63 @@ def test_core_checks_everything_itself():
         _core.max_pool2d_backward(y, np.zeros((3, 3, 3, 2), np.int64).T, np.empty_like(X))
     with pytest.raises(ValueError, match="agree in N and C"):
         _core.max_pool2d_backward(y, idx, np.empty((2, 4, 6, 6), np.float32))
+
+
+@given(case=pool_cases(), count_include_pad=st.booleans(), special=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_ceil_mode_matches_torch(case, count_include_pad, special, seed):
+    """ceil_mode=True (max and average, forward and backward) against torch on random geometries
+    (the ceil rule drops a window that would start in the right padding; the last windows
+    reach past the input), float64."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    n, c, h, w = case["shape"]
+    if n == 0:
+        n = 1  # torch's pooling refuses an empty batch
+    x = _values(rng, (n, c, h, w), np.float64, special)
+    k, s, p = case["k"], case["stride"], case["padding"]
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, k, s, p, ceil_mode=True)
+    y, idx = ops.max_pool2d_forward(x, k, s, p, ceil_mode=True)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    dx = ops.max_pool2d_backward(dy, idx, x.shape)
+    finite = np.isfinite(y)  # windows of ties between +-inf / NaN may pick another (equal) element
+    if finite.all():
+        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert idx.min() >= 0 and idx.max() < h * w
+    x = rng.standard_normal((n, c, h, w))
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.avg_pool2d(tx, k, s, p, ceil_mode=True, count_include_pad=count_include_pad)
+    y = ops.avg_pool2d_forward(x, k, s, p, count_include_pad=count_include_pad, ceil_mode=True)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    dx = ops.avg_pool2d_backward(dy, x.shape, k, s, p, count_include_pad=count_include_pad, ceil_mode=True)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert dx.shape == x.shape and dx.flags.c_contiguous
+
+
+def test_ceil_mode_layers(rng):
+    """The layers: output size, the windows past the input, float32, gradients, config, errors."""
+    from fastnn import nn
+    from nn_helpers import check_module_gradients
+    x = rng.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    pool = nn.MaxPool2d(2, ceil_mode=True)
+    y = pool(x)
+    assert y.shape == (2, 3, 3, 4) and y.dtype == np.float32
+    np.testing.assert_array_equal(y[:, :, 2, 3], x[:, :, 4, 6])  # the corner window holds one element
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 2, 3)
+    avg = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    assert avg(x).shape == (2, 3, 3, 4)
+    check_module_gradients(nn.AvgPool2d(2, ceil_mode=True).double(), rng.standard_normal((1, 2, 5, 5)))
+    check_module_gradients(nn.MaxPool2d(3, stride=2, ceil_mode=True).double(), rng.standard_normal((1, 2, 6, 6)))
+    assert pool.get_config()["ceil_mode"] is True and "ceil_mode" not in nn.MaxPool2d(2).get_config()
+    again = nn.AvgPool2d(**avg.get_config())
+    np.testing.assert_array_equal(again(x), avg(x))
+    seq = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True))  # the fused ReLU + max pool step
+    np.testing.assert_array_equal(seq(x), np.maximum(y, 0))
+    with pytest.raises(TypeError, match="Received: ceil_mode='yes'"):
+        nn.MaxPool2d(2, ceil_mode="yes")
+    with pytest.raises(ValueError, match=r"dy must have shape \(2, 3, 3, 4\)"):
+        ops.avg_pool2d_backward(np.zeros((2, 3, 2, 3), np.float32), x.shape, 2, ceil_mode=True)

@@ -41,7 +41,8 @@ class ReluMaxPool:
 
     def forward(self, x):
         pool = self.pool
-        y, pool._indices = ops.max_pool2d_forward(x, pool.kernel_size, stride=pool.stride, padding=pool.padding)
+        y, pool._indices = ops.max_pool2d_forward(x, pool.kernel_size, stride=pool.stride, padding=pool.padding,
+                                                  ceil_mode=pool.ceil_mode)
         pool._x_shape = x.shape
         ops.relu(y, out=y)
         self.relu._saved = None  # the unfused ReLU cache would be the full-size input

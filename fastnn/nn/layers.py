@@ -276,8 +276,11 @@ class ConvTranspose2d(Module):
 
 
 class _Pool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
+        if not isinstance(ceil_mode, (bool, np.bool_)):
+            raise TypeError(f"ceil_mode must be a bool. Received: ceil_mode={ceil_mode!r}")
+        self.ceil_mode = bool(ceil_mode)
         self.kernel_size = pair("kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else pair("stride", stride)
         self.padding = pair("padding", padding, minimum=0)
@@ -288,19 +291,25 @@ class _Pool2d(Module):
         self._x_shape = None
 
     def get_config(self):
-        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
+        config = {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
+        if self.ceil_mode:
+            config["ceil_mode"] = True
+        return config
 
 
 class MaxPool2d(_Pool2d):
     """Max over each KH x KW window (padding counts as -inf; NaN wins, as PyTorch).
 
-    Args: kernel_size, stride (default kernel_size), padding (<= kernel_size // 2).
+    Args: kernel_size, stride (default kernel_size), padding (<= kernel_size // 2), ceil_mode
+    (OH = ceil((H + 2P - K) / S) + 1, the last window starting inside the input or the left
+    padding, as PyTorch; default floor).
     Shape: (N, C, H, W) -> (N, C, OH, OW).
     """
 
     def forward(self, x):
         _check_input(self, x, (4,))
-        y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding)
+        y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
+                                                  ceil_mode=self.ceil_mode)
         self._x_shape = x.shape
         return y
 
@@ -313,24 +322,25 @@ class AvgPool2d(_Pool2d):
     """Mean over each KH x KW window.
 
     Args: kernel_size, stride (default kernel_size), padding, count_include_pad (divide by the
-    full window size even where it overlaps the zero padding, PyTorch's default).
+    full window size even where it overlaps the zero padding, PyTorch's default), ceil_mode (as
+    MaxPool2d's; a window reaching past the padded input divides by its part inside it).
     Shape: (N, C, H, W) -> (N, C, OH, OW).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
-        super().__init__(kernel_size, stride, padding)
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True, ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x):
         _check_input(self, x, (4,))
         self._x_shape = x.shape
         return ops.avg_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                                      count_include_pad=self.count_include_pad)
+                                      count_include_pad=self.count_include_pad, ceil_mode=self.ceil_mode)
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
         return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, stride=self.stride, padding=self.padding,
-                                       count_include_pad=self.count_include_pad)
+                                       count_include_pad=self.count_include_pad, ceil_mode=self.ceil_mode)
 
     def get_config(self):
         return {**super().get_config(), "count_include_pad": self.count_include_pad}

@@ -31,6 +31,48 @@ def _pool_args(x_shape, kernel_size, stride, padding):
     return k, s, p, _output_hw(x_shape[2], x_shape[3], k, s, p)
 
 
+def _ceil_extension(size: int, k: int, s: int, p: int) -> tuple[int, int]:
+    """(output length, extra cells at the end) of ceil mode along one axis (PyTorch's rule):
+    ceil((size + 2p - k) / s) + 1 windows, less one if the last would start past size + p (in
+    the right padding only). The extra cells extend the input so that floor mode over it gives
+    that many windows."""
+    out = -(-(size + 2 * p - k) // s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return out, max(0, (out - 1) * s + k - (size + 2 * p))
+
+
+def _ceil_args(x_shape, k, s, p):
+    """(OH, OW), (extra rows, extra columns) of ceil mode."""
+    (oh, eh), (ow, ew) = (_ceil_extension(x_shape[2], k[0], s[0], p[0]),
+                          _ceil_extension(x_shape[3], k[1], s[1], p[1]))
+    return (oh, ow), (eh, ew)
+
+
+def _extend(x, extra, fill):
+    """x with `extra` (rows, columns) of `fill` appended at the bottom / right of each plane."""
+    n, c, h, w = x.shape
+    big = get_array_module(x).full((n, c, h + extra[0], w + extra[1]), fill, x.dtype)
+    big[:, :, :h, :w] = x
+    return big
+
+
+def _avg_divisor_scale(x_shape, k, s, p, out_hw, count_include_pad, xp, dtype):
+    """KH*KW / divisor per output position (OH, OW) for ceil mode, PyTorch's divisor: the window
+    clipped to the padded input (count_include_pad) or to the real input (otherwise)."""
+    def axis(size, k_, s_, p_, out):
+        start = np.arange(out) * s_ - p_
+        end = np.minimum(start + k_, size + p_)
+        if count_include_pad:
+            return end - start
+        return np.minimum(end, size) - np.maximum(start, 0)
+
+    dh = axis(x_shape[2], k[0], s[0], p[0], out_hw[0])
+    dw = axis(x_shape[3], k[1], s[1], p[1], out_hw[1])
+    scale = (k[0] * k[1]) / (dh[:, None] * dw[None, :]).astype(np.float64)
+    return xp.asarray(scale.astype(dtype))
+
+
 def _pool_input(x, op: str):
     check_float(x, "x")
     _check_4d(x, "x")
@@ -42,16 +84,25 @@ def _grad_input(dy, op: str):
     return contiguous(dy)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """y = max over each window, indices = its position ``h * W + w`` in the input plane.
 
     Padding counts as -inf and never wins; NaN in a window wins (PyTorch); a window of -inf
-    gives -inf and the index of its first real element.
+    gives -inf and the index of its first real element. ``ceil_mode``: OH = ceil((H + 2*PH -
+    KH) / SH) + 1 (less one if the last window would start in the right padding), PyTorch's;
+    the windows past the input then cover fewer elements.
     Returns: (y (N, C, OH, OW), indices int64 (N, C, OH, OW)).
     """
     x = _pool_input(x, "max_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
     xp = get_array_module(x)
+    if ceil_mode:
+        (oh, ow), extra = _ceil_args(x.shape, k, s, p)
+        if extra != (0, 0):  # floor mode over x extended by -inf cells (which never win)
+            h, w = x.shape[2], x.shape[3]
+            y, idx = max_pool2d_forward(_extend(x, extra, -np.inf), k, s, p)
+            wide = w + extra[1]
+            return y, (idx // wide) * w + idx % wide  # positions in the extended plane -> in x
     y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype, xp)
     indices = empty(y.shape, np.int64, xp)
     backend(x).max_pool2d_forward(x, y, indices, k, s, p)
@@ -79,21 +130,40 @@ def max_pool2d_backward(dy, indices, x_shape):
     return dx
 
 
-def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False):
     """y = (sum of the window's real elements) / divisor: KH*KW when count_include_pad
-    (padding counts as zeros), else the number of real elements in the window."""
+    (padding counts as zeros), else the number of real elements in the window. ``ceil_mode``:
+    output size as max_pool2d_forward's; a window reaching past the padded input divides by
+    its part inside it (count_include_pad) or by its real elements, as PyTorch."""
     x = _pool_input(x, "avg_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
+    if ceil_mode:
+        out_hw, extra = _ceil_args(x.shape, k, s, p)
+        if extra != (0, 0):  # window sums over x extended by zeros, then PyTorch's divisors
+            xp = get_array_module(x)
+            y = avg_pool2d_forward(_extend(x, extra, 0), k, s, p, count_include_pad=True)
+            return y * _avg_divisor_scale(x.shape, k, s, p, out_hw, count_include_pad, xp, x.dtype)
     y = empty((x.shape[0], x.shape[1], oh, ow), x.dtype, get_array_module(x))
     backend(x).avg_pool2d_forward(x, y, k, s, p, bool(count_include_pad))
     return y
 
 
-def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True):
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False):
     """dx[n, c, h, w] = sum over the windows containing (h, w) of dy / divisor."""
     dy = _grad_input(dy, "avg_pool2d_backward")
     shape = _x_shape(x_shape)
     k, s, p, (oh, ow) = _pool_args(shape, kernel_size, stride, padding)
+    if ceil_mode:
+        out_hw, extra = _ceil_args(shape, k, s, p)
+        if extra != (0, 0):
+            if dy.shape != (shape[0], shape[1], *out_hw):
+                raise ValueError(f"dy must have shape {(shape[0], shape[1], *out_hw)} for x_shape {shape} "
+                                 f"(ceil_mode), got {dy.shape}")
+            xp = get_array_module(dy)
+            scaled = dy * _avg_divisor_scale(shape, k, s, p, out_hw, count_include_pad, xp, dy.dtype)
+            big = (shape[0], shape[1], shape[2] + extra[0], shape[3] + extra[1])
+            dx = avg_pool2d_backward(scaled, big, k, s, p, count_include_pad=True)
+            return contiguous(dx[:, :, :shape[2], :shape[3]])
     if dy.shape != (shape[0], shape[1], oh, ow):
         raise ValueError(f"dy must have shape {(shape[0], shape[1], oh, ow)} for x_shape {shape}, got {dy.shape}")
     dx = empty(shape, dy.dtype, get_array_module(dy))
