@@ -578,3 +578,16 @@ def test_train_cli_on_the_gpu(xp, model, tmp_path, capsys):
     assert len(runs["cuda"]) == len(runs["cpu"]) == 6  # train/val loss and accuracy, test loss and accuracy
     np.testing.assert_allclose(runs["cuda"], runs["cpu"], atol=2e-4)  # 1e-4 of printing, float32 noise
     assert fastnn.load(path).device == "cpu"
+
+
+def test_cross_entropy_per_position_on_the_gpu(xp, rng):
+    logits = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    labels = rng.integers(0, 3, (2, 4, 5))
+    labels[1, 2, 3] = -100
+    loss = nn.CrossEntropyLoss(weight=[1.0, 0.5, 2.0])
+    value_cpu, grad_cpu = loss(logits, labels), loss.backward()
+    value_gpu = loss(xp.asarray(logits), xp.asarray(labels))
+    grad_gpu = loss.backward()
+    assert isinstance(grad_gpu, xp.ndarray) and grad_gpu.shape == logits.shape
+    assert value_gpu == pytest.approx(value_cpu, rel=1e-6)
+    assert_close(host(grad_gpu), grad_cpu.astype(F64), "loss", np.float32)

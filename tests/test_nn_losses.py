@@ -39,7 +39,7 @@ def test_cross_entropy_shape_errors(rng):
     loss = nn.CrossEntropyLoss()
     with pytest.raises(ValueError, match=r"shape \(4,\), got \(3,\)"):
         loss(rng.standard_normal((4, 3)), np.zeros(3, np.int64))
-    with pytest.raises(ValueError, match=r"\(N, K\)"):
+    with pytest.raises(ValueError, match=r"unbatched logits \(4,\) the target must be a 0-d class index"):
         loss(rng.standard_normal(4), np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="Received: label_smoothing=1.5"):
         nn.CrossEntropyLoss(label_smoothing=1.5)
@@ -306,3 +306,36 @@ def test_bce_weight_errors(rng):
     loss = nn.BCEWithLogitsLoss(pos_weight=[1, 2, 3], reduction="sum")
     assert loss.get_config() == {"reduction": "sum", "pos_weight": [1.0, 2.0, 3.0]}
     assert nn.BCEWithLogitsLoss(**loss.get_config())(p, t) == loss(p, t)
+
+
+def test_cross_entropy_k_dimensional_and_unbatched_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    logits = rng.standard_normal((3, 4, 5, 2)) * 2
+    labels = rng.integers(0, 4, (3, 5, 2))
+    labels[0, 1, 1] = -100
+    soft = np.moveaxis(rng.dirichlet(np.ones(4), size=(3, 5, 2)), -1, 1)
+    cases = [({}, labels), ({"label_smoothing": 0.2, "weight": np.array([1.0, 2.0, 0.5, 1.5])}, labels),
+             ({"reduction": "sum"}, labels), ({}, soft), ({"weight": np.array([1.0, 2.0, 0.5, 1.5])}, soft)]
+    for kw, target in cases:
+        ours = nn.CrossEntropyLoss(**kw)
+        value = ours(logits, target)
+        tx = torch.tensor(logits, requires_grad=True)
+        tkw = {k: torch.tensor(v) if k == "weight" else v for k, v in kw.items()}
+        out = torch.nn.CrossEntropyLoss(**tkw)(tx, torch.tensor(target))
+        out.backward()
+        assert abs(value - out.item()) < 1e-10, kw
+        grad = ours.backward()
+        assert grad.shape == logits.shape and grad.flags.c_contiguous
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-14)
+    one = rng.standard_normal(4)
+    ours = nn.CrossEntropyLoss(label_smoothing=0.1)
+    value = ours(one, np.array(2))
+    tx = torch.tensor(one, requires_grad=True)
+    out = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(tx, torch.tensor(2))
+    out.backward()
+    assert abs(value - out.item()) < 1e-12
+    np.testing.assert_allclose(ours.backward(), tx.grad.numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"must have shape \(3, 5, 2\)"):
+        nn.CrossEntropyLoss()(logits, labels[:, :4])
+    with pytest.raises(ValueError, match=r"\(N, K\), \(K,\) or \(N, K, d1, ...\)"):
+        nn.CrossEntropyLoss()(np.ones(()), np.array(0))

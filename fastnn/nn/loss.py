@@ -213,7 +213,8 @@ class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits (N, K), fused with the softmax.
 
     Target: class indices (N,) (any integer dtype) or probabilities (N, K) (soft labels, mixup).
-    ``label_smoothing`` mixes the target with the uniform distribution (PyTorch). ``reduction``:
+    Logits (K,) are one sample; (N, K, d1, ...) make every position a sample (targets (N, d1,
+    ...) or (N, K, d1, ...); the mean is over all positions), as PyTorch. ``label_smoothing`` mixes the target with the uniform distribution (PyTorch). ``reduction``:
     "mean" over the N samples or "sum".
 
     ``weight`` (keyword): a weight per class, shape (K,), as PyTorch's: sample n's loss is
@@ -246,8 +247,43 @@ class CrossEntropyLoss(Loss):
 
     def __call__(self, logits, target) -> float:
         _check_pred("CrossEntropyLoss", logits)
-        if logits.ndim != 2:
-            raise ValueError(f"CrossEntropyLoss expects logits of shape (N, K), got {logits.shape}")
+        if logits.ndim == 2:
+            return self._rows(logits, target)
+        if logits.ndim == 0:
+            raise ValueError(f"CrossEntropyLoss expects logits of shape (N, K), (K,) or (N, K, d1, ...), "
+                             f"got {logits.shape}")
+        xp = _device.xp_of(logits)
+        target = _on_device_of("CrossEntropyLoss", logits, target)
+        if logits.ndim == 1:  # one unbatched sample: (K,) with a scalar label or (K,) probabilities
+            want = () if target.dtype.kind in "iub" else logits.shape
+            if target.shape != want:
+                raise ValueError(f"CrossEntropyLoss: for unbatched logits {logits.shape} the target must be "
+                                 f"{'a 0-d class index' if want == () else f'of shape {want}'}, got shape {target.shape}")
+            loss = self._rows(logits[None], target[None])
+            self._grad = self._grad[0]
+            return loss
+        # (N, K, d1, ...): every position is a sample (PyTorch's K-dimensional case, e.g. per-pixel
+        # classes); the class axis moves last and the positions become rows.
+        k = logits.shape[1]
+        rows = xp.ascontiguousarray(xp.moveaxis(logits, 1, -1)).reshape(-1, k)
+        if target.dtype.kind in "iub":
+            want = logits.shape[:1] + logits.shape[2:]
+            if target.shape != want:
+                raise ValueError(f"CrossEntropyLoss: class-index target must have shape {want} for logits "
+                                 f"{logits.shape}, got {target.shape}")
+            flat = target.reshape(-1)
+        else:
+            if target.shape != logits.shape:
+                raise ValueError(f"CrossEntropyLoss: target shape {target.shape} differs from prediction shape "
+                                 f"{logits.shape}")
+            flat = xp.ascontiguousarray(xp.moveaxis(target, 1, -1)).reshape(-1, k)
+        loss = self._rows(rows, flat)
+        moved = self._grad.reshape(logits.shape[:1] + logits.shape[2:] + (k,))
+        self._grad = xp.ascontiguousarray(xp.moveaxis(moved, -1, 1))
+        return loss
+
+    def _rows(self, logits, target) -> float:
+        """The loss of (N, K) logits."""
         n, k = logits.shape
         if self.weight is not None and self.weight.size != k:
             raise ValueError(f"CrossEntropyLoss: weight has {self.weight.size} entries but the logits have "
