@@ -210,6 +210,7 @@ def _layer_cases():
         ("BatchNorm1d momentum=None", lambda: nn.BatchNorm1d(5, momentum=None), (6, 5)),
         ("BatchNorm2d untracked", lambda: nn.BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 5)),
         ("Conv2d padding='same'", lambda: nn.Conv2d(3, 2, (2, 3), padding="same"), (2, 3, 5, 6)),
+        ("Conv2d groups and dilation", lambda: nn.Conv2d(4, 6, 3, groups=2, dilation=2, padding=2), (2, 4, 7, 7)),
         ("Dropout", lambda: nn.Dropout(0.4), (5, 7)),
         ("Flatten", lambda: nn.Flatten(), (2, 3, 4, 5)),
         ("Reshape", lambda: nn.Reshape((4, 15)), (2, 3, 4, 5)),

@@ -196,6 +196,60 @@ def test_conv2d_padding_strings_valid_config_and_errors(rng, tmp_path):
         ops.conv2d_backward(np.zeros((1, 1, 5, 5), np.float32), x, w, padding="full")
 
 
+@pytest.mark.parametrize("c, oc, kernel, kw", [
+    (4, 6, 3, {"dilation": 2, "padding": 2}),
+    (3, 2, (2, 3), {"dilation": (1, 3), "stride": (2, 1)}),
+    (4, 6, 3, {"groups": 2, "padding": 1}),
+    (4, 4, 3, {"groups": 4, "stride": 2, "padding": 1}),  # depthwise
+    (6, 3, (3, 2), {"groups": 3, "dilation": (2, 1), "padding": "same", "bias": False}),
+    (4, 8, 1, {"groups": 2}),  # grouped pointwise
+])
+def test_conv2d_dilation_and_groups_match_torch(rng, c, oc, kernel, kw):
+    layer = nn.Conv2d(c, oc, kernel, **kw).double()
+    x = rng.standard_normal((2, c, 7, 8))
+    y = layer(x)
+    check_module_gradients(layer, x)
+    torch = pytest.importorskip("torch")
+    tkw = {k: v for k, v in kw.items() if k != "bias"}
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(layer.weight.data, requires_grad=True)
+    tb = None if layer.bias is None else torch.tensor(layer.bias.data, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **tkw)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    layer.zero_grad()
+    dx = layer.backward(dy)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    if tb is not None:
+        np.testing.assert_allclose(layer.bias.grad, tb.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert layer.weight.shape == (oc, c // kw.get("groups", 1)) + tuple(np.broadcast_to(kernel, 2))
+    again = nn.Conv2d(**layer.get_config()).double()
+    again.load_state_dict(layer.state_dict())
+    np.testing.assert_array_equal(again(x), y)
+
+
+def test_conv2d_groups_errors_and_float32(rng):
+    with pytest.raises(ValueError, match="in_channels must be divisible by groups. Received: in_channels=3, groups=2"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="out_channels must be divisible by groups"):
+        nn.Conv2d(4, 3, 3, groups=2)
+    with pytest.raises(ValueError, match="Received: dilation=0"):
+        nn.Conv2d(4, 4, 3, dilation=0)
+    from fastnn import ops
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"with groups=2 expects 6"):
+        ops.conv2d_forward(x, np.zeros((4, 3, 3, 3), np.float32), groups=2)
+    with pytest.raises(ValueError, match="groups must be a positive int"):
+        ops.conv2d_forward(x, np.zeros((4, 4, 3, 3), np.float32), groups=0)
+    layer = nn.Conv2d(4, 8, 3, groups=4, dilation=2, padding="same")
+    y = layer(x)
+    assert y.dtype == np.float32 and y.shape == (1, 8, 6, 6)
+    want = layer.double()(x.astype(np.float64))
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("stride, padding, output_padding", [(1, 0, 0), (2, 1, 1)])
 def test_conv_transpose2d_gradients_and_shape(rng, stride, padding, output_padding):
     layer = nn.ConvTranspose2d(2, 3, 3, stride=stride, padding=padding, output_padding=output_padding)

@@ -153,18 +153,27 @@ class Conv2d(Module):
         kernel_size, stride, padding: an int or an (h, w) pair; zero padding. padding may also be
             "valid" (none) or "same" (stride 1: the output keeps H x W; an even kernel pads one
             more row / column at the bottom / right, as PyTorch).
-        bias: learn a per-channel bias. init: as for Linear (default bound 1/sqrt(C*KH*KW)).
+        dilation: an int or (h, w) pair: taps d apart (PyTorch's; the kernel spans d (K - 1) + 1).
+        groups: channels split into groups that see only their own inputs (C and OC divisible by
+            it; groups = C is depthwise). Grouped / dilated layers run one convolution per group
+            with the dilated kernel (slower than the plain path, same semantics as PyTorch).
+        bias: learn a per-channel bias. init: as for Linear (default bound 1/sqrt(C/groups*KH*KW)).
     Shape: x (N, C, H, W) -> y (N, OC, OH, OW).
-    Attributes: weight (OC, C, KH, KW), bias (OC,).
+    Attributes: weight (OC, C / groups, KH, KW), bias (OC,).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, init: str = "default"):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, init: str = "default"):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
         self.kernel_size = pair("kernel_size", kernel_size)
         self.stride = pair("stride", stride)
+        self.dilation = pair("dilation", dilation)
+        self.groups = check_int("groups", groups)
+        for what, count in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if count % self.groups:
+                raise ValueError(f"{what} must be divisible by groups. Received: {what}={count}, groups={groups}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid'. "
@@ -176,27 +185,30 @@ class Conv2d(Module):
             self.padding = pair("padding", padding, minimum=0)
         self.init = _check_init(init)
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.zeros((self.out_channels, self.in_channels, kh, kw), np.float32))
+        self.weight = Parameter(np.zeros((self.out_channels, self.in_channels // self.groups, kh, kw), np.float32))
         self.bias = Parameter(np.zeros(self.out_channels, np.float32)) if bias else None
         self._x = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         _init_weight_and_bias(self, fan_in)
+
+    def _shape_args(self):
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
 
     def forward(self, x):
         _check_input(self, x, (4,), self.in_channels, state=self.weight.data)
         self._x = x
         return ops.conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                  stride=self.stride, padding=self.padding)
+                                  **self._shape_args())
 
     backward_can_skip_dx = True
 
     def backward(self, dy, need_dx: bool = True):
         """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
-        dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, stride=self.stride, padding=self.padding,
+        dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, **self._shape_args(),
                                          need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.add_grad(dw)
         if self.bias is not None:
@@ -207,7 +219,9 @@ class Conv2d(Module):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
                 "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
-                "bias": self.bias is not None, "init": self.init}
+                "bias": self.bias is not None, "init": self.init,
+                **({"dilation": list(self.dilation)} if self.dilation != (1, 1) else {}),
+                **({"groups": self.groups} if self.groups != 1 else {})}
 
 
 class ConvTranspose2d(Module):

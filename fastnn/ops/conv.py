@@ -47,17 +47,22 @@ def _output_hw(h: int, w: int, kernel, stride, padding):
             conv_output_size(w, kernel[1], stride[1], padding[1]))
 
 
-def _conv_operands(x, w, b, x_name: str = "x"):
+def _conv_operands(x, w, b, x_name: str = "x", groups: int = 1):
     """Type/rank/channel checks shared by conv2d forward and backward; returns C-ordered arrays."""
     check_float(x, x_name)
     same_dtype(x, x_name, w, "w")
     if b is not None:
         same_dtype(x, x_name, b, "b")
     _check_4d(x, x_name)
-    _check_4d(w, "w", "(OC, C, KH, KW)")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"{x_name} has {x.shape[1]} channels but w {w.shape} expects {w.shape[1]} "
-                         "(w is (OC, C, KH, KW))")
+    _check_4d(w, "w", "(OC, C, KH, KW)" if groups == 1 else "(OC, C / groups, KH, KW)")
+    if groups != 1 and w.shape[0] % groups:
+        raise ValueError(f"w {w.shape} has {w.shape[0]} output channels, not a multiple of groups={groups}")
+    if x.shape[1] != w.shape[1] * groups:
+        if groups == 1:
+            raise ValueError(f"{x_name} has {x.shape[1]} channels but w {w.shape} expects {w.shape[1]} "
+                             "(w is (OC, C, KH, KW))")
+        raise ValueError(f"{x_name} has {x.shape[1]} channels but w {w.shape} with groups={groups} expects "
+                         f"{w.shape[1] * groups} (w is (OC, C / groups, KH, KW))")
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"b must have shape ({w.shape[0]},) for w {w.shape}, got {b.shape}")
     return contiguous(x), contiguous(w), None if b is None else contiguous(b)
@@ -103,6 +108,30 @@ def _is_pointwise(w, s, p) -> bool:
     return w.shape[2] == 1 and w.shape[3] == 1 and s == (1, 1) and p == (0, 0)
 
 
+def _groups(groups) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    return int(groups)
+
+
+def _dilate(w, d):
+    """The kernel with d - 1 zeros between its taps (a convolution with dilation d is one with
+    this kernel: the zero taps add exact zeros for finite inputs)."""
+    if d == (1, 1):
+        return w
+    kh, kw = w.shape[2], w.shape[3]
+    big = get_array_module(w).zeros(w.shape[:2] + (d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1), w.dtype)
+    big[:, :, ::d[0], ::d[1]] = w
+    return big
+
+
+def _check_dilation(dilation):
+    d = pair(dilation, "dilation")
+    if min(d) < 1:
+        raise ValueError(f"dilation must be >= 1, got {dilation!r}")
+    return d
+
+
 def _padding(padding, w, stride):
     """(symmetric (ph, pw), extra (top, bottom, left, right) or None) for an int / pair padding or
     PyTorch's strings: "valid" = 0; "same" (stride 1 only) pads K - 1 in total per axis, half
@@ -132,7 +161,7 @@ def _pad_input(x, extra):
     return padded
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=False):
+def conv2d_forward(x, w, b=None, stride=1, padding=0, *, dilation=1, groups=1, out=None, return_cols=False):
     """``y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[n, c, oh*SH + i, ow*SW + j]``.
 
     Args:
@@ -146,8 +175,25 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=F
             It costs C*KH*KW*N*OH*OW elements of memory and saves one im2col in backward;
             measured, that saving is about nil (backward's im2col runs on L2-resident chunks
             while the kept matrix is read from memory), so layers need not keep it.
+        dilation: int or (h, w): taps d apart (PyTorch's; OH = (H + 2P - d (K - 1) - 1) // S + 1).
+        groups: C and OC split into this many groups, group g's outputs seeing only its inputs;
+            w is then (OC, C / groups, KH, KW) (PyTorch's; groups = C is a depthwise convolution).
+            Grouped and dilated convolutions run one convolution per group with the dilated
+            kernel, and keep no columns (cols is None).
     Returns: y (N, OC, OH, OW), or (y, cols) with return_cols.
     """
+    groups, d = _groups(groups), _check_dilation(dilation)
+    if groups != 1 or d != (1, 1):
+        x, w, b = _conv_operands(x, w, b, groups=groups)
+        w = _dilate(w, d)
+        og, cg = w.shape[0] // groups, w.shape[1]
+        parts = [conv2d_forward(contiguous(x[:, g * cg:(g + 1) * cg]), contiguous(w[g * og:(g + 1) * og]),
+                                None if b is None else contiguous(b[g * og:(g + 1) * og]), stride, padding)
+                 for g in range(groups)]
+        y = out_array(out, (x.shape[0], w.shape[0]) + parts[0].shape[2:], x.dtype, xp=get_array_module(x))
+        for g, part in enumerate(parts):
+            y[:, g * og:(g + 1) * og] = part
+        return (y, None) if return_cols else y
     x, w, b = _conv_operands(x, w, b)
     s = pair(stride, "stride")
     p, extra = _padding(padding, w, s)
@@ -163,7 +209,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, out=None, return_cols=F
     return (y, cols) if return_cols else y
 
 
-def conv2d_backward(dy, x, w, stride=1, padding=0, *, need_dx=True, has_bias=True, cols=None):
+def conv2d_backward(dy, x, w, stride=1, padding=0, *, dilation=1, groups=1, need_dx=True, has_bias=True,
+                    cols=None):
     """Gradients of :func:`conv2d_forward`.
 
     dw[o, c, i, j] = sum_{n,oh,ow} dy[n, o, oh, ow] * xpad[n, c, oh*SH + i, ow*SW + j];
@@ -175,8 +222,33 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, *, need_dx=True, has_bias=Tru
         need_dx: compute dx (False for a first layer). has_bias: compute db.
         cols: the column matrix from ``conv2d_forward(..., return_cols=True)`` on the same x
             (optional; recomputed from x when None).
+        dilation, groups: as for :func:`conv2d_forward`.
     Returns: (dx or None, dw, db or None), each in the dtype of the inputs.
     """
+    groups, d = _groups(groups), _check_dilation(dilation)
+    if groups != 1 or d != (1, 1):
+        x, w, _ = _conv_operands(x, w, None, groups=groups)
+        same_dtype(x, "x", dy, "dy")
+        _check_4d(dy, "dy", "(N, OC, OH, OW)")
+        if dy.shape[:2] != (x.shape[0], w.shape[0]):
+            raise ValueError(f"dy must have shape (N, OC, OH, OW) = ({x.shape[0]}, {w.shape[0]}, ...) for x "
+                             f"{x.shape} and w {w.shape}, got {dy.shape}")
+        wd = _dilate(w, d)
+        og, cg = w.shape[0] // groups, w.shape[1]
+        xp = get_array_module(x)
+        dx = empty(x.shape, x.dtype, xp) if need_dx else None
+        dwd = empty(wd.shape, wd.dtype, xp)
+        db = empty(w.shape[0], x.dtype, xp) if has_bias else None
+        for g in range(groups):
+            o, c = slice(g * og, (g + 1) * og), slice(g * cg, (g + 1) * cg)
+            dxg, dwg, dbg = conv2d_backward(contiguous(dy[:, o]), contiguous(x[:, c]), contiguous(wd[o]), stride,
+                                            padding, need_dx=need_dx, has_bias=has_bias)
+            if need_dx:
+                dx[:, c] = dxg
+            dwd[o] = dwg
+            if has_bias:
+                db[o] = dbg
+        return dx, contiguous(dwd[:, :, ::d[0], ::d[1]]), db
     x, w, _ = _conv_operands(x, w, None)
     same_dtype(x, "x", dy, "dy")
     s = pair(stride, "stride")
