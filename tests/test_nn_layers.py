@@ -156,12 +156,18 @@ def test_conv2d_padding_same_keeps_the_size_and_matches_torch(rng, kernel):
     y = layer(x)
     assert y.shape == (2, 3, 6, 7)
     check_module_gradients(layer, x)
+    _matches_torch_conv2d(layer, x, y, rng, padding="same")
+
+
+def _matches_torch_conv2d(layer, x, y, rng, **torch_kwargs):
+    """y = layer(x) and the layer's dx, dw, db against torch.nn.functional.conv2d (float64)."""
     torch = pytest.importorskip("torch")
     tx = torch.tensor(x, requires_grad=True)
     tw = torch.tensor(layer.weight.data, requires_grad=True)
+    tb = None if layer.bias is None else torch.tensor(layer.bias.data, requires_grad=True)
     with warnings.catch_warnings():  # torch, too, pads a copy for an even kernel (and says so)
         warnings.simplefilter("ignore", UserWarning)
-        ty = torch.nn.functional.conv2d(tx, tw, torch.tensor(layer.bias.data), padding="same")
+        ty = torch.nn.functional.conv2d(tx, tw, tb, **torch_kwargs)
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
     ty.backward(torch.tensor(dy))
@@ -169,6 +175,8 @@ def test_conv2d_padding_same_keeps_the_size_and_matches_torch(rng, kernel):
     dx = layer.backward(dy)
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.weight.grad, tw.grad.numpy(), rtol=1e-12, atol=1e-12)
+    if tb is not None:
+        np.testing.assert_allclose(layer.bias.grad, tb.grad.numpy(), rtol=1e-12, atol=1e-12)
     assert dx.flags.c_contiguous
 
 
@@ -209,21 +217,7 @@ def test_conv2d_dilation_and_groups_match_torch(rng, c, oc, kernel, kw):
     x = rng.standard_normal((2, c, 7, 8))
     y = layer(x)
     check_module_gradients(layer, x)
-    torch = pytest.importorskip("torch")
-    tkw = {k: v for k, v in kw.items() if k != "bias"}
-    tx = torch.tensor(x, requires_grad=True)
-    tw = torch.tensor(layer.weight.data, requires_grad=True)
-    tb = None if layer.bias is None else torch.tensor(layer.bias.data, requires_grad=True)
-    ty = torch.nn.functional.conv2d(tx, tw, tb, **tkw)
-    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    dy = rng.standard_normal(y.shape)
-    ty.backward(torch.tensor(dy))
-    layer.zero_grad()
-    dx = layer.backward(dy)
-    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layer.weight.grad, tw.grad.numpy(), rtol=1e-12, atol=1e-12)
-    if tb is not None:
-        np.testing.assert_allclose(layer.bias.grad, tb.grad.numpy(), rtol=1e-12, atol=1e-12)
+    _matches_torch_conv2d(layer, x, y, rng, **{k: v for k, v in kw.items() if k != "bias"})
     assert layer.weight.shape == (oc, c // kw.get("groups", 1)) + tuple(np.broadcast_to(kernel, 2))
     again = nn.Conv2d(**layer.get_config()).double()
     again.load_state_dict(layer.state_dict())
