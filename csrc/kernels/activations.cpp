@@ -21,6 +21,7 @@ template <typename T>
 void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log) {
   FASTNN_DISPATCH(softmax_backward<T>(dy, y, dx, rows, cols, log));
 }
+void exp_inplace_f64(double* e, int64_t n) { FASTNN_DISPATCH(exp_inplace_f64(e, n)); }
 
 #define FASTNN_INSTANTIATE(T)                                                                    \
   template void activation_forward<T>(Act, const T*, T*, int64_t, const ActParams&);             \

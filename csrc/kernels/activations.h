@@ -30,4 +30,8 @@ void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);
 template <typename T>
 void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);
 
+// e[j] = exp(e[j]) in double for j < n (simd_math::exp_f64, vectorized): the softmax
+// cross-entropy's exponentials, a block of rows at a time.
+void exp_inplace_f64(double* e, int64_t n);
+
 }  // namespace fastnn

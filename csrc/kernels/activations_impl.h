@@ -171,6 +171,25 @@ void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols
   });
 }
 
+// Whole blocks of 16 (a ragged last block through a padded copy): a scalar remainder would run
+// each of its exps as one long dependency chain.
+void exp_inplace_f64(double* e, int64_t n) {
+  constexpr int kB = 16;
+  int64_t j0 = 0;
+  for (; j0 + kB <= n; j0 += kB) {
+#pragma omp simd
+    for (int j = 0; j < kB; ++j) e[j0 + j] = simd_math::exp_f64(e[j0 + j]);
+  }
+  if (j0 < n) {
+    const int rest = static_cast<int>(n - j0);
+    double buf[kB];
+    for (int j = 0; j < kB; ++j) buf[j] = j < rest ? e[j0 + j] : 0.0;
+#pragma omp simd
+    for (int j = 0; j < kB; ++j) buf[j] = simd_math::exp_f64(buf[j]);
+    for (int j = 0; j < rest; ++j) e[j0 + j] = buf[j];
+  }
+}
+
 #define FASTNN_INSTANTIATE(T)                                                                    \
   template void activation_forward<T>(Act, const T*, T*, int64_t, const ActParams&);             \
   template void activation_backward<T>(Act, const T*, const T*, T*, int64_t, const ActParams&);  \

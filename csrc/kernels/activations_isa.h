@@ -12,6 +12,7 @@
   void softmax_forward(const T* x, T* y, int64_t rows, int64_t cols, bool log);                 \
   template <typename T>                                                                         \
   void softmax_backward(const T* dy, const T* y, T* dx, int64_t rows, int64_t cols, bool log);  \
+  void exp_inplace_f64(double* e, int64_t n);                                                   \
   }
 
 FASTNN_DECLARE_ACTIVATIONS(isa_generic)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "activations.h"
 #include "cpu.h"
 
 namespace fastnn {
@@ -28,67 +29,125 @@ double blocked_sum(int64_t n, F f) {
   return s;
 }
 
-// One row of softmax cross-entropy. q(j) gives the target weight of class j; returns the row loss
-// and writes grad = (p * sum(q) - q) * inv_n. Terms with q = 0 are skipped (0 * log 0 = 0).
-// One exp per element: e_j = exp(z_j) is kept in `e` (double, so float rows lose nothing), and
-// log p_j = z_j - log(sum e) needs no further transcendental.
-template <typename T, typename Q>
-double ce_row(const T* x, T* g, int64_t k, double inv_n, double* e, Q q) {
-  double mx = -INFINITY;
-  for (int64_t j = 0; j < k; ++j) mx = std::max(mx, static_cast<double>(x[j]));
-  double sum = 0;
-  for (int64_t j = 0; j < k; ++j) {
-    e[j] = std::exp(static_cast<double>(x[j]) - mx);
-    sum += e[j];
-  }
-  const double lse = std::log(sum), inv_sum = 1.0 / sum;
-  double loss = 0, sumq = 0;
-  for (int64_t j = 0; j < k; ++j) {
-    const double qj = q(j);
-    sumq += qj;
-    if (qj != 0) loss -= qj * ((static_cast<double>(x[j]) - mx) - lse);
-  }
-  for (int64_t j = 0; j < k; ++j) g[j] = static_cast<T>((e[j] * inv_sum * sumq - q(j)) * inv_n);
-  return loss;
+// sum over j < k of f(j) in 8 interleaved partial sums (lane l takes j = l mod 8), added in a
+// fixed order at the end: vectorizable at any width, and the same bits on every ISA.
+template <typename F>
+inline double sum8(int64_t k, F f) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= k; j += 8)
+#pragma omp simd
+    for (int l = 0; l < 8; ++l) acc[l] += f(j + l);
+  for (int l = 0; j < k; ++j, ++l) acc[l] += f(j);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// row(i, e) computes row i with e a scratch buffer of k doubles.
-template <typename T, typename Row>
-double ce_rows(int64_t n, int64_t k, Row row) {
+// Softmax cross-entropy, a block of rows at a time (independent rows overlap in the core; one
+// row alone is a single chain of max, exp, sum, log). Per row with target weights q_j: loss
+// -sum_j q_j log p_j (terms with q_j = 0 skipped: 0 * log 0 = 0), grad (p sum(q) - q) * inv_n.
+// e_j = exp(x_j - max) is kept in double (float rows lose nothing; the vectorized exp_f64 of
+// activations.h), and log p_j = (x_j - max) - log(sum e) needs no further transcendental.
+// Target: LabelTarget (weights `off` except `on` at the row's integer label: no sum over q
+// needed) or SoftTarget (q(r, j), the weight of class j in row r of the block).
+constexpr int64_t kCeRowBlock = 8;
+
+template <typename T, typename Target>
+void ce_block(const T* x, T* g, int64_t rows, int64_t k, double inv_n, double* e, double* losses, Target tg) {
+  double mx[kCeRowBlock], lse[kCeRowBlock], inv_sum[kCeRowBlock];
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * k;
+    T m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < k; ++j) m = xr[j] > m ? xr[j] : m;  // NaN ignored here; exp passes it on
+    mx[r] = static_cast<double>(m);
+    double* er = e + r * k;
+#pragma omp simd
+    for (int64_t j = 0; j < k; ++j) er[j] = static_cast<double>(xr[j]) - mx[r];
+  }
+  exp_inplace_f64(e, rows * k);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* er = e + r * k;
+    const double sum = sum8(k, [&](int64_t j) { return er[j]; });
+    lse[r] = std::log(sum);
+    inv_sum[r] = 1.0 / sum;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * k;
+    const double* er = e + r * k;
+    T* gr = g + r * k;
+    const double m = mx[r], l = lse[r], is = inv_sum[r];
+    if constexpr (Target::kLabels) {
+      const int64_t t = tg.labels[r];
+      const double on = tg.on, off = tg.off;
+      const double sumq = on + static_cast<double>(k - 1) * off;
+      double loss = -on * ((static_cast<double>(xr[t]) - m) - l);
+      if (off != 0) loss -= off * sum8(k, [&](int64_t j) { return j == t ? 0.0 : (static_cast<double>(xr[j]) - m) - l; });
+      losses[r] = loss;
+#pragma omp simd
+      for (int64_t j = 0; j < k; ++j) gr[j] = static_cast<T>((er[j] * is * sumq - off) * inv_n);
+      gr[t] = static_cast<T>((er[t] * is * sumq - on) * inv_n);
+    } else {
+      const double sumq = sum8(k, [&](int64_t j) { return tg.q(r, j); });
+      losses[r] = -sum8(k, [&](int64_t j) {
+        const double qj = tg.q(r, j);
+        return qj != 0 ? qj * ((static_cast<double>(xr[j]) - m) - l) : 0.0;
+      });
+#pragma omp simd
+      for (int64_t j = 0; j < k; ++j) gr[j] = static_cast<T>((er[j] * is * sumq - tg.q(r, j)) * inv_n);
+    }
+  }
+}
+
+// The mean over rows of the row losses, summed in row order (independent of the split).
+// make_target(i0) gives the Target of the block starting at row i0.
+template <typename T, typename MakeTarget>
+double ce_rows(const T* logits, T* grad, int64_t n, int64_t k, MakeTarget make_target) {
   if (n == 0) return NAN;
+  const double inv_n = 1.0 / static_cast<double>(n);
   std::vector<double> losses(static_cast<size_t>(n));
-  const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(k, 1));
-  parallel_for(n, grain, [&](int64_t b, int64_t e) {
-    std::vector<double> scratch(static_cast<size_t>(k));
-    for (int64_t i = b; i < e; ++i) losses[i] = row(i, scratch.data());
+  const int64_t blocks = (n + kCeRowBlock - 1) / kCeRowBlock;
+  const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(kCeRowBlock * k, 1));
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) {
+    std::vector<double> scratch(static_cast<size_t>(kCeRowBlock * k));
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kCeRowBlock, rows = std::min(kCeRowBlock, n - i0);
+      ce_block(logits + i0 * k, grad + i0 * k, rows, k, inv_n, scratch.data(), losses.data() + i0,
+               make_target(i0));
+    }
   });
   double s = 0;
-  for (double v : losses) s += v;  // row order: independent of the split
-  return s / static_cast<double>(n);
+  for (double v : losses) s += v;
+  return s * inv_n;
 }
+
+struct LabelTarget {
+  static constexpr bool kLabels = true;
+  const int64_t* labels;
+  double on, off;
+};
+
+template <typename T>
+struct SoftTarget {
+  const T* target;
+  int64_t k;
+  double keep, off;  // q = keep * target + off (label smoothing)
+  static constexpr bool kLabels = false;
+  double q(int64_t r, int64_t j) const { return keep * static_cast<double>(target[r * k + j]) + off; }
+};
 
 }  // namespace
 
 template <typename T>
 double softmax_cross_entropy_labels(const T* logits, const int64_t* labels, T* grad, int64_t n, int64_t k,
                                     double ls) {
-  const double inv_n = n ? 1.0 / static_cast<double>(n) : 0.0;
   const double off = ls / static_cast<double>(k), on = (1.0 - ls) + off;
-  return ce_rows<T>(n, k, [&](int64_t i, double* e) {
-    const int64_t t = labels[i];
-    return ce_row(logits + i * k, grad + i * k, k, inv_n, e, [&](int64_t j) { return j == t ? on : off; });
-  });
+  return ce_rows<T>(logits, grad, n, k, [&](int64_t i0) { return LabelTarget{labels + i0, on, off}; });
 }
 
 template <typename T>
 double softmax_cross_entropy_soft(const T* logits, const T* target, T* grad, int64_t n, int64_t k, double ls) {
-  const double inv_n = n ? 1.0 / static_cast<double>(n) : 0.0;
   const double off = ls / static_cast<double>(k);
-  return ce_rows<T>(n, k, [&](int64_t i, double* e) {
-    const T* tr = target + i * k;
-    return ce_row(logits + i * k, grad + i * k, k, inv_n, e,
-                  [&](int64_t j) { return (1.0 - ls) * static_cast<double>(tr[j]) + off; });
-  });
+  return ce_rows<T>(logits, grad, n, k, [&](int64_t i0) { return SoftTarget<T>{target + i0 * k, k, 1.0 - ls, off}; });
 }
 
 namespace {
