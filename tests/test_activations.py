@@ -102,6 +102,26 @@ def test_special_values(dtype):
         assert_close(got, want, "activation", dtype, err_msg=name)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_and_signed_zero_as_pytorch(dtype, isa):
+    """PyTorch's rules at the edges: ReLU's and ELU's backward pass the gradient on at a NaN
+    input (threshold_backward / elu_backward test x <= 0), and ELU(-0.0) is -0.0."""
+    x = np.array([np.nan, -0.0, 0.0, -1.0, 2.0], dtype)
+    dy = np.full(5, 3.0, dtype)
+    np.testing.assert_array_equal(ops.relu_backward(dy, x), np.array([3, 0, 0, 0, 3], dtype))
+    np.testing.assert_array_equal(reference.relu_backward(dy, x), np.array([3, 0, 0, 0, 3], dtype))
+    g = ops.elu_backward(dy, x, alpha=0.5)
+    assert g[0] == 3 and g[4] == 3 and g[1] == g[2] == 1.5
+    assert reference.elu_backward(dy, x, alpha=0.5)[0] == 3
+    y = ops.elu(x, alpha=0.5)
+    assert np.isnan(y[0]) and np.signbit(y[1]) and not np.signbit(y[2])
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(x, requires_grad=True)
+    torch.relu(t).backward(torch.tensor(dy))
+    np.testing.assert_array_equal(ops.relu_backward(dy, x), t.grad.numpy())
+    assert np.signbit(torch.nn.functional.elu(torch.tensor([-0.0], dtype=t.dtype)).numpy()[0])
+
+
 def test_softmax_extreme_rows():
     x = np.array([[1e30, 0.0, -1e30], [-np.inf, 0.0, 1.0], [5.0, 5.0, 5.0]], dtype=np.float32)
     assert_close(ops.softmax(x), _ref64("softmax", x), "softmax")

@@ -34,14 +34,14 @@ __device__ __forceinline__ T act_bwd(int act, T g, T s, T a, T thr) {
     case 0: return T(0);
     case 1: return g * a * s * (T(1) - s);
     case 2: return g * (T(1) - s * s);
-    case 3: return s > T(0) ? g : T(0);
+    case 3: return s <= T(0) ? T(0) : g;  // NaN passes the gradient on (PyTorch)
     case 4: return s > T(0) ? g : g * a;
     case 5: return a * s > thr ? g : g * d_sigmoid(a * s);
     case 6: {
       const T sg = d_sigmoid(a * s);
       return g * (sg + a * s * sg * (T(1) - sg));
     }
-    default: return s > T(0) ? g : g * a * d_exp(s);
+    default: return s <= T(0) ? g * a * d_exp(s) : g;
   }
 }
 

@@ -92,8 +92,8 @@ void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, con
       return map2(dy, s, dx, n, [a](T g, T y) { return g * a * y * (T(1) - y); });
     case Act::tanh:  // s = y
       return map2(dy, s, dx, n, [](T g, T y) { return g * (T(1) - y * y); });
-    case Act::relu:
-      return map2(dy, s, dx, n, [](T g, T x) { return x > T(0) ? g : T(0); });
+    case Act::relu:  // PyTorch's threshold_backward: NaN passes the gradient on
+      return map2(dy, s, dx, n, [](T g, T x) { return x <= T(0) ? T(0) : g; });
     case Act::leaky_relu:
       return map2(dy, s, dx, n, [a](T g, T x) { return x > T(0) ? g : g * a; });
     case Act::softplus:
@@ -109,7 +109,7 @@ void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, con
     case Act::elu:
       return map2(dy, s, dx, n, [a](T g, T x) {
         const T neg = g * a * m_exp(x);
-        return x > T(0) ? g : neg;
+        return x <= T(0) ? neg : g;  // as PyTorch's elu_backward: NaN passes the gradient on
       });
   }
 }

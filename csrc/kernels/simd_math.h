@@ -91,7 +91,8 @@ inline float expm1_f32(float x) {
   p = p * x + 0.5f;
   const float small = p * x * x + x;
   const float big = exp_f32(x) - 1.0f;
-  return std::fabs(x) < 0.5f ? small : big;
+  const float r = std::fabs(x) < 0.5f ? small : big;
+  return x == 0.0f ? x : r;  // expm1(-0) = -0 (small would give +0)
 }
 
 // tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9, +-1 beyond (float32 tanh(9) rounds to 1).

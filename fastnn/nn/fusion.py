@@ -2,9 +2,9 @@
 the layers one by one, with fewer passes over memory.
 
 - ``Linear`` then ``ReLU``: the ReLU becomes the GEMM's epilogue (applied as each output tile is
-  stored). The ReLU layer keeps the output y for its backward; y > 0 exactly where the
-  pre-activation is > 0 (NaN stays NaN and gets no gradient either way), so its own backward
-  gives the same dx.
+  stored). The ReLU layer keeps the output y for its backward; y <= 0 exactly where the
+  pre-activation is <= 0 (NaN stays NaN and passes its gradient on either way, as PyTorch's),
+  so its own backward gives the same dx.
 - ``Linear`` then ``Tanh``: likewise, the GEMM applies the tanh activation kernel's function to
   each output tile as it is stored (the bits of ``fastnn.ops.tanh``); the Tanh layer keeps y, as
   its own forward would, for its backward.

@@ -80,7 +80,8 @@ def relu(x, *, out=None):
 
 
 def relu_backward(dy, x, *, out=None):
-    """dy where x > 0, else 0 (the gradient at 0 is taken as 0, as in PyTorch)."""
+    """0 where x <= 0, else dy (the gradient at 0 is taken as 0, and a NaN input passes dy on,
+    as PyTorch's threshold_backward)."""
     return _backward("relu", dy, x, "x", out)
 
 
@@ -121,7 +122,7 @@ def elu(x, alpha: float = 1.0, *, out=None):
 
 
 def elu_backward(dy, x, alpha: float = 1.0, *, out=None):
-    """dy where x > 0, dy * alpha * exp(x) elsewhere."""
+    """dy * alpha * exp(x) where x <= 0, else dy (a NaN input passes dy on, as PyTorch)."""
     return _backward("elu", dy, x, "x", out, _finite(alpha, "alpha"))
 
 

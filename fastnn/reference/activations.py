@@ -43,7 +43,8 @@ def relu(x):
 
 
 def relu_backward(dy, x):
-    return np.where(x > 0, dy, 0).astype(dy.dtype)
+    """dy where x is not <= 0: NaN passes the gradient on, as PyTorch's threshold_backward."""
+    return np.where(x <= 0, 0, dy).astype(dy.dtype)
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -82,7 +83,8 @@ def elu(x, alpha=1.0):
 
 
 def elu_backward(dy, x, alpha=1.0):
-    return np.where(x > 0, dy, dy * alpha * np.exp(np.minimum(x, 0))).astype(dy.dtype)
+    """dy where x is not <= 0 (NaN passes the gradient on, as PyTorch), dy alpha exp(x) elsewhere."""
+    return np.where(x <= 0, dy * alpha * np.exp(np.minimum(x, 0)), dy).astype(dy.dtype)
 
 
 def _shifted(x):
