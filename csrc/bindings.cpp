@@ -509,8 +509,14 @@ double pointwise_loss(const std::string& name, const py::array& pred, const py::
   check_out(grad, "grad", dt);
   require_same_shape(pred, "pred", grad, "grad");
   if (kind == fastnn::PointLoss::bce) {
-    if (dt == DType::f32) raise_if_outside<float>(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0);
-    else raise_if_outside<double>(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0);
+    // (PyTorch: "all elements of target should be between 0 and 1")
+    if (dt == DType::f32) {
+      raise_if_outside<float>(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0);
+      raise_if_outside<float>(target, "bce_loss: target must lie in [0, 1]", 0.0, 1.0);
+    } else {
+      raise_if_outside<double>(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0);
+      raise_if_outside<double>(target, "bce_loss: target must lie in [0, 1]", 0.0, 1.0);
+    }
   }
   const int64_t n = pred.size();
   py::gil_scoped_release nogil;

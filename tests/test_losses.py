@@ -134,6 +134,20 @@ def test_pointwise_random(name, shape, dtype, layout, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [1.5, -0.5, np.nan])
+def test_bce_target_outside_unit_interval_raises(dtype, bad):
+    """PyTorch's BCELoss: "all elements of target should be between 0 and 1"; the message names
+    the value and its index (BCEWithLogitsLoss takes any target, as PyTorch)."""
+    prob = np.array([0.3, 0.6, 0.5], dtype)
+    target = np.array([1.0, 0.0, bad], dtype)
+    with pytest.raises(ValueError, match=r"target must lie in \[0, 1\], got .* at flat index 2"):
+        ops.bce_loss(prob, target)
+    with pytest.raises(ValueError, match="target must lie in"):
+        reference.bce_loss(prob, target)
+    ops.bce_with_logits_loss(prob, target)  # no range for the logits' target
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_bce_clamps(dtype):
     prob = np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 0.5], dtype)
     target = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.5], dtype)

@@ -75,6 +75,7 @@ def pointwise_loss(name: str, pred, target, grad) -> float:
     require_same_shape(pred, "pred", grad, "grad")
     if name == "bce":
         _raise_if_outside(pred, "bce_loss: prob must lie in [0, 1]", 0.0, 1.0)
+        _raise_if_outside(target, "bce_loss: target must lie in [0, 1]", 0.0, 1.0)
     n = pred.size
     if n == 0:
         return math.nan

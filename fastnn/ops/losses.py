@@ -85,7 +85,8 @@ def l1_loss(pred, target):
 def bce_loss(prob, target):
     """-mean(t log p + (1 - t) log(1 - p)), logs clamped at -100 (PyTorch).
 
-    Returns (loss, dprob), dprob = (p - t) / max(p (1 - p), 1e-12) / n. prob outside [0, 1] raises ValueError.
+    Returns (loss, dprob), dprob = (p - t) / max(p (1 - p), 1e-12) / n. prob or target outside [0, 1] raises ValueError
+    (as PyTorch's BCELoss; NaN counts as outside).
     """
     return _pointwise("bce_loss", prob, target, "prob")
 

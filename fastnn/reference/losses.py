@@ -83,11 +83,11 @@ def l1_loss(pred, target):
     return _mean(np.abs(d)), (np.sign(d) / max(d.size, 1)).astype(pred.dtype)
 
 
-def check_probabilities(prob) -> None:
+def check_probabilities(prob, name: str = "prob") -> None:
     bad = np.flatnonzero(~((prob >= 0) & (prob <= 1)))
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"bce_loss: prob must lie in [0, 1], got {prob.reshape(-1)[i]!r} at index {i}")
+        raise ValueError(f"bce_loss: {name} must lie in [0, 1], got {prob.reshape(-1)[i]!r} at index {i}")
 
 
 # PyTorch clamps the gradient's denominator p * (1 - p) at 1e-12 (aten/src/ATen/native/Loss.cpp),
@@ -98,9 +98,11 @@ BCE_GRAD_EPSILON = float(np.float32(1e-12))
 def bce_loss(prob, target):
     """-mean(t log p + (1 - t) log(1 - p)), each log clamped at -100 (PyTorch).
 
-    Grad (p - t) / max(p (1 - p), 1e-12) / n, PyTorch's formula. prob outside [0, 1] raises.
+    Grad (p - t) / max(p (1 - p), 1e-12) / n, PyTorch's formula. prob or target outside [0, 1]
+    raises (as PyTorch's BCELoss).
     """
     check_probabilities(prob)
+    check_probabilities(target, "target")
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(prob), -100)
         log_1mp = np.maximum(np.log(1 - prob), -100)
