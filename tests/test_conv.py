@@ -581,3 +581,18 @@ def test_many_chunks(dtype, rng):
     want_t = reference.conv_transpose2d_backward(*_f64(x, dy, w), 1, 1)
     assert_close(dxt, want_t[0], "conv_backward")
     assert_close(dwt / scale, want_t[1] / scale, "conv_backward")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose_empty_output_as_pytorch(dtype):
+    """An output size of 0 is an empty result (PyTorch), not an error; its gradients are all 0.
+    A negative size still raises, naming the numbers."""
+    x = np.random.default_rng(0).standard_normal((2, 2, 6, 1)).astype(dtype)
+    w = np.ones((2, 3, 1, 2), dtype)
+    y = ops.conv_transpose2d_forward(x, w, np.ones(3, dtype), stride=(2, 1), padding=(0, 1))
+    assert y.shape == (2, 3, 11, 0) and y.dtype == dtype
+    dx, dw, db = ops.conv_transpose2d_backward(y, x, w, stride=(2, 1), padding=(0, 1))
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (3,)
+    assert not dx.any() and not dw.any() and not db.any()
+    with pytest.raises(ValueError, match=r"would be -1 \(< 0\)"):
+        ops.conv_transpose2d_forward(x, w[:, :, :, :1], stride=1, padding=(0, 1))

@@ -314,6 +314,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     s, p, op = pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding")
     oh, ow = _transpose_output_hw(x, w, s, p, op)
     y = out_array(out, (x.shape[0], w.shape[1], oh, ow), x.dtype, xp=get_array_module(x))
+    if oh == 0 or ow == 0:  # an empty output (PyTorch allows it): no values, nothing to compute
+        return y
     backend(x, w, b, y).conv_transpose2d_forward(x, w, b, y, s, p)
     return y
 
@@ -337,5 +339,10 @@ def conv_transpose2d_backward(dy, x, w, stride=1, padding=0, output_padding=0, *
     dx = empty(x.shape, x.dtype, xp) if need_dx else None
     dw = empty(w.shape, w.dtype, xp)
     db = empty(w.shape[1], x.dtype, xp) if has_bias else None
+    if oh == 0 or ow == 0:  # an empty output takes no part in the loss: every gradient is 0
+        for g in (dx, dw, db):
+            if g is not None:
+                g.fill(0)
+        return dx, dw, db
     backend(dy, x, w).conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
     return dx, dw, db

@@ -79,8 +79,8 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
         raise ValueError(f"output_padding must satisfy 0 <= output_padding < stride, got "
                          f"output_padding={output_padding} with stride={stride}")
     out = (size - 1) * stride - 2 * padding + kernel + output_padding
-    if out < 1:
-        raise ValueError(f"transposed convolution output size would be {out} (< 1): size {size}, "
+    if out < 0:  # 0 is an empty output, as in PyTorch
+        raise ValueError(f"transposed convolution output size would be {out} (< 0): size {size}, "
                          f"kernel_size {kernel}, stride {stride}, padding {padding}, "
                          f"output_padding {output_padding}")
     return out
