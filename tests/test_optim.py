@@ -244,6 +244,7 @@ def test_hyperparameter_validation(make, message):
 
 def test_float64_parameters_are_refused_by_the_update():
     p = nn.Parameter(np.ones(3))
+    p.grad[...] = 1.0
     opt = optim.SGD([p], lr=0.1)
     with pytest.raises((TypeError, ValueError)):
         opt.step()

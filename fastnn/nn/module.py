@@ -34,7 +34,11 @@ class Parameter:
 
     ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next backward writes
     its result instead of adding it (``accumulate``), so no pass clears the array first.
-    Reading ``grad`` in between gives zeros, as always.
+    Reading ``grad`` in between gives zeros, as always. Until a backward (or a write through
+    ``grad``) gives it a gradient, ``has_grad`` is False, for a new parameter too: optimizers
+    and gradient clipping then skip it, as PyTorch skips a parameter whose ``grad`` is None
+    (``zero_grad()`` sets it to None by default), so a parameter that took no part in a
+    backward keeps its value, its optimizer state and its step count.
     """
 
     __slots__ = ("data", "_grad", "_grad_is_zero", "trainable")
@@ -48,13 +52,15 @@ class Parameter:
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
         self.data = data
         if grad is None:
-            grad = _device.zeros_like(data)
+            self._grad = _device.zeros_like(data)
+            self._grad_is_zero = True  # no gradient yet (PyTorch: grad is None)
         elif grad.shape != data.shape or grad.dtype != data.dtype:
             raise ValueError(f"grad must match data ({data.shape}, {data.dtype}), got ({grad.shape}, {grad.dtype})")
         elif _device.device_of(grad) != _device.device_of(data):
             raise ValueError(f"grad must be on the device of data ({_device.device_of(data)}), "
                              f"got {_device.describe(grad)}")
-        self.grad = grad
+        else:
+            self.grad = grad
         self.trainable = bool(trainable)
 
     @property
@@ -68,6 +74,11 @@ class Parameter:
     def grad(self, value):
         self._grad = value
         self._grad_is_zero = False
+
+    @property
+    def has_grad(self) -> bool:
+        """False from ``zero_grad()`` (or creation) until a backward or a write through ``grad``."""
+        return not self._grad_is_zero
 
     def accumulate(self):
         """(gradient array, beta) for a kernel that adds its result into the gradient: beta is

@@ -13,11 +13,15 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
 def _params(parameters):
+    """The parameters that have a gradient (PyTorch skips those whose grad is None; here: no
+    backward since zero_grad, ``Parameter.has_grad`` False; reading their grad would make it one)."""
     if isinstance(parameters, Module):
-        return parameters.parameters()
-    if hasattr(parameters, "grad"):
-        return [parameters]
-    return list(parameters)
+        params = parameters.parameters()
+    elif hasattr(parameters, "grad"):
+        params = [parameters]
+    else:
+        params = list(parameters)
+    return [p for p in params if getattr(p, "has_grad", True)]
 
 
 def _max_abs(g) -> float:

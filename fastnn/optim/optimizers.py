@@ -97,7 +97,7 @@ class Optimizer:
             # updates below then skip the per-call checks of fastnn.ops (ops.optim._run).
             self._validate(group)
             for p in group["params"]:
-                if not p.trainable:
+                if not p.trainable or not p.has_grad:  # frozen, or no gradient since zero_grad
                     continue
                 state = self.state.get(p)
                 if state is None:
