@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import nn
+from fastnn import nn, reference
 from nn_helpers import away_from_zero, check_module_gradients
 
 
@@ -419,6 +419,42 @@ def test_dropout_eval_is_identity_and_validates(rng):
 
 
 # ---- reshaping ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 3), (4,), (), (2, 0, 3)])
+@pytest.mark.parametrize("dims", [(), (0,), (-2,), (1, 2), (0, -2), (2, 2), (-1, -1), (0, 0)])
+def test_flatten_dims_as_pytorch(shape, dims, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal(shape)
+    try:
+        want = torch.nn.Flatten(*dims)(torch.tensor(x)).numpy()
+    except (IndexError, RuntimeError):
+        with pytest.raises(IndexError):
+            nn.Flatten(*dims)(x)
+        return
+    layer = nn.Flatten(*dims)
+    y = layer(x)
+    assert y.shape == want.shape
+    np.testing.assert_array_equal(y, want)
+    assert layer.backward(y).shape == x.shape
+    assert nn.Flatten(**layer.get_config())(x).shape == want.shape
+
+
+def test_flatten_bad_arguments():
+    with pytest.raises(TypeError, match="start_dim must be an int"):
+        nn.Flatten(1.5)
+    with pytest.raises(ValueError, match="start_dim=2 comes after end_dim=1"):  # also a ValueError
+        nn.Flatten(2, 1)(np.ones((2, 3, 4)))
+
+
+def test_softmax_dim_keyword(rng):
+    x = rng.standard_normal((2, 3, 4))
+    for cls, name in ((nn.Softmax, "softmax"), (nn.LogSoftmax, "log_softmax")):
+        np.testing.assert_allclose(cls(dim=1)(x), cls(1)(x))
+        np.testing.assert_allclose(cls(dim=0)(x), getattr(reference, name)(np.moveaxis(x, 0, -1)).transpose(2, 0, 1),
+                                   rtol=1e-12)
+        with pytest.raises(ValueError, match="axis=1 and dim=2 differ"):
+            cls(1, dim=2)
+
+
 def test_flatten_and_reshape(rng):
     x = rng.standard_normal((2, 3, 4, 5))
     check_module_gradients(nn.Flatten(), x)

@@ -135,11 +135,15 @@ class ELU(_Activation):
 class _SoftmaxBase(_Activation):
     _saves_output = True
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1, *, dim: int | None = None):
         super().__init__()
-        if isinstance(axis, bool) or not isinstance(axis, int):
+        if dim is not None:  # PyTorch's name for the axis
+            if axis != -1 and axis != dim:
+                raise ValueError(f"give the axis once: axis={axis!r} and dim={dim!r} differ")
+            axis = dim
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise TypeError(f"axis must be an int. Received: axis={axis!r}")
-        self.axis = axis
+        self.axis = int(axis)
 
     # The kernels work along the last axis; another axis is moved there and back (a copy).
     def forward(self, x):
@@ -165,11 +169,12 @@ class _SoftmaxBase(_Activation):
 
 
 class Softmax(_SoftmaxBase):
-    """exp(x_i) / sum_j exp(x_j) along ``axis`` (default last). For classification, feed the
+    """exp(x_i) / sum_j exp(x_j) along ``axis`` (default last; ``dim=`` is PyTorch's name for
+    it: ``Softmax(dim=1)``). For classification, feed the
     logits to CrossEntropyLoss instead (it fuses softmax and is numerically safer)."""
     _op = "softmax"
 
 
 class LogSoftmax(_SoftmaxBase):
-    """log(softmax(x)) along ``axis``."""
+    """log(softmax(x)) along ``axis`` (or ``dim=``, as Softmax)."""
     _op = "log_softmax"

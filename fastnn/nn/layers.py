@@ -507,25 +507,53 @@ class Dropout(Module):
         return {"p": self.p}
 
 
-class Flatten(Module):
-    """Merge the axes from start_dim on: (N, C, H, W) -> (N, C*H*W) with start_dim = 1."""
+class DimensionError(IndexError, ValueError):
+    """An axis outside an input's dimensions (PyTorch raises IndexError, fastnn ValueError: both)."""
 
-    def __init__(self, start_dim: int = 1):
+
+class Flatten(Module):
+    """Merge the axes start_dim .. end_dim (inclusive; negative counts from the end), as PyTorch:
+    (N, C, H, W) -> (N, C*H*W) with the defaults start_dim = 1, end_dim = -1. A 0-d input is
+    one element: (1,). An axis outside the input's dimensions, or start_dim after end_dim,
+    raises DimensionError (an IndexError, as PyTorch's, and a ValueError)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim = check_int("start_dim", start_dim, minimum=0)
+        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"Flatten: {name} must be an int. Received: {name}={v!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
         self._x_shape = None
 
+    def _axes(self, shape):
+        nd = max(len(shape), 1)  # a 0-d input counts as one axis of size 1, as in PyTorch
+        axes = []
+        for name, v in (("start_dim", self.start_dim), ("end_dim", self.end_dim)):
+            if not -nd <= v < nd:
+                raise DimensionError(f"Flatten: {name}={v} is out of range for an input of shape {tuple(shape)} "
+                                     f"(expected an axis in [{-nd}, {nd - 1}])")
+            axes.append(v % nd)
+        if axes[0] > axes[1]:
+            raise DimensionError(f"Flatten: start_dim={self.start_dim} comes after end_dim={self.end_dim} for an "
+                                 f"input of shape {tuple(shape)}")
+        return axes
+
     def forward(self, x):
-        _check_input(self, x, range(self.start_dim, 33))
+        _check_input(self, x, range(0, 33))
+        s, e = self._axes(x.shape)
         self._x_shape = x.shape
-        return x.reshape(x.shape[:self.start_dim] + (-1,))
+        shape = x.shape if x.ndim else (1,)
+        merged = 1
+        for d in shape[s:e + 1]:
+            merged *= d
+        return x.reshape(shape[:s] + (merged,) + shape[e + 1:])
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
         return dy.reshape(self._x_shape)
 
     def get_config(self):
-        return {"start_dim": self.start_dim}
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
 
 
 class Reshape(Module):
