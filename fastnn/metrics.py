@@ -1,10 +1,23 @@
 """Metrics on NumPy arrays: ``metric(y_true, y_pred) -> float`` (confusion_matrix -> array).
 
 Classification metrics accept scores (N, K) (logits or probabilities: the arg-max is the
-prediction) or labels (N,); targets as labels (N,) or one-hot / probabilities (N, K). A single
-score column (N,) or (N, 1) of probabilities is thresholded at 0.5 (binary).
+prediction) or labels (N,) / (N, 1); targets as labels (N,) / (N, 1) or one-hot / probabilities
+(N, K). A single float column (N,) or (N, 1) is read as labels when its values are whole numbers
+and as probabilities of class 1 (thresholded at 0.5) when it is one: see ``accuracy``.
+
+Regression metrics take (N,) or (N, D) arrays (more dimensions are flattened to D outputs;
+(N,) and (N, 1) may be mixed) and, as scikit-learn, compute the error of each output column and
+then average the columns (``multioutput="uniform_average"``, the default), or return the
+per-column values (``"raw_values"``), or a weighted average (an array of D weights).
+
+Every metric but ``confusion_matrix`` raises ValueError on empty input, and every one on inputs
+of different shapes (naming both). Unlike scikit-learn, NaN and infinite values are not
+rejected (a diverged model gets a NaN metric, not an exception mid-``fit``): the regression
+metrics propagate them into the result, and a NaN prediction is a wrong class.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -12,7 +25,9 @@ __all__ = ["accuracy", "top_k_accuracy", "mae", "mse", "rmse", "rmsle", "r2_scor
            "get"]
 
 
-def _labels_true(y_true, n=None):
+# ---- classification -----------------------------------------------------------------------
+
+def _labels_true(y_true, n=None, pred_shape=None):
     y = np.asarray(y_true)
     if y.ndim == 2 and y.shape[1] > 1:
         y = y.argmax(axis=1)
@@ -20,105 +35,197 @@ def _labels_true(y_true, n=None):
     if y.ndim != 1:
         raise ValueError(f"y_true must be labels (N,) or one-hot (N, K), got shape {np.shape(y_true)}")
     if n is not None and y.shape[0] != n:
-        raise ValueError(f"y_true has {y.shape[0]} samples but y_pred has {n}")
+        raise ValueError(f"y_true has {y.shape[0]} samples but y_pred has {n} "
+                         f"(y_true shape {np.shape(y_true)}, y_pred shape {pred_shape})")
     return y
 
 
-def _labels_pred(y_pred):
+def _is_binary(true) -> bool:
+    return true.dtype.kind in "biuf" and bool(np.all((true == 0) | (true == 1)))
+
+
+def _labels_pred(y_pred, true=None):
+    """Predicted labels (N,). A 1-D float y_pred is labels if its non-NaN values are whole
+    numbers, else probabilities of class 1 if they lie in [0, 1] and ``true`` is binary (the
+    result is then 0.0 / 1.0, NaN where y_pred is NaN); anything else raises."""
     p = np.asarray(y_pred)
     if p.ndim == 2 and p.shape[1] > 1:
         return p.argmax(axis=1)
     p = p.reshape(-1) if p.ndim == 2 else p
     if p.ndim != 1:
         raise ValueError(f"y_pred must be scores (N, K) or labels (N,), got shape {np.shape(y_pred)}")
-    if p.dtype.kind == "f":  # one probability column: binary decision at 0.5
-        return (p > 0.5).astype(np.int64)
-    return p
+    if p.dtype.kind != "f":
+        return p
+    v = p[~np.isnan(p)]
+    if np.all(np.isfinite(v) & (v == np.round(v))):  # class indices stored as floats
+        return p
+    if true is not None and _is_binary(true) and np.all((v >= 0) & (v <= 1)):
+        return np.where(np.isnan(p), np.nan, (p > 0.5).astype(p.dtype))
+    why = ("y_true is not binary (0/1)" if np.all((v >= 0) & (v <= 1))
+           else "they are not all in [0, 1]")
+    raise ValueError(f"y_pred of shape {np.shape(y_pred)} holds non-integer values, so it is neither "
+                     f"class labels nor probabilities of class 1 of a binary target ({why}); "
+                     "pass scores (N, K), labels, or probabilities (e.g. a sigmoid of the logits)")
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Fraction of samples whose predicted class equals the true one."""
-    pred = _labels_pred(y_pred)
-    true = _labels_true(y_true, pred.shape[0])
-    return float(np.mean(pred == true)) if pred.size else 0.0
+    """Fraction of samples whose predicted class equals the true one.
+
+    y_pred: scores (N, K) (the arg-max is the class), or one column (N,) / (N, 1):
+      - integer or boolean values, or floats whose values are all whole numbers (NaN aside), are
+        class labels compared with y_true as they are (``accuracy([2, 0, 1], [2., 0., 1.]) == 1``);
+      - other floats are probabilities of class 1, thresholded at 0.5 (``p > 0.5`` is class 1),
+        when every non-NaN value lies in [0, 1] and every y_true label is 0 or 1;
+      - anything else (e.g. logits, or fractions with a multi-class y_true) raises ValueError
+        (as scikit-learn's "mix of binary and continuous targets").
+    y_true: labels (N,) / (N, 1), or one-hot / probabilities (N, K) (reduced by arg-max).
+    A NaN prediction counts as wrong. Empty input raises ValueError (as scikit-learn).
+    """
+    p_shape = np.shape(y_pred)
+    n = p_shape[0] if len(p_shape) else None
+    true = _labels_true(y_true, n, p_shape)
+    pred = _labels_pred(y_pred, true)
+    if pred.size == 0:
+        raise ValueError("accuracy: empty input (zero samples); the fraction is undefined")
+    return float(np.mean(pred == true))
 
 
 def top_k_accuracy(y_true, y_pred, k: int = 5) -> float:
-    """Fraction of samples whose true class is among the k highest scores (ties: lower index first)."""
+    """Fraction of samples whose true class is among the k highest scores of y_pred (N, K).
+
+    Ties are broken by the lower class index first (so ``k=1`` agrees with ``accuracy``'s
+    arg-max; scikit-learn's ``top_k_accuracy_score`` prefers the higher index). k >= K gives 1.0
+    for labels in [0, K). Empty input raises ValueError."""
     scores = np.asarray(y_pred)
     if scores.ndim != 2:
         raise ValueError(f"top_k_accuracy needs scores of shape (N, K), got {scores.shape}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int. Received: k={k!r}")
-    true = _labels_true(y_true, scores.shape[0])
+    true = _labels_true(y_true, scores.shape[0], scores.shape)
+    if true.size == 0:
+        raise ValueError("top_k_accuracy: empty input (zero samples); the fraction is undefined")
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float(np.mean(np.any(top == true[:, None], axis=1))) if true.size else 0.0
-
-
-def _pair(y_true, y_pred, name):
-    t, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
-    if t.shape != p.shape:
-        if t.size == p.size and t.squeeze().shape == p.squeeze().shape:
-            t, p = t.reshape(p.shape), p
-        else:
-            raise ValueError(f"{name}: y_true shape {t.shape} and y_pred shape {p.shape} differ")
-    if t.size == 0:
-        raise ValueError(f"{name}: empty input")
-    return t, p
-
-
-def mae(y_true, y_pred) -> float:
-    """mean |y_true - y_pred|."""
-    t, p = _pair(y_true, y_pred, "mae")
-    return float(np.mean(np.abs(t - p)))
-
-
-def mse(y_true, y_pred) -> float:
-    """mean (y_true - y_pred)^2."""
-    t, p = _pair(y_true, y_pred, "mse")
-    return float(np.mean((t - p) ** 2))
-
-
-def rmse(y_true, y_pred) -> float:
-    """sqrt(mse)."""
-    return float(np.sqrt(mse(y_true, y_pred)))
-
-
-def rmsle(y_true, y_pred) -> float:
-    """sqrt(mean (log1p(y_pred) - log1p(y_true))^2); values must be > -1."""
-    t, p = _pair(y_true, y_pred, "rmsle")
-    if np.any(t <= -1) or np.any(p <= -1):
-        raise ValueError("rmsle: values must be > -1 (log1p is undefined otherwise)")
-    return float(np.sqrt(np.mean((np.log1p(p) - np.log1p(t)) ** 2)))
-
-
-def r2_score(y_true, y_pred) -> float:
-    """1 - sum (t - p)^2 / sum (t - mean t)^2 (per output column, then averaged, as scikit-learn);
-    a constant target gives 1.0 if predicted exactly, else 0.0 (scikit-learn's convention)."""
-    t, p = _pair(y_true, y_pred, "r2_score")
-    t2, p2 = t.reshape(t.shape[0], -1), p.reshape(p.shape[0], -1)
-    ss_res = np.sum((t2 - p2) ** 2, axis=0)
-    ss_tot = np.sum((t2 - t2.mean(axis=0)) ** 2, axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1),
-                          np.where(ss_res == 0, 1.0, 0.0))
-    return float(np.mean(scores))
+    return float(np.mean(np.any(top == true[:, None], axis=1)))
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
-    """counts[i, j] = number of samples of true class i predicted as class j (int64)."""
-    pred = _labels_pred(y_pred).astype(np.int64)
-    true = _labels_true(y_true, pred.shape[0]).astype(np.int64)
+    """counts[i, j] = number of samples of true class i predicted as class j (int64).
+
+    Inputs as ``accuracy``'s; labels must be whole numbers in [0, num_classes) (default: the
+    largest label + 1, at least K for scores (N, K)). Empty input gives a matrix of zeros."""
+    p_shape = np.shape(y_pred)
+    n = p_shape[0] if len(p_shape) else None
+    true = _labels_true(y_true, n, p_shape)
+    pred = _labels_pred(y_pred, true)
+    for name, a in (("y_true", true), ("y_pred", pred)):
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a) & (a == np.round(a))):
+            raise ValueError(f"confusion_matrix: {name} labels must be whole numbers (got NaN, inf or fractions)")
+    pred, true = pred.astype(np.int64), true.astype(np.int64)
     if num_classes is None:
         num_classes = int(max(true.max(initial=-1), pred.max(initial=-1))) + 1
-        if np.ndim(y_pred) == 2 and np.shape(y_pred)[1] > 1:
-            num_classes = max(num_classes, np.shape(y_pred)[1])
+        if len(p_shape) == 2 and p_shape[1] > 1:
+            num_classes = max(num_classes, p_shape[1])
     if (true < 0).any() or (pred < 0).any() or (true >= num_classes).any() or (pred >= num_classes).any():
         raise ValueError(f"labels must be in [0, {num_classes})")
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (true, pred), 1)
     return counts
 
+
+# ---- regression ---------------------------------------------------------------------------
+
+def _outputs(a):
+    return tuple(d for d in a.shape[1:] if d != 1)
+
+
+def _pair(y_true, y_pred, name):
+    """float64 (N, D) views of y_true and y_pred. Shapes must agree on N and, once size-1 axes
+    after the first are dropped, on the rest ((N,) with (N, 1) is accepted, (1, N) with (N,) not)."""
+    t = np.atleast_1d(np.asarray(y_true, dtype=np.float64))
+    p = np.atleast_1d(np.asarray(y_pred, dtype=np.float64))
+    if t.shape != p.shape and (t.shape[0] != p.shape[0] or _outputs(t) != _outputs(p)):
+        raise ValueError(f"{name}: y_true shape {np.shape(y_true)} and y_pred shape {np.shape(y_pred)} differ")
+    if t.size == 0:
+        raise ValueError(f"{name}: empty input (y_true shape {np.shape(y_true)})")
+    n = t.shape[0]
+    return t.reshape(n, -1), p.reshape(n, -1)
+
+
+def _average(values, multioutput, name):
+    """Per-column values (D,) combined as scikit-learn's ``multioutput``."""
+    if isinstance(multioutput, str):
+        if multioutput == "raw_values":
+            return values
+        if multioutput == "uniform_average":
+            return float(np.mean(values))
+        raise ValueError(f"{name}: multioutput must be 'uniform_average', 'raw_values' or an array of "
+                         f"{values.shape[0]} weights. Received: multioutput={multioutput!r}")
+    w = np.asarray(multioutput, dtype=np.float64)
+    if w.shape != values.shape:
+        raise ValueError(f"{name}: multioutput weights have shape {w.shape}, expected ({values.shape[0]},) "
+                         f"(one per output column)")
+    return float(np.average(values, weights=w))
+
+
+def mae(y_true, y_pred, *, multioutput="uniform_average"):
+    """Mean absolute error: mean |y_true - y_pred| per output column, then combined by
+    ``multioutput`` (with the default the same as the mean over all elements)."""
+    t, p = _pair(y_true, y_pred, "mae")
+    return _average(np.mean(np.abs(t - p), axis=0), multioutput, "mae")
+
+
+def mse(y_true, y_pred, *, multioutput="uniform_average"):
+    """Mean squared error: mean (y_true - y_pred)^2 per output column, then combined by
+    ``multioutput`` (with the default the same as the mean over all elements)."""
+    t, p = _pair(y_true, y_pred, "mse")
+    return _average(np.mean((t - p) ** 2, axis=0), multioutput, "mse")
+
+
+def rmse(y_true, y_pred, *, multioutput="uniform_average"):
+    """Root mean squared error of each output column, sqrt(mean (y_true - y_pred)^2), then
+    combined by ``multioutput`` (as scikit-learn's ``root_mean_squared_error``): for D > 1
+    columns the default is the mean of the D per-column RMSEs, not sqrt(mse)."""
+    t, p = _pair(y_true, y_pred, "rmse")
+    return _average(np.sqrt(np.mean((t - p) ** 2, axis=0)), multioutput, "rmse")
+
+
+def rmsle(y_true, y_pred, *, multioutput="uniform_average"):
+    """Root mean squared log error of each output column, sqrt(mean (log1p(y_pred) -
+    log1p(y_true))^2), then combined by ``multioutput`` (as scikit-learn's
+    ``root_mean_squared_log_error``). Every value must be > -1 (log1p's domain; recent
+    scikit-learn uses the same bound, older releases rejected every negative value): otherwise
+    ValueError naming the argument and the offending values."""
+    t, p = _pair(y_true, y_pred, "rmsle")
+    for arg, a in (("y_true", t), ("y_pred", p)):
+        bad = a[a <= -1]
+        if bad.size:
+            shown = ", ".join(f"{v:g}" for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+            raise ValueError(f"rmsle: values must be > -1 (log1p is undefined otherwise); "
+                             f"{arg} has {bad.size} value(s) <= -1: {shown}")
+    return _average(np.sqrt(np.mean((np.log1p(p) - np.log1p(t)) ** 2, axis=0)), multioutput, "rmsle")
+
+
+def r2_score(y_true, y_pred, *, multioutput="uniform_average"):
+    """Coefficient of determination 1 - sum (t - p)^2 / sum (t - mean t)^2 of each output
+    column, then combined by ``multioutput`` (as scikit-learn's ``r2_score``).
+
+    A constant target column gives 1.0 if predicted exactly, else 0.0 (scikit-learn's
+    ``force_finite=True``). Fewer than two samples: NaN (for every column) and a RuntimeWarning,
+    as scikit-learn (which warns with its UndefinedMetricWarning)."""
+    t, p = _pair(y_true, y_pred, "r2_score")
+    if t.shape[0] < 2:
+        warnings.warn("r2_score: R^2 is not well-defined with less than two samples; returning NaN",
+                      RuntimeWarning, stacklevel=2)
+        return _average(np.full(t.shape[1], np.nan), multioutput, "r2_score")
+    ss_res = np.sum((t - p) ** 2, axis=0)
+    ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(ss_tot != 0, 1 - ss_res / np.where(ss_tot != 0, ss_tot, 1),
+                          np.where(ss_res == 0, 1.0, 0.0))
+    return _average(scores, multioutput, "r2_score")
+
+
+# ---- by name ------------------------------------------------------------------------------
 
 _BY_NAME = {
     "accuracy": accuracy, "acc": accuracy, "top_k_accuracy": top_k_accuracy,
