@@ -1,12 +1,15 @@
 """Optimizers (fused update kernels from ``fastnn.ops``), learning-rate schedules, gradient clipping."""
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lr_scheduler import (
-    CosineAnnealingLR, ExponentialLR, LinearLR, LinearWarmup, LRScheduler, ReduceLROnPlateau, StepLR,
+    ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR, LinearLR, LinearWarmup,
+    LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau, StepLR,
 )
 from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RAdam, RMSprop
 
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam",
-    "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmup", "LinearLR", "ReduceLROnPlateau",
+    "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "LinearWarmup",
+    "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
+    "ReduceLROnPlateau",
     "clip_grad_norm_", "clip_grad_value_",
 ]
