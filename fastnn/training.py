@@ -23,7 +23,8 @@ from . import _device
 from . import metrics as _metrics
 from ._device import CPU, CUDA
 from ._random import get_rng, manual_seed
-from .nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, Loss, MSELoss
+from .nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, L1Loss, Loss, MSELoss,
+                      NLLLoss, SmoothL1Loss)
 from .nn.module import Module
 from .optim import optimizers as _optimizers
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -36,6 +37,7 @@ _LOSSES = {
     "sparse_categorical_crossentropy": CrossEntropyLoss, "crossentropy": CrossEntropyLoss,
     "mse": MSELoss, "mean_squared_error": MSELoss, "mae": L1Loss, "l1": L1Loss, "mean_absolute_error": L1Loss,
     "bce": BCELoss, "binary_crossentropy": BCELoss, "bce_with_logits": BCEWithLogitsLoss,
+    "huber": HuberLoss, "smooth_l1": SmoothL1Loss, "nll": NLLLoss,
 }
 # Keras' default learning rates for the string forms (SGD 0.01); the others are PyTorch's defaults.
 _OPTIMIZERS = {
@@ -350,6 +352,9 @@ def _loss_value(loss_fn: Loss, pred, y) -> float:
     if isinstance(loss_fn, GaussianNLLLoss):
         raise TypeError("fit/evaluate cannot drive GaussianNLLLoss (it needs a variance input); "
                         "write the loop by hand: loss(mean, target, var); model.backward(...)")
+    if loss_fn.reduction == "none":
+        raise ValueError(f"fit/evaluate need a loss that is one number: {type(loss_fn).__name__} has "
+                         "reduction='none' (use 'mean' or 'sum', or write the loop by hand)")
     return loss_fn(pred, y)
 
 

@@ -143,11 +143,12 @@ def test_reduction_matches_torch(rng):
 
 
 def test_reduction_is_checked():
-    for cls in (nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss, nn.GaussianNLLLoss):
-        with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum'\), got 'avg'"):
+    for cls in (nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss, nn.GaussianNLLLoss,
+                nn.HuberLoss, nn.SmoothL1Loss, nn.NLLLoss):
+        with pytest.raises(ValueError, match=r"reduction must be one of \('mean', 'sum', 'none'\), got 'avg'"):
             cls(reduction="avg")
-        with pytest.raises(ValueError, match="per-element"):
-            cls(reduction="none")
+    with pytest.raises(ValueError, match=r"\('mean', 'batchmean', 'sum', 'none'\), got 'avg'"):
+        nn.KLDivLoss(reduction="avg")
 
 
 def _weighted_ce_formula(logits, labels, weight, ignore_index, eps, reduction):

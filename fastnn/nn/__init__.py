@@ -7,7 +7,8 @@ from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
     Linear, MaxPool2d, Reshape,
 )
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, Loss, MSELoss
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss, Loss,
+                   MSELoss, NLLLoss, SmoothL1Loss)
 from .module import LAYER_REGISTRY, Module, Parameter
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "Sequential", "Residual", "Concat",
     # losses
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
+    "HuberLoss", "SmoothL1Loss", "NLLLoss", "KLDivLoss",
 ]

@@ -1,20 +1,27 @@
 """Losses: ``loss(pred, target)`` returns the loss as a float and keeps the gradient that the
 fused op computed with it; ``loss.backward()`` returns dL/dpred, ready for ``model.backward``.
 ``reduction="mean"`` (PyTorch's default) or ``"sum"`` (the mean times the number of terms it
-averages, the gradient likewise); ``"none"`` is not offered: a loss here is one float whose
-backward() needs no upstream gradient (``fastnn.reference`` has the per-element formulas).
+averages, the gradient likewise) give one float, and ``backward()`` its gradient (``backward(c)``
+that gradient times the number c, as PyTorch's ``loss.backward(c)``). ``reduction="none"``
+gives the loss of every element (every sample for the classification losses) as an array of the
+prediction's dtype, as PyTorch; its ``backward(dy)`` then needs dy, the gradient of whatever you
+reduce those losses to (the array's shape), and returns dy times each element's gradient
+(computed in float64 from PyTorch's formulas, the fused kernels serving "mean" and "sum").
 Targets are cast to the prediction's dtype (class indices for CrossEntropyLoss to int64):
 inputs only, the prediction is never converted. The target must be on the prediction's device
 (a NumPy target for a CuPy prediction is an error naming both, as in PyTorch; ``fit`` moves each
 batch to the model's device itself)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _device, ops
 from .module import check_float_arg
 
-__all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss"]
+__all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
+           "HuberLoss", "SmoothL1Loss", "NLLLoss", "KLDivLoss"]
 
 
 def _check_pred(name, pred):
@@ -38,14 +45,12 @@ def _on_device_of(name, pred, value, what="target"):
     return value
 
 
-_REDUCTIONS = ("mean", "sum")
+_REDUCTIONS = ("mean", "sum", "none")
 
 
-def _check_reduction(name, reduction):
-    if reduction not in _REDUCTIONS:
-        extra = (" (a fastnn loss is one float with a gradient; use fastnn.reference for per-element losses)"
-                 if reduction == "none" else "")
-        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}{extra}")
+def _check_reduction(name, reduction, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{name}: reduction must be one of {allowed}, got {reduction!r}")
     return reduction
 
 
@@ -72,16 +77,56 @@ class Loss:
             return float(loss) * count, tuple(g * g.dtype.type(count) for g in grads)
         return float(loss), grads
 
+    def _unreduced(self, terms, grads, dtype, expand=None):
+        """reduction="none": keep each element's gradient (grads, float64) for backward(dy) and
+        return the losses (terms, float64) in the prediction's dtype. expand(dy) maps dy (the
+        losses' shape) onto the gradients' (the classification losses: a class axis)."""
+        self._grad = grads if len(grads) > 1 else grads[0]
+        self._none = (terms.shape, dtype, expand)
+        return terms.astype(dtype)
+
     def __call__(self, pred, target) -> float:
-        _check_pred(type(self).__name__, pred)
-        loss, grad = getattr(ops, self._op)(pred, _float_target(type(self).__name__, pred, target))
+        name = type(self).__name__
+        _check_pred(name, pred)
+        target = _float_target(name, pred, target)
+        if self.reduction == "none":
+            terms, grad = self._elementwise(pred, target)
+            return self._unreduced(terms, (grad,), pred.dtype)
+        loss, grad = getattr(ops, self._op)(pred, target)
         loss, (self._grad,) = self._reduce(loss, (grad,), pred.size)
         return loss
 
-    def backward(self):
+    def _elementwise(self, pred, target):
+        """(per-element losses, their gradients), float64 arrays of pred's shape."""
+        raise NotImplementedError
+
+    def backward(self, dy=None):
+        """dL/dpred. "mean"/"sum": the loss's gradient (times dy, a number, when given).
+        "none": dy (the losses' shape) is required; returns dy times each element's gradient."""
+        name = type(self).__name__
         if self._grad is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before the loss was computed")
-        return self._grad
+            raise RuntimeError(f"{name}.backward called before the loss was computed")
+        grads = self._grad if isinstance(self._grad, tuple) else (self._grad,)
+        if self.reduction == "none":
+            shape, dtype, expand = self._none
+            if dy is None:
+                raise ValueError(f"{name}.backward: with reduction='none' the loss is an array of shape {shape}: "
+                                 "pass dy, the gradient of what you reduce it to (e.g. ones / N for its mean)")
+            xp = _device.xp_of(grads[0])
+            dy = xp.asarray(dy, dtype=np.float64)
+            if dy.shape != shape:
+                raise ValueError(f"{name}.backward: dy must have the losses' shape {shape}, got {dy.shape}")
+            if expand is not None:
+                dy = expand(dy)
+            out = tuple((g * dy).astype(dtype) for g in grads)
+        elif dy is None:
+            return self._grad
+        else:
+            if not isinstance(dy, (int, float, np.integer, np.floating)) and getattr(dy, "size", 2) != 1:
+                raise ValueError(f"{name}.backward: the loss is one number, so dy must be one number, got {dy!r}")
+            c = float(dy)
+            out = tuple(g * g.dtype.type(c) for g in grads)
+        return out if isinstance(self._grad, tuple) else out[0]
 
     def get_config(self) -> dict:
         return {"reduction": self.reduction}
@@ -94,10 +139,18 @@ class MSELoss(Loss):
     """mean((pred - target)^2)."""
     _op = "mse_loss"
 
+    def _elementwise(self, pred, target):
+        d = pred.astype(np.float64) - target.astype(np.float64)
+        return d * d, 2.0 * d
+
 
 class L1Loss(Loss):
-    """mean(|pred - target|)."""
+    """mean(|pred - target|); the gradient at a tie is 0 (PyTorch's sign)."""
     _op = "l1_loss"
+
+    def _elementwise(self, pred, target):
+        d = pred.astype(np.float64) - target.astype(np.float64)
+        return _device.xp_of(d).abs(d), _device.xp_of(d).sign(d)
 
 
 def _weight_array(name, what, value):
@@ -139,10 +192,20 @@ class _WeightedBCE(Loss):
         """(per-element terms in float64, gradient of their mean) for the weighted path."""
         raise NotImplementedError
 
+    def _elementwise(self, pred, target):
+        terms, grad = self._weighted(pred, target)
+        return terms, grad.astype(np.float64) * max(pred.size, 1)  # the mean's gradient, times n
+
     def __call__(self, pred, target) -> float:
         name = type(self).__name__
         _check_pred(name, pred)
         target = _float_target(name, pred, target)
+        if self.reduction == "none":
+            terms, grad = self._elementwise(pred, target)
+            if self.weight is not None:
+                w = _broadcast_weight(name, "weight", self.weight, pred)
+                terms, grad = terms * w, grad * w
+            return self._unreduced(terms, (grad,), pred.dtype)
         if self.weight is None and getattr(self, "pos_weight", None) is None:
             loss, grad = getattr(ops, self._op)(pred, target)
             loss, (self._grad,) = self._reduce(loss, (grad,), pred.size)
@@ -169,12 +232,19 @@ class BCELoss(_WeightedBCE):
     _op = "bce_loss"
 
     def _weighted(self, prob, target):
-        _, grad = ops.bce_loss(prob, target)  # validates prob in [0, 1]; gradient of the mean
+        _, grad = ops.bce_loss(prob, target)  # validates prob and target in [0, 1]; gradient of the mean
         xp = _device.xp_of(prob)
         p, t = prob.astype(np.float64), target.astype(np.float64)
         with np.errstate(divide="ignore"):
             terms = -(t * xp.maximum(xp.log(p), -100.0) + (1.0 - t) * xp.maximum(xp.log1p(-p), -100.0))
         return terms, grad
+
+    def _elementwise(self, prob, target):
+        terms, _ = self._weighted(prob, target)
+        p, t = prob.astype(np.float64), target.astype(np.float64)
+        # PyTorch's gradient, its denominator clamped at 1e-12 written as a float constant
+        eps = float(np.float32(1e-12))
+        return terms, (p - t) / _device.xp_of(p).maximum(p * (1.0 - p), eps)
 
 
 class BCEWithLogitsLoss(_WeightedBCE):
@@ -207,6 +277,60 @@ class BCEWithLogitsLoss(_WeightedBCE):
         if self.pos_weight is not None:
             config["pos_weight"] = self.pos_weight.tolist()
         return config
+
+
+def _class_rows(name, logits, target):
+    """Classification inputs as rows: (rows (R, K), target rows ((R,) labels or (R, K)), layout),
+    for logits (K,) (one sample), (N, K) or (N, K, d1, ...) (every position a sample, PyTorch's
+    K-dimensional case). layout(loss, terms (R,), grad (R, K), dtype) stores the per-sample
+    gradients in the logits' layout for backward(dy) and returns the losses, shaped (), (N,)
+    or (N, d1, ...)."""
+    if logits.ndim == 0:
+        raise ValueError(f"{name} expects logits of shape (N, K), (K,) or (N, K, d1, ...), got {logits.shape}")
+    xp = _device.xp_of(logits)
+    target = _on_device_of(name, logits, target)
+    labels = target.dtype.kind in "iub"
+    k = logits.shape[-1] if logits.ndim == 1 else logits.shape[1]
+    if logits.ndim == 1:
+        want = () if labels else logits.shape
+        if target.shape != want:
+            raise ValueError(f"{name}: for unbatched logits {logits.shape} the target must be "
+                             f"{'a 0-d class index' if want == () else f'of shape {want}'}, got shape {target.shape}")
+        rows, t = logits[None], target[None]
+
+        def layout(loss, terms, grad, dtype):
+            return loss._unreduced(terms.reshape(()), (grad[0],), dtype)
+        return rows, t, layout
+    spatial = logits.shape[2:]
+    want = logits.shape[:1] + spatial if labels else logits.shape
+    if target.shape != want:
+        what = "class-index target" if labels else "target"
+        raise ValueError(f"{name}: {what} must have shape {want} for logits {logits.shape}, got {target.shape}")
+    if logits.ndim == 2:
+        def layout(loss, terms, grad, dtype):
+            return loss._unreduced(terms, (grad,), dtype, expand=lambda dy: dy[:, None])
+        return logits, target, layout
+    rows = xp.moveaxis(logits, 1, -1).reshape(-1, k)
+    t = target.reshape(-1) if labels else xp.moveaxis(target, 1, -1).reshape(-1, k)
+
+    def layout(loss, terms, grad, dtype):
+        g = xp.moveaxis(grad.reshape(logits.shape[:1] + spatial + (k,)), -1, 1)
+        return loss._unreduced(terms.reshape(logits.shape[:1] + spatial), (g,), dtype,
+                               expand=lambda dy: xp.expand_dims(dy, 1))
+    return rows, t, layout
+
+
+def _checked_labels(name, target, k, ignore_index):
+    """(labels with ignored ones set to 0, kept as float64 0/1) for class indices in [0, k)."""
+    xp = _device.xp_of(target)
+    target = target.astype(np.int64)
+    ignored = target == ignore_index
+    bad = ~ignored & ((target < 0) | (target >= k))
+    if bool(bad.any()):
+        i = int(xp.argmax(bad))
+        raise ValueError(f"{name}: target label {int(target[i])} at index {i} is outside [0, {k}) "
+                         f"(and is not ignore_index={ignore_index})")
+    return xp.where(ignored, 0, target), (~ignored).astype(np.float64)
 
 
 class CrossEntropyLoss(Loss):
@@ -247,6 +371,8 @@ class CrossEntropyLoss(Loss):
 
     def __call__(self, logits, target) -> float:
         _check_pred("CrossEntropyLoss", logits)
+        if self.reduction == "none":
+            return self._per_sample(logits, target)
         if logits.ndim == 2:
             return self._rows(logits, target)
         if logits.ndim == 0:
@@ -353,6 +479,33 @@ class CrossEntropyLoss(Loss):
         return config
 
 
+    def _per_sample(self, logits, target):
+        """reduction="none": each sample's (position's) loss -sum_k c_k log p_k and its gradient
+        p sum(c) - c, in float64, where c holds the target's weights (smoothing, class weights,
+        0 for an ignored sample): PyTorch's per-sample formulas."""
+        name = "CrossEntropyLoss"
+        rows, t, layout = _class_rows(name, logits, target)
+        xp = _device.xp_of(rows)
+        n, k = rows.shape
+        if self.weight is not None and self.weight.size != k:
+            raise ValueError(f"{name}: weight has {self.weight.size} entries but the logits have {k} classes "
+                             f"(shape {logits.shape}); give one weight per class")
+        w = xp.ones(k) if self.weight is None else xp.asarray(self.weight)
+        eps = self.label_smoothing
+        if t.dtype.kind in "iub":
+            labels, kept = _checked_labels(name, t, k, self.ignore_index)
+            c = (eps / k) * kept[:, None] * w[None, :]
+            c[xp.arange(n), labels] += (1.0 - eps) * w[labels] * kept
+        else:
+            if self.ignore_index != -100:
+                raise ValueError("CrossEntropyLoss: ignore_index applies to class-index targets only, not to "
+                                 f"probabilities (PyTorch's rule). Received: ignore_index={self.ignore_index}")
+            c = ((1.0 - eps) * t.astype(np.float64) + eps / k) * w[None, :]
+        logp = ops.log_softmax(xp.ascontiguousarray(rows, dtype=np.float64))
+        terms = -xp.where(c != 0, c * logp, 0.0).sum(axis=1)
+        grad = xp.exp(logp) * c.sum(axis=1, keepdims=True) - c
+        return layout(self, terms, grad, logits.dtype)
+
 class GaussianNLLLoss(Loss):
     """Gaussian negative log likelihood: mean(0.5 * (log(var) + (target - mean)^2 / var))
     (+ 0.5 log(2 pi) when full), var clamped at eps (PyTorch).
@@ -372,8 +525,177 @@ class GaussianNLLLoss(Loss):
         if var.dtype != mean.dtype:
             raise TypeError(f"GaussianNLLLoss: var has dtype {var.dtype} but mean has {mean.dtype}")
         loss, dmean, dvar = ops.gaussian_nll_loss(mean, target, var, full=self.full, eps=self.eps)
+        if self.reduction == "none":  # each element's term and gradients (PyTorch's formulas, v = max(var, eps))
+            xp = _device.xp_of(mean)
+            m, t = mean.astype(np.float64), target.astype(np.float64)
+            v = xp.maximum(var.astype(np.float64), self.eps)
+            r = (t - m) ** 2 / v
+            terms = 0.5 * (xp.log(v) + r) + (0.5 * math.log(2 * math.pi) if self.full else 0.0)
+            return self._unreduced(terms, ((m - t) / v, 0.5 * (1.0 - r) / v), mean.dtype)
         loss, self._grad = self._reduce(loss, (dmean, dvar), mean.size)
         return loss
 
     def get_config(self):
         return {"full": self.full, "eps": self.eps, "reduction": self.reduction}
+
+
+class _ComposedLoss(Loss):
+    """A loss composed from array expressions in float64 on the prediction's device (small
+    per-element formulas, no fused kernel): _elementwise gives each element's loss and gradient,
+    "mean" divides their sum by the count (NaN when empty), "sum" adds them."""
+
+    def _divisor(self, pred):
+        return pred.size
+
+    def __call__(self, pred, target) -> float:
+        name = type(self).__name__
+        _check_pred(name, pred)
+        terms, grad = self._elementwise(pred, target)
+        if self.reduction == "none":
+            return self._unreduced(terms, (grad,), pred.dtype)
+        total = float(terms.sum())
+        if self.reduction == "sum":
+            scale = 1.0
+        else:
+            d = self._divisor(pred)
+            if d == 0:
+                self._grad = _device.xp_of(pred).zeros_like(pred)
+                return float("nan")
+            scale = 1.0 / d
+        self._grad = (grad * scale).astype(pred.dtype)
+        return total * scale
+
+
+class HuberLoss(_ComposedLoss):
+    """PyTorch's HuberLoss: 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), d = pred -
+    target (quadratic near 0, linear beyond delta; delta > 0)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = check_float_arg("delta", delta, low=0.0, low_open=True)
+
+    def _elementwise(self, pred, target):
+        xp = _device.xp_of(pred)
+        d = pred.astype(np.float64) - _float_target("HuberLoss", pred, target).astype(np.float64)
+        a, k = xp.abs(d), self.delta
+        quad = a < k
+        return xp.where(quad, 0.5 * d * d, k * (a - 0.5 * k)), xp.where(quad, d, k * xp.sign(d))
+
+    def get_config(self):
+        return {"reduction": self.reduction, "delta": self.delta}
+
+
+class SmoothL1Loss(_ComposedLoss):
+    """PyTorch's SmoothL1Loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta >= 0;
+    beta = 0 is L1Loss). HuberLoss(delta) = beta * SmoothL1Loss(beta) for delta = beta."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = check_float_arg("beta", beta, low=0.0)
+
+    def _elementwise(self, pred, target):
+        xp = _device.xp_of(pred)
+        d = pred.astype(np.float64) - _float_target("SmoothL1Loss", pred, target).astype(np.float64)
+        a, b = xp.abs(d), self.beta
+        if b == 0.0:
+            return a, xp.sign(d)
+        quad = a < b
+        return xp.where(quad, 0.5 * d * d / b, a - 0.5 * b), xp.where(quad, d / b, xp.sign(d))
+
+    def get_config(self):
+        return {"reduction": self.reduction, "beta": self.beta}
+
+
+class NLLLoss(Loss):
+    """PyTorch's NLLLoss: the negative log likelihood of class indices, on log-probabilities
+    (e.g. a LogSoftmax output; LogSoftmax + NLLLoss = CrossEntropyLoss). Input (N, K), (K,) or
+    (N, K, d1, ...) with targets (N,), () or (N, d1, ...). Sample n's loss is -w[y_n] x[n, y_n];
+    "mean" divides their sum by sum_n w[y_n] (NaN if that is 0); ``weight`` (K,) per class and
+    ``ignore_index`` (samples with that label count for nothing) as CrossEntropyLoss's."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(reduction)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            raise TypeError(f"NLLLoss: ignore_index must be an int. Received: ignore_index={ignore_index!r}")
+        self.ignore_index = int(ignore_index)
+        self.weight = None if weight is None else _weight_array("NLLLoss", "weight", weight)
+        if self.weight is not None and self.weight.ndim != 1:
+            raise ValueError(f"NLLLoss: weight must be 1-D, one per class. Received: shape {self.weight.shape}")
+
+    def __call__(self, log_probs, target) -> float:
+        name = "NLLLoss"
+        _check_pred(name, log_probs)
+        target = _on_device_of(name, log_probs, target)
+        if target.dtype.kind not in "iub":
+            raise TypeError(f"{name}: target must hold class indices (an integer array), got dtype {target.dtype}")
+        rows, t, layout = _class_rows(name, log_probs, target)
+        xp = _device.xp_of(rows)
+        n, k = rows.shape
+        if self.weight is not None and self.weight.size != k:
+            raise ValueError(f"{name}: weight has {self.weight.size} entries but the input has {k} classes "
+                             f"(shape {log_probs.shape}); give one weight per class")
+        labels, kept = _checked_labels(name, t, k, self.ignore_index)
+        w = xp.ones(k) if self.weight is None else xp.asarray(self.weight)
+        wl = w[labels] * kept
+        picked = rows[xp.arange(n), labels].astype(np.float64)
+        terms = -xp.where(wl != 0, wl * picked, 0.0)
+        grad = xp.zeros((n, k))
+        grad[xp.arange(n), labels] = -wl
+        if self.reduction == "none":
+            return layout(self, terms, grad, log_probs.dtype)
+        total = float(terms.sum())
+        if self.reduction == "sum":
+            scale = 1.0
+        else:
+            divisor = float(wl.sum())
+            if divisor == 0.0:  # every sample ignored (or weighted 0): 0 / 0, as PyTorch
+                layout(self, terms, grad * 0.0, log_probs.dtype)
+                self._grad = self._grad.astype(log_probs.dtype)
+                return float("nan")
+            scale = 1.0 / divisor
+        layout(self, terms, grad * scale, log_probs.dtype)  # the gradient in the input's layout
+        self._grad = self._grad.astype(log_probs.dtype)
+        return total * scale
+
+    def get_config(self):
+        config = {"reduction": self.reduction}
+        if self.weight is not None:
+            config["weight"] = self.weight.tolist()
+        if self.ignore_index != -100:
+            config["ignore_index"] = self.ignore_index
+        return config
+
+
+class KLDivLoss(_ComposedLoss):
+    """PyTorch's KLDivLoss: KL(target || q) with the input log q (log-probabilities): each element
+    is t (log t - x) (0 where t = 0), or with ``log_target=True`` (target given as log t)
+    exp(t) (t - x). ``reduction``: "mean" over all elements (PyTorch's default, which is not
+    the KL divergence), "batchmean" (the sum over the batch size: the true KL per sample, as
+    PyTorch recommends), "sum" or "none"."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        self._grad = None
+        self.reduction = _check_reduction("KLDivLoss", reduction, ("mean", "batchmean", "sum", "none"))
+        if not isinstance(log_target, (bool, np.bool_)):
+            raise TypeError(f"KLDivLoss: log_target must be True or False. Received: log_target={log_target!r}")
+        self.log_target = bool(log_target)
+
+    def _divisor(self, pred):
+        if self.reduction == "batchmean":
+            return pred.shape[0] if pred.ndim else 1
+        return pred.size
+
+    def _elementwise(self, pred, target):
+        xp = _device.xp_of(pred)
+        x = pred.astype(np.float64)
+        t = _float_target("KLDivLoss", pred, target).astype(np.float64)
+        if self.log_target:
+            et = xp.exp(t)
+            return et * (t - x), -et
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tlogt = xp.where(t > 0, t * xp.log(xp.where(t > 0, t, 1.0)), 0.0)
+            tlogt = xp.where(t != t, t, tlogt)  # NaN stays NaN
+        return tlogt - t * x, -t
+
+    def get_config(self):
+        return {"reduction": self.reduction, "log_target": self.log_target}
