@@ -15,7 +15,34 @@ import numpy as np
 
 from .. import _device, ops
 from ..nn.module import Module, Parameter
-from ..ops.optim import _run
+from ..ops.optim import _run as _run_fused
+from ..reference import optim as _ref
+
+# float64 parameters (Module.double(), for gradient checks) are updated by fastnn.reference's
+# formulas: the fused kernels are float32 only (fastnn.ops refuses other dtypes rather than
+# update a silent copy). Each entry takes the fused kernel's arguments, in the binding's order.
+_FLOAT64_UPDATES = {
+    "sgd_update": lambda p, g, buf, lr, momentum, dampening, nesterov, wd, first: _ref.sgd_update(
+        p, g, buf, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=wd,
+        first_step=first),
+    "adadelta_update": lambda p, g, sq, acc, lr, rho, eps, wd: _ref.adadelta_update(
+        p, g, sq, acc, lr=lr, rho=rho, eps=eps, weight_decay=wd),
+    "rmsprop_update": lambda p, g, sq, buf, ga, lr, alpha, eps, wd, momentum, centered: _ref.rmsprop_update(
+        p, g, sq, buf, ga, lr=lr, alpha=alpha, eps=eps, weight_decay=wd, momentum=momentum, centered=centered),
+    "adam_update": lambda p, g, m, v, step, lr, b1, b2, eps, wd, decoupled, vmax: _ref.adam_update(
+        p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd, decoupled=decoupled,
+        max_exp_avg_sq=vmax),
+    "radam_update": lambda p, g, m, v, step, lr, b1, b2, eps, wd: _ref.radam_update(
+        p, g, m, v, step=step, lr=lr, beta1=b1, beta2=b2, eps=eps, weight_decay=wd),
+}
+
+
+def _run(kernel: str, param, grad, *args) -> None:
+    """The fused in-place update for float32, the reference's for float64 parameters."""
+    if param.dtype == np.float64 and grad.dtype == np.float64:
+        _FLOAT64_UPDATES[kernel](param, grad, *args)
+    else:
+        _run_fused(kernel, param, grad, *args)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam"]
 
@@ -220,8 +247,9 @@ class Adagrad(Optimizer):
 
     def _update(self, p, state, g):
         state["step"] += 1
-        ops.adagrad_update(p.data, p.grad, state["sum"], step=state["step"], lr=g["lr"], lr_decay=g["lr_decay"],
-                           weight_decay=g["weight_decay"], eps=g["eps"])
+        update = _ref.adagrad_update if p.data.dtype == np.float64 else ops.adagrad_update
+        update(p.data, p.grad, state["sum"], step=state["step"], lr=g["lr"], lr_decay=g["lr_decay"],
+               weight_decay=g["weight_decay"], eps=g["eps"])
 
 
 class Adadelta(Optimizer):
