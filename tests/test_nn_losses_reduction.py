@@ -99,12 +99,13 @@ def test_against_torch(dtype, reduction):
         np.testing.assert_allclose(grad, tp.grad.numpy(), **TOL[dtype], err_msg=name)
 
 
+@pytest.mark.parametrize("var_shape", [(6, 3), (6,), (6, 1)])  # own, shared (PyTorch's two forms)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_gaussian_nll(reduction):
+def test_gaussian_nll(reduction, var_shape):
     rng = np.random.default_rng(2)
     m, t = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
-    v = rng.random((6, 3)) + 0.1
-    v[0, 0] = 1e-9  # clamped at eps
+    v = rng.random(var_shape) + 0.1
+    v.reshape(-1)[0] = 1e-9  # clamped at eps
     loss = nn.GaussianNLLLoss(full=True, reduction=reduction)
     value = loss(m, t, v)
     tm, tvar = torch.tensor(m, requires_grad=True), torch.tensor(v, requires_grad=True)
@@ -118,7 +119,13 @@ def test_gaussian_nll(reduction):
         tv.backward()
     np.testing.assert_allclose(value, tv.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(dm, tm.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert dv.shape == var_shape
     np.testing.assert_allclose(dv, tvar.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_gaussian_nll_var_shape_error():
+    with pytest.raises(ValueError, match=r"var of shape \(6, 2\) does not fit mean \(6, 3\)"):
+        nn.GaussianNLLLoss()(np.zeros((6, 3)), np.zeros((6, 3)), np.ones((6, 2)))
 
 
 def test_backward_scaled_by_a_number():

@@ -77,12 +77,13 @@ class Loss:
             return float(loss) * count, tuple(g * g.dtype.type(count) for g in grads)
         return float(loss), grads
 
-    def _unreduced(self, terms, grads, dtype, expand=None):
+    def _unreduced(self, terms, grads, dtype, expand=None, fold=None):
         """reduction="none": keep each element's gradient (grads, float64) for backward(dy) and
         return the losses (terms, float64) in the prediction's dtype. expand(dy) maps dy (the
-        losses' shape) onto the gradients' (the classification losses: a class axis)."""
+        losses' shape) onto the gradients' (the classification losses: a class axis); fold, one
+        callable or None per gradient, maps dy * gradient back to a broadcast input's shape."""
         self._grad = grads if len(grads) > 1 else grads[0]
-        self._none = (terms.shape, dtype, expand)
+        self._none = (terms.shape, dtype, expand, fold or (None,) * len(grads))
         return terms.astype(dtype)
 
     def __call__(self, pred, target) -> float:
@@ -108,7 +109,7 @@ class Loss:
             raise RuntimeError(f"{name}.backward called before the loss was computed")
         grads = self._grad if isinstance(self._grad, tuple) else (self._grad,)
         if self.reduction == "none":
-            shape, dtype, expand = self._none
+            shape, dtype, expand, fold = self._none
             if dy is None:
                 raise ValueError(f"{name}.backward: with reduction='none' the loss is an array of shape {shape}: "
                                  "pass dy, the gradient of what you reduce it to (e.g. ones / N for its mean)")
@@ -118,7 +119,7 @@ class Loss:
                 raise ValueError(f"{name}.backward: dy must have the losses' shape {shape}, got {dy.shape}")
             if expand is not None:
                 dy = expand(dy)
-            out = tuple((g * dy).astype(dtype) for g in grads)
+            out = tuple((g * dy if f is None else f(g * dy)).astype(dtype) for g, f in zip(grads, fold))
         elif dy is None:
             return self._grad
         else:
@@ -511,6 +512,9 @@ class GaussianNLLLoss(Loss):
     (+ 0.5 log(2 pi) when full), var clamped at eps (PyTorch).
 
     ``loss(mean, target, var)``; ``backward()`` returns ``(dmean, dvar)``: the model predicts both.
+    var may also be shared, as PyTorch's: of mean's shape without its last axis, or with a last
+    axis of 1 (one variance for all of a sample's outputs, homoscedastic); dvar then has var's
+    shape (the broadcast gradients summed). A negative var raises ValueError.
     """
 
     def __init__(self, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
@@ -524,6 +528,19 @@ class GaussianNLLLoss(Loss):
         var = _on_device_of("GaussianNLLLoss", mean, var, "var")
         if var.dtype != mean.dtype:
             raise TypeError(f"GaussianNLLLoss: var has dtype {var.dtype} but mean has {mean.dtype}")
+        var_shape, fold = var.shape, None
+        if var.shape != mean.shape:  # PyTorch's shared variances, broadcast along the last axis
+            xp = _device.xp_of(mean)
+            if mean.ndim >= 1 and var.shape == mean.shape[:-1]:
+                var = var[..., None]
+            elif not (mean.ndim >= 1 and var.ndim == mean.ndim and var.shape[:-1] == mean.shape[:-1]
+                      and var.shape[-1] == 1):
+                raise ValueError(f"GaussianNLLLoss: var of shape {var_shape} does not fit mean {mean.shape}: give "
+                                 f"{mean.shape}, {mean.shape[:-1]} or {mean.shape[:-1] + (1,)}")
+            var = xp.ascontiguousarray(xp.broadcast_to(var, mean.shape))
+
+            def fold(g):  # the gradient of a broadcast var: summed over the last axis
+                return g.sum(axis=-1).reshape(var_shape)
         loss, dmean, dvar = ops.gaussian_nll_loss(mean, target, var, full=self.full, eps=self.eps)
         if self.reduction == "none":  # each element's term and gradients (PyTorch's formulas, v = max(var, eps))
             xp = _device.xp_of(mean)
@@ -531,7 +548,9 @@ class GaussianNLLLoss(Loss):
             v = xp.maximum(var.astype(np.float64), self.eps)
             r = (t - m) ** 2 / v
             terms = 0.5 * (xp.log(v) + r) + (0.5 * math.log(2 * math.pi) if self.full else 0.0)
-            return self._unreduced(terms, ((m - t) / v, 0.5 * (1.0 - r) / v), mean.dtype)
+            return self._unreduced(terms, ((m - t) / v, 0.5 * (1.0 - r) / v), mean.dtype, fold=(None, fold))
+        if fold is not None:
+            dvar = fold(dvar.astype(np.float64)).astype(dvar.dtype)
         loss, self._grad = self._reduce(loss, (dmean, dvar), mean.size)
         return loss
 
