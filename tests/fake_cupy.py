@@ -351,6 +351,18 @@ def log1p(a):
     return _wrap(np.log1p(_device_only(a, "log1p")))
 
 
+def sign(a):
+    return _wrap(np.sign(_device_only(a, "sign")))
+
+
+def broadcast_to(a, shape):
+    return _wrap(np.broadcast_to(_device_only(a, "broadcast_to"), shape))
+
+
+def expand_dims(a, axis):
+    return _wrap(np.expand_dims(_device_only(a, "expand_dims"), axis))
+
+
 cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 
 

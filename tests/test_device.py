@@ -326,6 +326,43 @@ def test_every_loss_on_the_gpu(xp, loss_fn, kind, rng):
         assert_close(host(gg), gc.astype(F64), "loss", np.float32)
 
 
+@pytest.mark.parametrize("make, kind", [
+    (lambda: nn.HuberLoss(delta=0.5), "values"), (lambda: nn.SmoothL1Loss(beta=0.5), "values"),
+    (lambda: nn.KLDivLoss(reduction="batchmean"), "probabilities"), (lambda: nn.NLLLoss(weight=[1, 2, 0.5, 3]), "labels"),
+    (lambda: nn.MSELoss(reduction="none"), "values"), (lambda: nn.BCELoss(reduction="none"), "probabilities01"),
+    (lambda: nn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0, 0.5], reduction="none"), "probabilities01"),
+    (lambda: nn.CrossEntropyLoss(0.1, "none", weight=[1, 2, 0.5, 3], ignore_index=1), "labels"),
+    (lambda: nn.CrossEntropyLoss(reduction="none"), "probabilities"),
+    (lambda: nn.NLLLoss(reduction="none"), "labels"), (lambda: nn.HuberLoss(reduction="none"), "values"),
+    (lambda: nn.GaussianNLLLoss(reduction="none"), "gaussian")],
+    ids=lambda v: v if isinstance(v, str) else None)
+def test_unreduced_and_composed_losses_on_the_gpu(xp, make, kind, rng):
+    """The losses written in array code and reduction="none" run on CuPy arrays as on NumPy."""
+    loss_fn = make()
+    pred = rng.standard_normal((6, 4)).astype(np.float32)
+    if isinstance(loss_fn, nn.BCELoss):
+        pred = rng.uniform(0.05, 0.95, (6, 4)).astype(np.float32)
+    target = {"labels": rng.integers(0, 4, 6), "probabilities": rng.dirichlet(np.ones(4), 6).astype(np.float32),
+              "probabilities01": rng.uniform(0, 1, (6, 4)).astype(np.float32),
+              "values": rng.standard_normal((6, 4)).astype(np.float32),
+              "gaussian": rng.standard_normal((6, 4)).astype(np.float32)}[kind]
+    extra = (rng.uniform(0.5, 2, (6,)).astype(np.float32),) if kind == "gaussian" else ()
+    value_cpu = loss_fn(pred, target, *extra)
+    dy = rng.standard_normal(np.shape(value_cpu)) if loss_fn.reduction == "none" else None
+    grads_cpu = loss_fn.backward(dy)
+    value_gpu = loss_fn(xp.asarray(pred), xp.asarray(target), *(xp.asarray(e) for e in extra))
+    grads_gpu = loss_fn.backward(None if dy is None else xp.asarray(dy))
+    if loss_fn.reduction == "none":
+        assert isinstance(value_gpu, xp.ndarray)
+        np.testing.assert_allclose(host(value_gpu), value_cpu, rtol=1e-6, atol=1e-7)
+    else:
+        assert value_gpu == pytest.approx(value_cpu, rel=1e-6)
+    as_tuple = lambda g: g if isinstance(g, tuple) else (g,)  # noqa: E731
+    for gg, gc in zip(as_tuple(grads_gpu), as_tuple(grads_cpu)):
+        assert isinstance(gg, xp.ndarray)
+        np.testing.assert_allclose(host(gg), gc, rtol=1e-6, atol=1e-7)
+
+
 # ---------------------------------------------------------------------------------------------
 # Training on the GPU: the same run as on the CPU
 
