@@ -204,6 +204,8 @@ def _layer_cases():
         ("MaxPool2d ceil_mode", lambda: nn.MaxPool2d(2, ceil_mode=True), (2, 3, 7, 5)),
         ("AvgPool2d ceil_mode", lambda: nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True), (2, 3, 6, 6)),
         ("GlobalAvgPool2d", lambda: nn.GlobalAvgPool2d(), (2, 3, 5, 4)),
+        ("AdaptiveAvgPool2d", lambda: nn.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
+        ("AdaptiveMaxPool2d", lambda: nn.AdaptiveMaxPool2d((3, 2)), (2, 3, 7, 5)),
         ("BatchNorm1d", lambda: nn.BatchNorm1d(5), (6, 5)),
         ("BatchNorm1d (N, C, L)", lambda: nn.BatchNorm1d(5, affine=False), (3, 5, 4)),
         ("BatchNorm2d", lambda: nn.BatchNorm2d(3), (4, 3, 5, 5)),

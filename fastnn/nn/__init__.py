@@ -1,6 +1,7 @@
 """Layers, containers and losses. Every layer has ``forward(x)`` and ``backward(dy)`` (returning
 dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
 from . import init
+from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Step, Swish, Tanh
 from .containers import Concat, Residual, Sequential, layer_from_config, layer_to_config
 from .layers import (
@@ -15,6 +16,7 @@ __all__ = [
     "init", "Module", "Parameter", "LAYER_REGISTRY", "layer_from_config", "layer_to_config",
     # layers
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
+    "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
     # activations
     "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "Softmax", "LogSoftmax",
