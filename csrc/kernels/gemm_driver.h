@@ -575,7 +575,8 @@ void gemm_packed_batch(const GemmArgs<typename K::T>& g, int64_t batch, int64_t 
   // In place only for few A panels: each B panel is then used by few tiles, too few to repay
   // its copy. Measured on the Xeon (in-process A/B, 30 rounds): the 1x1 conv forward (m = 32,
   // 3 panels) ran 4-7 % faster in place, its input gradient (m = 64, 6 panels) ~10 % slower.
-  const bool direct_ok = !g.trans_b && m_panels <= 4 && g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192;
+  const bool direct_ok = gemm_b_in_place() != GemmBInPlace::never && !g.trans_b && m_panels <= 4 &&
+                         g.ldb * static_cast<int64_t>(sizeof(T)) <= 8192;
   auto sample = [&](int64_t s) {
     const T* bs = g.b + s * stride_b;
     T* cs = g.c + s * stride_c;
