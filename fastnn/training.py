@@ -72,7 +72,20 @@ def resolve_optimizer(optimizer, model: Module):
 
 # ---- data --------------------------------------------------------------------------------
 def _is_array_pair(data) -> bool:
-    return (isinstance(data, tuple) and len(data) == 2 and all(hasattr(a, "shape") for a in data))
+    """(x, y) or [x, y] of arrays or (nested) lists of numbers (Keras' forms); a list of two
+    (x, y) tuples is an iterable of batches instead."""
+    return (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(hasattr(a, "shape") or isinstance(a, list) for a in data))
+
+
+def _checked_pairs(batches, name):
+    """The batches of an iterable, each checked to be an (x, y) pair."""
+    for b in batches:
+        if not (isinstance(b, (tuple, list)) and len(b) == 2):
+            what = f"a {type(b).__name__}" + (f" of {len(b)} items" if isinstance(b, (tuple, list)) else "")
+            raise TypeError(f"{name}: each batch must be an (x, y) pair, got {what} "
+                            "(fit and evaluate need targets; predict takes x alone)")
+        yield b
 
 
 def _check_batch_size(batch_size):
@@ -126,7 +139,10 @@ def _batches(data, batch_size, rng=None, name="train", drop_last=False):
     n = None
     if hasattr(data, "dataset") and hasattr(data.dataset, "__len__"):
         n = len(data.dataset)
-    return iterator, n
+        size = getattr(data, "batch_size", None)
+        if getattr(data, "drop_last", False) and isinstance(size, int) and size > 0:
+            n -= n % size  # the samples the loader actually gives
+    return _checked_pairs(iterator, name), n
 
 
 def _as_input(x, model: Module, device: str = CPU):
@@ -210,6 +226,9 @@ class Callback:
     def set_model(self, model: Module) -> None:
         self.model = model
 
+    def set_optimizer(self, optimizer) -> None:
+        """Called by fit with its optimizer before training (the default ignores it)."""
+
     def on_train_begin(self, logs=None):
         pass
 
@@ -228,7 +247,7 @@ def _monitor_mode(monitor: str, mode: str) -> str:
         raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
     if mode != "auto":
         return mode
-    return "max" if any(s in monitor for s in ("acc", "r2")) else "min"
+    return "max" if any(s in monitor for s in ("acc", "r2", "auc", "precision", "recall", "f1")) else "min"
 
 
 def _monitored(logs: dict, monitor: str, who: str) -> float:
@@ -240,11 +259,15 @@ def _monitored(logs: dict, monitor: str, who: str) -> float:
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs (Keras' rule); with ``restore_best`` the weights of the best epoch are put back at the end."""
+    epochs (Keras' rule); with ``restore_best`` the weights of the best epoch are put back at the end
+    (``restore_best_weights=`` is Keras' name for it; note fastnn's default is True, Keras' False).
+    A NaN value is never an improvement (as Keras', whose best starts at +-inf)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto",
-                 restore_best: bool = True):
+                 restore_best: bool = True, *, restore_best_weights: bool | None = None):
         super().__init__()
+        if restore_best_weights is not None:
+            restore_best = restore_best_weights
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"patience must be an int >= 0. Received: patience={patience!r}")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
@@ -261,6 +284,8 @@ class EarlyStopping(Callback):
         self.stop_training = False
 
     def _improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
         if self.best is None:
             return True
         return value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
@@ -284,8 +309,9 @@ class EarlyStopping(Callback):
 
 class ModelCheckpoint(Callback):
     """Save the model with ``fastnn.save`` after each epoch (``save_best_only``: only when
-    ``monitor`` improves). ``path`` may contain ``{epoch}`` (1-based) and any logged key,
-    e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.fnn"``."""
+    ``monitor`` improves; a NaN value never does). ``path`` may contain ``{epoch}`` (1-based) and
+    any logged key, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.fnn"``; its folder is created if
+    missing (as Keras)."""
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"):
         super().__init__()
@@ -300,23 +326,54 @@ class ModelCheckpoint(Callback):
 
         if self.save_best_only:
             value = _monitored(logs, self.monitor, "ModelCheckpoint")
-            better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+            better = not math.isnan(value) and (
+                self.best is None or (value < self.best if self.mode == "min" else value > self.best))
             if not better:
                 return
             self.best = value
-        path = self.path.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.path.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} names {{{e.args[0]}}}, which is not logged; "
+                             f"available: {['epoch'] + sorted(logs)}") from None
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         save(self.model, path)
         self.saved.append(path)
 
 
 class LearningRateScheduler(Callback):
-    """Step a learning-rate schedule once per epoch (ReduceLROnPlateau gets ``logs[monitor]``)."""
+    """Step a learning-rate schedule (``fastnn.optim``'s) once per epoch, at its end
+    (ReduceLROnPlateau gets ``logs[monitor]``); or, Keras' form, a function
+    ``schedule(epoch, lr) -> lr`` (epoch 0-based) that sets every group's rate at each epoch's start."""
 
     def __init__(self, scheduler, monitor: str = "val_loss"):
         super().__init__()
+        if not hasattr(scheduler, "step") and not callable(scheduler):
+            raise TypeError("LearningRateScheduler takes a fastnn.optim schedule or a function schedule(epoch, lr) "
+                            f"-> lr. Received: {scheduler!r}")
         self.scheduler, self.monitor = scheduler, monitor
+        self.optimizer = None
+
+    def set_optimizer(self, optimizer) -> None:
+        self.optimizer = optimizer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if hasattr(self.scheduler, "step"):
+            return
+        if self.optimizer is None:
+            raise RuntimeError("LearningRateScheduler with a function needs the optimizer: use it through fit")
+        for group in self.optimizer.param_groups:
+            lr = self.scheduler(epoch, group["lr"])
+            if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not lr >= 0:
+                raise ValueError(f"LearningRateScheduler: schedule({epoch}, {group['lr']}) returned {lr!r}; "
+                                 "expected a learning rate >= 0")
+            group["lr"] = float(lr)
 
     def on_epoch_end(self, epoch, logs):
+        if not hasattr(self.scheduler, "step"):
+            return
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(_monitored(logs, self.monitor, "LearningRateScheduler"))
         else:
@@ -366,8 +423,33 @@ def _compute_metrics(metric_fns, y_true_parts, y_pred_parts) -> dict:
     return {name: fn(y_true, y_pred) for name, fn in metric_fns}
 
 
+_RESERVED_LOGS = ("loss", "lr", "samples_per_s", "epoch")
+
+
+def _metric_fns(metrics, loss_fn) -> list:
+    """[(name, fn)] for fit/evaluate's metrics: "auto" is accuracy for a classification loss
+    (CrossEntropyLoss, NLLLoss, BCELoss: outputs that are classes or probabilities) and none
+    otherwise (regression; BCEWithLogitsLoss, whose outputs are logits); a single name or
+    callable is a list of one. Names must be distinct and not a logged key of fit's own."""
+    if isinstance(metrics, str) and metrics == "auto":
+        classify = isinstance(loss_fn, (CrossEntropyLoss, NLLLoss, BCELoss)) and not isinstance(loss_fn,
+                                                                                               BCEWithLogitsLoss)
+        metrics = ("accuracy",) if loss_fn is None or classify else ()
+    elif isinstance(metrics, str) or callable(metrics):
+        metrics = (metrics,)
+    fns = [m if isinstance(m, tuple) else _metrics.get(m) for m in (metrics or [])]  # (name, fn): resolved
+    seen = set()
+    for name, _ in fns:
+        if name in seen or name in _RESERVED_LOGS:
+            why = "twice" if name in seen else "as one of fit's own logs"
+            raise ValueError(f"metric name {name!r} appears {why}: give each metric a distinct name "
+                             f"(a callable is named by its __name__; reserved: {_RESERVED_LOGS})")
+        seen.add(name)
+    return fns
+
+
 def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_size: int = 32,
-        metrics=("accuracy",), callbacks=None, progress: bool = True, seed=None, shuffle: bool = True,
+        metrics="auto", callbacks=None, progress: bool = True, seed=None, shuffle: bool = True,
         drop_last: bool = False) -> History:
     """Train ``model`` and return a History of per-epoch loss, metrics and validation values.
 
@@ -375,14 +457,17 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         model: a Module (put in train mode here, in eval mode for validation).
         optimizer: an Optimizer, or a name ("adam", "sgd", ...) built on model.parameters().
         loss: a Loss or a name ("cross_entropy", "mse", ...).
-        train: ``(x, y)`` arrays (shuffled each epoch when ``shuffle``) or a re-iterable of
-            ``(x, y)`` batches (used as given; ``batch_size`` is then ignored).
+        train: ``(x, y)`` arrays (or lists; shuffled each epoch when ``shuffle``) or a
+            re-iterable of ``(x, y)`` batches (used as given; ``batch_size`` is then ignored).
         val: validation data in either form, evaluated after each epoch.
         metrics: names or callables ``f(y_true, y_pred)`` (``fastnn.metrics``), computed on the
             epoch's training predictions (as Keras: the weights move during the epoch) and on val.
+            "auto" (the default): accuracy for a classification loss (cross-entropy, NLL, BCE),
+            none for regression losses and BCEWithLogitsLoss (its outputs are logits).
         callbacks: EarlyStopping, ModelCheckpoint, LearningRateScheduler or any Callback.
         progress: a tqdm bar per epoch when stdout is a terminal; quiet otherwise.
-        seed: when given, ``fastnn.manual_seed(seed)`` first: shuffling and dropout reproducible.
+        seed: when given, ``fastnn.manual_seed(seed)`` first: the shuffling of ``(x, y)`` arrays
+            and dropout are reproducible (a DataLoader shuffles with its own ``seed``).
         shuffle: reshuffle ``(x, y)`` arrays each epoch.
         drop_last: with ``(x, y)`` arrays, skip each epoch's last batch when it is smaller than
             ``batch_size`` (e.g. a single sample, which BatchNorm cannot normalise in training;
@@ -391,6 +476,10 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
 
     Runs on the model's device: for a model on "cuda", each batch is copied there as it is used
     (see the module docstring); the History holds Python floats.
+
+    A non-finite training loss stops training with FloatingPointError, after the callbacks'
+    ``on_train_end`` (so EarlyStopping puts the best weights back); the error's ``history``
+    attribute holds the epochs that finished.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0. Received: epochs={epochs!r}")
@@ -399,13 +488,15 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         manual_seed(seed)
     optimizer = resolve_optimizer(optimizer, model)
     loss_fn = resolve_loss(loss)
-    metric_fns = [_metrics.get(m) for m in (metrics or [])]
+    metric_fns = _metric_fns(metrics, loss_fn)
     callbacks = list(callbacks or [])
     if not _is_array_pair(train) and iter(train) is train and epochs > 1:
         raise TypeError("train is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for epochs > 1")
     device = model.device
     for cb in callbacks:
         cb.set_model(model)
+        if hasattr(cb, "set_optimizer"):
+            cb.set_optimizer(optimizer)
         cb.on_train_begin()
     history = History()
     for epoch in range(int(epochs)):
@@ -424,8 +515,13 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
             value = _loss_value(loss_fn, pred, _as_target(yb, device))
             if not math.isfinite(value):
                 bar.close({})
-                raise FloatingPointError(f"the training loss became {value} in epoch {epoch + 1}; "
-                                         "lower the learning rate or check the inputs")
+                for cb in callbacks:  # e.g. EarlyStopping restores the best weights
+                    cb.on_train_end()
+                err = FloatingPointError(f"the training loss became {value} in epoch {epoch + 1}; "
+                                         "lower the learning rate or check the inputs (the finished epochs are "
+                                         "in this error's .history)")
+                err.history = history
+                raise err
             if getattr(model, "backward_can_skip_dx", False):
                 model.backward(loss_fn.backward(), need_dx=False)  # the input gradient is not needed
             else:
@@ -445,7 +541,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         logs = {"loss": total_loss / count}
         logs.update(_compute_metrics(metric_fns, y_true_parts, y_pred_parts))
         if val is not None:
-            val_logs = evaluate(model, val, loss=loss_fn, metrics=[m for m in (metrics or [])],
+            val_logs = evaluate(model, val, loss=loss_fn, metrics=metric_fns,
                                 batch_size=max(batch_size, 256))
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         logs["lr"] = optimizer.lr
@@ -473,6 +569,8 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     model.eval()
     if _is_array_pair(x):  # (x, y) as given to evaluate: predict on x
         x = x[0]
+    if isinstance(x, list) and (not x or not hasattr(x[0], "shape") and not isinstance(x[0], tuple)):
+        x = np.asarray(x)  # a (nested) list of numbers: one array
     try:
         if isinstance(x, np.ndarray) or hasattr(x, "shape"):
             x = _array(x)
@@ -488,13 +586,13 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def evaluate(model: Module, data, loss=None, metrics=("accuracy",), batch_size: int = 256) -> dict:
+def evaluate(model: Module, data, loss=None, metrics="auto", batch_size: int = 256) -> dict:
     """{"loss": mean loss (when a loss is given), <metric>: value, ...} over data ((x, y) arrays
     or an iterable of batches), in eval mode; the previous mode is restored. Python floats, on
-    either device."""
+    either device. metrics as fit's ("auto": accuracy for a classification loss or no loss)."""
     batch_size = _check_batch_size(batch_size)
     loss_fn = resolve_loss(loss) if loss is not None else None
-    metric_fns = [_metrics.get(m) for m in (metrics or [])]
+    metric_fns = _metric_fns(metrics, loss_fn)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     device = model.device

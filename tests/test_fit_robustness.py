@@ -1,0 +1,149 @@
+"""fit's edge cases: list data, batches that are not pairs, a NaN loss (nothing lost), NaN in
+monitored values, the default metrics, metric names, Keras-style schedules and names."""
+import os
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import data as D
+from fastnn import nn, optim
+from fastnn.training import _batches
+
+
+def _blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = np.array([[0, 3], [3, -2], [-3, -2]], dtype=np.float32)
+    y = rng.integers(0, 3, n)
+    return centers[y] + rng.standard_normal((n, 2)).astype(np.float32), y
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def _fit(model, train, **kw):
+    kw.setdefault("progress", False)
+    return fastnn.fit(model, optim.Adam(model.parameters(), lr=0.05), "cross_entropy", train, **kw)
+
+
+def test_lists_are_data():
+    x, y = _blobs()
+    fastnn.manual_seed(0)
+    model = _mlp()
+    state = model.state_dict()
+    want = _fit(model, (x, y), epochs=2, seed=1)["loss"]
+    for form in ((x.tolist(), y.tolist()), [x, y], [x.tolist(), y.tolist()]):
+        model.load_state_dict(state)
+        assert _fit(model, form, epochs=2, seed=1, val=[x, y])["loss"] == want  # the same run
+    np.testing.assert_array_equal(fastnn.predict(model, x.tolist()), fastnn.predict(model, x))
+
+
+def test_batches_must_be_pairs():
+    x, y = _blobs()
+    with pytest.raises(TypeError, match=r"each batch must be an \(x, y\) pair, got a tuple of 1 items"):
+        _fit(_mlp(), D.DataLoader((x,), batch_size=32))
+    with pytest.raises(TypeError, match="each batch must be an"):
+        fastnn.evaluate(_mlp(), [x[:10]])
+
+
+def test_a_nan_loss_keeps_the_history_and_restores_the_best_weights():
+    x, y = _blobs()
+    model = _mlp()
+    stop = fastnn.EarlyStopping(monitor="loss", patience=5)
+
+    class Poison(fastnn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                self.model[0].weight.data[...] = np.nan
+
+    with pytest.raises(FloatingPointError, match="loss became nan in epoch 4") as info:
+        _fit(model, (x, y), epochs=6, callbacks=[stop, Poison()], seed=0)
+    history = info.value.history
+    assert history.epoch == [0, 1, 2] and len(history["loss"]) == 3
+    assert np.isfinite(model[0].weight.data).all()  # EarlyStopping's on_train_end ran
+    assert stop.best_epoch == int(np.argmin(history["loss"]))
+
+
+def test_nan_is_never_the_best_value(tmp_path):
+    values = [float("nan"), 5.0, 4.0, 3.0, 2.0, 1.0]
+    model = _mlp()
+    stop = fastnn.EarlyStopping(monitor="val_loss", patience=2)
+    ckpt = fastnn.ModelCheckpoint(str(tmp_path / "sub" / "m_{epoch}.npz"), save_best_only=True)
+    for cb in (stop, ckpt):
+        cb.set_model(model)
+        cb.on_train_begin()
+    for epoch, v in enumerate(values):
+        for cb in (stop, ckpt):
+            cb.on_epoch_end(epoch, {"val_loss": v, "loss": v})
+        assert not stop.stop_training
+    assert stop.best == 1.0 and stop.best_epoch == 5
+    assert [os.path.basename(p) for p in ckpt.saved] == [f"m_{e}.npz" for e in range(2, 7)]  # folder made
+
+
+def test_checkpoint_path_naming_an_unlogged_key(tmp_path):
+    ckpt = fastnn.ModelCheckpoint(str(tmp_path / "{val_acc:.2f}.npz"))
+    ckpt.set_model(_mlp())
+    with pytest.raises(ValueError, match=r"names \{val_acc\}, which is not logged; available: \['epoch', 'loss'"):
+        ckpt.on_epoch_end(0, {"loss": 1.0, "val_loss": 2.0})
+
+
+def test_default_metrics_follow_the_loss():
+    x, y = _blobs()
+    h = _fit(_mlp(), (x, y))
+    assert "accuracy" in h.history
+    rng = np.random.default_rng(0)
+    xr = rng.standard_normal((64, 3)).astype(np.float32)
+    yr = xr.sum(axis=1, keepdims=True)
+    reg = nn.Sequential(nn.Linear(3, 1))
+    h = fastnn.fit(reg, "adam", "mse", (xr, yr), epochs=1, progress=False)  # no accuracy on a regression
+    assert set(h.history) == {"loss", "lr"}
+    h = fastnn.fit(nn.Sequential(nn.Linear(3, 1)), "adam", "bce_with_logits", (xr, (yr > 0).astype(np.float32)),
+                   progress=False)
+    assert set(h.history) == {"loss", "lr"}  # logits are not probabilities
+    assert set(fastnn.evaluate(reg, (xr, yr), loss="mse")) == {"loss"}
+    h = fastnn.fit(reg, "adam", "mse", (xr, yr), metrics="mae", progress=False)  # one name
+    assert "mae" in h.history
+    model = _mlp().compile("adam", "cross_entropy", metrics="accuracy")
+    assert "accuracy" in model.fit(x, y, progress=False).history
+
+
+def test_metric_names_must_be_distinct():
+    x, y = _blobs()
+    with pytest.raises(ValueError, match="metric name '<lambda>' appears twice"):
+        _fit(_mlp(), (x, y), metrics=[lambda t, p: 1.0, lambda t, p: 2.0])
+
+    def loss(t, p):
+        return 0.0
+
+    with pytest.raises(ValueError, match="metric name 'loss' appears as one of fit's own logs"):
+        _fit(_mlp(), (x, y), metrics=[loss])
+
+
+def test_keras_style_schedule_function():
+    x, y = _blobs()
+    model = _mlp()
+    sched = fastnn.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5 ** epoch)
+    h = fastnn.fit(model, optim.SGD(model.parameters(), lr=1.0), "cross_entropy", (x, y), epochs=3,
+                   callbacks=[sched], progress=False)
+    np.testing.assert_allclose(h["lr"], [0.1, 0.05, 0.025])
+    with pytest.raises(TypeError, match="a fastnn.optim schedule or a function"):
+        fastnn.LearningRateScheduler(0.1)
+    bad = fastnn.LearningRateScheduler(lambda epoch, lr: -1.0)
+    with pytest.raises(ValueError, match=r"schedule\(0, 1.0\) returned -1.0"):
+        fastnn.fit(model, optim.SGD(model.parameters(), lr=1.0), "cross_entropy", (x, y), callbacks=[bad],
+                   progress=False)
+
+
+def test_keras_names_and_modes():
+    assert fastnn.EarlyStopping(restore_best_weights=False).restore_best is False
+    assert fastnn.EarlyStopping(monitor="val_auc").mode == "max"
+    assert fastnn.EarlyStopping(monitor="val_loss").mode == "min"
+
+
+def test_a_dropping_loader_counts_the_samples_it_gives():
+    x, y = _blobs(100)
+    _, n = _batches(D.DataLoader((x, y), batch_size=32, drop_last=True), 32)
+    assert n == 96
+    _, n = _batches(D.DataLoader((x, y), batch_size=32), 32)
+    assert n == 100
