@@ -8,7 +8,9 @@ Endpoints (all JSON):
 - ``POST /predict`` with ``{"inputs": [sample, ...]}`` (each sample a nested list of numbers of
   the shape the model takes, without the batch axis) -> ``{"outputs": [...]}`` (the model's
   raw outputs: logits for a classifier) and, when the outputs are per-class scores (2-D),
-  ``"probabilities"`` (softmax, as ``Module.predict_proba``) and ``"classes"`` (argmax).
+  ``"probabilities"`` and ``"classes"`` as ``Module.predict_proba`` reads them: the softmax and
+  its argmax for several columns; for one column (a binary classifier's logit of class 1) its
+  sigmoid and ``p > 0.5``.
 
 Bad requests get a 4xx answer whose JSON ``error`` says what was wrong (malformed JSON, no
 "inputs", ragged or non-numeric samples, a shape the model rejects, a body over the size limit);
@@ -78,7 +80,11 @@ def predict(model, x: np.ndarray, lock: threading.Lock) -> dict:
         except (ValueError, TypeError) as exc:  # the model's own shape checks name the problem
             raise RequestError(422, f"the model rejected inputs of shape {x.shape}: {exc}") from None
     answer = {"outputs": out.tolist()}
-    if out.ndim == 2:
+    if out.ndim == 2 and out.shape[1] == 1:  # one logit of class 1 per sample
+        p = ops.sigmoid(np.ascontiguousarray(out))
+        answer["probabilities"] = p.tolist()
+        answer["classes"] = (p[:, 0] > 0.5).astype(np.int64).tolist()
+    elif out.ndim == 2:
         answer["probabilities"] = ops.softmax(np.ascontiguousarray(out)).tolist()
         answer["classes"] = out.argmax(axis=1).tolist()
     return answer

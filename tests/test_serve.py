@@ -129,3 +129,19 @@ def test_cli_serves_and_reports_bad_model_files(tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=10)  # also closes the pipes
+
+
+def test_a_one_column_model_gets_sigmoid_probabilities():
+    """A binary classifier with one logit column: probabilities are its sigmoid (as
+    Module.predict_proba), classes p > 0.5, not a softmax over one column (always 1)."""
+    import threading
+
+    from fastnn.serve import predict
+
+    model = nn.Sequential(nn.Linear(3, 1))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    answer = predict(model, x, threading.Lock())
+    p = model.predict_proba(x)
+    np.testing.assert_allclose(answer["probabilities"], p, rtol=1e-6)
+    assert answer["classes"] == (p[:, 0] > 0.5).astype(int).tolist()
+    assert 0 < min(q[0] for q in answer["probabilities"]) and max(q[0] for q in answer["probabilities"]) < 1

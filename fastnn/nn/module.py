@@ -323,7 +323,9 @@ class Module:
             for p in mod._parameters.values():
                 if p.data.dtype != dtype:
                     p.data = p.data.astype(dtype)
-                    p.grad = p.grad.astype(dtype)
+                    # through _grad, not the grad property: reading grad would give a parameter
+                    # without a gradient (has_grad False, which optimizers skip) a zero one
+                    p._grad = p._grad.astype(dtype)
             for name, b in list(mod._buffers.items()):
                 if b.dtype.kind == "f" and b.dtype != dtype:
                     setattr(mod, name, b.astype(dtype))
@@ -486,7 +488,7 @@ class Module:
         object.__setattr__(self, "_compiled", {
             "optimizer": resolve_optimizer(optimizer, self),
             "loss": resolve_loss(loss),
-            "metrics": list(metrics or []),
+            "metrics": [metrics] if isinstance(metrics, str) or callable(metrics) else list(metrics or []),
         })
         return self
 
@@ -522,17 +524,28 @@ class Module:
         return predict(self, x, batch_size=batch_size)
 
     def predict_proba(self, x, batch_size: int = 256):
-        """Class probabilities (scikit-learn's name): the softmax over the last axis of
-        ``predict(x)``, since classifiers here end in logits (what CrossEntropyLoss takes).
-        A Sequential whose last layer is already Softmax is returned as it is."""
-        from .activation import Softmax
-        from ..ops import softmax
+        """Class probabilities (scikit-learn's name) from ``predict(x)``, since classifiers here
+        end in logits (what CrossEntropyLoss / BCEWithLogitsLoss take):
+
+        - several output columns (N, K): the softmax over the last axis, one probability per class;
+        - one output column (N, 1) (or a 1-D output (N,)): one logit of class 1 per sample, as a
+          binary classifier trained with ``"bce_with_logits"`` has: its sigmoid, the probability
+          of class 1, in the shape of the output ((N, 1), or (N,)), not a softmax over one
+          column (1.0 everywhere). ``fastnn.metrics.accuracy`` reads such a column as probabilities of
+          class 1 too (``p > 0.5`` is class 1).
+
+        A Sequential whose last layer is already Softmax or Sigmoid outputs probabilities: they
+        are returned as they are. A regression model has no probabilities: use ``predict``."""
+        from .activation import Sigmoid, Softmax
+        from ..ops import sigmoid, softmax
 
         from .containers import Sequential
 
         out = self.predict(x, batch_size=batch_size)
-        if isinstance(self, Sequential) and len(self) and isinstance(self[-1], Softmax):
+        if isinstance(self, Sequential) and len(self) and isinstance(self[-1], (Softmax, Sigmoid)):
             return out
+        if out.ndim == 1 or out.shape[-1] == 1:
+            return sigmoid(out)
         return softmax(out)
 
 
