@@ -1,12 +1,17 @@
-"""File permissions for files written atomically (a temporary file, then ``os.replace``).
+"""Files written atomically (a temporary file in the destination's directory, then
+``os.replace``): their permissions, and errors that name the destination.
 
-``tempfile.mkstemp`` creates its file with mode 0600 whatever the umask, so without this the
-saved model or downloaded dataset would end up readable by its owner only, unlike a file
-written with ``open()``.
+``tempfile.mkstemp`` creates its file with mode 0600 whatever the umask, so without
+``give_open_mode`` the saved model or downloaded dataset would end up readable by its owner
+only, unlike a file written with ``open()``. ``check_destination`` / ``temporary_file_for``
+report a missing directory or a directory in the way as ``open(dest, "wb")`` would, naming the
+path the caller gave rather than the hidden temporary ``.part`` file.
 """
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 
 
 def umask() -> int:
@@ -36,3 +41,56 @@ def give_open_mode(tmp, dest) -> None:
     except FileNotFoundError:
         mode = 0o666 & ~umask()
     os.chmod(tmp, mode)
+
+
+_IS_A_DIRECTORY = "Is a directory, not a file (give the path of a file, e.g. one inside it)"
+
+
+def _directory_of(dest: str) -> str:
+    return os.path.dirname(dest) or os.curdir
+
+
+def check_destination(dest) -> None:
+    """Raise what ``open(dest, "wb")`` would, naming ``dest`` (``exc.filename``) and, in the
+    message, the directory at fault: IsADirectoryError when ``dest`` is a directory,
+    FileNotFoundError ("directory D does not exist") when its directory is missing,
+    NotADirectoryError when that is a file. Creates nothing (no directory either)."""
+    dest = os.fspath(dest)
+    if not dest:
+        raise FileNotFoundError(errno.ENOENT, "empty file path", dest)
+    if os.path.isdir(dest):
+        raise IsADirectoryError(errno.EISDIR, _IS_A_DIRECTORY, dest)
+    directory = _directory_of(dest)
+    if not os.path.isdir(directory):
+        if os.path.exists(directory):
+            raise NotADirectoryError(errno.ENOTDIR, f"{directory} is not a directory", dest)
+        raise FileNotFoundError(errno.ENOENT, f"directory {directory} does not exist", dest)
+
+
+def _renamed(exc: OSError, dest: str, doing: str) -> OSError:
+    """exc (which names the temporary file) as the same OSError subclass naming dest."""
+    return type(exc)(exc.errno, f"{exc.strerror} ({doing})", dest)
+
+
+def temporary_file_for(dest) -> tuple[int, str]:
+    """(fd, path) of a new hidden temporary file ``.<name>.XXXX.part`` next to ``dest``
+    (``tempfile.mkstemp``), after ``check_destination``; an OSError creating it (e.g. a
+    directory without write permission) is re-raised naming ``dest``."""
+    dest = os.fspath(dest)
+    check_destination(dest)
+    directory = _directory_of(dest)
+    try:
+        return tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise _renamed(exc, dest, f"creating a temporary file in {directory}") from exc
+
+
+def replace(tmp, dest) -> None:
+    """``os.replace(tmp, dest)``; an OSError (e.g. a directory created at ``dest`` meanwhile)
+    is re-raised naming ``dest``. The caller removes ``tmp`` on failure."""
+    try:
+        os.replace(tmp, dest)
+    except OSError as exc:
+        if os.path.isdir(dest):
+            raise IsADirectoryError(errno.EISDIR, _IS_A_DIRECTORY, os.fspath(dest)) from exc
+        raise _renamed(exc, os.fspath(dest), "moving the written file into place") from exc

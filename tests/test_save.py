@@ -192,3 +192,172 @@ def test_custom_module_round_trip(tmp_path, rng):
 
     model = nn.Sequential(nn.Linear(3, 2), Scale(3.0))
     _round_trip(model, rng.standard_normal((2, 3)).astype(np.float32), tmp_path / "custom.fnn")
+
+
+# ---- clear errors for a bad destination ---------------------------------------------------
+
+def test_save_into_a_missing_directory_names_it_and_creates_nothing(tmp_path):
+    target = tmp_path / "no" / "dir" / "m.npz"
+    with pytest.raises(FileNotFoundError, match=f"directory {tmp_path / 'no' / 'dir'} does not exist") as info:
+        fastnn.save(_mlp(), target)
+    assert info.value.filename == str(target) and ".part" not in str(info.value)
+    assert os.listdir(tmp_path) == []  # no directory made
+
+
+def test_save_relative_path_in_a_missing_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="directory sub does not exist") as info:
+        fastnn.save(_mlp(), os.path.join("sub", "m.fnn"))
+    assert info.value.filename == os.path.join("sub", "m.fnn")
+    fastnn.save(_mlp(), "m.fnn")  # no directory part: the current one
+    assert os.listdir(tmp_path) == ["m.fnn"]
+
+
+def test_save_onto_a_directory_or_under_a_file_raises_naming_the_path(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError, match="Is a directory") as info:
+        fastnn.save(_mlp(), tmp_path / "taken")
+    assert info.value.filename == str(tmp_path / "taken") and ".part" not in str(info.value)
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="file is not a directory") as info:
+        fastnn.save(_mlp(), tmp_path / "file" / "m.fnn")
+    assert info.value.filename == str(tmp_path / "file" / "m.fnn")
+    assert sorted(os.listdir(tmp_path)) == ["file", "taken"] and os.listdir(tmp_path / "taken") == []
+
+
+# ---- frozen parameters --------------------------------------------------------------------
+
+def _trainable(model):
+    return {name: p.trainable for name, p in model.named_parameters()}
+
+
+def test_frozen_parameters_survive_save_and_load_in_nested_containers(tmp_path, rng):
+    model = _cnn()
+    model[1].block[0].freeze()            # a Conv2d inside Sequential inside Residual
+    model[2]._modules["1"][1].freeze()    # a Conv2d in a Concat branch
+    model[-1].bias.trainable = False      # one parameter of a layer
+    expected = _trainable(model)
+    assert expected["1.block.0.weight"] is False and expected["2.1.1.bias"] is False
+    assert expected["9.weight"] is True and expected["9.bias"] is False
+    x = rng.standard_normal((2, 1, 6, 6)).astype(np.float32)
+    loaded = _round_trip(model, x, tmp_path / "frozen.fnn")
+    assert _trainable(loaded) == expected
+    assert loaded.num_parameters(trainable_only=True) == model.num_parameters(trainable_only=True)
+    with np.load(tmp_path / "frozen.fnn", allow_pickle=False) as archive:
+        header = json.loads(archive["__fastnn_header__"].tobytes())
+    assert header["frozen"] == [k for k, v in expected.items() if not v]
+    # state_dict carries values only, as PyTorch's (no frozen flags)
+    assert set(model.state_dict()) == set(header["keys"])
+
+
+def test_files_without_the_new_header_entries_still_load(tmp_path):
+    """Written before frozen / shared were stored: every parameter trainable, nothing shared."""
+    lin = nn.Linear(3, 3)
+    model = nn.Sequential(lin, nn.ReLU(), lin).freeze()
+    fastnn.save(model, tmp_path / "new.fnn")
+
+    def old_header(h):
+        for key in ("frozen", "shared_modules", "shared_parameters"):
+            del h[key]
+    _rewrite(tmp_path / "new.fnn", tmp_path / "old.npz", edit_header=old_header)
+    loaded = fastnn.load(tmp_path / "old.npz")
+    assert all(_trainable(loaded).values())
+    assert loaded[0] is not loaded[2] and loaded.num_parameters() == 24
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(loaded(x), model.eval()(x))
+
+
+def test_inconsistent_frozen_or_shared_entries_raise(tmp_path):
+    lin = nn.Linear(3, 3)
+    fastnn.save(nn.Sequential(lin, nn.ReLU(), lin), tmp_path / "m.fnn")
+    edits = {
+        "frozen_name": lambda h: h.update(frozen=["7.weight"]),
+        "frozen_type": lambda h: h.update(frozen="0.weight"),
+        "shared_path": lambda h: h.update(shared_modules={"5": "0"}),
+        "shared_type": lambda h: h.update(shared_modules={"1": "0"}),  # ReLU shared with Linear
+        "shared_param": lambda h: h.update(shared_parameters={"0.bias": "0.weight"}),
+    }
+    for name, edit in edits.items():
+        _rewrite(tmp_path / "m.fnn", tmp_path / f"{name}.npz", edit_header=edit)
+        with pytest.raises(fastnn.ModelFileError, match=f"{name}.npz"):
+            fastnn.load(tmp_path / f"{name}.npz")
+
+
+# ---- shared layers and parameters ---------------------------------------------------------
+
+def test_a_layer_used_twice_is_one_layer_again_after_load(tmp_path, rng):
+    fastnn.manual_seed(0)
+    lin = nn.Linear(3, 3)
+    model = nn.Sequential(lin, nn.ReLU(), lin)
+    assert model.num_parameters() == 12
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    loaded = _round_trip(model, x, tmp_path / "shared.fnn")
+    assert loaded.num_parameters() == 12 and len(loaded.parameters()) == 2
+    assert loaded[0] is loaded[2] and [type(m).__name__ for m in loaded] == ["Linear", "ReLU", "Linear"]
+    # an update of the one layer shows in both places
+    loaded[0].weight.data += 1.0
+    np.testing.assert_array_equal(loaded[0].weight.data, loaded[2].weight.data)
+    assert not np.array_equal(loaded[0].weight.data, lin.weight.data)
+
+
+def test_nested_shared_layers_and_tied_parameters_round_trip(tmp_path, rng):
+    fastnn.manual_seed(1)
+    inner = nn.Linear(4, 4)
+    block = nn.Sequential(inner, nn.Tanh())
+    head, tail = nn.Linear(4, 4), nn.Linear(4, 4)
+    tail.weight = head.weight             # a tied parameter, the layers distinct
+    model = nn.Sequential(block, nn.Residual(block), nn.Residual(nn.Sequential(inner, nn.ReLU())), head, tail)
+    model[0].freeze()                     # the shared block frozen wherever it appears
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    fastnn.save(model, tmp_path / "tied.fnn")
+    loaded = fastnn.load(tmp_path / "tied.fnn")
+    np.testing.assert_array_equal(loaded(x), model.eval()(x))
+    # (assigning tail.weight moved it after tail.bias in the original's state_dict: compare by key)
+    saved, restored = model.state_dict(), loaded.state_dict()
+    assert set(saved) == set(restored)
+    for k in saved:
+        np.testing.assert_array_equal(saved[k], restored[k], err_msg=k)
+    assert loaded[1].block is loaded[0] and loaded[2].block[0] is loaded[0][0]
+    assert loaded[4].weight is loaded[3].weight and loaded[4].bias is not loaded[3].bias
+    assert loaded.num_parameters() == model.num_parameters() == 16 + 4 + 16 + 4 + 4
+    assert _trainable(loaded) == _trainable(model)
+    with np.load(tmp_path / "tied.fnn", allow_pickle=False) as archive:
+        header = json.loads(archive["__fastnn_header__"].tobytes())
+    assert header["shared_modules"] == {"1.block": "0", "2.block.0": "0.0"}
+    assert header["shared_parameters"] == {"4.weight": "3.weight"}
+
+
+# ---- gradients are not made up by a dtype change or a load ---------------------------------
+
+def test_dtype_conversion_and_load_keep_parameters_without_a_gradient(tmp_path, rng):
+    model = _mlp()
+    assert not any(p.has_grad for p in model.parameters())
+    model.double()
+    assert model.dtype == np.float64 and not any(p.has_grad for p in model.parameters())
+    model.float()
+    assert not any(p.has_grad for p in model.parameters())
+    fastnn.save(model.double(), tmp_path / "m64.fnn")
+    loaded = fastnn.load(tmp_path / "m64.fnn")
+    assert loaded.dtype == np.float64 and not any(p.has_grad for p in loaded.parameters())
+
+    # an optimizer step right after the conversion moves nothing
+    before = [p.data.copy() for p in loaded.parameters()]
+    fastnn.optim.Adam(loaded.parameters(), lr=0.1).step()
+    for b, p in zip(before, loaded.parameters()):
+        np.testing.assert_array_equal(b, p.data)
+
+
+def test_dtype_conversion_converts_a_real_gradient(rng):
+    lin = nn.Linear(3, 2)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    lin(x)
+    lin.backward(np.ones((4, 2), np.float32))
+    grads = [p.grad.copy() for p in lin.parameters()]
+    lin.zero_grad()
+    lin.bias.grad = grads[1]              # weight: zero_grad'ed; bias: a real gradient
+    lin.to(np.float64)
+    assert not lin.weight.has_grad and lin.bias.has_grad
+    assert lin.bias.grad.dtype == np.float64
+    np.testing.assert_array_equal(lin.bias.grad, grads[1].astype(np.float64))
+    lin.to("cpu", np.float32)
+    assert not lin.weight.has_grad and lin.bias.has_grad and lin.bias.grad.dtype == np.float32
