@@ -119,3 +119,15 @@ def test_backward_without_input_gradient_gives_the_same_parameter_gradients(rng)
         for a, b in zip(full, model.parameters()):
             np.testing.assert_array_equal(a, b.grad)
         assert dx.shape == x.shape
+
+
+def test_a_layer_used_twice_refuses_backward_but_runs_forward():
+    """A layer keeps only its last forward's input: training a Sequential that uses one layer
+    twice would give wrong gradients, so backward refuses; the forward (inference) is fine."""
+    lin = nn.Linear(3, 3)
+    model = nn.Sequential(lin, nn.Tanh(), lin)
+    x = np.ones((2, 3), np.float32)
+    y = model(x)
+    np.testing.assert_allclose(y, lin(np.tanh(lin(x))), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="appears more than once"):
+        model.backward(np.ones_like(y))

@@ -99,6 +99,12 @@ class Sequential(Module):
         steps = self._plan
         if steps is None:
             raise RuntimeError("Sequential.backward called before forward")
+        layers = list(self._modules.values())
+        if len({id(m) for m in layers}) != len(layers):
+            twice = next(m for i, m in enumerate(layers) if any(m is n for n in layers[:i]))
+            raise RuntimeError(f"Sequential.backward: the layer {twice!r} appears more than once; a layer keeps "
+                               "only its last forward's input, so its gradients would be wrong. Shared weights "
+                               "are for inference here (save/load keeps the sharing); train separate layers")
         first = 0
         if not need_dx:
             first = next((i for i, step in enumerate(steps) if _has_parameters(step)), None)
