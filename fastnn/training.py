@@ -574,7 +574,8 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     try:
         if isinstance(x, np.ndarray) or hasattr(x, "shape"):
             x = _array(x)
-            batches = (x[i:i + batch_size] for i in range(0, x.shape[0], batch_size))
+            # (an empty x still goes through the model once: its output has the right shape)
+            batches = (x[i:i + batch_size] for i in range(0, max(x.shape[0], 1), batch_size))
         else:
             batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
         parts = [_device.to_host(model(_as_input(b, model, device))) for b in batches]

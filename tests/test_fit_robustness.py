@@ -147,3 +147,9 @@ def test_a_dropping_loader_counts_the_samples_it_gives():
     assert n == 96
     _, n = _batches(D.DataLoader((x, y), batch_size=32), 32)
     assert n == 100
+
+
+def test_predict_on_no_samples_keeps_the_output_shape():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 5))
+    out = fastnn.predict(model, np.zeros((0, 1, 6, 6), np.float32))
+    assert out.shape == (0, 5) and out.dtype == np.float32
