@@ -16,8 +16,52 @@ DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "radam": 1e-3, "sgd": 0.05, "momentum
               "rmsprop": 1e-3, "adagrad": 0.01, "adadelta": 1.0}
 
 
+VALIDATION_FRACTION = 0.1   # of the (possibly --limit-ed) training samples, stratified by class
+
+
 class UsageError(Exception):
     """A problem with the command's arguments or environment that the user can fix (exit 2)."""
+
+
+class ArgumentError(UsageError):
+    """A UsageError about one option's value: reported as argparse does, with the command's usage
+    and ``argument --flag: ...``."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(message)
+        self.flag = flag
+
+
+def smallest_splittable_limit(labels, start: int = 2):
+    """The smallest N >= start whose first N labels have every class present at least twice
+    (what the stratified validation split needs), or None if no N up to len(labels) does."""
+    counts = {}
+    singletons = 0
+    for n, label in enumerate(labels.tolist(), 1):
+        seen = counts.get(label, 0)
+        counts[label] = seen + 1
+        singletons += 1 if seen == 0 else -1 if seen == 1 else 0
+        if n >= start and singletons == 0:
+            return n
+    return None
+
+
+def check_limit(limit: int, y_train, dataset: str) -> None:
+    """ArgumentError unless the first ``limit`` training labels can be split (stratified) into
+    train and validation: at least 2 samples, and at least 2 of every class among them."""
+    import numpy as np
+
+    head = y_train[:limit]
+    classes, counts = np.unique(head, return_counts=True)
+    if len(head) >= 2 and counts.min() >= 2:
+        return
+    lonely = [int(c) for c in classes[counts < 2]]
+    which = f"class {lonely[0]}" if len(lonely) == 1 else f"each of classes {', '.join(map(str, lonely))}"
+    why = (f"the first {len(head)} training samples of {dataset} have only one sample of {which}, and the "
+           f"stratified validation split ({VALIDATION_FRACTION:.0%} of them) needs at least 2 of every class present")
+    fix = smallest_splittable_limit(y_train, start=limit + 1)
+    hint = f"; the smallest --limit above {limit} that works for {dataset} is {fix}" if fix is not None else ""
+    raise ArgumentError("--limit", f"{limit} is too small: {why}{hint}")
 
 
 def load_dataset(name: str, path=None):
@@ -96,8 +140,9 @@ def build_optimizer(name: str, params, lr: float):
 
 
 def augmentation(dataset: str, seed: int):
-    """Random crops (4 px of padding on 28/32-px images, 1 px on 8x8 digits); horizontal flips
-    only where a mirror image is the same class (Fashion-MNIST, CIFAR-10; not digits)."""
+    """Random crops (padding 1 px on the 8x8 digits, 2 px on MNIST and Fashion-MNIST, 4 px on
+    CIFAR-10); horizontal flips only where a mirror image is the same class (Fashion-MNIST,
+    CIFAR-10; not digits or MNIST)."""
     from fastnn.data import transforms as T
 
     pad = 1 if dataset == "digits" else 2 if dataset in ("mnist", "fashion-mnist") else 4
@@ -126,9 +171,17 @@ class EpochLine(Callback):
               f"{logs.get('samples_per_s', float('nan')):,.0f} samples/s, {seconds:.1f} s", flush=True)
 
 
-def main(args) -> int:
+def main(args, parser=None) -> int:
+    """Run ``fastnn train``; usage errors print a message and return 2. ``parser`` (the train
+    subcommand's) adds its usage line to errors about one option, as argparse's own errors have."""
     try:
         return _run(args)
+    except ArgumentError as e:
+        if parser is not None:
+            parser.print_usage(sys.stderr)
+        prog = parser.prog if parser is not None else "fastnn train"
+        print(f"{prog}: error: argument {e.flag}: {e}", file=sys.stderr)
+        return 2
     except UsageError as e:
         print(f"fastnn train: error: {e}", file=sys.stderr)
         return 2
@@ -158,9 +211,10 @@ def _run(args) -> int:
     splits, dataset, where = load_dataset(args.dataset, args.data_path)
     x_train, y_train, x_test, y_test = splits
     if args.limit:
+        check_limit(args.limit, y_train, dataset)
         x_train, y_train = x_train[:args.limit], y_train[:args.limit]
-    x_train, x_val, y_train, y_val = data.train_test_split(x_train, y_train, test_size=0.1, stratify=y_train,
-                                                           seed=args.seed)
+    x_train, x_val, y_train, y_val = data.train_test_split(x_train, y_train, test_size=VALIDATION_FRACTION,
+                                                           stratify=y_train, seed=args.seed)
     classes = int(max(y_train.max(), y_test.max())) + 1
     print(f"dataset: {where}")
     print(f"  train {x_train.shape[0]}, validation {x_val.shape[0]}, test {x_test.shape[0]} images of "

@@ -91,3 +91,122 @@ def test_bench_quick_prints_the_tables_and_writes_json(tmp_path):
 def test_bench_errors_name_the_bad_value(tmp_path, args, words):
     r = fastnn_cmd(tmp_path, *args)
     assert r.returncode == 1 and words in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+    (["train", "--seed", "x"], "argument --seed: expected an integer >= 0, got 'x'"),
+    (["train", "--limit", "1"], "argument --limit: expected an integer >= 2, got 1: the validation split needs "
+                                "at least 2 training samples"),
+    (["train", "--limit", "0"], "argument --limit: expected an integer >= 2, got 0"),
+])
+def test_bad_seed_and_limit_are_argparse_usage_errors(capsys, args, words):
+    """Checked by argparse types, in process: no data is loaded, the usage line is the command's."""
+    from fastnn import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err
+    assert err.startswith("usage: fastnn train ") and f"\nfastnn train: error: {words}" in err
+
+
+def test_limit_too_small_for_the_stratified_split_is_a_usage_error(tmp_path):
+    """--limit 5 on the digits (classes 0-4 once each) used to crash in train_test_split; now it is
+    a usage error naming --limit, why, and the next limit that works, which then trains."""
+    pytest.importorskip("sklearn", reason="the digits dataset comes with scikit-learn")
+    from fastnn.data import load_digits
+    from fastnn.train_cli import smallest_splittable_limit
+
+    works = smallest_splittable_limit(load_digits().y_train, start=6)
+    r = fastnn_cmd(tmp_path, "train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--limit", "5",
+                   "--no-progress")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith("usage: fastnn train ") and "Traceback" not in r.stderr, r.stderr
+    assert ("fastnn train: error: argument --limit: 5 is too small: the first 5 training samples of digits have "
+            "only one sample of each of classes 0, 1, 2, 3, 4") in r.stderr
+    assert "needs at least 2 of every class present" in r.stderr
+    assert f"the smallest --limit above 5 that works for digits is {works}\n" in r.stderr
+    assert r.stdout == ""
+    r = fastnn_cmd(tmp_path, "train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--limit",
+                   str(works), "--no-progress", "--threads", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"train \d+, validation \d+, test 360 images", r.stdout), r.stdout
+
+
+def test_check_limit_and_the_smallest_limit_that_works():
+    from fastnn.train_cli import ArgumentError, check_limit, smallest_splittable_limit
+
+    y = np.array([0, 1, 0, 2, 1, 2, 3, 3, 4])
+    assert smallest_splittable_limit(y) == 6           # 0, 1 and 2 twice each
+    assert smallest_splittable_limit(y, start=7) == 8  # 3 twice as well
+    assert smallest_splittable_limit(y, start=9) is None  # 4 only once, and nothing after it
+    assert smallest_splittable_limit(np.array([5, 5])) == 2
+    for ok in (6, 8):
+        check_limit(ok, y, "toy")
+    with pytest.raises(ArgumentError, match=r"^7 is too small: .* only one sample of class 3, .*"
+                                            r"the smallest --limit above 7 that works for toy is 8$") as e:
+        check_limit(7, y, "toy")
+    assert e.value.flag == "--limit"
+    with pytest.raises(ArgumentError, match=r"only one sample of each of classes 0, 1, and .*; the smallest --limit above 2 that works for toy is 6$"):
+        check_limit(2, y, "toy")
+    with pytest.raises(ArgumentError, match=r"class 4, .*present$"):   # no larger limit works: no hint
+        check_limit(9, y, "toy")
+    with pytest.raises(ArgumentError, match=r"class 4, .*present$"):   # more than the data: all of it
+        check_limit(100, y, "toy")
+
+
+@pytest.mark.parametrize("command", [["train"], ["bench"], ["serve", "model.npz"], ["info"], ["selfcheck"]])
+def test_unknown_argument_of_a_command_shows_that_commands_usage(capsys, command):
+    from fastnn import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*command, "--bogus", "--no-such=1"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err
+    assert err.startswith(f"usage: fastnn {command[0]} ["), err
+    assert err.endswith(f"fastnn {command[0]}: error: unrecognized arguments: --bogus --no-such=1\n"), err
+
+
+def test_unknown_argument_before_the_command_is_the_top_level_parsers(capsys):
+    from fastnn import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--bogus", "info"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("usage: fastnn [-h] COMMAND ...") and "unrecognized arguments: --bogus" in err
+
+
+def _subparsers():
+    import argparse
+
+    from fastnn import cli
+
+    (action,) = [a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices
+
+
+@pytest.mark.parametrize("command", ["train", "bench", "serve"])
+def test_every_option_has_a_help_text(command):
+    for action in _subparsers()[command]._actions:
+        assert action.help, f"fastnn {command} {action.option_strings or action.dest}: no help text"
+
+
+def test_train_help_states_the_real_default_learning_rates():
+    from fastnn import train_cli
+
+    (lr,) = [a for a in _subparsers()["train"]._actions if "--lr" in a.option_strings]
+    text = re.fullmatch(r"learning rate \(default: (.*)\)", lr.help).group(1)
+    stated = {}
+    for part in text.split("; "):
+        value, names = part.split(" for ")
+        for name in re.split(r", | and ", names):
+            stated[name] = float(value)
+    assert stated == train_cli.DEFAULT_LR
+
+
+def test_help_of_train_and_bench_prints(tmp_path):
+    for command in ("train", "bench"):
+        r = fastnn_cmd(tmp_path, command, "--help")
+        assert r.returncode == 0 and r.stdout.startswith(f"usage: fastnn {command} "), r.stdout + r.stderr

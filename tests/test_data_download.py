@@ -452,3 +452,97 @@ def test_mirrors_argument_replaces_the_builtin_list(tmp_path, monkeypatch):
     assert sorted(hits) == sorted(routes)
     np.testing.assert_array_equal(data.y_test, arrays["test_labels"])
     assert (tmp_path / "cache" / "fastnn" / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file()
+
+
+# --- a failed download leaves no empty directory behind ----------------------------------------
+
+def _failing_routes():
+    """Every mirror fails: a 503, a 404 (no route) and a refused connection."""
+    return {"/down/" + name: {"body": b"busy", "status": 503} for name in IDX_NAMES.values()}
+
+
+def test_failed_dataset_download_removes_the_cache_folders_it_created(tmp_path, monkeypatch):
+    arrays, raw, gz = make_idx_dataset()
+    cache = tmp_path / "cache"                       # $XDG_CACHE_HOME (isolated_dirs): not there yet
+    with http_server(_failing_routes()) as (base, hits):
+        spec = idx_spec(gz, raw, [base + "/down/", base + "/missing/", refused_url() + "/"], subdir="mnist")
+        monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+        with pytest.raises(DatasetNotFoundError, match="every mirror failed") as err:
+            load_mnist(verbose=False)
+    assert "503" in str(err.value) and "404" in str(err.value)
+    assert len(hits) == 2                            # the first file's two HTTP mirrors were tried
+    assert not cache.exists()                        # nor cache/fastnn/mnist, cache/fastnn
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_failed_download_keeps_folders_that_existed_and_the_users_files(tmp_path, monkeypatch):
+    arrays, raw, gz = make_idx_dataset()
+    fastnn_cache = tmp_path / "cache" / "fastnn"
+    fastnn_cache.mkdir(parents=True)
+    (fastnn_cache / "notes.txt").write_text("mine")       # the user's file beside the dataset folders
+    empty = tmp_path / "cache" / "fastnn" / "fashion-mnist"
+    empty.mkdir()                                         # an empty folder that was already there
+    with http_server(_failing_routes()) as (base, _):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", idx_spec(gz, raw, [base + "/down/"], subdir="mnist"))
+        monkeypatch.setitem(datasets.DATASETS, "fashion_mnist",
+                            idx_spec(gz, raw, [base + "/down/"], subdir="fashion-mnist"))
+        with pytest.raises(DatasetNotFoundError):
+            load_mnist(verbose=False)
+        with pytest.raises(DatasetNotFoundError):
+            datasets.load_fashion_mnist(verbose=False)
+    assert not (fastnn_cache / "mnist").exists()          # made by the download, still empty: gone
+    assert empty.is_dir() and list(empty.iterdir()) == []  # was there before: kept
+    assert (fastnn_cache / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in fastnn_cache.iterdir()) == ["fashion-mnist", "notes.txt"]
+
+
+def test_failed_download_into_path_removes_only_what_it_created(tmp_path, monkeypatch, small_cifar):
+    archive, *_ = make_cifar_archive(records=4)
+    given = tmp_path / "given"                        # --data-path / path=: does not exist yet
+    with http_server({"/c.tgz": {"body": b"oops", "status": 500}}) as (base, _):
+        monkeypatch.setitem(datasets.DATASETS, "cifar10", _cifar_spec(archive, [base + "/c.tgz"]))
+        with pytest.raises(DatasetNotFoundError, match="HTTP Error 500"):
+            load_cifar10(path=given, verbose=False)
+        assert not given.exists()
+        given.mkdir()
+        (given / "README").write_text("keep")
+        with pytest.raises(DatasetNotFoundError, match="HTTP Error 500"):
+            load_cifar10(path=given, verbose=False)
+    assert sorted(p.name for p in given.iterdir()) == ["README"]   # given/cifar10 removed, README kept
+
+
+def test_a_partly_downloaded_dataset_keeps_its_verified_files(tmp_path, monkeypatch):
+    """Only empty folders go: the files already verified stay for the next attempt."""
+    arrays, raw, gz = make_idx_dataset()
+    first = IDX_NAMES["train_images"]
+    with http_server({"/" + first: {"body": gz["train_images"]}}) as (base, _):
+        monkeypatch.setitem(datasets.DATASETS, "mnist", idx_spec(gz, raw, [base + "/"], subdir="mnist"))
+        with pytest.raises(DatasetNotFoundError, match="404"):
+            load_mnist(verbose=False)
+    assert _files(tmp_path / "cache") == [first]
+
+
+def test_download_removes_the_directories_it_made_on_failure_and_interrupt(tmp_path, monkeypatch):
+    dest = tmp_path / "a" / "b" / "blob.gz"
+    with http_server({}) as (base, _):
+        with pytest.raises(DownloadError, match="404"):
+            download(SPEC, dest, urls=[base + "/blob.gz"], verbose=False)
+        assert list(tmp_path.iterdir()) == []
+        (tmp_path / "a").mkdir()
+        with pytest.raises(DownloadError, match="404"):
+            download(SPEC, dest, urls=[base + "/blob.gz"], verbose=False)
+        assert [p.name for p in tmp_path.rglob("*")] == ["a"]
+
+    def interrupted(path, spec):
+        raise KeyboardInterrupt
+    verify_file = _download.verify_file
+    monkeypatch.setattr(_download, "verify_file", interrupted)
+    with http_server({"/blob.gz": {"body": GOOD}}) as (base, _):
+        with pytest.raises(KeyboardInterrupt):
+            download(SPEC, dest, urls=[base + "/blob.gz"], verbose=False)
+    assert [p.name for p in tmp_path.rglob("*")] == ["a"]
+    # A success keeps what it made.
+    monkeypatch.setattr(_download, "verify_file", verify_file)
+    with http_server({"/blob.gz": {"body": GOOD}}) as (base, _):
+        download(SPEC, dest, urls=[base + "/blob.gz"], verbose=False)
+    assert dest.read_bytes() == GOOD

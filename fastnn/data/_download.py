@@ -181,22 +181,67 @@ def download(spec: RemoteFile, dest, *, urls: Optional[Sequence[str]] = None,
         verbose: print one line per attempt to stderr.
 
     Returns the destination path. Raises DownloadError listing each mirror's failure.
-    Nothing is left at ``dest`` (or in ``.part`` files) unless verification passed.
+    Nothing is left at ``dest`` (or in ``.part`` files) unless verification passed, and the
+    directories this call created for ``dest`` are removed again if they are still empty after
+    a failure (directories that existed before, and anything put in them, are left alone).
     """
     if timeout is None or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got timeout={timeout!r}")
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     urls = list(spec.urls if urls is None else urls)
     if not urls:
         raise DownloadError(f"no mirror known for {spec.name}")
+    created = []   # directories this call made, deepest first
+    done = False
+    try:
+        _make_dirs(dest.parent, created)
+        result = _download_from(spec, dest, urls, timeout, verbose, created)
+        done = True
+        return result
+    finally:
+        if not done:   # DownloadError, KeyboardInterrupt, anything: no empty directory stays
+            _remove_empty(created)
+
+
+def _make_dirs(d: Path, created: list) -> None:
+    """``d.mkdir(parents=True, exist_ok=True)``, adding the directories it made to ``created``
+    (deepest first, without duplicates)."""
+    missing = []
+    p = d
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    d.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        if p not in created:
+            created.append(p)
+    created.sort(key=lambda p: len(p.parts), reverse=True)
+
+
+def _remove_empty(dirs) -> None:
+    """rmdir each directory (deepest first) that is empty; stop at the first that is not (it
+    holds something, perhaps another process's download, so its parents do too)."""
+    for d in dirs:
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break
+
+
+def _download_from(spec: RemoteFile, dest: Path, urls, timeout: float, verbose: bool, created: list) -> Path:
     failures = []
     for url in urls:
         if verbose:
             print(f"fastnn.data: fetching {url}", file=sys.stderr)
         # A unique .part name per attempt: two processes downloading at once never clobber
         # each other's partial files, and os.replace is atomic within one directory.
-        fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+        except FileNotFoundError:   # another process's failed download removed the empty directory
+            _make_dirs(dest.parent, created)
+            fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
         os.close(fd)
         part = Path(tmp)
         try:
