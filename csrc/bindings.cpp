@@ -117,8 +117,9 @@ Act parse_act(const std::string& name) {
   if (name == "softplus") return Act::softplus;
   if (name == "swish") return Act::swish;
   if (name == "elu") return Act::elu;
+  if (name == "gelu") return Act::gelu;
   throw py::value_error("unknown activation '" + name +
-                        "'; expected one of: step, sigmoid, tanh, relu, leaky_relu, softplus, swish, elu");
+                        "'; expected one of: step, sigmoid, tanh, relu, leaky_relu, softplus, swish, elu, gelu");
 }
 
 void activation_forward(const std::string& name, const py::array& x, py::array& out, double p0,

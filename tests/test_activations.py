@@ -19,6 +19,7 @@ ACTIVATIONS = {
     "softplus": ({"beta": 0.8, "threshold": 15.0}, "x"),
     "swish": ({"beta": 1.3}, "x"),
     "elu": ({"alpha": 0.7}, "x"),
+    "gelu": ({"approximate": "none"}, "x"),
 }
 SOFTMAXES = ["softmax", "log_softmax"]
 DTYPES = [np.float32, np.float64]
@@ -122,6 +123,26 @@ def test_nan_and_signed_zero_as_pytorch(dtype, isa):
     assert np.signbit(torch.nn.functional.elu(torch.tensor([-0.0], dtype=t.dtype)).numpy()[0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_against_torch(dtype, approximate, isa):
+    """GELU, exact (x Phi(x), the float32 erfc keeping the negative tail's digits) and tanh
+    form, against torch's float64 GELU over the range where it is not 0 or x."""
+    torch = pytest.importorskip("torch")
+    x = np.concatenate([np.linspace(-12, 12, 4001), [0.0, -0.0, 1e-30, -1e-30]]).astype(dtype)
+    t = torch.tensor(x.astype(np.float64), requires_grad=True)
+    want = torch.nn.functional.gelu(t, approximate=approximate)
+    want.backward(torch.ones_like(t))
+    assert_close(ops.gelu(x, approximate=approximate), want.detach().numpy(), "activation", dtype)
+    assert_close(ops.gelu_backward(np.ones_like(x), x, approximate=approximate), t.grad.numpy(),
+                 "activation_backward", dtype)
+    layer = fastnn.nn.GELU(approximate)
+    np.testing.assert_array_equal(layer(x), ops.gelu(x, approximate=approximate))
+    assert fastnn.nn.GELU(**layer.get_config()).approximate == approximate
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        ops.gelu(x, approximate="erf")
+
+
 def test_softmax_extreme_rows():
     x = np.array([[1e30, 0.0, -1e30], [-np.inf, 0.0, 1.0], [5.0, 5.0, 5.0]], dtype=np.float32)
     assert_close(ops.softmax(x), _ref64("softmax", x), "softmax")
@@ -195,5 +216,5 @@ def test_core_rejects_what_ops_would_copy():
         fastnn._core.activation_forward("relu", x.T[::2], np.empty((2, 4), np.float32))
     with pytest.raises(TypeError):
         fastnn._core.activation_forward("relu", [1.0, 2.0], np.empty(2, np.float32))
-    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
-        fastnn._core.activation_forward("gelu", x, np.empty_like(x))
+    with pytest.raises(ValueError, match="unknown activation 'mish'"):
+        fastnn._core.activation_forward("mish", x, np.empty_like(x))

@@ -225,6 +225,8 @@ def _layer_cases():
         ("Swish", lambda: nn.Swish(0.5), (3, 8)),
         ("SiLU", lambda: nn.SiLU(), (3, 8)),
         ("ELU", lambda: nn.ELU(0.7), (3, 8)),
+        ("GELU", lambda: nn.GELU(), (3, 8)),
+        ("GELU tanh", lambda: nn.GELU("tanh"), (3, 8)),
         ("Softmax", lambda: nn.Softmax(), (3, 8)),
         ("Softmax axis 1", lambda: nn.Softmax(axis=1), (2, 4, 3)),
         ("LogSoftmax axis 0", lambda: nn.LogSoftmax(axis=0), (4, 3)),

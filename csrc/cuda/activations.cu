@@ -2,12 +2,22 @@
 // cupy.RawModule (NVRTC). Grid-stride loops (see common.cuh for the execution model every
 // kernel follows, and what lets emulate.h run them on the CPU in the tests).
 // Activation ids follow fastnn::Act (csrc/kernels/activations.h):
-//   0 step, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softplus, 6 swish, 7 elu.
+//   0 step, 1 sigmoid, 2 tanh, 3 relu, 4 leaky_relu, 5 softplus, 6 swish, 7 elu, 8 gelu (a != 0:
+//   its tanh approximation).
 
 #include "common.cuh"
 
 template <typename T>
 __device__ __forceinline__ T d_sigmoid(T z) { return T(1) / (T(1) + d_exp(-z)); }
+
+template <typename T>
+__device__ __forceinline__ T d_phi(T v) { return T(0.5) * d_erfc(-v * T(0.70710678118654752440)); }
+
+// GELU's tanh form through s = sigmoid(2u) = (1 + tanh(u)) / 2, as the CPU kernel (activations_impl.h).
+template <typename T>
+__device__ __forceinline__ T d_gelu_tanh_s(T v) {
+  return d_sigmoid(T(2 * 0.79788456080286535588) * (v + T(0.044715) * v * v * v));
+}
 
 template <typename T>
 __device__ __forceinline__ T act_fwd(int act, T v, T a, T thr) {
@@ -23,6 +33,7 @@ __device__ __forceinline__ T act_fwd(int act, T v, T a, T thr) {
       return z > thr ? v : (m + d_log1p(d_exp(-(z < T(0) ? -z : z)))) / a;
     }
     case 6: return v * d_sigmoid(a * v);
+    case 8: return a != T(0) ? v * d_gelu_tanh_s(v) : v * d_phi(v);
     default: return v > T(0) ? v : a * d_expm1(v);
   }
 }
@@ -40,6 +51,13 @@ __device__ __forceinline__ T act_bwd(int act, T g, T s, T a, T thr) {
     case 6: {
       const T sg = d_sigmoid(a * s);
       return g * (sg + a * s * sg * (T(1) - sg));
+    }
+    case 8: {
+      if (a != T(0)) {
+        const T q = d_gelu_tanh_s(s);
+        return g * (q + T(2) * s * q * (T(1) - q) * T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * s * s));
+      }
+      return g * (d_phi(s) + s * T(0.39894228040143267794) * d_exp(-s * s * T(0.5)));
     }
     default: return s <= T(0) ? g * a * d_exp(s) : g;
   }

@@ -28,6 +28,9 @@ __device__ __forceinline__ long long fastnn_thread_count() { return (long long)b
 template <typename T> __device__ __forceinline__ T d_exp(T x);
 template <> __device__ __forceinline__ float d_exp<float>(float x) { return expf(x); }
 template <> __device__ __forceinline__ double d_exp<double>(double x) { return exp(x); }
+template <typename T> __device__ __forceinline__ T d_erfc(T x);
+template <> __device__ __forceinline__ float d_erfc<float>(float x) { return erfcf(x); }
+template <> __device__ __forceinline__ double d_erfc<double>(double x) { return erfc(x); }
 template <typename T> __device__ __forceinline__ T d_tanh(T x);
 template <> __device__ __forceinline__ float d_tanh<float>(float x) { return tanhf(x); }
 template <> __device__ __forceinline__ double d_tanh<double>(double x) { return tanh(x); }

@@ -5,9 +5,10 @@
 
 namespace fastnn {
 
-enum class Act : int { step = 0, sigmoid, tanh, relu, leaky_relu, softplus, swish, elu };
+enum class Act : int { step = 0, sigmoid, tanh, relu, leaky_relu, softplus, swish, elu, gelu };
 
-// p0: beta (sigmoid, softplus, swish), negative_slope (leaky_relu), alpha (elu).
+// p0: beta (sigmoid, softplus, swish), negative_slope (leaky_relu), alpha (elu), 1 for gelu's
+// tanh approximation (0: the exact x Phi(x)).
 // p1: threshold (softplus: above beta*x > threshold the function is the identity).
 struct ActParams {
   double p0 = 1.0;

@@ -28,6 +28,24 @@ inline float m_log1p_pos(float x) { return simd_math::log1p_pos_f32(x); }
 inline double m_log1p_pos(double x) { return std::log1p(x); }
 template <typename T>
 inline T m_sigmoid(T x) { return T(1) / (T(1) + m_exp(-x)); }
+// Phi(x), the standard normal CDF: 0.5 erfc(-x / sqrt 2) (accurate in the negative tail).
+inline float m_phi(float x) { return 0.5f * simd_math::erfc_f32(-x * 0.70710678118654752f, simd_math::half_square_f32(x)); }
+inline double m_phi(double x) { return 0.5 * std::erfc(-x * 0.70710678118654752440); }
+// GELU's tanh approximation (PyTorch's approximate="tanh"): 0.5 x (1 + tanh(u)), u = k (x + c x^3),
+// evaluated as x s with s = sigmoid(2 u) = (1 + tanh(u)) / 2, which keeps the negative tail's
+// digits where 1 + tanh(u) would cancel; its derivative s + 2 x s (1 - s) k (1 + 3 c x^2)
+// (1 - tanh(u)^2 = 4 s (1 - s)).
+constexpr double kGeluK = 0.79788456080286535588;  // sqrt(2 / pi)
+constexpr double kGeluC = 0.044715;
+template <typename T>
+inline T gelu_tanh_s(T x) { return m_sigmoid(T(2 * kGeluK) * (x + T(kGeluC) * x * x * x)); }
+template <typename T>
+inline T gelu_tanh(T x) { return x * gelu_tanh_s(x); }
+template <typename T>
+inline T gelu_tanh_grad(T x) {
+  const T s = gelu_tanh_s(x);
+  return s + T(2) * x * s * (T(1) - s) * T(kGeluK) * (T(1) + T(3 * kGeluC) * x * x);
+}
 
 // Element-wise chunks of this many items go to one thread (a parallel region costs ~us).
 constexpr int64_t kGrain = 1 << 15;
@@ -78,6 +96,9 @@ void activation_forward(Act act, const T* x, T* y, int64_t n, const ActParams& p
         const T neg = a * m_expm1(v);  // computed unconditionally so the loop vectorizes
         return v > T(0) ? v : neg;
       });
+    case Act::gelu:
+      if (a != T(0)) return map1(x, y, n, [](T v) { return gelu_tanh(v); });
+      return map1(x, y, n, [](T v) { return v * m_phi(v); });
   }
 }
 
@@ -110,6 +131,11 @@ void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, con
       return map2(dy, s, dx, n, [a](T g, T x) {
         const T neg = g * a * m_exp(x);
         return x <= T(0) ? neg : g;  // as PyTorch's elu_backward: NaN passes the gradient on
+      });
+    case Act::gelu:  // d/dx x Phi(x) = Phi(x) + x phi(x)
+      if (a != T(0)) return map2(dy, s, dx, n, [](T g, T x) { return g * gelu_tanh_grad(x); });
+      return map2(dy, s, dx, n, [](T g, T x) {
+        return g * (m_phi(x) + x * T(0.39894228040143267794) * m_exp(-x * x * T(0.5)));
       });
   }
 }

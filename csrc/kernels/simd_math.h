@@ -120,6 +120,36 @@ inline float tanh_f32(float x) {
 
 inline float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
 
+// erfc(z) with a relative error of a few times 1e-7 over the whole float range (so the tail
+// that GELU's x Phi(x) needs for negative x keeps its digits, unlike 1 + erf(z)): the
+// Chebyshev fit erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + |z| / 2), of Numerical Recipes
+// (fractional error < 1.2e-7), erfc(-z) = 2 - erfc(z). z^2 is taken as s exactly where the
+// caller can give it (sq: z^2 without the rounding of z itself, e.g. x^2 / 2 for z = x / sqrt 2).
+inline float erfc_f32(float z, float sq) {
+  const float az = std::fabs(z);
+  const float t = 1.0f / (1.0f + 0.5f * az);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  const float r = t * exp_f32(p - sq);
+  return z < 0.0f ? 2.0f - r : r;
+}
+
+// x^2 / 2 exactly rounded once: x split into a 12-bit head (whose square is exact) and the rest.
+inline float half_square_f32(float x) {
+  const float h = std::bit_cast<float>(std::bit_cast<uint32_t>(x) & 0xfffff000u);
+  const float l = x - h;
+  const float r = 0.5f * (h * h + l * (x + h));
+  return x - x == 0.0f ? r : 0.5f * x * x;  // +-inf -> inf (l would be NaN), NaN stays NaN
+}
+
 inline double pow2i_f64(int64_t n) {  // 2^n for n in [-1022, 1023]
   return std::bit_cast<double>(static_cast<uint64_t>(n + 1023) << 52);
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ._launch import check_in, check_out, float_dtype, i32, i64, launch, require_same_shape, scalar, suffix
 
 # Activation ids follow fastnn::Act (csrc/kernels/activations.h).
-ACT_IDS = {"step": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softplus": 5, "swish": 6, "elu": 7}
+ACT_IDS = {"step": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softplus": 5, "swish": 6, "elu": 7, "gelu": 8}
 
 
 def _act_id(name: str) -> int:

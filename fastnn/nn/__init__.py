@@ -2,7 +2,7 @@
 dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
 from . import init
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
-from .activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Step, Swish, Tanh
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Step, Swish, Tanh
 from .containers import Concat, Residual, Sequential, layer_from_config, layer_to_config
 from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
@@ -19,7 +19,7 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
     # activations
-    "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "Softmax", "LogSoftmax",
+    "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU", "Softmax", "LogSoftmax",
     # containers
     "Sequential", "Residual", "Concat",
     # losses

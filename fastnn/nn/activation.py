@@ -7,7 +7,7 @@ import numpy as np
 from .. import _device, ops
 from .module import Module, check_float_arg
 
-__all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU",
+__all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU",
            "Softmax", "LogSoftmax"]
 
 
@@ -130,6 +130,20 @@ class ELU(_Activation):
 
     def _params(self):
         return {"alpha": self.alpha}
+
+
+class GELU(_Activation):
+    """x Phi(x) (PyTorch's GELU; ``approximate="tanh"`` for its tanh form), Phi the normal CDF."""
+    _op = "gelu"
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh'. Received: approximate={approximate!r}")
+        self.approximate = approximate
+
+    def _params(self):
+        return {"approximate": self.approximate}
 
 
 class _SoftmaxBase(_Activation):

@@ -5,7 +5,7 @@ in ``fastnn.reference`` with the same signature, against which it is tested.
 """
 from ._dispatch import get_array_module
 from .activations import (
-    elu, elu_backward, leaky_relu, leaky_relu_backward, log_softmax, log_softmax_backward, relu,
+    elu, elu_backward, gelu, gelu_backward, leaky_relu, leaky_relu_backward, log_softmax, log_softmax_backward, relu,
     relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward, softplus, softplus_backward,
     step, step_backward, swish, swish_backward, tanh, tanh_backward,
 )
@@ -30,7 +30,7 @@ from .pool import (
 __all__ = [
     "get_array_module",
     # activations
-    "elu", "elu_backward", "leaky_relu", "leaky_relu_backward", "log_softmax", "log_softmax_backward",
+    "elu", "elu_backward", "gelu", "gelu_backward", "leaky_relu", "leaky_relu_backward", "log_softmax", "log_softmax_backward",
     "relu", "relu_backward", "sigmoid", "sigmoid_backward", "softmax", "softmax_backward", "softplus",
     "softplus_backward", "step", "step_backward", "swish", "swish_backward", "tanh", "tanh_backward",
     # gemm

@@ -11,9 +11,10 @@ import math
 from ._dispatch import backend, check_float, contiguous, get_array_module, out_array, same_dtype, same_shape
 
 __all__ = [
-    "step", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "swish", "elu", "softmax", "log_softmax",
+    "step", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "swish", "elu", "gelu", "softmax", "log_softmax",
     "step_backward", "sigmoid_backward", "tanh_backward", "relu_backward", "leaky_relu_backward",
-    "softplus_backward", "swish_backward", "elu_backward", "softmax_backward", "log_softmax_backward",
+    "softplus_backward", "swish_backward", "elu_backward", "gelu_backward", "softmax_backward",
+    "log_softmax_backward",
 ]
 
 
@@ -124,6 +125,24 @@ def elu(x, alpha: float = 1.0, *, out=None):
 def elu_backward(dy, x, alpha: float = 1.0, *, out=None):
     """dy * alpha * exp(x) where x <= 0, else dy (a NaN input passes dy on, as PyTorch)."""
     return _backward("elu", dy, x, "x", out, _finite(alpha, "alpha"))
+
+
+def _approximate(approximate) -> float:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh' (PyTorch's). Received: approximate={approximate!r}")
+    return 1.0 if approximate == "tanh" else 0.0
+
+
+def gelu(x, approximate: str = "none", *, out=None):
+    """GELU (Hendrycks & Gimpel 2016), PyTorch's: x Phi(x) with Phi the standard normal CDF,
+    computed as 0.5 x erfc(-x / sqrt 2) (float32: a vectorized erfc, relative error ~1e-6 also in
+    the negative tail); approximate="tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return _forward("gelu", x, out, _approximate(approximate))
+
+
+def gelu_backward(dy, x, approximate: str = "none", *, out=None):
+    """dy (Phi(x) + x phi(x)) (phi the normal density), or the tanh form's derivative."""
+    return _backward("gelu", dy, x, "x", out, _approximate(approximate))
 
 
 def _softmax(x, out, log: bool, name: str):

@@ -5,7 +5,7 @@ are checked by central differences in float64, tests/gradcheck.py), and the base
 benchmarks show. Signatures match ``fastnn.ops``.
 """
 from .activations import (
-    elu, elu_backward, leaky_relu, leaky_relu_backward, log_softmax, log_softmax_backward, relu,
+    elu, elu_backward, gelu, gelu_backward, leaky_relu, leaky_relu_backward, log_softmax, log_softmax_backward, relu,
     relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward, softplus, softplus_backward,
     step, step_backward, swish, swish_backward, tanh, tanh_backward,
 )
@@ -27,7 +27,7 @@ from .pool import (
 
 __all__ = [
     # activations
-    "elu", "elu_backward", "leaky_relu", "leaky_relu_backward", "log_softmax", "log_softmax_backward",
+    "elu", "elu_backward", "gelu", "gelu_backward", "leaky_relu", "leaky_relu_backward", "log_softmax", "log_softmax_backward",
     "relu", "relu_backward", "sigmoid", "sigmoid_backward", "softmax", "softmax_backward", "softplus",
     "softplus_backward", "step", "step_backward", "swish", "swish_backward", "tanh", "tanh_backward",
     # gemm

@@ -4,6 +4,8 @@ Same signatures as ``fastnn.ops``; results in the input's dtype.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -74,6 +76,32 @@ def swish(x, beta=1.0):
 def swish_backward(dy, x, beta=1.0):
     s = _np_sigmoid(beta * x)
     return (dy * (s + beta * x * s * (1 - s))).astype(dy.dtype)
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def gelu(x, approximate="none"):
+    """x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (math.erfc per element); or the tanh form."""
+    x64 = x.astype(np.float64)
+    if approximate == "tanh":
+        y = 0.5 * x64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)))
+    else:
+        y = x64 * 0.5 * _erfc(-x64 / math.sqrt(2))
+    return y.astype(x.dtype)
+
+
+def gelu_backward(dy, x, approximate="none"):
+    """dy (Phi(x) + x phi(x)), or the derivative of the tanh form."""
+    x64 = x.astype(np.float64)
+    if approximate == "tanh":
+        k = math.sqrt(2 / math.pi)
+        th = np.tanh(k * (x64 + 0.044715 * x64 ** 3))
+        d = 0.5 * (1 + th) + 0.5 * x64 * (1 - th * th) * k * (1 + 3 * 0.044715 * x64 ** 2)
+    else:
+        with np.errstate(over="ignore"):
+            d = 0.5 * _erfc(-x64 / math.sqrt(2)) + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    return (dy * d).astype(dy.dtype)
 
 
 def elu(x, alpha=1.0):
