@@ -321,6 +321,16 @@ def _class_rows(name, logits, target):
     return rows, t, layout
 
 
+def _class_weights(name, weight, rows, shape):
+    """The per-class weights (K,) on rows' device: weight checked to have K entries, or ones."""
+    k = rows.shape[1]
+    if weight is not None and weight.size != k:
+        raise ValueError(f"{name}: weight has {weight.size} entries but the input has {k} classes "
+                         f"(shape {shape}); give one weight per class")
+    xp = _device.xp_of(rows)
+    return xp.ones(k) if weight is None else xp.asarray(weight)
+
+
 def _checked_labels(name, target, k, ignore_index):
     """(labels with ignored ones set to 0, kept as float64 0/1) for class indices in [0, k)."""
     xp = _device.xp_of(target)
@@ -488,10 +498,7 @@ class CrossEntropyLoss(Loss):
         rows, t, layout = _class_rows(name, logits, target)
         xp = _device.xp_of(rows)
         n, k = rows.shape
-        if self.weight is not None and self.weight.size != k:
-            raise ValueError(f"{name}: weight has {self.weight.size} entries but the logits have {k} classes "
-                             f"(shape {logits.shape}); give one weight per class")
-        w = xp.ones(k) if self.weight is None else xp.asarray(self.weight)
+        w = _class_weights(name, self.weight, rows, logits.shape)
         eps = self.label_smoothing
         if t.dtype.kind in "iub":
             labels, kept = _checked_labels(name, t, k, self.ignore_index)
@@ -650,11 +657,8 @@ class NLLLoss(Loss):
         rows, t, layout = _class_rows(name, log_probs, target)
         xp = _device.xp_of(rows)
         n, k = rows.shape
-        if self.weight is not None and self.weight.size != k:
-            raise ValueError(f"{name}: weight has {self.weight.size} entries but the input has {k} classes "
-                             f"(shape {log_probs.shape}); give one weight per class")
+        w = _class_weights(name, self.weight, rows, log_probs.shape)
         labels, kept = _checked_labels(name, t, k, self.ignore_index)
-        w = xp.ones(k) if self.weight is None else xp.asarray(self.weight)
         wl = w[labels] * kept
         picked = rows[xp.arange(n), labels].astype(np.float64)
         terms = -xp.where(wl != 0, wl * picked, 0.0)
