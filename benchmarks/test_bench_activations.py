@@ -1,4 +1,5 @@
-"""ReLU and tanh forward+backward on 1M float32 elements: fastnn vs NumPy reference vs PyTorch."""
+"""ReLU, tanh, sigmoid and GELU forward+backward on 1M float32 elements: fastnn vs NumPy
+reference vs PyTorch."""
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ CASES = {
     "relu": (ops.relu, ops.relu_backward, reference.relu, reference.relu_backward, "x"),
     "tanh": (ops.tanh, ops.tanh_backward, reference.tanh, reference.tanh_backward, "y"),
     "sigmoid": (ops.sigmoid, ops.sigmoid_backward, reference.sigmoid, reference.sigmoid_backward, "y"),
+    "gelu": (ops.gelu, ops.gelu_backward, reference.gelu, reference.gelu_backward, "x"),
 }
 
 
@@ -46,7 +48,7 @@ def test_torch(benchmark, case, torch):
     benchmark.group = f"activation {name} fwd+bwd 1M"
     tx = torch.from_numpy(x).requires_grad_(True)
     tdy = torch.from_numpy(dy)
-    fn = getattr(torch, name)
+    fn = torch.nn.functional.gelu if name == "gelu" else getattr(torch, name)
 
     def run():
         tx.grad = None

@@ -137,16 +137,16 @@ def batchnorm2d(lib, x_shape, seed=1):
 
 @register_case("activation")
 def activation(lib, name, size, seed=1):
-    """relu or tanh forward + backward (relu's backward reads x, tanh's reads y)."""
-    if name not in ("relu", "tanh"):
-        raise ValueError(f"activation must be 'relu' or 'tanh'; received: name={name!r}")
+    """relu, tanh or gelu forward + backward (relu's and gelu's backward read x, tanh's y)."""
+    if name not in ("relu", "tanh", "gelu"):
+        raise ValueError(f"activation must be 'relu', 'tanh' or 'gelu'; received: name={name!r}")
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(size).astype(np.float32)
     dy = rng.standard_normal(size).astype(np.float32)
     if lib == "torch":
         import torch
         tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
-        fn = getattr(torch, name)
+        fn = torch.nn.functional.gelu if name == "gelu" else getattr(torch, name)
 
         def run():
             tx.grad = None

@@ -55,6 +55,7 @@ def layer_cases(quick: bool):
         case("batchnorm2d", "batchnorm2d fwd+bwd", "(128, 64, 14, 14)", x_shape=(128, 64, 14, 14)),
         case("activation", "relu fwd+bwd", "1M", name="relu", size=1 << 20),
         case("activation", "tanh fwd+bwd", "1M", name="tanh", size=1 << 20),
+        case("activation", "gelu fwd+bwd", "1M", name="gelu", size=1 << 20),
         case("softmax_ce", "softmax-CE fwd+bwd", "(128, 10)", rows=128, classes=10),
         case("adam", "Adam update", "1M params", size=1 << 20),
     ]
