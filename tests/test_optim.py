@@ -360,3 +360,30 @@ def test_schedule_validation():
         optim.ReduceLROnPlateau(opt, factor=1.5)
     with pytest.raises(TypeError, match="Optimizer"):
         optim.ExponentialLR(object(), gamma=0.9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_radam_decoupled_weight_decay_as_pytorch(dtype):
+    torch = pytest.importorskip("torch")
+    p = nn.Parameter(np.array(P0, dtype=dtype))
+    tp = torch.nn.Parameter(torch.tensor(P0, dtype=torch.float64 if dtype == np.float64 else torch.float32))
+    hp = {"lr": 0.1, "weight_decay": 0.2, "decoupled_weight_decay": True}
+    opt, topt = optim.RAdam([p], **hp), torch.optim.RAdam([tp], **hp)
+    plain = optim.RAdam([nn.Parameter(np.array(P0, dtype=dtype))], lr=0.1, weight_decay=0.2)
+    for step in range(10):  # past rho_t > 5 (step 6 on): both branches of RAdam
+        g = (np.sin(np.arange(len(P0)) + step) + 0.1 * p.data).astype(dtype)
+        opt.zero_grad()
+        p.grad[...] = g
+        opt.step()
+        topt.zero_grad()
+        tp.grad = torch.tensor(g)
+        topt.step()
+        q = plain.param_groups[0]["params"][0]
+        plain.zero_grad()
+        q.grad[...] = g
+        plain.step()
+    tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), **tol)
+    assert np.abs(p.data - q.data).max() > 1e-3  # decoupled decay is not the L2 form
+    with pytest.raises(TypeError, match="decoupled_weight_decay must be True or False"):
+        optim.RAdam([p], decoupled_weight_decay=1)

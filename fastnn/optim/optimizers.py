@@ -360,12 +360,27 @@ class AdamW(Adam):
 class RAdam(Adam):
     """Rectified Adam (Liu et al. 2020, https://arxiv.org/abs/1908.03265): Adam whose adaptive
     term is switched on only once the variance of its estimate is tractable (rho_t > 5), with
-    the rectification factor r_t; plain bias-corrected momentum SGD before that."""
+    the rectification factor r_t; plain bias-corrected momentum SGD before that.
+    ``decoupled_weight_decay=True`` (PyTorch's): ``p *= 1 - lr * weight_decay`` first, as AdamW,
+    instead of adding ``weight_decay * p`` to the gradient."""
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        Optimizer.__init__(self, params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 decoupled_weight_decay: bool = False):
+        Optimizer.__init__(self, params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                          "decoupled_weight_decay": decoupled_weight_decay})
+
+    def _validate(self, g):
+        super()._validate(g)
+        flag = g.get("decoupled_weight_decay", False)
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"decoupled_weight_decay must be True or False. Received: decoupled_weight_decay={flag!r}")
+        g["decoupled_weight_decay"] = bool(flag)
 
     def _update(self, p, state, g):
         state["step"] += 1
+        wd = g["weight_decay"]
+        if g.get("decoupled_weight_decay") and wd:
+            p.data *= p.data.dtype.type(1.0 - g["lr"] * wd)  # in place, then the update on the raw gradient
+            wd = 0.0
         _run("radam_update", p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
-             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"])
+             g["betas"][0], g["betas"][1], g["eps"], wd)
