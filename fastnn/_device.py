@@ -19,10 +19,23 @@ CPU, CUDA = "cpu", "cuda"
 DEVICES = (CPU, CUDA)
 
 
+def is_device_name(value) -> bool:
+    """A string naming a device: "cpu", "cuda" or PyTorch's "cuda:<index>"."""
+    if not isinstance(value, str):
+        return False
+    name = value.lower()
+    return name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit())
+
+
 def parse(device) -> str:
-    """"cpu" or "cuda" from a device name; anything else is a ValueError naming it."""
-    if isinstance(device, str) and device.lower() in DEVICES:
-        return device.lower()
+    """"cpu" or "cuda" from a device name ("cuda:0", PyTorch's form, is "cuda": CuPy's current
+    device); anything else, and another device index, is a ValueError naming it."""
+    if is_device_name(device):
+        name = device.lower()
+        if name.startswith("cuda:") and int(name[5:]) != 0:
+            raise ValueError(f"fastnn runs on CuPy's current device, 'cuda' (or 'cuda:0'); to use another GPU, "
+                             f"select it with cupy.cuda.Device(i).use() first. Received: device={device!r}")
+        return CUDA if name.startswith("cuda") else CPU
     raise ValueError(f"device must be 'cpu' or 'cuda'. Received: device={device!r}")
 
 

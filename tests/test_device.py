@@ -103,12 +103,24 @@ def test_to_device_and_dtype_together(xp):
 
 def test_bad_devices_are_named():
     model = _mlp()
-    with pytest.raises(ValueError, match=r"device must be 'cpu' or 'cuda'. Received: device='cuda:1'"):
+    with pytest.raises(ValueError, match=r"CuPy's current device, 'cuda' \(or 'cuda:0'\).*Received: device='cuda:1'"):
         model.to(device="cuda:1")
+    with pytest.raises(ValueError, match=r"device must be 'cpu' or 'cuda'. Received: device='cuda:x'"):
+        model.to(device="cuda:x")
+    assert model.to("CPU").device == "cpu"
     with pytest.raises(TypeError, match=r"to\(\) takes a device \('cpu' or 'cuda'\) and/or a dtype .*'tpu'"):
         model.to("tpu")
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'. Received: device='gpu'"):
         fastnn.load("unused.fnn", device="gpu")
+
+
+def test_cuda_0_is_pytorch_s_name_for_the_current_device(monkeypatch):
+    from fastnn import _device
+
+    assert _device.parse("cuda:0") == "cuda" and _device.parse("Cuda") == "cuda"
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(RuntimeError, match="CUDA"):  # understood as a device (not a dtype), none here
+        _mlp().to("cuda:0")
 
 
 def test_to_cuda_without_a_device_says_why_and_moves_nothing(monkeypatch):

@@ -290,7 +290,7 @@ class Module:
         dtype: float32 or float64; casts parameters, their gradients and floating buffers.
         """
         for arg in args:
-            if isinstance(arg, str) and arg.lower() in _device.DEVICES:
+            if _device.is_device_name(arg):
                 if device is not None:
                     raise TypeError(f"to() got two devices: {device!r} and {arg!r}")
                 device = arg
