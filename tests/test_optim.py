@@ -254,24 +254,32 @@ FLOAT64_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,hp", FLOAT64_CASES)
-def test_float64_parameters_train_as_pytorch(name, hp):
-    """A float64 model (Module.double(), for gradient checks) trains: its parameters take the
-    reference's float64 update (the fused kernels are float32; fastnn.ops refuses float64), in
-    place, matching torch's float64 optimizer."""
-    torch = pytest.importorskip("torch")
-    p = nn.Parameter(np.array(P0, dtype=np.float64))
-    tp = torch.nn.Parameter(torch.tensor(P0, dtype=torch.float64))
+def _steps_beside_torch(torch, name, hp, dtype, steps):
+    """fastnn's and torch's optimizer `name` (both with hp) for `steps` steps on the same
+    gradients g = sin(i + step) + 0.1 p (p: fastnn's parameter, from P0). Returns (fastnn
+    parameter, torch parameter, the fastnn parameter's original data array)."""
+    p = nn.Parameter(np.array(P0, dtype=dtype))
+    tp = torch.nn.Parameter(torch.tensor(P0, dtype=torch.float64 if dtype == np.float64 else torch.float32))
     data = p.data
     opt, topt = getattr(optim, name)([p], **hp), getattr(torch.optim, name)([tp], **hp)
-    for step in range(12):
-        g = np.sin(np.arange(len(P0)) + step) + 0.1 * p.data
+    for step in range(steps):
+        g = (np.sin(np.arange(len(P0)) + step) + 0.1 * p.data).astype(dtype)
         opt.zero_grad()
         p.grad[...] = g
         opt.step()
         topt.zero_grad()
         tp.grad = torch.tensor(g)
         topt.step()
+    return p, tp, data
+
+
+@pytest.mark.parametrize("name,hp", FLOAT64_CASES)
+def test_float64_parameters_train_as_pytorch(name, hp):
+    """A float64 model (Module.double(), for gradient checks) trains: its parameters take the
+    reference's float64 update (the fused kernels are float32; fastnn.ops refuses float64), in
+    place, matching torch's float64 optimizer."""
+    torch = pytest.importorskip("torch")
+    p, tp, data = _steps_beside_torch(torch, name, hp, np.float64, 12)
     assert p.data is data and p.data.dtype == np.float64  # updated in place
     np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
 
@@ -365,23 +373,10 @@ def test_schedule_validation():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_radam_decoupled_weight_decay_as_pytorch(dtype):
     torch = pytest.importorskip("torch")
-    p = nn.Parameter(np.array(P0, dtype=dtype))
-    tp = torch.nn.Parameter(torch.tensor(P0, dtype=torch.float64 if dtype == np.float64 else torch.float32))
     hp = {"lr": 0.1, "weight_decay": 0.2, "decoupled_weight_decay": True}
-    opt, topt = optim.RAdam([p], **hp), torch.optim.RAdam([tp], **hp)
-    plain = optim.RAdam([nn.Parameter(np.array(P0, dtype=dtype))], lr=0.1, weight_decay=0.2)
-    for step in range(10):  # past rho_t > 5 (step 6 on): both branches of RAdam
-        g = (np.sin(np.arange(len(P0)) + step) + 0.1 * p.data).astype(dtype)
-        opt.zero_grad()
-        p.grad[...] = g
-        opt.step()
-        topt.zero_grad()
-        tp.grad = torch.tensor(g)
-        topt.step()
-        q = plain.param_groups[0]["params"][0]
-        plain.zero_grad()
-        q.grad[...] = g
-        plain.step()
+    # 10 steps: past rho_t > 5 (step 6 on), both branches of RAdam
+    p, tp, _ = _steps_beside_torch(torch, "RAdam", hp, dtype, 10)
+    q, _, _ = _steps_beside_torch(torch, "RAdam", {"lr": 0.1, "weight_decay": 0.2}, dtype, 10)  # the L2 form
     tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
     np.testing.assert_allclose(p.data, tp.detach().numpy(), **tol)
     assert np.abs(p.data - q.data).max() > 1e-3  # decoupled decay is not the L2 form
