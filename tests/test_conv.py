@@ -292,6 +292,69 @@ def test_matches_torch(dtype, rng):
         assert_close(g, t.grad.numpy(), "conv_backward")
 
 
+# Transposed convolutions with groups and dilation (run per group with the dilated kernel), an
+# output_padding >= stride that only a dilation allows (cut out of the unpadded output), against
+# torch's conv_transpose2d, forward and every gradient.
+TRANSPOSE_GROUPED = [
+    # x shape, w shape (C_in, C_out / groups, KH, KW), stride, padding, output_padding, dilation, groups
+    ((2, 4, 5, 4), (4, 3, 3, 2), 1, 0, 0, 1, 2),
+    ((2, 6, 3, 5), (6, 1, 3, 3), (2, 1), (1, 0), (1, 0), 1, 6),
+    ((1, 3, 4, 4), (3, 2, 3, 3), 1, 1, 0, 2, 1),
+    ((2, 2, 3, 4), (2, 2, 2, 3), 2, (0, 1), (1, 0), (2, 3), 1),
+    ((2, 4, 3, 3), (4, 2, 3, 2), 1, (1, 2), (1, 2), (2, 3), 2),  # output_padding >= stride
+    ((1, 2, 2, 3), (2, 1, 2, 2), 1, 0, (2, 0), (3, 1), 2),       # ... past the unpadded output
+    ((3, 6, 4, 3), (6, 2, 1, 3), (3, 2), 0, (2, 1), (1, 2), 3),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, s, p, op, d, groups", TRANSPOSE_GROUPED)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv_transpose_groups_dilation_match_torch(x_shape, w_shape, s, p, op, d, groups, use_bias, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[1] * groups) if use_bias else None
+    tx, tw = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(w).requires_grad_(True)
+    tb = torch.from_numpy(b).requires_grad_(True) if use_bias else None
+    ty = torch.nn.functional.conv_transpose2d(tx, tw, tb, stride=s, padding=p, output_padding=op, groups=groups,
+                                              dilation=d)
+    y = ops.conv_transpose2d_forward(x, w, b, s, p, op, dilation=d, groups=groups)
+    assert y.shape == tuple(ty.shape)
+    assert_close(y, ty.detach().numpy(), "conv")
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    dx, dw, db = ops.conv_transpose2d_backward(dy, x, w, s, p, op, dilation=d, groups=groups, has_bias=use_bias)
+    assert_close(dx, tx.grad.numpy(), "conv_backward")
+    assert_close(dw, tw.grad.numpy(), "conv_backward")
+    if use_bias:
+        assert_close(db, tb.grad.numpy(), "conv_backward")
+    else:
+        assert db is None
+    # float32 runs the same decomposition on the float kernels
+    y32 = ops.conv_transpose2d_forward(x.astype(np.float32), w.astype(np.float32),
+                                       None if b is None else b.astype(np.float32), s, p, op, dilation=d, groups=groups)
+    assert y32.dtype == np.float32
+    assert_close(y32, ty.detach().numpy(), "conv")
+
+
+def test_conv_transpose_groups_dilation_bad_input():
+    x = np.ones((1, 4, 3, 3))
+    with pytest.raises(ValueError, match="groups=3"):
+        ops.conv_transpose2d_forward(x, np.ones((4, 2, 3, 3)), None, groups=3)
+    with pytest.raises(ValueError, match=r"b must have shape \(4,\)"):
+        ops.conv_transpose2d_forward(x, np.ones((4, 2, 3, 3)), np.ones(2), groups=2)
+    with pytest.raises(ValueError, match="stride or dilation"):
+        ops.conv_transpose2d_forward(x, np.ones((4, 2, 3, 3)), None, 1, 0, 2, dilation=2)
+    with pytest.raises(ValueError, match="output_padding"):
+        ops.conv_transpose2d_forward(x, np.ones((4, 2, 3, 3)), None, 1, 0, 1)
+    with pytest.raises(ValueError, match="dilation"):
+        ops.conv_transpose2d_forward(x, np.ones((4, 2, 3, 3)), None, dilation=0)
+    with pytest.raises(ValueError, match="groups"):
+        ops.conv_transpose2d_forward(x, np.ones((4, 2, 3, 3)), None, groups=0)
+    with pytest.raises(ValueError, match=r"dy must have shape \(1, 4, 5, 5\)"):
+        ops.conv_transpose2d_backward(np.ones((1, 2, 5, 5)), x, np.ones((4, 2, 3, 3)), groups=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Winograd F(2x2, 3x3) (csrc/kernels/winograd.h): 3x3 stride-1 layers with C, OC >= 8 take it;
 # the tests force it on small layers too and check every result against the reference within

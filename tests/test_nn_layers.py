@@ -257,6 +257,39 @@ def test_conv_transpose2d_gradients_and_shape(rng, stride, padding, output_paddi
         nn.ConvTranspose2d(1, 1, 3, stride=1, output_padding=1)
 
 
+def test_conv_transpose2d_groups_dilation_as_torch(rng):
+    torch = pytest.importorskip("torch")
+    layer = nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=(1, 2), groups=2, bias=True,
+                               dilation=(1, 3)).double()
+    assert layer.weight.shape == (4, 3, 3, 2)
+    # default init: U(+-1/sqrt(fan_in)), fan_in = out_channels / groups * KH * KW (torch's)
+    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(3 * 3 * 2)
+    ref = torch.nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=(1, 2), groups=2,
+                                   dilation=(1, 3)).double()
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(layer.weight.data))
+        ref.bias.copy_(torch.from_numpy(layer.bias.data))
+    x = rng.standard_normal((2, 4, 3, 4))
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty = ref(tx)
+    y = layer(x)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(layer.backward(dy), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad, ref.bias.grad.numpy(), rtol=1e-10, atol=1e-12)
+    check_module_gradients(nn.ConvTranspose2d(2, 4, 2, stride=1, output_padding=1, dilation=2, groups=2),
+                           rng.standard_normal((1, 2, 3, 3)))
+    config = layer.get_config()
+    assert config["groups"] == 2 and config["dilation"] == [1, 3]
+    assert nn.ConvTranspose2d(**config).weight.shape == layer.weight.shape
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.ConvTranspose2d(4, 6, 3, groups=4)
+    with pytest.raises(ValueError, match="stride .* or dilation"):
+        nn.ConvTranspose2d(1, 1, 3, stride=2, output_padding=2, dilation=2)
+
+
 def test_conv_transpose2d_is_the_adjoint_of_conv2d(rng):
     """<conv(x), y> == <x, conv_transpose(y)> with the same weights and no bias."""
     conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, bias=False).double()

@@ -227,19 +227,25 @@ class Conv2d(Module):
 class ConvTranspose2d(Module):
     """2-D transposed convolution (the gradient of Conv2d with respect to its input).
 
-    Output size ``OH = (H - 1) * SH - 2 * PH + KH + output_padding`` (PyTorch).
+    Output size ``OH = (H - 1) * SH - 2 * PH + DH * (KH - 1) + 1 + output_padding`` (PyTorch).
 
-    Args:
+    Args (PyTorch's order):
         in_channels, out_channels, kernel_size, stride, padding: as Conv2d.
-        output_padding: extra rows/cols on one side, each < stride (PyTorch's rule).
+        output_padding: extra rows/cols on one side, each < stride or < dilation (PyTorch's rule).
+        groups: channels split into groups, each group's outputs made from its own inputs only
+            (in_channels and out_channels divisible by it).
+        bias: learn a per-channel bias.
+        dilation: an int or (h, w) pair: taps d apart. Grouped / dilated layers run one
+            transposed convolution per group with the dilated kernel (same semantics as
+            PyTorch, slower than the plain path).
         init: "default" draws U(+-1/sqrt(fan_in)) with PyTorch's fan_in for this layout,
-            ``out_channels * KH * KW`` (it reads dimension 1 of the stored weight).
+            ``out_channels / groups * KH * KW`` (it reads dimension 1 of the stored weight).
     Shape: x (N, C_in, H, W) -> y (N, C_out, OH, OW).
-    Attributes: weight (C_in, C_out, KH, KW), bias (C_out,).
+    Attributes: weight (C_in, C_out / groups, KH, KW), bias (C_out,).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, bias: bool = True, init: str = "default"):
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, init: str = "default"):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
@@ -247,35 +253,42 @@ class ConvTranspose2d(Module):
         self.stride = pair("stride", stride)
         self.padding = pair("padding", padding, minimum=0)
         self.output_padding = pair("output_padding", output_padding, minimum=0)
-        for op_, s in zip(self.output_padding, self.stride):
-            if op_ >= s:
-                raise ValueError(f"output_padding must be smaller than stride {self.stride}. "
-                                 f"Received: output_padding={output_padding!r}")
+        self.dilation = pair("dilation", dilation)
+        self.groups = check_int("groups", groups)
+        for what, count in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            if count % self.groups:
+                raise ValueError(f"{what} must be divisible by groups. Received: {what}={count}, groups={groups}")
+        for op_, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op_ >= max(s, d):
+                raise ValueError(f"output_padding must be smaller than stride {self.stride} or dilation "
+                                 f"{self.dilation}. Received: output_padding={output_padding!r}")
         self.init = _check_init(init)
         kh, kw = self.kernel_size
-        self.weight = Parameter(np.zeros((self.in_channels, self.out_channels, kh, kw), np.float32))
+        self.weight = Parameter(np.zeros((self.in_channels, self.out_channels // self.groups, kh, kw), np.float32))
         self.bias = Parameter(np.zeros(self.out_channels, np.float32)) if bias else None
         self._x = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        fan_in = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
+        fan_in = self.out_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         _init_weight_and_bias(self, fan_in)
+
+    def _shape_args(self):
+        return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
+                "dilation": self.dilation, "groups": self.groups}
 
     def forward(self, x):
         _check_input(self, x, (4,), self.in_channels, state=self.weight.data)
         self._x = x
         return ops.conv_transpose2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                            stride=self.stride, padding=self.padding,
-                                            output_padding=self.output_padding)
+                                            **self._shape_args())
 
     backward_can_skip_dx = True
 
     def backward(self, dy, need_dx: bool = True):
         """dx (None when not need_dx: the first layer's dx is never used in training)."""
         _need_forward(self, self._x)
-        dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, stride=self.stride,
-                                                   padding=self.padding, output_padding=self.output_padding,
+        dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, **self._shape_args(),
                                                    need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.add_grad(dw)
         if self.bias is not None:
@@ -286,7 +299,9 @@ class ConvTranspose2d(Module):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
                 "padding": list(self.padding), "output_padding": list(self.output_padding),
-                "bias": self.bias is not None, "init": self.init}
+                "bias": self.bias is not None, "init": self.init,
+                **({"dilation": list(self.dilation)} if self.dilation != (1, 1) else {}),
+                **({"groups": self.groups} if self.groups != 1 else {})}
 
 
 class _Pool2d(Module):

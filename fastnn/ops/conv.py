@@ -281,68 +281,154 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, *, dilation=1, groups=1, need
     return dx, dw, db
 
 
-def _transpose_operands(x, w, b):
+def _transpose_operands(x, w, b, groups: int = 1):
     check_float(x, "x")
     same_dtype(x, "x", w, "w")
     if b is not None:
         same_dtype(x, "x", b, "b")
     _check_4d(x, "x")
-    _check_4d(w, "w", "(C_in, C_out, KH, KW)")
+    _check_4d(w, "w", "(C_in, C_out, KH, KW)" if groups == 1 else "(C_in, C_out / groups, KH, KW)")
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"x has {x.shape[1]} channels but the transposed-conv weight w {w.shape} "
-                         f"(C_in, C_out, KH, KW) expects {w.shape[0]}")
-    if b is not None and b.shape != (w.shape[1],):
-        raise ValueError(f"b must have shape ({w.shape[1]},) for w {w.shape}, got {b.shape}")
+                         f"(C_in, C_out{'' if groups == 1 else ' / groups'}, KH, KW) expects {w.shape[0]}")
+    if w.shape[0] % groups:
+        raise ValueError(f"w {w.shape} has {w.shape[0]} input channels, not a multiple of groups={groups}")
+    c_out = w.shape[1] * groups
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"b must have shape ({c_out},) for w {w.shape}"
+                         f"{'' if groups == 1 else f' with groups={groups}'}, got {b.shape}")
     return contiguous(x), contiguous(w), None if b is None else contiguous(b)
 
 
-def _transpose_output_hw(x, w, s, p, op):
-    return (conv_transpose_output_size(x.shape[2], w.shape[2], s[0], p[0], op[0]),
-            conv_transpose_output_size(x.shape[3], w.shape[3], s[1], p[1], op[1]))
+def _transpose_output_hw(x, w, s, p, op, d=(1, 1)):
+    """PyTorch's (H - 1) S - 2P + d (K - 1) + 1 + output_padding per axis, output_padding <
+    max(stride, dilation) (the rule of torch.nn.ConvTranspose2d)."""
+    size = []
+    for axis in range(2):
+        k = d[axis] * (w.shape[2 + axis] - 1) + 1
+        if op[axis] >= s[axis] and 0 <= op[axis] < d[axis]:
+            # allowed by the dilation: the formula with an output_padding the stride accepts
+            size.append(conv_transpose_output_size(x.shape[2 + axis], k, s[axis], p[axis], 0) + op[axis])
+        elif op[axis] >= max(s[axis], d[axis]) and d[axis] > 1:
+            raise ValueError(f"output_padding must be smaller than stride or dilation, got output_padding="
+                             f"{tuple(op)} with stride={tuple(s)}, dilation={tuple(d)}")
+        else:
+            size.append(conv_transpose_output_size(x.shape[2 + axis], k, s[axis], p[axis], op[axis]))
+    return tuple(size)
 
 
-def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0, *, out=None):
+def _transpose_args(stride, padding, output_padding, dilation, groups):
+    return (pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding"),
+            _check_dilation(dilation), _groups(groups))
+
+
+def _transpose_parts(w, groups):
+    """Group g's (input channels = rows of w, output channels) slices; w is (C_in, C_out / groups, KH, KW)."""
+    ci, co = w.shape[0] // groups, w.shape[1]
+    return [(slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(groups)]
+
+
+def _transpose_native(s, p, op):
+    """The (padding, output_padding) the native kernel runs with, and whether the result must be
+    cut out of the unpadded output (an output_padding >= stride, which only a dilation allows:
+    the kernel's geometry needs output_padding < stride)."""
+    if all(o < st for o, st in zip(op, s)):
+        return p, op, False
+    return (0, 0), (0, 0), True
+
+
+def _crop_full(full, p, size):
+    """full[..., p_h:p_h + OH, p_w:p_w + OW], zero past full's end (the output_padding rows)."""
+    out = get_array_module(full).zeros(full.shape[:2] + tuple(size), full.dtype)
+    h = min(size[0], full.shape[2] - p[0])
+    w = min(size[1], full.shape[3] - p[1])
+    if h > 0 and w > 0:
+        out[:, :, :h, :w] = full[:, :, p[0]:p[0] + h, p[1]:p[1] + w]
+    return out
+
+
+def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0, *, dilation=1, groups=1,
+                             out=None):
     """Transposed convolution (PyTorch's ConvTranspose2d): the input-gradient of a convolution.
 
-    ``ypad[n, co, h*SH + i, w*SW + j] += sum_ci x[n, ci, h, w] * w[ci, co, i, j]``, y = crop(ypad) + b.
+    ``ypad[n, co, h*SH + i*DH, w*SW + j*DW] += sum_ci x[n, ci, h, w] * w[ci, co, i, j]``, y = crop(ypad) + b.
 
-    Args: x (N, C_in, H, W); w (C_in, C_out, KH, KW); b (C_out,) or None; stride, padding,
-        output_padding (0 <= output_padding < stride): int or (h, w).
-    Returns: y (N, C_out, OH, OW), OH = (H - 1)*SH - 2*PH + KH + output_padding.
+    Args: x (N, C_in, H, W); w (C_in, C_out / groups, KH, KW); b (C_out,) or None; stride,
+        padding, output_padding (0 <= output_padding < max(stride, dilation)), dilation: int or
+        (h, w); groups: C_in and C_out split into this many groups, group g's outputs made from
+        its inputs only (PyTorch's). Grouped or dilated layers run one transposed convolution per
+        group with the dilated kernel (zeros between the taps).
+    Returns: y (N, C_out, OH, OW), OH = (H - 1)*SH - 2*PH + DH*(KH - 1) + 1 + output_padding.
     """
-    x, w, b = _transpose_operands(x, w, b)
-    s, p, op = pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding")
-    oh, ow = _transpose_output_hw(x, w, s, p, op)
-    y = out_array(out, (x.shape[0], w.shape[1], oh, ow), x.dtype, xp=get_array_module(x))
+    s, p, op, d, groups = _transpose_args(stride, padding, output_padding, dilation, groups)
+    x, w, b = _transpose_operands(x, w, b, groups)
+    oh, ow = _transpose_output_hw(x, w, s, p, op, d)
+    xp = get_array_module(x)
+    y = out_array(out, (x.shape[0], w.shape[1] * groups, oh, ow), x.dtype, xp=xp)
     if oh == 0 or ow == 0:  # an empty output (PyTorch allows it): no values, nothing to compute
         return y
-    backend(x, w, b, y).conv_transpose2d_forward(x, w, b, y, s, p)
+    if groups == 1 and d == (1, 1) and all(o < st for o, st in zip(op, s)):
+        backend(x, w, b, y).conv_transpose2d_forward(x, w, b, y, s, p)
+        return y
+    wd = _dilate(w, d)
+    pn, opn, cut = _transpose_native(s, p, op)
+    for xs, cs in _transpose_parts(wd, groups):
+        wg = contiguous(wd[xs])
+        bg = None if b is None else contiguous(b[cs])
+        part = conv_transpose2d_forward(contiguous(x[:, xs]), wg, None if cut else bg, s, pn, opn)
+        if cut:
+            part = _crop_full(part, p, (oh, ow))
+            if bg is not None:
+                part += bg.reshape(1, -1, 1, 1)
+        y[:, cs] = part
     return y
 
 
-def conv_transpose2d_backward(dy, x, w, stride=1, padding=0, output_padding=0, *, need_dx=True, has_bias=True):
+def conv_transpose2d_backward(dy, x, w, stride=1, padding=0, output_padding=0, *, dilation=1, groups=1,
+                              need_dx=True, has_bias=True):
     """Gradients of :func:`conv_transpose2d_forward`: (dx or None, dw, db or None).
 
-    dx = conv2d(dy, w) (no bias); dw[ci, co, i, j] = sum_{n,h,w} x[n, ci, h, w] * dypad[n, co, h*SH + i, w*SW + j];
-    db[co] = sum of dy over (N, OH, OW).
+    dx = conv2d(dy, w) (no bias); dw[ci, co, i, j] = sum_{n,h,w} x[n, ci, h, w] * dypad[n, co, h*SH + i*DH, w*SW + j*DW];
+    db[co] = sum of dy over (N, OH, OW). dilation, groups: as for the forward.
     """
-    x, w, _ = _transpose_operands(x, w, None)
+    s, p, op, d, groups = _transpose_args(stride, padding, output_padding, dilation, groups)
+    x, w, _ = _transpose_operands(x, w, None, groups)
     same_dtype(x, "x", dy, "dy")
-    s, p, op = pair(stride, "stride"), pair(padding, "padding"), pair(output_padding, "output_padding")
-    oh, ow = _transpose_output_hw(x, w, s, p, op)
-    want = (x.shape[0], w.shape[1], oh, ow)
+    oh, ow = _transpose_output_hw(x, w, s, p, op, d)
+    want = (x.shape[0], w.shape[1] * groups, oh, ow)
     if dy.shape != want:
-        raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}), "
-                         f"got {dy.shape}")
+        raise ValueError(f"dy must have shape {want} (the forward's output for x {x.shape}, w {w.shape}"
+                         f"{'' if groups == 1 else f', groups={groups}'}), got {dy.shape}")
     dy = contiguous(dy)
     xp = get_array_module(x)
     dx = empty(x.shape, x.dtype, xp) if need_dx else None
     dw = empty(w.shape, w.dtype, xp)
-    db = empty(w.shape[1], x.dtype, xp) if has_bias else None
+    db = empty(want[1], x.dtype, xp) if has_bias else None
     if oh == 0 or ow == 0:  # an empty output takes no part in the loss: every gradient is 0
         for g in (dx, dw, db):
             if g is not None:
                 g.fill(0)
         return dx, dw, db
-    backend(dy, x, w).conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
-    return dx, dw, db
+    if groups == 1 and d == (1, 1) and all(o < st for o, st in zip(op, s)):
+        backend(dy, x, w).conv_transpose2d_backward(dy, x, w, dx, dw, db, s, p)
+        return dx, dw, db
+    wd = _dilate(w, d)
+    pn, opn, cut = _transpose_native(s, p, op)
+    dwd = empty(wd.shape, wd.dtype, xp)
+    for xs, cs in _transpose_parts(wd, groups):
+        dyg = dy[:, cs]
+        if cut:  # the gradient of the crop: dy put back where its values came from, 0 elsewhere
+            full_hw = _transpose_output_hw(x, wd, s, (0, 0), (0, 0))
+            full = xp.zeros((dy.shape[0], dyg.shape[1]) + full_hw, dy.dtype)
+            h, w_ = min(oh, full_hw[0] - p[0]), min(ow, full_hw[1] - p[1])
+            if h > 0 and w_ > 0:
+                full[:, :, p[0]:p[0] + h, p[1]:p[1] + w_] = dyg[:, :, :h, :w_]
+            dyg = full
+        dxg, dwg, dbg = conv_transpose2d_backward(contiguous(dyg), contiguous(x[:, xs]), contiguous(wd[xs]), s, pn,
+                                                  opn, need_dx=need_dx, has_bias=has_bias and not cut)
+        if need_dx:
+            dx[:, xs] = dxg
+        dwd[xs] = dwg
+        if has_bias:  # with a cut, the output_padding rows past the unpadded output have a bias too
+            db[cs] = dbg if not cut else dy[:, cs].sum(axis=(0, 2, 3), dtype=xp.float64).astype(dy.dtype)
+    return dx, contiguous(dwd[:, :, ::d[0], ::d[1]]), db
