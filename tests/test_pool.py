@@ -267,3 +267,91 @@ def test_ceil_mode_layers(rng):
         nn.MaxPool2d(2, ceil_mode="yes")
     with pytest.raises(ValueError, match=r"dy must have shape \(2, 3, 3, 4\)"):
         ops.avg_pool2d_backward(np.zeros((2, 3, 2, 3), np.float32), x.shape, 2, ceil_mode=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dilated max pooling (array code) and avg pooling's divisor_override, against PyTorch: values,
+# indices and gradients, with NaN / -inf windows, padding, odd strides and ceil mode.
+DILATED = [  # kernel, stride, padding, dilation, ceil_mode
+    (2, 1, 1, 2, False), (3, 2, 1, 2, True), ((2, 3), (1, 2), (1, 0), (3, 1), False), (3, 3, 1, 2, True),
+    (2, None, 0, (1, 2), False), ((3, 1), 2, (1, 0), 3, True), (1, 2, 0, 4, True),
+]
+
+
+@pytest.mark.parametrize("k, s, p, d, ceil_mode", DILATED)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dilated_max_pool_matches_torch(k, s, p, d, ceil_mode, dtype, rng):
+    torch = pytest.importorskip("torch")
+    x = _values(rng, (2, 3, 9, 8), dtype, True)
+    x[1, 2] = -np.inf  # a whole plane of -inf: every window's first real element
+    y, idx = ops.max_pool2d_forward(x, k, s, p, ceil_mode=ceil_mode, dilation=d)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty, tidx = torch.nn.functional.max_pool2d(tx, k, s, p, dilation=d, ceil_mode=ceil_mode, return_indices=True)
+    assert y.dtype == dtype and idx.dtype == np.int64
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_array_equal(ops.max_pool2d_backward(dy, idx, x.shape), tx.grad.numpy())
+
+
+def test_dilated_max_pool_bad_input():
+    x = np.ones((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="dilation"):
+        ops.max_pool2d_forward(x, 2, dilation=0)
+    with pytest.raises(ValueError, match="empty"):
+        ops.max_pool2d_forward(x, 3, dilation=2)  # a 5-wide window on 4 columns
+    with pytest.raises(ValueError, match="half the kernel"):
+        ops.max_pool2d_forward(x, 2, 1, 2, dilation=2)
+
+
+@pytest.mark.parametrize("k, s, p, ceil_mode", [(3, 2, 1, False), (3, 2, 1, True), (2, None, 0, True),
+                                                 ((2, 3), (1, 2), (1, 1), False)])
+@pytest.mark.parametrize("divisor", [5, -3, 1])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_divisor_override_matches_torch(k, s, p, ceil_mode, divisor, count_include_pad, rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 7, 8))
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty = torch.nn.functional.avg_pool2d(tx, k, s, p, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                                        divisor_override=divisor)
+    y = ops.avg_pool2d_forward(x, k, s, p, count_include_pad, ceil_mode, divisor_override=divisor)
+    assert_close(y, ty.detach().numpy(), "avg_pool")
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    dx = ops.avg_pool2d_backward(dy, x.shape, k, s, p, count_include_pad, ceil_mode, divisor_override=divisor)
+    assert_close(dx, tx.grad.numpy(), "avg_pool")
+    y32 = ops.avg_pool2d_forward(x.astype(np.float32), k, s, p, count_include_pad, ceil_mode, divisor_override=divisor)
+    assert y32.dtype == np.float32
+    assert_close(y32, ty.detach().numpy(), "avg_pool")
+
+
+@pytest.mark.parametrize("bad", [0, 2.0, True, "2"])
+def test_avg_pool_divisor_override_bad(bad):
+    with pytest.raises(ValueError, match="divisor_override"):
+        ops.avg_pool2d_forward(np.ones((1, 1, 4, 4)), 2, divisor_override=bad)
+    with pytest.raises(ValueError, match="divisor_override"):
+        fastnn.nn.AvgPool2d(2, divisor_override=bad)
+
+
+def test_pool_layers_dilation_indices_divisor_as_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 3, 9, 9))
+    pool = fastnn.nn.MaxPool2d(3, 2, 1, dilation=2, return_indices=True, ceil_mode=True)
+    tpool = torch.nn.MaxPool2d(3, 2, 1, dilation=2, return_indices=True, ceil_mode=True)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    (y, idx), (ty, tidx) = pool(x), tpool(tx)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_array_equal(pool.backward(dy), tx.grad.numpy())
+    # PyTorch's argument order: AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor)
+    avg, tavg = fastnn.nn.AvgPool2d(3, 2, 1, True, False, 4), torch.nn.AvgPool2d(3, 2, 1, True, False, 4)
+    assert_close(avg(x), tavg(torch.from_numpy(x)).numpy(), "avg_pool")
+    # a dilated MaxPool2d after a ReLU still fuses (max and ReLU commute); return_indices does not
+    relu_pool = fastnn.nn.Sequential(fastnn.nn.ReLU(), fastnn.nn.MaxPool2d(2, dilation=2))
+    want = torch.nn.functional.max_pool2d(torch.relu(torch.from_numpy(x)), 2, dilation=2).numpy()
+    np.testing.assert_array_equal(relu_pool(x), want)
+    assert fastnn.nn.MaxPool2d(3, dilation=(1, 2)).get_config()["dilation"] == [1, 2]
+    assert fastnn.nn.AvgPool2d(3, divisor_override=2).get_config()["divisor_override"] == 2

@@ -42,7 +42,7 @@ class ReluMaxPool:
     def forward(self, x):
         pool = self.pool
         y, pool._indices = ops.max_pool2d_forward(x, pool.kernel_size, stride=pool.stride, padding=pool.padding,
-                                                  ceil_mode=pool.ceil_mode)
+                                                  ceil_mode=pool.ceil_mode, dilation=pool.dilation)
         pool._x_shape = x.shape
         ops.relu(y, out=y)
         self.relu._saved = None  # the unfused ReLU cache would be the full-size input
@@ -96,7 +96,7 @@ def plan_step(layers, i):
     or (layers[i], 1) when it runs alone."""
     layer = layers[i]
     nxt = layers[i + 1] if i + 1 < len(layers) else None
-    if type(layer) is ReLU and type(nxt) is MaxPool2d:
+    if type(layer) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices:
         return ReluMaxPool(layer, nxt), 2
     if type(layer) is Linear and type(nxt) is ReLU:
         return LinearRelu(layer, nxt), 2

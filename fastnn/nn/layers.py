@@ -8,6 +8,8 @@ the parameter gradients into ``param.grad``. Dimension legend: N C H W, KH KW, S
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import _device, ops
@@ -329,50 +331,82 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """Max over each KH x KW window (padding counts as -inf; NaN wins, as PyTorch).
 
-    Args: kernel_size, stride (default kernel_size), padding (<= kernel_size // 2), ceil_mode
-    (OH = ceil((H + 2P - K) / S) + 1, the last window starting inside the input or the left
-    padding, as PyTorch; default floor).
+    Args (PyTorch's order): kernel_size, stride (default kernel_size), padding (<= kernel_size
+    // 2), dilation (the window's taps d apart; dilated windows are gathered by array code,
+    slower than the native kernel), return_indices (forward returns (y, indices), the int64
+    positions ``h * W + w`` of the maxima in each input plane, as PyTorch), ceil_mode
+    (OH = ceil((H + 2P - d (K - 1) - 1) / S) + 1, the last window starting inside the input or
+    the left padding, as PyTorch; default floor).
     Shape: (N, C, H, W) -> (N, C, OH, OW).
     """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.dilation = pair("dilation", dilation)
+        if not isinstance(return_indices, (bool, np.bool_)):
+            raise TypeError(f"return_indices must be a bool. Received: return_indices={return_indices!r}")
+        self.return_indices = bool(return_indices)
 
     def forward(self, x):
         _check_input(self, x, (4,))
         y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                                                  ceil_mode=self.ceil_mode)
+                                                  ceil_mode=self.ceil_mode, dilation=self.dilation)
         self._x_shape = x.shape
-        return y
+        return (y, self._indices.copy()) if self.return_indices else y
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
         return ops.max_pool2d_backward(dy, self._indices, self._x_shape)
 
+    def get_config(self):
+        config = super().get_config()
+        if self.dilation != (1, 1):
+            config["dilation"] = list(self.dilation)
+        if self.return_indices:
+            config["return_indices"] = True
+        return config
+
 
 class AvgPool2d(_Pool2d):
     """Mean over each KH x KW window.
 
-    Args: kernel_size, stride (default kernel_size), padding, count_include_pad (divide by the
-    full window size even where it overlaps the zero padding, PyTorch's default), ceil_mode (as
-    MaxPool2d's; a window reaching past the padded input divides by its part inside it).
+    Args (PyTorch's order): kernel_size, stride (default kernel_size), padding, ceil_mode (as
+    MaxPool2d's; a window reaching past the padded input divides by its part inside it),
+    count_include_pad (divide by the full window size even where it overlaps the zero padding,
+    PyTorch's default), divisor_override (a nonzero int dividing every window's sum instead).
     Shape: (N, C, H, W) -> (N, C, OH, OW).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True, ceil_mode: bool = False):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override=None):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
+        if divisor_override is not None and (isinstance(divisor_override, bool) or
+                                             not isinstance(divisor_override, numbers.Integral) or
+                                             divisor_override == 0):
+            raise ValueError(f"divisor_override must be a nonzero int or None. "
+                             f"Received: divisor_override={divisor_override!r}")
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
+
+    def _shape_args(self):
+        return {"stride": self.stride, "padding": self.padding, "count_include_pad": self.count_include_pad,
+                "ceil_mode": self.ceil_mode, "divisor_override": self.divisor_override}
 
     def forward(self, x):
         _check_input(self, x, (4,))
         self._x_shape = x.shape
-        return ops.avg_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
-                                      count_include_pad=self.count_include_pad, ceil_mode=self.ceil_mode)
+        return ops.avg_pool2d_forward(x, self.kernel_size, **self._shape_args())
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
-        return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, stride=self.stride, padding=self.padding,
-                                       count_include_pad=self.count_include_pad, ceil_mode=self.ceil_mode)
+        return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, **self._shape_args())
 
     def get_config(self):
-        return {**super().get_config(), "count_include_pad": self.count_include_pad}
+        config = {**super().get_config(), "count_include_pad": self.count_include_pad}
+        if self.divisor_override is not None:
+            config["divisor_override"] = self.divisor_override
+        return config
 
 
 class GlobalAvgPool2d(Module):

@@ -7,6 +7,8 @@ input's dtype; max-pool indices are int64 positions ``h * W + w`` within the inp
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._dispatch import backend, check_float, contiguous, empty, get_array_module
@@ -19,16 +21,20 @@ __all__ = [
 ]
 
 
-def _pool_args(x_shape, kernel_size, stride, padding):
-    """Normalised (kernel, stride, padding) pairs and (OH, OW), every rule checked."""
+def _pool_args(x_shape, kernel_size, stride, padding, check_size: bool = True):
+    """Normalised (kernel, stride, padding) pairs and (OH, OW) (None without check_size: the
+    caller sizes the output itself), every rule checked."""
     k = pair(kernel_size, "kernel_size")
     s = pair(kernel_size if stride is None else stride, "stride")
     p = pair(padding, "padding")
+    if not check_size and (min(k) < 1 or min(s) < 1 or min(p) < 0):
+        raise ValueError(f"pooling needs kernel_size >= 1, stride >= 1 and padding >= 0: got kernel_size {k}, "
+                         f"stride {s}, padding {p}")
     if min(k) >= 1 and min(p) >= 0 and (p[0] > k[0] // 2 or p[1] > k[1] // 2):
         raise ValueError(f"padding must be at most half the kernel size: got padding {p} for kernel_size {k}")
     if x_shape[2] < 1 or x_shape[3] < 1:
         raise ValueError(f"pooling needs non-empty spatial dimensions, got shape {tuple(x_shape)}")
-    return k, s, p, _output_hw(x_shape[2], x_shape[3], k, s, p)
+    return k, s, p, (_output_hw(x_shape[2], x_shape[3], k, s, p) if check_size else None)
 
 
 def _ceil_extension(size: int, k: int, s: int, p: int) -> tuple[int, int]:
@@ -84,16 +90,74 @@ def _grad_input(dy, op: str):
     return contiguous(dy)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def _dilation(dilation):
+    d = pair(dilation, "dilation")
+    if min(d) < 1:
+        raise ValueError(f"dilation must be >= 1, got {dilation!r}")
+    return d
+
+
+def _dilated_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Windows along one axis for taps d apart (PyTorch's formula, ceil_mode's rule as above)."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if span < 0 or s < 1:
+        raise ValueError(f"max pooling output would be empty: size {size}, kernel_size {k}, stride {s}, "
+                         f"padding {p}, dilation {d}")
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _dilated_max_pool(x, k, s, p, d, ceil_mode):
+    """max_pool2d_forward with dilation d != 1: the windows' taps gathered by a strided view of x
+    padded with -inf, then the native kernel's choice: the first largest real element, the last
+    NaN if the window has one, the first real element of an all -inf window."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = (_dilated_size(h, k[0], s[0], p[0], d[0], ceil_mode), _dilated_size(w, k[1], s[1], p[1], d[1], ceil_mode))
+    rows = max((oh - 1) * s[0] + (k[0] - 1) * d[0] + 1, p[0] + h)
+    cols = max((ow - 1) * s[1] + (k[1] - 1) * d[1] + 1, p[1] + w)
+    padded = xp.full((n, c, rows, cols), -np.inf, x.dtype)
+    padded[:, :, p[0]:p[0] + h, p[1]:p[1] + w] = x
+    st = padded.strides
+    taps = xp.lib.stride_tricks.as_strided(
+        padded, (n, c, oh, ow, k[0], k[1]), (st[0], st[1], s[0] * st[2], s[1] * st[3], d[0] * st[2], d[1] * st[3]))
+    taps = taps.reshape(n, c, oh, ow, k[0] * k[1])
+    # input row / column of every tap, and whether it is a real element (not padding)
+    r = np.arange(oh)[:, None] * s[0] - p[0] + np.arange(k[0])[None, :] * d[0]  # (OH, KH)
+    q = np.arange(ow)[:, None] * s[1] - p[1] + np.arange(k[1])[None, :] * d[1]  # (OW, KW)
+    real = (((r >= 0) & (r < h))[:, None, :, None] & ((q >= 0) & (q < w))[None, :, None, :]).reshape(oh, ow, -1)
+    pos = (r[:, None, :, None] * w + q[None, :, None, :]).reshape(oh, ow, -1)
+    first_real = xp.asarray(np.argmax(real, axis=-1))
+    arg = xp.argmax(taps, axis=-1)
+    best = xp.take_along_axis(taps, arg[..., None], axis=-1)[..., 0]
+    arg = xp.where(best == -np.inf, first_real, arg)
+    nan = xp.isnan(taps)
+    last_nan = k[0] * k[1] - 1 - xp.argmax(nan[..., ::-1], axis=-1)
+    arg = xp.where(nan.any(axis=-1), last_nan, arg)
+    y = contiguous(xp.take_along_axis(taps, arg[..., None], axis=-1)[..., 0])
+    pos = xp.asarray(pos.astype(np.int64))
+    idx = pos[xp.arange(oh)[:, None], xp.arange(ow)[None, :], arg]
+    return y, contiguous(idx.astype(np.int64))
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, dilation=1):
     """y = max over each window, indices = its position ``h * W + w`` in the input plane.
 
     Padding counts as -inf and never wins; NaN in a window wins (PyTorch); a window of -inf
     gives -inf and the index of its first real element. ``ceil_mode``: OH = ceil((H + 2*PH -
     KH) / SH) + 1 (less one if the last window would start in the right padding), PyTorch's;
-    the windows past the input then cover fewer elements.
+    the windows past the input then cover fewer elements. ``dilation``: an int or (h, w) pair,
+    the window's taps d apart (PyTorch's; OH = (H + 2*PH - d*(KH - 1) - 1) // SH + 1); dilated
+    windows are gathered by array code, slower than the native kernel.
     Returns: (y (N, C, OH, OW), indices int64 (N, C, OH, OW)).
     """
     x = _pool_input(x, "max_pool2d_forward")
+    d = _dilation(dilation)
+    if d != (1, 1):
+        k, s, p, _ = _pool_args(x.shape, kernel_size, stride, padding, check_size=False)
+        return _dilated_max_pool(x, k, s, p, d, bool(ceil_mode))
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
     xp = get_array_module(x)
     if ceil_mode:
@@ -130,13 +194,32 @@ def max_pool2d_backward(dy, indices, x_shape):
     return dx
 
 
-def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False):
+def _divisor(divisor_override):
+    """None, or the nonzero int every window sum is divided by (PyTorch's divisor_override)."""
+    if divisor_override is None:
+        return None
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral) \
+            or divisor_override == 0:
+        raise ValueError(f"divisor_override must be a nonzero int or None, got {divisor_override!r}")
+    return int(divisor_override)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False,
+                       divisor_override=None):
     """y = (sum of the window's real elements) / divisor: KH*KW when count_include_pad
     (padding counts as zeros), else the number of real elements in the window. ``ceil_mode``:
     output size as max_pool2d_forward's; a window reaching past the padded input divides by
-    its part inside it (count_include_pad) or by its real elements, as PyTorch."""
+    its part inside it (count_include_pad) or by its real elements, as PyTorch.
+    ``divisor_override``: a nonzero int that divides every window's sum instead (PyTorch's;
+    count_include_pad then does not matter)."""
     x = _pool_input(x, "avg_pool2d_forward")
     k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
+    div = _divisor(divisor_override)
+    if div is not None:  # the window sums (KH*KW times the count_include_pad means) over div
+        extra = _ceil_args(x.shape, k, s, p)[1] if ceil_mode else (0, 0)
+        y = avg_pool2d_forward(_extend(x, extra, 0) if extra != (0, 0) else x, k, s, p, count_include_pad=True)
+        y *= x.dtype.type(k[0] * k[1] / div)
+        return y
     if ceil_mode:
         out_hw, extra = _ceil_args(x.shape, k, s, p)
         if extra != (0, 0):  # window sums over x extended by zeros, then PyTorch's divisors
@@ -148,11 +231,21 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     return y
 
 
-def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False):
-    """dx[n, c, h, w] = sum over the windows containing (h, w) of dy / divisor."""
+def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_include_pad=True, ceil_mode=False,
+                        divisor_override=None):
+    """dx[n, c, h, w] = sum over the windows containing (h, w) of dy / divisor (divisor_override
+    when given, as the forward)."""
     dy = _grad_input(dy, "avg_pool2d_backward")
     shape = _x_shape(x_shape)
     k, s, p, (oh, ow) = _pool_args(shape, kernel_size, stride, padding)
+    div = _divisor(divisor_override)
+    if div is not None:
+        (oh, ow), extra = _ceil_args(shape, k, s, p) if ceil_mode else ((oh, ow), (0, 0))
+        if dy.shape != (shape[0], shape[1], oh, ow):
+            raise ValueError(f"dy must have shape {(shape[0], shape[1], oh, ow)} for x_shape {shape}, got {dy.shape}")
+        big = (shape[0], shape[1], shape[2] + extra[0], shape[3] + extra[1])
+        dx = avg_pool2d_backward(dy * dy.dtype.type(k[0] * k[1] / div), big, k, s, p, count_include_pad=True)
+        return contiguous(dx[:, :, :shape[2], :shape[3]]) if extra != (0, 0) else dx
     if ceil_mode:
         out_hw, extra = _ceil_args(shape, k, s, p)
         if extra != (0, 0):
