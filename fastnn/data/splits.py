@@ -82,7 +82,7 @@ def _resolve_test_count(test_size, n: int) -> int:
                     f"test_size={test_size!r}")
 
 
-def _stratified_test_indices(labels: np.ndarray, n_test: int, rng) -> np.ndarray:
+def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=None) -> np.ndarray:
     """Pick ``n_test`` indices so each class gets its proportional share (largest remainder)."""
     classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
@@ -90,6 +90,10 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng) -> np.ndarray
         raise ValueError(f"stratify: class {bad!r} has only {counts.min()} sample; each class "
                          "needs at least 2 to appear on both sides of the split")
     n = len(labels)
+    if n - n_test < len(classes):   # scikit-learn refuses this too (train_size < number of classes)
+        raise ValueError(f"stratify: test_size={test_size!r} leaves {n - n_test} training samples for "
+                         f"{len(classes)} classes; each class needs at least one training sample "
+                         f"(test_size at most {n - len(classes)} here)")
     exact = counts * (n_test / n)
     take = np.floor(exact).astype(np.int64)
     # Hand out the remaining test slots to the classes with the largest remainders; ties go
@@ -124,7 +128,8 @@ def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool 
         y: optional array ``(N, ...)`` split the same way.
         test_size: fraction in (0, 1) (the test count is ``ceil(test_size * N)``) or an int count.
         stratify: class labels ``(N,)`` (usually ``y``): each class keeps its proportion on
-            both sides (needs every class to have at least 2 samples).
+            both sides (needs every class to have at least 2 samples, and at least as many
+            training samples as classes, as scikit-learn; else ValueError).
         shuffle: False takes the last samples as the test set, in order (no stratification).
         seed: seed of the random choice; the same seed gives the same split.
 
@@ -147,7 +152,7 @@ def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool 
             labels = _class_labels(stratify, "stratify")
             if labels.shape[0] != n:
                 raise ValueError(f"stratify has {labels.shape[0]} labels for {n} samples")
-            test_idx = _stratified_test_indices(labels, n_test, rng)
+            test_idx = _stratified_test_indices(labels, n_test, rng, test_size)
         else:
             test_idx = np.sort(rng.permutation(n)[:n_test])
     mask = np.zeros(n, dtype=bool)

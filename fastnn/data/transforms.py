@@ -291,8 +291,8 @@ class GaussianNoise(Transform):
 
     def __init__(self, std: float, *, clip=None, seed=None, rng=None):
         super().__init__(seed, rng)
-        if not isinstance(std, numbers.Real) or std < 0:
-            raise ValueError(f"std must be a number >= 0, got std={std!r}")
+        if not isinstance(std, numbers.Real) or not 0 <= std < math.inf:   # NaN fails too
+            raise ValueError(f"std must be a finite number >= 0, got std={std!r}")
         if clip is not None and (len(clip) != 2 or not clip[0] <= clip[1]):
             raise ValueError(f"clip must be None or a pair lo <= hi, got clip={clip!r}")
         self.std = float(std)
@@ -408,8 +408,8 @@ def _soft_labels(y, num_classes: int, n: int) -> np.ndarray:
 class _Mix(Transform):
     def __init__(self, alpha: float, num_classes: int, *, seed=None, rng=None):
         super().__init__(seed, rng)
-        if not isinstance(alpha, numbers.Real) or not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got alpha={alpha!r}")
+        if not isinstance(alpha, numbers.Real) or not 0 < alpha < math.inf:   # NaN fails too
+            raise ValueError(f"alpha must be a finite number > 0, got alpha={alpha!r}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
                 or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got num_classes={num_classes!r}")

@@ -16,6 +16,8 @@ seed gives the same initial weights on both devices.
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 
 import numpy as np
 
@@ -35,7 +37,8 @@ def _array(w) -> np.ndarray:
 
 
 def calculate_fan_in_and_fan_out(shape) -> tuple[int, int]:
-    shape = tuple(shape)
+    """(fan_in, fan_out) of a weight shape, or of a weight (an array or Parameter: its shape)."""
+    shape = tuple(shape.shape if hasattr(shape, "shape") else shape)
     if len(shape) < 2:
         raise ValueError(f"fan in/out need a weight with at least 2 dimensions, got shape {shape}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
@@ -44,13 +47,16 @@ def calculate_fan_in_and_fan_out(shape) -> tuple[int, int]:
 
 def calculate_gain(nonlinearity: str = "leaky_relu", param=None) -> float:
     """The recommended gain for a nonlinearity (PyTorch's table)."""
-    if nonlinearity in ("linear", "conv2d", "sigmoid", "conv_transpose2d"):
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                        "conv_transpose3d", "sigmoid"):
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
+        if param is not None and (isinstance(param, (bool, np.bool_)) or not isinstance(param, numbers.Real)):
+            raise ValueError(f"negative_slope must be a number. Received: param={param!r}")
         slope = 0.01 if param is None else float(param)
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
@@ -110,12 +116,24 @@ def _kaiming_std(w, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
+def _is_empty(w) -> bool:
+    """A weight with no elements: kaiming_* leave it unchanged with a warning (PyTorch's)."""
+    if 0 in _array(w).shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
 def kaiming_uniform_(w, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu"):
+    if _is_empty(w):
+        return w
     bound = math.sqrt(3.0) * _kaiming_std(w, a, mode, nonlinearity)
     return uniform_(w, -bound, bound)
 
 
 def kaiming_normal_(w, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu"):
+    if _is_empty(w):
+        return w
     return normal_(w, 0.0, _kaiming_std(w, a, mode, nonlinearity))
 
 

@@ -223,12 +223,25 @@ class Module:
 
     # ---- traversal ---------------------------------------------------------------------
     def children(self) -> list["Module"]:
-        return list(self._modules.values())
+        """The direct child modules, each once (a child registered under two names, once), as PyTorch."""
+        return list({id(m): m for m in self._modules.values()}.values())
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
-        yield prefix, self
-        for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) pairs, self first, then depth first in registration order. A module
+        that appears at several places (a shared layer) is listed once, at its first place, unless
+        ``remove_duplicate=False`` (PyTorch's rule; ``state_dict`` lists every place)."""
+        seen = set()
+
+        def walk(mod, path):
+            if remove_duplicate:
+                if id(mod) in seen:
+                    return
+                seen.add(id(mod))
+            yield path, mod
+            for name, child in mod._modules.items():
+                yield from walk(child, f"{path}.{name}" if path else name)
+
+        return walk(self, prefix)
 
     def modules(self) -> list["Module"]:
         return [m for _, m in self.named_modules()]
@@ -253,6 +266,8 @@ class Module:
 
     # ---- modes and gradients -----------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, (bool, np.bool_)):   # PyTorch's check: train("no") is not eval()
+            raise ValueError(f"training mode is expected to be boolean. Received: mode={mode!r}")
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
@@ -369,7 +384,7 @@ class Module:
         model's device (CuPy arrays for a model on "cuda", as PyTorch; ``fastnn.save`` writes
         host copies)."""
         state = {}
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             for name, p in mod._parameters.items():
                 state[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
             for name, b in mod._buffers.items():
@@ -381,7 +396,7 @@ class Module:
         model's dtype for floating arrays, and copied onto the model's device whichever device
         they are on, as PyTorch's). Raises ValueError listing what differs."""
         targets = {}
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             for name in list(mod._parameters) + list(mod._buffers):
                 targets[f"{mod_name}.{name}" if mod_name else name] = (mod, name)
         missing = [k for k in targets if k not in state]
