@@ -1,8 +1,10 @@
 """Learning-rate schedules against torch.optim.lr_scheduler (the oracle, optional): every
 schedule's rates over 30 steps with one and two parameter groups, alone, chained with
 another schedule on the same optimizer, and with the rate changed by hand between steps;
-momentum cycling (OneCycleLR); resuming (last_epoch, state_dict); argument errors."""
+momentum cycling (OneCycleLR, CyclicLR); SequentialLR and ChainedScheduler; resuming
+(last_epoch, state_dict); argument errors."""
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -30,27 +32,30 @@ def _close(a, b):
     return math.isclose(a, b, rel_tol=REL, abs_tol=ABS)
 
 
-def _check(ours, theirs, f_scheds, t_scheds, where, keys=("lr",)):
+def _check(ours, theirs, f_scheds, t_scheds, where, keys=("lr",), exact=False):
+    same = (lambda a, b: a == b) if exact else _close
     for i, (g, tg) in enumerate(zip(ours.param_groups, theirs.param_groups)):
         for k in keys:
             a, b = (g[k][0], tg[k][0]) if k == "betas" else (g[k], tg[k])
-            assert _close(a, b), f"{where}: group {i} {k} = {a!r}, torch {b!r}"
+            assert same(a, b), f"{where}: group {i} {k} = {a!r}, torch {b!r}"
     for s, ts in zip(f_scheds, t_scheds):
         got, want = s.get_last_lr(), ts.get_last_lr()
-        assert len(got) == len(want) and all(_close(a, b) for a, b in zip(got, want)), (where, got, want)
+        assert len(got) == len(want) and all(same(a, b) for a, b in zip(got, want)), (where, got, want)
 
 
-def _compare(make, n_groups, steps=STEPS, manual_at=None, metrics=None, kind="SGD", hp=None, keys=("lr",)):
+def _compare(make, n_groups, steps=STEPS, manual_at=None, metrics=None, kind="SGD", hp=None, keys=("lr",),
+             exact=False):
     """Build the schedules ``make(module, optimizer)`` (one or a list) on fastnn's and on torch's
-    optimizer, step them ``steps`` times after each optimizer step and compare every rate. With
-    ``manual_at`` the rates are set by hand (1.0 and 0.5) after that step's optimizer step."""
+    optimizer, step them ``steps`` times after each optimizer step and compare every rate (to
+    REL, or bit for bit with ``exact``). With ``manual_at`` the rates are set by hand (1.0 and
+    0.5) after that step's optimizer step."""
     torch = pytest.importorskip("torch")
     ours, theirs = _optimizers(torch, n_groups, kind, **({"momentum": 0.9} if hp is None else hp))
     f_scheds, t_scheds = make(optim, ours), make(torch.optim.lr_scheduler, theirs)
     f_scheds = f_scheds if isinstance(f_scheds, list) else [f_scheds]
     t_scheds = t_scheds if isinstance(t_scheds, list) else [t_scheds]
     metrics = metrics or [1.0] * steps
-    _check(ours, theirs, f_scheds, t_scheds, "after construction", keys)
+    _check(ours, theirs, f_scheds, t_scheds, "after construction", keys, exact)
     for step in range(steps):
         ours.step()
         theirs.step()
@@ -65,7 +70,7 @@ def _compare(make, n_groups, steps=STEPS, manual_at=None, metrics=None, kind="SG
             else:
                 s.step()
                 ts.step()
-        _check(ours, theirs, f_scheds, t_scheds, f"step {step + 1}", keys)
+        _check(ours, theirs, f_scheds, t_scheds, f"step {step + 1}", keys, exact)
     return ours, f_scheds
 
 
@@ -77,6 +82,10 @@ def _lambdas(n_groups):
 def _mult(n_groups):
     fns = [lambda e: 0.95, lambda e: 1.0 if e % 3 else 0.5]
     return fns[0] if n_groups == 1 else fns[:n_groups]
+
+
+def _cycle_scale(cycle):
+    return 1.0 / cycle ** 0.5
 
 
 # (id, make(module, optimizer, n_groups)): the names and arguments are torch's in both.
@@ -113,6 +122,23 @@ ALONE = [
                                                             div_factor=10.0, final_div_factor=100.0, **kw)),
     ("OneCycleLR no momentum", lambda m, o, n, **kw: m.OneCycleLR(o, max_lr=0.5, total_steps=STEPS + 5,
                                                             cycle_momentum=False, **kw)),
+] + [
+    # CyclicLR: a cycle of 4 + 4 (or 3 + 5, 5 + 5, 6 + 0) steps, so 30 steps see several cycles
+    ("CyclicLR triangular", lambda m, o, n, **kw: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4, **kw)),
+    ("CyclicLR triangular2 step_size_down", lambda m, o, n, **kw: m.CyclicLR(
+        o, base_lr=[0.01, 0.005][:n], max_lr=[0.1, 0.2][:n], step_size_up=3, step_size_down=5, mode="triangular2",
+        **kw)),
+    ("CyclicLR exp_range", lambda m, o, n, **kw: m.CyclicLR(o, 0.02, [0.3, 0.1][:n], step_size_up=5,
+                                                             mode="exp_range", gamma=0.97, **kw)),
+    ("CyclicLR sawtooth", lambda m, o, n, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=6, step_size_down=0, **kw)),
+    ("CyclicLR scale_fn cycle", lambda m, o, n, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=2, step_size_down=3,
+                                                                  scale_fn=_cycle_scale, **kw)),
+    # scale_fn overrides mode, even an unknown one (as torch)
+    ("CyclicLR scale_fn iterations", lambda m, o, n, **kw: m.CyclicLR(
+        o, [0.01, 0.02][:n], 0.1, step_size_up=3, mode="foo", scale_fn=lambda x: 1 / (1 + 0.1 * x),
+        scale_mode="iterations", **kw)),
+    ("CyclicLR no momentum", lambda m, o, n, **kw: m.CyclicLR(o, 0.01, 0.1, step_size_up=4, cycle_momentum=False,
+                                                               **kw)),
 ]
 
 CHAINED = [
@@ -130,6 +156,57 @@ CHAINED = [
     ("LambdaLR+ExponentialLR", lambda m, o, n: [m.ExponentialLR(o, gamma=0.9), m.LambdaLR(o, _lambdas(n))]),
 ]
 PLATEAU_METRICS = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8] + [0.85] * (STEPS - 6)
+
+# SequentialLR: (id, make(module, optimizer, n_groups)), the schedules built first, as torch's
+SEQUENTIAL = [
+    ("LinearLR>ExponentialLR", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=5), m.ExponentialLR(o, gamma=0.9)], milestones=[5])),
+    ("LinearLR>StepLR", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.25, total_iters=4), m.StepLR(o, step_size=3, gamma=0.5)], milestones=[7])),
+    ("LinearLR>CosineAnnealingLR", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=5), m.CosineAnnealingLR(o, T_max=20, eta_min=0.001)],
+        milestones=[5])),
+    ("ConstantLR>ExponentialLR", lambda m, o, n: m.SequentialLR(  # torch's docstring example
+        o, [m.ConstantLR(o, factor=0.1, total_iters=20), m.ExponentialLR(o, gamma=0.9)], milestones=[20])),
+    ("LinearLR>ExponentialLR>CosineAnnealingLR", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.2, total_iters=5), m.ExponentialLR(o, gamma=0.8),
+            m.CosineAnnealingLR(o, T_max=7, eta_min=0.002)], milestones=[5, 12])),
+    ("StepLR>LinearLR>PolynomialLR", lambda m, o, n: m.SequentialLR(
+        o, [m.StepLR(o, 2, 0.5), m.LinearLR(o, start_factor=0.5, total_iters=6), m.PolynomialLR(o, 10, 2.0)],
+        milestones=[4, 13])),
+    # restarts through get_lr() (no closed form in torch): MultiplicativeLR, WarmRestarts, LambdaLR, CyclicLR
+    ("ConstantLR>MultiplicativeLR>CosineAnnealingWarmRestarts", lambda m, o, n: m.SequentialLR(
+        o, [m.ConstantLR(o, factor=0.5, total_iters=3), m.MultiplicativeLR(o, _mult(n)),
+            m.CosineAnnealingWarmRestarts(o, T_0=4, T_mult=2)], milestones=[4, 11])),
+    ("ExponentialLR>LambdaLR", lambda m, o, n: m.SequentialLR(
+        o, [m.ExponentialLR(o, 0.7), m.LambdaLR(o, _lambdas(n))], milestones=[6])),
+    ("LinearLR>CyclicLR", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=4), m.CyclicLR(o, 0.01, 0.2, step_size_up=3)],
+        milestones=[6])),
+    ("LinearLR>OneCycleLR", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=4), m.OneCycleLR(o, max_lr=0.5, total_steps=STEPS)],
+        milestones=[5])),
+    ("milestone 0", lambda m, o, n: m.SequentialLR(o, [m.StepLR(o, 2, 0.5), m.ExponentialLR(o, 0.9)],
+                                                   milestones=[0])),
+    ("repeated milestone", lambda m, o, n: m.SequentialLR(
+        o, [m.LinearLR(o, total_iters=3), m.StepLR(o, 2, 0.5), m.ExponentialLR(o, 0.9)], milestones=[5, 5])),
+]
+
+# ChainedScheduler: (id, make(module, optimizer, n_groups))
+CHAINED_SCHEDULER = [
+    ("ExponentialLR+StepLR", lambda m, o, n: m.ChainedScheduler([m.ExponentialLR(o, gamma=0.9),
+                                                                 m.StepLR(o, step_size=3, gamma=0.5)])),
+    ("ConstantLR+ExponentialLR", lambda m, o, n: m.ChainedScheduler(  # torch's docstring example
+        [m.ConstantLR(o, factor=0.1, total_iters=20), m.ExponentialLR(o, gamma=0.9)], optimizer=o)),
+    ("LinearLR+CosineAnnealingLR+MultiStepLR", lambda m, o, n: m.ChainedScheduler(
+        [m.LinearLR(o, start_factor=0.1, total_iters=5), m.CosineAnnealingLR(o, T_max=12, eta_min=0.001),
+         m.MultiStepLR(o, [3, 9, 20], 0.5)])),
+    ("ChainedScheduler inside", lambda m, o, n: m.ChainedScheduler(
+        [m.ChainedScheduler([m.ExponentialLR(o, 0.95), m.StepLR(o, 4, 0.5)]), m.MultiplicativeLR(o, _mult(n))])),
+    ("SequentialLR inside", lambda m, o, n: m.ChainedScheduler(
+        [m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=4), m.ExponentialLR(o, 0.9)], [4]),
+         m.StepLR(o, 5, 0.5)])),
+]
 
 
 @pytest.mark.parametrize("n_groups", [1, 2])
@@ -151,6 +228,193 @@ def test_schedule_after_a_manual_lr_change_matches_torch(name, make, n_groups):
 def test_chained_schedules_match_torch(name, make, n_groups):
     _compare(lambda m, o: make(m, o, n_groups), n_groups, metrics=PLATEAU_METRICS)
     _compare(lambda m, o: make(m, o, n_groups), n_groups, metrics=PLATEAU_METRICS, manual_at=11)
+
+
+
+CYCLIC = [c for c in ALONE if c[0].startswith("CyclicLR")]
+
+
+@pytest.mark.parametrize("manual_at", [None, 7])
+@pytest.mark.parametrize("n_groups", [1, 2])
+@pytest.mark.parametrize("name, make", CYCLIC, ids=[c[0] for c in CYCLIC])
+def test_cyclic_lr_and_momentum_bit_for_bit_like_torch(name, make, n_groups, manual_at):
+    """Every rate and SGD momentum the same bits as torch's (the constructor sets lr to base_lr and
+    the momentum to max_momentum); a rate set by hand is overridden, as torch."""
+    _compare(lambda m, o: make(m, o, n_groups), n_groups, manual_at=manual_at, keys=("lr", "momentum"), exact=True)
+
+
+@pytest.mark.parametrize("kind, hp, key", [
+    ("SGD", {"momentum": 0.9}, "momentum"),
+    ("SGD", {"momentum": 0.0, "nesterov": False}, "momentum"),  # torch sets the momentum on too
+    ("RMSprop", {"momentum": 0.5}, "momentum"),
+    ("Adam", {"betas": (0.9, 0.99)}, "betas"),
+    ("AdamW", {}, "betas"),
+])
+@pytest.mark.parametrize("n_groups", [1, 2])
+def test_cyclic_cycles_momentum_like_torch(kind, hp, key, n_groups):
+    def make(m, o):
+        return m.CyclicLR(o, base_lr=[0.01, 0.002][:n_groups], max_lr=0.1, step_size_up=3, step_size_down=4,
+                          mode="triangular2", base_momentum=[0.8, 0.7][:n_groups], max_momentum=0.95)
+    ours, _ = _compare(make, n_groups, kind=kind, hp=hp, keys=("lr", key, "max_momentum", "base_momentum"),
+                       exact=True)
+    if key == "betas":  # beta2 is left alone
+        assert all(g["betas"][1] == (hp.get("betas") or (0.9, 0.999))[1] for g in ours.param_groups)
+
+
+def test_cyclic_lr_by_hand():
+    """triangular from 0.1 to 1.0 in 4 steps up and 2 down; momentum the other way, 0.9 to 0.8;
+    triangular2 halves the second cycle's amplitude."""
+    opt = optim.SGD([_param()], lr=0.5, momentum=0.0)
+    sched = optim.CyclicLR(opt, base_lr=0.1, max_lr=1.0, step_size_up=4, step_size_down=2)
+    lrs, moms = [opt.lr], [opt.param_groups[0]["momentum"]]
+    for _ in range(8):
+        opt.step()
+        sched.step()
+        lrs.append(opt.lr)
+        moms.append(opt.param_groups[0]["momentum"])
+    np.testing.assert_allclose(lrs, [0.1, 0.325, 0.55, 0.775, 1.0, 0.55, 0.1, 0.325, 0.55], rtol=1e-14)
+    np.testing.assert_allclose(moms, [0.9, 0.875, 0.85, 0.825, 0.8, 0.85, 0.9, 0.875, 0.85], rtol=1e-14)
+    assert sched.get_last_lr() == [opt.lr] and sched.base_lrs == [0.1] and sched.max_lrs == [1.0]
+    opt = optim.Adagrad([_param()], lr=0.5)
+    sched = optim.CyclicLR(opt, 0.0, 1.0, step_size_up=1, mode="triangular2", cycle_momentum=False)
+    lrs = [opt.lr]
+    for _ in range(6):
+        sched.step()
+        lrs.append(opt.lr)
+    assert lrs == [0.0, 1.0, 0.0, 0.5, 0.0, 0.25, 0.0]
+
+
+def test_cyclic_after_another_schedule_uses_initial_lr_first_like_torch():
+    """torch's quirk: the constructor's step takes the groups' initial_lr (stored by an earlier
+    schedule) as the lower bound; from the first step() on, base_lr."""
+    _compare(lambda m, o: [m.StepLR(o, 5, 0.5), m.CyclicLR(o, 0.01, 0.1, step_size_up=3)], 2, exact=True,
+             keys=("lr", "momentum", "initial_lr"))
+
+
+def test_cyclic_state_dict_keeps_scale_fn_objects_state():
+    class Decay:
+        def __init__(self, rate):
+            self.rate = rate
+
+        def __call__(self, cycle):
+            return self.rate ** (cycle - 1)
+
+    opt = optim.SGD([_param()], lr=0.1, momentum=0.9)
+    sched = optim.CyclicLR(opt, 0.01, 0.1, step_size_up=2, scale_fn=Decay(0.5))
+    state = sched.state_dict()
+    assert state["_scale_fn_custom"] == {"rate": 0.5}
+    pickle.dumps(state)
+    other = optim.CyclicLR(optim.SGD([_param()], lr=0.1, momentum=0.9), 0.01, 0.1, step_size_up=2,
+                           scale_fn=Decay(0.9))
+    other.load_state_dict(state)
+    assert other._scale_fn_custom.rate == 0.5
+    lam = optim.CyclicLR(opt, 0.01, 0.1, scale_fn=lambda c: 1.0).state_dict()
+    assert lam["_scale_fn_custom"] is None
+    pickle.dumps(lam)
+    # a built-in mode stores no bound method (torch drops its _scale_fn_ref for pickling)
+    pickle.dumps(optim.CyclicLR(opt, 0.01, 0.1, mode="exp_range", gamma=0.99).state_dict())
+
+
+def test_cyclic_without_momentum_needs_cycle_momentum_false_like_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="cycle_momentum"):
+        torch.optim.lr_scheduler.CyclicLR(torch.optim.Adagrad([torch.nn.Parameter(torch.zeros(2))]), 0.01, 0.1)
+    with pytest.raises(ValueError, match="cycle_momentum=False"):
+        optim.CyclicLR(optim.Adagrad([_param()]), 0.01, 0.1)
+    with pytest.raises(ValueError, match="Adadelta has neither"):
+        optim.CyclicLR(optim.Adadelta([_param()]), 0.01, 0.1)
+    opt = optim.Adagrad([_param()], lr=0.5)
+    optim.CyclicLR(opt, 0.01, 0.1, cycle_momentum=False)
+    assert opt.lr == 0.01 and "max_momentum" not in opt.param_groups[0]
+
+
+@pytest.mark.parametrize("manual_at", [None, 8])
+@pytest.mark.parametrize("n_groups", [1, 2])
+@pytest.mark.parametrize("name, make", SEQUENTIAL, ids=[c[0] for c in SEQUENTIAL])
+def test_sequential_lr_bit_for_bit_like_torch(name, make, n_groups, manual_at):
+    _compare(lambda m, o: make(m, o, n_groups), n_groups, manual_at=manual_at, keys=("lr", "momentum"), exact=True)
+
+
+def test_sequential_lr_by_hand():
+    """torch's docstring example (from 0.05): ConstantLR(0.1, 20 epochs), then ExponentialLR(0.9)
+    restarted at its epoch 0, that is at 0.05."""
+    opt = optim.SGD([_param()], lr=0.05)
+    sched = optim.SequentialLR(opt, [optim.ConstantLR(opt, factor=0.1, total_iters=20),
+                                     optim.ExponentialLR(opt, gamma=0.9)], milestones=[20])
+    lrs = [opt.lr]
+    for _ in range(22):
+        opt.step()
+        sched.step()
+        lrs.append(opt.lr)
+    np.testing.assert_allclose(lrs[:20], [0.005] * 20, rtol=1e-15)
+    np.testing.assert_allclose(lrs[20:], [0.05, 0.045, 0.0405], rtol=1e-15)
+    assert sched.get_last_lr() == [lrs[-1]] and sched.last_epoch == 22
+
+
+@pytest.mark.parametrize("manual_at", [None, 8])
+@pytest.mark.parametrize("n_groups", [1, 2])
+@pytest.mark.parametrize("name, make", CHAINED_SCHEDULER, ids=[c[0] for c in CHAINED_SCHEDULER])
+def test_chained_scheduler_bit_for_bit_like_torch(name, make, n_groups, manual_at):
+    _compare(lambda m, o: make(m, o, n_groups), n_groups, manual_at=manual_at, exact=True)
+
+
+def test_chained_scheduler_is_its_schedules_stepped_in_turn():
+    a = optim.SGD([_param()], lr=1.0)
+    chained = optim.ChainedScheduler([optim.ExponentialLR(a, 0.9), optim.StepLR(a, 3, 0.5)])
+    b = optim.SGD([_param()], lr=1.0)
+    separate = [optim.ExponentialLR(b, 0.9), optim.StepLR(b, 3, 0.5)]
+    for _ in range(10):
+        chained.step()
+        for s in separate:
+            s.step()
+        assert a.lr == b.lr and chained.get_last_lr() == separate[-1].get_last_lr() == [b.lr]
+    assert math.isclose(a.lr, 0.9 ** 10 * 0.5 ** 3, rel_tol=1e-14)
+
+
+def test_errors_in_sequential_and_chained_like_torch():
+    """torch raises ValueError for a schedule on another optimizer and for a wrong number of
+    milestones (and fastnn too: test_schedule_errors has the messages)."""
+    torch = pytest.importorskip("torch")
+    for m, (opt, other) in ((optim, (_opt(), _opt())),
+                            (torch.optim.lr_scheduler, _optimizers(torch, 1)[1:] + _optimizers(torch, 1)[1:])):
+        a, b = m.ExponentialLR(opt, 0.9), m.StepLR(other, 2)
+        with pytest.raises(ValueError):
+            m.SequentialLR(opt, [a, b], milestones=[3])
+        with pytest.raises(ValueError):
+            m.SequentialLR(opt, [a, m.StepLR(opt, 2)], milestones=[3, 5])
+        with pytest.raises(ValueError):
+            m.SequentialLR(opt, [a], milestones=[3])
+        with pytest.raises(ValueError):
+            m.ChainedScheduler([a, b])
+        with pytest.raises(ValueError):
+            m.ChainedScheduler([a, m.ReduceLROnPlateau(opt)])
+
+
+def test_sequential_and_cyclic_through_fit():
+    """fit's LearningRateScheduler steps them once per epoch, as any schedule (OneCycleLR too):
+    the logged rates are the epochs' rates."""
+    import fastnn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+
+    def run(make):
+        model = nn.Linear(3, 1)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = make(opt)
+        hist = fastnn.fit(model, opt, "mse", train=(x, y), epochs=6, batch_size=8, progress=False,
+                          callbacks=[fastnn.LearningRateScheduler(sched)])
+        want_opt = optim.SGD([_param()], lr=0.1, momentum=0.9)
+        want_sched, want = make(want_opt), []
+        for _ in range(6):
+            want.append(want_opt.lr)
+            want_sched.step()
+        assert hist["lr"] == want and len(set(want)) > 2
+
+    run(lambda o: optim.SequentialLR(o, [optim.LinearLR(o, start_factor=0.25, total_iters=3),
+                                         optim.ExponentialLR(o, 0.5)], milestones=[3]))
+    run(lambda o: optim.CyclicLR(o, 0.01, 0.1, step_size_up=2))
 
 
 def test_step_lr_continues_from_a_manual_rate():
@@ -251,7 +515,8 @@ def test_warm_restarts_fractional_epochs_match_torch():
     _check(ours, theirs, [s], [ts], "after an epoch-less step")
 
 
-CLOSED_FORM = [c for c in ALONE if not c[0].startswith(("Lambda", "Multiplicative", "OneCycle", "CosineAnnealingW"))]
+CLOSED_FORM = [c for c in ALONE
+               if not c[0].startswith(("Lambda", "Multiplicative", "OneCycle", "CosineAnnealingW", "Cyclic"))]
 
 
 @pytest.mark.parametrize("name, make", CLOSED_FORM, ids=[c[0] for c in CLOSED_FORM])
@@ -289,7 +554,8 @@ def test_resuming_with_last_epoch_matches_torch(name, make):
         _check(ours, theirs, [f], [t], f"resumed step {step}")
 
 
-@pytest.mark.parametrize("name, make", ALONE + CHAINED, ids=[c[0] for c in ALONE + CHAINED])
+@pytest.mark.parametrize("name, make", ALONE + CHAINED + SEQUENTIAL + CHAINED_SCHEDULER,
+                         ids=[c[0] for c in ALONE + CHAINED + SEQUENTIAL + CHAINED_SCHEDULER])
 def test_state_dict_resumes_the_run(name, make):
     """Save the optimizer and the schedules after 12 steps, load them into new ones: the next
     steps give the rates of the uninterrupted run."""
@@ -388,6 +654,16 @@ def _opt():
     return optim.SGD([_param()], lr=0.1)
 
 
+def _with_opt(make):
+    return make(_opt())
+
+
+def _sequential(milestones, n=2, last_epoch=-1, other=False):
+    opt = _opt()
+    scheds = [optim.LinearLR(opt), optim.StepLR(_opt() if other else opt, 2), optim.ExponentialLR(opt, 0.9)][:n]
+    return optim.SequentialLR(opt, scheds, milestones, last_epoch=last_epoch)
+
+
 ERRORS = [
     (lambda: optim.StepLR(_opt(), step_size=0), ValueError, "Received: step_size=0"),
     (lambda: optim.StepLR(_opt(), step_size=1.5), ValueError, "Received: step_size=1.5"),
@@ -440,6 +716,53 @@ ERRORS = [
     (lambda: optim.ReduceLROnPlateau(_opt(), min_lr=[0.1, 0.2]), ValueError, "one value per parameter group"),
     (lambda: optim.ReduceLROnPlateau(_opt(), min_lr=-1), ValueError, "Received: min_lr=-1"),
     (lambda: optim.ReduceLROnPlateau(_opt(), mode="up"), ValueError, "Received: mode='up'"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, mode="foo"), ValueError, "Received: mode='foo'"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, scale_fn=lambda x: 1.0, scale_mode="epochs"), ValueError,
+     "Received: scale_mode='epochs'"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, scale_fn=3), TypeError, "Received: scale_fn=3"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, step_size_up=0), ValueError, "Received: step_size_up=0"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, step_size_up=2.5), ValueError, "Received: step_size_up=2.5"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, step_size_down=-1), ValueError, "Received: step_size_down=-1"),
+    (lambda: optim.CyclicLR(_opt(), -0.1, 0.1), ValueError, "Received: base_lr=-0.1"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, float("inf")), ValueError, "Received: max_lr=inf"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, [0.1, 0.2]), ValueError, "one value per parameter group"),
+    (lambda: optim.CyclicLR(_opt(), [0.01, 0.02], 0.1), ValueError, "Received: base_lr="),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, mode="exp_range", gamma=0), ValueError, "Received: gamma=0"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, cycle_momentum=1), TypeError, "Received: cycle_momentum=1"),
+    (lambda: optim.CyclicLR(optim.Adagrad([_param()]), 0.01, 0.1), ValueError, "Adagrad has neither"),
+    (lambda: optim.CyclicLR(optim.Adam([_param()]), 0.01, 0.1, max_momentum=1.0), ValueError,
+     "Received: max_momentum=1.0"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, base_momentum=-0.1), ValueError, "Received: base_momentum=-0.1"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, last_epoch=-2), ValueError, "Received: last_epoch=-2"),
+    (lambda: optim.CyclicLR(_opt(), 0.01, 0.1, last_epoch=3), KeyError, "initial_lr"),
+    (lambda: optim.CyclicLR(object(), 0.01, 0.1), TypeError, "Optimizer"),
+    (lambda: _sequential([2, 5]), ValueError, r"len\(milestones\) == len\(schedulers\) - 1 == 1\)\. "
+                                              r"Received: milestones=\[2, 5\]"),
+    (lambda: _sequential([]), ValueError, r"Received: milestones=\[\]"),
+    (lambda: _sequential([-1]), ValueError, r"Received: milestones\[0\]=-1"),
+    (lambda: _sequential([2.5]), ValueError, r"Received: milestones\[0\]=2.5"),
+    (lambda: _sequential(3), TypeError, "Received: milestones=3"),
+    (lambda: _sequential([5, 3], n=3), ValueError, r"increasing order. Received: milestones=\[5, 3\]"),
+    (lambda: _sequential([3], last_epoch=-2), ValueError, "Received: last_epoch=-2"),
+    (lambda: _sequential([3], other=True), ValueError, r"schedulers\[1\] \(StepLR\) is on another optimizer"),
+    (lambda: optim.SequentialLR(_opt(), [], []), ValueError, "at least one schedule"),
+    (lambda: optim.SequentialLR(_opt(), 5, []), TypeError, "Received: schedulers=5"),
+    (lambda: optim.SequentialLR(object(), [], []), TypeError, "Optimizer"),
+    (lambda: _with_opt(lambda o: optim.SequentialLR(o, [optim.StepLR(o, 2), object()], [3])), TypeError,
+     r"schedulers\[1\] is a object"),
+    (lambda: _with_opt(lambda o: optim.SequentialLR(o, [optim.StepLR(o, 2), optim.ReduceLROnPlateau(o)], [3])),
+     ValueError, r"cannot hold a ReduceLROnPlateau \(schedulers\[1\]\)"),
+    (lambda: _with_opt(lambda o: optim.SequentialLR(
+        o, [optim.StepLR(o, 2), optim.ChainedScheduler([optim.StepLR(o, 3)])], [3])), ValueError,
+     r"cannot hold a ChainedScheduler \(schedulers\[1\]\)"),
+    (lambda: optim.ChainedScheduler([]), ValueError, "at least one schedule"),
+    (lambda: optim.ChainedScheduler([optim.StepLR(_opt(), 2), optim.StepLR(_opt(), 2)]), ValueError,
+     r"schedulers\[1\] \(StepLR\) is on another optimizer"),
+    (lambda: optim.ChainedScheduler([optim.StepLR(_opt(), 2)], optimizer=_opt()), ValueError,
+     r"schedulers\[0\] \(StepLR\) is on another optimizer"),
+    (lambda: optim.ChainedScheduler([optim.StepLR(_opt(), 2)], optimizer=object()), TypeError, "Optimizer"),
+    (lambda: _with_opt(lambda o: optim.ChainedScheduler([optim.StepLR(o, 2), optim.ReduceLROnPlateau(o)])),
+     ValueError, "cannot hold a ReduceLROnPlateau"),
 ]
 
 

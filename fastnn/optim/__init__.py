@@ -1,8 +1,9 @@
 """Optimizers (fused update kernels from ``fastnn.ops``), learning-rate schedules, gradient clipping."""
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lr_scheduler import (
-    ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR, LinearLR, LinearWarmup,
-    LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau, StepLR,
+    ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
+    LinearLR, LinearWarmup, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
+    SequentialLR, StepLR,
 )
 from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RAdam, RMSprop
 
@@ -10,6 +11,6 @@ __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam",
     "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "LinearWarmup",
     "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
-    "ReduceLROnPlateau",
+    "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",
     "clip_grad_norm_", "clip_grad_value_",
 ]

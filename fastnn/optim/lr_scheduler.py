@@ -5,9 +5,10 @@ batch, if you call it per batch) and writes the new rate into every parameter gr
 PyTorch the schedules are *chainable*: ``step()`` derives the new rate from each group's
 current ``lr`` (PyTorch's recursive ``get_lr`` forms), so several schedules on one optimizer
 compose, and a rate set by hand between steps is carried on. The closed forms (PyTorch's
-``_get_closed_form_lr``) are ``lr_at(base_lr, epoch)``. LambdaLR, CosineAnnealingWarmRestarts
-and OneCycleLR compute from the initial rates, as PyTorch's do. ``base_lrs`` are the groups'
-``initial_lr``, which the first schedule on an optimizer stores."""
+``_get_closed_form_lr``) are ``lr_at(base_lr, epoch)``. LambdaLR, CosineAnnealingWarmRestarts,
+OneCycleLR and CyclicLR compute from the initial rates, as PyTorch's do. ``base_lrs`` are the groups'
+``initial_lr``, which the first schedule on an optimizer stores. SequentialLR runs schedules one
+after another, ChainedScheduler steps several at once."""
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ from .optimizers import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
            "LinearWarmup", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
-           "OneCycleLR", "ReduceLROnPlateau"]
+           "OneCycleLR", "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler"]
 
 
 # ---- argument checks ---------------------------------------------------------------------
@@ -57,6 +58,39 @@ def _real_in(name, v, low, high=None, high_open=False):
         rng = f"[{low}, {high})" if high_open else f"[{low}, {high}]" if high is not None else f"[{low}, inf)"
         raise ValueError(f"{name} must be in {rng}. Received: {name}={v!r}")
     return float(v)
+
+
+def _last_epoch(v) -> int:
+    if not _is_int(v) or v < -1:
+        raise ValueError(f"last_epoch must be an int >= -1. Received: last_epoch={v!r}")
+    return int(v)
+
+
+def _momenta(optimizer, base_momentum, max_momentum):
+    """For cycle_momentum (OneCycleLR, CyclicLR): whether the optimizer's momentum is Adam's
+    ``betas[0]`` (else SGD's / RMSprop's ``momentum``), and the checked per-group base and max
+    momenta (betas in [0, 1), a momentum >= 0). ValueError for an optimizer with neither."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"cycle_momentum=True needs an optimizer with momentum or betas (SGD, RMSprop, Adam, "
+                         f"AdamW, RAdam); {type(optimizer).__name__} has neither: pass cycle_momentum=False")
+    use_beta1 = "betas" in optimizer.defaults
+    if use_beta1:
+        def check(n, v):
+            return _real_in(n, v, 0.0, 1.0, high_open=True)
+    else:
+        def check(n, v):
+            return _real_in(n, v, 0.0)
+    max_momentums = _per_group("max_momentum", optimizer, max_momentum, check)
+    base_momentums = _per_group("base_momentum", optimizer, base_momentum, check)
+    return use_beta1, base_momentums, max_momentums
+
+
+def _set_momenta(optimizer, use_beta1, momenta) -> None:
+    for g, m in zip(optimizer.param_groups, momenta):
+        if use_beta1:
+            g["betas"] = (m, *g["betas"][1:])
+        else:
+            g["momentum"] = m
 
 
 def _per_group(name, optimizer, value, check):
@@ -102,8 +136,7 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         _check_optimizer(optimizer)
-        if not _is_int(last_epoch) or last_epoch < -1:
-            raise ValueError(f"last_epoch must be an int >= -1. Received: last_epoch={last_epoch!r}")
+        last_epoch = _last_epoch(last_epoch)
         self.optimizer = optimizer
         if last_epoch == -1:
             for g in optimizer.param_groups:
@@ -152,6 +185,31 @@ class LRScheduler:
         except BaseException:  # (OneCycleLR past its end, a failing lr_lambda): the state stays as it was
             self.last_epoch -= 1
             self._step_count -= 1
+            raise
+        finally:
+            self._in_step = False
+        self._write(values)
+
+    def _closed_form_lrs(self) -> list[float] | None:
+        """The rates at ``self.last_epoch`` from the closed form ``lr_at`` (PyTorch's
+        ``_get_closed_form_lr``), or None for a schedule without one."""
+        if type(self).lr_at is LRScheduler.lr_at:
+            return None
+        return [self.lr_at(base, self.last_epoch) for base in self.base_lrs]
+
+    def _update_lr(self, epoch: int) -> None:
+        """PyTorch's ``_update_lr(epoch)``, which SequentialLR calls to restart a schedule at a
+        milestone (its ``step(0)``): ``last_epoch = epoch`` and the closed form's rates there, or
+        ``get_lr()``'s for a schedule without one; ``_step_count`` stays as it is."""
+        previous = self.last_epoch
+        self.last_epoch = epoch
+        self._in_step = True
+        try:
+            values = self._closed_form_lrs()
+            if values is None:
+                values = self.get_lr()
+        except BaseException:
+            self.last_epoch = previous
             raise
         finally:
             self._in_step = False
@@ -431,6 +489,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             t_cur, t_i = epoch, self.T_0
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
 
+    def _closed_form_lrs(self):
+        # PyTorch's has no _get_closed_form_lr: SequentialLR restarts it through get_lr(), from
+        # the current T_cur (lr_at is fastnn's own)
+        return None
+
     def step(self, epoch=None) -> None:
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -517,15 +580,7 @@ class OneCycleLR(LRScheduler):
             ]
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"cycle_momentum=True needs an optimizer with momentum or betas (SGD, RMSprop, Adam, "
-                                 f"AdamW, RAdam); {type(optimizer).__name__} has neither: pass cycle_momentum=False")
-            self.use_beta1 = "betas" in optimizer.defaults
-            high = 1.0 if self.use_beta1 else None
-            check = (lambda n, v: _real_in(n, v, 0.0, high, high_open=True)) if high else \
-                (lambda n, v: _real_in(n, v, 0.0))
-            max_momentums = _per_group("max_momentum", optimizer, max_momentum, check)
-            base_momentums = _per_group("base_momentum", optimizer, base_momentum, check)
+            self.use_beta1, base_momentums, max_momentums = _momenta(optimizer, base_momentum, max_momentum)
         if last_epoch == -1:
             for i, g in enumerate(optimizer.param_groups):
                 g["initial_lr"] = max_lrs[i] / div_factor
@@ -574,12 +629,129 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = phase["end_step"]
         if self.cycle_momentum:
-            for g, m in zip(self.optimizer.param_groups, momenta):
-                if self.use_beta1:
-                    g["betas"] = (m, *g["betas"][1:])
-                else:
-                    g["momentum"] = m
+            _set_momenta(self.optimizer, self.use_beta1, momenta)
         return lrs
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith 2017, https://arxiv.org/abs/1506.01186), PyTorch's form,
+    stepped once per batch: the rate rises from ``base_lr`` to ``max_lr`` over ``step_size_up``
+    steps and falls back over ``step_size_down`` (default ``step_size_up``; 0 gives a sawtooth),
+    the amplitude ``max_lr - base_lr`` scaled by ``mode``: "triangular" (1), "triangular2"
+    (halved each cycle), "exp_range" (``gamma ** step``); or by ``scale_fn(x)``, which overrides
+    ``mode``, of the cycle number (``scale_mode="cycle"``, from 1) or of the step
+    (``"iterations"``). ``base_lr``, ``max_lr`` (and the momenta) are one value or one per group.
+    Computed from ``base_lr`` (not chainable, as PyTorch's). With ``cycle_momentum`` the momentum
+    (SGD, RMSprop) or Adam's beta1 moves the opposite way, from ``max_momentum`` at ``base_lr``
+    to ``base_momentum`` at ``max_lr``; an optimizer with neither (Adagrad, Adadelta) needs
+    ``cycle_momentum=False``.
+
+    As PyTorch's, a new run (``last_epoch=-1``) sets each group's ``lr`` to ``base_lr`` and, with
+    ``cycle_momentum``, its momentum to ``max_momentum`` and its ``max_momentum`` /
+    ``base_momentum`` keys; the constructor's step takes the groups' ``initial_lr`` as the lower
+    bound (that is ``base_lr`` unless another schedule on the optimizer stored ``initial_lr``
+    first), ``base_lrs`` is ``base_lr`` from then on. ``state_dict`` saves None for a ``scale_fn``
+    function or lambda and a callable object's ``__dict__``, as PyTorch."""
+
+    _MODES = ("triangular", "triangular2", "exp_range")
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up: int = 2000, step_size_down: int | None = None,
+                 mode: str = "triangular", gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
+        _check_optimizer(optimizer)
+        last_epoch = _last_epoch(last_epoch)
+
+        def rate(n, v):
+            return _real_in(n, v, 0.0)
+
+        base_lrs = _per_group("base_lr", optimizer, base_lr, rate)
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr, rate)
+        up = float(_positive_int("step_size_up", step_size_up))
+        if step_size_down is None:
+            down = up
+        elif not _is_int(step_size_down) or step_size_down < 0:
+            raise ValueError(f"step_size_down must be an int >= 0 (or None: step_size_up). "
+                             f"Received: step_size_down={step_size_down!r}")
+        else:
+            down = float(step_size_down)
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if scale_fn is None and mode not in self._MODES:
+            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn). "
+                             f"Received: mode={mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"scale_fn must be a function of one argument (or None). Received: scale_fn={scale_fn!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations'. Received: scale_mode={scale_mode!r}")
+        if not isinstance(cycle_momentum, bool):
+            raise TypeError(f"cycle_momentum must be True or False. Received: cycle_momentum={cycle_momentum!r}")
+        self.mode = mode
+        self.gamma = _positive("gamma", gamma)
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_mode()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1, self.base_momentums, self.max_momentums = _momenta(optimizer, base_momentum,
+                                                                               max_momentum)
+        if last_epoch == -1:
+            for g, lr in zip(optimizer.param_groups, base_lrs):
+                g["lr"] = lr
+            if cycle_momentum:
+                _set_momenta(optimizer, self.use_beta1, self.max_momentums)
+                for g, m_max, m_base in zip(optimizer.param_groups, self.max_momentums, self.base_momentums):
+                    g["max_momentum"] = m_max
+                    g["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_mode(self) -> None:
+        # the built-in modes fix what their scale is a function of, as PyTorch's _init_scale_fn
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x) -> float:
+        """The amplitude's factor at ``x`` (the cycle number or the step, per ``scale_mode``)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        self._warn_outside_step()
+        e = self.last_epoch
+        cycle = math.floor(1 + e / self.total_size)
+        x = 1.0 + e / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        at = cycle if self.scale_mode == "cycle" else e
+        # (scale_fn once per group and value, as PyTorch: a callable object sees the same calls)
+        lrs = [base + (top - base) * scale_factor * self.scale_fn(at) for base, top in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            momenta = [top - (top - base) * scale_factor * self.scale_fn(at)
+                       for base, top in zip(self.base_momentums, self.max_momentums)]
+            _set_momenta(self.optimizer, self.use_beta1, momenta)
+        return lrs
+
+    def state_dict(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_scale_fn_custom")}
+        fn = self._scale_fn_custom
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else \
+            dict(getattr(fn, "__dict__", {}))
+        return state
+
+    def load_state_dict(self, state):
+        state = dict(state)
+        saved = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if saved is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(saved)
+        self._init_scale_mode()
 
 
 # ---- on a metric -------------------------------------------------------------------------
@@ -673,3 +845,143 @@ class ReduceLROnPlateau:
             m = state.pop("min_lr")
             state["default_min_lr"], state["min_lrs"] = m, [m] * len(self.optimizer.param_groups)
         self.__dict__.update(state)
+
+
+# ---- schedules of schedules --------------------------------------------------------------
+def _schedules(who, schedulers, optimizer, nested=True):
+    """The checked list of schedules SequentialLR or ChainedScheduler (``who``) holds: fastnn
+    schedules on ``optimizer`` (None: the first one's), no ReduceLROnPlateau (stepped with a
+    metric, as PyTorch's refuses it), and for SequentialLR (``nested=False``) none of these two."""
+    try:
+        scheds = list(schedulers)
+    except TypeError:
+        raise TypeError(f"{who} takes a list of schedules. Received: schedulers={schedulers!r}") from None
+    if not scheds:
+        raise ValueError(f"{who} needs at least one schedule. Received: schedulers={scheds!r}")
+    for i, s in enumerate(scheds):
+        if isinstance(s, ReduceLROnPlateau):
+            raise ValueError(f"{who} cannot hold a ReduceLROnPlateau (schedulers[{i}]): it is stepped with a metric, "
+                             f"step(metric); step it on its own (PyTorch's refuses it too)")
+        if not isinstance(s, LRScheduler):
+            raise TypeError(f"{who} takes fastnn.optim schedules; schedulers[{i}] is a {type(s).__name__}")
+        if not nested and isinstance(s, _ScheduleOfSchedules):
+            raise ValueError(f"{who} cannot hold a {type(s).__name__} (schedulers[{i}]): it restarts a schedule at "
+                             f"its milestone with step(0), which a {type(s).__name__} has not (PyTorch's raises "
+                             f"NotImplementedError there); give its schedules to the outer one")
+    if optimizer is None:
+        optimizer = scheds[0].optimizer
+    _check_optimizer(optimizer)
+    for i, s in enumerate(scheds):
+        if s.optimizer is not optimizer:
+            raise ValueError(f"{who}: schedulers[{i}] ({type(s).__name__}) is on another optimizer than the "
+                             f"{type(optimizer).__name__} given: all its schedules must be on the same one")
+    return scheds, optimizer
+
+
+class _ScheduleOfSchedules(LRScheduler):
+    """SequentialLR and ChainedScheduler: the rates come from the schedules held (``get_lr`` and
+    ``lr_at`` are theirs). ``state_dict`` holds the schedules' own under ``"_schedulers"``, as
+    PyTorch's; ``load_state_dict`` loads each into the schedule at its place."""
+
+    _schedulers: list
+
+    def get_lr(self):
+        raise NotImplementedError(f"{type(self).__name__} has no get_lr(): its schedules compute the rates "
+                                  f"(use get_last_lr())")
+
+    def _closed_form_lrs(self):
+        return None
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        saved = state.pop("_schedulers", None)
+        if saved is not None and len(saved) != len(self._schedulers):
+            raise ValueError(f"the state_dict holds {len(saved)} schedules, this {type(self).__name__} "
+                             f"{len(self._schedulers)}")
+        self.__dict__.update(state)
+        for s, st in zip(self._schedulers, saved or []):
+            s.load_state_dict(st)
+
+
+class SequentialLR(_ScheduleOfSchedules):
+    """One schedule after another, PyTorch's SequentialLR: ``schedulers[i]`` runs from epoch
+    ``milestones[i - 1]`` on (``len(milestones) == len(schedulers) - 1``), e.g. a LinearLR
+    warm-up, then CosineAnnealingLR. As PyTorch's: the schedules are built first, on
+    ``optimizer``; construction sets every group's ``lr`` back to its ``initial_lr``, undoes the
+    constructor step of each schedule (``last_epoch - 1``) and redoes the first's. ``step()``
+    steps the schedule of the new epoch, except at a milestone, where that schedule restarts at
+    its epoch 0 (PyTorch's ``step(0)``): from its closed form, ``lr_at(initial_lr, 0)``, where it
+    has one (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, PolynomialLR restart at
+    ``initial_lr``; LinearLR, ConstantLR at ``initial_lr`` times their factor), else from
+    ``get_lr()`` at epoch 0 (LambdaLR, MultiplicativeLR, CosineAnnealingWarmRestarts, OneCycleLR,
+    CyclicLR). ``last_epoch`` is PyTorch's too: the sequence's epoch starts at ``last_epoch + 1``.
+
+    ``milestones`` are ints >= 0 in increasing order (PyTorch does not check them). A
+    ReduceLROnPlateau, SequentialLR or ChainedScheduler cannot be among the schedules (PyTorch's
+    refuses the first and raises NotImplementedError at the milestone of the others)."""
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
+        _check_optimizer(optimizer)
+        scheds, _ = _schedules("SequentialLR", schedulers, optimizer, nested=False)
+        try:
+            ms = list(milestones)
+        except TypeError:
+            raise TypeError(f"milestones must be a list of ints. Received: milestones={milestones!r}") from None
+        for i, m in enumerate(ms):
+            if not _is_int(m) or m < 0:
+                raise ValueError(f"milestones must be ints >= 0. Received: milestones[{i}]={m!r}")
+        if any(b < a for a, b in zip(ms, ms[1:])):
+            raise ValueError(f"milestones must be in increasing order. Received: milestones={ms!r}")
+        if len(ms) != len(scheds) - 1:
+            raise ValueError(f"SequentialLR needs one milestone fewer than schedules (len(milestones) == "
+                             f"len(schedulers) - 1 == {len(scheds) - 1}). Received: milestones={ms!r}")
+        last_epoch = _last_epoch(last_epoch)
+        for i, g in enumerate(optimizer.param_groups):
+            if "initial_lr" not in g:
+                raise KeyError(f"param_groups[{i}] has no 'initial_lr' (a group added after the schedules were "
+                               f"created?)")
+        self.optimizer = optimizer
+        self._schedulers = scheds
+        self._milestones = [int(m) for m in ms]
+        self.last_epoch = last_epoch + 1
+        for g in optimizer.param_groups:
+            g["lr"] = g["initial_lr"]
+        for s in scheds:
+            s.last_epoch -= 1
+        first = scheds[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self) -> None:
+        epoch = self.last_epoch + 1
+        idx = bisect_right(self._milestones, epoch)
+        sched = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == epoch:
+            sched._update_lr(0)
+        else:
+            sched.step()
+        self.last_epoch = epoch
+        self._last_lr = sched.get_last_lr()
+
+
+class ChainedScheduler(_ScheduleOfSchedules):
+    """Several schedules stepped as one, PyTorch's ChainedScheduler: ``step()`` steps each in
+    turn (chainable schedules compose: ExponentialLR and StepLR apply both factors), and
+    ``get_last_lr()`` is the groups' rates after the last. The schedules are on one optimizer
+    (``optimizer``, default the first schedule's); no ReduceLROnPlateau (stepped with a metric)."""
+
+    def __init__(self, schedulers, optimizer: Optimizer | None = None):
+        scheds, optimizer = _schedules("ChainedScheduler", schedulers, optimizer)
+        self.optimizer = optimizer
+        self._schedulers = scheds
+        self._last_lr = _lrs(scheds[-1].optimizer)
+
+    def step(self) -> None:
+        for s in self._schedulers:
+            s.step()
+        self._last_lr = _lrs(self._schedulers[-1].optimizer)
