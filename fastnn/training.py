@@ -238,6 +238,12 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict):
         pass
 
+    def on_train_batch_begin(self, batch: int, logs=None):
+        """Before each training batch; batch counts from 0 in every epoch (Keras' hook)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict):
+        """After each optimizer step; logs: ``loss`` (this batch's) and ``size`` (its samples)."""
+
     def on_train_end(self, logs=None):
         pass
 
@@ -345,34 +351,59 @@ class ModelCheckpoint(Callback):
 
 class LearningRateScheduler(Callback):
     """Step a learning-rate schedule (``fastnn.optim``'s) once per epoch, at its end
-    (ReduceLROnPlateau gets ``logs[monitor]``); or, Keras' form, a function
-    ``schedule(epoch, lr) -> lr`` (epoch 0-based) that sets every group's rate at each epoch's start."""
+    (ReduceLROnPlateau gets ``logs[monitor]``), or with ``interval="batch"`` after every
+    optimizer step (what OneCycleLR and CyclicLR are made for: their step counts are then
+    batches, as in a PyTorch loop that calls ``scheduler.step()`` per batch). Or, Keras' form,
+    a function ``schedule(epoch, lr) -> lr`` (epoch 0-based) that sets every group's rate at each
+    epoch's start; with ``interval="batch"``, ``schedule(step, lr)`` at each batch's start, step
+    counting the batches of the whole run from 0."""
 
-    def __init__(self, scheduler, monitor: str = "val_loss"):
+    def __init__(self, scheduler, monitor: str = "val_loss", interval: str = "epoch"):
         super().__init__()
         if not hasattr(scheduler, "step") and not callable(scheduler):
             raise TypeError("LearningRateScheduler takes a fastnn.optim schedule or a function schedule(epoch, lr) "
                             f"-> lr. Received: {scheduler!r}")
-        self.scheduler, self.monitor = scheduler, monitor
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"interval must be 'epoch' or 'batch'. Received: interval={interval!r}")
+        if interval == "batch" and isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError("ReduceLROnPlateau steps on an epoch's metric: use interval='epoch'")
+        self.scheduler, self.monitor, self.interval = scheduler, monitor, interval
         self.optimizer = None
+        self._steps = 0  # batches of the run so far (interval="batch" with a function)
 
     def set_optimizer(self, optimizer) -> None:
         self.optimizer = optimizer
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if hasattr(self.scheduler, "step"):
-            return
+    def on_train_begin(self, logs=None):
+        self._steps = 0
+
+    def _set_rates(self, count: int) -> None:
         if self.optimizer is None:
             raise RuntimeError("LearningRateScheduler with a function needs the optimizer: use it through fit")
         for group in self.optimizer.param_groups:
-            lr = self.scheduler(epoch, group["lr"])
+            lr = self.scheduler(count, group["lr"])
             if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) or not lr >= 0:
-                raise ValueError(f"LearningRateScheduler: schedule({epoch}, {group['lr']}) returned {lr!r}; "
+                raise ValueError(f"LearningRateScheduler: schedule({count}, {group['lr']}) returned {lr!r}; "
                                  "expected a learning rate >= 0")
             group["lr"] = float(lr)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self.scheduler, "step") and self.interval == "epoch":
+            self._set_rates(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not hasattr(self.scheduler, "step") and self.interval == "batch":
+            self._set_rates(self._steps)
+
+    def on_train_batch_end(self, batch, logs):
+        if self.interval != "batch":
+            return
+        self._steps += 1
+        if hasattr(self.scheduler, "step"):
+            self.scheduler.step()
+
     def on_epoch_end(self, epoch, logs):
-        if not hasattr(self.scheduler, "step"):
+        if not hasattr(self.scheduler, "step") or self.interval != "epoch":
             return
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(_monitored(logs, self.monitor, "LearningRateScheduler"))
@@ -508,7 +539,9 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         total_loss, count = 0.0, 0
         y_true_parts, y_pred_parts = [], []
         start = time.perf_counter()
-        for xb, yb in batches:
+        for batch_index, (xb, yb) in enumerate(batches):
+            for cb in callbacks:
+                cb.on_train_batch_begin(batch_index)
             xb = _as_input(xb, model, device)
             optimizer.zero_grad()
             pred = model(xb)
@@ -530,6 +563,8 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
             nb = xb.shape[0]
             total_loss += value * nb
             count += nb
+            for cb in callbacks:
+                cb.on_train_batch_end(batch_index, {"loss": value, "size": nb})
             if metric_fns:
                 y_true_parts.append(_device.to_host(_array(yb)))
                 y_pred_parts.append(pred.copy() if device == CPU else _device.to_host(pred))

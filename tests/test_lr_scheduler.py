@@ -779,3 +779,75 @@ def test_one_cycle_without_momentum_on_adagrad():
     for _ in range(10):
         opt.step()
         sched.step()
+
+
+def test_per_batch_stepping_through_fit_as_a_torch_loop():
+    """LearningRateScheduler(s, interval="batch") steps after every optimizer step: the rates the
+    batches train with are those of a PyTorch loop calling scheduler.step() per batch."""
+    import fastnn
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+    epochs, batches = 3, 3  # 20 samples in batches of 8: 8 + 8 + 4
+
+    class Rates(fastnn.Callback):
+        def __init__(self):
+            super().__init__()
+            self.lrs, self.sizes, self.batch_ids = [], [], []
+
+        def set_optimizer(self, optimizer):
+            self.opt = optimizer
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.lrs.append(self.opt.lr)
+            self.batch_ids.append(batch)
+
+        def on_train_batch_end(self, batch, logs):
+            assert np.isfinite(logs["loss"])
+            self.sizes.append(logs["size"])
+
+    for make, make_torch in [
+        (lambda o: optim.OneCycleLR(o, max_lr=0.1, total_steps=epochs * batches),
+         lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=epochs * batches)),
+        (lambda o: optim.CyclicLR(o, 0.01, 0.1, step_size_up=2),
+         lambda o: torch.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=2)),
+    ]:
+        model = nn.Linear(3, 1)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        rates = Rates()
+        # the schedule callback first: a batch's rate is set before the recorder reads it
+        fastnn.fit(model, opt, "mse", train=(x, y), epochs=epochs, batch_size=8, progress=False, shuffle=False,
+                   callbacks=[fastnn.LearningRateScheduler(make(opt), interval="batch"), rates])
+        topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+        tsched, want = make_torch(topt), []
+        for _ in range(epochs * batches):
+            want.append(topt.param_groups[0]["lr"])
+            topt.step()
+            tsched.step()
+        assert rates.lrs == want and len(set(want)) >= 3
+        assert rates.sizes == [8, 8, 4] * epochs and rates.batch_ids == [0, 1, 2] * epochs
+
+
+def test_per_batch_function_schedule_and_bad_interval():
+    import fastnn
+
+    x = np.ones((6, 2), np.float32)
+    y = np.zeros((6, 1), np.float32)
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    seen = []
+
+    def schedule(step, lr):
+        seen.append(step)
+        return 0.1 / (1 + step)
+
+    hist = fastnn.fit(model, opt, "mse", train=(x, y), epochs=2, batch_size=4, progress=False,
+                      callbacks=[fastnn.LearningRateScheduler(schedule, interval="batch")])
+    assert seen == [0, 1, 2, 3]  # the run's batches, counted across epochs
+    assert hist["lr"] == [0.1 / 2, 0.1 / 4]  # an epoch logs the rate of its last batch
+    with pytest.raises(ValueError, match="interval"):
+        fastnn.LearningRateScheduler(schedule, interval="step")
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        fastnn.LearningRateScheduler(optim.ReduceLROnPlateau(opt), interval="batch")
