@@ -176,11 +176,11 @@ class ndarray:
     def argmax(self, axis=None):
         return _wrap(self._a.argmax(axis=axis))
 
-    def any(self):
-        return _wrap(self._a.any())
+    def any(self, axis=None):
+        return _wrap(self._a.any(axis=axis))
 
-    def all(self):
-        return _wrap(self._a.all())
+    def all(self, axis=None):
+        return _wrap(self._a.all(axis=axis))
 
 
 def _reduce_into(result, out):
@@ -353,6 +353,24 @@ def log1p(a):
 
 def sign(a):
     return _wrap(np.sign(_device_only(a, "sign")))
+
+
+def isnan(a):
+    return _wrap(np.isnan(_device_only(a, "isnan")))
+
+
+def take_along_axis(a, indices, axis):
+    return _wrap(np.take_along_axis(_device_only(a, "take_along_axis"), _device_only(indices, "take_along_axis"), axis))
+
+
+def _as_strided(a, shape=None, strides=None):
+    """cupy.lib.stride_tricks.as_strided: a view of a's memory (kept inside its allocation)."""
+    view = np.lib.stride_tricks.as_strided(_device_only(a, "as_strided"), shape, strides)
+    return ndarray(view, a._alloc)
+
+
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
+float32, float64, int64 = np.float32, np.float64, np.int64
 
 
 def broadcast_to(a, shape):
