@@ -121,13 +121,78 @@ def test_backward_without_input_gradient_gives_the_same_parameter_gradients(rng)
         assert dx.shape == x.shape
 
 
-def test_a_layer_used_twice_refuses_backward_but_runs_forward():
-    """A layer keeps only its last forward's input: training a Sequential that uses one layer
-    twice would give wrong gradients, so backward refuses; the forward (inference) is fine."""
-    lin = nn.Linear(3, 3)
-    model = nn.Sequential(lin, nn.Tanh(), lin)
-    x = np.ones((2, 3), np.float32)
+def _torch_twin(torch, model):
+    """The same architecture in torch (shared modules shared), weights copied."""
+    tnn = torch.nn
+    made = {}
+
+    def twin(m):
+        if id(m) in made:
+            return made[id(m)]
+        if isinstance(m, nn.Sequential):
+            t = tnn.Sequential(*[twin(c) for c in m])
+        elif isinstance(m, nn.Linear):
+            t = tnn.Linear(m.in_features, m.out_features).double()
+            with torch.no_grad():
+                t.weight.copy_(torch.from_numpy(m.weight.data))
+                t.bias.copy_(torch.from_numpy(m.bias.data))
+        elif isinstance(m, nn.Conv2d):
+            t = tnn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding).double()
+            with torch.no_grad():
+                t.weight.copy_(torch.from_numpy(m.weight.data))
+                t.bias.copy_(torch.from_numpy(m.bias.data))
+        elif isinstance(m, nn.BatchNorm2d):
+            t = tnn.BatchNorm2d(m.num_features).double()
+        else:
+            t = {nn.Tanh: tnn.Tanh, nn.ReLU: tnn.ReLU, nn.Sigmoid: tnn.Sigmoid, nn.MaxPool2d: lambda: tnn.MaxPool2d(2),
+                 nn.Dropout: lambda: tnn.Dropout(0.0)}[type(m)]()
+        made[id(m)] = t
+        return t
+
+    return twin(model)
+
+
+@pytest.mark.parametrize("build", [
+    # one Linear used twice (shared weights), one activation object reused everywhere
+    lambda: (lambda lin, act: nn.Sequential(lin, act, lin, act, nn.Linear(3, 2)))(nn.Linear(3, 3), nn.Tanh()),
+    # a shared block (a Sequential) at two places, with a BatchNorm inside: running stats move twice
+    lambda: (lambda blk: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), blk, blk, nn.MaxPool2d(2)))(
+        nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU())),
+    # ReLU shared between top level and a nested Sequential, ReLU then MaxPool (a fused pair unshared)
+    lambda: (lambda r: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), r, nn.Sequential(nn.Conv2d(3, 3, 1), r),
+                                     nn.MaxPool2d(2)))(nn.ReLU()),
+])
+def test_shared_layers_train_as_in_torch(build, rng):
+    """A layer used at several places (shared weights, or one activation object reused) trains as
+    in PyTorch: each use's backward gets that use's input; shared gradients add up."""
+    torch = pytest.importorskip("torch")
+    model = build().double()
+    tmodel = _torch_twin(torch, model)
+    shape = (4, 3) if isinstance(model[0], nn.Linear) else (2, 2, 4, 4)
+    x = rng.standard_normal(shape)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty = tmodel(tx)
     y = model(x)
-    np.testing.assert_allclose(y, lin(np.tanh(lin(x))), rtol=1e-6)
-    with pytest.raises(RuntimeError, match="appears more than once"):
-        model.backward(np.ones_like(y))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(model.backward(dy), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    params = model.parameters()
+    tparams = list(tmodel.parameters())
+    assert len(params) == len(tparams)  # a shared parameter is listed once, as torch's
+    for p, tp in zip(params, tparams):
+        np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for (name, b), (tname, tb) in zip(model.named_buffers(), tmodel.named_buffers()):
+        if b.dtype.kind == "f":
+            np.testing.assert_allclose(b, tb.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+    # and it trains through fit
+    fastnn.fit(model, fastnn.optim.SGD(model.parameters(), lr=0.01), "mse",
+               train=(x, rng.standard_normal(y.shape)), epochs=2, batch_size=2, progress=False)
+    check_module_gradients(build().double(), x)
+
+
+def test_shared_branches_of_residual_and_concat(rng):
+    lin = nn.Linear(3, 3)
+    for model in (nn.Residual(nn.Sequential(lin, nn.Tanh()), shortcut=lin), nn.Residual(lin, shortcut=lin),
+                  nn.Sequential(nn.Concat(lin, nn.Sequential(lin, nn.Tanh())), nn.Linear(6, 2))):
+        check_module_gradients(model.double(), rng.standard_normal((4, 3)))

@@ -33,6 +33,41 @@ def _has_parameters(step) -> bool:
     return bool(step.parameters())
 
 
+# ---- shared layers ------------------------------------------------------------------------
+# A layer keeps what its backward needs (its input, a mask, indices...) from its last forward.
+# A layer used at two places of a container (the same ReLU object twice, or shared weights)
+# would then run the backward of its first use with the second use's input. Containers save
+# such a child's per-call state after each use and put it back before that use's backward, so
+# sharing trains as in PyTorch (the shared parameters' gradients add up over the uses).
+
+def _shared_positions(children) -> set:
+    """Indices of the children whose module trees share a module with another child's."""
+    owner, shared = {}, set()
+    for i, child in enumerate(children):
+        for m in child.modules():
+            j = owner.setdefault(id(m), i)
+            if j != i:
+                shared.update((i, j))
+    return shared
+
+
+def _call_state(child) -> list:
+    """The per-call state of every module of child's tree: its plain attributes (not its
+    parameters, buffers, children or train/eval flag)."""
+    state = []
+    for m in child.modules():
+        keep = m._parameters.keys() | m._buffers.keys() | m._modules.keys() | {"training", "_parameters",
+                                                                               "_buffers", "_modules"}
+        state.append((m, {k: v for k, v in vars(m).items() if k not in keep}))
+    return state
+
+
+def _restore_call_state(state) -> None:
+    for m, attrs in state:
+        for k, v in attrs.items():
+            object.__setattr__(m, k, v)
+
+
 def _check_module(name, m):
     if not isinstance(m, Module):
         raise TypeError(f"{name} must be a fastnn.nn.Module. Received: {name}={m!r}")
@@ -53,6 +88,7 @@ class Sequential(Module):
         for layer in layers:
             self.append(layer)
         object.__setattr__(self, "_plan", None)  # the steps of the last forward, for backward
+        object.__setattr__(self, "_states", None)  # shared layers' per-call states, by step
 
     def append(self, layer: Module) -> "Sequential":
         setattr(self, str(len(self._modules)), _check_module("layer", layer))
@@ -79,6 +115,14 @@ class Sequential(Module):
             for layer in layers:
                 x = layer(x)
             return x
+        shared = _shared_positions(layers)
+        if shared:  # unfused, each shared layer's per-call state saved for its backward
+            states = []
+            for i, layer in enumerate(layers):
+                x = layer(x)
+                states.append(_call_state(layer) if i in shared else None)
+            self._plan, self._states = layers, states
+            return x
         plan = []
         i = 0
         while i < len(layers):
@@ -86,7 +130,7 @@ class Sequential(Module):
             x = step(x) if step is layers[i] else step.forward(x)
             plan.append(step)
             i += count
-        self._plan = plan
+        self._plan, self._states = plan, None
         return x
 
     backward_can_skip_dx = True
@@ -99,12 +143,7 @@ class Sequential(Module):
         steps = self._plan
         if steps is None:
             raise RuntimeError("Sequential.backward called before forward")
-        layers = list(self._modules.values())
-        if len({id(m) for m in layers}) != len(layers):
-            twice = next(m for i, m in enumerate(layers) if any(m is n for n in layers[:i]))
-            raise RuntimeError(f"Sequential.backward: the layer {twice!r} appears more than once; a layer keeps "
-                               "only its last forward's input, so its gradients would be wrong. Shared weights "
-                               "are for inference here (save/load keeps the sharing); train separate layers")
+        states = self._states
         first = 0
         if not need_dx:
             first = next((i for i, step in enumerate(steps) if _has_parameters(step)), None)
@@ -112,6 +151,8 @@ class Sequential(Module):
                 return None
         for i in range(len(steps) - 1, first - 1, -1):
             step = steps[i]
+            if states is not None and states[i] is not None:
+                _restore_call_state(states[i])
             if i == first and not need_dx:
                 if getattr(step, "backward_can_skip_dx", False):
                     step.backward(dy, need_dx=False)
@@ -145,14 +186,22 @@ class Residual(Module):
 
     def forward(self, x):
         y = self.block(x)
+        shared = self._has_shortcut and bool(_shared_positions([self.block, self.shortcut]))
+        block_state = _call_state(self.block) if shared else None
         s = self.shortcut(x) if self._has_shortcut else x
+        object.__setattr__(self, "_states", (block_state, _call_state(self.shortcut)) if shared else None)
         if y.shape != s.shape:
             raise ValueError(f"Residual: the block gives shape {y.shape} but the shortcut gives {s.shape}; "
                              "give a shortcut layer that matches them")
         return y + s
 
     def backward(self, dy):
+        states = getattr(self, "_states", None)
+        if states is not None:
+            _restore_call_state(states[0])
         dx = self.block.backward(dy)
+        if states is not None:
+            _restore_call_state(states[1])
         return dx + (self.shortcut.backward(dy) if self._has_shortcut else dy)
 
     def get_config(self):
@@ -180,7 +229,13 @@ class Concat(Module):
         self._sizes = None
 
     def forward(self, x):
-        outs = [b(x) for b in self._modules.values()]
+        branches = list(self._modules.values())
+        shared = _shared_positions(branches)
+        outs, states = [], []
+        for i, b in enumerate(branches):
+            outs.append(b(x))
+            states.append(_call_state(b) if i in shared else None)
+        object.__setattr__(self, "_states", states if shared else None)
         rest = {o.shape[:1] + o.shape[2:] for o in outs}
         if len(rest) != 1:
             raise ValueError(f"Concat: branch outputs differ outside the channel axis: {[o.shape for o in outs]}")
@@ -192,7 +247,10 @@ class Concat(Module):
             raise RuntimeError("Concat.backward called before forward")
         dx = None
         start = 0
-        for branch, size in zip(self._modules.values(), self._sizes):
+        states = getattr(self, "_states", None)
+        for i, (branch, size) in enumerate(zip(self._modules.values(), self._sizes)):
+            if states is not None and states[i] is not None:
+                _restore_call_state(states[i])
             g = branch.backward(contiguous(dy[:, start:start + size]))
             dx = g if dx is None else dx + g
             start += size
