@@ -41,13 +41,18 @@ def _has_parameters(step) -> bool:
 # sharing trains as in PyTorch (the shared parameters' gradients add up over the uses).
 
 def _shared_positions(children) -> set:
-    """Indices of the children whose module trees share a module with another child's."""
+    """Indices of the children whose module trees share a module with another child's (a plain
+    walk of the _modules dicts: this runs at every forward)."""
     owner, shared = {}, set()
     for i, child in enumerate(children):
-        for m in child.modules():
+        stack = [child]
+        while stack:
+            m = stack.pop()
             j = owner.setdefault(id(m), i)
             if j != i:
                 shared.update((i, j))
+            elif m._modules:
+                stack.extend(m._modules.values())
     return shared
 
 
