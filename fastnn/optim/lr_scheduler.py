@@ -300,19 +300,25 @@ class StepLR(LRScheduler):
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
+def _milestones(milestones) -> list:
+    """milestones as a list of ints >= 0 (TypeError / ValueError naming the bad value)."""
+    try:
+        ms = list(milestones)
+    except TypeError:
+        raise TypeError(f"milestones must be a list of ints. Received: milestones={milestones!r}") from None
+    for i, m in enumerate(ms):
+        if not _is_int(m) or m < 0:
+            raise ValueError(f"milestones must be ints >= 0. Received: milestones[{i}]={m!r}")
+    return ms
+
+
 class MultiStepLR(LRScheduler):
     """Multiply the rate by ``gamma`` at each epoch in ``milestones`` (ints >= 0, in any order; a
     repeated milestone multiplies once per repeat, as PyTorch's):
     ``lr = initial_lr * gamma ** (number of milestones <= epoch)``."""
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
-        try:
-            ms = list(milestones)
-        except TypeError:
-            raise TypeError(f"milestones must be a list of ints. Received: milestones={milestones!r}") from None
-        for i, m in enumerate(ms):
-            if not _is_int(m) or m < 0:
-                raise ValueError(f"milestones must be ints >= 0. Received: milestones[{i}]={m!r}")
+        ms = _milestones(milestones)
         self.milestones = Counter(int(m) for m in ms)
         self.gamma = _positive("gamma", gamma)
         super().__init__(optimizer, last_epoch)
@@ -928,13 +934,7 @@ class SequentialLR(_ScheduleOfSchedules):
     def __init__(self, optimizer, schedulers, milestones, last_epoch: int = -1):
         _check_optimizer(optimizer)
         scheds, _ = _schedules("SequentialLR", schedulers, optimizer, nested=False)
-        try:
-            ms = list(milestones)
-        except TypeError:
-            raise TypeError(f"milestones must be a list of ints. Received: milestones={milestones!r}") from None
-        for i, m in enumerate(ms):
-            if not _is_int(m) or m < 0:
-                raise ValueError(f"milestones must be ints >= 0. Received: milestones[{i}]={m!r}")
+        ms = _milestones(milestones)
         if any(b < a for a, b in zip(ms, ms[1:])):
             raise ValueError(f"milestones must be in increasing order. Received: milestones={ms!r}")
         if len(ms) != len(scheds) - 1:
