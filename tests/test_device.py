@@ -204,6 +204,24 @@ def test_fit_with_a_cpu_model_refuses_device_data(xp, rng):
 # ---------------------------------------------------------------------------------------------
 # Every layer, container, activation and loss: forward and backward on both devices
 
+class _ListChain(nn.Module):
+    """A custom Module whose forward walks an nn.ModuleList (ModuleList has no forward itself)."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def backward(self, dy):
+        for block in reversed(list(self.blocks)):
+            dy = block.backward(dy)
+        return dy
+
+
 def _layer_cases():
     """(name, factory, input shape): every public Module class of fastnn.nn at least once."""
     return [
@@ -232,6 +250,8 @@ def _layer_cases():
         ("Dropout", lambda: nn.Dropout(0.4), (5, 7)),
         ("Flatten", lambda: nn.Flatten(), (2, 3, 4, 5)),
         ("Reshape", lambda: nn.Reshape((4, 15)), (2, 3, 4, 5)),
+        ("Identity", lambda: nn.Identity(), (3, 8)),
+        ("ModuleList in a custom Module", _ListChain, (3, 6)),
         ("Step", lambda: nn.Step(), (3, 8)),
         ("Sigmoid", lambda: nn.Sigmoid(1.5), (3, 8)),
         ("Tanh", lambda: nn.Tanh(), (3, 8)),

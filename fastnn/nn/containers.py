@@ -1,7 +1,10 @@
 """Containers: Sequential (a chain), Residual (y = block(x) + shortcut(x)) and Concat (branches
 side by side along the channel axis). They compose forward and backward of their children, so
-ResNet- and Inception/DenseNet-style models need no general autograd."""
+ResNet- and Inception/DenseNet-style models need no general autograd. ModuleList holds modules
+for a custom Module's own forward (it has none), and Identity passes its input through."""
 from __future__ import annotations
+
+import operator
 
 from .. import ops
 from ..ops._dispatch import contiguous
@@ -9,7 +12,7 @@ from . import fusion
 from . import module as module_mod
 from .module import LAYER_REGISTRY, Module
 
-__all__ = ["Sequential", "Residual", "Concat", "layer_to_config", "layer_from_config"]
+__all__ = ["Sequential", "ModuleList", "Identity", "Residual", "Concat", "layer_to_config", "layer_from_config"]
 
 
 def layer_to_config(layer: Module) -> dict:
@@ -79,12 +82,122 @@ def _check_module(name, m):
     return m
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """PyTorch's list API over the children, named by position "0", "1", ... (Sequential and
+    ModuleList): ``len``, iteration, ``c[i]`` (negative too; a slice gives a new container of
+    the same modules), ``c[i] = m``, ``del c[i]`` / ``del c[a:b]`` and ``pop`` (the rest
+    renumbered), ``append``, ``extend``, ``insert``. Names are always the positions (the saved
+    architecture is the list of modules): ``add_module`` takes the next position (append) or an
+    existing one (replace) only."""
+
+    _what = "module"
+
+    def _layers(self) -> list:
+        return list(self._modules.values())
+
+    def _set_layers(self, layers) -> None:
+        """Register layers under "0", "1", ... in place of the current children."""
+        for name in list(self._modules):
+            delattr(self, name)
+        for i, layer in enumerate(layers):
+            setattr(self, str(i), layer)
+
+    def _index(self, i) -> int:
+        """i as a position in [0, len) (negative counts from the end), PyTorch's rule."""
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__} indices must be integers or slices. Received: index={i!r}") from None
+        n = len(self._modules)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for {type(self).__name__} of length {n}. Received: index={i}")
+        return i % n
+
+    def append(self, module: Module):
+        setattr(self, str(len(self._modules)), _check_module(self._what, module))
+        return self
+
+    def extend(self, modules):
+        """Append every module of an iterable (a list, another container). Returns self."""
+        try:
+            modules = list(modules)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.extend takes an iterable of modules. "
+                            f"Received: modules={modules!r}") from None
+        for m in modules:
+            _check_module(self._what, m)
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module):
+        """Insert module before position index (``-len <= index <= len``, PyTorch's). Returns self."""
+        _check_module(self._what, module)
+        n = len(self._modules)
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"index must be an int. Received: index={index!r}") from None
+        if not -n <= index <= n:
+            raise IndexError(f"index {index} is out of range for inserting into {type(self).__name__} "
+                             f"of length {n}. Received: index={index}")
+        layers = self._layers()
+        layers.insert(index, module)  # a negative index as list.insert's: -1 is before the last
+        self._set_layers(layers)
+        return self
+
+    def pop(self, index=-1):
+        """Remove and return the module at index (or a container of those in a slice)."""
+        item = self[index]
+        del self[index]
+        return item
+
+    def add_module(self, name: str, module: Module) -> None:
+        n = len(self._modules)
+        if isinstance(name, str) and name not in self._modules and name != str(n):
+            raise ValueError(f"{type(self).__name__} names its modules by position: add_module takes "
+                             f"{str(n)!r} (append) or an existing position (replace). Received: name={name!r}")
+        super().add_module(name, module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._of(self._layers()[i])
+        return self._layers()[self._index(i)]
+
+    def __setitem__(self, i, module):
+        """Replace the module at position i (it keeps its name and place)."""
+        setattr(self, str(self._index(i)), _check_module(self._what, module))
+
+    def __delitem__(self, i):
+        layers = self._layers()
+        if isinstance(i, slice):
+            del layers[i]
+        else:
+            del layers[self._index(i)]
+        self._set_layers(layers)
+
+    def _of(self, layers):
+        """A new container of this kind holding layers (for a slice)."""
+        raise NotImplementedError
+
+
+class Sequential(_ModuleSequence):
     """Layers applied in order; backward runs them in reverse.
 
     ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10))`` (or one list of layers).
-    Indexing, ``len`` and iteration give the layers; ``append`` adds one.
+    PyTorch's list API (see ``ModuleList``): ``len``, iteration, indexing (negative too; a
+    slice is a Sequential of the same layers, renumbered from "0"), ``s[i] = layer``,
+    ``del s[i]``, ``append``, ``extend``, ``insert``, ``pop``. Changing the layers between
+    forwards is fine: each forward plans its fused steps anew from the current layers.
     """
+
+    _what = "layer"
 
     def __init__(self, *layers):
         super().__init__()
@@ -95,21 +208,8 @@ class Sequential(Module):
         object.__setattr__(self, "_plan", None)  # the steps of the last forward, for backward
         object.__setattr__(self, "_states", None)  # shared layers' per-call states, by step
 
-    def append(self, layer: Module) -> "Sequential":
-        setattr(self, str(len(self._modules)), _check_module("layer", layer))
-        return self
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, i):
-        layers = list(self._modules.values())
-        if isinstance(i, slice):
-            return Sequential(*layers[i])
-        return layers[i]
+    def _of(self, layers):
+        return Sequential(*layers)
 
     def forward(self, x):
         """The layers in order. Common pairs (Linear + ReLU, ReLU + MaxPool2d) run as one fused
@@ -173,6 +273,55 @@ class Sequential(Module):
     @classmethod
     def from_config(cls, config):
         return cls(*[layer_from_config(s) for s in config["layers"]])
+
+
+class ModuleList(_ModuleSequence):
+    """A list of modules, registered as children "0", "1", ... (so ``parameters()``,
+    ``state_dict()``, ``to()``, ``train()``/``eval()`` and ``fastnn.save`` see them), for a
+    custom Module's forward to call: it has no forward or backward itself (PyTorch's
+    ``nn.ModuleList``). ``ModuleList([Linear(4, 4), ReLU()])``; the list API of Sequential,
+    and ``+=`` (extend) and ``+`` (a new ModuleList of both; any iterable of modules on the right).
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _of(self, layers):
+        return ModuleList(layers)
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __add__(self, other):
+        """A new ModuleList of these modules, then other's (any iterable of modules, as PyTorch)."""
+        try:
+            other = list(other)
+        except TypeError:
+            return NotImplemented
+        return ModuleList(self._layers() + other)
+
+    def get_config(self):
+        return {"modules": [layer_to_config(m) for m in self._modules.values()]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls([layer_from_config(s) for s in config["modules"]])
+
+
+class Identity(Module):
+    """y = x, dx = dy (a placeholder, e.g. to drop a layer of a model: ``model[3] = Identity()``).
+    As PyTorch's, it takes and ignores any constructor arguments."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dy):
+        return dy
 
 
 class Residual(Module):

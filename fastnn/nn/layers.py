@@ -526,9 +526,16 @@ class BatchNorm2d(_BatchNorm):
     _ndims = (4,)
 
 
+def _times_zero(a, out) -> None:
+    """out = a * 0 (NaN where a is NaN or inf, -0.0 where a < 0), without NumPy's inf * 0 warning."""
+    with np.errstate(invalid="ignore"):
+        ops.get_array_module(a).multiply(a, 0, out=out)
+
+
 class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability p and scale the rest
-    by 1 / (1 - p); identity in eval mode.
+    by 1 / (1 - p); identity in eval mode. p = 1 gives x * 0 (zeros; NaN where x is NaN or inf,
+    as PyTorch's and as the dropped elements of p < 1), and its gradient dy * 0.
 
     Each forward pass draws a seed from fastnn's global RNG (``fastnn.manual_seed`` makes runs
     reproducible); the mask comes from the kernels' counter-based RNG of that seed.
@@ -545,12 +552,17 @@ class Dropout(Module):
             self._mask = None
             return x
         y, self._mask = ops.dropout_forward(x, self.p, next_seed(), training=True)
+        if self.p == 1.0:  # the kernel writes zeros; x * 0 keeps NaN / inf as NaN, as PyTorch's (and as
+            _times_zero(x, y)  # a dropped element for p < 1)
         return y
 
     def backward(self, dy):
         if self._mask is None:
             return dy
-        return ops.dropout_backward(dy, self._mask, self.p)
+        dx = ops.dropout_backward(dy, self._mask, self.p)
+        if self.p == 1.0:  # dy * 0, as forward
+            _times_zero(dy, dx)
+        return dx
 
     def get_config(self):
         return {"p": self.p}

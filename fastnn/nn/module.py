@@ -191,17 +191,43 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning {name!r}")
-        for registry in (self._parameters, self._modules):
-            registry.pop(name, None)
+        # a new value for a registered name keeps its place (PyTorch's): a parameter or child
+        # replaced (model.fc = Linear(...), seq[0] = ...) stays where it was in parameters(),
+        # state_dict() and a Sequential's order
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
             self._modules[name] = value
-        elif name in self._buffers:
-            if _device.device_of(value) is None:
-                raise TypeError(f"buffer {name!r} must be a numpy.ndarray or cupy.ndarray, got {type(value).__name__}")
-            self._buffers[name] = value
+        else:
+            if name in self._buffers:
+                if _device.device_of(value) is None:
+                    raise TypeError(f"buffer {name!r} must be a numpy.ndarray or cupy.ndarray, "
+                                    f"got {type(value).__name__}")
+                self._buffers[name] = value
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        """``del module.name`` unregisters a parameter, buffer or child too (PyTorch's)."""
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        object.__delattr__(self, name)
+
+    def add_module(self, name: str, module: "Module") -> None:
+        """Register ``module`` as the child ``name`` (``setattr(self, name, module)``), with
+        PyTorch's checks: name a non-empty str without ".", not an attribute other than a child."""
+        if not isinstance(module, Module):
+            raise TypeError(f"module must be a fastnn.nn.Module. Received: module={module!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"module name must be a str. Received: name={name!r}")
+        if not name or "." in name:
+            raise KeyError(f"module name must be non-empty and contain no '.'. Received: name={name!r}")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute {name!r} already exists. Received: name={name!r}")
+        setattr(self, name, module)
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:
         """State saved in state_dict but not trained (e.g. running statistics)."""
@@ -225,6 +251,14 @@ class Module:
     def children(self) -> list["Module"]:
         """The direct child modules, each once (a child registered under two names, once), as PyTorch."""
         return list({id(m): m for m in self._modules.values()}.values())
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, child) pairs of the direct children, each child once (at its first name), as PyTorch."""
+        seen = set()
+        for name, m in self._modules.items():
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
 
     def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
         """(dotted name, module) pairs, self first, then depth first in registration order. A module
