@@ -364,7 +364,7 @@ def test_batch_norm_statistics(rng):
 def test_batch_norm_without_affine(rng):
     layer = nn.BatchNorm1d(3, affine=False)
     assert layer.parameters() == []
-    assert set(layer.state_dict()) == {"running_mean", "running_var"}
+    assert set(layer.state_dict()) == {"running_mean", "running_var", "num_batches_tracked"}
     check_module_gradients(layer, rng.standard_normal((5, 3)))
 
 

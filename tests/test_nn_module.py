@@ -72,7 +72,8 @@ def test_state_dict_round_trip_and_strictness():
     a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     a(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32))  # moves running stats
     state = a.state_dict()
-    assert list(state) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"]
+    assert list(state) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                           "1.num_batches_tracked"]
     state["0.weight"][...] = 99  # a copy: the model is untouched
     assert not np.any(a[0].weight.data == 99)
     b = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))

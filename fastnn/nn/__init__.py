@@ -10,10 +10,11 @@ from .layers import (
 )
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss, Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
-from .module import LAYER_REGISTRY, Module, Parameter
+from .module import LAYER_REGISTRY, IncompatibleKeys, Module, Parameter, StateDictError
 
 __all__ = [
-    "init", "Module", "Parameter", "LAYER_REGISTRY", "layer_from_config", "layer_to_config",
+    "init", "Module", "Parameter", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
+    "layer_to_config",
     # layers
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",

@@ -428,6 +428,7 @@ class GlobalAvgPool2d(Module):
 
 class _BatchNorm(Module):
     _ndims: tuple = ()
+    _optional_state = ("num_batches_tracked",)  # saved only with momentum=None before 2026-12
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True):
@@ -444,8 +445,8 @@ class _BatchNorm(Module):
         if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
             self.register_buffer("running_var", np.ones(self.num_features, np.float32))
-            if self.momentum is None:
-                self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+            # batches seen in training (PyTorch's, always saved; momentum=None averages by it)
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
         else:  # batch statistics in training and in eval alike (PyTorch's)
             self.running_mean = self.running_var = None
         self._cache = None
@@ -457,8 +458,7 @@ class _BatchNorm(Module):
         if self.track_running_stats:
             self.running_mean.fill(0)
             self.running_var.fill(1)
-            if self.momentum is None:
-                self.num_batches_tracked.fill(0)
+            self.num_batches_tracked.fill(0)
 
     def _as_kernel_input(self, x):
         return x
@@ -474,9 +474,10 @@ class _BatchNorm(Module):
             gamma, beta = xp.ones(self.num_features, x.dtype), xp.zeros(self.num_features, x.dtype)
         batch_stats = self.training or not self.track_running_stats
         momentum = self.momentum
-        if self.training and self.track_running_stats and momentum is None:
+        if self.training and self.track_running_stats:
             self.num_batches_tracked += 1  # in place: the buffer stays the same array
-            momentum = 1.0 / float(self.num_batches_tracked)
+            if momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
         running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
         y, mean, invstd = ops.batch_norm_forward(xk, gamma, beta, *running, training=batch_stats,
                                                  momentum=0.0 if momentum is None else momentum, eps=self.eps)

@@ -9,14 +9,14 @@ only what backward needs) and ``backward(dy)`` (returning dx and accumulating in
 from __future__ import annotations
 
 import numbers
-from typing import Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
 from .. import _device
 from .._device import CPU, CUDA
 
-__all__ = ["Parameter", "Module", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
+__all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
 
 # Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
 LAYER_REGISTRY: dict[str, type] = {}
@@ -122,8 +122,27 @@ class Parameter:
     def size(self) -> int:
         return self.data.size
 
-    def zero_grad(self) -> None:
-        self._grad_is_zero = True
+    @property
+    def requires_grad(self) -> bool:
+        """PyTorch's name for ``trainable``: ``p.requires_grad = False`` freezes p (optimizers
+        skip it), as ``Module.freeze`` / ``requires_grad_(False)``."""
+        return self.trainable
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"requires_grad must be a bool. Received: requires_grad={value!r}")
+        self.trainable = bool(value)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """No gradient until the next backward (PyTorch's ``grad = None``: optimizers skip the
+        parameter), or, with ``set_to_none=False``, a gradient of zeros that optimizers do apply
+        (weight decay and momentum still move the parameter, the step count advances), as PyTorch's."""
+        if set_to_none:
+            self._grad_is_zero = True
+        else:
+            self._grad.fill(0)
+            self._grad_is_zero = False
 
     def __repr__(self) -> str:
         frozen = "" if self.trainable else ", trainable=False"
@@ -168,6 +187,17 @@ def pair(name: str, value, minimum: int = 1) -> tuple[int, int]:
     return (v, v)
 
 
+class StateDictError(ValueError, RuntimeError):
+    """A state dict that does not fit the model (missing or unexpected keys, a shape or dtype
+    that differs). A RuntimeError, as PyTorch's, and a ValueError, as fastnn raised before."""
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` did not load (PyTorch's ``_IncompatibleKeys``)."""
+    missing_keys: list
+    unexpected_keys: list
+
+
 class Module:
     """Base class of every layer, container and model.
 
@@ -176,6 +206,10 @@ class Module:
     ``get_config()`` returns the constructor arguments (JSON-serializable) so ``fastnn.save``
     can store the architecture.
     """
+
+    # Buffers a state dict may lack (checkpoints from before they were saved): they keep their
+    # value, as PyTorch's BatchNorm fills in a missing num_batches_tracked.
+    _optional_state: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -229,10 +263,47 @@ class Module:
             raise KeyError(f"attribute {name!r} already exists. Received: name={name!r}")
         setattr(self, name, module)
 
-    def register_buffer(self, name: str, value: np.ndarray) -> None:
-        """State saved in state_dict but not trained (e.g. running statistics)."""
+    def register_buffer(self, name: str, value: np.ndarray, persistent: bool = True) -> None:
+        """State that is not trained (e.g. running statistics), moved and cast with the model.
+        It is saved in ``state_dict`` unless ``persistent=False`` (PyTorch's: a cache that a
+        checkpoint should not hold)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"buffer name must be a non-empty str without '.'. Received: name={name!r}")
+        if _device.device_of(value) is None:
+            raise TypeError(f"buffer {name!r} must be a numpy.ndarray or cupy.ndarray, got {type(value).__name__}")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute {name!r} already exists. Received: name={name!r}")
         self._buffers[name] = value
+        if persistent:
+            self.__dict__.get("_non_persistent", set()).discard(name)
+        else:
+            if "_non_persistent" not in self.__dict__:
+                object.__setattr__(self, "_non_persistent", set())
+            self._non_persistent.add(name)
         object.__setattr__(self, name, value)
+
+    def register_parameter(self, name: str, param: Parameter) -> None:
+        """``setattr(self, name, param)`` with PyTorch's checks (a Parameter, a new or parameter name)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"parameter name must be a non-empty str without '.'. Received: name={name!r}")
+        if not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__} as parameter {name!r} "
+                            f"(fastnn.nn.Parameter expected)")
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute {name!r} already exists. Received: name={name!r}")
+        setattr(self, name, param)
+
+    def get_submodule(self, target: str) -> "Module":
+        """The module at a dotted path (``"features.0"``; ``""`` is self), as PyTorch's; an
+        AttributeError names the first part that is not a child."""
+        mod = self
+        if target == "":
+            return mod
+        for part in target.split("."):
+            if part not in mod._modules:
+                raise AttributeError(f"{type(mod).__name__} has no child module {part!r} (in target {target!r})")
+            mod = mod._modules[part]
+        return mod
 
     # ---- computation -------------------------------------------------------------------
     def forward(self, x):
@@ -280,23 +351,43 @@ class Module:
     def modules(self) -> list["Module"]:
         return [m for _, m in self.named_modules()]
 
-    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
-        """(dotted name, Parameter) pairs in registration order, children after own."""
-        out = []
+    def apply(self, fn: Callable[["Module"], object]) -> "Module":
+        """fn(module) for every child (recursively, each child's children first), then for self,
+        as PyTorch's (``model.apply(init_weights)``). Returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         seen = set()
-        for mod_name, mod in self.named_modules(prefix):
-            for name, p in mod._parameters.items():
-                if id(p) in seen:  # a parameter shared by two layers is listed once
-                    continue
-                seen.add(id(p))
-                out.append((f"{mod_name}.{name}" if mod_name else name, p))
+        out = []
+        for mod_name, mod in mods:
+            for name, value in getattr(mod, registry).items():
+                if remove_duplicate:
+                    if id(value) in seen:  # a parameter shared by two layers is listed once
+                        continue
+                    seen.add(id(value))
+                out.append((f"{mod_name}.{name}" if mod_name else name, value))
         return out
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> list[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs in registration order, children after own; only self's
+        with ``recurse=False``; a shared parameter once unless ``remove_duplicate=False`` (PyTorch's)."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
-    def named_buffers(self) -> list[tuple[str, np.ndarray]]:
-        return [(f"{m}.{n}" if m else n, b) for m, mod in self.named_modules() for n, b in mod._buffers.items()]
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> list[tuple[str, np.ndarray]]:
+        """(dotted name, buffer) pairs, as named_parameters (non-persistent buffers too)."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> list[np.ndarray]:
+        return [b for _, b in self.named_buffers(recurse=recurse)]
 
     # ---- modes and gradients -----------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
@@ -309,9 +400,10 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Every parameter's ``zero_grad(set_to_none)`` (see Parameter.zero_grad)."""
         for p in self.parameters():
-            p.zero_grad()
+            p.zero_grad(set_to_none)
 
     def freeze(self) -> "Module":
         """Mark every parameter non-trainable: optimizers skip them (transfer learning).
@@ -326,6 +418,12 @@ class Module:
     def unfreeze(self) -> "Module":
         for p in self.parameters():
             p.trainable = True
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """PyTorch's spelling of ``unfreeze()`` / ``freeze()`` (``requires_grad_(False)``). Returns self."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
         return self
 
     def to(self, *args, device=None, dtype=None) -> "Module":
@@ -413,42 +511,49 @@ class Module:
         return np.dtype(np.float32)
 
     # ---- state -------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, by dotted name, in a deterministic order, on the
-        model's device (CuPy arrays for a model on "cuda", as PyTorch; ``fastnn.save`` writes
-        host copies)."""
-        state = {}
+    def _state_items(self):
+        """(key, module, name) of every saved parameter and persistent buffer, at every place
+        of the module tree (a shared layer under each of its names, as PyTorch's state_dict)."""
         for mod_name, mod in self.named_modules(remove_duplicate=False):
-            for name, p in mod._parameters.items():
-                state[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
-            for name, b in mod._buffers.items():
-                state[f"{mod_name}.{name}" if mod_name else name] = b.copy()
-        return state
+            skip = mod.__dict__.get("_non_persistent", ())
+            for name in list(mod._parameters) + [b for b in mod._buffers if b not in skip]:
+                yield (f"{mod_name}.{name}" if mod_name else name), mod, name
 
-    def load_state_dict(self, state: dict) -> None:
-        """Copy values in (strict: the same keys, the same shapes; values are cast to the
-        model's dtype for floating arrays, and copied onto the model's device whichever device
-        they are on, as PyTorch's). Raises ValueError listing what differs."""
-        targets = {}
-        for mod_name, mod in self.named_modules(remove_duplicate=False):
-            for name in list(mod._parameters) + list(mod._buffers):
-                targets[f"{mod_name}.{name}" if mod_name else name] = (mod, name)
-        missing = [k for k in targets if k not in state]
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and persistent buffer, by dotted name, in a deterministic
+        order, on the model's device (CuPy arrays for a model on "cuda", as PyTorch;
+        ``fastnn.save`` writes host copies)."""
+        return {key: (mod._parameters[name].data if name in mod._parameters else mod._buffers[name]).copy()
+                for key, mod, name in self._state_items()}
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values in: values are cast to the model's dtype for floating arrays and copied
+        onto the model's device whichever device they are on, as PyTorch's. ``strict`` (the
+        default) needs exactly the model's keys; ``strict=False`` loads the keys both have and
+        returns the others as ``IncompatibleKeys(missing_keys, unexpected_keys)`` (PyTorch's).
+        A shape or dtype kind that differs raises StateDictError either way, before anything
+        is copied (the model is never left half loaded)."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state_dict must be a dict of arrays, got {type(state).__name__}")
+        targets = {key: (mod, name) for key, mod, name in self._state_items()}
+        missing = [k for k, (mod, name) in targets.items() if k not in state and name not in mod._optional_state]
         unexpected = [k for k in state if k not in targets]
-        if missing or unexpected:
-            raise ValueError(f"state_dict does not match the model: missing keys {missing}, "
-                             f"unexpected keys {unexpected}")
-        for key, (mod, name) in targets.items():
+        if strict and (missing or unexpected):
+            raise StateDictError(f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
+                                 f"unexpected keys {unexpected}")
+        loaded = [(key, mod, name) for key, (mod, name) in targets.items() if key in state]
+        for key, mod, name in loaded:
             value = state[key] if _device.device_of(state[key]) else np.asarray(state[key])
             current = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
             if value.shape != current.shape:
-                raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, "
-                                 f"the model expects {current.shape}")
+                raise StateDictError(f"state_dict[{key!r}] has shape {value.shape}, "
+                                     f"the model expects {current.shape}")
             if value.dtype.kind != current.dtype.kind and not (value.dtype.kind in "iu" and current.dtype.kind in "iu"):
-                raise ValueError(f"state_dict[{key!r}] has dtype {value.dtype}, the model expects {current.dtype}")
-        for key, (mod, name) in targets.items():
+                raise StateDictError(f"state_dict[{key!r}] has dtype {value.dtype}, the model expects {current.dtype}")
+        for key, mod, name in loaded:
             target = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
             _device.copy_into(target, state[key])
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- description -------------------------------------------------------------------
     def get_config(self) -> dict:
