@@ -13,6 +13,7 @@ losses and metrics come back as Python floats and ``predict`` returns a NumPy ar
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import sys
 import time
@@ -267,16 +268,31 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs (Keras' rule); with ``restore_best`` the weights of the best epoch are put back at the end
     (``restore_best_weights=`` is Keras' name for it; note fastnn's default is True, Keras' False).
-    A NaN value is never an improvement (as Keras', whose best starts at +-inf)."""
+    A NaN value is never an improvement (as Keras', whose best starts at +-inf).
+
+    Keras' ``baseline``: an epoch resets the patience only when it also beats the baseline by
+    more than min_delta (it still counts as the best so far), so training stops after
+    ``patience`` epochs that never reach it. ``start_from_epoch``: epochs before it (0-based)
+    are not monitored at all (a warm-up)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0, mode: str = "auto",
-                 restore_best: bool = True, *, restore_best_weights: bool | None = None):
+                 restore_best: bool = True, *, restore_best_weights: bool | None = None, baseline: float | None = None,
+                 start_from_epoch: int = 0):
         super().__init__()
         if restore_best_weights is not None:
             restore_best = restore_best_weights
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"patience must be an int >= 0. Received: patience={patience!r}")
+        if isinstance(start_from_epoch, bool) or not isinstance(start_from_epoch, int) or start_from_epoch < 0:
+            raise ValueError(f"start_from_epoch must be an int >= 0. Received: start_from_epoch={start_from_epoch!r}")
+        if baseline is not None and (isinstance(baseline, bool) or not isinstance(baseline, numbers.Real)
+                                     or math.isnan(baseline)):
+            raise ValueError(f"baseline must be a number or None. Received: baseline={baseline!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta):
+            raise ValueError(f"min_delta must be a finite number. Received: min_delta={min_delta!r}")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(float(min_delta))
+        self.baseline = None if baseline is None else float(baseline)
+        self.start_from_epoch = start_from_epoch
         self.mode = _monitor_mode(monitor, mode)
         self.restore_best = bool(restore_best)
         self.best = None
@@ -289,19 +305,24 @@ class EarlyStopping(Callback):
         self.best, self.best_epoch, self.best_state, self.wait, self.stopped_epoch = None, None, None, 0, None
         self.stop_training = False
 
-    def _improved(self, value: float) -> bool:
+    def _improved(self, value: float, reference: float | None) -> bool:
         if math.isnan(value):
             return False
-        if self.best is None:
+        if reference is None:
             return True
-        return value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        return value < reference - self.min_delta if self.mode == "min" else value > reference + self.min_delta
 
     def on_epoch_end(self, epoch, logs):
+        if epoch < self.start_from_epoch:
+            return
         value = _monitored(logs, self.monitor, "EarlyStopping")
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+        if self._improved(value, self.best):
+            self.best, self.best_epoch = value, epoch
             if self.restore_best:
                 self.best_state = self.model.state_dict()
+            # the patience restarts only when the baseline is beaten too; an epoch that improves
+            # never stops training (Keras' order)
+            self.wait = 0 if self._improved(value, self.baseline) else self.wait + 1
             return
         self.wait += 1
         if self.wait >= self.patience:

@@ -153,3 +153,42 @@ def test_predict_on_no_samples_keeps_the_output_shape():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 5))
     out = fastnn.predict(model, np.zeros((0, 1, 6, 6), np.float32))
     assert out.shape == (0, 5) and out.dtype == np.float32
+
+
+def _stop_epoch(values, **kw):
+    """The epoch at which EarlyStopping(**kw) stops on this sequence of monitored values (None:
+    never), and its best epoch, fed through the hooks as fit calls them."""
+    stop = fastnn.EarlyStopping(monitor="val_loss", restore_best=False, **kw)
+    stop.set_model(_mlp())
+    stop.on_train_begin()
+    for epoch, v in enumerate(values):
+        stop.on_epoch_end(epoch, {"val_loss": v})
+        if stop.stop_training:
+            return epoch, stop.best_epoch
+    return None, stop.best_epoch
+
+
+@pytest.mark.parametrize("values, kw, expected", [
+    # Keras' traces, worked by hand from keras.callbacks.EarlyStopping.on_epoch_end:
+    ([1.0, 0.5, 0.6, 0.7, 0.4], dict(patience=2), (3, 1)),
+    # improving epochs that never beat the baseline restart nothing, yet never stop training
+    ([0.9, 0.8, 0.7, 0.75, 0.6], dict(patience=2, baseline=0.5), (3, 2)),
+    ([0.9, 0.8, 0.4, 0.45, 0.42, 0.41], dict(patience=3, baseline=0.5), (5, 2)),
+    # the warm-up epochs are not watched (NaN or large values there change nothing)
+    ([float("nan"), 5.0, 1.0, 2.0, 3.0], dict(patience=1, start_from_epoch=2), (3, 2)),
+    ([3.0, 2.0, 1.0, 0.5], dict(patience=1, start_from_epoch=10), (None, None)),
+])
+def test_early_stopping_baseline_and_start_from_epoch_follow_keras(values, kw, expected):
+    assert _stop_epoch(values, **kw) == expected
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(start_from_epoch=-1), "start_from_epoch must be an int >= 0. Received: start_from_epoch=-1"),
+    (dict(start_from_epoch=1.5), "start_from_epoch=1.5"),
+    (dict(baseline="low"), "baseline must be a number or None. Received: baseline='low'"),
+    (dict(baseline=float("nan")), "baseline=nan"),
+    (dict(min_delta=float("inf")), "min_delta must be a finite number. Received: min_delta=inf"),
+])
+def test_early_stopping_rejects_bad_options(kw, match):
+    with pytest.raises(ValueError, match=match):
+        fastnn.EarlyStopping(**kw)
