@@ -160,11 +160,14 @@ class _SoftmaxBase(_Activation):
         self.axis = int(axis)
 
     # The kernels work along the last axis; another axis is moved there and back (a copy).
+    # A 0-d input is one class along axis 0 or -1 (softmax 1, log_softmax 0), as PyTorch's.
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             _check_array(self, x)
-        if not -x.ndim <= self.axis < x.ndim:
+        if not -max(x.ndim, 1) <= self.axis < max(x.ndim, 1):
             raise ValueError(f"axis {self.axis} is out of range for an input of shape {x.shape}")
+        if x.ndim == 0:
+            return self.forward(x.reshape(1)).reshape(())
         xp = ops.get_array_module(x)
         xm = xp.moveaxis(x, self.axis, -1)
         y = getattr(ops, self._op)(xm)
@@ -174,6 +177,8 @@ class _SoftmaxBase(_Activation):
     def backward(self, dy):
         if self._saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        if getattr(dy, "ndim", None) == 0:
+            return self.backward(dy.reshape(1)).reshape(())
         xp = ops.get_array_module(dy)
         dym = xp.moveaxis(dy, self.axis, -1)
         return xp.moveaxis(getattr(ops, self._op + "_backward")(dym, self._saved), -1, self.axis)
@@ -184,8 +189,10 @@ class _SoftmaxBase(_Activation):
 
 class Softmax(_SoftmaxBase):
     """exp(x_i) / sum_j exp(x_j) along ``axis`` (default last; ``dim=`` is PyTorch's name for
-    it: ``Softmax(dim=1)``). For classification, feed the
-    logits to CrossEntropyLoss instead (it fuses softmax and is numerically safer)."""
+    it: ``Softmax(dim=1)``). ``dim=None`` (PyTorch's default) is the last axis too, not
+    PyTorch's deprecated implicit choice (axis 0 for a 0-, 1- or 3-D input, else 1): give the
+    axis for a 3-D or 4-D input. For classification, feed the logits to CrossEntropyLoss
+    instead (it fuses softmax and is numerically safer)."""
     _op = "softmax"
 
 

@@ -14,6 +14,7 @@ batch to the model's device itself)."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -54,11 +55,19 @@ def _check_reduction(name, reduction, allowed=_REDUCTIONS):
     return reduction
 
 
+def _as_array(a):
+    """a as an array: NumPy arithmetic on 0-d arrays gives scalars (a 0-d prediction's loss
+    terms and gradient), and a loss gives arrays, as PyTorch's 0-d tensors."""
+    return np.asarray(a) if isinstance(a, np.generic) else a
+
+
 def _float_target(name, pred, target):
     target = _on_device_of(name, pred, target)
-    if target.shape != pred.shape:
-        raise ValueError(f"{name}: target shape {target.shape} differs from prediction shape {pred.shape}")
-    return _device.xp_of(target).ascontiguousarray(target, dtype=pred.dtype)
+    if target.shape != pred.shape:  # PyTorch broadcasts (with a warning): (N, 1) with (N,) is N x N terms
+        raise ValueError(f"{name}: target shape {target.shape} differs from prediction shape {pred.shape} "
+                         "(the target is not broadcast: reshape it to the prediction's shape)")
+    # reshape: ascontiguousarray makes a 0-d array 1-d
+    return _device.xp_of(target).ascontiguousarray(target, dtype=pred.dtype).reshape(target.shape)
 
 
 class Loss:
@@ -72,9 +81,10 @@ class Loss:
         self.reduction = _check_reduction(type(self).__name__, reduction)
 
     def _reduce(self, loss, grads, count):
-        """The fused ops return the mean and its gradient; "sum" scales both by the count."""
+        """The fused ops return the mean and its gradient; "sum" scales both by the count (the
+        sum of no terms is 0, as PyTorch's, where the mean is NaN)."""
         if self.reduction == "sum":
-            return float(loss) * count, tuple(g * g.dtype.type(count) for g in grads)
+            return (float(loss) * count if count else 0.0), tuple(g * g.dtype.type(count) for g in grads)
         return float(loss), grads
 
     def _unreduced(self, terms, grads, dtype, expand=None, fold=None):
@@ -84,7 +94,7 @@ class Loss:
         callable or None per gradient, maps dy * gradient back to a broadcast input's shape."""
         self._grad = grads if len(grads) > 1 else grads[0]
         self._none = (terms.shape, dtype, expand, fold or (None,) * len(grads))
-        return terms.astype(dtype)
+        return _as_array(terms).astype(dtype)
 
     def __call__(self, pred, target) -> float:
         name = type(self).__name__
@@ -107,7 +117,7 @@ class Loss:
         name = type(self).__name__
         if self._grad is None:
             raise RuntimeError(f"{name}.backward called before the loss was computed")
-        grads = self._grad if isinstance(self._grad, tuple) else (self._grad,)
+        grads = tuple(map(_as_array, self._grad if isinstance(self._grad, tuple) else (self._grad,)))
         if self.reduction == "none":
             shape, dtype, expand, fold = self._none
             if dy is None:
@@ -121,12 +131,13 @@ class Loss:
                 dy = expand(dy)
             out = tuple((g * dy if f is None else f(g * dy)).astype(dtype) for g, f in zip(grads, fold))
         elif dy is None:
-            return self._grad
+            out = grads
         else:
             if not isinstance(dy, (int, float, np.integer, np.floating)) and getattr(dy, "size", 2) != 1:
                 raise ValueError(f"{name}.backward: the loss is one number, so dy must be one number, got {dy!r}")
             c = float(dy)
             out = tuple(g * g.dtype.type(c) for g in grads)
+        out = tuple(map(_as_array, out))
         return out if isinstance(self._grad, tuple) else out[0]
 
     def get_config(self) -> dict:
@@ -150,8 +161,9 @@ class L1Loss(Loss):
     _op = "l1_loss"
 
     def _elementwise(self, pred, target):
+        xp = _device.xp_of(pred)
         d = pred.astype(np.float64) - target.astype(np.float64)
-        return _device.xp_of(d).abs(d), _device.xp_of(d).sign(d)
+        return xp.abs(d), xp.sign(d)
 
 
 def _weight_array(name, what, value):
@@ -332,16 +344,26 @@ def _class_weights(name, weight, rows, shape):
 
 
 def _checked_labels(name, target, k, ignore_index):
-    """(labels with ignored ones set to 0, kept as float64 0/1) for class indices in [0, k)."""
+    """(labels (N,) int64 with ignored ones set to 0, kept as float64 0/1) for class indices
+    (N,) in [0, k). A bad label is reported as given (a uint64 one past int64's range is
+    negative after the cast)."""
     xp = _device.xp_of(target)
-    target = target.astype(np.int64)
-    ignored = target == ignore_index
-    bad = ~ignored & ((target < 0) | (target >= k))
+    labels = target.astype(np.int64)
+    ignored = labels == ignore_index
+    bad = ~ignored & ((labels < 0) | (labels >= k))
     if bool(bad.any()):
         i = int(xp.argmax(bad))
         raise ValueError(f"{name}: target label {int(target[i])} at index {i} is outside [0, {k}) "
                          f"(and is not ignore_index={ignore_index})")
-    return xp.where(ignored, 0, target), (~ignored).astype(np.float64)
+    return xp.where(ignored, 0, labels), (~ignored).astype(np.float64)
+
+
+def _check_soft_ignore_index(ignore_index):
+    """PyTorch's rule for probability targets: a negative ignore_index (the default -100) is
+    accepted and unused, a class index is an error."""
+    if ignore_index >= 0:
+        raise ValueError("CrossEntropyLoss: ignore_index applies to class-index targets only, not to "
+                         f"probabilities (PyTorch's rule). Received: ignore_index={ignore_index}")
 
 
 class CrossEntropyLoss(Loss):
@@ -349,8 +371,9 @@ class CrossEntropyLoss(Loss):
 
     Target: class indices (N,) (any integer dtype) or probabilities (N, K) (soft labels, mixup).
     Logits (K,) are one sample; (N, K, d1, ...) make every position a sample (targets (N, d1,
-    ...) or (N, K, d1, ...); the mean is over all positions), as PyTorch. ``label_smoothing`` mixes the target with the uniform distribution (PyTorch). ``reduction``:
-    "mean" over the N samples or "sum".
+    ...) or (N, K, d1, ...); the mean is over all positions), as PyTorch. ``label_smoothing`` in
+    [0, 1] mixes the target with the uniform distribution (PyTorch). ``reduction``: "mean" over
+    the N samples, "sum" or "none".
 
     ``weight`` (keyword): a weight per class, shape (K,), as PyTorch's: sample n's loss is
     ``-(1 - eps) w[y_n] log p[y_n] - eps / K * sum_k w[k] log p[k]`` for class indices, and
@@ -358,7 +381,8 @@ class CrossEntropyLoss(Loss):
     ``-q[n, k] log p[n, k]`` is scaled by ``w[k]`` and "mean" divides by N.
     ``ignore_index`` (keyword, class indices only): samples with this label add nothing to the
     loss, its gradient or the mean's divisor (PyTorch's default -100); when every sample is
-    ignored, "mean" is NaN (0 / 0) with a zero gradient, "sum" is 0.
+    ignored, "mean" is NaN (0 / 0) with a zero gradient, "sum" is 0. With probability targets
+    a negative ignore_index is unused and one >= 0 an error, as in PyTorch.
     """
 
     def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean", *, weight=None,
@@ -431,16 +455,18 @@ class CrossEntropyLoss(Loss):
             if target.shape != logits.shape[:1]:
                 raise ValueError(f"CrossEntropyLoss: class-index target must have shape {logits.shape[:1]}, "
                                  f"got {target.shape}")
-            target = xp.ascontiguousarray(target, dtype=np.int64)
-            ignored = target == self.ignore_index
-            if self.weight is None and not bool(ignored.any()):  # the fused op as it is
-                loss, grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
+            labels = xp.ascontiguousarray(target, dtype=np.int64)
+            if self.weight is None and not bool((labels == self.ignore_index).any()):  # the fused op as it is
+                try:  # it checks the labels itself (the Python check costs ~10 us of a training step)
+                    loss, grad = ops.softmax_cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+                except ValueError:  # a label outside [0, K): said as given, as on the other paths
+                    _checked_labels("CrossEntropyLoss", target, k, self.ignore_index)
+                    raise
                 loss, (self._grad,) = self._reduce(loss, (grad,), n)
                 return loss
-            return self._weighted_labels(logits, target, ignored, xp)
-        if self.ignore_index != -100:
-            raise ValueError("CrossEntropyLoss: ignore_index applies to class-index targets only, not to "
-                             f"probabilities (PyTorch's rule). Received: ignore_index={self.ignore_index}")
+            labels, kept = _checked_labels("CrossEntropyLoss", target, k, self.ignore_index)
+            return self._weighted_labels(logits, labels, kept, xp)
+        _check_soft_ignore_index(self.ignore_index)
         target = _float_target("CrossEntropyLoss", logits, target)
         if self.weight is None:
             loss, grad = ops.softmax_cross_entropy(logits, target, label_smoothing=self.label_smoothing)
@@ -452,32 +478,25 @@ class CrossEntropyLoss(Loss):
         loss, (self._grad,) = self._reduce(loss, (grad,), n)
         return loss
 
-    def _weighted_labels(self, logits, target, ignored, xp):
-        """Class weights and/or ignored samples: the fused op on the soft target
-        q[n] = (1 - eps) w[y_n] onehot(y_n) + eps / K w (zero for an ignored sample), whose
-        mean over N and gradient are rescaled to PyTorch's divisor sum_n w[y_n]."""
+    def _weighted_labels(self, logits, labels, kept, xp):
+        """Class weights and/or ignored samples (labels checked, 0 where kept is 0): the fused op
+        on the soft target q[n] = (1 - eps) w[y_n] onehot(y_n) + eps / K w (zero for an ignored
+        sample), whose mean over N and gradient are rescaled to PyTorch's divisor sum_n w[y_n]."""
         n, k = logits.shape
-        bad = ~ignored & ((target < 0) | (target >= k))
-        if bool(bad.any()):
-            i = int(xp.argmax(bad))
-            raise ValueError(f"CrossEntropyLoss: target label {int(target[i])} at index {i} is outside [0, {k}) "
-                             f"(and is not ignore_index={self.ignore_index})")
-        kept = (~ignored).astype(np.float64)
         w = xp.ones(k) if self.weight is None else xp.asarray(self.weight)
-        labels = xp.where(ignored, 0, target)
         w_label = w[labels] * kept
         eps = self.label_smoothing
         q = (eps / k) * kept[:, None] * w[None, :]
         q[xp.arange(n), labels] += (1.0 - eps) * w_label
         mean_over_n, grad = ops.softmax_cross_entropy(logits, q.astype(logits.dtype))
         if self.reduction == "sum":
-            scale = float(n)
-        else:
-            total = float(w_label.sum())
-            if total == 0.0:  # every sample ignored (or weighted 0): 0 / 0, as PyTorch
-                self._grad = xp.zeros_like(grad)
-                return float("nan")
-            scale = n / total
+            loss, (self._grad,) = self._reduce(mean_over_n, (grad,), n)
+            return loss
+        total = float(w_label.sum())
+        if total == 0.0:  # every sample ignored (or weighted 0): 0 / 0, as PyTorch
+            self._grad = xp.zeros_like(grad)
+            return float("nan")
+        scale = n / total
         self._grad = grad * grad.dtype.type(scale)
         return float(mean_over_n) * scale
 
@@ -488,7 +507,6 @@ class CrossEntropyLoss(Loss):
         if self.ignore_index != -100:
             config["ignore_index"] = self.ignore_index
         return config
-
 
     def _per_sample(self, logits, target):
         """reduction="none": each sample's (position's) loss -sum_k c_k log p_k and its gradient
@@ -505,23 +523,24 @@ class CrossEntropyLoss(Loss):
             c = (eps / k) * kept[:, None] * w[None, :]
             c[xp.arange(n), labels] += (1.0 - eps) * w[labels] * kept
         else:
-            if self.ignore_index != -100:
-                raise ValueError("CrossEntropyLoss: ignore_index applies to class-index targets only, not to "
-                                 f"probabilities (PyTorch's rule). Received: ignore_index={self.ignore_index}")
+            _check_soft_ignore_index(self.ignore_index)
             c = ((1.0 - eps) * t.astype(np.float64) + eps / k) * w[None, :]
         logp = ops.log_softmax(xp.ascontiguousarray(rows, dtype=np.float64))
         terms = -xp.where(c != 0, c * logp, 0.0).sum(axis=1)
         grad = xp.exp(logp) * c.sum(axis=1, keepdims=True) - c
         return layout(self, terms, grad, logits.dtype)
 
+
 class GaussianNLLLoss(Loss):
     """Gaussian negative log likelihood: mean(0.5 * (log(var) + (target - mean)^2 / var))
     (+ 0.5 log(2 pi) when full), var clamped at eps (PyTorch).
 
     ``loss(mean, target, var)``; ``backward()`` returns ``(dmean, dvar)``: the model predicts both.
-    var may also be shared, as PyTorch's: of mean's shape without its last axis, or with a last
-    axis of 1 (one variance for all of a sample's outputs, homoscedastic); dvar then has var's
-    shape (the broadcast gradients summed). A negative var raises ValueError.
+    var may also be shared, as PyTorch's: of mean's shape without its last axis, of mean's shape
+    with one axis of size 1 (e.g. (N, 1): one variance for all of a sample's outputs,
+    homoscedastic; (N, 1, H, W) for (N, C, H, W)), or a number (one variance for every
+    element); dvar then has var's shape (the broadcast gradients summed; a 0-d array for a
+    number). A negative var raises ValueError.
     """
 
     def __init__(self, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
@@ -530,27 +549,38 @@ class GaussianNLLLoss(Loss):
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
 
     def __call__(self, mean, target, var) -> float:
-        _check_pred("GaussianNLLLoss", mean)
-        target = _float_target("GaussianNLLLoss", mean, target)
-        var = _on_device_of("GaussianNLLLoss", mean, var, "var")
-        if var.dtype != mean.dtype:
-            raise TypeError(f"GaussianNLLLoss: var has dtype {var.dtype} but mean has {mean.dtype}")
+        name = "GaussianNLLLoss"
+        _check_pred(name, mean)
+        target = _float_target(name, mean, target)
+        xp = _device.xp_of(mean)
+        number = isinstance(var, numbers.Real) and not isinstance(var, bool)
+        if number:
+            if not var >= 0:
+                raise ValueError(f"{name}: var must be non-negative. Received: var={var!r}")
+            var = xp.full((), var, dtype=mean.dtype)
+        else:
+            var = _on_device_of(name, mean, var, "var")
+            if var.dtype != mean.dtype:
+                raise TypeError(f"{name}: var has dtype {var.dtype} but mean has {mean.dtype}")
         var_shape, fold = var.shape, None
-        if var.shape != mean.shape:  # PyTorch's shared variances, broadcast along the last axis
-            xp = _device.xp_of(mean)
-            if mean.ndim >= 1 and var.shape == mean.shape[:-1]:
-                var = var[..., None]
-            elif not (mean.ndim >= 1 and var.ndim == mean.ndim and var.shape[:-1] == mean.shape[:-1]
-                      and var.shape[-1] == 1):
-                raise ValueError(f"GaussianNLLLoss: var of shape {var_shape} does not fit mean {mean.shape}: give "
-                                 f"{mean.shape}, {mean.shape[:-1]} or {mean.shape[:-1] + (1,)}")
-            var = xp.ascontiguousarray(xp.broadcast_to(var, mean.shape))
+        if var.shape != mean.shape:  # PyTorch's shared variances, broadcast to mean's shape
+            odd = [a for a in range(mean.ndim) if var.ndim == mean.ndim and var.shape[a] != mean.shape[a]]
+            if number:
+                axes, view = tuple(range(mean.ndim)), var
+            elif mean.ndim >= 1 and var.shape == mean.shape[:-1]:  # one per row: along the last axis
+                axes, view = (mean.ndim - 1,), var[..., None]
+            elif len(odd) == 1 and var.shape[odd[0]] == 1:
+                axes, view = tuple(odd), var
+            else:
+                raise ValueError(f"{name}: var of shape {var_shape} does not fit mean {mean.shape}: give "
+                                 f"{mean.shape}, {mean.shape[:-1]}, {mean.shape} with one axis set to 1 "
+                                 f"(e.g. {mean.shape[:-1] + (1,)}) or a number")
+            var = xp.ascontiguousarray(xp.broadcast_to(view, mean.shape))
 
-            def fold(g):  # the gradient of a broadcast var: summed over the last axis
-                return g.sum(axis=-1).reshape(var_shape)
+            def fold(g):  # the gradient of a broadcast var: summed over the broadcast axes
+                return g.sum(axis=axes).reshape(var_shape)
         loss, dmean, dvar = ops.gaussian_nll_loss(mean, target, var, full=self.full, eps=self.eps)
         if self.reduction == "none":  # each element's term and gradients (PyTorch's formulas, v = max(var, eps))
-            xp = _device.xp_of(mean)
             m, t = mean.astype(np.float64), target.astype(np.float64)
             v = xp.maximum(var.astype(np.float64), self.eps)
             r = (t - m) ** 2 / v
@@ -691,10 +721,10 @@ class NLLLoss(Loss):
 
 class KLDivLoss(_ComposedLoss):
     """PyTorch's KLDivLoss: KL(target || q) with the input log q (log-probabilities): each element
-    is t (log t - x) (0 where t = 0), or with ``log_target=True`` (target given as log t)
-    exp(t) (t - x). ``reduction``: "mean" over all elements (PyTorch's default, which is not
-    the KL divergence), "batchmean" (the sum over the batch size: the true KL per sample, as
-    PyTorch recommends), "sum" or "none"."""
+    is t (log t - x) (0 where t = 0, NaN where t < 0: PyTorch's xlogy), or with
+    ``log_target=True`` (target given as log t) exp(t) (t - x). ``reduction``: "mean" over all
+    elements (PyTorch's default, which is not the KL divergence), "batchmean" (the sum over the
+    batch size: the true KL per sample, as PyTorch recommends), "sum" or "none"."""
 
     def __init__(self, reduction: str = "mean", log_target: bool = False):
         self._grad = None
@@ -715,9 +745,8 @@ class KLDivLoss(_ComposedLoss):
         if self.log_target:
             et = xp.exp(t)
             return et * (t - x), -et
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tlogt = xp.where(t > 0, t * xp.log(xp.where(t > 0, t, 1.0)), 0.0)
-            tlogt = xp.where(t != t, t, tlogt)  # NaN stays NaN
+        with np.errstate(divide="ignore", invalid="ignore"):  # xlogy(t, t): 0 at t = 0, NaN for t < 0
+            tlogt = xp.where(t == 0, 0.0, t * xp.log(t))
         return tlogt - t * x, -t
 
     def get_config(self):
