@@ -53,10 +53,13 @@ class DataLoader:
 
     Args:
         data: a dataset (``len(ds)`` and ``ds[index_array] -> tuple of arrays``, e.g.
-            :class:`TensorDataset`) or a tuple of arrays ``(x, y)`` / ``(x,)``.
-        batch_size: samples per batch, >= 1.
+            :class:`TensorDataset`; a list returned is read as the tuple) or a tuple of arrays
+            ``(x, y)`` / ``(x,)`` (not torch's list of samples ``[(x0, y0), ...]``: TypeError).
+        batch_size: samples per batch, an int >= 1 (torch's ``None``, one sample at a time
+            without a batch axis, is not offered).
         shuffle: visit the samples in a new random order every epoch.
-        drop_last: drop the last batch if it is smaller than ``batch_size``.
+        drop_last: drop the last batch if it is smaller than ``batch_size`` (True or False, as
+            torch checks).
         seed: makes the orders reproducible: epoch ``e`` uses the permutation drawn from
             ``(seed, e)``, so every epoch reshuffles and rerunning gives the same sequence.
             Without a seed a random one is drawn once per loader.
@@ -77,6 +80,14 @@ class DataLoader:
     def __init__(self, data, batch_size: int = 32, shuffle: bool = False, drop_last: bool = False,
                  seed: Optional[int] = None, transform=None, prefetch: int = 0):
         if isinstance(data, (tuple, list)):
+            sample = next((a for a in data if isinstance(a, (tuple, list))), None)
+            if sample is not None:
+                # torch's DataLoader takes a list of samples [(x0, y0), ...]; here a tuple or
+                # list holds the arrays (x, y), so that a batch is one gather per array.
+                raise TypeError(f"data must be a dataset or numpy arrays (x, y) / (x,), got a "
+                                f"{type(data).__name__} holding a {type(sample).__name__} (a list of "
+                                "samples, as torch's DataLoader takes?): stack them into arrays, "
+                                "DataLoader((np.stack(xs), np.stack(ys)))")
             data = TensorDataset(*data)
         if not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
             raise TypeError(f"data must be a dataset (len and indexing) or a tuple of arrays, "
@@ -84,6 +95,8 @@ class DataLoader:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got batch_size={batch_size!r}")
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise ValueError(f"drop_last must be True or False, got drop_last={drop_last!r}")
         if isinstance(prefetch, bool) or not isinstance(prefetch, numbers.Integral) or prefetch < 0:
             raise ValueError(f"prefetch must be an int >= 0, got prefetch={prefetch!r}")
         if transform is not None and not callable(transform):
@@ -107,6 +120,8 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` be epoch ``epoch`` (its shuffle order and augmentation)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"epoch must be an int >= 0, got epoch={epoch!r}")
         self.epoch = int(epoch)
 
     def batch_indices(self, epoch: int):
@@ -121,7 +136,9 @@ class DataLoader:
 
     def _make_batch(self, epoch: int, b: int, idx):
         batch = self.dataset[idx]
-        if not isinstance(batch, tuple):
+        if isinstance(batch, list):  # a dataset returning [x, y] means the tuple (x, y)
+            batch = tuple(batch)
+        elif not isinstance(batch, tuple):
             batch = (batch,)
         t = self.transform
         if t is None:
