@@ -6,7 +6,7 @@ import pytest
 
 from fastnn.data import (Bagging, Ensemble, KFold, StratifiedKFold, cross_validate,
                          train_test_split)
-from fastnn.data._metrics import accuracy, get_metric, mse
+from fastnn.metrics import accuracy, get, mse
 
 
 class SoftmaxRegression:
@@ -185,7 +185,7 @@ def test_cross_validate_regression_with_custom_metric():
     assert res.mean < 1e-20
     with pytest.raises(ValueError, match="stratified=False"):
         cross_validate(LeastSquares, x, y, k=3, metric="mse")
-    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+    with pytest.raises(ValueError, match="unknown metric.*Received: metric='f1'"):
         cross_validate(LeastSquares, x, y, k=3, metric="f1", stratified=False)
 
 
@@ -249,9 +249,9 @@ def test_metrics():
         pytest.approx(2 / 3)
     assert accuracy(np.array([[0, 1], [1, 0]]), np.array([1, 1])) == 0.5    # one-hot truth
     assert mse([1.0, 2.0], [[1.0], [4.0]]) == 2.0
-    with pytest.raises(ValueError, match="3 samples but y_pred has 2"):
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
         accuracy(np.zeros(3, int), np.zeros(2, int))
-    assert get_metric(len) is len
+    assert get(len)[1] is len
 
 
 def test_train_test_split_unpacks_in_scikit_learn_order():

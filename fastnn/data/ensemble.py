@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._metrics import get_metric
+from ..metrics import get as _metric
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 TASKS = ("auto", CLASSIFICATION, REGRESSION)
@@ -182,7 +182,7 @@ class Ensemble:
                 pred = pred.argmax(axis=-1)
             else:  # one column: the probability of class 1
                 pred = (pred.reshape(pred.shape[0]) > 0.5).astype(np.int64)
-        return float(get_metric(metric)(y, pred))
+        return float(_metric(metric)[1](y, pred))
 
 
 class Bagging(Ensemble):

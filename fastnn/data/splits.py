@@ -12,7 +12,7 @@ from typing import Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from ._metrics import get_metric
+from ..metrics import get as _metric
 
 
 def _check_int(value, name: str, minimum: int) -> int:
@@ -268,7 +268,7 @@ def cross_validate(build_model, x, y, k: int = 5, fit_kwargs: Optional[dict] = N
     if not callable(build_model):
         raise TypeError(f"build_model must be a callable returning a new model, got "
                         f"{type(build_model).__name__}")
-    score_fn = get_metric(metric)
+    score_fn = _metric(metric)[1]
     fit_kwargs = {} if fit_kwargs is None else dict(fit_kwargs)
     splitter = (StratifiedKFold if stratified else KFold)(k, shuffle=shuffle, seed=seed)
     scores, times = [], []
