@@ -8,6 +8,7 @@ the parameter when the model moves later (``Module.to``); ``load_state_dict`` co
 slots onto the parameter's device, as PyTorch's does."""
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 
@@ -57,13 +58,21 @@ def _num(name, value, low=0.0, high=None, low_open=False, high_open=False):
             high is not None and (value >= high if high_open else value > high)):
         lo, hi = ("(" if low_open else "[") + f"{low}", f"{high if high is not None else 'inf'}" + (
             ")" if high_open or high is None else "]")
-        raise ValueError(f"{name} must be in {lo}, {hi}. Received: {name}={value!r}")
+        raise ValueError(f"Invalid {name} (must be in {lo}, {hi}). Received: {name}={value!r}")
     return value
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False. Received: {name}={value!r}")
+    return bool(value)
 
 
 class Optimizer:
     """Base class. ``params``: a Module, an iterable of Parameters, or a list of dicts
-    ``{"params": [...], <hyperparameter>: value}`` (parameter groups, PyTorch style)."""
+    ``{"params": [...], <hyperparameter>: value}`` (parameter groups, PyTorch style). Parameters
+    may come named, as ``(name, Parameter)`` pairs (``Module.named_parameters()``): the group then
+    keeps the names in ``"param_names"``, as PyTorch's does (in every group or in none)."""
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -82,25 +91,50 @@ class Optimizer:
             self.add_param_group(g)
 
     def add_param_group(self, group: dict) -> None:
+        """Append a group (PyTorch's): hyperparameters it leaves out take the constructor's
+        values; a parameter already in a group is refused. ``"params"`` may be one Parameter."""
         if not isinstance(group, dict) or "params" not in group:
             raise TypeError(f"a parameter group must be a dict with 'params', got {group!r}")
         params = group["params"]
+        if isinstance(params, (set, frozenset)):  # its order, hence the state_dict's indices, varies between runs
+            raise TypeError("optimizer parameters must be in an ordered collection (a list), not a set")
+        if isinstance(params, Parameter):
+            params = [params]
         params = params.parameters() if isinstance(params, Module) else list(params)
+        named = [isinstance(p, tuple) for p in params]
+        names = None
+        if any(named):
+            if not all(named):
+                raise ValueError("all parameters of a group must be named (name, Parameter) pairs, or none")
+            names, params = [n for n, _ in params], [p for _, p in params]
+        if self.param_groups and ("param_names" in self.param_groups[0]) != (names is not None):
+            raise ValueError("all parameter groups must have named parameters, or none: cannot add a group "
+                             + ("with names" if names is not None else "without names"))
         for p in params:
             if not isinstance(p, Parameter):
                 raise TypeError(f"optimizers take fastnn.nn.Parameter objects, got {type(p).__name__}")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params) or len({id(p) for p in params}) != len(params):
             raise ValueError("a parameter appears in more than one place in the optimizer's parameter list")
-        unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
+        unknown = set(group) - set(self.defaults) - {"params", "param_names", "initial_lr"}
         if unknown:
             raise ValueError(f"unknown hyperparameters {sorted(unknown)} for {type(self).__name__}")
         full = {**self.defaults, **group, "params": params}
+        if names is not None:
+            full["param_names"] = names
         self._validate(full)
         self.param_groups.append(full)
 
     def _validate(self, group: dict) -> None:
         _num("lr", group["lr"])
+        if "maximize" in group:  # (a subclass's defaults may not have it)
+            group["maximize"] = _flag("maximize", group["maximize"])
+
+    @staticmethod
+    def _grad(p: Parameter, group: dict):
+        """The gradient the update follows: with ``maximize=True`` a negated copy (ascent, and
+        ``p.grad`` is left as it is), as PyTorch negates the gradient before weight decay."""
+        return -p.grad if group.get("maximize") else p.grad
 
     @property
     def lr(self) -> float:
@@ -112,13 +146,20 @@ class Optimizer:
         for g in self.param_groups:
             g["lr"] = _num("lr", value)
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Every parameter's ``zero_grad(set_to_none)``. As PyTorch's, only a parameter that has a
+        gradient is touched: with ``set_to_none=False`` it gets zeros (which a step does apply),
+        and one without a gradient keeps having none (a step skips it)."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.zero_grad()
+                if p.has_grad:
+                    p.zero_grad(set_to_none)
 
-    def step(self) -> None:
-        """One update of every trainable parameter, from its accumulated ``grad``."""
+    def step(self, closure=None):
+        """One update of every trainable parameter, from its accumulated ``grad``. ``closure``
+        (PyTorch's): called first, to recompute the loss and the gradients; its result is returned
+        (None without one)."""
+        loss = closure() if closure is not None else None
         for group in self.param_groups:
             # Once per group and step (a scheduler or the user may have changed a value): the
             # updates below then skip the per-call checks of fastnn.ops (ops.optim._run).
@@ -133,6 +174,7 @@ class Optimizer:
                 elif self._state_device.get(p) != p.device:  # the model moved since the last step
                     self._move_state(p, state)
                 self._update(p, state, group)
+        return loss
 
     def _move_state(self, p: Parameter, state: dict) -> None:
         device = p.device
@@ -153,22 +195,33 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """{"state": {param index: {slot: array or number}}, "param_groups": [hyperparameters +
-        "params": [indices]]}; indices count parameters across groups in order (PyTorch)."""
+        "params": [indices]]}; indices count parameters across groups in order (PyTorch). The
+        arrays are copies; a parameter without slots (SGD without momentum) has no entry."""
         index = {id(p): i for i, p in enumerate(self._all_params())}
         state = {index[id(p)]: {k: (v.copy() if _device.device_of(v) else v) for k, v in s.items()}
-                 for p, s in self.state.items()}
+                 for p, s in self.state.items() if s}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Resume from ``state_dict()``'s output: copies of its slots, on each parameter's device,
+        and its hyperparameters (lr included) for each group. ValueError, before anything
+        changes, when its groups differ in number or size from this optimizer's (PyTorch's)."""
         groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups) or any(
-                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
-            raise ValueError("the state_dict's parameter groups do not match this optimizer's")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"the state_dict has {len(groups)} parameter groups, this optimizer "
+                             f"{len(self.param_groups)}")
+        for i, (a, b) in enumerate(zip(groups, self.param_groups)):
+            if len(a["params"]) != len(b["params"]):
+                raise ValueError(f"parameter group {i} of the state_dict has {len(a['params'])} parameters, "
+                                 f"this optimizer's has {len(b['params'])}")
         params = self._all_params()
         new_state = {}
         for i, s in state_dict["state"].items():
+            if not 0 <= int(i) < len(params):
+                raise ValueError(f"the state_dict has state for parameter {i}, this optimizer has "
+                                 f"{len(params)} parameters")
             p = params[int(i)]
             slots = {}
             for k, v in s.items():
@@ -177,20 +230,21 @@ class Optimizer:
                         raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {v.shape}, "
                                          f"the parameter has {p.shape}")
                     # a C-contiguous copy on the parameter's device, which the kernels may update
-                    copy = _device.zeros_like(p.data)
-                    _device.copy_into(copy, v)
-                    v = copy
+                    slot = _device.zeros_like(p.data)
+                    _device.copy_into(slot, v)
+                    v = slot
                 slots[k] = v
             new_state[p] = slots
         for g, saved in zip(self.param_groups, groups):
             for k, v in saved.items():
                 if k != "params":
-                    g[k] = v
+                    g[k] = copy.deepcopy(v)  # (a list in the state_dict must not become the group's)
         self.state = new_state
         self._state_device = {p: p.device for p in new_state}
 
     def __repr__(self):
-        hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items() if k != "params")
+        hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
+                          if k not in ("params", "param_names"))
         return f"{type(self).__name__}({hyper})"
 
 
@@ -199,13 +253,14 @@ class SGD(Optimizer):
 
     ``g = grad + weight_decay * p``; with momentum ``buf = momentum * buf + (1 - dampening) * g``
     (``buf = g`` on the first step) and ``g = g + momentum * buf`` (Nesterov) or ``g = buf``;
-    then ``p -= lr * g``.
+    then ``p -= lr * g``. The arguments in torch.optim.SGD's order; the state, as PyTorch's, is
+    only ``momentum_buffer`` (with momentum), whose absence marks the first step.
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "nesterov": bool(nesterov), "weight_decay": weight_decay})
+                                  "weight_decay": weight_decay, "nesterov": bool(nesterov), "maximize": maximize})
 
     def _validate(self, g):
         super()._validate(g)
@@ -216,26 +271,27 @@ class SGD(Optimizer):
             raise ValueError(f"Nesterov momentum needs momentum > 0 and dampening = 0. "
                              f"Received: momentum={g['momentum']!r}, dampening={g['dampening']!r}")
 
-    def _init_state(self, p, group):
-        return {"momentum_buffer": _device.zeros_like(p.data) if group["momentum"] != 0 else None, "step": 0}
-
     def _update(self, p, state, g):
-        if g["momentum"] != 0 and state["momentum_buffer"] is None:  # momentum switched on later
-            state["momentum_buffer"] = _device.zeros_like(p.data)
-            state["step"] = 0
-        state["step"] += 1
-        _run("sgd_update", p.data, p.grad, state["momentum_buffer"] if g["momentum"] != 0 else None, g["lr"],
-             g["momentum"], g["dampening"], bool(g["nesterov"]), g["weight_decay"], state["step"] == 1)
+        buf, first = None, False
+        if g["momentum"] != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # the first step with momentum (from the start, or switched on later)
+                buf = state["momentum_buffer"] = _device.zeros_like(p.data)
+                first = True
+        _run("sgd_update", p.data, self._grad(p, g), buf, g["lr"], g["momentum"], g["dampening"],
+             bool(g["nesterov"]), g["weight_decay"], first)
 
 
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al. 2011): ``sum += g^2``; ``p -= lr / (1 + (step - 1) * lr_decay) * g /
-    (sqrt(sum) + eps)`` with ``g = grad + weight_decay * p``."""
+    (sqrt(sum) + eps)`` with ``g = grad + weight_decay * p``; ``sum`` starts at
+    ``initial_accumulator_value``."""
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps})
+                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps,
+                                  "maximize": maximize})
 
     def _validate(self, g):
         super()._validate(g)
@@ -248,7 +304,7 @@ class Adagrad(Optimizer):
     def _update(self, p, state, g):
         state["step"] += 1
         update = _ref.adagrad_update if p.data.dtype == np.float64 else ops.adagrad_update
-        update(p.data, p.grad, state["sum"], step=state["step"], lr=g["lr"], lr_decay=g["lr_decay"],
+        update(p.data, self._grad(p, g), state["sum"], step=state["step"], lr=g["lr"], lr_decay=g["lr_decay"],
                weight_decay=g["weight_decay"], eps=g["eps"])
 
 
@@ -256,8 +312,10 @@ class Adadelta(Optimizer):
     """Adadelta (Zeiler 2012): ``v = rho v + (1 - rho) g^2``; ``delta = sqrt(u + eps) / sqrt(v + eps) * g``;
     ``u = rho u + (1 - rho) delta^2``; ``p -= lr * delta``."""
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0):
-        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+                 *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
+                                  "maximize": maximize})
 
     def _validate(self, g):
         super()._validate(g)
@@ -270,19 +328,21 @@ class Adadelta(Optimizer):
 
     def _update(self, p, state, g):
         state["step"] += 1
-        _run("adadelta_update", p.data, p.grad, state["square_avg"], state["acc_delta"], g["lr"], g["rho"], g["eps"],
-             g["weight_decay"])
+        _run("adadelta_update", p.data, self._grad(p, g), state["square_avg"], state["acc_delta"], g["lr"],
+             g["rho"], g["eps"], g["weight_decay"])
 
 
 class RMSprop(Optimizer):
     """RMSprop (Hinton's lecture 6e): ``v = alpha v + (1 - alpha) g^2``; centered subtracts the
     squared running mean of g; ``p -= lr * g / (sqrt(v) + eps)`` (through a momentum buffer when
-    momentum > 0)."""
+    momentum > 0). The state, as PyTorch's: ``step``, ``square_avg``, and ``momentum_buffer``
+    (momentum > 0) and ``grad_avg`` (centered) only when used (zeros from the step that first
+    needs them)."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False):
+                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
-                                  "momentum": momentum, "centered": bool(centered)})
+                                  "momentum": momentum, "centered": bool(centered), "maximize": maximize})
 
     def _validate(self, g):
         super()._validate(g)
@@ -290,13 +350,15 @@ class RMSprop(Optimizer):
             _num(k, g[k])
 
     def _init_state(self, p, group):
-        return {"step": 0, "square_avg": _device.zeros_like(p.data),
-                "momentum_buffer": _device.zeros_like(p.data) if group["momentum"] > 0 else None,
-                "grad_avg": _device.zeros_like(p.data) if group["centered"] else None}
+        return {"step": 0, "square_avg": _device.zeros_like(p.data)}
 
     def _update(self, p, state, g):
         state["step"] += 1
-        _run("rmsprop_update", p.data, p.grad, state["square_avg"], state["momentum_buffer"], state["grad_avg"],
+        for slot, used in (("momentum_buffer", g["momentum"] > 0), ("grad_avg", g["centered"])):
+            if used and state.get(slot) is None:
+                state[slot] = _device.zeros_like(p.data)
+        _run("rmsprop_update", p.data, self._grad(p, g), state["square_avg"],
+             state["momentum_buffer"] if g["momentum"] > 0 else None, state["grad_avg"] if g["centered"] else None,
              g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"], bool(g["centered"]))
 
 
@@ -305,14 +367,14 @@ class Adam(Optimizer):
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
     ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``; ``g = grad + weight_decay * p``.
     ``amsgrad=True`` (AMSGrad, Reddi et al. 2018, https://openreview.net/forum?id=ryQu7f-RZ): the
-    denominator uses ``v_max = max(v_max, v)``, kept in the state as ``max_exp_avg_sq``."""
-
-    _decoupled = False
+    denominator uses ``v_max = max(v_max, v)``, kept in the state as ``max_exp_avg_sq``.
+    ``decoupled_weight_decay=True`` (PyTorch's): AdamW's decay instead of the L2 term."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False):
+                 amsgrad: bool = False, *, maximize: bool = False, decoupled_weight_decay: bool = False):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                                  "amsgrad": amsgrad})
+                                  "amsgrad": amsgrad, "maximize": maximize,
+                                  "decoupled_weight_decay": decoupled_weight_decay})
 
     def _validate(self, g):
         super()._validate(g)
@@ -324,10 +386,9 @@ class Adam(Optimizer):
         g["betas"] = (float(betas[0]), float(betas[1]))
         _num("eps", g["eps"])
         _num("weight_decay", g["weight_decay"])
-        if "amsgrad" in g:  # (RAdam has no amsgrad)
-            if not isinstance(g["amsgrad"], (bool, np.bool_)):
-                raise TypeError(f"amsgrad must be True or False. Received: amsgrad={g['amsgrad']!r}")
-            g["amsgrad"] = bool(g["amsgrad"])
+        for flag in ("amsgrad", "decoupled_weight_decay"):  # (RAdam has no amsgrad)
+            if flag in g:
+                g[flag] = _flag(flag, g[flag])
 
     def _init_state(self, p, group):
         state = {"step": 0, "exp_avg": _device.zeros_like(p.data), "exp_avg_sq": _device.zeros_like(p.data)}
@@ -342,19 +403,19 @@ class Adam(Optimizer):
             vmax = state.get("max_exp_avg_sq")
             if vmax is None:  # amsgrad switched on after the first steps: the maximum starts here
                 vmax = state["max_exp_avg_sq"] = state["exp_avg_sq"].copy()
-        _run("adam_update", p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
-             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"], self._decoupled, vmax)
+        _run("adam_update", p.data, self._grad(p, g), state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
+             g["betas"][0], g["betas"][1], g["eps"], g["weight_decay"], g.get("decoupled_weight_decay", False), vmax)
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019, https://arxiv.org/abs/1711.05101):
-    ``p *= 1 - lr * weight_decay`` before the Adam step on the raw gradient."""
-
-    _decoupled = True
+    ``p *= 1 - lr * weight_decay`` before the Adam step on the raw gradient. As PyTorch's, it is
+    Adam with ``decoupled_weight_decay=True`` (in its groups and state_dict too)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+                 amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
 
 
 class RAdam(Adam):
@@ -362,19 +423,12 @@ class RAdam(Adam):
     term is switched on only once the variance of its estimate is tractable (rho_t > 5), with
     the rectification factor r_t; plain bias-corrected momentum SGD before that.
     ``decoupled_weight_decay=True`` (PyTorch's): ``p *= 1 - lr * weight_decay`` first, as AdamW,
-    instead of adding ``weight_decay * p`` to the gradient."""
+    instead of adding ``weight_decay * p`` to the gradient (the default, as PyTorch's)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decoupled_weight_decay: bool = False):
+                 decoupled_weight_decay: bool = False, *, maximize: bool = False):
         Optimizer.__init__(self, params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                                          "decoupled_weight_decay": decoupled_weight_decay})
-
-    def _validate(self, g):
-        super()._validate(g)
-        flag = g.get("decoupled_weight_decay", False)
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"decoupled_weight_decay must be True or False. Received: decoupled_weight_decay={flag!r}")
-        g["decoupled_weight_decay"] = bool(flag)
+                                          "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize})
 
     def _update(self, p, state, g):
         state["step"] += 1
@@ -382,5 +436,5 @@ class RAdam(Adam):
         if g.get("decoupled_weight_decay") and wd:
             p.data *= p.data.dtype.type(1.0 - g["lr"] * wd)  # in place, then the update on the raw gradient
             wd = 0.0
-        _run("radam_update", p.data, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
+        _run("radam_update", p.data, self._grad(p, g), state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
              g["betas"][0], g["betas"][1], g["eps"], wd)
