@@ -13,7 +13,9 @@ the layers one by one, with fewer passes over memory.
   KH*KW-times smaller array; backward masks the pooled gradient where that output is not > 0
   and scatters it to the argmax positions. Where the unfused layers pick another argmax (a
   window with no positive value), the gradient there is 0 in both. The full-size ReLU output
-  and its gradient are never made.
+  and its gradient are never made. Not for a dilated pool: its window may hold no element of
+  the input (value -inf, which max-then-ReLU would turn into 0), and the dilated path is array
+  code that fusing would not speed up.
 
 A rule applies only to the exact layer classes (a subclass may change forward), and never while
 ``Module.summary`` records the layers one by one. A layer used inside a fused step has its own
@@ -96,7 +98,7 @@ def plan_step(layers, i):
     or (layers[i], 1) when it runs alone."""
     layer = layers[i]
     nxt = layers[i + 1] if i + 1 < len(layers) else None
-    if type(layer) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices:
+    if type(layer) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices and nxt.dilation == (1, 1):
         return ReluMaxPool(layer, nxt), 2
     if type(layer) is Linear and type(nxt) is ReLU:
         return LinearRelu(layer, nxt), 2

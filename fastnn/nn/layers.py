@@ -334,9 +334,10 @@ class MaxPool2d(_Pool2d):
     Args (PyTorch's order): kernel_size, stride (default kernel_size), padding (<= kernel_size
     // 2), dilation (the window's taps d apart; dilated windows are gathered by array code,
     slower than the native kernel), return_indices (forward returns (y, indices), the int64
-    positions ``h * W + w`` of the maxima in each input plane, as PyTorch), ceil_mode
-    (OH = ceil((H + 2P - d (K - 1) - 1) / S) + 1, the last window starting inside the input or
-    the left padding, as PyTorch; default floor).
+    positions ``h * W + w`` of the maxima in each input plane, as PyTorch; -1 for a dilated
+    window whose taps all miss the input, value -inf and no gradient, where PyTorch's index is
+    garbage), ceil_mode (OH = ceil((H + 2P - d (K - 1) - 1) / S) + 1, the last window starting
+    inside the input or the left padding, as PyTorch; default floor).
     Shape: (N, C, H, W) -> (N, C, OH, OW).
     """
 
@@ -357,7 +358,17 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
-        return ops.max_pool2d_backward(dy, self._indices, self._x_shape)
+        indices = self._indices
+        if self.dilation != (1, 1):
+            # a dilated window may hold no element of x (its taps all in the padding): index -1,
+            # value -inf, whatever x is; it gets no gradient (the op refuses -1: it names a bug
+            # when it comes from anywhere else)
+            hole = indices < 0
+            if bool(hole.any()):
+                xp = ops.get_array_module(indices)
+                dy = xp.where(hole, dy.dtype.type(0), dy)
+                indices = xp.where(hole, np.int64(0), indices)
+        return ops.max_pool2d_backward(dy, indices, self._x_shape)
 
     def get_config(self):
         config = super().get_config()
@@ -478,6 +489,12 @@ class _BatchNorm(Module):
             self.num_batches_tracked += 1  # in place: the buffer stays the same array
             if momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked)
+        if batch_stats and x.size == 0:
+            # an empty batch (N = 0, or L, H or W = 0) has no statistics: PyTorch returns the empty
+            # output, keeps the running statistics (still counting the batch) and gives zero
+            # gradients; the kernels refuse it (they need more than one value per channel)
+            self._cache = (None, x.shape, x.dtype)
+            return ops.get_array_module(x).empty(x.shape, x.dtype)
         running = (self.running_mean, self.running_var) if self.track_running_stats else (None, None)
         y, mean, invstd = ops.batch_norm_forward(xk, gamma, beta, *running, training=batch_stats,
                                                  momentum=0.0 if momentum is None else momentum, eps=self.eps)
@@ -486,6 +503,16 @@ class _BatchNorm(Module):
 
     def backward(self, dy):
         _need_forward(self, self._cache)
+        if self._cache[0] is None:  # an empty batch (see forward)
+            _, shape, dtype = self._cache
+            if tuple(dy.shape) != tuple(shape):
+                raise ValueError(f"{type(self).__name__}.backward expects dy of shape {shape} (the forward's "
+                                 f"input), got {dy.shape}")
+            if self.affine:
+                xp = ops.get_array_module(dy)
+                self.weight.add_grad(xp.zeros(self.num_features, self.weight.data.dtype))
+                self.bias.add_grad(xp.zeros(self.num_features, self.bias.data.dtype))
+            return ops.get_array_module(dy).empty(shape, dtype)
         xk, gamma, mean, invstd, training, shape = self._cache
         dx, dgamma, dbeta = ops.batch_norm_backward(contiguous(dy).reshape(xk.shape), xk, gamma,
                                                     mean, invstd, training=training)

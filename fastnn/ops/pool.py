@@ -21,9 +21,12 @@ __all__ = [
 ]
 
 
-def _pool_args(x_shape, kernel_size, stride, padding, check_size: bool = True):
+def _pool_args(x_shape, kernel_size, stride, padding, check_size: bool = True, ceil_mode: bool = False):
     """Normalised (kernel, stride, padding) pairs and (OH, OW) (None without check_size: the
-    caller sizes the output itself), every rule checked."""
+    caller sizes the output itself), every rule checked. With ceil_mode, (OH, OW) is ceil
+    mode's: the kernel may then pass the padded input by less than the stride (H = 1, kernel
+    2, stride 2 gives one window, PyTorch's formula), so the floor-mode size check would refuse
+    valid layers."""
     k = pair(kernel_size, "kernel_size")
     s = pair(kernel_size if stride is None else stride, "stride")
     p = pair(padding, "padding")
@@ -34,6 +37,16 @@ def _pool_args(x_shape, kernel_size, stride, padding, check_size: bool = True):
         raise ValueError(f"padding must be at most half the kernel size: got padding {p} for kernel_size {k}")
     if x_shape[2] < 1 or x_shape[3] < 1:
         raise ValueError(f"pooling needs non-empty spatial dimensions, got shape {tuple(x_shape)}")
+    if check_size and ceil_mode:
+        if min(k) < 1 or min(s) < 1 or min(p) < 0:
+            raise ValueError(f"pooling needs kernel_size >= 1, stride >= 1 and padding >= 0: got kernel_size {k}, "
+                             f"stride {s}, padding {p}")
+        out_hw = _ceil_args(x_shape, k, s, p)[0]
+        if min(out_hw) < 1:
+            raise ValueError(f"pooling output would be empty (ceil_mode): input {tuple(x_shape[2:])}, kernel_size "
+                             f"{k}, stride {s}, padding {p} (the kernel may pass the padded input by less than "
+                             f"the stride)")
+        return k, s, p, out_hw
     return k, s, p, (_output_hw(x_shape[2], x_shape[3], k, s, p) if check_size else None)
 
 
@@ -98,21 +111,31 @@ def _dilation(dilation):
 
 
 def _dilated_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """Windows along one axis for taps d apart (PyTorch's formula, ceil_mode's rule as above)."""
+    """Windows along one axis for taps d apart (PyTorch's formula, ceil_mode's rule as above:
+    the window may then pass the padded input by less than the stride)."""
     span = size + 2 * p - d * (k - 1) - 1
-    if span < 0 or s < 1:
+    out = 0
+    if s >= 1:
+        out = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (out - 1) * s >= size + p:
+            out -= 1
+    if out < 1:
         raise ValueError(f"max pooling output would be empty: size {size}, kernel_size {k}, stride {s}, "
-                         f"padding {p}, dilation {d}")
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
+                         f"padding {p}, dilation {d}{', ceil_mode' if ceil_mode else ''}")
     return out
 
 
 def _dilated_max_pool(x, k, s, p, d, ceil_mode):
     """max_pool2d_forward with dilation d != 1: the windows' taps gathered by a strided view of x
     padded with -inf, then the native kernel's choice: the first largest real element, the last
-    NaN if the window has one, the first real element of an all -inf window."""
+    NaN if the window has one, the first real element of an all -inf window.
+
+    A dilated window can step over the whole input (H = 2, kernel 2, padding 1, dilation 3: taps
+    at rows -1 and 2): it holds no element, its value is -inf and its index -1. PyTorch gives
+    -inf too, with an index computed past its first tap that lies outside the plane or on an
+    element the window does not hold (garbage); -1 is the "no element" that PyTorch's backward
+    kernel skips, and MaxPool2d.backward gives such windows no gradient (y does not depend on x
+    there); max_pool2d_backward itself refuses -1 (a ValueError naming it)."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     oh, ow = (_dilated_size(h, k[0], s[0], p[0], d[0], ceil_mode), _dilated_size(w, k[1], s[1], p[1], d[1], ceil_mode))
@@ -129,6 +152,7 @@ def _dilated_max_pool(x, k, s, p, d, ceil_mode):
     q = np.arange(ow)[:, None] * s[1] - p[1] + np.arange(k[1])[None, :] * d[1]  # (OW, KW)
     real = (((r >= 0) & (r < h))[:, None, :, None] & ((q >= 0) & (q < w))[None, :, None, :]).reshape(oh, ow, -1)
     pos = (r[:, None, :, None] * w + q[None, :, None, :]).reshape(oh, ow, -1)
+    none_real = xp.asarray(~real.any(axis=-1))  # windows holding no element of x (see above)
     first_real = xp.asarray(np.argmax(real, axis=-1))
     arg = xp.argmax(taps, axis=-1)
     best = xp.take_along_axis(taps, arg[..., None], axis=-1)[..., 0]
@@ -139,6 +163,8 @@ def _dilated_max_pool(x, k, s, p, d, ceil_mode):
     y = contiguous(xp.take_along_axis(taps, arg[..., None], axis=-1)[..., 0])
     pos = xp.asarray(pos.astype(np.int64))
     idx = pos[xp.arange(oh)[:, None], xp.arange(ow)[None, :], arg]
+    if bool(none_real.any()):
+        idx = xp.where(none_real, np.int64(-1), idx)
     return y, contiguous(idx.astype(np.int64))
 
 
@@ -150,7 +176,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, 
     KH) / SH) + 1 (less one if the last window would start in the right padding), PyTorch's;
     the windows past the input then cover fewer elements. ``dilation``: an int or (h, w) pair,
     the window's taps d apart (PyTorch's; OH = (H + 2*PH - d*(KH - 1) - 1) // SH + 1); dilated
-    windows are gathered by array code, slower than the native kernel.
+    windows are gathered by array code, slower than the native kernel. A dilated window whose
+    taps all miss the input gives -inf and index -1 (see _dilated_max_pool).
     Returns: (y (N, C, OH, OW), indices int64 (N, C, OH, OW)).
     """
     x = _pool_input(x, "max_pool2d_forward")
@@ -158,7 +185,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, 
     if d != (1, 1):
         k, s, p, _ = _pool_args(x.shape, kernel_size, stride, padding, check_size=False)
         return _dilated_max_pool(x, k, s, p, d, bool(ceil_mode))
-    k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
+    k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding, ceil_mode=bool(ceil_mode))
     xp = get_array_module(x)
     if ceil_mode:
         (oh, ow), extra = _ceil_args(x.shape, k, s, p)
@@ -213,7 +240,7 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, count_include_pad
     ``divisor_override``: a nonzero int that divides every window's sum instead (PyTorch's;
     count_include_pad then does not matter)."""
     x = _pool_input(x, "avg_pool2d_forward")
-    k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding)
+    k, s, p, (oh, ow) = _pool_args(x.shape, kernel_size, stride, padding, ceil_mode=bool(ceil_mode))
     div = _divisor(divisor_override)
     if div is not None:  # the window sums (KH*KW times the count_include_pad means) over div
         extra = _ceil_args(x.shape, k, s, p)[1] if ceil_mode else (0, 0)
@@ -237,7 +264,7 @@ def avg_pool2d_backward(dy, x_shape, kernel_size, stride=None, padding=0, count_
     when given, as the forward)."""
     dy = _grad_input(dy, "avg_pool2d_backward")
     shape = _x_shape(x_shape)
-    k, s, p, (oh, ow) = _pool_args(shape, kernel_size, stride, padding)
+    k, s, p, (oh, ow) = _pool_args(shape, kernel_size, stride, padding, ceil_mode=bool(ceil_mode))
     div = _divisor(divisor_override)
     if div is not None:
         (oh, ow), extra = _ceil_args(shape, k, s, p) if ceil_mode else ((oh, ow), (0, 0))
