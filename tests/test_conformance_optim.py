@@ -554,14 +554,10 @@ def test_named_parameters_keep_their_names_as_torch():
     assert all(p in opt.state for p in model.parameters())
 
 
-@pytest.mark.xfail(strict=True, reason="the fused float32 kernels (csrc/kernels/optim_impl.h, csrc/cuda/optim.cu) "
-                   "compute 1 - beta2 as 1.0f - float(beta2): float(0.999) is off by 1.3e-8, 1.3e-5 of "
-                   "1 - beta2, so v and the step are off by ~1e-5 relative (torch takes 1 - beta2 in double); "
-                   "a C++ fix, outside fastnn.optim")
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
 def test_float32_adam_kernels_are_as_accurate_as_torch_at_a_large_lr(name):
-    """The 8 steps of test_steps_match_torch at lr=0.1: the float32 error of v then shows. (A
-    known departure, kept here so that a kernel fix turns it into a pass: remove the xfail.)"""
+    """The 8 steps of test_steps_match_torch at lr=0.1, where a float32 error in v shows: the
+    kernels take 1 - beta2 in double, as torch (1.0f - float(0.999) was 1.3e-5 off)."""
     ps, tps, opt, topt, grads = _pair(name, {"lr": 0.1})
     for gs in grads:
         _set_grads(ps, tps, gs)

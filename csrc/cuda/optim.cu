@@ -30,8 +30,7 @@ extern "C" __global__ void adagrad_update_f32(float* p, const float* g, float* s
 }
 
 extern "C" __global__ void adadelta_update_f32(float* p, const float* g, float* sa, float* ad, long long n, float lr,
-                                               float rho, float eps, float wd) {
-  const float one_m_rho = 1.0f - rho;
+                                               float rho, float one_m_rho, float eps, float wd) {
   FASTNN_GRID_STRIDE(i, n) {
     const float gi = g[i] + wd * p[i];
     const float s = rho * sa[i] + one_m_rho * gi * gi;
@@ -44,8 +43,8 @@ extern "C" __global__ void adadelta_update_f32(float* p, const float* g, float* 
 
 // buf may be null unless mom > 0, ga null unless centered.
 extern "C" __global__ void rmsprop_update_f32(float* p, const float* g, float* sa, float* buf, float* ga, long long n,
-                                              float lr, float alpha, float eps, float wd, float mom, int centered) {
-  const float one_m_alpha = 1.0f - alpha;
+                                              float lr, float alpha, float one_m_alpha, float eps, float wd, float mom,
+                                              int centered) {
   FASTNN_GRID_STRIDE(i, n) {
     const float gi = g[i] + wd * p[i];
     const float s = alpha * sa[i] + one_m_alpha * gi * gi;
@@ -72,9 +71,8 @@ extern "C" __global__ void rmsprop_update_f32(float* p, const float* g, float* s
 // step_size = lr / (1 - beta1^step), inv_sqrt_bc2 = 1 / sqrt(1 - beta2^step). vmax: null, or
 // AMSGrad's running maximum of v (NaN propagating, as torch.maximum), used in the denominator.
 extern "C" __global__ void adam_update_f32(float* p, const float* g, float* m, float* v, long long n, float decay,
-                                           float b1, float b2, float wd_l2, float step_size, float inv_sqrt_bc2,
-                                           float eps, float* vmax) {
-  const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+                                           float b1, float one_m_b1, float b2, float one_m_b2, float wd_l2,
+                                           float step_size, float inv_sqrt_bc2, float eps, float* vmax) {
   FASTNN_GRID_STRIDE(i, n) {
     const float pi = p[i] * decay;
     const float gi = g[i] + wd_l2 * pi;
@@ -94,8 +92,8 @@ extern "C" __global__ void adam_update_f32(float* p, const float* g, float* m, f
 
 // rectified: rho_t > 5; coef = lr / (1 - beta1^step) (* rectification * sqrt(1 - beta2^step) when rectified).
 extern "C" __global__ void radam_update_f32(float* p, const float* g, float* m, float* v, long long n, float b1,
-                                            float b2, float wd, int rectified, float coef, float eps) {
-  const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+                                            float one_m_b1, float b2, float one_m_b2, float wd, int rectified,
+                                            float coef, float eps) {
   FASTNN_GRID_STRIDE(i, n) {
     const float gi = g[i] + wd * p[i];
     const float mi = b1 * m[i] + one_m_b1 * gi;

@@ -24,12 +24,13 @@ void adagrad_update(float* param, const float* grad, float* sum_sq, int64_t n, d
 
 void adadelta_update(float* param, const float* grad, float* square_avg, float* acc_delta, int64_t n, double lr,
                      double rho, double eps, double weight_decay) {
-  FASTNN_DISPATCH(adadelta_loop(param, grad, square_avg, acc_delta, n, f(lr), f(rho), f(eps), f(weight_decay)));
+  FASTNN_DISPATCH(adadelta_loop(param, grad, square_avg, acc_delta, n, f(lr), f(rho), f(1.0 - rho), f(eps),
+                                 f(weight_decay)));
 }
 
 void rmsprop_update(float* param, const float* grad, float* square_avg, float* buf, float* grad_avg, int64_t n,
                     double lr, double alpha, double eps, double weight_decay, double momentum, bool centered) {
-  FASTNN_DISPATCH(rmsprop_loop(param, grad, square_avg, buf, grad_avg, n, f(lr), f(alpha), f(eps),
+  FASTNN_DISPATCH(rmsprop_loop(param, grad, square_avg, buf, grad_avg, n, f(lr), f(alpha), f(1.0 - alpha), f(eps),
                                f(weight_decay), f(momentum), centered));
 }
 
@@ -40,8 +41,8 @@ void adam_update(float* param, const float* grad, float* exp_avg, float* exp_avg
   const double bc1 = 1.0 - std::pow(beta1, s), bc2 = 1.0 - std::pow(beta2, s);
   const double decay = decoupled ? 1.0 - lr * weight_decay : 1.0;  // AdamW shrinks param first
   const double wd_l2 = decoupled ? 0.0 : weight_decay;               // Adam folds wd into the gradient
-  FASTNN_DISPATCH(adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, f(decay), f(beta1), f(beta2),
-                            f(wd_l2), f(lr / bc1), f(1.0 / std::sqrt(bc2)), f(eps)));
+  FASTNN_DISPATCH(adam_loop(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, f(decay), f(beta1), f(1.0 - beta1),
+                            f(beta2), f(1.0 - beta2), f(wd_l2), f(lr / bc1), f(1.0 / std::sqrt(bc2)), f(eps)));
 }
 
 void radam_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, int64_t step,
@@ -57,7 +58,8 @@ void radam_update(float* param, const float* grad, float* exp_avg, float* exp_av
     const double rect = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
     coef = lr / bc1 * rect * std::sqrt(bc2);
   }
-  FASTNN_DISPATCH(radam_loop(param, grad, exp_avg, exp_avg_sq, n, f(beta1), f(beta2), f(weight_decay), rectified,
+  FASTNN_DISPATCH(radam_loop(param, grad, exp_avg, exp_avg_sq, n, f(beta1), f(1.0 - beta1), f(beta2), f(1.0 - beta2),
+                             f(weight_decay), rectified,
                              f(coef), f(eps)));
 }
 

@@ -45,9 +45,8 @@ void adagrad_loop(float* p, const float* g, float* ss, int64_t n, float clr, flo
   });
 }
 
-void adadelta_loop(float* p, const float* g, float* sa, float* ad, int64_t n, float lr, float rho, float eps,
-                   float wd) {
-  const float one_m_rho = 1.0f - rho;
+void adadelta_loop(float* p, const float* g, float* sa, float* ad, int64_t n, float lr, float rho, float one_m_rho,
+                   float eps, float wd) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
 #pragma omp simd
     for (int64_t i = b; i < e; ++i) {
@@ -62,8 +61,7 @@ void adadelta_loop(float* p, const float* g, float* sa, float* ad, int64_t n, fl
 }
 
 void rmsprop_loop(float* p, const float* g, float* sa, float* buf, float* ga, int64_t n, float lr, float alpha,
-                  float eps, float wd, float mom, bool centered) {
-  const float one_m_alpha = 1.0f - alpha;
+                  float one_m_alpha, float eps, float wd, float mom, bool centered) {
   const bool use_mom = mom > 0.0f;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     if (centered) {
@@ -103,8 +101,8 @@ void rmsprop_loop(float* p, const float* g, float* sa, float* buf, float* ga, in
 }
 
 void adam_loop(float* p, const float* g, float* m, float* v, float* vmax, int64_t n, float decay, float b1,
-               float b2, float wd_l2, float step_size, float inv_sqrt_bc2, float eps) {
-  const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+               float one_m_b1, float b2, float one_m_b2, float wd_l2, float step_size, float inv_sqrt_bc2,
+               float eps) {
   if (vmax != nullptr) {
     // AMSGrad (Reddi et al. 2018): the denominator uses the running maximum of v (PyTorch's
     // amsgrad=True: max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq), NaN propagating).
@@ -139,9 +137,8 @@ void adam_loop(float* p, const float* g, float* m, float* v, float* vmax, int64_
   });
 }
 
-void radam_loop(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float wd,
-                bool rectified, float coef, float eps) {
-  const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+void radam_loop(float* p, const float* g, float* m, float* v, int64_t n, float b1, float one_m_b1, float b2,
+                float one_m_b2, float wd, bool rectified, float coef, float eps) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
 #pragma omp simd
     for (int64_t i = b; i < e; ++i) {

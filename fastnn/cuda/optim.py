@@ -64,8 +64,8 @@ def adadelta_update(param, grad, square_avg, acc_delta, lr: float = 1.0, rho: fl
     n = _operands(param, grad)
     sa = _slot(square_avg, param, "square_avg", True, "by adadelta")
     ad = _slot(acc_delta, param, "acc_delta", True, "by adadelta")
-    launch("optim.cu", "adadelta_update_f32", param.size, param, grad, sa, ad, n, f32(lr), f32(rho), f32(eps),
-           f32(weight_decay))
+    launch("optim.cu", "adadelta_update_f32", param.size, param, grad, sa, ad, n, f32(lr), f32(rho), f32(1.0 - rho),
+           f32(eps), f32(weight_decay))
 
 
 def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, lr: float = 0.01, alpha: float = 0.99,
@@ -74,8 +74,8 @@ def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, lr
     sa = _slot(square_avg, param, "square_avg", True, "by rmsprop")
     buf = _slot(momentum_buf, param, "momentum_buf", momentum > 0.0, "when momentum > 0")
     ga = _slot(grad_avg, param, "grad_avg", centered, "when centered=True")
-    launch("optim.cu", "rmsprop_update_f32", param.size, param, grad, sa, buf, ga, n, f32(lr), f32(alpha), f32(eps),
-           f32(weight_decay), f32(momentum), i32(bool(centered)))
+    launch("optim.cu", "rmsprop_update_f32", param.size, param, grad, sa, buf, ga, n, f32(lr), f32(alpha),
+           f32(1.0 - alpha), f32(eps), f32(weight_decay), f32(momentum), i32(bool(centered)))
 
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float = 1e-3, beta1: float = 0.9,
@@ -89,8 +89,8 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float = 1e-3, b
     bc1, bc2 = 1.0 - math.pow(beta1, s), 1.0 - math.pow(beta2, s)
     decay = 1.0 - lr * weight_decay if decoupled else 1.0  # AdamW shrinks param first
     wd_l2 = 0.0 if decoupled else weight_decay              # Adam folds wd into the gradient
-    launch("optim.cu", "adam_update_f32", param.size, param, grad, m, v, n, f32(decay), f32(beta1), f32(beta2),
-           f32(wd_l2), f32(lr / bc1), f32(1.0 / math.sqrt(bc2)), f32(eps), vmax)
+    launch("optim.cu", "adam_update_f32", param.size, param, grad, m, v, n, f32(decay), f32(beta1),
+           f32(1.0 - beta1), f32(beta2), f32(1.0 - beta2), f32(wd_l2), f32(lr / bc1), f32(1.0 / math.sqrt(bc2)), f32(eps), vmax)
 
 
 def radam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float = 1e-3, beta1: float = 0.9,
@@ -108,5 +108,5 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, step: int, lr: float = 1e-3, 
     if rectified:
         rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
         coef = lr / bc1 * rect * math.sqrt(bc2)
-    launch("optim.cu", "radam_update_f32", param.size, param, grad, m, v, n, f32(beta1), f32(beta2),
-           f32(weight_decay), i32(rectified), f32(coef), f32(eps))
+    launch("optim.cu", "radam_update_f32", param.size, param, grad, m, v, n, f32(beta1),
+           f32(1.0 - beta1), f32(beta2), f32(1.0 - beta2), f32(weight_decay), i32(rectified), f32(coef), f32(eps))
