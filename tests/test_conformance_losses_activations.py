@@ -678,3 +678,44 @@ def test_activation_constructor_arguments_as_torch():
         nn.Softplus(beta=0)
     with pytest.raises(TypeError, match="axis must be an int. Received: axis=1.5"):
         nn.Softmax(dim=1.5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda r: nn.L1Loss(reduction=r), lambda r: torch.nn.L1Loss(reduction=r)),
+    (lambda r: nn.SmoothL1Loss(reduction=r, beta=0.0), lambda r: torch.nn.SmoothL1Loss(reduction=r, beta=0.0)),
+])
+def test_l1_gradient_at_nan_is_zero_as_torch(ours, theirs, reduction, dtype):
+    """torch.sign(NaN) is 0, so torch's L1 gradient is 0 where pred - target is NaN (the loss
+    itself is NaN); a tie gives 0 too. Both the native kernel ("mean") and the array path."""
+    pred = np.array([np.nan, 1.0, 2.0, 0.5, -1.0], dtype)
+    target = np.array([0.0, 1.0, 3.0, np.nan, -2.0], dtype)
+    loss = ours(reduction)
+    value = loss(pred, target)
+    tp = torch.tensor(pred.astype(np.float64), requires_grad=True)
+    out = theirs(reduction)(tp, _t(target))
+    dy = np.arange(1.0, 6.0) if reduction == "none" else None
+    (out * torch.tensor(dy)).sum().backward() if dy is not None else out.backward()
+    np.testing.assert_array_equal(np.isnan(value), np.isnan(out.detach().numpy()))
+    grad = loss.backward(dy.astype(dtype)) if dy is not None else loss.backward()
+    assert grad.dtype == dtype and not np.isnan(grad).any()
+    np.testing.assert_allclose(grad, tp.grad.numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda: nn.LeakyReLU(-0.5), lambda z: torch.nn.functional.leaky_relu(z, -0.5)),
+    (lambda: nn.LeakyReLU(0.1), lambda z: torch.nn.functional.leaky_relu(z, 0.1)),
+    (lambda: nn.ELU(-1.0), lambda z: torch.nn.functional.elu(z, -1.0)),
+    (lambda: nn.ELU(1.0), lambda z: torch.nn.functional.elu(z, 1.0)),
+])
+def test_signed_zeros_through_leaky_relu_and_elu_as_torch(ours, theirs, dtype):
+    """torch's LeakyReLU sends zeros through the slope (x > 0 ? x : slope x) and ELU passes them as
+    they are: with a negative slope or alpha the sign of the zero shows (and is kept bitwise)."""
+    x = np.array([-0.0, 0.0, -2.0, 3.0, np.nan, -np.inf], dtype)
+    y = ours()(x)
+    want = theirs(torch.tensor(x)).numpy()
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(want))
+    np.testing.assert_allclose(y, want, **TOL[dtype])

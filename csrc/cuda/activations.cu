@@ -26,7 +26,7 @@ __device__ __forceinline__ T act_fwd(int act, T v, T a, T thr) {
     case 1: return d_sigmoid(a * v);
     case 2: return d_tanh(v);
     case 3: return v < T(0) ? T(0) : v;
-    case 4: return v < T(0) ? v * a : v;
+    case 4: return v > T(0) ? v : v * a;
     case 5: {
       const T z = a * v;
       const T m = z > T(0) ? z : T(0);
@@ -34,7 +34,7 @@ __device__ __forceinline__ T act_fwd(int act, T v, T a, T thr) {
     }
     case 6: return v * d_sigmoid(a * v);
     case 8: return a != T(0) ? v * d_gelu_tanh_s(v) : v * d_phi(v);
-    default: return v > T(0) ? v : a * d_expm1(v);
+    default: return v < T(0) ? a * d_expm1(v) : v;
   }
 }
 

@@ -65,9 +65,9 @@ __device__ __forceinline__ double point_loss(int kind, double x, double t, doubl
       g = 2.0 * d;
       return d * d;
     }
-    case 1: {  // l1: sign, 0 at 0, NaN stays NaN
+    case 1: {  // l1: sign, 0 at 0 and at NaN (PyTorch's sign(NaN) = 0)
       const double d = x - t;
-      g = d > 0 ? 1.0 : (d < 0 ? -1.0 : d);
+      g = d > 0 ? 1.0 : (d < 0 ? -1.0 : 0.0);
       return d < 0 ? -d : d;
     }
     case 2: {  // bce: logs clamped at -100, PyTorch's clamped denominator (1e-12 as a float)

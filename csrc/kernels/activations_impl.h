@@ -82,7 +82,8 @@ void activation_forward(Act act, const T* x, T* y, int64_t n, const ActParams& p
     case Act::relu:  // written so that NaN stays NaN
       return map1(x, y, n, [](T v) { return v < T(0) ? T(0) : v; });
     case Act::leaky_relu:
-      return map1(x, y, n, [a](T v) { return v < T(0) ? v * a : v; });
+      // v > 0, not v >= 0, as PyTorch: zeros go through the slope (a < 0 flips their sign)
+      return map1(x, y, n, [a](T v) { return v > T(0) ? v : v * a; });
     case Act::softplus:  // (1/beta) log(1 + exp(beta x)), identity above the threshold
       return map1(x, y, n, [a, thr](T v) {
         const T z = a * v;
@@ -94,7 +95,7 @@ void activation_forward(Act act, const T* x, T* y, int64_t n, const ActParams& p
     case Act::elu:
       return map1(x, y, n, [a](T v) {
         const T neg = a * m_expm1(v);  // computed unconditionally so the loop vectorizes
-        return v > T(0) ? v : neg;
+        return v < T(0) ? neg : v;  // zeros (and NaN) pass as they are, as PyTorch's (whatever a's sign)
       });
     case Act::gelu:
       if (a != T(0)) return map1(x, y, n, [](T v) { return gelu_tanh(v); });

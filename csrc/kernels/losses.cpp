@@ -168,7 +168,7 @@ struct L1 {
   static constexpr bool kArithmetic = true;
   static double eval(double x, double t, double& g) {
     const double d = x - t;
-    g = d > 0 ? 1.0 : (d < 0 ? -1.0 : d);  // sign, 0 at 0, NaN stays NaN
+    g = d > 0 ? 1.0 : (d < 0 ? -1.0 : 0.0);  // sign, 0 at 0 and at NaN (PyTorch's sign(NaN) = 0)
     return std::fabs(d);
   }
 };

@@ -156,14 +156,20 @@ class MSELoss(Loss):
         return d * d, 2.0 * d
 
 
+def _torch_sign(xp, d):
+    """sign(d) with 0 for NaN, as torch.sign (the gradient of torch's L1 losses)."""
+    return xp.where(d > 0, 1.0, xp.where(d < 0, -1.0, 0.0))
+
+
 class L1Loss(Loss):
-    """mean(|pred - target|); the gradient at a tie is 0 (PyTorch's sign)."""
+    """mean(|pred - target|); the gradient at a tie is 0, and where pred - target is NaN (PyTorch's
+    sign, which gives 0 for NaN)."""
     _op = "l1_loss"
 
     def _elementwise(self, pred, target):
         xp = _device.xp_of(pred)
         d = pred.astype(np.float64) - target.astype(np.float64)
-        return xp.abs(d), xp.sign(d)
+        return xp.abs(d), _torch_sign(xp, d)
 
 
 def _weight_array(name, what, value):
@@ -653,8 +659,8 @@ class SmoothL1Loss(_ComposedLoss):
         xp = _device.xp_of(pred)
         d = pred.astype(np.float64) - _float_target("SmoothL1Loss", pred, target).astype(np.float64)
         a, b = xp.abs(d), self.beta
-        if b == 0.0:
-            return a, xp.sign(d)
+        if b == 0.0:  # L1Loss, gradient included (0 at NaN, as torch's beta = 0 path)
+            return a, _torch_sign(xp, d)
         quad = a < b
         return xp.where(quad, 0.5 * d * d / b, a - 0.5 * b), xp.where(quad, d / b, xp.sign(d))
 

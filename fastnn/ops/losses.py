@@ -78,7 +78,8 @@ def mse_loss(pred, target):
 
 
 def l1_loss(pred, target):
-    """mean(|pred - target|); returns (loss, dpred) with dpred = sign(pred - target) / n (0 where equal)."""
+    """mean(|pred - target|); returns (loss, dpred) with dpred = sign(pred - target) / n (0 where equal
+    and where the difference is NaN, as PyTorch)."""
     return _pointwise("l1_loss", pred, target, "pred")
 
 

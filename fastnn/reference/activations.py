@@ -50,7 +50,8 @@ def relu_backward(dy, x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    return np.where(x < 0, negative_slope * x, x).astype(x.dtype)
+    # x > 0, not x >= 0, as PyTorch: zeros go through the slope (a negative slope flips their sign)
+    return np.where(x > 0, x, negative_slope * x).astype(x.dtype)
 
 
 def leaky_relu_backward(dy, x, negative_slope=0.01):
@@ -107,7 +108,7 @@ def gelu_backward(dy, x, approximate="none"):
 def elu(x, alpha=1.0):
     with np.errstate(over="ignore"):
         neg = alpha * np.expm1(np.minimum(x, 0))
-    return np.where(x > 0, x, neg).astype(x.dtype)
+    return np.where(x < 0, neg, x).astype(x.dtype)  # zeros keep their sign, as PyTorch's
 
 
 def elu_backward(dy, x, alpha=1.0):

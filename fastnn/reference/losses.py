@@ -78,9 +78,11 @@ def mse_loss(pred, target):
 
 
 def l1_loss(pred, target):
-    """mean(|pred - target|); grad sign(pred - target) / n (0 where equal, as PyTorch)."""
+    """mean(|pred - target|); grad sign(pred - target) / n (0 where equal, and where the difference
+    is NaN: PyTorch's sign(NaN) is 0, so its L1 gradient there is 0)."""
     d = pred - target
-    return _mean(np.abs(d)), (np.sign(d) / max(d.size, 1)).astype(pred.dtype)
+    sign = np.where(d > 0, 1.0, np.where(d < 0, -1.0, 0.0))
+    return _mean(np.abs(d)), (sign / max(d.size, 1)).astype(pred.dtype)
 
 
 def check_probabilities(prob, name: str = "prob") -> None:
