@@ -177,9 +177,12 @@ def test_ratios_of_known_costs(pool):
     assert set(c.per_round) == {"fastnn", "numpy"} and all(len(v) == 5 for v in c.per_round.values())
     # the calibration chose about block / cost calls
     assert 8 <= c.calls["fastnn"] <= 14 and 3 <= c.calls["numpy"] <= 5
-    # a call never takes less than its busy-wait; the median round is not far above it
+    # a call never takes less than its busy-wait (in any round), and the best round is close to
+    # it: the harness adds little. (Not the median: on a shared VM other tenants' steal time can
+    # slow most of 5 rounds by 30 %, which says nothing about the harness; seen here.)
     for lib, cost in costs.items():
-        assert cost <= c.seconds[lib] < 1.25 * cost
+        assert all(cost <= t for t in c.per_round[lib])
+        assert cost <= c.seconds[lib] and min(c.per_round[lib]) < 1.1 * cost
     ratios = c.round_ratios("numpy")
     assert c.ratios["numpy"] == statistics.median(ratios)
     lo, hi = c.ratio_ranges["numpy"]
