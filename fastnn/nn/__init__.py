@@ -3,7 +3,8 @@ dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
 from . import init
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Step, Swish, Tanh
-from .containers import Concat, Identity, ModuleList, Residual, Sequential, layer_from_config, layer_to_config
+from .containers import (Concat, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Residual, Sequential,
+                         layer_from_config, layer_to_config)
 from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
     Linear, MaxPool2d, Reshape,
@@ -22,7 +23,7 @@ __all__ = [
     # activations
     "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU", "Softmax", "LogSoftmax",
     # containers
-    "Sequential", "ModuleList", "Identity", "Residual", "Concat",
+    "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Residual", "Concat",
     # losses
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
     "HuberLoss", "SmoothL1Loss", "NLLLoss", "KLDivLoss",

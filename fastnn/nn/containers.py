@@ -1,18 +1,22 @@
 """Containers: Sequential (a chain), Residual (y = block(x) + shortcut(x)) and Concat (branches
 side by side along the channel axis). They compose forward and backward of their children, so
-ResNet- and Inception/DenseNet-style models need no general autograd. ModuleList holds modules
-for a custom Module's own forward (it has none), and Identity passes its input through."""
+ResNet- and Inception/DenseNet-style models need no general autograd. ModuleList and ModuleDict
+hold modules, ParameterList and ParameterDict parameters, for a custom Module's own forward (they
+have none), and Identity passes its input through."""
 from __future__ import annotations
 
 import operator
+
+import numpy as np
 
 from .. import ops
 from ..ops._dispatch import contiguous
 from . import fusion
 from . import module as module_mod
-from .module import LAYER_REGISTRY, Module
+from .module import LAYER_REGISTRY, Module, Parameter
 
-__all__ = ["Sequential", "ModuleList", "Identity", "Residual", "Concat", "layer_to_config", "layer_from_config"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Residual", "Concat",
+           "layer_to_config", "layer_from_config"]
 
 
 def layer_to_config(layer: Module) -> dict:
@@ -308,6 +312,207 @@ class ModuleList(_ModuleSequence):
     @classmethod
     def from_config(cls, config):
         return cls([layer_from_config(s) for s in config["modules"]])
+
+
+def _pairs(what: str, items):
+    """(key, value) pairs of a mapping or of an iterable of pairs (PyTorch's update rule)."""
+    if hasattr(items, "keys") and hasattr(items, "__getitem__"):
+        return [(k, items[k]) for k in items.keys()]
+    pairs = []
+    for i, item in enumerate(items):
+        try:
+            k, v = item
+        except (TypeError, ValueError):
+            raise ValueError(f"{what}.update expects a mapping or an iterable of (key, value) pairs; element {i} "
+                             f"is {item!r}") from None
+        pairs.append((k, v))
+    return pairs
+
+
+class _Dict(Module):
+    """The dict API over one registry of the module (its children or its parameters), in
+    insertion order: ``d[key]``, ``d[key] = v``, ``del d[key]``, ``len``, ``in``, iteration
+    over the keys, ``keys``/``values``/``items``, ``update``, ``pop``, ``clear`` (PyTorch's)."""
+
+    def _registry(self) -> dict:
+        raise NotImplementedError
+
+    def _put(self, key, value) -> None:
+        raise NotImplementedError
+
+    def _check_key(self, key) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"{type(self).__name__} keys must be str. Received: key={key!r}")
+        return key
+
+    def __getitem__(self, key):
+        reg = self._registry()
+        if key not in reg:
+            raise KeyError(key)
+        return reg[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._put(self._check_key(key), value)
+
+    def __delitem__(self, key) -> None:
+        if key not in self._registry():
+            raise KeyError(key)
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._registry())
+
+    def __iter__(self):
+        return iter(list(self._registry()))
+
+    def __contains__(self, key) -> bool:
+        return key in self._registry()
+
+    def keys(self):
+        return self._registry().keys()
+
+    def values(self):
+        return self._registry().values()
+
+    def items(self):
+        return self._registry().items()
+
+    def update(self, items) -> None:
+        for k, v in _pairs(type(self).__name__, items):
+            self[k] = v
+
+    def pop(self, key):
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        for key in list(self._registry()):
+            del self[key]
+
+
+class ModuleDict(_Dict):
+    """Modules by name (PyTorch's ``nn.ModuleDict``): registered as children under their keys,
+    so ``parameters()``, ``state_dict()`` ("key.weight"...), ``to()``, ``train()``/``eval()``
+    and ``fastnn.save`` see them; no forward or backward of its own. Built from a dict or an
+    iterable of (name, module) pairs; keys follow ``add_module``'s rules (non-empty str, no ".",
+    not an existing attribute such as "keys")."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _registry(self) -> dict:
+        return self._modules
+
+    def _put(self, key, value) -> None:
+        self.add_module(key, value)
+
+    def get_config(self):
+        return {"modules": {k: layer_to_config(m) for k, m in self._modules.items()}}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls({k: layer_from_config(spec) for k, spec in config["modules"].items()})
+
+
+def _as_parameter(value) -> Parameter:
+    """A Parameter as given, or a new one holding an array (PyTorch's ParameterList wraps tensors)."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Module) or value is None:
+        raise TypeError(f"a parameter container holds Parameters or float arrays. Received: {value!r}")
+    return Parameter(value)
+
+
+def _parameter_shapes(params) -> dict:
+    """What from_config needs to rebuild the parameters (their values come from the state dict)."""
+    return {"shapes": [list(p.data.shape) for p in params], "dtypes": [str(p.data.dtype) for p in params]}
+
+
+def _placeholders(config) -> list:
+    return [Parameter(np.zeros(shape, dtype)) for shape, dtype in zip(config["shapes"], config["dtypes"])]
+
+
+class ParameterDict(_Dict):
+    """Parameters by name (PyTorch's ``nn.ParameterDict``): each registered under its key, so
+    ``parameters()``, ``state_dict()``, optimizers and ``fastnn.save`` see them. A float array
+    given as a value becomes a new Parameter; keys follow ``register_parameter``'s rules."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def _registry(self) -> dict:
+        return self._parameters
+
+    def _put(self, key, value) -> None:
+        self.register_parameter(key, _as_parameter(value))
+
+    def get_config(self):
+        return {"keys": list(self._parameters), **_parameter_shapes(self._parameters.values())}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(dict(zip(config["keys"], _placeholders(config))))
+
+
+class ParameterList(Module):
+    """A list of parameters (PyTorch's ``nn.ParameterList``), registered as "0", "1", ...:
+    ``len``, iteration, ``p[i]`` (negative too), ``p[i] = v``, ``append``, ``extend``, ``+=``.
+    A float array given as a value becomes a new Parameter."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _index(self, i) -> int:
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(f"ParameterList indices must be integers. Received: index={i!r}") from None
+        n = len(self._parameters)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for ParameterList of length {n}. Received: index={i}")
+        return i % n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ParameterList(list(self._parameters.values())[i])
+        return self._parameters[str(self._index(i))]
+
+    def __setitem__(self, i, value) -> None:
+        setattr(self, str(self._index(i)), _as_parameter(value))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(list(self._parameters.values()))
+
+    def append(self, value):
+        setattr(self, str(len(self._parameters)), _as_parameter(value))
+        return self
+
+    def extend(self, values):
+        if isinstance(values, (Parameter, Module)) or not hasattr(values, "__iter__"):
+            raise TypeError(f"ParameterList.extend expects an iterable of parameters. Received: {values!r}")
+        for v in list(values):
+            self.append(v)
+        return self
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def get_config(self):
+        return _parameter_shapes(self._parameters.values())
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(_placeholders(config))
 
 
 class Identity(Module):
