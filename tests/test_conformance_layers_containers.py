@@ -441,7 +441,10 @@ def _every_layer_model():
         nn.Flatten(),
         nn.Sigmoid(beta=0.5), nn.Dense(20, 12), nn.Swish(1.5), nn.SiLU(), nn.Tanh(), nn.Step(),
     )
-    return nn.Sequential(body, nn.Linear(12, 8), nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
+    extra = [nn.Hardtanh(-2.0, 2.5), nn.ReLU6(), nn.SELU(), nn.CELU(0.7), nn.Mish(), nn.Hardswish(), nn.Hardsigmoid(),
+             nn.Softsign(), nn.LogSigmoid(), nn.Tanhshrink(), nn.Softshrink(0.1), nn.Hardshrink(0.05),
+             nn.Threshold(-0.5, 0.25), nn.Softmin(dim=1)]
+    return nn.Sequential(body, nn.Linear(12, 8), *extra, nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
                          nn.GlobalAvgPool2d())
 
 

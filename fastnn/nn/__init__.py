@@ -2,7 +2,9 @@
 dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
 from . import init
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
-from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Step, Swish, Tanh
+from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
+                         LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softshrink, Softsign,
+                         Step, Swish, Tanh, Tanhshrink, Threshold)
 from .containers import (Concat, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Residual, Sequential,
                          layer_from_config, layer_to_config)
 from .layers import (
@@ -22,6 +24,8 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
     # activations
     "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU", "Softmax", "LogSoftmax",
+    "Softmin", "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Hardswish", "Hardsigmoid", "Softsign", "LogSigmoid",
+    "Tanhshrink", "Softshrink", "Hardshrink", "Threshold",
     # containers
     "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Residual", "Concat",
     # losses

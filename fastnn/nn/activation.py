@@ -8,7 +8,8 @@ from .. import _device, ops
 from .module import Module, check_float_arg
 
 __all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU",
-           "Softmax", "LogSoftmax"]
+           "Softmax", "LogSoftmax", "Softmin", "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Hardswish", "Hardsigmoid",
+           "Softsign", "LogSigmoid", "Tanhshrink", "Softshrink", "Hardshrink", "Threshold"]
 
 
 def _check_array(layer, x) -> None:
@@ -72,7 +73,8 @@ class ReLU(_Activation):
 
 
 class LeakyReLU(_Activation):
-    """x for x >= 0, negative_slope * x otherwise."""
+    """x for x > 0, negative_slope * x otherwise (zeros too, as PyTorch: a negative slope flips
+    their sign)."""
     _op = "leaky_relu"
 
     def __init__(self, negative_slope: float = 0.01):
@@ -199,3 +201,244 @@ class Softmax(_SoftmaxBase):
 class LogSoftmax(_SoftmaxBase):
     """log(softmax(x)) along ``axis`` (or ``dim=``, as Softmax)."""
     _op = "log_softmax"
+
+
+class Softmin(_SoftmaxBase):
+    """softmax(-x) along ``axis`` (or ``dim=``, as Softmax): PyTorch's Softmin."""
+    _op = "softmax"
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            _check_array(self, x)
+        return super().forward(-x)
+
+    def backward(self, dy):
+        return -super().backward(dy)
+
+
+# ---- activations in array code -------------------------------------------------------------
+# PyTorch's other element-wise activations, written with the array module of the input (NumPy
+# or CuPy), computed in float64 and rounded to the input's dtype (float32 results are then the
+# exact values rounded, where exp(x / alpha) would amplify float32 rounding): f(x) and f'(x)
+# from the input saved by forward. Not native kernels:
+# they are not in the hot path of the models fastnn trains (docs/api.md).
+
+class _ArrayActivation(_Activation):
+    def _f(self, xp, x):
+        raise NotImplementedError
+
+    def _df(self, xp, x):  # f'(x), the same shape
+        raise NotImplementedError
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            _check_array(self, x)
+        if x.dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__} expects a float array, got dtype {x.dtype}")
+        xp = ops.get_array_module(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = xp.asarray(self._f(xp, x.astype(np.float64, copy=False))).astype(x.dtype, copy=False)
+        self._saved = x
+        return y
+
+    def backward(self, dy):
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        x = self._saved
+        if tuple(dy.shape) != tuple(x.shape):
+            raise ValueError(f"{type(self).__name__}.backward expects dy of shape {x.shape} (the forward's input), "
+                             f"got {dy.shape}")
+        xp = ops.get_array_module(x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = xp.asarray(self._df(xp, x.astype(np.float64, copy=False)))
+            return (dy.astype(np.float64, copy=False) * d).astype(dy.dtype, copy=False)
+
+
+class Hardtanh(_ArrayActivation):
+    """x clipped to [min_val, max_val] (NaN stays NaN); gradient 1 strictly inside, 0 outside and
+    at the bounds, as PyTorch's."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__()
+        self.min_val = check_float_arg("min_val", min_val)
+        self.max_val = check_float_arg("max_val", max_val)
+        if self.max_val <= self.min_val:
+            raise ValueError(f"max_val must be greater than min_val. Received: min_val={self.min_val}, "
+                             f"max_val={self.max_val}")
+
+    def _params(self):
+        return {"min_val": self.min_val, "max_val": self.max_val}
+
+    def _f(self, xp, x):
+        lo, hi = x.dtype.type(self.min_val), x.dtype.type(self.max_val)
+        return xp.where(x < lo, lo, xp.where(x > hi, hi, x))
+
+    def _df(self, xp, x):
+        return ~((x <= self.min_val) | (x >= self.max_val))
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6)."""
+
+    def __init__(self):
+        super().__init__(0.0, 6.0)
+
+    def _params(self):
+        return {}
+
+
+def _nonpositive(xp, x):
+    """x where x <= 0 (-0.0 kept), else 0: the argument of the negative piece, never overflowing."""
+    return xp.where(x > 0, x.dtype.type(0), x)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class SELU(_ArrayActivation):
+    """scale (x for x > 0, alpha (exp(x) - 1) otherwise), PyTorch's constants (Klambauer et al. 2017)."""
+
+    def _f(self, xp, x):
+        return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(_nonpositive(xp, x)))
+
+    def _df(self, xp, x):  # NaN takes the positive piece, as PyTorch's
+        return _SELU_SCALE * xp.where(x <= 0, _SELU_ALPHA * xp.exp(_nonpositive(xp, x)), 1.0)
+
+
+class CELU(_ArrayActivation):
+    """x for x > 0, alpha (exp(x / alpha) - 1) otherwise (alpha != 0)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = check_float_arg("alpha", alpha)
+        if self.alpha == 0.0:
+            raise ValueError("alpha must be non-zero (CELU divides by it). Received: alpha=0.0")
+
+    def _params(self):
+        return {"alpha": self.alpha}
+
+    def _f(self, xp, x):
+        return xp.where(x > 0, x, self.alpha * xp.expm1(_nonpositive(xp, x) / self.alpha))
+
+    def _df(self, xp, x):  # NaN takes the positive piece, as PyTorch's
+        return xp.where(x <= 0, xp.exp(_nonpositive(xp, x) / self.alpha), 1.0)
+
+
+def _softplus(xp, x):
+    """log(1 + exp(x)) without overflow."""
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def _sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Mish(_ArrayActivation):
+    """x tanh(softplus(x)) (Misra 2019)."""
+
+    def _f(self, xp, x):
+        return x * xp.tanh(_softplus(xp, x))
+
+    def _df(self, xp, x):
+        t = xp.tanh(_softplus(xp, x))
+        return t + x * _sigmoid(xp, x) * (1 - t * t)
+
+
+class Hardswish(_ArrayActivation):
+    """x relu6(x + 3) / 6; gradient 0 up to -3, (2x + 3) / 6 below 3, 1 from 3 (and at NaN), as PyTorch's."""
+
+    def _f(self, xp, x):
+        return x * xp.clip(x + 3, 0, 6) / 6
+
+    def _df(self, xp, x):
+        return xp.where(x <= -3, 0.0, xp.where(x < 3, (2 * x + 3) / 6, 1.0))
+
+
+class Hardsigmoid(_ArrayActivation):
+    """relu6(x + 3) / 6; gradient 1/6 strictly between -3 and 3, else 0."""
+
+    def _f(self, xp, x):
+        return xp.clip(x + 3, 0, 6) / 6
+
+    def _df(self, xp, x):
+        return xp.where((x > -3) & (x < 3), 1.0 / 6.0, 0.0)
+
+
+class Softsign(_ArrayActivation):
+    """x / (1 + |x|)."""
+
+    def _f(self, xp, x):
+        return x / (1 + xp.abs(x))
+
+    def _df(self, xp, x):
+        d = 1 + xp.abs(x)
+        return 1 / (d * d)
+
+
+class LogSigmoid(_ArrayActivation):
+    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), finite for every finite x."""
+
+    def _f(self, xp, x):
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def _df(self, xp, x):
+        return _sigmoid(xp, -x)
+
+
+class Tanhshrink(_ArrayActivation):
+    """x - tanh(x)."""
+
+    def _f(self, xp, x):
+        return x - xp.tanh(x)
+
+    def _df(self, xp, x):
+        t = xp.tanh(x)
+        return t * t
+
+
+class _Shrink(_ArrayActivation):
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = check_float_arg("lambd", lambd, low=0.0)
+
+    def _params(self):
+        return {"lambd": self.lambd}
+
+    def _df(self, xp, x):
+        return (x > self.lambd) | (x < -self.lambd)
+
+
+class Softshrink(_Shrink):
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (lambd >= 0)."""
+
+    def _f(self, xp, x):
+        lam = x.dtype.type(self.lambd)
+        return xp.where(x > lam, x - lam, xp.where(x < -lam, x + lam, x * 0))
+
+
+class Hardshrink(_Shrink):
+    """x where |x| > lambd, else 0 (lambd >= 0)."""
+
+    def _f(self, xp, x):
+        return xp.where((x >= -self.lambd) & (x <= self.lambd), x.dtype.type(0), x)  # NaN passes, as PyTorch's
+
+
+class Threshold(_ArrayActivation):
+    """value where x <= threshold, else x (PyTorch's Threshold(threshold, value): NaN passes);
+    gradient 0 where x <= threshold, else 1."""
+
+    def __init__(self, threshold: float, value: float):
+        super().__init__()
+        self.threshold = check_float_arg("threshold", threshold)
+        self.value = check_float_arg("value", value)
+
+    def _params(self):
+        return {"threshold": self.threshold, "value": self.value}
+
+    def _f(self, xp, x):
+        return xp.where(x <= self.threshold, x.dtype.type(self.value), x)
+
+    def _df(self, xp, x):
+        return ~(x <= self.threshold)
