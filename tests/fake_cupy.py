@@ -327,6 +327,13 @@ def maximum(a, b, out=None):
     return out
 
 
+def minimum(a, b, out=None):
+    if out is None:
+        return _wrap(np.minimum(_host(a), _host(b)))
+    np.minimum(_host(a), _host(b), out=out._a)
+    return out
+
+
 def where(condition, a, b):
     return _wrap(np.where(_host(condition), _host(a), _host(b)))
 
@@ -341,6 +348,14 @@ def arange(*args, dtype=None):
 
 def exp(a):
     return _wrap(np.exp(_device_only(a, "exp")))
+
+
+def expm1(a):
+    return _wrap(np.expm1(_device_only(a, "expm1")))
+
+
+def tanh(a):
+    return _wrap(np.tanh(_device_only(a, "tanh")))
 
 
 def log(a):

@@ -222,6 +222,25 @@ class _ListChain(nn.Module):
         return dy
 
 
+class _DictHeads(nn.Module):
+    """A custom Module holding a ModuleDict, a ParameterList and a ParameterDict (none has a forward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.heads = nn.ModuleDict({"lin": nn.Linear(6, 4), "act": nn.Tanh()})
+        self.scales = nn.ParameterList([np.linspace(0.5, 2.0, 4).astype(np.float32)])
+        self.shifts = nn.ParameterDict({"b": np.full(4, 0.25, np.float32)})
+
+    def forward(self, x):
+        self._h = self.heads["act"](self.heads["lin"](x))
+        return self._h * self.scales[0].data + self.shifts["b"].data
+
+    def backward(self, dy):
+        self.scales[0].add_grad((dy * self._h).sum(axis=0))
+        self.shifts["b"].add_grad(dy.sum(axis=0))
+        return self.heads["lin"].backward(self.heads["act"].backward(dy * self.scales[0].data))
+
+
 def _layer_cases():
     """(name, factory, input shape): every public Module class of fastnn.nn at least once."""
     return [
@@ -252,6 +271,7 @@ def _layer_cases():
         ("Reshape", lambda: nn.Reshape((4, 15)), (2, 3, 4, 5)),
         ("Identity", lambda: nn.Identity(), (3, 8)),
         ("ModuleList in a custom Module", _ListChain, (3, 6)),
+        ("ModuleDict, ParameterList, ParameterDict in a custom Module", _DictHeads, (3, 6)),
         ("Step", lambda: nn.Step(), (3, 8)),
         ("Sigmoid", lambda: nn.Sigmoid(1.5), (3, 8)),
         ("Tanh", lambda: nn.Tanh(), (3, 8)),
@@ -266,6 +286,20 @@ def _layer_cases():
         ("Softmax", lambda: nn.Softmax(), (3, 8)),
         ("Softmax axis 1", lambda: nn.Softmax(axis=1), (2, 4, 3)),
         ("LogSoftmax axis 0", lambda: nn.LogSoftmax(axis=0), (4, 3)),
+        ("Softmin", lambda: nn.Softmin(dim=1), (3, 8)),
+        ("ReLU6", lambda: nn.ReLU6(), (3, 8)),
+        ("Hardtanh", lambda: nn.Hardtanh(-0.5, 0.7), (3, 8)),
+        ("SELU", lambda: nn.SELU(), (3, 8)),
+        ("CELU", lambda: nn.CELU(0.6), (3, 8)),
+        ("Mish", lambda: nn.Mish(), (3, 8)),
+        ("Hardswish", lambda: nn.Hardswish(), (3, 8)),
+        ("Hardsigmoid", lambda: nn.Hardsigmoid(), (3, 8)),
+        ("Softsign", lambda: nn.Softsign(), (3, 8)),
+        ("LogSigmoid", lambda: nn.LogSigmoid(), (3, 8)),
+        ("Tanhshrink", lambda: nn.Tanhshrink(), (3, 8)),
+        ("Softshrink", lambda: nn.Softshrink(0.3), (3, 8)),
+        ("Hardshrink", lambda: nn.Hardshrink(0.3), (3, 8)),
+        ("Threshold", lambda: nn.Threshold(0.1, -1.0), (3, 8)),
         ("Sequential (fused steps)", lambda: nn.Sequential(
             nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(12, 6), nn.ReLU(),
             nn.Linear(6, 2)), (3, 2, 4, 4)),
