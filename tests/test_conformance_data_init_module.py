@@ -194,7 +194,9 @@ def test_repr_of_every_layer_class():
     args = {"AdaptiveAvgPool2d": (2,), "AdaptiveMaxPool2d": (2,), "AvgPool2d": (2,), "MaxPool2d": (2,),
             "BatchNorm1d": (3,), "BatchNorm2d": (3,), "Conv2d": (3, 4, 3), "ConvTranspose2d": (3, 4, 3),
             "Linear": (3, 4), "Reshape": ((2, 3),), "Concat": (nn.ReLU(), nn.Tanh()), "Residual": (nn.ReLU(),),
-            "Sequential": (nn.Linear(2, 2), nn.ReLU()), "Threshold": (0.1, 0.0)}
+            "Sequential": (nn.Linear(2, 2), nn.ReLU()), "Threshold": (0.1, 0.0),
+            "Unflatten": (1, (2, 3)), "ZeroPad2d": (1,), "ConstantPad2d": (1, 0.5), "LayerNorm": (4,),
+            "GroupNorm": (2, 4), "Upsample": (None, 2)}
     for name in nn.__all__:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:

@@ -443,7 +443,12 @@ def _every_layer_model():
     )
     extra = [nn.Hardtanh(-2.0, 2.5), nn.ReLU6(), nn.SELU(), nn.CELU(0.7), nn.Mish(), nn.Hardswish(), nn.Hardsigmoid(),
              nn.Softsign(), nn.LogSigmoid(), nn.Tanhshrink(), nn.Softshrink(0.1), nn.Hardshrink(0.05),
-             nn.Threshold(-0.5, 0.25), nn.Softmin(dim=1)]
+             nn.Threshold(-0.5, 0.25), nn.Softmin(dim=1),
+             # (N, 8) -> (N, 2, 2, 2) -> upsampled, padded and cropped back -> (N, 8)
+             nn.PReLU(8, 0.1), nn.LayerNorm(8, eps=1e-3, bias=False), nn.Unflatten(1, (2, 2, 2)),
+             nn.GroupNorm(2, 2, eps=1e-4, bias=False), nn.Upsample(size=(3, 3)), nn.ConstantPad2d((1, -1, 0, 1), 0.5),
+             nn.ZeroPad2d((-1, 0, -1, -1)), nn.Dropout2d(0.2), nn.Upsample(scale_factor=1.5), nn.GroupNorm(1, 2),
+             nn.ZeroPad2d((0, -1, 0, -1)), nn.Flatten()]
     return nn.Sequential(body, nn.Linear(12, 8), *extra, nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
                          nn.GlobalAvgPool2d())
 

@@ -451,6 +451,37 @@ class ParameterDict(_Dict):
     def _put(self, key, value) -> None:
         self.register_parameter(key, _as_parameter(value))
 
+    def get(self, key, default=None):
+        """d[key] if key is in d, else default (PyTorch's)."""
+        return self._parameters.get(key, default) if isinstance(key, str) else default
+
+    def setdefault(self, key, default=None):
+        """d[key], first setting it to default when key is missing (PyTorch's; a missing key with
+        default None raises TypeError here: the dict holds parameters only)."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def popitem(self):
+        """Remove and return the last inserted (key, parameter) (PyTorch's LIFO order)."""
+        if not self._parameters:
+            raise KeyError("popitem(): ParameterDict is empty")
+        key = next(reversed(self._parameters))
+        return key, self.pop(key)
+
+    def copy(self) -> "ParameterDict":
+        """A new ParameterDict holding the same Parameter objects (a shallow copy, PyTorch's)."""
+        return ParameterDict(dict(self._parameters))
+
+    def fromkeys(self, keys, default=None) -> "ParameterDict":
+        """A new ParameterDict with every key set to default (PyTorch's: an instance method).
+        A Parameter default is shared by every key, as in PyTorch; an array default gives each key
+        a Parameter of its own copy (PyTorch would share the storage); None raises TypeError (the
+        dict holds parameters only, where PyTorch stores None)."""
+        if default is None or isinstance(default, Parameter):
+            return ParameterDict([(k, default) for k in keys])
+        return ParameterDict([(k, default.copy() if hasattr(default, "copy") else default) for k in keys])
+
     def get_config(self):
         return {"keys": list(self._parameters), **_parameter_shapes(self._parameters.values())}
 

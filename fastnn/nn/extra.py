@@ -1,0 +1,621 @@
+"""More of torch.nn's layers, with its semantics and state_dict names: PReLU, Unflatten,
+ZeroPad2d, ConstantPad2d, Dropout2d, LayerNorm, GroupNorm, Upsample (nearest).
+
+Written in array code with the array module of the input (``ops.get_array_module``: NumPy or
+CuPy), as the activations in array code are: they are not in the hot path of the models fastnn
+trains, so they have no native kernels. The normalisations and PReLU compute in float64 and
+round to the input's dtype (float32 in, float32 out); parameter gradients are rounded to the
+parameter's dtype. Dimension legend: N C H W, OH OW.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _device, ops
+from .._random import next_seed
+from .layers import _check_input, _need_forward
+from .module import Module, Parameter, check_float_arg, check_int
+
+__all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample"]
+
+F64 = np.float64
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool. Received: {name}={value!r}")
+    return bool(value)
+
+
+def _check_float_input(layer, x, ndims, state=None) -> None:
+    _check_input(layer, x, ndims, state=state)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{type(layer).__name__} expects a float32 or float64 input, got dtype {x.dtype}")
+
+
+def _check_dy(layer, dy, shape) -> None:
+    if _device.device_of(dy) is None:
+        raise TypeError(f"{type(layer).__name__}.backward expects a numpy.ndarray or cupy.ndarray, "
+                        f"got {type(dy).__name__}")
+    if tuple(dy.shape) != tuple(shape):
+        raise ValueError(f"{type(layer).__name__}.backward expects dy of shape {tuple(shape)} (the forward's "
+                         f"output), got {tuple(dy.shape)}")
+
+
+def _as64(a):
+    return a.astype(F64, copy=False)
+
+
+def _add_grad(param: Parameter, g) -> None:
+    param.add_grad(g.astype(param.data.dtype, copy=False))
+
+
+class PReLU(Module):
+    """x for x > 0, weight * x otherwise, a learned slope per channel (He et al. 2015).
+
+    Args:
+        num_parameters: 1 (one slope for every element) or C, the size of the channel axis 1
+            (PyTorch's rule: a 0-D or 1-D input has one channel, so it needs num_parameters = 1).
+        init: the initial slope.
+    Shape: any; with num_parameters > 1 the channel axis must have num_parameters entries.
+    Attributes: weight (num_parameters,).
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25):
+        super().__init__()
+        self.num_parameters = check_int("num_parameters", num_parameters)
+        self.init = check_float_arg("init", init)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, np.float32))
+        self._x = None
+
+    def reset_parameters(self) -> None:
+        self.weight.data.fill(self.init)
+
+    def _channel_axis(self, x) -> int | None:
+        """The axis the slopes run along (None: one slope for all). As PyTorch's: axis 1; an
+        input of fewer than 2 dimensions has no channel axis (one channel), so it needs
+        num_parameters = 1."""
+        if self.num_parameters == 1:
+            return None
+        channels = x.shape[1] if x.ndim >= 2 else 1
+        if channels != self.num_parameters:
+            raise ValueError(f"PReLU expects {self.num_parameters} channels along axis 1 "
+                             f"(num_parameters={self.num_parameters}), got input shape {x.shape}")
+        return 1
+
+    def _slopes(self, x, axis):
+        w = _as64(self.weight.data)
+        if axis is None:
+            return w.reshape(())
+        return w.reshape((-1,) + (1,) * (x.ndim - axis - 1))
+
+    def forward(self, x):
+        _check_float_input(self, x, range(0, 33), state=self.weight.data)
+        axis = self._channel_axis(x)
+        xp = ops.get_array_module(x)
+        x64 = _as64(x)
+        self._x = x
+        return xp.where(x64 > 0, x64, x64 * self._slopes(x, axis)).astype(x.dtype, copy=False)
+
+    def backward(self, dy):
+        _need_forward(self, self._x)
+        x = self._x
+        _check_dy(self, dy, x.shape)
+        axis = self._channel_axis(x)
+        xp = ops.get_array_module(x)
+        x64, dy64 = _as64(x), _as64(dy)
+        positive = x64 > 0
+        # d/dw: x * dy where x <= 0 (NaN included), summed over every axis but the channel's
+        contrib = xp.where(positive, 0.0, x64 * dy64)
+        if axis is None:
+            dw = contrib.sum().reshape(1)
+        else:
+            dw = contrib.sum(axis=tuple(a for a in range(x.ndim) if a != axis))
+        _add_grad(self.weight, dw)
+        return xp.where(positive, dy64, dy64 * self._slopes(x, axis)).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        return {"num_parameters": self.num_parameters, "init": self.init}
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class Unflatten(Module):
+    """Split axis ``dim`` (negative counts from the end) into ``unflattened_size`` (a tuple of
+    ints, at most one -1), as PyTorch: Unflatten(1, (2, 5)) takes (N, 10) to (N, 2, 5)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+            raise TypeError(f"dim must be an int. Received: dim={dim!r}")
+        if not isinstance(unflattened_size, (tuple, list)) or not unflattened_size or not all(
+                isinstance(s, numbers.Integral) and not isinstance(s, bool) and (s >= 0 or s == -1)
+                for s in unflattened_size) or list(unflattened_size).count(-1) > 1:
+            raise ValueError(f"unflattened_size must be a non-empty tuple of ints >= 0 (at most one -1). "
+                             f"Received: unflattened_size={unflattened_size!r}")
+        self.dim = int(dim)
+        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+        self._x_shape = None
+
+    def forward(self, x):
+        _check_input(self, x, range(1, 33))
+        if not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(f"Unflatten: dim={self.dim} is out of range for an input of shape {x.shape}")
+        d = self.dim % x.ndim
+        known = 1
+        for s in self.unflattened_size:
+            known *= s if s != -1 else 1
+        size = x.shape[d]
+        sizes = self.unflattened_size
+        if -1 in sizes:
+            if known == 0 or size % known:
+                raise ValueError(f"Unflatten: unflattened_size={sizes} cannot split axis {self.dim} of size "
+                                 f"{size} (input shape {x.shape})")
+            sizes = tuple(size // known if s == -1 else s for s in sizes)
+        elif known != size:
+            raise ValueError(f"Unflatten: unflattened_size={sizes} has {known} elements but axis {self.dim} "
+                             f"has {size} (input shape {x.shape})")
+        self._x_shape = x.shape
+        return x.reshape(x.shape[:d] + sizes + x.shape[d + 1:])
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        return dy.reshape(self._x_shape)
+
+    def get_config(self):
+        return {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+def _check_padding(padding) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) from an int or a 4-tuple of ints (negative crops)."""
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != 4 or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool)
+                                        for p in padding):
+            raise ValueError(f"padding must be an int or a 4-tuple (left, right, top, bottom) of ints. "
+                             f"Received: padding={padding!r}")
+        return tuple(int(p) for p in padding)
+    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
+        raise TypeError(f"padding must be an int or a 4-tuple (left, right, top, bottom) of ints. "
+                        f"Received: padding={padding!r}")
+    return (int(padding),) * 4
+
+
+def _pad_slices(size: int, before: int, after: int):
+    """(source slice of the input, destination slice of the output) along one axis."""
+    start, stop = max(-before, 0), size - max(-after, 0)
+    length = max(stop - start, 0)
+    dst = max(before, 0)
+    return slice(start, start + length), slice(dst, dst + length)
+
+
+class ConstantPad2d(Module):
+    """Pad the last two axes with ``value``: ``padding`` is an int or (left, right, top,
+    bottom); a negative amount crops that side (PyTorch's).
+    Shape: (N, C, H, W) or (C, H, W) -> H + top + bottom, W + left + right (each must stay > 0).
+    """
+
+    def __init__(self, padding, value: float):
+        super().__init__()
+        self.padding = _check_padding(padding)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"value must be a real number. Received: value={value!r}")
+        self.value = float(value)
+        self._x_shape = None
+
+    def _geometry(self, shape):
+        left, right, top, bottom = self.padding
+        h, w = shape[-2], shape[-1]
+        oh, ow = h + top + bottom, w + left + right
+        if oh <= 0 or ow <= 0:
+            raise ValueError(f"{type(self).__name__}: padding={self.padding} leaves an output of {oh} x {ow} for "
+                             f"an input of shape {tuple(shape)} (it must be positive)")
+        (sh, dh), (sw, dw) = _pad_slices(h, top, bottom), _pad_slices(w, left, right)
+        return tuple(shape[:-2]) + (oh, ow), (Ellipsis, sh, sw), (Ellipsis, dh, dw)
+
+    def forward(self, x):
+        _check_input(self, x, (3, 4))
+        out_shape, src, dst = self._geometry(x.shape)
+        xp = ops.get_array_module(x)
+        y = xp.full(out_shape, self.value, dtype=x.dtype)
+        y[dst] = x[src]
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, dy):
+        _need_forward(self, self._x_shape)
+        out_shape, src, dst = self._geometry(self._x_shape)
+        _check_dy(self, dy, out_shape)
+        dx = ops.get_array_module(dy).zeros(self._x_shape, dtype=dy.dtype)
+        dx[src] = dy[dst]
+        return dx
+
+    def get_config(self):
+        return {"padding": list(self.padding), "value": self.value}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tuple(config["padding"]), config["value"])
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad2d(ConstantPad2d):
+    """ConstantPad2d with value 0."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def get_config(self):
+        return {"padding": list(self.padding)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tuple(config["padding"]))
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class Dropout2d(Module):
+    """Channel dropout: in training, zero each whole channel (an H x W plane) with probability
+    p and scale the rest by 1 / (1 - p); identity in eval mode (Tompson et al. 2015).
+
+    Shape: (N, C, H, W), or (C, H, W): a 3-D input is one unbatched sample, each of its C planes
+    dropped or kept. PyTorch 2.13 still reads a 3-D input as (N, C, L) (with a warning that
+    this will change to (C, H, W)); fastnn takes the announced meaning.
+
+    Each forward draws a seed from fastnn's global RNG (``fastnn.manual_seed``), as Dropout; the
+    per-channel mask comes from the kernels' counter-based RNG of that seed, so it is the same on
+    the CPU and the GPU. p = 1 gives x * 0 (NaN where x is NaN or inf), as Dropout.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = check_float_arg("p", p, low=0.0, high=1.0)
+        self._factor = None
+
+    def forward(self, x):
+        _check_float_input(self, x, (3, 4))
+        if not self.training or self.p == 0.0:
+            self._factor = None
+            return x
+        channels = x.shape[:-2]  # (N, C) or (C,)
+        mask = ops.dropout_mask(channels, self.p, next_seed())  # uint8 on the host, 1 = kept
+        scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
+        factor = (mask.astype(x.dtype) * x.dtype.type(scale)).reshape(channels + (1, 1))
+        if not isinstance(x, np.ndarray):
+            factor = ops.get_array_module(x).asarray(factor)
+        self._factor = factor
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as PyTorch's
+            return x * factor
+
+    def backward(self, dy):
+        if self._factor is None:
+            return dy
+        with np.errstate(invalid="ignore"):
+            return dy * self._factor
+
+    def get_config(self):
+        return {"p": self.p}
+
+
+def _normalize(xp, x64, axes, eps):
+    """(xhat, invstd) over axes (biased variance, as every normalisation)."""
+    count = 1
+    for a in axes:
+        count *= x64.shape[a]
+    mean = x64.sum(axis=axes, keepdims=True) / count
+    centred = x64 - mean
+    var = (centred * centred).sum(axis=axes, keepdims=True) / count
+    invstd = (var + eps) ** -0.5
+    return centred * invstd, invstd
+
+
+def _normalize_backward(dxhat, xhat, invstd, axes):
+    """dx from d(loss)/d(xhat): invstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))."""
+    count = 1
+    for a in axes:
+        count *= dxhat.shape[a]
+    m1 = dxhat.sum(axis=axes, keepdims=True) / count
+    m2 = (dxhat * xhat).sum(axis=axes, keepdims=True) / count
+    return invstd * (dxhat - m1 - xhat * m2)
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing ``normalized_shape`` axes of each sample (Ba et al. 2016):
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``, biased variance, the same in train and
+    eval (no running statistics).
+
+    Args:
+        normalized_shape: an int or a tuple: the input's last axes.
+        eps: added to the variance. elementwise_affine: learn weight (ones) and bias (zeros) of
+            shape normalized_shape. bias: with elementwise_affine, learn the bias too.
+    Shape: (..., *normalized_shape), unchanged.
+    """
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
+        if isinstance(normalized_shape, bool) or not isinstance(shape, (tuple, list)) or not shape or not all(
+                isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in shape):
+            raise ValueError(f"normalized_shape must be a positive int or a non-empty tuple of positive ints. "
+                             f"Received: normalized_shape={normalized_shape!r}")
+        self.normalized_shape = tuple(int(s) for s in shape)
+        self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
+        self.elementwise_affine = _check_bool("elementwise_affine", elementwise_affine)
+        self.bias_enabled = _check_bool("bias", bias)
+        self.weight = self.bias = None
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, np.float32))
+            if self.bias_enabled:
+                self.bias = Parameter(np.zeros(self.normalized_shape, np.float32))
+        self._cache = None
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight.data.fill(1)
+        if self.bias is not None:
+            self.bias.data.fill(0)
+
+    def forward(self, x):
+        k = len(self.normalized_shape)
+        _check_float_input(self, x, range(k, 33), state=None if self.weight is None else self.weight.data)
+        if tuple(x.shape[x.ndim - k:]) != self.normalized_shape:
+            raise ValueError(f"LayerNorm expects an input ending in normalized_shape={self.normalized_shape}, "
+                             f"got shape {x.shape}")
+        xp = ops.get_array_module(x)
+        axes = tuple(range(x.ndim - k, x.ndim))
+        xhat, invstd = _normalize(xp, _as64(x), axes, self.eps)
+        y = xhat
+        if self.weight is not None:
+            y = y * _as64(self.weight.data)
+        if self.bias is not None:
+            y = y + _as64(self.bias.data)
+        self._cache = (xhat, invstd, axes, x.shape)
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, dy):
+        _need_forward(self, self._cache)
+        xhat, invstd, axes, shape = self._cache
+        _check_dy(self, dy, shape)
+        dy64 = _as64(dy)
+        lead = tuple(range(len(shape) - len(axes)))
+        if self.weight is not None:
+            _add_grad(self.weight, (dy64 * xhat).sum(axis=lead))
+            dxhat = dy64 * _as64(self.weight.data)
+        else:
+            dxhat = dy64
+        if self.bias is not None:
+            _add_grad(self.bias, dy64.sum(axis=lead))
+        return _normalize_backward(dxhat, xhat, invstd, axes).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine, "bias": self.bias_enabled}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "normalized_shape": tuple(config["normalized_shape"])})
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise each sample over groups of channels (Wu & He 2018): the C channels split into
+    num_groups groups of C / num_groups, each normalised over its channels and every spatial
+    position (biased variance), then a per-channel ``weight`` and ``bias``; the same in train
+    and eval.
+
+    Args:
+        num_groups: divides num_channels. num_channels: C. eps: added to the variance.
+        affine: learn weight (ones) and bias (zeros) of shape (C,). bias (keyword, as
+            PyTorch's): with affine, learn the bias too.
+    Shape: (N, C, *), unchanged.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *,
+                 bias: bool = True):
+        super().__init__()
+        self.num_groups = check_int("num_groups", num_groups)
+        self.num_channels = check_int("num_channels", num_channels)
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"num_channels must be divisible by num_groups. Received: "
+                             f"num_channels={num_channels}, num_groups={num_groups}")
+        self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
+        self.affine = _check_bool("affine", affine)
+        self.bias_enabled = _check_bool("bias", bias)
+        self.weight = self.bias = None
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_channels, np.float32))
+            if self.bias_enabled:
+                self.bias = Parameter(np.zeros(self.num_channels, np.float32))
+        self._cache = None
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight.data.fill(1)
+        if self.bias is not None:
+            self.bias.data.fill(0)
+
+    def _per_channel(self, p, ndim):
+        return _as64(p.data).reshape((-1,) + (1,) * (ndim - 2))
+
+    def forward(self, x):
+        _check_float_input(self, x, range(2, 33), state=None if self.weight is None else self.weight.data)
+        if x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm expects {self.num_channels} channels along axis 1 "
+                             f"(num_channels={self.num_channels}), got input shape {x.shape}")
+        if x.size // self.num_groups == 1:  # PyTorch's check (N * C / G * H * W values)
+            raise ValueError(f"GroupNorm expects more than 1 value per group, got input shape {x.shape} "
+                             f"with num_groups={self.num_groups}")
+        xp = ops.get_array_module(x)
+        grouped = _as64(x).reshape(x.shape[0], self.num_groups, -1)
+        xhat, invstd = _normalize(xp, grouped, (2,), self.eps)
+        y = xhat.reshape(x.shape)
+        if self.weight is not None:
+            y = y * self._per_channel(self.weight, x.ndim)
+        if self.bias is not None:
+            y = y + self._per_channel(self.bias, x.ndim)
+        self._cache = (xhat, invstd, x.shape)
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, dy):
+        _need_forward(self, self._cache)
+        xhat, invstd, shape = self._cache
+        _check_dy(self, dy, shape)
+        dy64 = _as64(dy)
+        others = (0,) + tuple(range(2, len(shape)))
+        if self.weight is not None:
+            _add_grad(self.weight, (dy64 * xhat.reshape(shape)).sum(axis=others))
+            dxhat = dy64 * self._per_channel(self.weight, len(shape))
+        else:
+            dxhat = dy64
+        if self.bias is not None:
+            _add_grad(self.bias, dy64.sum(axis=others))
+        dx = _normalize_backward(dxhat.reshape(xhat.shape), xhat, invstd, (2,))
+        return dx.reshape(shape).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        return {"num_groups": self.num_groups, "num_channels": self.num_channels, "eps": self.eps,
+                "affine": self.affine, "bias": self.bias_enabled}
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+def _size_entries(name, value, check):
+    """An int / float or a tuple of them, each checked; lists become tuples."""
+    if isinstance(value, (tuple, list)):
+        if not value:
+            raise ValueError(f"{name} must not be empty. Received: {name}={value!r}")
+        return tuple(check(v) for v in value)
+    return check(value)
+
+
+class Upsample(Module):
+    """Nearest-neighbour upsampling of the spatial axes (PyTorch's ``mode="nearest"``, the only
+    mode here: any other raises ValueError).
+
+    Give exactly one of ``size`` (the output's spatial size: an int, or one int per spatial axis)
+    and ``scale_factor`` (a positive number, or one per axis; the output is
+    ``floor(in * scale_factor)``). Output position o along an axis of input size ``in`` reads
+    input ``min(floor(o * scale), in - 1)`` with ``scale = in / out`` for ``size`` and
+    ``1 / scale_factor`` for ``scale_factor``, computed in float32 as PyTorch's kernel does, so
+    the same positions are read. Backward adds each output's gradient into the input it read.
+    Shape: (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest"):
+        super().__init__()
+        if not isinstance(mode, str) or mode != "nearest":
+            raise ValueError(f"Upsample supports only mode='nearest'. Received: mode={mode!r}")
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"give exactly one of size and scale_factor. Received: size={size!r}, "
+                             f"scale_factor={scale_factor!r}")
+
+        def positive_int(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"size must be a positive int or a tuple of them. Received: size={size!r}")
+            if v < 1:
+                raise ValueError(f"size must be a positive int or a tuple of them. Received: size={size!r}")
+            return int(v)
+
+        def positive_float(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"scale_factor must be a positive number or a tuple of them. "
+                                f"Received: scale_factor={scale_factor!r}")
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"scale_factor must be a positive number or a tuple of them. "
+                                 f"Received: scale_factor={scale_factor!r}")
+            return float(v)
+
+        self.size = None if size is None else _size_entries("size", size, positive_int)
+        self.scale_factor = None if scale_factor is None else _size_entries("scale_factor", scale_factor,
+                                                                            positive_float)
+        self.mode = mode
+        self._cache = None
+
+    def _per_axis(self, value, spatial: int, name: str):
+        if isinstance(value, tuple):
+            if len(value) != spatial:
+                raise ValueError(f"Upsample: {name}={value} has {len(value)} entries for an input with "
+                                 f"{spatial} spatial axes")
+            return value
+        return (value,) * spatial
+
+    def _indices(self, in_shape):
+        """Per spatial axis: the host int64 array of input positions read by each output position."""
+        spatial = len(in_shape) - 2
+        out = []
+        if self.size is not None:
+            for n_in, n_out in zip(in_shape[2:], self._per_axis(self.size, spatial, "size")):
+                out.append((n_in, n_out, np.float32(n_in) / np.float32(n_out)))
+        else:
+            for n_in, s in zip(in_shape[2:], self._per_axis(self.scale_factor, spatial, "scale_factor")):
+                n_out = int(np.floor(n_in * s))
+                if n_out < 1:
+                    raise ValueError(f"Upsample: scale_factor={self.scale_factor} gives an empty output for an "
+                                     f"input of shape {tuple(in_shape)}")
+                out.append((n_in, n_out, np.float32(1.0 / s)))
+        result = []
+        for n_in, n_out, scale in out:
+            if n_out == n_in:  # PyTorch's two exact cases, taken before the float32 rule
+                idx = np.arange(n_out, dtype=np.int64)
+            elif n_out == 2 * n_in:
+                idx = np.arange(n_out, dtype=np.int64) // 2
+            else:
+                pos = np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64)
+                idx = np.minimum(pos, n_in - 1)
+            result.append(idx)
+        return result
+
+    def forward(self, x):
+        _check_float_input(self, x, (3, 4, 5))
+        xp = ops.get_array_module(x)
+        indices = self._indices(x.shape)
+        y = x
+        for axis, idx in enumerate(indices, start=2):
+            key = (slice(None),) * axis + (idx if xp is np else xp.asarray(idx),)
+            y = y[key]
+        self._cache = (x.shape, indices)
+        return y if y is not x else x.copy()
+
+    def backward(self, dy):
+        _need_forward(self, self._cache)
+        shape, indices = self._cache
+        _check_dy(self, dy, tuple(shape[:2]) + tuple(len(i) for i in indices))
+        xp = ops.get_array_module(dy)
+        g = _as64(dy)
+        # one axis at a time: the sum of the outputs that read each input is a product with the
+        # (out, in) 0/1 matrix of the index map
+        for axis, (idx, n_in) in enumerate(zip(indices, shape[2:]), start=2):
+            onehot = np.zeros((len(idx), n_in), F64)
+            onehot[np.arange(len(idx)), idx] = 1.0
+            moved = xp.moveaxis(g, axis, -1)
+            lead = moved.shape[:-1]
+            summed = xp.matmul(xp.ascontiguousarray(moved).reshape(-1, len(idx)), xp.asarray(onehot))
+            g = xp.moveaxis(summed.reshape(lead + (n_in,)), -1, axis)
+        return xp.ascontiguousarray(g).astype(dy.dtype, copy=False)
+
+    def get_config(self):
+        as_json = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+        return {"size": as_json(self.size), "scale_factor": as_json(self.scale_factor), "mode": self.mode}
+
+    @classmethod
+    def from_config(cls, config):
+        as_tuple = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+        return cls(as_tuple(config["size"]), as_tuple(config["scale_factor"]), config["mode"])
+
+    def extra_repr(self) -> str:
+        info = f"size={self.size!r}" if self.scale_factor is None else f"scale_factor={self.scale_factor!r}"
+        return f"{info}, mode={self.mode!r}"
