@@ -26,7 +26,7 @@ ALL_IMAGE_TRANSFORMS = [
     lambda s: RandomTranslate(2, seed=s),
     lambda s: RandomRotation(15, seed=s),
     lambda s: RandomRotation(15, interpolation="nearest", seed=s),
-    lambda s: GaussianNoise(0.1, seed=s),
+    lambda s: GaussianNoise(0.1, clip=False, seed=s),     # tagged images are not in [0, 1]
     lambda s: Cutout(3, seed=s),
     lambda s: RandomErasing(p=0.7, seed=s),
     lambda s: Compose([RandomCrop(5, padding=2, seed=s), RandomHorizontalFlip(seed=s)]),
@@ -144,11 +144,15 @@ def test_rotation_bilinear_known_value():
     # Output (row 1, col 2) reads the input at (row 1 + r, col 1 + r): weight of the lit
     # pixel (row 1, col 2) is (1 - r) * r.
     assert out[0, 0, 1, 2] == pytest.approx((1 - r) * r, abs=1e-6)
-    # Output (row 0, col 2) reads (row 1, col 1 + 2r = 2.414): 0.586 of the lit pixel and
-    # 0.414 of the fill beyond the right edge.
-    assert out[0, 0, 0, 2] == pytest.approx(2 - np.sqrt(2), abs=1e-6)
+    # Output (row 0, col 2) reads (row 1, col 1 + 2r = 2.414): weight m = 2 - sqrt(2) = 0.586
+    # on the lit pixel, the rest beyond the right edge. torchvision blends the fill as
+    # m * (sample - fill) + fill with the zero-padded sample m * 1, so fill 0 gives m * m
+    # (was m: fastnn used to read fill for the outside neighbour) and fill 1 gives
+    # m * (m - 1) + 1.
+    m = 2 - np.sqrt(2)
+    assert out[0, 0, 0, 2] == pytest.approx(m * m, abs=1e-6)
     with_fill = rotate(x, [np.pi / 4], fill=1.0)
-    assert with_fill[0, 0, 0, 2] == pytest.approx(1.0, abs=1e-6)
+    assert with_fill[0, 0, 0, 2] == pytest.approx(m * (m - 1) + 1, abs=1e-6)
     # The spot turned counter-clockwise: the output's brightest pixel is up-right.
     assert np.unravel_index(out[0, 0].argmax(), (3, 3)) == (0, 2)
 
@@ -161,8 +165,10 @@ def test_normalize_per_channel():
     np.testing.assert_allclose(out, ref, rtol=1e-6)
     assert out.dtype == np.float32
     np.testing.assert_allclose(Normalize(0.5, 0.25)(x), (x - 0.5) / 0.25, rtol=1e-6)
-    with pytest.raises(ValueError, match="std must be positive"):
+    with pytest.raises(ValueError, match=r"std must be non-zero.*std=\[1.0, 0.0\]"):
         Normalize(0.0, [1.0, 0.0])
+    # A negative std is allowed, as in torchvision (it only flips the sign).
+    np.testing.assert_allclose(Normalize(0.5, -0.25)(x), (x - 0.5) / -0.25, rtol=1e-6)
     with pytest.raises(ValueError, match="mean has 2 values but x has 3 channels"):
         Normalize([0, 0], 1)(x)
     with pytest.raises(TypeError, match="floating dtype.*uint8"):
@@ -175,6 +181,9 @@ def test_gaussian_noise_statistics_and_clip():
     assert abs((out - x).std() - 0.1) < 0.005 and abs((out - x).mean()) < 0.005
     clipped = GaussianNoise(1.0, clip=(0, 1), seed=0)(x)
     assert clipped.min() == 0.0 and clipped.max() == 1.0
+    # torchvision v2's default clip=True clips to [0, 1]; clip=False does not.
+    np.testing.assert_array_equal(GaussianNoise(sigma=1.0, seed=0)(x), clipped)
+    assert GaussianNoise(sigma=1.0, clip=False, seed=0)(x).max() > 1.0
 
 
 def test_cutout_square_size_and_fill():
