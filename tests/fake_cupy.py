@@ -362,6 +362,10 @@ def log(a):
     return _wrap(np.log(_device_only(a, "log")))
 
 
+def sqrt(a):
+    return _wrap(np.sqrt(_device_only(a, "sqrt")))
+
+
 def log1p(a):
     return _wrap(np.log1p(_device_only(a, "log1p")))
 

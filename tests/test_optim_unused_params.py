@@ -15,6 +15,10 @@ OPTIMIZERS = {
     "Adagrad": (lambda ps: optim.Adagrad(ps, lr=0.1), "Adagrad", {"lr": 0.1}),
     "Adadelta": (lambda ps: optim.Adadelta(ps, lr=1.0), "Adadelta", {"lr": 1.0}),
     "RAdam": (lambda ps: optim.RAdam(ps, lr=0.1), "RAdam", {"lr": 0.1}),
+    "NAdam": (lambda ps: optim.NAdam(ps, lr=0.1, weight_decay=0.01), "NAdam", {"lr": 0.1, "weight_decay": 0.01}),
+    "Adamax": (lambda ps: optim.Adamax(ps, lr=0.1), "Adamax", {"lr": 0.1}),
+    "Rprop": (lambda ps: optim.Rprop(ps, lr=0.1), "Rprop", {"lr": 0.1}),
+    "ASGD": (lambda ps: optim.ASGD(ps, lr=0.1, t0=1), "ASGD", {"lr": 0.1, "t0": 1}),
 }
 # which of the two parameters gets a gradient at each step (both, only a, none, ...)
 PATTERN = [(1, 1), (1, 0), (0, 0), (0, 1), (1, 1), (1, 0)]

@@ -5,10 +5,10 @@ from .lr_scheduler import (
     LinearLR, LinearWarmup, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
     SequentialLR, StepLR,
 )
-from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RAdam, RMSprop
+from .optimizers import ASGD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop, Rprop
 
 __all__ = [
-    "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam",
+    "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Rprop", "ASGD",
     "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "LinearWarmup",
     "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
     "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",

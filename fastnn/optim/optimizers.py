@@ -1,7 +1,10 @@
 """Optimizers: a list of parameter groups plus per-parameter state created lazily on the first
 step (PyTorch's design). Each update is one fused in-place kernel, ``fastnn.ops.<name>_update``,
-with PyTorch's update rule. Parameters with ``trainable=False`` (``Module.freeze``) are skipped.
-Ordered by increasing complexity, as tinygrad does.
+with PyTorch's update rule; NAdam, Adamax, Rprop and ASGD, which have no kernel, are array code
+(NumPy or CuPy, whichever holds the parameter) in the parameter's dtype, operation by operation
+as torch's single-tensor implementations, so float32 results agree to rounding. Parameters
+with ``trainable=False`` (``Module.freeze``) are skipped. Ordered by increasing complexity, as
+tinygrad does (the array-code four come last).
 
 The slots live on their parameter's device: created there on the first step, and moved with
 the parameter when the model moves later (``Module.to``); ``load_state_dict`` copies saved
@@ -45,7 +48,8 @@ def _run(kernel: str, param, grad, *args) -> None:
     else:
         _run_fused(kernel, param, grad, *args)
 
-__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam"]
+__all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax",
+           "Rprop", "ASGD"]
 
 
 def _num(name, value, low=0.0, high=None, low_open=False, high_open=False):
@@ -60,6 +64,20 @@ def _num(name, value, low=0.0, high=None, low_open=False, high_open=False):
             ")" if high_open or high is None else "]")
         raise ValueError(f"Invalid {name} (must be in {lo}, {hi}). Received: {name}={value!r}")
     return value
+
+
+def _pair(name, value, parts: str):
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair {parts}. Received: {name}={value!r}")
+    return value
+
+
+def _validate_betas(group):
+    """(beta1, beta2), each in [0, 1), stored as a tuple of floats (Adam and its relatives)."""
+    betas = _pair("betas", group["betas"], "(beta1, beta2)")
+    _num("beta1", betas[0], high=1.0, high_open=True)
+    _num("beta2", betas[1], high=1.0, high_open=True)
+    group["betas"] = (float(betas[0]), float(betas[1]))
 
 
 def _flag(name, value):
@@ -378,12 +396,7 @@ class Adam(Optimizer):
 
     def _validate(self, g):
         super()._validate(g)
-        betas = g["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2). Received: betas={betas!r}")
-        _num("beta1", betas[0], high=1.0, high_open=True)
-        _num("beta2", betas[1], high=1.0, high_open=True)
-        g["betas"] = (float(betas[0]), float(betas[1]))
+        _validate_betas(g)
         _num("eps", g["eps"])
         _num("weight_decay", g["weight_decay"])
         for flag in ("amsgrad", "decoupled_weight_decay"):  # (RAdam has no amsgrad)
@@ -438,3 +451,206 @@ class RAdam(Adam):
             wd = 0.0
         _run("radam_update", p.data, self._grad(p, g), state["exp_avg"], state["exp_avg_sq"], state["step"], g["lr"],
              g["betas"][0], g["betas"][1], g["eps"], wd)
+
+
+# ---- array-code optimizers (no fused kernel) ----------------------------------------------
+# Each step below follows torch's single-tensor implementation operation by operation, in the
+# parameter's dtype: a Python scalar is cast to that dtype before it meets an array (as torch
+# casts a scalar argument to the tensor's dtype), and torch's compound ops keep their order and
+# rounding: ``add(x, alpha=a)``, ``addcmul`` and ``lerp`` round once (torch's vectorized CPU
+# kernels use fused multiply-adds: see _fma), ``addcdiv(t1, t2, value=c)`` is ``(c * t1) / t2``
+# rounded at each operation. The state scalars torch keeps as float32 tensors (NAdam's
+# mu_product, ASGD's eta and mu) are kept rounded to float32, as Python floats, whatever the
+# parameter's dtype, so float64 runs follow torch's to rounding too.
+
+def _f32(value: float) -> float:
+    """value rounded to float32 (a float32 scalar tensor of torch's state), as a Python float."""
+    return float(np.float32(value))
+
+
+def _fma(x, y, z):
+    """x * y + z rounded once to float32 for float32 operands, as a fused multiply-add does: the
+    product of two float32 values is exact in float64, so the sum is rounded once (to float64,
+    then float32: the same value but in rare ties). Other dtypes: x * y + z. The operands are
+    arrays or scalars of the parameter's dtype."""
+    if x.dtype == np.float32 and y.dtype == np.float32:
+        return (x.astype(np.float64) * y.astype(np.float64) + z.astype(np.float64)).astype(np.float32)
+    return x * y + z
+
+
+def _lerp_(start, end, weight: float) -> None:
+    """start = start + weight * (end - start), in place, as torch.lerp: with one rounding and,
+    for weight >= 0.5, as end + (weight - 1) * (end - start) (exact at weight 1)."""
+    w = start.dtype.type(weight)
+    if abs(w) < 0.5:
+        start[...] = _fma(w, end - start, start)
+    else:
+        start[...] = _fma(w - start.dtype.type(1), end - start, end)
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum (Dozat 2016, https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ),
+    with PyTorch's momentum schedule ``mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay))``:
+    ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``; ``d = sqrt(v / (1 - b2^t)) + eps``;
+    ``p -= lr (1 - mu_t) / (1 - prod_{i<=t} mu_i) * g / d + lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i) * m / d``.
+    ``g = grad + weight_decay * p``, or with ``decoupled_weight_decay=True`` (NAdamW)
+    ``p *= 1 - lr * weight_decay`` first. State, as PyTorch's: ``step``, ``mu_product``,
+    ``exp_avg``, ``exp_avg_sq``."""
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                  "momentum_decay": momentum_decay,
+                                  "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize})
+
+    def _validate(self, g):
+        super()._validate(g)
+        _validate_betas(g)
+        for k in ("eps", "weight_decay", "momentum_decay"):
+            _num(k, g[k])
+        g["decoupled_weight_decay"] = _flag("decoupled_weight_decay", g["decoupled_weight_decay"])
+
+    def _init_state(self, p, group):
+        return {"step": 0, "mu_product": 1.0, "exp_avg": _device.zeros_like(p.data),
+                "exp_avg_sq": _device.zeros_like(p.data)}
+
+    def _update(self, p, state, g):
+        xp, param, grad = _device.xp_of(p.data), p.data, self._grad(p, g)
+        t = param.dtype.type
+        state["step"] += 1
+        step, lr, wd = state["step"], g["lr"], g["weight_decay"]
+        beta1, beta2 = g["betas"]
+        if wd != 0:
+            if g["decoupled_weight_decay"]:
+                param *= t(1.0 - lr * wd)
+            else:
+                grad = _fma(param, t(wd), grad)
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * g["momentum_decay"]))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * g["momentum_decay"]))
+        mu_product = state["mu_product"] = float(np.float32(state["mu_product"]) * np.float32(mu))
+        mu_product_next = mu_product * mu_next
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        _lerp_(exp_avg, grad, 1.0 - beta1)
+        exp_avg_sq *= t(beta2)
+        exp_avg_sq[...] = _fma(t(1.0 - beta2) * grad, grad, exp_avg_sq)
+        denom = xp.sqrt(exp_avg_sq / t(1.0 - beta2 ** step))
+        denom += t(g["eps"])
+        param += t(-lr * (1.0 - mu) / (1.0 - mu_product)) * grad / denom
+        param += t(-lr * mu_next / (1.0 - mu_product_next)) * exp_avg / denom
+
+
+class Adamax(Optimizer):
+    """Adamax, Adam's infinity-norm variant (Kingma & Ba 2015, section 7,
+    https://arxiv.org/abs/1412.6980): ``m = b1 m + (1 - b1) g``; ``u = max(b2 u, |g| + eps)``;
+    ``p -= lr / (1 - b1^t) * m / u``; ``g = grad + weight_decay * p``. State, as PyTorch's:
+    ``step``, ``exp_avg``, ``exp_inf``."""
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                                  "maximize": maximize})
+
+    def _validate(self, g):
+        super()._validate(g)
+        _validate_betas(g)
+        _num("eps", g["eps"])
+        _num("weight_decay", g["weight_decay"])
+
+    def _init_state(self, p, group):
+        return {"step": 0, "exp_avg": _device.zeros_like(p.data), "exp_inf": _device.zeros_like(p.data)}
+
+    def _update(self, p, state, g):
+        xp, param, grad = _device.xp_of(p.data), p.data, self._grad(p, g)
+        t = param.dtype.type
+        state["step"] += 1
+        beta1, beta2 = g["betas"]
+        if g["weight_decay"] != 0:
+            grad = _fma(param, t(g["weight_decay"]), grad)
+        exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
+        _lerp_(exp_avg, grad, 1.0 - beta1)
+        exp_inf *= t(beta2)
+        xp.maximum(exp_inf, xp.abs(grad) + t(g["eps"]), out=exp_inf)
+        param += t(-g["lr"] / (1.0 - beta1 ** state["step"])) * exp_avg / exp_inf
+
+
+class Rprop(Optimizer):
+    """Resilient backpropagation (Riedmiller & Braun 1993, "A direct adaptive method for faster
+    backpropagation learning: the RPROP algorithm"), PyTorch's form: each element's step size
+    grows by ``eta_plus`` while its gradient keeps its sign, shrinks by ``eta_minus`` when the
+    sign flips (and that step is skipped: the gradient counts as 0, also for the next
+    comparison), clamped to ``step_sizes = (min, max)``; ``p -= sign(g) * step_size``. Step sizes
+    start at ``lr`` (later changes of ``lr`` do not reach them, as in PyTorch). State, as
+    PyTorch's: ``step``, ``prev`` (the last gradient used), ``step_size``."""
+
+    def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "etas": tuple(etas), "step_sizes": tuple(step_sizes),
+                                  "maximize": maximize})
+
+    def _validate(self, g):
+        super()._validate(g)
+        etas = _pair("etas", g["etas"], "(eta_minus, eta_plus)")
+        _num("eta_minus", etas[0], high=1.0, low_open=True, high_open=True)
+        _num("eta_plus", etas[1], low=1.0, low_open=True)
+        sizes = _pair("step_sizes", g["step_sizes"], "(min, max)")
+        _num("step_size_min", sizes[0])
+        _num("step_size_max", sizes[1], low=float(sizes[0]))
+        g["etas"], g["step_sizes"] = tuple(etas), tuple(sizes)
+
+    def _init_state(self, p, group):
+        return {"step": 0, "prev": _device.zeros_like(p.data), "step_size": _device.full_like(p.data, group["lr"])}
+
+    def _update(self, p, state, g):
+        xp, param, grad = _device.xp_of(p.data), p.data, self._grad(p, g)
+        t = param.dtype.type
+        state["step"] += 1
+        eta_minus, eta_plus = (t(e) for e in g["etas"])
+        prev, step_size = state["prev"], state["step_size"]
+        sign = xp.sign(grad * prev)
+        # +1 -> eta_plus, -1 -> eta_minus, 0 -> 1 (NaN stays NaN, as in PyTorch)
+        factor = xp.where(sign > 0, eta_plus, xp.where(sign < 0, eta_minus, xp.where(sign == 0, t(1), sign)))
+        step_size *= factor
+        xp.clip(step_size, t(g["step_sizes"][0]), t(g["step_sizes"][1]), out=step_size)
+        grad = xp.where(factor == eta_minus, t(0), grad)  # a new array: p.grad is left as it is
+        param -= xp.sign(grad) * step_size
+        prev[...] = grad
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak & Juditsky 1992, https://doi.org/10.1137/0330046), PyTorch's form:
+    ``p *= 1 - lambd * eta``; ``p -= eta * g`` (``g = grad + weight_decay * p``); the average
+    ``ax += mu * (p - ax)`` (``ax = p`` while ``mu == 1``); then ``eta = lr / (1 + lambd * lr * t)^alpha``
+    and ``mu = 1 / max(1, t - t0)``. The average is not applied to the parameters (copy
+    ``state["ax"]`` for evaluation, as with PyTorch's). State, as PyTorch's: ``step``, ``eta``,
+    ``mu``, ``ax``."""
+
+    def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
+                 weight_decay: float = 0.0, *, maximize: bool = False):
+        super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,
+                                  "weight_decay": weight_decay, "maximize": maximize})
+
+    def _validate(self, g):
+        super()._validate(g)
+        for k in ("lambd", "alpha", "weight_decay"):
+            _num(k, g[k])
+        _num("t0", g["t0"], low=-math.inf)  # any finite step count (averaging starts after it)
+
+    def _init_state(self, p, group):
+        return {"step": 0, "eta": _f32(group["lr"]), "mu": 1.0, "ax": _device.zeros_like(p.data)}
+
+    def _update(self, p, state, g):
+        param, grad = p.data, self._grad(p, g)
+        t = param.dtype.type
+        state["step"] += 1
+        step, lr, lambd = state["step"], g["lr"], g["lambd"]
+        if g["weight_decay"] != 0:
+            grad = _fma(param, t(g["weight_decay"]), grad)
+        eta = state["eta"]
+        param *= t(1.0 - lambd * eta)
+        param[...] = _fma(grad, t(-eta), param)
+        ax = state["ax"]
+        if state["mu"] != 1:
+            ax += (param - ax) * t(state["mu"])
+        else:
+            ax[...] = param
+        state["eta"] = _f32(lr / (1.0 + lambd * lr * step) ** g["alpha"])
+        state["mu"] = _f32(1.0 / max(1.0, step - g["t0"]))
