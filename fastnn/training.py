@@ -44,7 +44,8 @@ _LOSSES = {
 _OPTIMIZERS = {
     "sgd": lambda p: _optimizers.SGD(p, lr=0.01), "adam": _optimizers.Adam, "adamw": _optimizers.AdamW,
     "rmsprop": _optimizers.RMSprop, "adagrad": _optimizers.Adagrad, "adadelta": _optimizers.Adadelta,
-    "radam": _optimizers.RAdam,
+    "radam": _optimizers.RAdam, "nadam": _optimizers.NAdam, "adamax": _optimizers.Adamax,
+    "rprop": _optimizers.Rprop, "asgd": _optimizers.ASGD,
 }
 
 

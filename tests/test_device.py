@@ -484,6 +484,10 @@ OPTIMIZERS = {
     "adamw": lambda p: optim.AdamW(p, lr=1e-2),
     "adam_amsgrad": lambda p: optim.Adam(p, lr=1e-2, betas=(0.9, 0.5), amsgrad=True),
     "radam": lambda p: optim.RAdam(p, lr=1e-2),
+    "nadam": lambda p: optim.NAdam(p, lr=1e-2, weight_decay=1e-3),
+    "adamax": lambda p: optim.Adamax(p, lr=1e-2),
+    "rprop": lambda p: optim.Rprop(p, lr=1e-2),
+    "asgd": lambda p: optim.ASGD(p, lr=0.05, t0=2),
 }
 
 

@@ -255,3 +255,15 @@ def test_predict_proba_is_softmax_of_logits_and_ensembles_average_it():
     np.testing.assert_array_equal(b.predict_proba(x), b.predict(x))  # already probabilities
     both = Ensemble([a, b]).predict(x)
     np.testing.assert_allclose(both, (pa + b.predict(x)) / 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, cls", [("sgd", "SGD"), ("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop"),
+                                       ("adagrad", "Adagrad"), ("adadelta", "Adadelta"), ("radam", "RAdam"),
+                                       ("nadam", "NAdam"), ("adamax", "Adamax"), ("rprop", "Rprop"),
+                                       ("ASGD", "ASGD")])
+def test_compile_takes_every_optimizer_by_name(name, cls):
+    model = nn.Sequential(nn.Linear(3, 2))
+    model.compile(optimizer=name)
+    opt = model._compiled["optimizer"]
+    assert type(opt) is getattr(optim, cls)
+    assert [id(p) for p in opt._all_params()] == [id(p) for p in model.parameters()]

@@ -632,7 +632,7 @@ class Module:
         """Keras style: remember the optimizer, loss and metrics for ``fit``/``evaluate``.
 
         Strings are accepted: optimizers "sgd", "adam", "adamw", "rmsprop", "adagrad",
-        "adadelta", "radam"; losses "cross_entropy"/"categorical_crossentropy"/
+        "adadelta", "radam", "nadam", "adamax", "rprop", "asgd"; losses "cross_entropy"/"categorical_crossentropy"/
         "sparse_categorical_crossentropy" (on logits: do not end the model with Softmax),
         "mse", "mae"/"l1", "bce"/"binary_crossentropy", "bce_with_logits"; metrics as in
         ``fastnn.metrics.get``.
