@@ -72,10 +72,7 @@ void channel_sums(const T* dy, T* db, int64_t n, int64_t c, int64_t p) {
       double total = 0.0;
       for (int64_t ni = 0; ni < n; ++ni) {
         const T* row = dy + (ni * c + ci) * p;
-        double part = 0.0;
-#pragma omp simd reduction(+ : part)
-        for (int64_t q = 0; q < p; ++q) part += static_cast<double>(row[q]);
-        total += part;
+        total += sum_as_double(row, p);
       }
       db[ci] = static_cast<T>(total);
     }
@@ -126,6 +123,13 @@ void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_
 template <typename T>
 void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride) {
   FASTNN_DISPATCH(col2im<T>(static_cast<T*>(nullptr), cols, x, g, n_stride, r_stride, static_cast<const T*>(nullptr)));
+}
+
+template <typename T>
+double sum_as_double(const T* p, int64_t n) {
+  double s = 0.0;
+  FASTNN_DISPATCH(sum_as_double<T>(p, n, &s));
+  return s;
 }
 
 namespace {
@@ -266,10 +270,7 @@ void conv_backward_cols(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db
           if (db) {
             for (int64_t o = 0; o < oc; ++o) {
               const T* row = dycm.get() + o * cols_n;
-              double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-              for (int64_t e = 0; e < cols_n; ++e) sum += static_cast<double>(row[e]);
-              db_part[static_cast<size_t>(c * oc + o)] = sum;
+              db_part[static_cast<size_t>(c * oc + o)] = sum_as_double(row, cols_n);
             }
           }
           if (dw) {
@@ -414,10 +415,7 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, i
         const T* dys = dy + s * oc * p;
         for (int64_t o = 0; o < oc; ++o) {
           const T* row = dys + o * p;
-          double part = 0.0;
-#pragma omp simd reduction(+ : part)
-          for (int64_t q = 0; q < p; ++q) part += static_cast<double>(row[q]);
-          db_part[static_cast<size_t>(s * oc + o)] = part;
+          db_part[static_cast<size_t>(s * oc + o)] = sum_as_double(row, p);
         }
       });
       if (pointwise_db_with_dx)
@@ -469,6 +467,7 @@ void conv_transpose2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw
 #define FASTNN_INSTANTIATE(T)                                                                        \
   template void im2col<T>(const T*, T*, const ConvGeom&, int64_t, int64_t);                          \
   template void col2im<T>(const T*, T*, const ConvGeom&, int64_t, int64_t);                          \
+  template double sum_as_double<T>(const T*, int64_t);                                               \
   template void conv2d_forward<T>(const T*, const T*, const T*, T*, int64_t, const ConvGeom&, T*);   \
   template void conv2d_backward<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, const ConvGeom&, \
                                    const T*);                                                        \

@@ -59,6 +59,10 @@ void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_
 // cols: optional caller buffer of g.rows() * N * P elements that receives the column matrix
 // (chunk-major: each chunk's (K, nb*P) block in turn) so a later backward can reuse it;
 // null = per-thread temporaries. Unused when pointwise.
+// sum of p[0..n) in double (a bias gradient's row), in an order that depends on n only; per ISA.
+template <typename T>
+double sum_as_double(const T* p, int64_t n);
+
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* cols);
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "block_cache.h"
+#include "conv.h"
 #include "cpu.h"
 #include "isa_dispatch.h"
 #include "winograd.h"
@@ -220,11 +221,7 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
             for (int64_t o = 0; o < oc; ++o) {
               double sum = 0.0;
               for (int64_t s = 0; s < nb; ++s) {
-                const T* row = dyb + (s * oc + o) * p;
-                double part = 0.0;
-#pragma omp simd reduction(+ : part)
-                for (int64_t q = 0; q < p; ++q) part += static_cast<double>(row[q]);
-                sum += part;
+                sum += sum_as_double(dyb + (s * oc + o) * p, p);
               }
               db_part[static_cast<size_t>(blk * oc + o)] = sum;
             }

@@ -11,6 +11,9 @@
   template <typename T>                                                                           \
   void col2im(T* scratch_cols, const T* cols, T* x, const ConvGeom& g, int64_t n_stride,          \
               int64_t r_stride, const T* bias);                                                   \
+  /* *out = sum of p[0..n) in double, in an order that depends on n only (im2col_impl.h) */     \
+  template <typename T>                                                                           \
+  void sum_as_double(const T* p, int64_t n, double* out);                                         \
   }
 
 FASTNN_DECLARE_IM2COL(isa_generic)
