@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "block_cache.h"
-#include "conv.h"
 #include "cpu.h"
 #include "isa_dispatch.h"
 #include "winograd.h"
@@ -186,7 +185,7 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
                               const ConvGeom& g) {
   const WinogradGeom wg = tile_geom(g);
   const int64_t c = g.c, tiles = wg.tiles(), in_plane = c * g.plane_in(), out_plane = oc * g.plane_out();
-  const int64_t p = g.plane_out(), usize = 16 * c * oc;
+  const int64_t usize = 16 * c * oc;
   Buffer<T> u = dx ? Buffer<T>(usize) : Buffer<T>(), ut = dx ? Buffer<T>(usize) : Buffer<T>();
   if (dx) weight_transform<T>(w, u.get(), ut.get(), oc, c);
   const Blocking bl = blocking(g, oc, wg, sizeof(T));
@@ -217,16 +216,8 @@ void winograd_conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw,
           const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
           const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
           const T* dyb = dy + s0 * out_plane;
-          if (db) {
-            for (int64_t o = 0; o < oc; ++o) {
-              double sum = 0.0;
-              for (int64_t s = 0; s < nb; ++s) {
-                sum += sum_as_double(dyb + (s * oc + o) * p, p);
-              }
-              db_part[static_cast<size_t>(blk * oc + o)] = sum;
-            }
-          }
-          FASTNN_DISPATCH(winograd_grad_output_transform<T>(dyb, dm, wg, nb, oc, ms));
+          double* const dbb = db ? db_part.data() + blk * oc : nullptr;  // (starts at 0: the transform adds the sums)
+          FASTNN_DISPATCH(winograd_grad_output_transform<T>(dyb, dm, wg, nb, oc, ms, dbb));
           FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, v, wg, nb, c, vs));
           // dU_xi (C, OC) (+)= V_xi^T @ dM_xi, the group's first block overwriting its partial
           FASTNN_DISPATCH(winograd_weight_products<T>(v, dm, du, blk != bbeg, rows, c, oc, vs, ms));

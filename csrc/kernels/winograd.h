@@ -50,10 +50,11 @@ struct WinogradGeom {
   template <typename T>                                                                             \
   void winograd_output_transform(const T* m, T* y, const T* bias, const WinogradGeom& g,            \
                                  int64_t images, int64_t oc, int64_t ms);                           \
-  /* dM <- A dY A^T (dY zero past the output's edge) */                                             \
+  /* dM <- A dY A^T (dY zero past the output's edge); db (when not null, oc values) gets the */    \
+  /* channel sums of dy added, in double, pixel by pixel in order (the bias gradient) */            \
   template <typename T>                                                                             \
   void winograd_grad_output_transform(const T* dy, T* dm, const WinogradGeom& g, int64_t images,     \
-                                      int64_t oc, int64_t ms);                                      \
+                                      int64_t oc, int64_t ms, double* db);                          \
   /* dx <- the sum over the (overlapping) tiles of B dV B^T, cropped to H x W; each image's */      \
   /* tiles are added in a fixed order */                                                            \
   template <typename T>                                                                             \
