@@ -196,7 +196,13 @@ def test_repr_of_every_layer_class():
             "Linear": (3, 4), "Reshape": ((2, 3),), "Concat": (nn.ReLU(), nn.Tanh()), "Residual": (nn.ReLU(),),
             "Sequential": (nn.Linear(2, 2), nn.ReLU()), "Threshold": (0.1, 0.0),
             "Unflatten": (1, (2, 3)), "ZeroPad2d": (1,), "ConstantPad2d": (1, 0.5), "LayerNorm": (4,),
-            "GroupNorm": (2, 4), "Upsample": (None, 2)}
+            "GroupNorm": (2, 4), "Upsample": (None, 2),
+            # layers1d.py
+            "Conv1d": (3, 4, 3), "ConvTranspose1d": (3, 4, 3), "MaxPool1d": (2,), "AvgPool1d": (2,),
+            "AdaptiveAvgPool1d": (2,), "AdaptiveMaxPool1d": (2,), "ReflectionPad1d": (1,), "ReflectionPad2d": (1,),
+            "ReplicationPad1d": (1,), "ReplicationPad2d": (1,), "ZeroPad1d": (1,), "ConstantPad1d": (1, 0.5),
+            "CircularPad1d": (1,), "CircularPad2d": (1,), "InstanceNorm1d": (3,), "InstanceNorm2d": (3,),
+            "PixelShuffle": (2,), "PixelUnshuffle": (2,), "ChannelShuffle": (2,)}
     for name in nn.__all__:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:

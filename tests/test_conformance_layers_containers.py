@@ -448,7 +448,20 @@ def _every_layer_model():
              nn.PReLU(8, 0.1), nn.LayerNorm(8, eps=1e-3, bias=False), nn.Unflatten(1, (2, 2, 2)),
              nn.GroupNorm(2, 2, eps=1e-4, bias=False), nn.Upsample(size=(3, 3)), nn.ConstantPad2d((1, -1, 0, 1), 0.5),
              nn.ZeroPad2d((-1, 0, -1, -1)), nn.Dropout2d(0.2), nn.Upsample(scale_factor=1.5), nn.GroupNorm(1, 2),
-             nn.ZeroPad2d((0, -1, 0, -1)), nn.Flatten()]
+             nn.ZeroPad2d((0, -1, 0, -1)), nn.Flatten(),
+             # layers1d.py: (N, 8) -> (N, 2, 4) -> 1-D layers -> (N, 2, 2, 2) -> 2-D pads and shuffles -> (N, 8)
+             nn.Unflatten(1, (2, 4)),
+             nn.Conv1d(2, 4, 3, padding="same", padding_mode="reflect", groups=2, bias=False, init="he_uniform"),
+             nn.InstanceNorm1d(4, momentum=None, affine=True, track_running_stats=True, bias=False),
+             nn.ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2),
+             nn.MaxPool1d(3, stride=1, padding=1, dilation=1, ceil_mode=True),
+             nn.AvgPool1d(2, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+             nn.ReflectionPad1d((1, 2)), nn.ReplicationPad1d((0, 1)), nn.CircularPad1d((2, -1)),
+             nn.ConstantPad1d((-1, 1), 0.5), nn.ZeroPad1d((1, 0)), nn.AdaptiveMaxPool1d(6), nn.AdaptiveAvgPool1d(4),
+             nn.Unflatten(2, (2, 2)), nn.ReflectionPad2d(1), nn.ReplicationPad2d((0, 1, 1, 0)),
+             nn.CircularPad2d((-1, 0, 0, -1)), nn.PixelUnshuffle(2), nn.ChannelShuffle(4),
+             nn.InstanceNorm2d(8, eps=1e-3, momentum=0.2, affine=True), nn.Softmax2d(), nn.PixelShuffle(2),
+             nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten()]
     return nn.Sequential(body, nn.Linear(12, 8), *extra, nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
                          nn.GlobalAvgPool2d())
 
@@ -468,7 +481,10 @@ def test_every_layer_round_trips_with_its_config_state_and_outputs(tmp_path):
                      and issubclass(getattr(nn, name), nn.Module) and not issubclass(getattr(nn, name), nn.Loss)}
     # (the holders without a forward round-trip in test_conformance_containers_dict.py)
     assert layer_classes - {type(m).__name__ for m in model.modules()} == {"Module", "Dense", "ModuleList", "ModuleDict",
-                                                                           "ParameterList", "ParameterDict"}
+                                                                           "ParameterList", "ParameterDict",
+                                                                           # two inputs: no place in a Sequential
+                                                                           # (test_conformance_losses_extra.py)
+                                                                           "CosineSimilarity", "PairwiseDistance"}
     model[1].freeze()
     model[0][16].weight.trainable = False
     x = np.random.default_rng(1).standard_normal((4, 2, 9, 9)).astype(np.float32)

@@ -241,6 +241,27 @@ class _DictHeads(nn.Module):
         return self.heads["lin"].backward(self.heads["act"].backward(dy * self.scales[0].data))
 
 
+class _TwoInputHeads(nn.Module):
+    """The two-input modules in a custom Module: x (N, 8) split into halves x1, x2; out (N, 2):
+    CosineSimilarity(x1, x2) and PairwiseDistance(x1, x2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cos = nn.CosineSimilarity(dim=1)
+        self.dist = nn.PairwiseDistance(p=3.0, keepdim=True)
+
+    def forward(self, x):
+        x1, x2 = x[:, :4], x[:, 4:]
+        xp = fastnn.ops.get_array_module(x)
+        return xp.concatenate([self.cos(x1, x2).reshape(-1, 1), self.dist(x1, x2)], axis=1)
+
+    def backward(self, dy):
+        c1, c2 = self.cos.backward(dy[:, 0].copy())
+        d1, d2 = self.dist.backward(dy[:, 1:2].copy())
+        xp = fastnn.ops.get_array_module(dy)
+        return xp.concatenate([c1 + d1, c2 + d2], axis=1)
+
+
 def _layer_cases():
     """(name, factory, input shape): every public Module class of fastnn.nn at least once."""
     return [
@@ -283,7 +304,31 @@ def _layer_cases():
         ("GroupNorm no bias", lambda: nn.GroupNorm(3, 6, bias=False), (2, 6, 7)),
         ("Upsample scale_factor", lambda: nn.Upsample(scale_factor=(1.7, 2)), (2, 3, 4, 5)),
         ("Upsample size", lambda: nn.Upsample(size=7), (2, 3, 5)),
+        ("Conv1d", lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1), (2, 3, 9)),
+        ("Conv1d same reflect groups", lambda: nn.Conv1d(4, 2, 4, padding="same", padding_mode="reflect", groups=2,
+                                                         dilation=2), (2, 4, 9)),
+        ("ConvTranspose1d", lambda: nn.ConvTranspose1d(4, 2, 3, stride=2, padding=1, output_padding=1, groups=2),
+         (2, 4, 5)),
+        ("MaxPool1d", lambda: nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True), (2, 3, 9)),
+        ("AvgPool1d", lambda: nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False), (2, 3, 8)),
+        ("AdaptiveAvgPool1d", lambda: nn.AdaptiveAvgPool1d(4), (2, 3, 7)),
+        ("AdaptiveMaxPool1d", lambda: nn.AdaptiveMaxPool1d(4), (3, 7)),
+        ("ReflectionPad1d", lambda: nn.ReflectionPad1d((2, 1)), (2, 3, 5)),
+        ("ReflectionPad2d", lambda: nn.ReflectionPad2d((1, 0, 2, 1)), (2, 3, 4, 5)),
+        ("ReplicationPad1d", lambda: nn.ReplicationPad1d((3, -1)), (2, 3, 5)),
+        ("ReplicationPad2d", lambda: nn.ReplicationPad2d(2), (3, 4, 5)),
+        ("ZeroPad1d", lambda: nn.ZeroPad1d((1, 2)), (2, 3, 5)),
+        ("ConstantPad1d", lambda: nn.ConstantPad1d((-1, 2), 0.5), (3, 5)),
+        ("CircularPad1d", lambda: nn.CircularPad1d((2, 3)), (2, 3, 5)),
+        ("CircularPad2d", lambda: nn.CircularPad2d((1, 2, 0, 1)), (2, 3, 4, 5)),
+        ("InstanceNorm1d", lambda: nn.InstanceNorm1d(3, affine=True, track_running_stats=True), (2, 3, 7)),
+        ("InstanceNorm2d", lambda: nn.InstanceNorm2d(3, affine=True), (2, 3, 4, 5)),
+        ("PixelShuffle", lambda: nn.PixelShuffle(2), (2, 8, 3, 2)),
+        ("PixelUnshuffle", lambda: nn.PixelUnshuffle(2), (2, 2, 4, 6)),
+        ("ChannelShuffle", lambda: nn.ChannelShuffle(3), (2, 6, 3, 2)),
+        ("Softmax2d", lambda: nn.Softmax2d(), (2, 4, 3, 5)),
         ("ModuleList in a custom Module", _ListChain, (3, 6)),
+        ("CosineSimilarity, PairwiseDistance in a custom Module", _TwoInputHeads, (3, 8)),
         ("ModuleDict, ParameterList, ParameterDict in a custom Module", _DictHeads, (3, 6)),
         ("Step", lambda: nn.Step(), (3, 8)),
         ("Sigmoid", lambda: nn.Sigmoid(1.5), (3, 8)),

@@ -12,8 +12,15 @@ from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
     Linear, MaxPool2d, Reshape,
 )
+from .layers1d import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, ChannelShuffle, CircularPad1d, CircularPad2d,
+                       ConstantPad1d, Conv1d, ConvTranspose1d, InstanceNorm1d, InstanceNorm2d, MaxPool1d, PixelShuffle,
+                       PixelUnshuffle, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, Softmax2d,
+                       ZeroPad1d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss, Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
+from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLoss, MarginRankingLoss,
+                         MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance,
+                         PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 from .module import LAYER_REGISTRY, IncompatibleKeys, Module, Parameter, StateDictError
 
 __all__ = [
@@ -24,6 +31,11 @@ __all__ = [
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
     "PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
+    # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
+    "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
+    "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",
+    "CircularPad1d", "CircularPad2d", "InstanceNorm1d", "InstanceNorm2d", "PixelShuffle", "PixelUnshuffle",
+    "ChannelShuffle", "Softmax2d",
     # activations
     "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU", "Softmax", "LogSoftmax",
     "Softmin", "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Hardswish", "Hardsigmoid", "Softsign", "LogSigmoid",
@@ -33,4 +45,8 @@ __all__ = [
     # losses
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
     "HuberLoss", "SmoothL1Loss", "NLLLoss", "KLDivLoss",
+    "PoissonNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
+    "HingeEmbeddingLoss", "MarginRankingLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+    # two-input modules
+    "CosineSimilarity", "PairwiseDistance",
 ]
