@@ -55,14 +55,14 @@ void im2col(const T* x, T* cols, const ConvGeom& g, int64_t n_stride, int64_t r_
 template <typename T>
 void col2im(const T* cols, T* x, const ConvGeom& g, int64_t n_stride, int64_t r_stride);
 
+// The sum of p[0..n) in double (a bias gradient's row), in an order that depends on n only; per ISA.
+template <typename T>
+double sum_as_double(const T* p, int64_t n);
+
 // y (N, OC, OH, OW) = conv(x, w) + b. w is (OC, C, KH, KW); b may be null.
 // cols: optional caller buffer of g.rows() * N * P elements that receives the column matrix
 // (chunk-major: each chunk's (K, nb*P) block in turn) so a later backward can reuse it;
 // null = per-thread temporaries. Unused when pointwise.
-// sum of p[0..n) in double (a bias gradient's row), in an order that depends on n only; per ISA.
-template <typename T>
-double sum_as_double(const T* p, int64_t n);
-
 template <typename T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t oc, const ConvGeom& g, T* cols);
 
