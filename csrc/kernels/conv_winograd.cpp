@@ -51,11 +51,16 @@ WinogradGeom tile_geom(const ConvGeom& g) {
   return {g.h, g.w, g.ph, g.pw, g.oh, g.ow, (g.oh + 1) / 2, (g.ow + 1) / 2};
 }
 
-// V and M (or dM) of a block together: about half of a 1 MiB L2 (the rest holds U, the block's
+// V and M (or dM) of a block together: about half of the L2 (the rest holds U, the block's
 // channel-last planes and the x / y planes passing through). Measured on the (128, 32, 14, 14)
-// -> 64 layer (301 KiB per image): 192..512 KiB (1 image per block) equal, 768 KiB 5 % slower,
-// 1 MiB 10 % slower.
-constexpr int64_t kBlockBytes = 512 * 1024;
+// -> 64 layer (301 KiB per image): on a 1 MiB L2, 192..512 KiB (1 image per block)
+// equal, 768 KiB 5 % slower, 1 MiB 10 % slower; on a 2 MiB L2 (Xeon, 2 threads, best of 4
+// interleaved rounds) 1 MiB (3 images: the backward's dU products run over 147 tiles instead of
+// 49) 2-5 % faster than 512 KiB, 1.5 MiB 5-10 % slower. Unknown L2: 512 KiB.
+int64_t block_bytes() {
+  const int64_t l2 = l2_cache_bytes();
+  return l2 > 0 ? l2 / 2 : 512 * 1024;
+}
 constexpr int64_t kMinBlocks = 16;  // enough blocks to balance a few threads
 constexpr int64_t kMaxGroups = 16;  // dU partial sums (each 16 * C * OC)
 
@@ -67,7 +72,7 @@ struct Blocking {
 
 Blocking blocking(const ConvGeom& g, int64_t oc, const WinogradGeom& wg, size_t elem) {
   const int64_t image_bytes = std::max<int64_t>(1, 16 * (g.c + oc) * wg.tiles() * static_cast<int64_t>(elem));
-  const int64_t by_size = std::max<int64_t>(1, kBlockBytes / image_bytes);
+  const int64_t by_size = std::max<int64_t>(1, block_bytes() / image_bytes);
   const int64_t by_count = std::max<int64_t>(1, (g.n + kMinBlocks - 1) / kMinBlocks);
   const int64_t per = std::min({by_size, by_count, g.n});
   return {per, (g.n + per - 1) / per};
