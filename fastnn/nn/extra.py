@@ -569,9 +569,12 @@ class Upsample(Module):
                 out.append((n_in, n_out, np.float32(1.0 / s)))
         result = []
         for n_in, n_out, scale in out:
-            if n_out == n_in:  # PyTorch's two exact cases, taken before the float32 rule
+            # PyTorch's two exact cases, taken before the float32 rule by its 2-D kernel only (its
+            # 1-D and 3-D kernels apply the rule: scale_factor=2.1 on 2 elements reads 0, 0, 0, 1);
+            # with size the rule gives the same positions
+            if spatial == 2 and n_out == n_in:
                 idx = np.arange(n_out, dtype=np.int64)
-            elif n_out == 2 * n_in:
+            elif spatial == 2 and n_out == 2 * n_in:
                 idx = np.arange(n_out, dtype=np.int64) // 2
             else:
                 pos = np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64)

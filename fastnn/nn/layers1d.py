@@ -113,7 +113,8 @@ def _gather_backward(g, axis: int, idx: np.ndarray, size: int):
     onehot[np.arange(len(idx))[reads], idx[reads]] = 1.0
     moved = xp.moveaxis(g, axis, -1)
     lead = moved.shape[:-1]
-    summed = xp.matmul(xp.ascontiguousarray(moved).reshape(-1, len(idx)), xp.asarray(onehot))
+    rows = int(np.prod(lead, dtype=np.int64))  # not -1: idx may be empty (a pad to an empty axis)
+    summed = xp.matmul(xp.ascontiguousarray(moved).reshape(rows, len(idx)), xp.asarray(onehot))
     return xp.moveaxis(summed.reshape(lead + (size,)), -1, axis)
 
 

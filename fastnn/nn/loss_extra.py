@@ -448,7 +448,8 @@ class TripletMarginLoss(_ArrayLoss):
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        self.margin = _margin(margin)
+        # torch.nn.TripletMarginLoss refuses margin <= 0 (ValueError)
+        self.margin = check_float_arg("margin", margin, low=0.0, low_open=True)
         self.p = _check_norm_p(p)
         self.eps = check_float_arg("eps", eps)
         self.swap = _check_bool("swap", swap)
