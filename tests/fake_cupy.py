@@ -248,6 +248,10 @@ def ones(shape, dtype=np.float64):
     return out
 
 
+def ones_like(a, dtype=None):
+    return ones(a.shape, a.dtype if dtype is None else dtype)
+
+
 def full(shape, fill_value, dtype=np.float64):
     out = _allocate(shape, dtype)
     out._a[...] = fill_value
@@ -376,6 +380,10 @@ def sign(a):
 
 def isnan(a):
     return _wrap(np.isnan(_device_only(a, "isnan")))
+
+
+def cumprod(a, axis=None, dtype=None):
+    return _wrap(np.cumprod(_device_only(a, "cumprod"), axis=axis, dtype=dtype))
 
 
 def take_along_axis(a, indices, axis):

@@ -495,6 +495,83 @@ def test_unreduced_and_composed_losses_on_the_gpu(xp, make, kind, rng):
         np.testing.assert_allclose(host(gg), gc, rtol=1e-6, atol=1e-7)
 
 
+def _pm1(rng, shape):
+    return rng.choice([-1.0, 1.0], shape).astype(np.float32)
+
+
+def _extra_loss_inputs(name, rng):
+    """(inputs, labels) of a loss of fastnn/nn/loss_extra.py: the float inputs (differentiable,
+    a gradient each) and the trailing target (none for TripletMarginLoss), host arrays."""
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    if name == "poisson_log":
+        return (x,), rng.poisson(2.0, (6, 4)).astype(np.float32)
+    if name == "poisson_rate":
+        return (rng.uniform(0.1, 3.0, (6, 4)).astype(np.float32),), rng.poisson(2.0, (6, 4)).astype(np.float32)
+    if name in ("soft_margin", "hinge"):
+        return (x,), _pm1(rng, (6, 4))
+    if name == "multilabel_soft":
+        return (x,), rng.integers(0, 2, (6, 4)).astype(np.float32)
+    if name == "multi_margin":
+        return (x,), rng.integers(0, 4, 6)
+    if name == "multilabel_margin":
+        return (x,), np.array([[3, 0, -1, 1], [1, -1, 2, 0], [0, 1, 2, 3], [-1, 0, 1, 2], [2, 2, -1, -1],
+                               [3, 1, 0, -1]])
+    if name == "ranking":
+        return (x, rng.standard_normal((6, 4)).astype(np.float32)), _pm1(rng, (6, 4))
+    if name == "cosine":
+        return (x, rng.standard_normal((6, 4)).astype(np.float32)), _pm1(rng, (6,))
+    assert name == "triplet"
+    return (x, rng.standard_normal((6, 4)).astype(np.float32), rng.standard_normal((6, 4)).astype(np.float32)), None
+
+
+EXTRA_LOSSES = {  # name: (make(reduction), inputs)
+    "PoissonNLLLoss": (lambda r: nn.PoissonNLLLoss(full=True, reduction=r), "poisson_log"),
+    "PoissonNLLLoss-rate": (lambda r: nn.PoissonNLLLoss(log_input=False, reduction=r), "poisson_rate"),
+    "SoftMarginLoss": (lambda r: nn.SoftMarginLoss(reduction=r), "soft_margin"),
+    "MultiLabelSoftMarginLoss": (lambda r: nn.MultiLabelSoftMarginLoss(weight=[1.0, 2.0, 0.5, 3.0], reduction=r),
+                                 "multilabel_soft"),
+    "MultiMarginLoss": (lambda r: nn.MultiMarginLoss(reduction=r), "multi_margin"),
+    "MultiMarginLoss-p2-weight": (lambda r: nn.MultiMarginLoss(p=2, margin=0.5, weight=[1.0, 2.0, 0.5, 3.0],
+                                                               reduction=r), "multi_margin"),
+    "MultiLabelMarginLoss": (lambda r: nn.MultiLabelMarginLoss(reduction=r), "multilabel_margin"),
+    "HingeEmbeddingLoss": (lambda r: nn.HingeEmbeddingLoss(margin=0.5, reduction=r), "hinge"),
+    "MarginRankingLoss": (lambda r: nn.MarginRankingLoss(margin=0.1, reduction=r), "ranking"),
+    "CosineEmbeddingLoss": (lambda r: nn.CosineEmbeddingLoss(margin=0.2, reduction=r), "cosine"),
+    "TripletMarginLoss": (lambda r: nn.TripletMarginLoss(reduction=r), "triplet"),
+    "TripletMarginLoss-swap-p1": (lambda r: nn.TripletMarginLoss(p=1, swap=True, reduction=r), "triplet"),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("which", list(EXTRA_LOSSES))
+def test_extra_losses_on_the_gpu(xp, which, reduction, rng):
+    """The losses of fastnn/nn/loss_extra.py (array code, several inputs for the ranking, cosine
+    and triplet losses) on CuPy arrays as on NumPy: the loss and every input's gradient."""
+    make, kind = EXTRA_LOSSES[which]
+    inputs, target = _extra_loss_inputs(kind, rng)
+    labels = () if target is None else (target,)
+    loss_fn = make(reduction)
+    value_cpu = loss_fn(*inputs, *labels)
+    dy = rng.standard_normal(np.shape(value_cpu)) if reduction == "none" else None
+    grads_cpu = loss_fn.backward(dy)
+    loss_fn = make(reduction)  # a fresh one: nothing of the CPU run carried over
+    value_gpu = loss_fn(*(xp.asarray(a) for a in inputs), *(xp.asarray(t) for t in labels))
+    grads_gpu = loss_fn.backward(None if dy is None else xp.asarray(dy))
+    if reduction == "none":
+        assert isinstance(value_gpu, xp.ndarray)
+        np.testing.assert_allclose(host(value_gpu), value_cpu, rtol=1e-6, atol=1e-7)
+    else:
+        assert type(value_gpu) is float
+        assert value_gpu == pytest.approx(value_cpu, rel=1e-6)
+    as_tuple = lambda g: g if isinstance(g, tuple) else (g,)  # noqa: E731
+    grads_gpu, grads_cpu = as_tuple(grads_gpu), as_tuple(grads_cpu)
+    assert len(grads_gpu) == len(grads_cpu) == len(inputs)
+    for gg, gc, a in zip(grads_gpu, grads_cpu, inputs):
+        assert isinstance(gg, xp.ndarray)
+        assert gg.shape == a.shape and gg.dtype == a.dtype
+        assert_close(host(gg), gc.astype(F64), "loss", np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
 # Training on the GPU: the same run as on the CPU
 
