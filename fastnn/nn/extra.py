@@ -172,18 +172,18 @@ class Unflatten(Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-def _check_padding(padding) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) from an int or a 4-tuple of ints (negative crops)."""
+def _check_pad_amounts(padding, count: int):
+    """A tuple of `count` ints from an int (every side) or a tuple in torch's order (negative
+    amounts crop): (left, right) for 1-D pads, (left, right, top, bottom) for 2-D ones."""
+    rule = "(left, right)" if count == 2 else "(left, right, top, bottom)"
     if isinstance(padding, (tuple, list)):
-        if len(padding) != 4 or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool)
-                                        for p in padding):
-            raise ValueError(f"padding must be an int or a 4-tuple (left, right, top, bottom) of ints. "
-                             f"Received: padding={padding!r}")
+        if len(padding) != count or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool)
+                                            for p in padding):
+            raise ValueError(f"padding must be an int or a {count}-tuple {rule} of ints. Received: padding={padding!r}")
         return tuple(int(p) for p in padding)
     if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
-        raise TypeError(f"padding must be an int or a 4-tuple (left, right, top, bottom) of ints. "
-                        f"Received: padding={padding!r}")
-    return (int(padding),) * 4
+        raise TypeError(f"padding must be an int or a {count}-tuple {rule} of ints. Received: padding={padding!r}")
+    return (int(padding),) * count
 
 
 def _pad_slices(size: int, before: int, after: int):
@@ -202,7 +202,7 @@ class ConstantPad2d(Module):
 
     def __init__(self, padding, value: float):
         super().__init__()
-        self.padding = _check_padding(padding)
+        self.padding = _check_pad_amounts(padding, 4)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"value must be a real number. Received: value={value!r}")
         self.value = float(value)

@@ -21,7 +21,7 @@ import numpy as np
 from .. import ops
 from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
-from .extra import _add_grad, _as64, _check_bool, _check_dy, _check_float_input
+from .extra import _add_grad, _as64, _check_bool, _check_dy, _check_float_input, _check_pad_amounts
 from .layers import AvgPool2d, MaxPool2d, _check_init, _check_input, _init_weight_and_bias, _need_forward
 from .module import Module, Parameter, check_float_arg, check_int
 
@@ -116,19 +116,6 @@ def _gather_backward(g, axis: int, idx: np.ndarray, size: int):
     rows = int(np.prod(lead, dtype=np.int64))  # not -1: idx may be empty (a pad to an empty axis)
     summed = xp.matmul(xp.ascontiguousarray(moved).reshape(rows, len(idx)), xp.asarray(onehot))
     return xp.moveaxis(summed.reshape(lead + (size,)), -1, axis)
-
-
-def _check_pad_amounts(padding, count: int):
-    """A tuple of `count` ints from an int (every side) or a tuple in torch's order."""
-    rule = "(left, right)" if count == 2 else "(left, right, top, bottom)"
-    if isinstance(padding, (tuple, list)):
-        if len(padding) != count or not all(isinstance(p, numbers.Integral) and not isinstance(p, bool)
-                                            for p in padding):
-            raise ValueError(f"padding must be an int or a {count}-tuple {rule} of ints. Received: padding={padding!r}")
-        return tuple(int(p) for p in padding)
-    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
-        raise TypeError(f"padding must be an int or a {count}-tuple {rule} of ints. Received: padding={padding!r}")
-    return (int(padding),) * count
 
 
 class _Pad(Module):
