@@ -180,8 +180,8 @@ void winograd_conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t o
         const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
         const int64_t vs = matrix_stride<T>(rows * c), ms = matrix_stride<T>(rows * oc);
         FASTNN_DISPATCH(winograd_input_transform<T>(x + s0 * in_plane, sc.v.get(), wg, nb, c, vs));
-        FASTNN_DISPATCH(winograd_forward_products<T>(sc.v.get(), u.get(), sc.m.get(), rows, c, oc, vs, ms));
-        FASTNN_DISPATCH(winograd_output_transform<T>(sc.m.get(), y + s0 * out_plane, b, wg, nb, oc, ms));
+        FASTNN_DISPATCH(winograd_forward_block<T>(sc.v.get(), u.get(), sc.m.get(), y + s0 * out_plane, b, wg, nb, c,
+                                                  oc, vs, ms));
       });
 }
 

@@ -60,6 +60,12 @@ struct WinogradGeom {
   template <typename T>                                                                             \
   void winograd_grad_input_transform(const T* dv, T* dx, const WinogradGeom& g, int64_t images,      \
                                      int64_t c, int64_t ms);                                        \
+  /* y <- the output transform of the 16 products V_xi @ U_xi, bias added: one pass over row */   \
+  /* tiles where the ISA has its own product kernel (m unused), else the products into m and */    \
+  /* winograd_output_transform */                                                                   \
+  template <typename T>                                                                             \
+  void winograd_forward_block(const T* v, const T* u, T* m, T* y, const T* bias, const WinogradGeom& g, \
+                              int64_t images, int64_t c, int64_t oc, int64_t vs, int64_t ms);       \
   /* M_xi = V_xi @ U_xi for the 16 xi */                                                            \
   template <typename T>                                                                             \
   void winograd_forward_products(const T* v, const T* u, T* m, int64_t tiles, int64_t c, int64_t oc, \

@@ -18,6 +18,7 @@
 // same matrices.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -102,6 +103,29 @@ void pixels_to_planes(const PixelGrid<const T*>& grid, T* dst, int64_t c, int64_
       const int64_t c1 = std::min(c, c0 + kB);
       for (int64_t ci = c0; ci < c1; ++ci)
         for (int64_t j = 0; j < nj; ++j) dst[ci * hw + j0 + j] = px[j][ci];
+    }
+  }
+}
+
+// One tile's output transform over n channels: y = A^T M A + bias, the tile's 2 x 2 outputs at
+// yo (row a at yo + a * rs, pixel columns oc apart, channels contiguous); M_xi's values at
+// mt + xi * xs. Shared by the separate and the fused (AVX-512) paths: the same sums in the same
+// order.
+template <typename T>
+inline void output_tile(const T* mt, int64_t xs, T* yo, int64_t rs, int64_t oc, const T* b, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) {
+    T z[2][4];  // A^T M: z0 = M0 + M1 + M2, z1 = M1 - M2 - M3
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const T m0 = mt[j * xs + k], m1 = mt[(4 + j) * xs + k], m2 = mt[(8 + j) * xs + k], m3 = mt[(12 + j) * xs + k];
+      z[0][j] = m0 + m1 + m2;
+      z[1][j] = m1 - m2 - m3;
+    }
+#pragma GCC unroll 2
+    for (int a = 0; a < 2; ++a) {  // (A^T M) A
+      yo[a * rs + k] = z[a][0] + z[a][1] + z[a][2] + b[k];
+      yo[a * rs + oc + k] = z[a][1] - z[a][2] - z[a][3] + b[k];
     }
   }
 }
@@ -219,6 +243,40 @@ void product(int64_t rows, int64_t n, int64_t k, const float* a, int64_t a_rs, i
     }
   }
 }
+
+// The forward's products and output transform in one pass (float, AVX-512): a block's rows are
+// cut into the same balanced row tiles as product(); for each row tile and 32-column panel the
+// 16 products go to an L1 buffer (16 x 12 x 32 floats) and `transform` reads them from there,
+// so the 16 product matrices M never travel to L2 and back. Every value is the same sum in the
+// same order as product() followed by the separate transform: bit-identical. Measured (1
+// thread, (128, 32, 14, 14) -> 64, best of 8 interleaved runs): forward 4.24 -> 3.92 ms. The same
+// fusion of the backward's data products and input-gradient transform measured no gain (its
+// dx accumulator then spans the block and leaves L1), so the backward keeps the separate steps.
+constexpr int64_t kFusedRows = 12, kFusedCols = 32, kFusedXs = kFusedRows * kFusedCols;
+
+template <class Transform>
+void fused_row_tiles(int64_t rows, int64_t n, int64_t k, const float* a, int64_t as, const float* b, int64_t bs,
+                     Transform&& transform) {
+  alignas(64) float buf[16 * kFusedXs];
+  const int64_t row_tiles = (rows + kFusedRows - 1) / kFusedRows;
+  for (int64_t t = 0; t < row_tiles; ++t) {
+    const int64_t i0 = rows * t / row_tiles;
+    const int r = static_cast<int>(rows * (t + 1) / row_tiles - i0);
+    for (int64_t j0 = 0; j0 < n; j0 += kFusedCols) {
+      const int64_t w = std::min<int64_t>(kFusedCols, n - j0);
+      const __mmask16 last = lanes(w > 16 ? w - 16 : w);
+      for (int xi = 0; xi < 16; ++xi) {
+        const float* ax = a + xi * as + i0 * k;  // A_xi (rows x k) at xi * as, B_xi (k x n) at xi * bs
+        const float* bx = b + xi * bs + j0;
+        if (w > 16)
+          tile_rows<2>(r, k, ax, k, 1, bx, n, buf + xi * kFusedXs, kFusedCols, last, false);
+        else
+          tile_rows<1>(r, k, ax, k, 1, bx, n, buf + xi * kFusedXs, kFusedCols, last, false);
+      }
+      transform(i0, r, j0, w, static_cast<const float*>(buf));
+    }
+  }
+}
 #endif  // __AVX512F__
 
 template <typename T>
@@ -280,23 +338,7 @@ void winograd_output_transform(const T* m, T* y, const T* bias, const WinogradGe
     for (int64_t r = 0; r < g.th; ++r) {
       for (int64_t s = 0; s < g.tw; ++s) {
         const T* mt = m + (n * tiles + r * g.tw + s) * oc;
-        T* yo = out.data() + 2 * r * rs + 2 * s * oc;
-#pragma omp simd
-        for (int64_t k = 0; k < oc; ++k) {
-          T z[2][4];  // A^T M: z0 = M0 + M1 + M2, z1 = M1 - M2 - M3
-#pragma GCC unroll 4
-          for (int j = 0; j < 4; ++j) {
-            const T m0 = mt[j * ms + k], m1 = mt[(4 + j) * ms + k], m2 = mt[(8 + j) * ms + k],
-                    m3 = mt[(12 + j) * ms + k];
-            z[0][j] = m0 + m1 + m2;
-            z[1][j] = m1 - m2 - m3;
-          }
-#pragma GCC unroll 2
-          for (int a = 0; a < 2; ++a) {  // (A^T M) A
-            yo[a * rs + k] = z[a][0] + z[a][1] + z[a][2] + b[k];
-            yo[a * rs + oc + k] = z[a][1] - z[a][2] - z[a][3] + b[k];
-          }
-        }
+        output_tile(mt, ms, out.data() + 2 * r * rs + 2 * s * oc, rs, oc, b, oc);
       }
     }
     const T* const res = out.data();
@@ -427,6 +469,34 @@ void winograd_weight_products(const T* v, const T* dm, T* du, bool accumulate, i
   }
 }
 
+template <typename T>
+void winograd_forward_block(const T* v, const T* u, T* m, T* y, const T* bias, const WinogradGeom& g, int64_t images,
+                            int64_t c, int64_t oc, int64_t vs, int64_t ms) {
+#if defined(__AVX512F__)
+  if constexpr (kOwnProducts<T>) {
+    (void)m;
+    (void)ms;
+    const int64_t yc = 2 * g.tw, plane = g.oh * g.ow, tiles = g.tiles(), rs = yc * oc, img = 2 * g.th * rs;
+    // the block's outputs, channel-last: every element is written, so not zeroed
+    std::unique_ptr<T[]> out(new T[static_cast<size_t>(images * img)]);
+    std::vector<T> zero(static_cast<size_t>(oc), T(0));
+    const T* b = bias ? bias : zero.data();
+    fused_row_tiles(images * tiles, oc, c, v, vs, u, c * oc, [&](int64_t i0, int r, int64_t j0, int64_t w, const T* mt) {
+      for (int q = 0; q < r; ++q) {
+        const int64_t tile = i0 + q, n = tile / tiles, rem = tile % tiles;
+        T* yo = out.get() + n * img + 2 * (rem / g.tw) * rs + 2 * (rem % g.tw) * oc + j0;
+        output_tile(mt + q * kFusedCols, kFusedXs, yo, rs, oc, b + j0, w);
+      }
+    });
+    for (int64_t n = 0; n < images; ++n)
+      pixels_to_planes(PixelGrid<const T*>{out.get() + n * img, g.ow, rs, oc}, y + n * oc * plane, oc, plane);
+    return;
+  }
+#endif
+  winograd_forward_products<T>(v, u, m, images * g.tiles(), c, oc, vs, ms);
+  winograd_output_transform<T>(m, y, bias, g, images, oc, ms);
+}
+
 #define FASTNN_INSTANTIATE(T)                                                                                \
   template void winograd_input_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t);   \
   template void winograd_output_transform<T>(const T*, T*, const T*, const WinogradGeom&, int64_t, int64_t,  \
@@ -434,6 +504,8 @@ void winograd_weight_products(const T* v, const T* dm, T* du, bool accumulate, i
   template void winograd_grad_output_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t, double*); \
   template void winograd_grad_input_transform<T>(const T*, T*, const WinogradGeom&, int64_t, int64_t, int64_t);  \
   template void winograd_forward_products<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t); \
+  template void winograd_forward_block<T>(const T*, const T*, T*, T*, const T*, const WinogradGeom&, int64_t,   \
+                                          int64_t, int64_t, int64_t, int64_t);                                  \
   template void winograd_data_products<T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);    \
   template void winograd_weight_products<T>(const T*, const T*, T*, bool, int64_t, int64_t, int64_t, int64_t,     \
                                             int64_t);
