@@ -24,8 +24,8 @@ ALL_IMAGE_TRANSFORMS = [
     lambda s: RandomVerticalFlip(0.5, seed=s),
     lambda s: RandomCrop(4, padding=1, seed=s),
     lambda s: RandomTranslate(2, seed=s),
+    lambda s: RandomRotation(15, interpolation="bilinear", seed=s),
     lambda s: RandomRotation(15, seed=s),
-    lambda s: RandomRotation(15, interpolation="nearest", seed=s),
     lambda s: GaussianNoise(0.1, clip=False, seed=s),     # tagged images are not in [0, 1]
     lambda s: Cutout(3, seed=s),
     lambda s: RandomErasing(p=0.7, seed=s),
@@ -130,16 +130,30 @@ def test_rotation_zero_angle_is_identity_and_small_angle_is_smooth():
     np.testing.assert_allclose(RandomRotation(0)(x), x, atol=1e-6)
     # Bilinear: a constant image stays constant inside (only the corners read fill).
     ones = np.ones((1, 1, 9, 9), np.float32)
-    out = RandomRotation((10, 10))(ones)
+    out = RandomRotation((10, 10), interpolation="bilinear")(ones)
     np.testing.assert_allclose(out[0, 0, 2:7, 2:7], 1.0, atol=1e-6)
     assert out[0, 0, 0, 0] < 1.0
+
+
+def test_rotation_default_is_nearest_as_torchvision():
+    # torchvision.transforms.v2.RandomRotation's default interpolation is NEAREST: integer
+    # images rotate by default, and the default draws the same pixels as "nearest".
+    x = batch(n=3, c=2, h=7, w=6)
+    np.testing.assert_array_equal(RandomRotation(30, seed=4)(x),
+                                  RandomRotation(30, interpolation="nearest", seed=4)(x))
+    assert not np.allclose(RandomRotation(30, seed=4)(x), RandomRotation(30, interpolation="bilinear", seed=4)(x))
+    img = np.arange(2 * 5 * 5, dtype=np.uint8).reshape(2, 5, 5)
+    out = RandomRotation((90, 90))(img)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, np.rot90(img, 1, axes=(1, 2)))
+    np.testing.assert_array_equal(rotate(x, [0.4, -0.3, 1.0]), rotate(x, [0.4, -0.3, 1.0], interpolation="nearest"))
 
 
 def test_rotation_bilinear_known_value():
     # One bright pixel at the centre-right of a 3x3 image, rotated by 45 degrees.
     x = np.zeros((1, 1, 3, 3), np.float32)
     x[0, 0, 1, 2] = 1.0
-    out = rotate(x, [np.pi / 4])
+    out = rotate(x, [np.pi / 4], interpolation="bilinear")
     r = np.sqrt(0.5)
     # Output (row 1, col 2) reads the input at (row 1 + r, col 1 + r): weight of the lit
     # pixel (row 1, col 2) is (1 - r) * r.
@@ -151,7 +165,7 @@ def test_rotation_bilinear_known_value():
     # m * (m - 1) + 1.
     m = 2 - np.sqrt(2)
     assert out[0, 0, 0, 2] == pytest.approx(m * m, abs=1e-6)
-    with_fill = rotate(x, [np.pi / 4], fill=1.0)
+    with_fill = rotate(x, [np.pi / 4], interpolation="bilinear", fill=1.0)
     assert with_fill[0, 0, 0, 2] == pytest.approx(m * (m - 1) + 1, abs=1e-6)
     # The spot turned counter-clockwise: the output's brightest pixel is up-right.
     assert np.unravel_index(out[0, 0].argmax(), (3, 3)) == (0, 2)

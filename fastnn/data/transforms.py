@@ -344,14 +344,15 @@ class RandomRotation(Transform):
     ``center=(x, y)`` is in torchvision's pixel coordinates: origin at the top-left *corner* of
     the image, so pixel (row i, col j) has its centre at (j + 0.5, i + 0.5); the default is the
     image centre (W/2, H/2), i.e. pixel index ((H-1)/2, (W-1)/2). Each output pixel samples the
-    input at the inversely rotated position: ``"nearest"`` takes the closest pixel (ties to
-    even, as ``torch.nn.functional.grid_sample``), ``"bilinear"`` blends the four neighbours.
+    input at the inversely rotated position: ``"nearest"`` (the default, as torchvision's)
+    takes the closest pixel (ties to even, as ``torch.nn.functional.grid_sample``),
+    ``"bilinear"`` blends the four neighbours (smoother for small angles; float images only).
     Outside the image: ``fill`` (a number or one per channel), blended as torchvision does,
     ``mask * (img - fill) + fill`` with ``img`` the zero-padded bilinear sample and ``mask`` the
     summed weight of the in-image neighbours.
     """
 
-    def __init__(self, degrees, *, interpolation: str = "bilinear", center=None, fill=0,
+    def __init__(self, degrees, *, interpolation: str = "nearest", center=None, fill=0,
                  seed=None, rng=None):
         super().__init__(seed, rng)
         if isinstance(degrees, numbers.Real) and not isinstance(degrees, bool):
@@ -381,7 +382,7 @@ class RandomRotation(Transform):
         return _unbatch(out, single), y
 
 
-def rotate(x: np.ndarray, theta, *, interpolation: str = "bilinear", fill=0.0, center=None):
+def rotate(x: np.ndarray, theta, *, interpolation: str = "nearest", fill=0.0, center=None):
     """Rotate each image of ``x`` ((N, C, H, W), or one (C, H, W)) counter-clockwise by
     ``theta[n]`` radians about ``center`` (see :class:`RandomRotation` for the conventions).
 
