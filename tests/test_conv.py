@@ -234,11 +234,16 @@ def test_results_do_not_depend_on_thread_count(rng):
     b1 = rng.standard_normal(5).astype(np.float32)
     dy = rng.standard_normal((9, 5, 6, 5)).astype(np.float32)
     dy1 = rng.standard_normal((9, 5, 11, 10)).astype(np.float32)
+    # C * KH * KW <= 16 (one input channel): the im2col products run sample by sample (conv.cpp)
+    xs = rng.standard_normal((9, 1, 11, 10)).astype(np.float32)
+    ws = rng.standard_normal((5, 1, 3, 3)).astype(np.float32)
 
     def run():
         return [ops.conv2d_forward(x, w, None, 2, 1), *ops.conv2d_backward(dy, x, w, 2, 1),
                 ops.conv2d_forward(x, w1), ops.conv2d_forward(x, w1, b1), *ops.conv2d_backward(dy1, x, w1),
-                ops.conv_transpose2d_forward(dy, w, None, 2, 1, 1), *ops.conv_transpose2d_backward(x, dy, w, 2, 1, (0, 1))]
+                ops.conv_transpose2d_forward(dy, w, None, 2, 1, 1), *ops.conv_transpose2d_backward(x, dy, w, 2, 1, (0, 1)),
+                ops.conv2d_forward(xs, ws, b1, 1, 1), *ops.conv2d_backward(dy1, xs, ws, 1, 1),
+                ops.conv_transpose2d_forward(dy1, ws, b1[:1], 1, 1)]
 
     before = fastnn.get_num_threads()
     try:
