@@ -114,7 +114,8 @@ def test_benchmark_shapes(rng, m, k, n, trans_a, trans_b, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("with_bias", [False, True])
 @pytest.mark.parametrize("beta", [0.0, 1.0, -0.5])
-@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (13, 17, 19), (25, 385, 65), (128, 512, 10)])
+# (25, 1600, 65): a small C with a long k is cut along k (gemm.cpp, k_slices): 2 slices
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (13, 17, 19), (25, 385, 65), (128, 512, 10), (25, 1600, 65)])
 def test_bias_beta_out(isa, rng, m, k, n, beta, with_bias, dtype):
     a, b = _operands(rng, m, k, n, False, True, dtype)
     bias = rng.standard_normal(n).astype(dtype) if with_bias else None
@@ -151,7 +152,7 @@ def test_k_zero_gives_beta_c_plus_bias(isa, rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(13, 17, 19), (25, 385, 65), (40, 9, 100), (45, 33, 10)])
+@pytest.mark.parametrize("m,k,n", [(13, 17, 19), (25, 385, 65), (40, 9, 100), (45, 33, 10), (13, 2000, 19)])
 def test_core_alpha_and_fused_relu(isa, rng, m, k, n, dtype):
     a, b = _operands(rng, m, k, n, True, False, dtype)
     bias = rng.standard_normal(n).astype(dtype)
@@ -163,8 +164,9 @@ def test_core_alpha_and_fused_relu(isa, rng, m, k, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nan_and_inf_propagate(isa, rng, dtype):
-    m, k, n = 20, 50, 40
+@pytest.mark.parametrize("k", [50, 1600])  # 1600: cut along k into 2 slices
+def test_nan_and_inf_propagate(isa, rng, dtype, k):
+    m, n = 20, 40
     a, b = _operands(rng, m, k, n, False, False, dtype)
     a[3, 7] = np.nan
     b[9, 33] = np.inf
@@ -230,8 +232,8 @@ def test_transposed_a_read_in_place_same_bits(isa, m, k, n, rng):
 
 
 def test_thread_count_does_not_change_bits(rng):
-    """The K sum is never split: any thread count gives the same bits (and row or column
-    splits of the thread grid fall on tile boundaries)."""
+    """Any thread count gives the same bits: row or column splits of the thread grid fall on
+    tile boundaries, and a K split (small C, long k) is chosen from the shapes alone."""
     before = fastnn.get_num_threads()
     # Each big enough for 4 threads (a thread joins only with >= 8 MFLOP of its own).
     shapes = [(300, 500, 700, False, False),   # columns split between threads
@@ -243,7 +245,10 @@ def test_thread_count_does_not_change_bits(rng):
               (2000, 900, 10, True, False),    # A^T op(B) with few columns, rows split
               (2000, 900, 10, False, False),   # narrow-N dot path, rows split
               (4, 3000, 1500, False, True),    # few-rows dot path, columns split
-              (97, 401, 1023, False, True)]
+              (97, 401, 1023, False, True),
+              (128, 3136, 128, False, True),   # small C, long k: 4 slices along k (gemm.cpp)
+              (25, 1600, 65, True, False),     # 2 slices
+              (3, 3100, 5, False, False)]      # 4 slices, each on the narrow-N dot path
     try:
         for m, k, n, ta, tb in shapes:
             for dtype in DTYPES:
@@ -404,7 +409,7 @@ def test_ops_activation_rejects_unknown_names(rng):
 # path (n <= 16), the narrow transposed-A path, k = 0 (no products).
 TANH_SHAPES = [(13, 17, 19, False, True), (128, 784, 512, False, True), (40, 9, 33, True, False),
                (25, 385, 65, False, False), (5, 64, 8, False, False), (30, 20, 7, False, True),
-               (45, 33, 10, True, False), (9, 0, 12, False, False)]
+               (45, 33, 10, True, False), (9, 0, 12, False, False), (16, 2400, 24, True, True)]
 
 
 @pytest.mark.parametrize("m,k,n,trans_a,trans_b", TANH_SHAPES)

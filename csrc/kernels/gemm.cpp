@@ -7,11 +7,72 @@
 #include <chrono>
 
 #include "activations.h"
+#include "block_cache.h"
 #include "cpu.h"
 #include "gemm_isa.h"
 #include "isa_dispatch.h"
 
 namespace fastnn {
+
+namespace {
+
+// K split: a product with a small C and a long k (a CNN's first Dense layer, 128 x 128 x 3136)
+// gives the blocked driver few C tiles to share out: its row split made each thread stream all
+// of the packed B once per row panel, and 2 threads ran it only 1.46x faster than 1 (PyTorch:
+// 1.84x). Such products are cut along k into `slices` (from the shapes alone, so the sums do
+// not depend on the thread count): threads take whole slices, each a complete single-thread
+// product into its own partial C, and the partials are added in slice order, then alpha, beta,
+// the bias and the activation are applied. Measured on the Xeon (2 threads): 128 x 128 x 3136
+// NT 0.46 -> 0.35 ms.
+constexpr int64_t kSplitMaxOutput = 128 * 256;  // m * n at most
+constexpr int64_t kSplitMinSlice = 768;          // k per slice at least (two 384-deep K blocks)
+constexpr int64_t kSplitMaxSlices = 4;
+
+int64_t k_slices(int64_t m, int64_t n, int64_t k) {
+  if (m * n > kSplitMaxOutput) return 1;
+  return std::clamp<int64_t>(k / kSplitMinSlice, 1, kSplitMaxSlices);
+}
+
+template <typename T>
+void gemm_k_split(const GemmArgs<T>& g, int64_t slices) {
+  const int64_t m = g.m, n = g.n, size = m * n;
+  CachedBuffer buf(sizeof(T) * static_cast<size_t>(slices * size));
+  T* const partial = buf.as<T>();
+  parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t k0 = g.k * s / slices, k1 = g.k * (s + 1) / slices;
+      GemmArgs<T> part = g;
+      part.k = k1 - k0;
+      part.a = g.a + (g.trans_a ? k0 * g.lda : k0);
+      part.b = g.b + (g.trans_b ? k0 : k0 * g.ldb);
+      part.alpha = T(1);
+      part.beta = T(0);
+      part.c = partial + s * size;
+      part.ldc = n;
+      part.bias = nullptr;
+      part.act = GemmAct::none;
+      FASTNN_DISPATCH(gemm<T>(part));  // inside the parallel region: one thread
+    }
+  });
+  parallel_for(m, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T* cr = g.c + i * g.ldc;
+      const T* pr = partial + i * n;
+      for (int64_t j = 0; j < n; ++j) {
+        T sum = pr[j];
+        for (int64_t s = 1; s < slices; ++s) sum += pr[s * size + j];
+        T x = g.alpha * sum;
+        if (g.beta != T(0)) x += g.beta * cr[j];  // beta == 0: the old C is not read (may be NaN)
+        if (g.bias) x += g.bias[j];
+        if (g.act == GemmAct::relu) x = x > T(0) || x != x ? x : T(0);
+        cr[j] = x;
+      }
+      if (g.act == GemmAct::tanh) activation_forward<T>(Act::tanh, cr, cr, n, ActParams{});
+    }
+  });
+}
+
+}  // namespace
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
@@ -35,6 +96,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
     return;
   }
   const GemmArgs<T> args{trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act};
+  const int64_t slices = k_slices(m, n, k);
+  if (slices > 1) return gemm_k_split<T>(args, slices);
   FASTNN_DISPATCH(gemm<T>(args));
 }
 
