@@ -115,6 +115,32 @@ def test_benchmark_shape_each_isa(dtype, isa, rng):
                                   reference.max_pool2d_backward(dy, idx, x.shape))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 5, 9, 71), (2, 3, 33, 40), (1, 2, 2, 2), (2, 2, 5, 3)])
+def test_two_by_two_path_each_isa(dtype, shape, isa, rng):
+    """The 2x2 / stride 2 / unpadded path (per ISA, pool_impl.h): rows of more than 16 windows
+    and ragged ends, odd sizes (last row / column unused), NaN and infinities; with ceil_mode
+    the windows that hang over the edge (the general path) against PyTorch."""
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    picks = rng.choice(flat.size, size=max(1, flat.size // 7), replace=False)
+    flat[picks[0::3]] = np.nan
+    flat[picks[1::3]] = np.inf
+    flat[picks[2::3]] = -np.inf
+    y, idx = ops.max_pool2d_forward(x, 2)
+    y_r, idx_r = reference.max_pool2d_forward(x, 2)
+    np.testing.assert_array_equal(y, y_r)
+    np.testing.assert_array_equal(idx, idx_r)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_array_equal(ops.max_pool2d_backward(dy, idx, x.shape),
+                                  reference.max_pool2d_backward(dy, idx, x.shape))
+    torch = pytest.importorskip("torch")
+    y, idx = ops.max_pool2d_forward(x, 2, ceil_mode=True)
+    ty, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, ceil_mode=True, return_indices=True)
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+
+
 def test_results_do_not_depend_on_thread_count(rng):
     x = rng.standard_normal((8, 16, 15, 14)).astype(np.float32)
 

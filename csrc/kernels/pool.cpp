@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "cpu.h"
+#include "isa_dispatch.h"
+#include "pool_isa.h"
 
 namespace fastnn {
 namespace {
@@ -30,44 +32,6 @@ inline void window(int64_t o, int64_t stride, int64_t pad, int64_t kernel, int64
 template <typename T>
 inline bool replaces(T v, T best) {
   return (v > best) | (v != v);  // greater, or NaN (no short-circuit: stays branch-free)
-}
-
-// The common 2x2, stride 2, no padding case: every window is full and in bounds. Written
-// branch-free over a row of windows (a data-dependent branch mispredicts half the time on
-// real activations): the winner is kept as a 0..3 code in 32-bit lanes, the width of a float,
-// so the loop vectorises; the int64 index is formed in a second pass. `best`/`code` are
-// scratch rows of OW elements.
-template <typename T>
-void max_pool_2x2(const T* xp, T* yp, int64_t* ip, const PoolGeom& g, T* best, int32_t* code) {
-  for (int64_t oh = 0; oh < g.oh; ++oh) {
-    const T* row0 = xp + 2 * oh * g.w;
-    const T* row1 = row0 + g.w;
-#pragma omp simd
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      // Starting from the first element equals starting from -inf with its index.
-      T m = row0[2 * ow];
-      int32_t k = 0;
-      const T b = row0[2 * ow + 1], c = row1[2 * ow], d = row1[2 * ow + 1];
-      bool t = (b > m) | (b != b);
-      m = t ? b : m;
-      k = t ? 1 : k;
-      t = (c > m) | (c != c);
-      m = t ? c : m;
-      k = t ? 2 : k;
-      t = (d > m) | (d != d);
-      m = t ? d : m;
-      k = t ? 3 : k;
-      best[ow] = m;
-      code[ow] = k;
-    }
-    T* yrow = yp + oh * g.ow;
-    int64_t* irow = ip + oh * g.ow;
-    const int64_t top_left = 2 * oh * g.w;
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      yrow[ow] = best[ow];
-      irow[ow] = top_left + (code[ow] >> 1) * g.w + 2 * ow + (code[ow] & 1);
-    }
-  }
 }
 
 // [lo[j], hi[j]): the windows ow whose column ow*SW - PW + j is a real column (not padding).
@@ -141,19 +105,21 @@ inline void row_divisors(const PoolGeom& g, int64_t rows_real, bool count_includ
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* idx, const PoolGeom& g) {
   const int64_t in_plane = g.h * g.w, out_plane = g.oh * g.ow;
-  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 &&
+                          2 * g.oh <= g.h && 2 * g.ow <= g.w;
+  if (two_by_two) {  // per ISA (pool_impl.h)
+    parallel_for(g.planes, grain_for(in_plane), [&](int64_t q0, int64_t q1) {
+      FASTNN_DISPATCH(max_pool_2x2_planes<T>(x, y, idx, q0, q1, g.h, g.w, g.oh, g.ow));
+    });
+    return;
+  }
   const ColumnRanges cols(g);
   parallel_for(g.planes, grain_for(in_plane), [&](int64_t q0, int64_t q1) {
-    std::vector<T> best_row(static_cast<size_t>(g.ow));
     std::vector<int32_t> code_row(static_cast<size_t>(g.ow));
     for (int64_t q = q0; q < q1; ++q) {
       const T* xp = x + q * in_plane;
       T* yp = y + q * out_plane;
       int64_t* ip = idx + q * out_plane;
-      if (two_by_two) {
-        max_pool_2x2(xp, yp, ip, g, best_row.data(), code_row.data());
-        continue;
-      }
       // General windows: one output row at a time, kernel offset (i, j) outermost, so the
       // inner loop runs over the row's windows (vectorisable, branch-free). For each window
       // the offsets are still visited in row-major order, as the scalar definition does.
