@@ -103,16 +103,20 @@ def test_max_pool_special_windows(dtype):
     np.testing.assert_array_equal(idx, idx_r)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_benchmark_shape_each_isa(dtype, isa, rng):
-    x = rng.standard_normal((2, 32, 28, 28)).astype(dtype)
+def _check_max_pool_2x2(x, rng):
+    """Forward (values and indices) and backward of the 2x2 pool against the reference, exactly."""
     y, idx = ops.max_pool2d_forward(x, 2)
     y_r, idx_r = reference.max_pool2d_forward(x, 2)
     np.testing.assert_array_equal(y, y_r)
     np.testing.assert_array_equal(idx, idx_r)
-    dy = rng.standard_normal(y.shape).astype(dtype)
+    dy = rng.standard_normal(y.shape).astype(x.dtype)
     np.testing.assert_array_equal(ops.max_pool2d_backward(dy, idx, x.shape),
                                   reference.max_pool2d_backward(dy, idx, x.shape))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_benchmark_shape_each_isa(dtype, isa, rng):
+    _check_max_pool_2x2(rng.standard_normal((2, 32, 28, 28)).astype(dtype), rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -127,13 +131,7 @@ def test_two_by_two_path_each_isa(dtype, shape, isa, rng):
     flat[picks[0::3]] = np.nan
     flat[picks[1::3]] = np.inf
     flat[picks[2::3]] = -np.inf
-    y, idx = ops.max_pool2d_forward(x, 2)
-    y_r, idx_r = reference.max_pool2d_forward(x, 2)
-    np.testing.assert_array_equal(y, y_r)
-    np.testing.assert_array_equal(idx, idx_r)
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    np.testing.assert_array_equal(ops.max_pool2d_backward(dy, idx, x.shape),
-                                  reference.max_pool2d_backward(dy, idx, x.shape))
+    _check_max_pool_2x2(x, rng)
     torch = pytest.importorskip("torch")
     y, idx = ops.max_pool2d_forward(x, 2, ceil_mode=True)
     ty, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 2, ceil_mode=True, return_indices=True)
