@@ -170,11 +170,14 @@ void winograd_conv2d_forward(const T* x, const T* w, const T* b, T* y, int64_t o
   struct Scratch {
     Buffer<T> v, m;
   };
+  // M is only stored where the products and the output transform are separate steps
+  // (winograd_forward_block: fused with the ISA's own product kernel)
+  const bool store_m = !winograd_has_product_kernel(sizeof(T));
   parallel_items(
       bl.count,
       [&] {
         return Scratch{Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * c)),
-                       Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * oc))};
+                       store_m ? Buffer<T>(16 * matrix_stride<T>(bl.per * tiles * oc)) : Buffer<T>()};
       },
       [&](int64_t blk, Scratch& sc) {
         const int64_t s0 = blk * bl.per, nb = bl.size(blk, g.n), rows = nb * tiles;
