@@ -237,13 +237,16 @@ def test_results_do_not_depend_on_thread_count(rng):
     # C * KH * KW <= 16 (one input channel): the im2col products run sample by sample (conv.cpp)
     xs = rng.standard_normal((9, 1, 11, 10)).astype(np.float32)
     ws = rng.standard_normal((5, 1, 3, 3)).astype(np.float32)
+    # OC > 16: the weight gradient as dY @ cols^T instead of its transpose
+    wo = rng.standard_normal((20, 6, 3, 3)).astype(np.float32)
+    dyo = rng.standard_normal((9, 20, 6, 5)).astype(np.float32)
 
     def run():
         return [ops.conv2d_forward(x, w, None, 2, 1), *ops.conv2d_backward(dy, x, w, 2, 1),
                 ops.conv2d_forward(x, w1), ops.conv2d_forward(x, w1, b1), *ops.conv2d_backward(dy1, x, w1),
                 ops.conv_transpose2d_forward(dy, w, None, 2, 1, 1), *ops.conv_transpose2d_backward(x, dy, w, 2, 1, (0, 1)),
                 ops.conv2d_forward(xs, ws, b1, 1, 1), *ops.conv2d_backward(dy1, xs, ws, 1, 1),
-                ops.conv_transpose2d_forward(dy1, ws, b1[:1], 1, 1)]
+                ops.conv_transpose2d_forward(dy1, ws, b1[:1], 1, 1), *ops.conv2d_backward(dyo, x, wo, 2, 1)]
 
     before = fastnn.get_num_threads()
     try:
@@ -627,11 +630,14 @@ def test_core_checks_everything_itself():
         _core.col2im(np.empty((2, 27, 16), np.float64), np.empty_like(X), (3, 3), (1, 1), (0, 0))
 
 
+# OC 5 and 16: the weight gradient runs as dw^T = cols @ dY^T; OC 17 and 40: as dw = dY @ cols^T
+# (conv.cpp, kDwTransposedMaxOc), both with partial sums over many chunks.
+@pytest.mark.parametrize("oc", [5, 16, 17, 40])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_many_chunks(dtype, rng):
+def test_many_chunks(dtype, oc, rng):
     """A batch large enough that the kernels cut it into more chunks than dw partial groups
     (conv.cpp: ~768 KiB of columns per chunk, at most 16 groups), kept columns included."""
-    case = dict(n=48, c=16, oc=5, h=20, w=20, k=(3, 3))
+    case = dict(n=48, c=16, oc=oc, h=20, w=20, k=(3, 3))
     x, w, b = _operands(rng, case, dtype)
     y, cols = ops.conv2d_forward(x, w, b, 1, 1, return_cols=True)
     assert_close(y, reference.conv2d_forward(*_f64(x, w, b), 1, 1), "conv")
