@@ -31,6 +31,15 @@ inline T m_sigmoid(T x) { return T(1) / (T(1) + m_exp(-x)); }
 // Phi(x), the standard normal CDF: 0.5 erfc(-x / sqrt 2) (accurate in the negative tail).
 inline float m_phi(float x) { return 0.5f * simd_math::erfc_f32(-x * 0.70710678118654752f, simd_math::half_square_f32(x)); }
 inline double m_phi(double x) { return 0.5 * std::erfc(-x * 0.70710678118654752440); }
+// GELU's derivative Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi); in float one exp
+// serves both terms (erfc from exp(-x^2 / 2), see simd_math.h).
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+inline float m_gelu_grad(float x) {
+  const float e = simd_math::exp_f32(-simd_math::half_square_f32(x));
+  const float phi = 0.5f * simd_math::erfc_from_exp_f32(-x * 0.70710678118654752f, e);
+  return phi + x * (static_cast<float>(kInvSqrt2Pi) * e);
+}
+inline double m_gelu_grad(double x) { return m_phi(x) + x * kInvSqrt2Pi * std::exp(-x * x * 0.5); }
 // GELU's tanh approximation (PyTorch's approximate="tanh"): 0.5 x (1 + tanh(u)), u = k (x + c x^3),
 // evaluated as x s with s = sigmoid(2 u) = (1 + tanh(u)) / 2, which keeps the negative tail's
 // digits where 1 + tanh(u) would cancel; its derivative s + 2 x s (1 - s) k (1 + 3 c x^2)
@@ -150,9 +159,7 @@ void activation_backward(Act act, const T* dy, const T* s, T* dx, int64_t n, con
       });
     case Act::gelu:  // d/dx x Phi(x) = Phi(x) + x phi(x)
       if (a != T(0)) return map2(dy, s, dx, n, [](T g, T x) { return g * gelu_tanh_grad(x); });
-      return map2(dy, s, dx, n, [](T g, T x) {
-        return g * (m_phi(x) + x * T(0.39894228040143267794) * m_exp(-x * x * T(0.5)));
-      });
+      return map2(dy, s, dx, n, [](T g, T x) { return g * m_gelu_grad(x); });
   }
 }
 
