@@ -311,7 +311,7 @@ def test_cross_entropy_every_target_ignored(reduction, weighted, eps):
     rng = np.random.default_rng(11)
     logits, labels = rng.standard_normal((4, 3)), np.full(4, 2)
     kw = {"weight": np.array([0.5, 2.0, 1.0])} if weighted else {}
-    ours = nn.CrossEntropyLoss(eps, reduction, ignore_index=2, **kw)
+    ours = nn.CrossEntropyLoss(label_smoothing=eps, reduction=reduction, ignore_index=2, **kw)
     value = ours(logits, labels)
     tx = torch.tensor(logits, requires_grad=True)
     out = torch.nn.CrossEntropyLoss(ignore_index=2, label_smoothing=eps, reduction=reduction,
@@ -349,7 +349,7 @@ def test_integer_label_dtypes(label_dtype, reduction):
     rng = np.random.default_rng(13)
     logits, labels = rng.standard_normal((6, 4)), np.array([0, 3, 1, 2, 2, 0])
     weight = np.array([1.0, 0.5, 2.0, 1.5])
-    for ours, theirs in [(nn.CrossEntropyLoss(0.1, reduction, weight=weight),
+    for ours, theirs in [(nn.CrossEntropyLoss(label_smoothing=0.1, reduction=reduction, weight=weight),
                           torch.nn.CrossEntropyLoss(weight=_t(weight), label_smoothing=0.1, reduction=reduction)),
                          (nn.CrossEntropyLoss(reduction=reduction), torch.nn.CrossEntropyLoss(reduction=reduction)),
                          (nn.NLLLoss(reduction=reduction), torch.nn.NLLLoss(reduction=reduction))]:

@@ -463,7 +463,7 @@ def test_every_loss_on_the_gpu(xp, loss_fn, kind, rng):
     (lambda: nn.KLDivLoss(reduction="batchmean"), "probabilities"), (lambda: nn.NLLLoss(weight=[1, 2, 0.5, 3]), "labels"),
     (lambda: nn.MSELoss(reduction="none"), "values"), (lambda: nn.BCELoss(reduction="none"), "probabilities01"),
     (lambda: nn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 3.0, 0.5], reduction="none"), "probabilities01"),
-    (lambda: nn.CrossEntropyLoss(0.1, "none", weight=[1, 2, 0.5, 3], ignore_index=1), "labels"),
+    (lambda: nn.CrossEntropyLoss(label_smoothing=0.1, reduction="none", weight=[1, 2, 0.5, 3], ignore_index=1), "labels"),
     (lambda: nn.CrossEntropyLoss(reduction="none"), "probabilities"),
     (lambda: nn.NLLLoss(reduction="none"), "labels"), (lambda: nn.HuberLoss(reduction="none"), "values"),
     (lambda: nn.GaussianNLLLoss(reduction="none"), "gaussian")],

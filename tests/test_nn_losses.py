@@ -340,3 +340,54 @@ def test_cross_entropy_k_dimensional_and_unbatched_match_torch(rng):
         nn.CrossEntropyLoss()(logits, labels[:, :4])
     with pytest.raises(ValueError, match=r"\(N, K\), \(K,\) or \(N, K, d1, ...\)"):
         nn.CrossEntropyLoss()(np.ones(()), np.array(0))
+
+
+# PyTorch's argument order (weight, size_average, ignore_index, reduce, reduction[, label_smoothing])
+@pytest.mark.parametrize("cls", ["CrossEntropyLoss", "NLLLoss"])
+def test_class_losses_take_torch_positional_arguments(cls, rng):
+    torch = pytest.importorskip("torch")
+    w = np.array([1.0, 2.0, 0.5, 3.0])
+    x = rng.standard_normal((6, 4))
+    if cls == "NLLLoss":
+        x = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    y = rng.integers(0, 4, 6)
+    y[1] = 2
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    for args in [(w,), (w, None, 2), (w, None, 2, None, "sum"), (None, None, -100, None, "none")]:
+        ours = getattr(nn, cls)(*args)(x, y)
+        targs = tuple(torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args)
+        theirs = getattr(torch.nn, cls)(*targs)(tx, ty)
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-12, err_msg=f"{cls}{args[1:]}")
+    # a bare number where the class weights go is an error, as in PyTorch (it was fastnn's
+    # positional label_smoothing): never a silent smoothing
+    with pytest.raises(TypeError, match="label_smoothing"):
+        getattr(nn, cls)(0.1)
+
+
+@pytest.mark.parametrize("size_average, reduce", [(None, False), (False, None), (True, True), (False, True),
+                                                  (True, None), (None, True)])
+def test_legacy_size_average_and_reduce_as_torch(size_average, reduce, rng):
+    torch = pytest.importorskip("torch")
+    x, y = rng.standard_normal((5, 3)), rng.integers(0, 3, 5)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        loss = nn.CrossEntropyLoss(size_average=size_average, reduce=reduce, reduction="mean")
+    with pytest.warns(UserWarning):
+        ref = torch.nn.CrossEntropyLoss(size_average=size_average, reduce=reduce, reduction="mean")
+    assert loss.reduction == ref.reduction
+    np.testing.assert_allclose(loss(x, y), ref(torch.from_numpy(x), torch.from_numpy(y)).numpy(), rtol=1e-12)
+
+
+def test_label_out_of_range_is_value_and_index_error(rng):
+    from fastnn import ops
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    bad = np.array([0, 1, 3, 2])
+    calls = [lambda: nn.CrossEntropyLoss()(x, bad),  # the fused op's own check
+             lambda: nn.CrossEntropyLoss(weight=np.ones(3))(x, bad),  # the array-code path
+             lambda: nn.CrossEntropyLoss(ignore_index=0)(x, bad),
+             lambda: nn.NLLLoss()(x, bad),
+             lambda: ops.softmax_cross_entropy(x, bad),
+             lambda: ops.softmax_cross_entropy(x, -bad)]
+    for call in calls:
+        for cls in (ValueError, IndexError, ops.LabelError):
+            with pytest.raises(cls, match="outside"):
+                call()

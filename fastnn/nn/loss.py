@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -53,6 +54,30 @@ def _check_reduction(name, reduction, allowed=_REDUCTIONS):
     if reduction not in allowed:
         raise ValueError(f"{name}: reduction must be one of {allowed}, got {reduction!r}")
     return reduction
+
+
+def _legacy_reduction(name, size_average, reduce, reduction):
+    """PyTorch's deprecated size_average / reduce pair: either given overrides reduction, by
+    torch's rule (reduce False -> "none", else size_average False -> "sum", else "mean"), with
+    torch's warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else bool(size_average)
+    reduce = True if reduce is None else bool(reduce)
+    legacy = "none" if not reduce else ("mean" if size_average else "sum")
+    warnings.warn(f"{name}: size_average and reduce args will be deprecated, please use "
+                  f"reduction='{legacy}' instead.", UserWarning, stacklevel=3)
+    return legacy
+
+
+def _class_weight_arg(name, weight):
+    """A bare number where PyTorch's first argument, the class weights, goes: fastnn's earlier
+    positional label_smoothing (or a mistake); an error as in PyTorch, saying so."""
+    if isinstance(weight, (bool, int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: weight must be a 1-D array of class weights, got the number {weight!r}. "
+                        "The arguments are PyTorch's, in its order: (weight, size_average, ignore_index, reduce, "
+                        "reduction, label_smoothing); pass label_smoothing= by keyword")
+    return weight
 
 
 def _as_array(a):
@@ -359,7 +384,7 @@ def _checked_labels(name, target, k, ignore_index):
     bad = ~ignored & ((labels < 0) | (labels >= k))
     if bool(bad.any()):
         i = int(xp.argmax(bad))
-        raise ValueError(f"{name}: target label {int(target[i])} at index {i} is outside [0, {k}) "
+        raise ops.LabelError(f"{name}: target label {int(target[i])} at index {i} is outside [0, {k}) "
                          f"(and is not ignore_index={ignore_index})")
     return xp.where(ignored, 0, labels), (~ignored).astype(np.float64)
 
@@ -381,19 +406,24 @@ class CrossEntropyLoss(Loss):
     [0, 1] mixes the target with the uniform distribution (PyTorch). ``reduction``: "mean" over
     the N samples, "sum" or "none".
 
-    ``weight`` (keyword): a weight per class, shape (K,), as PyTorch's: sample n's loss is
+    Arguments in PyTorch's order: ``(weight=None, size_average=None, ignore_index=-100,
+    reduce=None, reduction="mean", label_smoothing=0.0)``; the deprecated ``size_average`` /
+    ``reduce``, when given, override ``reduction`` by PyTorch's rule (with its warning).
+
+    ``weight``: a weight per class, shape (K,), as PyTorch's: sample n's loss is
     ``-(1 - eps) w[y_n] log p[y_n] - eps / K * sum_k w[k] log p[k]`` for class indices, and
     "mean" divides the sum by ``sum_n w[y_n]`` (not by N); for probability targets each term
     ``-q[n, k] log p[n, k]`` is scaled by ``w[k]`` and "mean" divides by N.
-    ``ignore_index`` (keyword, class indices only): samples with this label add nothing to the
+    ``ignore_index`` (class indices only): samples with this label add nothing to the
     loss, its gradient or the mean's divisor (PyTorch's default -100); when every sample is
     ignored, "mean" is NaN (0 / 0) with a zero gradient, "sum" is 0. With probability targets
     a negative ignore_index is unused and one >= 0 an error, as in PyTorch.
     """
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean", *, weight=None,
-                 ignore_index: int = -100):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        weight = _class_weight_arg("CrossEntropyLoss", weight)
+        super().__init__(_legacy_reduction("CrossEntropyLoss", size_average, reduce, reduction))
         self.label_smoothing = check_float_arg("label_smoothing", label_smoothing, low=0.0, high=1.0)
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
             raise TypeError(f"CrossEntropyLoss: ignore_index must be an int. Received: ignore_index={ignore_index!r}")
@@ -673,10 +703,14 @@ class NLLLoss(Loss):
     (e.g. a LogSoftmax output; LogSoftmax + NLLLoss = CrossEntropyLoss). Input (N, K), (K,) or
     (N, K, d1, ...) with targets (N,), () or (N, d1, ...). Sample n's loss is -w[y_n] x[n, y_n];
     "mean" divides their sum by sum_n w[y_n] (NaN if that is 0); ``weight`` (K,) per class and
-    ``ignore_index`` (samples with that label count for nothing) as CrossEntropyLoss's."""
+    ``ignore_index`` (samples with that label count for nothing) as CrossEntropyLoss's; arguments
+    in PyTorch's order ``(weight, size_average, ignore_index, reduce, reduction)``, the deprecated
+    pair as CrossEntropyLoss's."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        weight = _class_weight_arg("NLLLoss", weight)
+        super().__init__(_legacy_reduction("NLLLoss", size_average, reduce, reduction))
         if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
             raise TypeError(f"NLLLoss: ignore_index must be an int. Received: ignore_index={ignore_index!r}")
         self.ignore_index = int(ignore_index)

@@ -12,7 +12,7 @@ from .activations import (
 from .gemm import gemm
 from .dropout import dropout_backward, dropout_forward, dropout_mask
 from .losses import (
-    bce_loss, bce_with_logits_loss, gaussian_nll_loss, l1_loss, mse_loss, softmax_cross_entropy,
+    LabelError, bce_loss, bce_with_logits_loss, gaussian_nll_loss, l1_loss, mse_loss, softmax_cross_entropy,
 )
 from .norm import batch_norm_backward, batch_norm_forward
 from .optim import adadelta_update, adagrad_update, adam_update, radam_update, rmsprop_update, sgd_update
@@ -38,7 +38,7 @@ __all__ = [
     # batch norm, dropout, losses, optimizer updates
     "batch_norm_forward", "batch_norm_backward",
     "dropout_mask", "dropout_forward", "dropout_backward",
-    "softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss",
+    "LabelError", "softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss",
     "sgd_update", "adagrad_update", "adadelta_update", "rmsprop_update", "adam_update", "radam_update",
     # convolution and pooling
     "shapes", "conv_output_size",

@@ -12,7 +12,12 @@ import numpy as np
 
 from ._dispatch import backend, check_float, contiguous, empty, get_array_module, same_dtype, same_shape
 
-__all__ = ["softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss"]
+__all__ = ["LabelError", "softmax_cross_entropy", "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "gaussian_nll_loss"]
+
+
+class LabelError(ValueError, IndexError):
+    """A class label outside [0, K): a ValueError, and an IndexError like PyTorch's "Target ...
+    is out of bounds", so code written for either catches it."""
 
 
 def _real(value, name: str) -> float:
@@ -32,7 +37,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
     Returns:
         (loss, dlogits), dlogits = (softmax(logits) * sum(q) - q) / N.
     Raises:
-        ValueError naming the first label outside [0, K).
+        LabelError (a ValueError and an IndexError) naming the first label outside [0, K).
     """
     check_float(logits, "logits")
     xp = get_array_module(logits)
@@ -48,7 +53,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
             raise ValueError(f"integer target must have shape ({logits.shape[0]},), got {target.shape}")
         if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
             i = int(np.argmax(target))
-            raise ValueError(f"target label {int(target[i])} at index {i} is outside [0, {logits.shape[1]})")
+            raise LabelError(f"target label {int(target[i])} at index {i} is outside [0, {logits.shape[1]})")
         target = xp.ascontiguousarray(target, dtype=np.int64)  # labels are an input: an exact copy is fine
     elif target.dtype.kind == "f":
         same_dtype(logits, "logits", target, "target")
@@ -58,7 +63,12 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
         raise TypeError(f"target must hold integer class labels or float probabilities, got dtype {target.dtype}")
     logits = contiguous(logits)
     grad = empty(logits.shape, logits.dtype, xp)
-    loss = backend(logits, target).softmax_cross_entropy(logits, target, grad, ls)
+    try:
+        loss = backend(logits, target).softmax_cross_entropy(logits, target, grad, ls)
+    except ValueError as e:  # the native check of the labels: the same error class as above
+        if str(e).startswith("target label "):
+            raise LabelError(str(e)) from None
+        raise
     return loss, grad
 
 
