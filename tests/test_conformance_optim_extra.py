@@ -61,7 +61,7 @@ def _pair(name, hp, dtype=np.float32, seed=0):
     p0, grads = _data(dtype, seed=seed)
     ps = [nn.Parameter(x.copy()) for x in p0]
     tps = [torch.nn.Parameter(torch.tensor(x.copy())) for x in p0]
-    return ps, tps, getattr(optim, name)(ps, **hp), getattr(torch.optim, name)(tps, foreach=False, **hp), grads
+    return ps, tps, getattr(optim, name)(ps, foreach=False, **hp), getattr(torch.optim, name)(tps, foreach=False, **hp), grads
 
 
 def _set_grads(ps, tps, gs):

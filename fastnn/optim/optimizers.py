@@ -8,7 +8,27 @@ tinygrad does (the array-code four come last).
 
 The slots live on their parameter's device: created there on the first step, and moved with
 the parameter when the model moves later (``Module.to``); ``load_state_dict`` copies saved
-slots onto the parameter's device, as PyTorch's does."""
+slots onto the parameter's device, as PyTorch's does.
+
+PyTorch's implementation switches are taken where torch.optim's class has them, with its
+defaults, kept in the defaults and every parameter group (hence the state_dict) as torch keeps
+them, so torch's constructor calls and state_dicts work unchanged:
+
+- ``foreach`` and ``fused`` (None, True or False) choose nothing: fastnn has one implementation
+  per optimizer, so the updates are the same whatever their values. As torch's, ``fused=True``
+  with ``foreach=True``, or with ``differentiable=True``, is a RuntimeError (torch's messages).
+- ``differentiable=True`` (torch: the step itself is recorded by autograd, for
+  meta-learning) is refused with NotImplementedError: fastnn has no autograd, and its steps
+  update the arrays in place.
+- ``capturable=True`` (torch: the step count stays on the device, so the step can be captured
+  in a CUDA graph) is refused with NotImplementedError: fastnn captures no graphs. Torch does not
+  take it silently on CPU either: its first step fails an assertion that the parameters are on
+  a CUDA-like device (all but fused Adam/AdamW, whose CPU kernel ignores it).
+
+These are checked in the constructor, in ``add_param_group``, at every step (a group may be
+edited) and by ``load_state_dict`` before it changes anything; NotImplementedError being a
+RuntimeError, code written against torch's errors catches it too. A state_dict without these
+keys (fastnn's before they existed) loads, the groups keeping their values."""
 from __future__ import annotations
 
 import copy
@@ -86,6 +106,41 @@ def _flag(name, value):
     return bool(value)
 
 
+def _optional_flag(name, value):
+    if value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be None, True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+_IMPL_FLAGS = ("foreach", "fused", "capturable", "differentiable")  # torch's; see the module docstring
+
+
+def _validate_impl_flags(group: dict) -> None:
+    """The implementation switches a group has, normalised in place; torch's errors in torch's
+    order (fused's checks come first in its constructors), then fastnn's refusals."""
+    for name in ("foreach", "fused"):
+        if name in group:
+            group[name] = _optional_flag(name, group[name])
+    for name in ("capturable", "differentiable"):
+        if name in group:
+            group[name] = _flag(name, group[name])
+    if group.get("fused"):
+        if group.get("differentiable"):
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if group.get("foreach"):
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if group.get("differentiable"):
+        raise NotImplementedError(
+            "differentiable=True is not supported: it makes torch record the optimizer step for autograd, and "
+            "fastnn has no autograd (its steps update the arrays in place). Received: differentiable=True")
+    if group.get("capturable"):
+        raise NotImplementedError(
+            "capturable=True is not supported: it prepares torch's step for CUDA graph capture, which fastnn "
+            "does not do (torch refuses it for CPU parameters too). Received: capturable=True")
+
+
 class Optimizer:
     """Base class. ``params``: a Module, an iterable of Parameters, or a list of dicts
     ``{"params": [...], <hyperparameter>: value}`` (parameter groups, PyTorch style). Parameters
@@ -137,9 +192,12 @@ class Optimizer:
         unknown = set(group) - set(self.defaults) - {"params", "param_names", "initial_lr"}
         if unknown:
             raise ValueError(f"unknown hyperparameters {sorted(unknown)} for {type(self).__name__}")
-        full = {**self.defaults, **group, "params": params}
+        # torch's key order: the group's own keys, "param_names", then the defaults it left out
+        full = {**group, "params": params}
         if names is not None:
             full["param_names"] = names
+        for k, v in self.defaults.items():
+            full.setdefault(k, v)
         self._validate(full)
         self.param_groups.append(full)
 
@@ -147,6 +205,7 @@ class Optimizer:
         _num("lr", group["lr"])
         if "maximize" in group:  # (a subclass's defaults may not have it)
             group["maximize"] = _flag("maximize", group["maximize"])
+        _validate_impl_flags(group)
 
     @staticmethod
     def _grad(p: Parameter, group: dict):
@@ -224,8 +283,10 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Resume from ``state_dict()``'s output: copies of its slots, on each parameter's device,
-        and its hyperparameters (lr included) for each group. ValueError, before anything
-        changes, when its groups differ in number or size from this optimizer's (PyTorch's)."""
+        and its hyperparameters (lr included) for each group; a hyperparameter it lacks keeps
+        the group's value. ValueError, before anything changes, when its groups differ in number
+        or size from this optimizer's (PyTorch's); the errors of the constructor, also before,
+        for implementation switches fastnn refuses (``capturable=True`` of a CUDA run, ...)."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"the state_dict has {len(groups)} parameter groups, this optimizer "
@@ -234,6 +295,7 @@ class Optimizer:
             if len(a["params"]) != len(b["params"]):
                 raise ValueError(f"parameter group {i} of the state_dict has {len(a['params'])} parameters, "
                                  f"this optimizer's has {len(b['params'])}")
+            _validate_impl_flags({k: a.get(k, b.get(k)) for k in _IMPL_FLAGS if k in a or k in b})
         params = self._all_params()
         new_state = {}
         for i, s in state_dict["state"].items():
@@ -276,9 +338,11 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "weight_decay": weight_decay, "nesterov": bool(nesterov), "maximize": maximize})
+                                  "weight_decay": weight_decay, "nesterov": bool(nesterov), "maximize": maximize,
+                                  "foreach": foreach, "differentiable": differentiable, "fused": fused})
 
     def _validate(self, g):
         super()._validate(g)
@@ -306,10 +370,11 @@ class Adagrad(Optimizer):
     ``initial_accumulator_value``."""
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
-        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-                                  "initial_accumulator_value": initial_accumulator_value, "eps": eps,
-                                  "maximize": maximize})
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
+        super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
+                                  "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,
+                                  "maximize": maximize, "differentiable": differentiable, "fused": fused})
 
     def _validate(self, g):
         super()._validate(g)
@@ -331,9 +396,11 @@ class Adadelta(Optimizer):
     ``u = rho u + (1 - rho) delta^2``; ``p -= lr * delta``."""
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
-                 *, maximize: bool = False):
+                 foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False):
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
-                                  "maximize": maximize})
+                                  "maximize": maximize, "capturable": capturable, "foreach": foreach,
+                                  "differentiable": differentiable})
 
     def _validate(self, g):
         super()._validate(g)
@@ -358,9 +425,13 @@ class RMSprop(Optimizer):
     needs them)."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *, maximize: bool = False):
-        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
-                                  "momentum": momentum, "centered": bool(centered), "maximize": maximize})
+                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
+        # (all positional, as torch's: maximize included)
+        super().__init__(params, {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
+                                  "centered": bool(centered), "weight_decay": weight_decay,
+                                  "capturable": capturable, "foreach": foreach, "maximize": maximize,
+                                  "differentiable": differentiable})
 
     def _validate(self, g):
         super()._validate(g)
@@ -389,9 +460,12 @@ class Adam(Optimizer):
     ``decoupled_weight_decay=True`` (PyTorch's): AdamW's decay instead of the L2 term."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False, *, maximize: bool = False, decoupled_weight_decay: bool = False):
+                 amsgrad: bool = False, *, foreach: bool | None = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                                  "amsgrad": amsgrad, "maximize": maximize,
+                                  "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+                                  "capturable": capturable, "differentiable": differentiable, "fused": fused,
                                   "decoupled_weight_decay": decoupled_weight_decay})
 
     def _validate(self, g):
@@ -426,8 +500,10 @@ class AdamW(Adam):
     Adam with ``decoupled_weight_decay=True`` (in its groups and state_dict too)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                 amsgrad: bool = False, *, maximize: bool = False, foreach: bool | None = None,
+                 capturable: bool = False, differentiable: bool = False, fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
 
@@ -439,9 +515,12 @@ class RAdam(Adam):
     instead of adding ``weight_decay * p`` to the gradient (the default, as PyTorch's)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decoupled_weight_decay: bool = False, *, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None, maximize: bool = False,
+                 capturable: bool = False, differentiable: bool = False):
         Optimizer.__init__(self, params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                                          "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize})
+                                          "maximize": maximize, "foreach": foreach, "capturable": capturable,
+                                          "decoupled_weight_decay": decoupled_weight_decay,
+                                          "differentiable": differentiable})
 
     def _update(self, p, state, g):
         state["step"] += 1
@@ -498,10 +577,12 @@ class NAdam(Optimizer):
     ``exp_avg``, ``exp_avg_sq``."""
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, maximize: bool = False):
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "momentum_decay": momentum_decay,
-                                  "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize})
+                                  "decoupled_weight_decay": decoupled_weight_decay, "maximize": maximize,
+                                  "foreach": foreach, "capturable": capturable, "differentiable": differentiable})
 
     def _validate(self, g):
         super()._validate(g)
@@ -546,9 +627,11 @@ class Adamax(Optimizer):
     ``step``, ``exp_avg``, ``exp_inf``."""
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 *, maximize: bool = False):
+                 foreach: bool | None = None, *, maximize: bool = False, differentiable: bool = False,
+                 capturable: bool = False):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
-                                  "maximize": maximize})
+                                  "foreach": foreach, "maximize": maximize, "differentiable": differentiable,
+                                  "capturable": capturable})
 
     def _validate(self, g):
         super()._validate(g)
@@ -582,9 +665,12 @@ class Rprop(Optimizer):
     start at ``lr`` (later changes of ``lr`` do not reach them, as in PyTorch). State, as
     PyTorch's: ``step``, ``prev`` (the last gradient used), ``step_size``."""
 
-    def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, maximize: bool = False):
+    def __init__(self, params, lr: float = 1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False):
         super().__init__(params, {"lr": lr, "etas": tuple(etas), "step_sizes": tuple(step_sizes),
-                                  "maximize": maximize})
+                                  "foreach": foreach, "maximize": maximize, "differentiable": differentiable,
+                                  "capturable": capturable})
 
     def _validate(self, g):
         super()._validate(g)
@@ -624,9 +710,12 @@ class ASGD(Optimizer):
     ``mu``, ``ax``."""
 
     def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
-                 weight_decay: float = 0.0, *, maximize: bool = False):
+                 weight_decay: float = 0.0, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False):
+        # (all positional, as torch's: maximize included)
         super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,
-                                  "weight_decay": weight_decay, "maximize": maximize})
+                                  "weight_decay": weight_decay, "foreach": foreach, "maximize": maximize,
+                                  "differentiable": differentiable, "capturable": capturable})
 
     def _validate(self, g):
         super()._validate(g)
