@@ -147,8 +147,17 @@ def _batches(data, batch_size, rng=None, name="train", drop_last=False):
     return _checked_pairs(iterator, name), n
 
 
-def _as_input(x, model: Module, device: str = CPU):
-    """A batch of inputs as the model takes it: on its device, in its dtype."""
+def _writes_its_input(model: Module) -> bool:
+    """Whether a layer of model may overwrite the array it is given (inplace=True, PyTorch's
+    flag): fit, predict and evaluate then give the model copies of the caller's batches, which
+    may be views of the caller's data (a layer that reshapes passes a view on)."""
+    return any(getattr(m, "inplace", False) for m in model.modules())
+
+
+def _as_input(x, model: Module, device: str = CPU, copy: bool = False):
+    """A batch of inputs as the model takes it: on its device, in its dtype; a new array when
+    copy (see _writes_its_input), never the caller's memory."""
+    given = x
     if device == CPU:
         if _device.device_of(x) == CUDA:
             raise _device.mismatch(type(model).__name__, "a batch of inputs", x, "the model is on cpu",
@@ -157,7 +166,9 @@ def _as_input(x, model: Module, device: str = CPU):
     else:
         x = _device.move(_array(x), CUDA)
     dtype = model.dtype
-    return x if x.dtype == dtype else x.astype(dtype)
+    if x.dtype != dtype:
+        return x.astype(dtype)
+    return x.copy() if copy and (x is given or _device.device_of(given) == _device.device_of(x)) else x
 
 
 def _as_target(y, device: str):
@@ -546,6 +557,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
     if not _is_array_pair(train) and iter(train) is train and epochs > 1:
         raise TypeError("train is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for epochs > 1")
     device = model.device
+    protect = _writes_its_input(model)
     for cb in callbacks:
         cb.set_model(model)
         if hasattr(cb, "set_optimizer"):
@@ -564,7 +576,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         for batch_index, (xb, yb) in enumerate(batches):
             for cb in callbacks:
                 cb.on_train_batch_begin(batch_index)
-            xb = _as_input(xb, model, device)
+            xb = _as_input(xb, model, device, protect)
             optimizer.zero_grad()
             pred = model(xb)
             value = _loss_value(loss_fn, pred, _as_target(yb, device))
@@ -635,7 +647,8 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
             batches = (x[i:i + batch_size] for i in range(0, max(x.shape[0], 1), batch_size))
         else:
             batches = (b[0] if isinstance(b, (tuple, list)) else b for b in x)
-        parts = [_device.to_host(model(_as_input(b, model, device))) for b in batches]
+        protect = _writes_its_input(model)
+        parts = [_device.to_host(model(_as_input(b, model, device, protect))) for b in batches]
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
@@ -654,12 +667,13 @@ def evaluate(model: Module, data, loss=None, metrics="auto", batch_size: int = 2
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     device = model.device
+    protect = _writes_its_input(model)
     total, count = 0.0, 0
     y_true_parts, y_pred_parts = [], []
     try:
         batches, _ = _batches(data, batch_size, None, "data")
         for xb, yb in batches:
-            xb = _as_input(xb, model, device)
+            xb = _as_input(xb, model, device, protect)
             pred = model(xb)
             if loss_fn is not None:
                 total += _loss_value(loss_fn, pred, _as_target(yb, device)) * xb.shape[0]

@@ -267,3 +267,24 @@ def test_compile_takes_every_optimizer_by_name(name, cls):
     opt = model._compiled["optimizer"]
     assert type(opt) is getattr(optim, cls)
     assert [id(p) for p in opt._all_params()] == [id(p) for p in model.parameters()]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_in_place_layers_never_write_the_callers_data(shuffle, rng):
+    """A layer with inplace=True overwrites the array it is given; fit, predict and evaluate
+    pass batches that may be views of the caller's data (shuffle=False, predict, evaluate, and
+    Flatten's view of them), so they hand the model copies: the data stays as it was."""
+    x = rng.standard_normal((40, 1, 2, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    before = x.copy()
+    for first in (nn.ReLU(inplace=True), nn.Flatten()):
+        model = nn.Sequential(first, nn.Flatten(), nn.LeakyReLU(0.1, inplace=True), nn.Linear(6, 3))
+        fastnn.fit(model, optim.SGD(model.parameters(), lr=0.1), "cross_entropy", (x, y), epochs=1, batch_size=8,
+            shuffle=shuffle, progress=False)
+        fastnn.predict(model, x, batch_size=16)
+        fastnn.evaluate(model, (x, y), "cross_entropy", batch_size=16)
+        np.testing.assert_array_equal(x, before)
+    # the layers do write in place when called directly, as PyTorch's
+    direct = x.reshape(40, 6).copy()
+    assert nn.LeakyReLU(0.1, inplace=True)(direct) is direct
+    assert (direct < 0).any() and not np.array_equal(direct, before.reshape(40, 6))

@@ -1,6 +1,25 @@
 """Every activation as a layer: forward caches what the op's backward needs (the output y for
-sigmoid, tanh and softmax, the input x otherwise, as in docs/ops.md)."""
+sigmoid, tanh and softmax, the input x otherwise, as in docs/ops.md).
+
+``inplace=True`` (the layers whose PyTorch counterpart takes it: ReLU, LeakyReLU, ELU, CELU,
+SELU, SiLU, Mish, Hardswish, Hardsigmoid, ReLU6, Hardtanh, Threshold) writes the result into
+the input array and returns that same object, as PyTorch's, when the input is a writable,
+aligned, C-contiguous NumPy array of a dtype the layer computes in (float32 or float64 for the
+native kernels; any float dtype for the layers in array code). Any other input (non-contiguous,
+read-only, a CuPy array) is left untouched and a new array returned, as with ``inplace=False``;
+an int input is the same TypeError either way. The backward is exactly the out-of-place one:
+ReLU, LeakyReLU with negative_slope >= 0 and Hardtanh / ReLU6 with bounds exact in the dtype
+take the derivative from the output (the same bits: y > 0 exactly where x > 0, NaN included);
+the others keep a copy of the input made before it is overwritten (so, unlike PyTorch, a
+negative slope or alpha works too). As in PyTorch, an in-place layer must not overwrite an
+array another layer's backward still needs (the output of Sigmoid, Tanh or Softmax): PyTorch
+raises then, fastnn cannot tell. Inside a fused Sequential step (``fusion.py``: Linear + ReLU,
+ReLU + MaxPool2d) the layer's input is an intermediate the step never makes or never writes;
+the outputs and gradients are the same.
+"""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -18,9 +37,19 @@ def _check_array(layer, x) -> None:
         raise TypeError(f"{type(layer).__name__} expects a numpy.ndarray or cupy.ndarray, got {type(x).__name__}")
 
 
+def _check_inplace(inplace) -> bool:
+    if not isinstance(inplace, (bool, np.bool_)):
+        raise TypeError(f"inplace must be a bool. Received: inplace={inplace!r}")
+    return bool(inplace)
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class _Activation(Module):
     _op: str = ""
     _saves_output = False
+    inplace = False  # set by the layers that take PyTorch's inplace argument
 
     def __init__(self):
         super().__init__()
@@ -29,9 +58,33 @@ class _Activation(Module):
     def _params(self) -> dict:
         return {}
 
+    def _config(self) -> dict:
+        """The constructor arguments but inplace."""
+        return self._params()
+
+    def _computes_in(self, dtype) -> bool:
+        return dtype in _KERNEL_DTYPES
+
+    def _writes_input(self, x) -> bool:
+        """Whether forward writes its result into x (see the module docstring)."""
+        return (self.inplace and isinstance(x, np.ndarray) and x.flags.c_contiguous and x.flags.writeable
+                and x.flags.aligned and self._computes_in(x.dtype))
+
+    def _backward_from_output(self, dtype) -> bool:
+        """Whether backward given the output returns, bit for bit, what it returns given the
+        input: an in-place forward then keeps no copy of the input."""
+        return self._saves_output
+
+    def _saved_for_inplace(self, x):
+        """What backward needs once x is overwritten (called before the write)."""
+        return x if self._backward_from_output(x.dtype) else x.copy()
+
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             _check_array(self, x)
+        if self._writes_input(x):
+            self._saved = self._saved_for_inplace(x)
+            return getattr(ops, self._op)(x, **self._params(), out=x)
         y = getattr(ops, self._op)(x, **self._params())
         self._saved = y if self._saves_output else x
         return y
@@ -42,7 +95,10 @@ class _Activation(Module):
         return getattr(ops, self._op + "_backward")(dy, self._saved, **self._params())
 
     def get_config(self):
-        return self._params()
+        config = self._config()
+        if self.inplace:  # only then: configs saved before inplace existed stay the same
+            config["inplace"] = True
+        return config
 
 
 class Step(_Activation):
@@ -68,21 +124,32 @@ class Tanh(_Activation):
 
 
 class ReLU(_Activation):
-    """max(x, 0)."""
+    """max(x, 0). ``inplace=True`` writes it into x (see the module docstring)."""
     _op = "relu"
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = _check_inplace(inplace)
+
+    def _backward_from_output(self, dtype):
+        return True  # y <= 0 exactly where x <= 0; NaN stays NaN
 
 
 class LeakyReLU(_Activation):
     """x for x > 0, negative_slope * x otherwise (zeros too, as PyTorch: a negative slope flips
-    their sign)."""
+    their sign). ``inplace=True`` writes it into x (see the module docstring)."""
     _op = "leaky_relu"
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = check_float_arg("negative_slope", negative_slope)
+        self.inplace = _check_inplace(inplace)
 
     def _params(self):
         return {"negative_slope": self.negative_slope}
+
+    def _backward_from_output(self, dtype):
+        return self.negative_slope >= 0.0  # then y > 0 exactly where x > 0 (NaN: neither)
 
 
 class Softplus(_Activation):
@@ -113,22 +180,25 @@ class Swish(_Activation):
 
 
 class SiLU(Swish):
-    """Swish with beta = 1."""
+    """Swish with beta = 1. ``inplace=True`` writes it into x (see the module docstring)."""
 
-    def __init__(self):
+    def __init__(self, inplace: bool = False):
         super().__init__(1.0)
+        self.inplace = _check_inplace(inplace)
 
-    def get_config(self):
+    def _config(self):
         return {}
 
 
 class ELU(_Activation):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    """x for x > 0, alpha * (exp(x) - 1) otherwise. ``inplace=True`` writes it into x (see the
+    module docstring)."""
     _op = "elu"
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = check_float_arg("alpha", alpha)
+        self.inplace = _check_inplace(inplace)
 
     def _params(self):
         return {"alpha": self.alpha}
@@ -230,6 +300,12 @@ class _ArrayActivation(_Activation):
     def _df(self, xp, x):  # f'(x), the same shape
         raise NotImplementedError
 
+    def _computes_in(self, dtype):
+        return dtype.kind == "f"
+
+    def _backward_from_output(self, dtype):
+        return False  # backward takes x (_df)
+
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             _check_array(self, x)
@@ -238,6 +314,10 @@ class _ArrayActivation(_Activation):
         xp = ops.get_array_module(x)
         with np.errstate(over="ignore", invalid="ignore"):
             y = xp.asarray(self._f(xp, x.astype(np.float64, copy=False))).astype(x.dtype, copy=False)
+        if self._writes_input(x):
+            self._saved = self._saved_for_inplace(x)
+            np.copyto(x, y)
+            return x
         self._saved = x
         return y
 
@@ -254,20 +334,44 @@ class _ArrayActivation(_Activation):
             return (dy.astype(np.float64, copy=False) * d).astype(dy.dtype, copy=False)
 
 
+class HardtanhBoundsError(ValueError, AssertionError):
+    """Hardtanh's max_val <= min_val (PyTorch raises AssertionError, fastnn ValueError: both)."""
+
+
 class Hardtanh(_ArrayActivation):
     """x clipped to [min_val, max_val] (NaN stays NaN); gradient 1 strictly inside, 0 outside and
-    at the bounds, as PyTorch's."""
+    at the bounds, as PyTorch's. ``inplace=True`` writes it into x (see the module docstring).
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+    ``min_value`` / ``max_value`` are PyTorch's deprecated names of min_val / max_val: given,
+    they win over min_val / max_val (with PyTorch's FutureWarning), as in PyTorch."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None):
         super().__init__()
+        if min_value is not None:
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`", FutureWarning,
+                          stacklevel=2)
+            min_val = check_float_arg("min_value", min_value)
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning,
+                          stacklevel=2)
+            max_val = check_float_arg("max_value", max_value)
         self.min_val = check_float_arg("min_val", min_val)
         self.max_val = check_float_arg("max_val", max_val)
         if self.max_val <= self.min_val:
-            raise ValueError(f"max_val must be greater than min_val. Received: min_val={self.min_val}, "
-                             f"max_val={self.max_val}")
+            raise HardtanhBoundsError(f"max_val must be greater than min_val. Received: min_val={self.min_val}, "
+                                      f"max_val={self.max_val}")
+        self.inplace = _check_inplace(inplace)
 
     def _params(self):
         return {"min_val": self.min_val, "max_val": self.max_val}
+
+    def _backward_from_output(self, dtype):
+        # The output holds the bounds rounded to the dtype: exact bounds make y strictly inside
+        # exactly where x is (an x just inside a bound rounded outward would be clipped alike).
+        with np.errstate(over="ignore"):
+            lo, hi = dtype.type(self.min_val), dtype.type(self.max_val)
+        return float(lo) == self.min_val and float(hi) == self.max_val
 
     def _f(self, xp, x):
         lo, hi = x.dtype.type(self.min_val), x.dtype.type(self.max_val)
@@ -278,10 +382,10 @@ class Hardtanh(_ArrayActivation):
 
 
 class ReLU6(Hardtanh):
-    """min(max(x, 0), 6)."""
+    """min(max(x, 0), 6). ``inplace=True`` writes it into x (see the module docstring)."""
 
-    def __init__(self):
-        super().__init__(0.0, 6.0)
+    def __init__(self, inplace: bool = False):
+        super().__init__(0.0, 6.0, inplace)
 
     def _params(self):
         return {}
@@ -297,7 +401,12 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class SELU(_ArrayActivation):
-    """scale (x for x > 0, alpha (exp(x) - 1) otherwise), PyTorch's constants (Klambauer et al. 2017)."""
+    """scale (x for x > 0, alpha (exp(x) - 1) otherwise), PyTorch's constants (Klambauer et al. 2017).
+    ``inplace=True`` writes it into x (see the module docstring)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = _check_inplace(inplace)
 
     def _f(self, xp, x):
         return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(_nonpositive(xp, x)))
@@ -307,13 +416,15 @@ class SELU(_ArrayActivation):
 
 
 class CELU(_ArrayActivation):
-    """x for x > 0, alpha (exp(x / alpha) - 1) otherwise (alpha != 0)."""
+    """x for x > 0, alpha (exp(x / alpha) - 1) otherwise (alpha != 0). ``inplace=True`` writes it
+    into x (see the module docstring)."""
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = check_float_arg("alpha", alpha)
         if self.alpha == 0.0:
             raise ValueError("alpha must be non-zero (CELU divides by it). Received: alpha=0.0")
+        self.inplace = _check_inplace(inplace)
 
     def _params(self):
         return {"alpha": self.alpha}
@@ -336,7 +447,12 @@ def _sigmoid(xp, x):
 
 
 class Mish(_ArrayActivation):
-    """x tanh(softplus(x)) (Misra 2019)."""
+    """x tanh(softplus(x)) (Misra 2019).
+    ``inplace=True`` writes it into x (see the module docstring)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = _check_inplace(inplace)
 
     def _f(self, xp, x):
         return x * xp.tanh(_softplus(xp, x))
@@ -347,7 +463,12 @@ class Mish(_ArrayActivation):
 
 
 class Hardswish(_ArrayActivation):
-    """x relu6(x + 3) / 6; gradient 0 up to -3, (2x + 3) / 6 below 3, 1 from 3 (and at NaN), as PyTorch's."""
+    """x relu6(x + 3) / 6; gradient 0 up to -3, (2x + 3) / 6 below 3, 1 from 3 (and at NaN), as PyTorch's.
+    ``inplace=True`` writes it into x (see the module docstring)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = _check_inplace(inplace)
 
     def _f(self, xp, x):
         return x * xp.clip(x + 3, 0, 6) / 6
@@ -357,7 +478,12 @@ class Hardswish(_ArrayActivation):
 
 
 class Hardsigmoid(_ArrayActivation):
-    """relu6(x + 3) / 6; gradient 1/6 strictly between -3 and 3, else 0."""
+    """relu6(x + 3) / 6; gradient 1/6 strictly between -3 and 3, else 0.
+    ``inplace=True`` writes it into x (see the module docstring)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = _check_inplace(inplace)
 
     def _f(self, xp, x):
         return xp.clip(x + 3, 0, 6) / 6
@@ -427,12 +553,14 @@ class Hardshrink(_Shrink):
 
 class Threshold(_ArrayActivation):
     """value where x <= threshold, else x (PyTorch's Threshold(threshold, value): NaN passes);
-    gradient 0 where x <= threshold, else 1."""
+    gradient 0 where x <= threshold, else 1. ``inplace=True`` writes it into x (see the module
+    docstring)."""
 
-    def __init__(self, threshold: float, value: float):
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
         super().__init__()
         self.threshold = check_float_arg("threshold", threshold)
         self.value = check_float_arg("value", value)
+        self.inplace = _check_inplace(inplace)
 
     def _params(self):
         return {"threshold": self.threshold, "value": self.value}

@@ -274,11 +274,18 @@ class Dropout2d(Module):
     Each forward draws a seed from fastnn's global RNG (``fastnn.manual_seed``), as Dropout; the
     per-channel mask comes from the kernels' counter-based RNG of that seed, so it is the same on
     the CPU and the GPU. p = 1 gives x * 0 (NaN where x is NaN or inf), as Dropout.
+
+    ``inplace=True`` (PyTorch's): in training, the result is written into x and x itself
+    returned, when x is a writable, aligned, C-contiguous NumPy array; any other input (a view
+    that is not contiguous, a read-only or CuPy array) is left untouched and a new array
+    returned, as with ``inplace=False``. The backward needs only the mask: the same either way.
+    (In eval mode, or with p = 0, x itself is returned in both cases, as PyTorch's.)
     """
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         self.p = check_float_arg("p", p, low=0.0, high=1.0)
+        self.inplace = _check_bool("inplace", inplace)
         self._factor = None
 
     def forward(self, x):
@@ -294,6 +301,9 @@ class Dropout2d(Module):
             factor = ops.get_array_module(x).asarray(factor)
         self._factor = factor
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as PyTorch's
+            if (self.inplace and isinstance(x, np.ndarray) and x.flags.c_contiguous and x.flags.writeable
+                    and x.flags.aligned):
+                return np.multiply(x, factor, out=x)
             return x * factor
 
     def backward(self, dy):
@@ -303,6 +313,8 @@ class Dropout2d(Module):
             return dy * self._factor
 
     def get_config(self):
+        if self.inplace:  # only then: configs saved before inplace existed stay the same
+            return {"p": self.p, "inplace": True}
         return {"p": self.p}
 
 
