@@ -43,9 +43,13 @@ class ReluMaxPool:
 
     def forward(self, x):
         pool = self.pool
-        y, pool._indices = ops.max_pool2d_forward(x, pool.kernel_size, stride=pool.stride, padding=pool.padding,
-                                                  ceil_mode=pool.ceil_mode, dilation=pool.dilation)
-        pool._x_shape = x.shape
+        # a 3-D (C, H, W) input is one unbatched sample, as the MaxPool2d layer takes it
+        x4 = x.reshape((1,) + x.shape) if getattr(x, "ndim", 4) == 3 else x
+        y, indices = ops.max_pool2d_forward(x4, pool.kernel_size, stride=pool.stride, padding=pool.padding,
+                                            ceil_mode=pool.ceil_mode, dilation=pool.dilation)
+        if x4 is not x:
+            y, indices = y.reshape(y.shape[1:]), indices.reshape(indices.shape[1:])
+        pool._indices, pool._x_shape = indices, x.shape
         ops.relu(y, out=y)
         self.relu._saved = None  # the unfused ReLU cache would be the full-size input
         self._y = y
@@ -55,7 +59,12 @@ class ReluMaxPool:
         if self._y is None:
             raise RuntimeError("ReLU + MaxPool2d: backward called before forward")
         dy = ops.relu_backward(dy, self._y)
-        return ops.max_pool2d_backward(dy, self.pool._indices, self.pool._x_shape)
+        pool = self.pool
+        if len(pool._x_shape) == 3:  # unbatched: the op runs on N = 1
+            dx = ops.max_pool2d_backward(dy.reshape((1,) + dy.shape), pool._indices.reshape((1,) + pool._indices.shape),
+                                         pool._x4_shape())
+            return dx.reshape(pool._x_shape)
+        return ops.max_pool2d_backward(dy, pool._indices, pool._x_shape)
 
 
 class _LinearActivation:

@@ -15,6 +15,7 @@ import numpy as np
 from .. import _device, ops
 from .._random import next_seed
 from ..ops._dispatch import contiguous
+from ..ops.shapes import conv_transpose_output_size
 from . import init as _init
 from .module import Module, Parameter, check_float_arg, check_int, pair
 
@@ -70,6 +71,35 @@ def _check_input(layer, x, ndims, channels=None, axis=1, state=None):
     if channels is not None and x.shape[axis] != channels:
         raise ValueError(f"{type(layer).__name__} expects {channels} features along axis {axis}, "
                          f"got input shape {x.shape}")
+
+
+def _as_4d(layer, x, channels=None, state=None):
+    """(x as (N, C, H, W), batched): a 3-D (C, H, W) input is one unbatched sample, run as N = 1
+    (torch's rule; layers1d's _as_3d is the same for (C, L))."""
+    _check_input(layer, x, (3, 4), state=state)
+    if channels is not None and x.shape[-3] != channels:
+        raise ValueError(f"{type(layer).__name__} expects {channels} features along axis {x.ndim - 3}, "
+                         f"got input shape {x.shape}")
+    return (x if x.ndim == 4 else x.reshape((1,) + x.shape)), x.ndim == 4
+
+
+def _dy_4d(layer, dy, y_shape, batched: bool):
+    """dy as (N, C, OH, OW). After an unbatched forward dy must be the (C, OH, OW) output's shape;
+    a batched one is left to the op's own shape check."""
+    if batched:
+        return dy
+    if _device.device_of(dy) is None:
+        raise TypeError(f"{type(layer).__name__}.backward expects a numpy.ndarray or cupy.ndarray, "
+                        f"got {type(dy).__name__}")
+    if tuple(dy.shape) != tuple(y_shape[1:]):
+        raise ValueError(f"{type(layer).__name__}.backward expects dy of shape {tuple(y_shape[1:])} (the "
+                         f"forward's unbatched output), got {tuple(dy.shape)}")
+    return dy.reshape(y_shape)
+
+
+def _unbatch(a, batched: bool):
+    """a (N = 1, ...) without its batch axis after an unbatched forward; None stays None."""
+    return a if batched or a is None else a.reshape(a.shape[1:])
 
 
 class Linear(Module):
@@ -145,6 +175,22 @@ class Linear(Module):
 Dense = Linear  # Keras' name
 
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # torch's Conv2d padding_mode values
+
+
+def _pads():
+    """layers1d, whose index-map padding (its pads' and Conv1d's padding_mode) Conv2d reuses:
+    imported on use, as layers1d imports this module."""
+    from . import layers1d
+
+    return layers1d
+
+
+def _split(total: int) -> tuple[int, int]:
+    """torch's 'same' split of a total padding: half before, the odd one after."""
+    return total // 2, total - total // 2
+
+
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as every DL framework).
 
@@ -152,20 +198,26 @@ class Conv2d(Module):
 
     Args:
         in_channels, out_channels: C and OC.
-        kernel_size, stride, padding: an int or an (h, w) pair; zero padding. padding may also be
-            "valid" (none) or "same" (stride 1: the output keeps H x W; an even kernel pads one
-            more row / column at the bottom / right, as PyTorch).
+        kernel_size, stride, padding: an int or an (h, w) pair (zeros, or as padding_mode says).
+            padding may also be "valid" (none) or "same" (stride 1: the output keeps H x W; an
+            even kernel pads one more row / column at the bottom / right, as PyTorch).
         dilation: an int or (h, w) pair: taps d apart (PyTorch's; the kernel spans d (K - 1) + 1).
         groups: channels split into groups that see only their own inputs (C and OC divisible by
             it; groups = C is depthwise). Grouped / dilated layers run one convolution per group
             with the dilated kernel (slower than the plain path, same semantics as PyTorch).
-        bias: learn a per-channel bias. init: as for Linear (default bound 1/sqrt(C/groups*KH*KW)).
-    Shape: x (N, C, H, W) -> y (N, OC, OH, OW).
+        bias: learn a per-channel bias.
+        padding_mode: "zeros" (default), "reflect", "replicate" or "circular": as torch, the
+            input is padded with that mode (PH rows at the top and bottom, PW columns left and
+            right; for "same" torch's split of D (K - 1)), then convolved unpadded; backward adds
+            each padded element's gradient into the element it copies. Reflection needs each
+            padding smaller than the input side, circular at most the side (torch's rules).
+        init: as for Linear (default bound 1/sqrt(C/groups*KH*KW)).
+    Shape: x (N, C, H, W) -> y (N, OC, OH, OW), or unbatched (C, H, W) -> (OC, OH, OW).
     Attributes: weight (OC, C / groups, KH, KW), bias (OC,).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, init: str = "default"):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", init: str = "default"):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
@@ -185,37 +237,73 @@ class Conv2d(Module):
             self.padding = padding
         else:
             self.padding = pair("padding", padding, minimum=0)
+        if not isinstance(padding_mode, str) or padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}. Received: padding_mode={padding_mode!r}")
+        self.padding_mode = padding_mode
         self.init = _check_init(init)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.zeros((self.out_channels, self.in_channels // self.groups, kh, kw), np.float32))
         self.bias = Parameter(np.zeros(self.out_channels, np.float32)) if bias else None
-        self._x = None
+        self._cache = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         _init_weight_and_bias(self, fan_in)
 
-    def _shape_args(self):
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+    def _shape_args(self, padded: bool):
+        """The op's arguments; padded: the input is already padded (padding_mode), so no padding."""
+        return {"stride": self.stride, "padding": 0 if padded else self.padding, "dilation": self.dilation,
+                "groups": self.groups}
+
+    def _pad_maps(self, shape):
+        """[(axis, index map, size)] of padding_mode's explicit padding of an (N, C, H, W) input,
+        or None when the layer pads with zeros or not at all."""
+        if self.padding_mode == "zeros" or self.padding == "valid":
+            return None
+        if self.padding == "same":
+            (top, bottom), (left, right) = (_split(d * (k - 1)) for d, k in zip(self.dilation, self.kernel_size))
+        else:
+            (top, bottom), (left, right) = ((p, p) for p in self.padding)
+        if top == bottom == left == right == 0:
+            return None
+        what = (f"Conv2d(padding={self.padding!r}, padding_mode={self.padding_mode!r}) on an input of "
+                f"{shape[2]} x {shape[3]}")
+        index = _pads()._pad_index
+        return [(2, index(shape[2], top, bottom, self.padding_mode, what), shape[2]),
+                (3, index(shape[3], left, right, self.padding_mode, what), shape[3])]
 
     def forward(self, x):
-        _check_input(self, x, (4,), self.in_channels, state=self.weight.data)
-        self._x = x
-        return ops.conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                  **self._shape_args())
+        x4, batched = _as_4d(self, x, self.in_channels, state=self.weight.data)
+        pad_maps = self._pad_maps(x4.shape)
+        if pad_maps is not None:
+            for axis, idx, _ in pad_maps:
+                x4 = _pads()._gather(x4, axis, idx)
+        y = ops.conv2d_forward(x4, self.weight.data, None if self.bias is None else self.bias.data,
+                               **self._shape_args(pad_maps is not None))
+        self._cache = (x4, pad_maps, batched, y.shape)
+        return _unbatch(y, batched)
 
     backward_can_skip_dx = True
 
     def backward(self, dy, need_dx: bool = True):
         """dx (None when not need_dx: the first layer's dx is never used in training)."""
-        _need_forward(self, self._x)
-        dx, dw, db = ops.conv2d_backward(dy, self._x, self.weight.data, **self._shape_args(),
+        _need_forward(self, self._cache)
+        x4, pad_maps, batched, y_shape = self._cache
+        dx, dw, db = ops.conv2d_backward(_dy_4d(self, dy, y_shape, batched), x4, self.weight.data,
+                                         **self._shape_args(pad_maps is not None),
                                          need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.add_grad(dw)
         if self.bias is not None:
             self.bias.add_grad(db)
-        return dx
+        if dx is None:
+            return None
+        if pad_maps is not None:  # each padded element's gradient added into its source (in float64)
+            g = dx.astype(np.float64, copy=False)
+            for axis, idx, size in reversed(pad_maps):
+                g = _pads()._gather_backward(g, axis, idx, size)
+            dx = ops.get_array_module(g).ascontiguousarray(g).astype(dx.dtype, copy=False)
+        return _unbatch(dx, batched)
 
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -223,7 +311,8 @@ class Conv2d(Module):
                 "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
                 "bias": self.bias is not None, "init": self.init,
                 **({"dilation": list(self.dilation)} if self.dilation != (1, 1) else {}),
-                **({"groups": self.groups} if self.groups != 1 else {})}
+                **({"groups": self.groups} if self.groups != 1 else {}),
+                **({"padding_mode": self.padding_mode} if self.padding_mode != "zeros" else {})}
 
 
 class ConvTranspose2d(Module):
@@ -240,14 +329,20 @@ class ConvTranspose2d(Module):
         dilation: an int or (h, w) pair: taps d apart. Grouped / dilated layers run one
             transposed convolution per group with the dilated kernel (same semantics as
             PyTorch, slower than the plain path).
+        padding_mode: "zeros", the only mode torch's ConvTranspose2d takes (others: ValueError).
         init: "default" draws U(+-1/sqrt(fan_in)) with PyTorch's fan_in for this layout,
             ``out_channels / groups * KH * KW`` (it reads dimension 1 of the stored weight).
-    Shape: x (N, C_in, H, W) -> y (N, C_out, OH, OW).
+    ``forward(x, output_size)``: output_size (OH, OW) (or with the leading N, C / C of x's
+    rank, as torch) picks the output_padding that gives it, in place of the layer's, for that
+    call; each entry in [min, min + stride - 1], min the size with output_padding 0, or
+    ValueError (torch's rule).
+    Shape: x (N, C_in, H, W) -> y (N, C_out, OH, OW), or unbatched (C_in, H, W) -> (C_out, OH, OW).
     Attributes: weight (C_in, C_out / groups, KH, KW), bias (C_out,).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, init: str = "default"):
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
+                 init: str = "default"):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels)
         self.out_channels = check_int("out_channels", out_channels)
@@ -264,38 +359,71 @@ class ConvTranspose2d(Module):
             if op_ >= max(s, d):
                 raise ValueError(f"output_padding must be smaller than stride {self.stride} or dilation "
                                  f"{self.dilation}. Received: output_padding={output_padding!r}")
+        if not isinstance(padding_mode, str) or padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d supports only padding_mode='zeros' (as torch). "
+                             f"Received: padding_mode={padding_mode!r}")
+        self.padding_mode = padding_mode
         self.init = _check_init(init)
         kh, kw = self.kernel_size
         self.weight = Parameter(np.zeros((self.in_channels, self.out_channels // self.groups, kh, kw), np.float32))
         self.bias = Parameter(np.zeros(self.out_channels, np.float32)) if bias else None
-        self._x = None
+        self._cache = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         fan_in = self.out_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
         _init_weight_and_bias(self, fan_in)
 
-    def _shape_args(self):
-        return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
+    def _shape_args(self, output_padding):
+        return {"stride": self.stride, "padding": self.padding, "output_padding": output_padding,
                 "dilation": self.dilation, "groups": self.groups}
 
-    def forward(self, x):
-        _check_input(self, x, (4,), self.in_channels, state=self.weight.data)
-        self._x = x
-        return ops.conv_transpose2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                            **self._shape_args())
+    def _output_padding(self, x, output_size):
+        """The output_padding of a forward: the layer's, or the one giving output_size (torch's
+        _output_padding: the last two entries are (OH, OW), each within a stride of the
+        smallest size)."""
+        if output_size is None:
+            return self.output_padding
+        if not isinstance(output_size, (tuple, list)) or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in output_size):
+            raise TypeError(f"output_size must be a tuple or list of ints. Received: output_size={output_size!r}")
+        size = tuple(int(v) for v in output_size)
+        if len(size) == x.ndim:  # (N, C, OH, OW) or (C, OH, OW): the spatial part counts
+            size = size[x.ndim - 2:]
+        if len(size) != 2:
+            raise ValueError(f"ConvTranspose2d: for a {x.ndim}-D input, output_size must have 2 or {x.ndim} "
+                             f"elements. Received: output_size={output_size!r}")
+        lowest = tuple(conv_transpose_output_size(x.shape[x.ndim - 2 + i], d * (k - 1) + 1, s, p, 0)
+                       for i, (k, s, p, d) in enumerate(zip(self.kernel_size, self.stride, self.padding,
+                                                            self.dilation)))
+        highest = tuple(lo + s - 1 for lo, s in zip(lowest, self.stride))
+        if not all(lo <= v <= hi for v, lo, hi in zip(size, lowest, highest)):
+            raise ValueError(f"ConvTranspose2d: requested an output size of {size}, but valid sizes range from "
+                             f"{lowest} to {highest} (for an input of shape {tuple(x.shape)}). "
+                             f"Received: output_size={output_size!r}")
+        return tuple(v - lo for v, lo in zip(size, lowest))
+
+    def forward(self, x, output_size=None):
+        x4, batched = _as_4d(self, x, self.in_channels, state=self.weight.data)
+        output_padding = self._output_padding(x, output_size)
+        y = ops.conv_transpose2d_forward(x4, self.weight.data, None if self.bias is None else self.bias.data,
+                                         **self._shape_args(output_padding))
+        self._cache = (x4, output_padding, batched, y.shape)
+        return _unbatch(y, batched)
 
     backward_can_skip_dx = True
 
     def backward(self, dy, need_dx: bool = True):
         """dx (None when not need_dx: the first layer's dx is never used in training)."""
-        _need_forward(self, self._x)
-        dx, dw, db = ops.conv_transpose2d_backward(dy, self._x, self.weight.data, **self._shape_args(),
+        _need_forward(self, self._cache)
+        x4, output_padding, batched, y_shape = self._cache
+        dx, dw, db = ops.conv_transpose2d_backward(_dy_4d(self, dy, y_shape, batched), x4, self.weight.data,
+                                                   **self._shape_args(output_padding),
                                                    need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.add_grad(dw)
         if self.bias is not None:
             self.bias.add_grad(db)
-        return dx
+        return _unbatch(dx, batched)
 
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -321,6 +449,11 @@ class _Pool2d(Module):
                                  f"Received: padding={padding!r}")
         self._x_shape = None
 
+    def _x4_shape(self):
+        """The forward's input shape as (N, C, H, W) (_x_shape is the input's own: 3-D unbatched)."""
+        shape = tuple(self._x_shape)
+        return shape if len(shape) == 4 else (1,) + shape
+
     def get_config(self):
         config = {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
         if self.ceil_mode:
@@ -338,7 +471,7 @@ class MaxPool2d(_Pool2d):
     window whose taps all miss the input, value -inf and no gradient, where PyTorch's index is
     garbage), ceil_mode (OH = ceil((H + 2P - d (K - 1) - 1) / S) + 1, the last window starting
     inside the input or the left padding, as PyTorch; default floor).
-    Shape: (N, C, H, W) -> (N, C, OH, OW).
+    Shape: (N, C, H, W) -> (N, C, OH, OW), or unbatched (C, H, W) -> (C, OH, OW) (indices too).
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
@@ -350,14 +483,18 @@ class MaxPool2d(_Pool2d):
         self.return_indices = bool(return_indices)
 
     def forward(self, x):
-        _check_input(self, x, (4,))
-        y, self._indices = ops.max_pool2d_forward(x, self.kernel_size, stride=self.stride, padding=self.padding,
+        x4, batched = _as_4d(self, x)
+        # _indices and _x_shape are also what the fused ReLU + MaxPool2d step sets (nn/fusion.py)
+        y, self._indices = ops.max_pool2d_forward(x4, self.kernel_size, stride=self.stride, padding=self.padding,
                                                   ceil_mode=self.ceil_mode, dilation=self.dilation)
         self._x_shape = x.shape
-        return (y, self._indices.copy()) if self.return_indices else y
+        y = _unbatch(y, batched)
+        return (y, _unbatch(self._indices.copy(), batched)) if self.return_indices else y
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
+        batched = len(self._x_shape) == 4
+        dy = _dy_4d(self, dy, self._indices.shape, batched)
         indices = self._indices
         if self.dilation != (1, 1):
             # a dilated window may hold no element of x (its taps all in the padding): index -1,
@@ -368,7 +505,7 @@ class MaxPool2d(_Pool2d):
                 xp = ops.get_array_module(indices)
                 dy = xp.where(hole, dy.dtype.type(0), dy)
                 indices = xp.where(hole, np.int64(0), indices)
-        return ops.max_pool2d_backward(dy, indices, self._x_shape)
+        return _unbatch(ops.max_pool2d_backward(dy, indices, self._x4_shape()), batched)
 
     def get_config(self):
         config = super().get_config()
@@ -386,7 +523,7 @@ class AvgPool2d(_Pool2d):
     MaxPool2d's; a window reaching past the padded input divides by its part inside it),
     count_include_pad (divide by the full window size even where it overlaps the zero padding,
     PyTorch's default), divisor_override (a nonzero int dividing every window's sum instead).
-    Shape: (N, C, H, W) -> (N, C, OH, OW).
+    Shape: (N, C, H, W) -> (N, C, OH, OW), or unbatched (C, H, W) -> (C, OH, OW).
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
@@ -399,19 +536,24 @@ class AvgPool2d(_Pool2d):
             raise ValueError(f"divisor_override must be a nonzero int or None. "
                              f"Received: divisor_override={divisor_override!r}")
         self.divisor_override = None if divisor_override is None else int(divisor_override)
+        self._y_shape = None
 
     def _shape_args(self):
         return {"stride": self.stride, "padding": self.padding, "count_include_pad": self.count_include_pad,
                 "ceil_mode": self.ceil_mode, "divisor_override": self.divisor_override}
 
     def forward(self, x):
-        _check_input(self, x, (4,))
-        self._x_shape = x.shape
-        return ops.avg_pool2d_forward(x, self.kernel_size, **self._shape_args())
+        x4, batched = _as_4d(self, x)
+        y = ops.avg_pool2d_forward(x4, self.kernel_size, **self._shape_args())
+        self._x_shape, self._y_shape = x.shape, y.shape
+        return _unbatch(y, batched)
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
-        return ops.avg_pool2d_backward(dy, self._x_shape, self.kernel_size, **self._shape_args())
+        batched = len(self._x_shape) == 4
+        dx = ops.avg_pool2d_backward(_dy_4d(self, dy, self._y_shape, batched), self._x4_shape(), self.kernel_size,
+                                     **self._shape_args())
+        return _unbatch(dx, batched)
 
     def get_config(self):
         config = {**super().get_config(), "count_include_pad": self.count_include_pad}
@@ -562,16 +704,27 @@ def _times_zero(a, out) -> None:
 
 class Dropout(Module):
     """Inverted dropout: in training, zero each element with probability p and scale the rest
-    by 1 / (1 - p); identity in eval mode. p = 1 gives x * 0 (zeros; NaN where x is NaN or inf,
-    as PyTorch's and as the dropped elements of p < 1), and its gradient dy * 0.
+    by 1 / (1 - p); identity in eval mode (x itself is returned, as PyTorch). p = 1 gives x * 0
+    (zeros; NaN where x is NaN or inf, as PyTorch's and as the dropped elements of p < 1), and
+    its gradient dy * 0.
+
+    inplace (PyTorch's): in training the result is written into x, which is returned (the same
+    object), when x is a writable array (a NumPy array with ``flags.writeable``, or a CuPy
+    array); otherwise a new array as with inplace=False. The values, mask and gradient are the
+    same either way (the mask is kept for backward). As in PyTorch, the layer before must not
+    need its own output for its backward (Tanh, Sigmoid do: their gradients would then be
+    computed from the dropped-out values; PyTorch's autograd refuses that).
 
     Each forward pass draws a seed from fastnn's global RNG (``fastnn.manual_seed`` makes runs
     reproducible); the mask comes from the kernels' counter-based RNG of that seed.
     """
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         self.p = check_float_arg("p", p, low=0.0, high=1.0)
+        if not isinstance(inplace, (bool, np.bool_)):
+            raise TypeError(f"inplace must be a bool. Received: inplace={inplace!r}")
+        self.inplace = bool(inplace)
         self._mask = None
 
     def forward(self, x):
@@ -582,6 +735,9 @@ class Dropout(Module):
         y, self._mask = ops.dropout_forward(x, self.p, next_seed(), training=True)
         if self.p == 1.0:  # the kernel writes zeros; x * 0 keeps NaN / inf as NaN, as PyTorch's (and as
             _times_zero(x, y)  # a dropped element for p < 1)
+        if self.inplace and getattr(x.flags, "writeable", True):
+            x[...] = y  # x may be strided: the kernel wrote a contiguous y, copied into x's own layout
+            return x
         return y
 
     def backward(self, dy):
@@ -593,7 +749,7 @@ class Dropout(Module):
         return dx
 
     def get_config(self):
-        return {"p": self.p}
+        return {"p": self.p, **({"inplace": True} if self.inplace else {})}
 
 
 class DimensionError(IndexError, ValueError):
