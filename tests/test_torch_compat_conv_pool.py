@@ -530,3 +530,25 @@ def test_dropout_inplace_config_and_validation():
     assert nn.Dropout.from_config({"p": 0.3}).inplace is False
     with pytest.raises(TypeError, match="Received: inplace='yes'"):
         nn.Dropout(0.3, inplace="yes")
+
+
+# ---- error types: fastnn's ValueError is also torch's class for the same mistake -------------
+
+@pytest.mark.parametrize("call", [
+    lambda: nn.Linear(3, 2)(np.zeros((2, 4), np.float32)),
+    lambda: nn.Conv2d(3, 2, 1)(np.zeros((1, 4, 2, 2), np.float32)),
+    lambda: nn.Conv2d(3, 2, 1)(np.zeros((4, 2, 2), np.float32)),
+    lambda: nn.Conv2d(3, 2, 1)(np.zeros((2, 2), np.float32)),
+    lambda: nn.BatchNorm2d(3)(np.zeros((2, 4, 2, 2), np.float32)),
+    lambda: nn.MaxPool2d(2)(np.zeros((1, 1, 1, 4, 4), np.float32))])
+def test_shape_errors_are_value_and_runtime_errors(call):
+    """torch raises RuntimeError for these; fastnn's ShapeError is both."""
+    for cls in (ValueError, RuntimeError):
+        with pytest.raises(cls, match="expects"):
+            call()
+
+
+def test_softmax_axis_out_of_range_is_value_and_index_error():
+    for cls in (ValueError, IndexError):
+        with pytest.raises(cls, match="out of range"):
+            nn.Softmax(dim=2)(np.zeros((2, 3), np.float32))

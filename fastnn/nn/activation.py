@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from .. import _device, ops
+from .layers import DimensionError
 from .module import Module, check_float_arg
 
 __all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU",
@@ -237,7 +238,7 @@ class _SoftmaxBase(_Activation):
         if not isinstance(x, np.ndarray):
             _check_array(self, x)
         if not -max(x.ndim, 1) <= self.axis < max(x.ndim, 1):
-            raise ValueError(f"axis {self.axis} is out of range for an input of shape {x.shape}")
+            raise DimensionError(f"axis {self.axis} is out of range for an input of shape {x.shape}")
         if x.ndim == 0:
             return self.forward(x.reshape(1)).reshape(())
         xp = ops.get_array_module(x)

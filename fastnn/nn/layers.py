@@ -55,6 +55,11 @@ def _need_forward(layer, cache) -> None:
         raise RuntimeError(f"{type(layer).__name__}.backward called before forward")
 
 
+class ShapeError(ValueError, RuntimeError):
+    """An input of the wrong rank or feature / channel count for the layer: a ValueError, and a
+    RuntimeError as PyTorch's shape errors, so code written for either catches it."""
+
+
 def _check_input(layer, x, ndims, channels=None, axis=1, state=None):
     """x must be an ndarray with ndim in ndims and `channels` entries along axis (when given),
     on the device of `state` (an array the layer holds: a parameter's data or a buffer)."""
@@ -67,9 +72,9 @@ def _check_input(layer, x, ndims, channels=None, axis=1, state=None):
         raise _wrong_device(layer, x, _device.CUDA)
     if x.ndim not in ndims:
         want = " or ".join(f"{n}-D" for n in ndims)
-        raise ValueError(f"{type(layer).__name__} expects a {want} input, got shape {x.shape}")
+        raise ShapeError(f"{type(layer).__name__} expects a {want} input, got shape {x.shape}")
     if channels is not None and x.shape[axis] != channels:
-        raise ValueError(f"{type(layer).__name__} expects {channels} features along axis {axis}, "
+        raise ShapeError(f"{type(layer).__name__} expects {channels} features along axis {axis}, "
                          f"got input shape {x.shape}")
 
 
@@ -78,7 +83,7 @@ def _as_4d(layer, x, channels=None, state=None):
     (torch's rule; layers1d's _as_3d is the same for (C, L))."""
     _check_input(layer, x, (3, 4), state=state)
     if channels is not None and x.shape[-3] != channels:
-        raise ValueError(f"{type(layer).__name__} expects {channels} features along axis {x.ndim - 3}, "
+        raise ShapeError(f"{type(layer).__name__} expects {channels} features along axis {x.ndim - 3}, "
                          f"got input shape {x.shape}")
     return (x if x.ndim == 4 else x.reshape((1,) + x.shape)), x.ndim == 4
 
