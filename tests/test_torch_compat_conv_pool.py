@@ -552,3 +552,38 @@ def test_softmax_axis_out_of_range_is_value_and_index_error():
     for cls in (ValueError, IndexError):
         with pytest.raises(cls, match="out of range"):
             nn.Softmax(dim=2)(np.zeros((2, 3), np.float32))
+
+
+# ---- BatchNorm(bias=False): torch 2.13's keyword -------------------------------------------
+
+@pytest.mark.parametrize("cls, shape", [("BatchNorm2d", (4, 3, 5, 2)), ("BatchNorm1d", (6, 3)), ("BatchNorm1d", (4, 3, 5))])
+def test_batch_norm_without_bias_matches_torch(cls, shape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    ours, ref = getattr(nn, cls)(3, bias=False).double(), getattr(torch.nn, cls)(3, bias=False).double()
+    assert ours.bias is None and ref.bias is None
+    assert sorted(ours.state_dict()) == sorted(ref.state_dict())
+    w = rng.uniform(0.5, 1.5, 3)
+    ours.weight.data[...] = w
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(w))
+    for training in (True, False):
+        ours.train(training)
+        ref.train(training)
+        x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
+        tx = torch.from_numpy(x).requires_grad_()
+        y = ours(x)
+        ty = ref(tx)
+        np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        ours.zero_grad()
+        ref.zero_grad()
+        dx = ours.backward(dy)
+        ty.backward(torch.from_numpy(dy))
+        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(ours.weight.grad, ref.weight.grad.numpy(), rtol=1e-9, atol=1e-11)
+    assert [p.data.shape for p in ours.parameters()] == [(3,)]
+    again = getattr(nn, cls)(**ours.get_config())
+    assert again.bias is None and ours.get_config()["bias"] is False
+    assert "bias" not in getattr(nn, cls)(3).get_config()
+    with pytest.raises(TypeError, match="bias"):
+        getattr(nn, cls)(3, bias="no")

@@ -589,17 +589,19 @@ class _BatchNorm(Module):
     _optional_state = ("num_batches_tracked",)  # saved only with momentum=None before 2026-12
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True):
+                 track_running_stats: bool = True, *, bias: bool = True):
         super().__init__()
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be a bool. Received: bias={bias!r}")
         self.num_features = check_int("num_features", num_features)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
         # None: the cumulative average of every batch so far (PyTorch's), by num_batches_tracked
         self.momentum = None if momentum is None else check_float_arg("momentum", momentum, low=0.0, high=1.0)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
-        if self.affine:
+        if self.affine:  # bias=False (torch's): the learned scale alone, no shift
             self.weight = Parameter(np.ones(self.num_features, np.float32))
-            self.bias = Parameter(np.zeros(self.num_features, np.float32))
+            self.bias = Parameter(np.zeros(self.num_features, np.float32)) if bias else None
         if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, np.float32))
             self.register_buffer("running_var", np.ones(self.num_features, np.float32))
@@ -612,7 +614,8 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         if self.affine:
             _init.ones_(self.weight)
-            _init.zeros_(self.bias)
+            if self.bias is not None:
+                _init.zeros_(self.bias)
         if self.track_running_stats:
             self.running_mean.fill(0)
             self.running_var.fill(1)
@@ -625,10 +628,11 @@ class _BatchNorm(Module):
         state = self.running_mean if self.track_running_stats else (self.weight.data if self.affine else None)
         _check_input(self, x, self._ndims, self.num_features, state=state)
         xk = self._as_kernel_input(x)
-        if self.affine:
-            gamma, beta = self.weight.data, self.bias.data
-        else:  # the kernel always applies an affine map; the identity one here
-            xp = ops.get_array_module(x)
+        xp = ops.get_array_module(x)
+        if self.affine:  # (the kernel always applies an affine map: with no bias, a zero shift)
+            gamma = self.weight.data
+            beta = self.bias.data if self.bias is not None else xp.zeros(self.num_features, gamma.dtype)
+        else:  # the identity map
             gamma, beta = xp.ones(self.num_features, x.dtype), xp.zeros(self.num_features, x.dtype)
         batch_stats = self.training or not self.track_running_stats
         momentum = self.momentum
@@ -658,19 +662,23 @@ class _BatchNorm(Module):
             if self.affine:
                 xp = ops.get_array_module(dy)
                 self.weight.add_grad(xp.zeros(self.num_features, self.weight.data.dtype))
-                self.bias.add_grad(xp.zeros(self.num_features, self.bias.data.dtype))
+                if self.bias is not None:
+                    self.bias.add_grad(xp.zeros(self.num_features, self.bias.data.dtype))
             return ops.get_array_module(dy).empty(shape, dtype)
         xk, gamma, mean, invstd, training, shape = self._cache
         dx, dgamma, dbeta = ops.batch_norm_backward(contiguous(dy).reshape(xk.shape), xk, gamma,
                                                     mean, invstd, training=training)
         if self.affine:
             self.weight.add_grad(dgamma)
-            self.bias.add_grad(dbeta)
+            if self.bias is not None:
+                self.bias.add_grad(dbeta)
         return dx.reshape(shape)
 
     def get_config(self):
         config = {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
                   "affine": self.affine}
+        if self.affine and self.bias is None:  # only then: older configs stay the same
+            config["bias"] = False
         if not self.track_running_stats:
             config["track_running_stats"] = False
         return config
@@ -684,6 +692,7 @@ class BatchNorm1d(_BatchNorm):
     variance); eval uses the running statistics. ``momentum=None``: the running statistics are
     the cumulative average of all batches (momentum 1 / num_batches_tracked, a buffer then);
     ``track_running_stats=False``: no running statistics, batch statistics in eval too (PyTorch).
+    ``bias=False`` (keyword, PyTorch 2.13's): with ``affine``, the learned weight alone (bias None).
     Shape: (N, C) or (N, C, L). Attributes: weight, bias (C,); buffers running_mean, running_var.
     """
 
