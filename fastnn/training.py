@@ -154,6 +154,15 @@ def _writes_its_input(model: Module) -> bool:
     return any(getattr(m, "inplace", False) for m in model.modules())
 
 
+def _takes_indices(model: Module) -> bool:
+    """Whether the model's first layer reads integer indices (an Embedding): its integer
+    batches are then passed as they are, not cast to the model's float dtype."""
+    for m in model.modules():
+        if not m.children():  # the first leaf in the forward's order
+            return bool(getattr(m, "takes_indices", False))
+    return False
+
+
 def _as_input(x, model: Module, device: str = CPU, copy: bool = False):
     """A batch of inputs as the model takes it: on its device, in its dtype; a new array when
     copy (see _writes_its_input), never the caller's memory."""
@@ -166,7 +175,7 @@ def _as_input(x, model: Module, device: str = CPU, copy: bool = False):
     else:
         x = _device.move(_array(x), CUDA)
     dtype = model.dtype
-    if x.dtype != dtype:
+    if x.dtype != dtype and not (x.dtype.kind in "iu" and _takes_indices(model)):
         return x.astype(dtype)
     return x.copy() if copy and (x is given or _device.device_of(given) == _device.device_of(x)) else x
 

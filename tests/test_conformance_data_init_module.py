@@ -196,7 +196,7 @@ def test_repr_of_every_layer_class():
             "Linear": (3, 4), "Reshape": ((2, 3),), "Concat": (nn.ReLU(), nn.Tanh()), "Residual": (nn.ReLU(),),
             "Sequential": (nn.Linear(2, 2), nn.ReLU()), "Threshold": (0.1, 0.0),
             "Unflatten": (1, (2, 3)), "ZeroPad2d": (1,), "ConstantPad2d": (1, 0.5), "LayerNorm": (4,),
-            "GroupNorm": (2, 4), "Upsample": (None, 2),
+            "GroupNorm": (2, 4), "Upsample": (None, 2), "Embedding": (10, 3),
             # layers1d.py
             "Conv1d": (3, 4, 3), "ConvTranspose1d": (3, 4, 3), "MaxPool1d": (2,), "AvgPool1d": (2,),
             "AdaptiveAvgPool1d": (2,), "AdaptiveMaxPool1d": (2,), "ReflectionPad1d": (1,), "ReflectionPad2d": (1,),

@@ -371,7 +371,7 @@ def _layer_cases():
 
 
 def test_the_cases_cover_every_layer():
-    covered = set()
+    covered = {"Embedding"}  # integer input: test_embedding_runs_on_the_gpu_like_on_the_cpu
     for _, factory, _ in _layer_cases():
         covered |= {type(m).__name__ for m in factory().modules()}
     public = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
@@ -417,6 +417,24 @@ def test_every_layer_runs_on_the_gpu_like_on_the_cpu(xp, name, factory, shape, r
             np.testing.assert_array_equal(host(bg), bc, err_msg=f"{name} {bname}")
         else:
             assert_close(host(bg), bc.astype(F64), "batch_norm", err_msg=f"{name} {bname}")
+
+
+@pytest.mark.parametrize("kw", [{}, {"padding_idx": 1, "scale_grad_by_freq": True}, {"max_norm": 1.0}])
+def test_embedding_runs_on_the_gpu_like_on_the_cpu(xp, kw, rng):
+    fastnn.manual_seed(3)
+    cpu = nn.Embedding(6, 4, **kw)
+    fastnn.manual_seed(3)
+    gpu = nn.Embedding(6, 4, **kw).cuda()
+    idx = rng.integers(0, 6, (3, 5))
+    idx[0, :2] = 1
+    y_cpu, y_gpu = cpu(idx), gpu(xp.asarray(idx))
+    assert isinstance(y_gpu, xp.ndarray) and y_gpu.dtype == np.float32
+    np.testing.assert_array_equal(host(y_gpu), y_cpu)
+    np.testing.assert_allclose(host(gpu.weight.data), cpu.weight.data, rtol=1e-6)  # max_norm's renorm
+    dy = rng.standard_normal(y_cpu.shape).astype(np.float32)
+    assert cpu.backward(dy) is None and gpu.backward(xp.asarray(dy)) is None
+    assert isinstance(gpu.weight.grad, xp.ndarray)
+    np.testing.assert_allclose(host(gpu.weight.grad), cpu.weight.grad, rtol=1e-6, atol=1e-7)
 
 
 def test_sequential_runs_its_fused_steps_on_the_gpu(xp, rng):

@@ -1,5 +1,5 @@
 """More of torch.nn's layers, with its semantics and state_dict names: PReLU, Unflatten,
-ZeroPad2d, ConstantPad2d, Dropout2d, LayerNorm, GroupNorm, Upsample (nearest).
+ZeroPad2d, ConstantPad2d, Dropout2d, LayerNorm, GroupNorm, Upsample (nearest), Embedding.
 
 Written in array code with the array module of the input (``ops.get_array_module``: NumPy or
 CuPy), as the activations in array code are: they are not in the hot path of the models fastnn
@@ -15,10 +15,12 @@ import numpy as np
 
 from .. import _device, ops
 from .._random import next_seed
+from . import init as _init
 from .layers import _check_input, _need_forward
 from .module import Module, Parameter, check_float_arg, check_int
 
-__all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample"]
+__all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
+           "Embedding"]
 
 F64 = np.float64
 
@@ -634,3 +636,136 @@ class Upsample(Module):
     def extra_repr(self) -> str:
         info = f"size={self.size!r}" if self.scale_factor is None else f"scale_factor={self.scale_factor!r}"
         return f"{info}, mode={self.mode!r}"
+
+
+class Embedding(Module):
+    """A lookup table (PyTorch's ``nn.Embedding``): ``y = weight[indices]``, indices an integer
+    array of any shape, y of shape ``indices.shape + (embedding_dim,)``. The weight starts
+    N(0, 1), as torch's.
+
+    Args (torch's order): num_embeddings, embedding_dim; ``padding_idx`` (negative counts from
+    the end): that row starts at zero and never gets a gradient; ``max_norm``: rows looked up
+    whose ``norm_type``-norm exceeds it are scaled in place to max_norm / (norm + 1e-7) before
+    the lookup (torch's renorm); ``scale_grad_by_freq``: each row's gradient divided by how often
+    the batch looks it up; ``sparse=True`` (sparse gradients) is not supported;
+    ``_weight`` / ``_freeze``: an initial table (used as given, float) and whether it is frozen.
+    backward(dy) adds into weight.grad and returns None (indices have no gradient), so the layer
+    goes first in a model. An index outside [0, num_embeddings) is an IndexError, negative ones
+    included, as torch's.
+    """
+
+    backward_can_skip_dx = True
+    takes_indices = True  # fit / predict / evaluate pass integer batches as they are
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
+                 _freeze: bool = False):
+        super().__init__()
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=0)
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, minimum=0)
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(f"padding_idx must be an int or None. Received: padding_idx={padding_idx!r}")
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"padding_idx must be within num_embeddings ({self.num_embeddings}). "
+                                 f"Received: padding_idx={padding_idx}")
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        self.max_norm = None if max_norm is None else check_float_arg("max_norm", max_norm, low=0.0)
+        if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or np.isnan(norm_type):
+            raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
+        self.norm_type = float(norm_type)
+        self.scale_grad_by_freq = _check_bool("scale_grad_by_freq", scale_grad_by_freq)
+        if _check_bool("sparse", sparse):
+            raise NotImplementedError("Embedding(sparse=True): fastnn has no sparse gradients; use sparse=False")
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is None:
+            self.weight = Parameter(np.zeros(shape, np.float32))
+            self.reset_parameters()
+        else:
+            w = _weight if _device.device_of(_weight) is not None else np.asarray(_weight)
+            if tuple(w.shape) != shape or w.dtype.kind != "f":
+                raise ValueError(f"Embedding: _weight must be a float array of shape {shape}, got shape "
+                                 f"{tuple(w.shape)} and dtype {w.dtype}")
+            self.weight = Parameter(w)
+        if _check_bool("_freeze", _freeze):
+            self.weight.trainable = False
+        self._cache = None
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx=None, max_norm=None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False):
+        """An Embedding whose table is ``embeddings`` (2-D; frozen unless freeze=False), as torch's."""
+        w = embeddings if _device.device_of(embeddings) is not None else np.asarray(embeddings)
+        if w.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {tuple(w.shape)}")
+        return cls(w.shape[0], w.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=w, _freeze=freeze)
+
+    def reset_parameters(self) -> None:
+        _init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def _indices(self, idx):
+        if _device.device_of(idx) is None:
+            raise TypeError(f"Embedding expects an integer numpy.ndarray or cupy.ndarray of indices, "
+                            f"got {type(idx).__name__}")
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"Embedding expects integer indices, got dtype {idx.dtype}")
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.num_embeddings):
+            bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+            raise IndexError(f"Embedding: index {bad} is out of range for {self.num_embeddings} embeddings "
+                             f"(valid: 0 <= index < {self.num_embeddings})")
+        return idx.astype(np.int64, copy=False)
+
+    # The row bookkeeping (which rows a batch uses, how often; the scatter-add of the gradient)
+    # runs on the host with NumPy, whatever the device: the index arrays are small, and CuPy's
+    # scatter functions differ between versions. The table itself stays where it is.
+    def forward(self, x):
+        idx = self._indices(x)
+        w = self.weight.data
+        if self.max_norm is not None and idx.size:
+            rows = np.unique(_device.to_host(idx))
+            on_gpu = _device.device_of(w) == _device.CUDA
+            used = _as64(_device.to_host(w[_device.move(rows, _device.CUDA) if on_gpu else rows]))
+            norms = np.linalg.norm(used, ord=self.norm_type, axis=1)
+            over = norms > self.max_norm
+            if bool(over.any()):
+                scaled = (used[over] * (self.max_norm / (norms[over] + 1e-7))[:, None]).astype(w.dtype)
+                at = rows[over]
+                if on_gpu:
+                    scaled, at = _device.move(scaled, _device.CUDA), _device.move(at, _device.CUDA)
+                w[at] = scaled
+        self._cache = idx
+        return w[idx]
+
+    def backward(self, dy, need_dx: bool = True):
+        _need_forward(self, self._cache)
+        idx = self._cache
+        _check_dy(self, dy, idx.shape + (self.embedding_dim,))
+        flat = _device.to_host(idx).reshape(-1)
+        rows = _as64(_device.to_host(dy)).reshape(-1, self.embedding_dim)
+        if self.scale_grad_by_freq and flat.size:
+            counts = np.bincount(flat, minlength=self.num_embeddings)
+            rows = rows / counts[flat][:, None]
+        grad = np.zeros((self.num_embeddings, self.embedding_dim), F64)
+        np.add.at(grad, flat, rows)
+        if self.padding_idx is not None:
+            grad[self.padding_idx] = 0
+        if _device.device_of(self.weight.data) == _device.CUDA:
+            grad = _device.move(grad, _device.CUDA)
+        _add_grad(self.weight, grad)
+        return None
+
+    def get_config(self):
+        config = {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim}
+        if self.padding_idx is not None:
+            config["padding_idx"] = self.padding_idx
+        if self.max_norm is not None:
+            config["max_norm"] = self.max_norm
+        if self.norm_type != 2.0:
+            config["norm_type"] = self.norm_type
+        if self.scale_grad_by_freq:
+            config["scale_grad_by_freq"] = True
+        return config
