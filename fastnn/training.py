@@ -289,7 +289,9 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs (Keras' rule); with ``restore_best`` the weights of the best epoch are put back at the end
     (``restore_best_weights=`` is Keras' name for it; note fastnn's default is True, Keras' False).
-    A NaN value is never an improvement (as Keras', whose best starts at +-inf).
+    A NaN value is never an improvement (as Keras', whose best starts at +-inf); as Keras', training
+    never stops at epoch 0, and the first monitored epoch's weights are the ones restored when no
+    epoch improves (e.g. all NaN).
 
     Keras' ``baseline``: an epoch resets the patience only when it also beats the baseline by
     more than min_delta (it still counts as the best so far), so training stops after
@@ -337,6 +339,10 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         value = _monitored(logs, self.monitor, "EarlyStopping")
+        if self.restore_best and self.best_state is None:
+            # the first monitored epoch's weights are the best until one improves (Keras'): a run
+            # whose values are all NaN restores them
+            self.best_state, self.best_epoch = self.model.state_dict(), epoch
         if self._improved(value, self.best):
             self.best, self.best_epoch = value, epoch
             if self.restore_best:
@@ -346,7 +352,7 @@ class EarlyStopping(Callback):
             self.wait = 0 if self._improved(value, self.baseline) else self.wait + 1
             return
         self.wait += 1
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and epoch > 0:  # never at the first epoch (Keras')
             self.stop_training = True
             self.stopped_epoch = epoch
 

@@ -288,3 +288,31 @@ def test_in_place_layers_never_write_the_callers_data(shuffle, rng):
     direct = x.reshape(40, 6).copy()
     assert nn.LeakyReLU(0.1, inplace=True)(direct) is direct
     assert (direct < 0).any() and not np.array_equal(direct, before.reshape(40, 6))
+
+
+@pytest.mark.parametrize("patience", [0, 1])
+@pytest.mark.parametrize("restore", [True, False])
+def test_early_stopping_never_stops_at_epoch_zero_as_keras(patience, restore):
+    """Keras' on_epoch_end stops only when ``epoch > 0``; a NaN first value used to stop here at
+    once. Keras also keeps the first monitored epoch's weights when none improves."""
+    model = nn.Linear(2, 2)
+    es = fastnn.EarlyStopping(patience=patience, restore_best=restore)
+    es.set_model(model)
+    es.on_train_begin()
+    stopped = None
+    for epoch, v in enumerate([float("nan"), 1.0, 0.9, 0.95, 0.96, 0.97]):
+        es.on_epoch_end(epoch, {"val_loss": v})
+        if es.stop_training:
+            stopped = epoch
+            break
+    assert stopped == 3 and es.best == 0.9 and es.best_epoch == 2
+    # all NaN: training goes on past epoch 0; the weights restored are the first epoch's
+    es.on_train_begin()
+    first = model.weight.data.copy()
+    es.on_epoch_end(0, {"val_loss": float("nan")})
+    assert not es.stop_training
+    model.weight.data[...] += 1.0
+    es.on_epoch_end(1, {"val_loss": float("nan")})
+    assert es.stop_training and es.stopped_epoch == 1
+    es.on_train_end()
+    np.testing.assert_array_equal(model.weight.data, first if restore else first + 1.0)
