@@ -261,3 +261,39 @@ def test_train_test_split_unpacks_in_scikit_learn_order():
     assert x_train.shape == (7, 2) and x_test.shape == (3, 2)
     np.testing.assert_array_equal(y_train, x_train[:, 0] * 5)  # rows stay paired with their labels
     np.testing.assert_array_equal(y_test, x_test[:, 0] * 5)
+
+
+# train_size and random_state: scikit-learn's train_test_split
+@pytest.mark.parametrize("n", [7, 10, 13])
+@pytest.mark.parametrize("sizes", [dict(train_size=0.5), dict(train_size=3), dict(test_size=0.3, train_size=0.4),
+                                   dict(test_size=2, train_size=3), dict(test_size=0.2), dict()])
+def test_train_size_counts_and_unshuffled_indices_are_sklearns(n, sizes):
+    sk = pytest.importorskip("sklearn.model_selection")
+    x = np.arange(n)
+    ours = train_test_split(x, shuffle=False, **sizes)
+    theirs = sk.train_test_split(x, shuffle=False, **sizes)
+    np.testing.assert_array_equal(ours.x_train, theirs[0])
+    np.testing.assert_array_equal(ours.x_test, theirs[1])
+    shuffled = train_test_split(x, x * 10, random_state=3, **sizes)
+    assert len(shuffled.x_train) == len(theirs[0]) and len(shuffled.x_test) == len(theirs[1])
+    assert not set(shuffled.x_train) & set(shuffled.x_test)  # disjoint, each in original order
+    assert list(shuffled.x_train) == sorted(shuffled.x_train) and np.array_equal(shuffled.y_test, shuffled.x_test * 10)
+    again = train_test_split(x, x * 10, seed=3, **sizes)
+    np.testing.assert_array_equal(again.x_test, shuffled.x_test)
+
+
+def test_train_size_with_stratify_keeps_the_proportions():
+    y = np.repeat([0, 1], [30, 10])
+    s = train_test_split(np.arange(40), y, test_size=0.25, train_size=0.5, stratify=y, seed=0)
+    assert len(s.x_train) == 20 and len(s.x_test) == 10
+    assert np.bincount(s.y_train).tolist() == [15, 5] and np.bincount(s.y_test).tolist() == [8, 2]
+    assert not set(s.x_train) & set(s.x_test)
+
+
+@pytest.mark.parametrize("kw, words", [(dict(test_size=0.6, train_size=0.5), "more than the 10"),
+                                       (dict(train_size=10), "train_size as a count"),
+                                       (dict(train_size=1.0), "train_size as a fraction"),
+                                       (dict(seed=1, random_state=2), "random_state")])
+def test_train_size_bad_input(kw, words):
+    with pytest.raises(ValueError, match=words):
+        train_test_split(np.arange(10), **kw)

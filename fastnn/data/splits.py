@@ -61,25 +61,44 @@ class Split(NamedTuple):
     y_test: Optional[np.ndarray]
 
 
-def _resolve_test_count(test_size, n: int) -> int:
-    if isinstance(test_size, (bool, np.bool_)):
-        raise TypeError(f"test_size must be a float in (0, 1) or an int count, got "
-                        f"test_size={test_size!r}")
-    if isinstance(test_size, numbers.Integral):
-        if not 1 <= test_size <= n - 1:
-            raise ValueError(f"test_size as a count must be in [1, {n - 1}] for {n} samples, "
-                             f"got test_size={test_size}")
-        return int(test_size)
-    if isinstance(test_size, numbers.Real):
-        if not 0.0 < test_size < 1.0:
-            raise ValueError(f"test_size as a fraction must be in (0, 1), got test_size={test_size}")
-        k = int(np.ceil(test_size * n))   # scikit-learn's rounding: the test side rounds up
+def _resolve_count(size, n: int, name: str = "test_size") -> int:
+    """A split side's sample count from a fraction in (0, 1) or an int count, scikit-learn's
+    rounding: the test side rounds up, the train side down."""
+    if isinstance(size, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a float in (0, 1) or an int count, got {name}={size!r}")
+    if isinstance(size, numbers.Integral):
+        if not 1 <= size <= n - 1:
+            raise ValueError(f"{name} as a count must be in [1, {n - 1}] for {n} samples, got {name}={size}")
+        return int(size)
+    if isinstance(size, numbers.Real):
+        if not 0.0 < size < 1.0:
+            raise ValueError(f"{name} as a fraction must be in (0, 1), got {name}={size}")
+        k = int(np.ceil(size * n)) if name == "test_size" else int(np.floor(size * n))
         if not 1 <= k <= n - 1:
-            raise ValueError(f"test_size={test_size} leaves an empty train or test set "
-                             f"with {n} samples")
+            raise ValueError(f"{name}={size} leaves an empty train or test set with {n} samples")
         return k
-    raise TypeError(f"test_size must be a float in (0, 1) or an int count, got "
-                    f"test_size={test_size!r}")
+    raise TypeError(f"{name} must be a float in (0, 1) or an int count, got {name}={size!r}")
+
+
+def _resolve_test_count(test_size, n: int) -> int:
+    return _resolve_count(test_size, n, "test_size")
+
+
+def _split_counts(test_size, train_size, n: int) -> tuple[int, int]:
+    """(n_test, n_train) as scikit-learn's train_test_split: test 0.25 when neither is given, the
+    other side the rest when one is; both given may leave samples out, never overlap."""
+    if test_size is None and train_size is None:
+        test_size = 0.25
+    n_test = None if test_size is None else _resolve_count(test_size, n, "test_size")
+    n_train = None if train_size is None else _resolve_count(train_size, n, "train_size")
+    if n_test is None:
+        n_test = n - n_train
+    if n_train is None:
+        n_train = n - n_test
+    if n_train + n_test > n:
+        raise ValueError(f"test_size={test_size!r} and train_size={train_size!r} ask for {n_test} + {n_train} "
+                         f"samples, more than the {n} there are; reduce test_size and/or train_size")
+    return n_test, n_train
 
 
 def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=None) -> np.ndarray:
@@ -119,33 +138,44 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=Non
     return np.sort(np.concatenate(picked))
 
 
-def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool = True,
-                     seed: Optional[int] = None) -> Split:
+def train_test_split(x, y=None, *, test_size=None, train_size=None, stratify=None, shuffle: bool = True,
+                     seed: Optional[int] = None, random_state: Optional[int] = None) -> Split:
     """Split arrays into a train and a test part.
 
     Args:
         x: array ``(N, ...)``.
         y: optional array ``(N, ...)`` split the same way.
-        test_size: fraction in (0, 1) (the test count is ``ceil(test_size * N)``) or an int count.
+        test_size: fraction in (0, 1) (the test count is ``ceil(test_size * N)``) or an int count;
+            0.25 when neither size is given, the rest of the samples when only train_size is.
+        train_size: fraction (``floor(train_size * N)`` samples) or count, as scikit-learn's; the
+            rest when not given. With both, samples beyond their sum are in neither part.
         stratify: class labels ``(N,)`` (usually ``y``): each class keeps its proportion on
             both sides (needs every class to have at least 2 samples, and at least as many
             training samples as classes, as scikit-learn; else ValueError).
         shuffle: False takes the last samples as the test set, in order (no stratification).
-        seed: seed of the random choice; the same seed gives the same split.
+        seed: seed of the random choice; the same seed gives the same split. ``random_state``:
+            scikit-learn's name for it.
 
     Returns:
         Split ``(x_train, x_test, y_train, y_test)``, scikit-learn's order (``y_*`` are None
         without y); the rows of
         each part keep their original order.
     """
+    if random_state is not None:
+        if seed is not None and seed != random_state:
+            raise ValueError(f"seed and random_state (scikit-learn's name) name the same thing; got seed={seed!r}, "
+                             f"random_state={random_state!r}")
+        seed = random_state
     n = _num_samples([x, y])
     if n < 2:
         raise ValueError(f"need at least 2 samples to split, got {n}")
-    n_test = _resolve_test_count(test_size, n)
+    n_test, n_train = _split_counts(test_size, train_size, n)
     if not shuffle:
         if stratify is not None:
             raise ValueError("stratify needs shuffle=True")
-        test_idx = np.arange(n - n_test, n)
+        # the first n_train samples train, the next n_test test (scikit-learn's); all of them
+        # used, the last n_test are the test set
+        train_idx, test_idx = np.arange(n_train), np.arange(n_train, n_train + n_test)
     else:
         rng = np.random.default_rng(seed)
         if stratify is not None:
@@ -154,10 +184,16 @@ def train_test_split(x, y=None, *, test_size=0.25, stratify=None, shuffle: bool 
                 raise ValueError(f"stratify has {labels.shape[0]} labels for {n} samples")
             test_idx = _stratified_test_indices(labels, n_test, rng, test_size)
         else:
-            test_idx = np.sort(rng.permutation(n)[:n_test])
-    mask = np.zeros(n, dtype=bool)
-    mask[test_idx] = True
-    train_idx = np.flatnonzero(~mask)
+            perm = rng.permutation(n)
+            test_idx = np.sort(perm[:n_test])
+        mask = np.zeros(n, dtype=bool)
+        mask[test_idx] = True
+        train_idx = np.flatnonzero(~mask)
+        if n_train < train_idx.size:  # both sizes given: the train part from the rest
+            if stratify is not None:
+                train_idx = np.sort(train_idx[_stratified_test_indices(labels[train_idx], n_train, rng)])
+            else:
+                train_idx = np.sort(perm[n_test:n_test + n_train])
     take = (lambda a, i: None if a is None else a[i])
     return Split(x_train=take(x, train_idx), x_test=take(x, test_idx), y_train=take(y, train_idx),
                  y_test=take(y, test_idx))
