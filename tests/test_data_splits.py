@@ -99,7 +99,11 @@ def test_split_length_mismatch():
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_folds_partition_the_samples(cls, shuffle):
     y = np.repeat(np.arange(3), [13, 7, 3])
-    folds = list(cls(5, shuffle=shuffle, seed=0).split(np.zeros(23), y))
+    if cls is StratifiedKFold:  # a class of 3 for 5 folds: scikit-learn's warning
+        with pytest.warns(UserWarning, match="least populated class in y has only 3 members"):
+            folds = list(cls(5, shuffle=shuffle, seed=0).split(np.zeros(23), y))
+    else:
+        folds = list(cls(5, shuffle=shuffle, seed=0).split(np.zeros(23), y))
     assert len(folds) == 5
     tests = np.concatenate([te for _, te in folds])
     np.testing.assert_array_equal(np.sort(tests), np.arange(23))          # each once
@@ -297,3 +301,27 @@ def test_train_size_with_stratify_keeps_the_proportions():
 def test_train_size_bad_input(kw, words):
     with pytest.raises(ValueError, match=words):
         train_test_split(np.arange(10), **kw)
+
+
+@pytest.mark.parametrize("y", [[0] * 10 + [1] * 3, [2, 2, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0], [1, 0, 1, 0, 2, 2, 1, 0, 2, 1, 0],
+                               ["b", "a", "b", "c", "a", "c", "b", "a", "c"]])
+@pytest.mark.parametrize("k", [2, 3])
+def test_stratified_folds_are_sklearns(y, k):
+    """Unshuffled, the very folds of scikit-learn (classes by first appearance, a contiguous run
+    of each class per fold); shuffled, the same class counts per fold."""
+    sk = pytest.importorskip("sklearn.model_selection")
+    y = np.asarray(y)
+    x = np.zeros((len(y), 1))
+    for shuffle in (False, True):
+        ours = [te for _, te in StratifiedKFold(k, shuffle=shuffle, seed=0).split(x, y)]
+        theirs = [te for _, te in sk.StratifiedKFold(k, shuffle=shuffle, random_state=0 if shuffle else None).split(x, y)]
+        for a, b in zip(ours, theirs):
+            if shuffle:
+                assert sorted(y[a].tolist()) == sorted(y[b].tolist())
+            else:
+                np.testing.assert_array_equal(a, b)
+
+
+def test_stratified_kfold_refuses_k_above_every_class_as_sklearn():
+    with pytest.raises(ValueError, match="n_splits=3 cannot be greater than the number of members in each class"):
+        list(StratifiedKFold(3).split(np.zeros(6), np.array([0, 0, 1, 1, 2, 2])))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import time
+import warnings
 from typing import Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -243,22 +244,38 @@ class KFold:
 
 
 class StratifiedKFold(KFold):
-    """K-fold where each fold keeps the class proportions of ``y``.
+    """K-fold where each fold keeps the class proportions of ``y``: scikit-learn's allocation.
 
-    The samples are ordered by class (shuffled within each class when ``shuffle``), then dealt
-    to the folds in turn: every class's count per fold differs by at most one, and so do the
-    fold sizes. A class with fewer than k samples is simply absent from some test folds.
+    Classes are taken in order of first appearance; the labels sorted by class are dealt to the
+    k folds in turn to count how many of each class every fold gets (so the fold sizes differ by
+    at most one), and each class's samples go to the folds in sample order, a contiguous run per
+    fold (shuffled within the class when ``shuffle``). Without shuffling the folds are
+    scikit-learn's exactly. As scikit-learn's: ValueError when every class has fewer than k
+    samples, a UserWarning when the smallest one does (it is absent from some test folds).
     """
 
     def _fold_ids(self, n: int, y) -> np.ndarray:
         if y is None:
             raise ValueError("StratifiedKFold.split needs the class labels y")
         labels = _class_labels(y)
-        base = np.random.default_rng(self.seed).permutation(n) if self.shuffle else np.arange(n)
-        # Stable sort by class of the (shuffled) order: classes contiguous, random within.
-        order = base[np.argsort(labels[base], kind="stable")]
+        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        encoded = np.unique(first, return_inverse=True)[1][inverse.reshape(-1)]  # by first appearance
+        counts = np.bincount(encoded)
+        if np.all(self.k > counts):
+            raise ValueError(f"n_splits={self.k} cannot be greater than the number of members in each class "
+                             f"(the largest class has {counts.max()})")
+        if self.k > counts.min():
+            warnings.warn(f"The least populated class in y has only {counts.min()} members, which is less than "
+                          f"n_splits={self.k}.", UserWarning, stacklevel=3)
+        ordered = np.sort(encoded)
+        allocation = np.stack([np.bincount(ordered[i::self.k], minlength=counts.size) for i in range(self.k)])
+        rng = np.random.default_rng(self.seed) if self.shuffle else None
         fold = np.empty(n, dtype=np.int64)
-        fold[order] = np.arange(n) % self.k
+        for c in range(counts.size):
+            folds = np.repeat(np.arange(self.k), allocation[:, c])
+            if rng is not None:
+                rng.shuffle(folds)
+            fold[encoded == c] = folds
         return fold
 
 
