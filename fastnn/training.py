@@ -157,10 +157,10 @@ def _writes_its_input(model: Module) -> bool:
 def _takes_indices(model: Module) -> bool:
     """Whether the model's first layer reads integer indices (an Embedding): its integer
     batches are then passed as they are, not cast to the model's float dtype."""
-    for m in model.modules():
-        if not m.children():  # the first leaf in the forward's order
-            return bool(getattr(m, "takes_indices", False))
-    return False
+    m = model
+    while m.children():  # down the first children: the first leaf of modules()' order
+        m = m.children()[0]
+    return bool(getattr(m, "takes_indices", False))
 
 
 def _as_input(x, model: Module, device: str = CPU, copy: bool = False):
