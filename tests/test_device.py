@@ -678,7 +678,7 @@ def test_gradient_clipping_on_the_gpu(xp, rng):
         gpu = [nn.Parameter(xp.zeros(g.shape, np.float32), grad=xp.asarray(g)) for g in grads]
         total_cpu = optim.clip_grad_norm_(cpu, 1.0, norm_type)
         total_gpu = optim.clip_grad_norm_(gpu, 1.0, norm_type)
-        assert type(total_gpu) is float and total_gpu == pytest.approx(total_cpu, rel=1e-6)
+        assert type(total_gpu) is np.float64 and total_gpu == pytest.approx(total_cpu, rel=1e-6)
         for pg, pc in zip(gpu, cpu):
             assert_close(host(pg.grad), pc.grad.astype(F64), "optim_step", np.float32)
     gpu = [nn.Parameter(xp.zeros(g.shape, np.float32), grad=xp.asarray(g)) for g in grads]

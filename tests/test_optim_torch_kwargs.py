@@ -437,3 +437,13 @@ def test_clip_switch_of_another_type_is_a_type_error():
     with pytest.raises(TypeError, match=re.escape("Received: error_if_nonfinite=None")):
         optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=None)
     np.testing.assert_array_equal(p.grad, [1.0, 2.0, 3.0])
+
+
+def test_clip_grad_norm_returns_a_float_with_item():
+    """torch returns a 0-d tensor; ported code calls .item() on it (and logs it as a number)."""
+    from fastnn import nn, optim
+    p = nn.Parameter(np.array([3.0, 4.0], np.float32))
+    p.grad = np.array([3.0, 4.0], np.float32)
+    norm = optim.clip_grad_norm_([p], 1.0)
+    assert isinstance(norm, float) and norm.item() == pytest.approx(5.0) and type(norm.item()) is float
+    assert optim.clip_grad_norm_([], 1.0).item() == 0.0

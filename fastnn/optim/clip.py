@@ -47,12 +47,13 @@ def _sum_of_powers(g, norm_type: float) -> float:
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
-                    foreach: bool | None = None) -> float:
+                    foreach: bool | None = None) -> np.float64:
     """Scale all gradients together so their joint norm is at most ``max_norm``.
 
     The norm is taken over all gradients as if concatenated (``inf`` for the max norm), summed in
     float64 in parameter order; the scale is ``max_norm / (norm + 1e-6)`` when below 1.
-    Returns the norm before clipping.
+    Returns the norm before clipping, as a NumPy float64: a Python float (a subclass) that also
+    has torch's ``.item()``, so ``clip_grad_norm_(...).item()`` in ported code works.
 
     A NaN or infinite norm, as torch's: RuntimeError (torch's message) with
     ``error_if_nonfinite=True``, before any gradient changes; otherwise the gradients are scaled
@@ -69,7 +70,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         raise ValueError(f"norm_type must be > 0 or inf. Received: norm_type={norm_type!r}")
     params = _params(parameters)
     if not params:
-        return 0.0
+        return np.float64(0.0)
     if math.isinf(norm_type):
         total = float(np.max([_max_abs(p.grad) for p in params]))  # (NaN-propagating, as torch's; max() is not)
     else:
@@ -83,7 +84,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
         with np.errstate(invalid="ignore"):  # inf * 0 of an infinite norm: NaN, without a warning, as torch
             for p in params:
                 p.grad *= p.grad.dtype.type(coef)
-    return total
+    return np.float64(total)
 
 
 def clip_grad_value_(parameters, clip_value: float, foreach: bool | None = None) -> None:
