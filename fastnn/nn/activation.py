@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import _device, ops
 from .layers import DimensionError
-from .module import Module, check_float_arg
+from .module import Module, check_bool, check_float_arg
 
 __all__ = ["Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softplus", "Swish", "SiLU", "ELU", "GELU",
            "Softmax", "LogSoftmax", "Softmin", "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Hardswish", "Hardsigmoid",
@@ -36,12 +36,6 @@ def _check_array(layer, x) -> None:
     """x must be a NumPy or CuPy array (callers test for NumPy first: the common case)."""
     if _device.device_of(x) is None:
         raise TypeError(f"{type(layer).__name__} expects a numpy.ndarray or cupy.ndarray, got {type(x).__name__}")
-
-
-def _check_inplace(inplace) -> bool:
-    if not isinstance(inplace, (bool, np.bool_)):
-        raise TypeError(f"inplace must be a bool. Received: inplace={inplace!r}")
-    return bool(inplace)
 
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -130,7 +124,7 @@ class ReLU(_Activation):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _backward_from_output(self, dtype):
         return True  # y <= 0 exactly where x <= 0; NaN stays NaN
@@ -144,7 +138,7 @@ class LeakyReLU(_Activation):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = check_float_arg("negative_slope", negative_slope)
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _params(self):
         return {"negative_slope": self.negative_slope}
@@ -185,7 +179,7 @@ class SiLU(Swish):
 
     def __init__(self, inplace: bool = False):
         super().__init__(1.0)
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _config(self):
         return {}
@@ -199,7 +193,7 @@ class ELU(_Activation):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = check_float_arg("alpha", alpha)
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _params(self):
         return {"alpha": self.alpha}
@@ -362,7 +356,7 @@ class Hardtanh(_ArrayActivation):
         if self.max_val <= self.min_val:
             raise HardtanhBoundsError(f"max_val must be greater than min_val. Received: min_val={self.min_val}, "
                                       f"max_val={self.max_val}")
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _params(self):
         return {"min_val": self.min_val, "max_val": self.max_val}
@@ -407,7 +401,7 @@ class SELU(_ArrayActivation):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _f(self, xp, x):
         return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(_nonpositive(xp, x)))
@@ -425,7 +419,7 @@ class CELU(_ArrayActivation):
         self.alpha = check_float_arg("alpha", alpha)
         if self.alpha == 0.0:
             raise ValueError("alpha must be non-zero (CELU divides by it). Received: alpha=0.0")
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _params(self):
         return {"alpha": self.alpha}
@@ -453,7 +447,7 @@ class Mish(_ArrayActivation):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _f(self, xp, x):
         return x * xp.tanh(_softplus(xp, x))
@@ -469,7 +463,7 @@ class Hardswish(_ArrayActivation):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _f(self, xp, x):
         return x * xp.clip(x + 3, 0, 6) / 6
@@ -484,7 +478,7 @@ class Hardsigmoid(_ArrayActivation):
 
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _f(self, xp, x):
         return xp.clip(x + 3, 0, 6) / 6
@@ -561,7 +555,7 @@ class Threshold(_ArrayActivation):
         super().__init__()
         self.threshold = check_float_arg("threshold", threshold)
         self.value = check_float_arg("value", value)
-        self.inplace = _check_inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
 
     def _params(self):
         return {"threshold": self.threshold, "value": self.value}

@@ -23,7 +23,7 @@ import numpy as np
 from .. import _device, ops
 from ..ops._dispatch import FLOAT_DTYPES, contiguous
 from .layers import _check_input, _need_forward
-from .module import Module
+from .module import Module, check_bool
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
@@ -194,9 +194,7 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
 
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__(output_size)
-        if not isinstance(return_indices, (bool, np.bool_)):
-            raise TypeError(f"return_indices must be a bool. Received: return_indices={return_indices!r}")
-        self.return_indices = bool(return_indices)
+        self.return_indices = check_bool("return_indices", return_indices)
 
     def forward(self, x):
         x4 = self._as_4d(x)

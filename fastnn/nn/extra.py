@@ -17,18 +17,12 @@ from .. import _device, ops
 from .._random import next_seed
 from . import init as _init
 from .layers import _check_input, _need_forward
-from .module import Module, Parameter, check_float_arg, check_int
+from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
            "Embedding"]
 
 F64 = np.float64
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool. Received: {name}={value!r}")
-    return bool(value)
 
 
 def _check_float_input(layer, x, ndims, state=None) -> None:
@@ -287,7 +281,7 @@ class Dropout2d(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         self.p = check_float_arg("p", p, low=0.0, high=1.0)
-        self.inplace = _check_bool("inplace", inplace)
+        self.inplace = check_bool("inplace", inplace)
         self._factor = None
 
     def forward(self, x):
@@ -363,8 +357,8 @@ class LayerNorm(Module):
                              f"Received: normalized_shape={normalized_shape!r}")
         self.normalized_shape = tuple(int(s) for s in shape)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
-        self.elementwise_affine = _check_bool("elementwise_affine", elementwise_affine)
-        self.bias_enabled = _check_bool("bias", bias)
+        self.elementwise_affine = check_bool("elementwise_affine", elementwise_affine)
+        self.bias_enabled = check_bool("bias", bias)
         self.weight = self.bias = None
         if self.elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, np.float32))
@@ -445,8 +439,8 @@ class GroupNorm(Module):
             raise ValueError(f"num_channels must be divisible by num_groups. Received: "
                              f"num_channels={num_channels}, num_groups={num_groups}")
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
-        self.affine = _check_bool("affine", affine)
-        self.bias_enabled = _check_bool("bias", bias)
+        self.affine = check_bool("affine", affine)
+        self.bias_enabled = check_bool("bias", bias)
         self.weight = self.bias = None
         if self.affine:
             self.weight = Parameter(np.ones(self.num_channels, np.float32))
@@ -675,8 +669,8 @@ class Embedding(Module):
         if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or np.isnan(norm_type):
             raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
         self.norm_type = float(norm_type)
-        self.scale_grad_by_freq = _check_bool("scale_grad_by_freq", scale_grad_by_freq)
-        if _check_bool("sparse", sparse):
+        self.scale_grad_by_freq = check_bool("scale_grad_by_freq", scale_grad_by_freq)
+        if check_bool("sparse", sparse):
             raise NotImplementedError("Embedding(sparse=True): fastnn has no sparse gradients; use sparse=False")
         shape = (self.num_embeddings, self.embedding_dim)
         if _weight is None:
@@ -688,7 +682,7 @@ class Embedding(Module):
                 raise ValueError(f"Embedding: _weight must be a float array of shape {shape}, got shape "
                                  f"{tuple(w.shape)} and dtype {w.dtype}")
             self.weight = Parameter(w)
-        if _check_bool("_freeze", _freeze):
+        if check_bool("_freeze", _freeze):
             self.weight.trainable = False
         self._cache = None
 

@@ -17,7 +17,7 @@ from .._random import next_seed
 from ..ops._dispatch import contiguous
 from ..ops.shapes import conv_transpose_output_size
 from . import init as _init
-from .module import Module, Parameter, check_float_arg, check_int, pair
+from .module import Module, Parameter, check_bool, check_float_arg, check_int, pair
 
 __all__ = [
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
@@ -442,9 +442,7 @@ class ConvTranspose2d(Module):
 class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
-        if not isinstance(ceil_mode, (bool, np.bool_)):
-            raise TypeError(f"ceil_mode must be a bool. Received: ceil_mode={ceil_mode!r}")
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = check_bool("ceil_mode", ceil_mode)
         self.kernel_size = pair("kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else pair("stride", stride)
         self.padding = pair("padding", padding, minimum=0)
@@ -483,9 +481,7 @@ class MaxPool2d(_Pool2d):
                  ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation = pair("dilation", dilation)
-        if not isinstance(return_indices, (bool, np.bool_)):
-            raise TypeError(f"return_indices must be a bool. Received: return_indices={return_indices!r}")
-        self.return_indices = bool(return_indices)
+        self.return_indices = check_bool("return_indices", return_indices)
 
     def forward(self, x):
         x4, batched = _as_4d(self, x)
@@ -591,8 +587,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, *, bias: bool = True):
         super().__init__()
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"bias must be a bool. Received: bias={bias!r}")
+        bias = check_bool("bias", bias)
         self.num_features = check_int("num_features", num_features)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
         # None: the cumulative average of every batch so far (PyTorch's), by num_batches_tracked
@@ -736,9 +731,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         self.p = check_float_arg("p", p, low=0.0, high=1.0)
-        if not isinstance(inplace, (bool, np.bool_)):
-            raise TypeError(f"inplace must be a bool. Received: inplace={inplace!r}")
-        self.inplace = bool(inplace)
+        self.inplace = check_bool("inplace", inplace)
         self._mask = None
 
     def forward(self, x):

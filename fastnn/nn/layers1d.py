@@ -21,9 +21,9 @@ import numpy as np
 from .. import ops
 from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
-from .extra import _add_grad, _as64, _check_bool, _check_dy, _check_float_input, _check_pad_amounts
+from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts
 from .layers import AvgPool2d, MaxPool2d, _check_init, _check_input, _init_weight_and_bias, _need_forward
-from .module import Module, Parameter, check_float_arg, check_int
+from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = [
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
@@ -515,8 +515,8 @@ class MaxPool1d(_Pool1d):
         if self.padding > self.kernel_size // 2:
             raise ValueError(f"padding must be at most half the kernel size {self.kernel_size}. "
                              f"Received: padding={padding!r}")
-        self.return_indices = _check_bool("return_indices", return_indices)
-        self.ceil_mode = _check_bool("ceil_mode", ceil_mode)
+        self.return_indices = check_bool("return_indices", return_indices)
+        self.ceil_mode = check_bool("ceil_mode", ceil_mode)
         self._set_pool(MaxPool2d((1, self.kernel_size), (1, self.stride), (0, self.padding), (1, self.dilation),
                                  return_indices=self.return_indices, ceil_mode=self.ceil_mode))
 
@@ -546,8 +546,8 @@ class AvgPool1d(_Pool1d):
         if self.padding[0] > self.kernel_size[0] // 2:
             raise ValueError(f"padding must be at most half the kernel size {self.kernel_size[0]}. "
                              f"Received: padding={padding!r}")
-        self.ceil_mode = _check_bool("ceil_mode", ceil_mode)
-        self.count_include_pad = _check_bool("count_include_pad", count_include_pad)
+        self.ceil_mode = check_bool("ceil_mode", ceil_mode)
+        self.count_include_pad = check_bool("count_include_pad", count_include_pad)
         self._set_pool(AvgPool2d((1, self.kernel_size[0]), (1, self.stride[0]), (0, self.padding[0]),
                                  ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad))
 
@@ -584,7 +584,7 @@ class AdaptiveMaxPool1d(_Pool1d):
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__()
         self.output_size = _single("output_size", output_size)
-        self.return_indices = _check_bool("return_indices", return_indices)
+        self.return_indices = check_bool("return_indices", return_indices)
         self._set_pool(AdaptiveMaxPool2d((1, self.output_size), return_indices=self.return_indices))
 
     def get_config(self):
@@ -606,9 +606,9 @@ class _InstanceNorm(Module):
         self.num_features = check_int("num_features", num_features)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
         self.momentum = None if momentum is None else check_float_arg("momentum", momentum, low=0.0, high=1.0)
-        self.affine = _check_bool("affine", affine)
-        self.track_running_stats = _check_bool("track_running_stats", track_running_stats)
-        self.bias_enabled = _check_bool("bias", bias)
+        self.affine = check_bool("affine", affine)
+        self.track_running_stats = check_bool("track_running_stats", track_running_stats)
+        self.bias_enabled = check_bool("bias", bias)
         self.weight = self.bias = None
         if self.affine:
             self.weight = Parameter(np.ones(self.num_features, np.float32))

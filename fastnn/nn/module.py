@@ -159,6 +159,13 @@ def check_int(name: str, value, minimum: int = 1):
     return int(value)
 
 
+def check_bool(name: str, value) -> bool:
+    """A bool (NumPy's too), or a TypeError in Keras style ("Received: inplace='yes'")."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool. Received: {name}={value!r}")
+    return bool(value)
+
+
 def check_float_arg(name: str, value, low=None, high=None, low_open=False, high_open=False):
     """A real number within [low, high] (open ends when asked), else a clear error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
