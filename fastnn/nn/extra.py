@@ -1,5 +1,6 @@
 """More of torch.nn's layers, with its semantics and state_dict names: PReLU, Unflatten,
-ZeroPad2d, ConstantPad2d, Dropout2d, LayerNorm, GroupNorm, Upsample (nearest), Embedding.
+ZeroPad2d, ConstantPad2d, Dropout2d, LayerNorm, GroupNorm, Upsample (nearest, nearest-exact,
+linear, bilinear, bicubic, trilinear), Embedding.
 
 Written in array code with the array module of the input (``ops.get_array_module``: NumPy or
 CuPy), as the activations in array code are: they are not in the hot path of the models fastnn
@@ -16,7 +17,7 @@ import numpy as np
 from .. import _device, ops
 from .._random import next_seed
 from . import init as _init
-from .layers import _check_input, _need_forward
+from .layers import ShapeError, _check_input, _need_forward
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
@@ -510,26 +511,201 @@ def _size_entries(name, value, check):
     return check(value)
 
 
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
+# the interpolating modes and the input rank each takes (torch's rule)
+_INTERP_NDIM = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+_CUBIC_A = -0.75  # torch's cubic convolution constant (Keys' kernel with OpenCV's A)
+
+
+def _matmul_along(xp, a, axis: int, matrix):
+    """a with axis `axis` (of length matrix.shape[0]) replaced by its product with the host
+    (in, out) matrix: one GEMM over every other axis."""
+    moved = xp.moveaxis(a, axis, -1)
+    lead = moved.shape[:-1]
+    out = xp.matmul(xp.ascontiguousarray(moved).reshape(-1, matrix.shape[0]), xp.asarray(matrix))
+    return xp.moveaxis(out.reshape(lead + (matrix.shape[1],)), -1, axis)
+
+
+def _gather_sum(xp, a, axis: int, idx, weights):
+    """sum_k weights[:, k] * a.take(idx[:, k], axis): axis `axis` of a replaced by len(idx)
+    positions, each the weighted sum of the K positions it reads (host (n, K) idx and weights).
+    Only the positions read enter a sum, so a NaN or inf reaches the outputs that read it (a zero
+    weight included), as in torch, and the work is K gathers, not an (in, out) product."""
+    bcast = (len(idx),) + (1,) * (a.ndim - 1 - axis)
+    out = None
+    for k in range(idx.shape[1]):
+        read = a[(slice(None),) * axis + (xp.asarray(idx[:, k]),)]
+        term = read * xp.asarray(weights[:, k].reshape(bcast))
+        if out is None:
+            out = term
+        else:
+            out += term
+    return out
+
+
+def _adjoint_taps(idx, weights, n_in: int):
+    """The gather of the adjoint of (idx, weights), an (out, K) map: the (in, M) output positions
+    and weights of every (output, tap) that reads input i, in row i; the unused slots point at
+    position out (a zero appended to dy) with weight 0. M: the most taps reading one input."""
+    n_out, k = idx.shape
+    cols = idx.ravel()
+    order = np.argsort(cols, kind="stable")
+    counts = np.bincount(cols, minlength=n_in)
+    rows = cols[order]
+    slot = np.arange(cols.size) - (np.cumsum(counts) - counts)[rows]
+    width = max(int(counts.max()), 1)
+    t_idx = np.full((n_in, width), n_out, np.int64)
+    t_weights = np.zeros((n_in, width), F64)
+    t_idx[rows, slot] = order // k
+    t_weights[rows, slot] = weights.ravel()[order]
+    return t_idx, t_weights
+
+
+def _nearest_scale(n_in: int, n_out: int, scale_factor):
+    """torch's compute_scales_value<float>: 1 / scale_factor when given, else in / out, float32."""
+    return np.float32(n_in) / np.float32(n_out) if scale_factor is None else np.float32(1.0 / scale_factor)
+
+
+def _nearest_exact_indices(n_in: int, n_out: int, scale_factor, spatial: int, dtype):
+    """The input read by each output in mode "nearest-exact", min(floor((o + 0.5) * scale), in - 1),
+    rounded as torch's forward kernels round it (they differ at the float32 ties, as 20.5 * 2/41):
+    - 2-D: nearest_exact_idx, (o + 0.5) times the float32 scale in double, then floorf (which
+      rounds to float32 first);
+    - 1-D and 3-D: s = max(scale * (o + 0.5) - 0.5, 0) in the input's dtype, then floorf(s + 0.5);
+      in float32 torch's x86 build fuses the multiply-add (one rounding), reproduced here exactly
+      (the product of the float32 scale and o + 0.5 is exact in double)."""
+    o = np.arange(n_out, dtype=F64)
+    if spatial == 2:
+        pos = (o + 0.5) * F64(_nearest_scale(n_in, n_out, scale_factor))
+    elif np.dtype(dtype) == np.float32:
+        real = (F64(_nearest_scale(n_in, n_out, scale_factor)) * (o + 0.5) - 0.5).astype(np.float32)
+        pos = np.maximum(real, np.float32(0)).astype(F64) + 0.5
+    else:
+        scale = F64(n_in) / F64(n_out) if scale_factor is None else 1.0 / scale_factor
+        pos = np.maximum(scale * (o + 0.5) - 0.5, 0.0) + 0.5
+    return np.minimum(np.floor(pos.astype(np.float32)).astype(np.int64), n_in - 1)
+
+
+def _source_index_and_lambda(n_in: int, n_out: int, scale_factor, align_corners: bool, cubic: bool, dtype):
+    """torch's area_pixel_compute_scale, area_pixel_compute_source_index and
+    guard_index_and_lambda, in the input's dtype (torch's opmath type for float32 / float64):
+    per output position the input index below the source position (at most in - 1; -1 for a
+    cubic position left of 0) and the fraction past it, clamped to [0, 1]."""
+    t = np.dtype(dtype).type
+    if align_corners:
+        scale = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
+    elif scale_factor is None:
+        scale = t(n_in) / t(n_out)
+    else:
+        scale = t(1.0 / scale_factor)
+    o = np.arange(n_out, dtype=dtype)
+    if align_corners:
+        real = scale * o
+    else:
+        real = scale * (o + t(0.5)) - t(0.5)
+        if not cubic:
+            real = np.maximum(real, t(0))  # OpenCV's rule; the cubic taps need the negative positions
+    # floorf: torch rounds the position to float32 before the floor (a no-op for float32)
+    idx = np.minimum(np.floor(real.astype(np.float32)).astype(np.int64), n_in - 1)
+    lam = np.clip(real - idx.astype(dtype), t(0), t(1))
+    return idx, lam.astype(F64)
+
+
+def _cubic_weights(lam):
+    """torch's get_cubic_upsample_coefficients: the 4 taps' weights at fraction lam (float64)."""
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(lam + 1), near(lam), near(1 - lam), far(2 - lam)]
+
+
+def _interp_taps(n_in: int, n_out: int, scale_factor, align_corners: bool, cubic: bool, dtype):
+    """One axis's linear (K = 2) or cubic (K = 4) interpolation: the (out, K) inputs each output
+    reads, as torch's kernels read them (border taps clamped, so repeated), and their float64
+    weights."""
+    if not cubic and n_out == n_in:
+        # torch's copy case (compute_source_index_and_lambda: index o twice, weights 1 and 0), even
+        # when a scale_factor such as 1.1 gives out = in; its cubic kernel has none
+        o = np.arange(n_out, dtype=np.int64)
+        return np.stack([o, o], axis=1), np.stack([np.ones(n_out), np.zeros(n_out)], axis=1)
+    idx, lam = _source_index_and_lambda(n_in, n_out, scale_factor, align_corners, cubic, dtype)
+    if cubic:
+        cols = np.stack([np.clip(idx - 1 + j, 0, n_in - 1) for j in range(4)], axis=1)
+        return cols, np.stack(_cubic_weights(lam), axis=1)
+    return np.stack([idx, idx + (idx < n_in - 1)], axis=1), np.stack([1.0 - lam, lam], axis=1)
+
+
 class Upsample(Module):
-    """Nearest-neighbour upsampling of the spatial axes (PyTorch's ``mode="nearest"``, the only
-    mode here: any other raises ValueError).
+    """Upsampling (or downsampling) of the spatial axes, PyTorch's ``nn.Upsample``: nearest
+    neighbour, or linear / bilinear / bicubic / trilinear interpolation, separable per axis.
 
     Give exactly one of ``size`` (the output's spatial size: an int, or one int per spatial axis)
     and ``scale_factor`` (a positive number, or one per axis; the output is
-    ``floor(in * scale_factor)``). Output position o along an axis of input size ``in`` reads
-    input ``min(floor(o * scale), in - 1)`` with ``scale = in / out`` for ``size`` and
-    ``1 / scale_factor`` for ``scale_factor``, computed in float32 as PyTorch's kernel does, so
-    the same positions are read. Backward adds each output's gradient into the input it read.
-    Shape: (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+    ``floor(in * scale_factor)``). Along an axis of input size ``in`` and output size ``out``,
+    the scale is ``in / out`` for ``size`` and ``1 / scale_factor`` for ``scale_factor`` (as
+    torch: the given factor, not in / out, unless ``recompute_scale_factor=True``), and output
+    position o reads, per mode:
+
+    - ``"nearest"``: input ``min(floor(o * scale), in - 1)``, the scale in float32 as PyTorch's
+      kernel (and its exact cases out = in, out = 2 in on 2-D inputs), so the same positions.
+    - ``"nearest-exact"``: input ``min(floor((o + 0.5) * scale), in - 1)`` (Pillow's and
+      scikit-image's rule), rounded as PyTorch's forward kernels round it (its 1-D / 3-D and
+      2-D kernels differ at float32 ties), so the same positions.
+    - ``"linear"`` (3-D input), ``"bilinear"`` (4-D), ``"trilinear"`` (5-D): the source position
+      ``s = scale * (o + 0.5) - 0.5`` clamped at 0 (``align_corners=False``) or
+      ``s = o * (in - 1) / (out - 1)`` (``align_corners=True``: the corner pixels' centres meet,
+      0 when out = 1), and ``(1 - f) x[i] + f x[i + 1]`` with ``i = min(floor(s), in - 1)``,
+      ``f = s - i`` clamped to [0, 1] and ``i + 1`` held at ``in - 1``; out = in is a copy.
+    - ``"bicubic"`` (4-D): the same s, not clamped, and the 4 inputs ``i - 1 .. i + 2`` (indices
+      clamped to [0, in - 1]) weighted by Keys' cubic convolution with A = -0.75, as torch's.
+
+    Positions and fractions are computed in the input's dtype as torch's CPU kernels; the
+    interpolation and every backward in float64, rounded to the input's dtype. The backward is
+    the forward's adjoint: each output's gradient goes back to the inputs it read, times their
+    weights. Where torch's backward is not its forward's adjoint, fastnn keeps the adjoint (the
+    true gradient): nearest's 1-D / 3-D exact cases (scale_factor=2.1 on 2 elements), the
+    nearest-exact ties its backward rounds as its 2-D kernel (1-D, 2 elements to 41), and bicubic
+    with out = in on both axes from a scale_factor (1.1 on 5), where torch's forward interpolates
+    and its backward returns dy.
+
+    Args:
+        size: the output's spatial size, an int or one per spatial axis.
+        scale_factor: the spatial multiplier, a positive number or one per spatial axis.
+        mode: one of ``"nearest"``, ``"nearest-exact"``, ``"linear"``, ``"bilinear"``,
+            ``"bicubic"``, ``"trilinear"`` (torch's ``"area"`` is not here: ValueError).
+        align_corners: None (False) or a bool, for the interpolating modes only (torch's rule: a
+            ValueError naming it with the nearest modes, even False).
+        recompute_scale_factor: None / False (use the scale_factor given) or True (use in / out of
+            the computed output size); True with ``size`` is a ValueError, as torch's.
+    Shape: (N, C, L), (N, C, H, W) or (N, C, D, H, W) for the nearest modes; the interpolating
+        modes take the rank named above (another: ShapeError, a ValueError and RuntimeError;
+        torch raises NotImplementedError, also a RuntimeError).
     """
 
-    def __init__(self, size=None, scale_factor=None, mode: str = "nearest"):
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
         super().__init__()
-        if not isinstance(mode, str) or mode != "nearest":
-            raise ValueError(f"Upsample supports only mode='nearest'. Received: mode={mode!r}")
+        if not isinstance(mode, str) or mode not in _UPSAMPLE_MODES:
+            raise ValueError(f"Upsample mode must be one of {', '.join(map(repr, _UPSAMPLE_MODES))}. "
+                             f"Received: mode={mode!r}")
         if (size is None) == (scale_factor is None):
             raise ValueError(f"give exactly one of size and scale_factor. Received: size={size!r}, "
                              f"scale_factor={scale_factor!r}")
+        if align_corners is not None:
+            align_corners = check_bool("align_corners", align_corners)
+            if mode not in _INTERP_NDIM:
+                raise ValueError(f"align_corners can only be set with the interpolating modes linear, bilinear, "
+                                 f"bicubic and trilinear. Received: align_corners={align_corners!r}, mode={mode!r}")
+        if recompute_scale_factor is not None:
+            recompute_scale_factor = check_bool("recompute_scale_factor", recompute_scale_factor)
+            if recompute_scale_factor and size is not None:
+                raise ValueError(f"recompute_scale_factor is not meaningful with an explicit size. "
+                                 f"Received: recompute_scale_factor=True, size={size!r}")
 
         def positive_int(v):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
@@ -551,6 +727,8 @@ class Upsample(Module):
         self.scale_factor = None if scale_factor is None else _size_entries("scale_factor", scale_factor,
                                                                             positive_float)
         self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
         self._cache = None
 
     def _per_axis(self, value, spatial: int, name: str):
@@ -561,73 +739,112 @@ class Upsample(Module):
             return value
         return (value,) * spatial
 
-    def _indices(self, in_shape):
-        """Per spatial axis: the host int64 array of input positions read by each output position."""
+    def _axes(self, in_shape):
+        """Per spatial axis: (in, out, the scale_factor the source position uses, or None for
+        in / out: with size, and with recompute_scale_factor=True as torch's)."""
         spatial = len(in_shape) - 2
-        out = []
         if self.size is not None:
-            for n_in, n_out in zip(in_shape[2:], self._per_axis(self.size, spatial, "size")):
-                out.append((n_in, n_out, np.float32(n_in) / np.float32(n_out)))
-        else:
-            for n_in, s in zip(in_shape[2:], self._per_axis(self.scale_factor, spatial, "scale_factor")):
-                n_out = int(np.floor(n_in * s))
-                if n_out < 1:
-                    raise ValueError(f"Upsample: scale_factor={self.scale_factor} gives an empty output for an "
-                                     f"input of shape {tuple(in_shape)}")
-                out.append((n_in, n_out, np.float32(1.0 / s)))
+            sizes = self._per_axis(self.size, spatial, "size")
+            return [(n_in, n_out, None) for n_in, n_out in zip(in_shape[2:], sizes)]
+        axes = []
+        for n_in, s in zip(in_shape[2:], self._per_axis(self.scale_factor, spatial, "scale_factor")):
+            n_out = int(np.floor(n_in * s))
+            if n_out < 1:
+                raise ValueError(f"Upsample: scale_factor={self.scale_factor} gives an empty output for an "
+                                 f"input of shape {tuple(in_shape)}")
+            axes.append((n_in, n_out, None if self.recompute_scale_factor else s))
+        return axes
+
+    def _indices(self, axes, spatial: int, dtype):
+        """Nearest modes, per spatial axis: the host int64 array of input positions read by each
+        output position."""
         result = []
-        for n_in, n_out, scale in out:
+        for n_in, n_out, scale_factor in axes:
+            if self.mode == "nearest-exact":
+                idx = _nearest_exact_indices(n_in, n_out, scale_factor, spatial, dtype)
             # PyTorch's two exact cases, taken before the float32 rule by its 2-D kernel only (its
             # 1-D and 3-D kernels apply the rule: scale_factor=2.1 on 2 elements reads 0, 0, 0, 1);
             # with size the rule gives the same positions
-            if spatial == 2 and n_out == n_in:
+            elif spatial == 2 and n_out == n_in:
                 idx = np.arange(n_out, dtype=np.int64)
             elif spatial == 2 and n_out == 2 * n_in:
                 idx = np.arange(n_out, dtype=np.int64) // 2
             else:
+                scale = _nearest_scale(n_in, n_out, scale_factor)
                 pos = np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64)
                 idx = np.minimum(pos, n_in - 1)
             result.append(idx)
         return result
 
-    def forward(self, x):
+    def _check_rank(self, x) -> None:
         _check_float_input(self, x, (3, 4, 5))
+        need = _INTERP_NDIM.get(self.mode)
+        if need is not None and x.ndim != need:
+            raise ShapeError(f"Upsample: mode={self.mode!r} needs a {need}-D input, got a {x.ndim}-D input of "
+                             f"shape {tuple(x.shape)}")
+
+    def forward(self, x):
+        self._check_rank(x)
         xp = ops.get_array_module(x)
-        indices = self._indices(x.shape)
+        axes = self._axes(x.shape)
+        if self.mode in _INTERP_NDIM:
+            cubic = self.mode == "bicubic"
+            taps = [_interp_taps(n_in, n_out, s, bool(self.align_corners), cubic, x.dtype) for n_in, n_out, s in axes]
+            y = _as64(x)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as torch's, without a warning
+                for axis, (idx, weights) in enumerate(taps, start=2):
+                    y = _gather_sum(xp, y, axis, idx, weights)
+                y = xp.ascontiguousarray(y).astype(x.dtype, copy=False)
+            self._cache = (x.shape, taps)
+            return y
+        indices = self._indices(axes, x.ndim - 2, x.dtype)
         y = x
         for axis, idx in enumerate(indices, start=2):
             key = (slice(None),) * axis + (idx if xp is np else xp.asarray(idx),)
             y = y[key]
-        self._cache = (x.shape, indices)
+        if self.mode == "nearest-exact":
+            self._cache = (x.shape, [(idx[:, None], np.ones((len(idx), 1))) for idx in indices])
+        else:
+            self._cache = (x.shape, indices)
         return y if y is not x else x.copy()
 
     def backward(self, dy):
         _need_forward(self, self._cache)
-        shape, indices = self._cache
-        _check_dy(self, dy, tuple(shape[:2]) + tuple(len(i) for i in indices))
+        shape, maps = self._cache
+        _check_dy(self, dy, tuple(shape[:2]) + tuple(len(m if self.mode == "nearest" else m[0]) for m in maps))
         xp = ops.get_array_module(dy)
         g = _as64(dy)
-        # one axis at a time: the sum of the outputs that read each input is a product with the
-        # (out, in) 0/1 matrix of the index map
-        for axis, (idx, n_in) in enumerate(zip(indices, shape[2:]), start=2):
-            onehot = np.zeros((len(idx), n_in), F64)
-            onehot[np.arange(len(idx)), idx] = 1.0
-            moved = xp.moveaxis(g, axis, -1)
-            lead = moved.shape[:-1]
-            summed = xp.matmul(xp.ascontiguousarray(moved).reshape(-1, len(idx)), xp.asarray(onehot))
-            g = xp.moveaxis(summed.reshape(lead + (n_in,)), -1, axis)
-        return xp.ascontiguousarray(g).astype(dy.dtype, copy=False)
+        if self.mode == "nearest":
+            # one axis at a time: the sum of the outputs that read each input is a product with
+            # the (out, in) 0/1 matrix of the index map
+            for axis, (idx, n_in) in enumerate(zip(maps, shape[2:]), start=2):
+                onehot = np.zeros((len(idx), n_in), F64)
+                onehot[np.arange(len(idx)), idx] = 1.0
+                g = _matmul_along(xp, g, axis, onehot)
+            return xp.ascontiguousarray(g).astype(dy.dtype, copy=False)
+        # the adjoint of the forward's taps, one axis at a time: each input gathers w dy from the
+        # outputs that read it, dy padded with one zero for the unused slots
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as torch's, without a warning
+            for axis, ((idx, weights), n_in) in enumerate(zip(maps, shape[2:]), start=2):
+                t_idx, t_weights = _adjoint_taps(idx, weights, n_in)
+                pad = xp.zeros(g.shape[:axis] + (1,) + g.shape[axis + 1:], F64)
+                g = _gather_sum(xp, xp.concatenate([g, pad], axis=axis), axis, t_idx, t_weights)
+            return xp.ascontiguousarray(g).astype(dy.dtype, copy=False)
 
     def get_config(self):
         as_json = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
-        return {"size": as_json(self.size), "scale_factor": as_json(self.scale_factor), "mode": self.mode}
+        return {"size": as_json(self.size), "scale_factor": as_json(self.scale_factor), "mode": self.mode,
+                "align_corners": self.align_corners, "recompute_scale_factor": self.recompute_scale_factor}
 
     @classmethod
     def from_config(cls, config):
         as_tuple = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
-        return cls(as_tuple(config["size"]), as_tuple(config["scale_factor"]), config["mode"])
+        # configs saved before align_corners / recompute_scale_factor existed have neither
+        return cls(as_tuple(config["size"]), as_tuple(config["scale_factor"]), config["mode"],
+                   config.get("align_corners"), config.get("recompute_scale_factor"))
 
     def extra_repr(self) -> str:
+        # torch's: align_corners and recompute_scale_factor are not shown
         info = f"size={self.size!r}" if self.scale_factor is None else f"scale_factor={self.scale_factor!r}"
         return f"{info}, mode={self.mode!r}"
 
