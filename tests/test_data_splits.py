@@ -325,3 +325,117 @@ def test_stratified_folds_are_sklearns(y, k):
 def test_stratified_kfold_refuses_k_above_every_class_as_sklearn():
     with pytest.raises(ValueError, match="n_splits=3 cannot be greater than the number of members in each class"):
         list(StratifiedKFold(3).split(np.zeros(6), np.array([0, 0, 1, 1, 2, 2])))
+
+
+# --- train_test_split(*arrays): scikit-learn's any number of arrays ---------------------------
+# fastnn draws the shuffled split with NumPy's default_rng, not scikit-learn's RandomState, so
+# only the unshuffled parts are compared index for index; shuffled, the structure is.
+
+def _three(n):
+    """Three arrays whose rows name their index: a 1-D array, a 2-D array, a list of strings."""
+    a = np.arange(n)
+    return a, np.stack([a * 10, a * 10 + 1], axis=1), [f"s{i}" for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [7, 10, 13])
+@pytest.mark.parametrize("sizes", [dict(), dict(test_size=0.3), dict(train_size=3), dict(test_size=2, train_size=3)])
+def test_three_arrays_unshuffled_are_sklearns(n, sizes):
+    sk = pytest.importorskip("sklearn.model_selection")
+    ours = train_test_split(*_three(n), shuffle=False, **sizes)
+    theirs = sk.train_test_split(*_three(n), shuffle=False, **sizes)
+    assert isinstance(ours, list) and len(ours) == len(theirs) == 6
+    for got, want in zip(ours, theirs):
+        assert type(got) is type(want)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [7, 10, 13])
+@pytest.mark.parametrize("sizes", [dict(), dict(test_size=0.3), dict(train_size=0.5), dict(test_size=2, train_size=3)])
+def test_three_arrays_shuffled_split_every_array_by_the_same_rows(n, sizes):
+    sk = pytest.importorskip("sklearn.model_selection")
+    a, b, c = _three(n)
+    parts = train_test_split(a, b, c, random_state=5, **sizes)
+    theirs = sk.train_test_split(a, b, c, random_state=5, **sizes)
+    assert len(parts) == 6 and [len(p) for p in parts] == [len(p) for p in theirs]   # scikit-learn's sizes
+    a_train, a_test, b_train, b_test, c_train, c_test = parts
+    assert isinstance(c_train, list) and isinstance(c_test, list)
+    assert not set(a_train) & set(a_test)                                              # disjoint
+    assert list(a_train) == sorted(a_train) and list(a_test) == sorted(a_test)         # rows keep their order
+    for idx, b_part, c_part in ((a_train, b_train, c_train), (a_test, b_test, c_test)):
+        np.testing.assert_array_equal(b_part, b[idx])                                  # the same rows
+        assert c_part == [c[i] for i in idx]
+    # the rows the one- and two-array calls select, with the same seed
+    two = train_test_split(a, b, seed=5, **sizes)
+    np.testing.assert_array_equal(two.x_train, a_train)
+    np.testing.assert_array_equal(two.y_test, b_test)
+    np.testing.assert_array_equal(train_test_split(a, seed=5, **sizes).x_test, a_test)
+
+
+def test_three_arrays_stratified_keep_the_rows_of_two():
+    y = np.repeat(np.arange(3), [12, 6, 4])
+    x = np.arange(22)
+    w = np.linspace(0, 1, 22)
+    x_train, x_test, y_train, y_test, w_train, w_test = train_test_split(x, y, w, test_size=0.5, stratify=y, seed=2)
+    two = train_test_split(x, y, test_size=0.5, stratify=y, seed=2)
+    for got, want in zip((x_train, x_test, y_train, y_test), two):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(w_train, w[x_train])
+    np.testing.assert_array_equal(w_test, w[x_test])
+    assert np.bincount(y_test).tolist() == [6, 3, 2]
+
+
+def test_one_and_two_arrays_still_return_a_split():
+    x, y = np.arange(20).reshape(10, 2), np.arange(10)
+    one = train_test_split(x, test_size=0.3, seed=1)
+    two = train_test_split(x, y, test_size=0.3, seed=1)
+    assert type(one) is type(two) and type(one).__name__ == "Split"
+    assert one._fields == ("x_train", "x_test", "y_train", "y_test")
+    assert one.y_train is None and one.y_test is None
+    np.testing.assert_array_equal(one.x_test, two.x_test)
+    # the earlier signature's keywords
+    for call in (train_test_split(x, y=y, test_size=0.3, seed=1), train_test_split(x=x, y=y, test_size=0.3, seed=1),
+                 train_test_split(x, None, test_size=0.3, seed=1)):
+        assert type(call) is type(two)
+        np.testing.assert_array_equal(call.x_train, two.x_train)
+    assert train_test_split(x, None, test_size=0.3, seed=1).y_train is None
+    with pytest.raises(TypeError, match="y="):
+        train_test_split(x, y, y=y)
+    with pytest.raises(TypeError, match="x="):
+        train_test_split(x, x=x)
+
+
+def test_lists_are_split_into_lists_as_sklearn():
+    sk = pytest.importorskip("sklearn.model_selection")
+    items, labels = list("abcdefghij"), list(range(10))
+    ours = train_test_split(items, labels, test_size=0.3, shuffle=False)
+    theirs = sk.train_test_split(items, labels, test_size=0.3, shuffle=False)
+    assert list(ours) == theirs and all(isinstance(p, list) for p in ours)
+    shuffled = train_test_split(items, np.arange(10), test_size=0.3, seed=0)
+    assert shuffled.x_test == [items[i] for i in shuffled.y_test]
+    assert sorted(shuffled.x_train + shuffled.x_test) == items
+    rows = train_test_split(np.arange(10), seed=0).x_train
+    assert train_test_split(tuple(items), seed=0).x_train == [items[i] for i in rows]   # a tuple too
+
+
+def test_none_among_the_arrays_stays_none():
+    parts = train_test_split(np.arange(8), None, np.arange(8) * 2, seed=0)
+    assert parts[2] is None and parts[3] is None
+    np.testing.assert_array_equal(parts[5], parts[1] * 2)
+
+
+def test_no_array_and_inconsistent_lengths_raise_sklearns_errors():
+    sk = pytest.importorskip("sklearn.model_selection")
+    for arrays in [(), (np.arange(10), np.arange(9)), (np.arange(10), np.arange(10), list(range(9)))]:
+        with pytest.raises(ValueError) as theirs:
+            sk.train_test_split(*arrays)
+        with pytest.raises(ValueError) as ours:
+            train_test_split(*arrays)
+        assert str(ours.value).startswith(str(theirs.value)), (str(ours.value), str(theirs.value))
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[10, 10, 9\]"):
+        train_test_split(np.arange(10), np.zeros((10, 3)), list(range(9)))
+
+
+@pytest.mark.parametrize("bad", [np.float64(3.0), np.array(5), 5, {1, 2, 3}])
+def test_non_arrays_raise_type_error_naming_the_argument(bad):
+    with pytest.raises(TypeError, match="array 1 must be an array with a sample axis"):
+        train_test_split(np.arange(3), bad)

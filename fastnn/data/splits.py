@@ -25,20 +25,37 @@ def _check_int(value, name: str, minimum: int) -> int:
 
 
 def _num_samples(arrays) -> int:
-    n = None
+    """The common length of the arrays (None entries skipped): the first axis of an array, the
+    len() of a list or another sequence, as scikit-learn's check_consistent_length."""
+    lengths = []
     for i, a in enumerate(arrays):
         if a is None:
             continue
-        if not hasattr(a, "shape") or len(a.shape) == 0:
-            raise TypeError(f"array {i} must be an array with a sample axis, got "
-                            f"{type(a).__name__}")
-        if n is None:
-            n = a.shape[0]
-        elif a.shape[0] != n:
-            raise ValueError(f"arrays have different numbers of samples: {n} and {a.shape[0]}")
-    if n is None:
+        if hasattr(a, "shape"):
+            if len(a.shape) == 0:
+                raise TypeError(f"array {i} must be an array with a sample axis, got a 0-d {type(a).__name__}")
+            lengths.append(int(a.shape[0]))
+        elif hasattr(a, "__len__") and hasattr(a, "__getitem__"):
+            lengths.append(len(a))
+        else:
+            raise TypeError(f"array {i} must be an array with a sample axis, got {type(a).__name__}")
+    if not lengths:
         raise ValueError("no array given")
-    return n
+    different = [m for m in lengths if m != lengths[0]]
+    if different:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths} (arrays have "
+                         f"different numbers of samples: {lengths[0]} and {different[0]})")
+    return lengths[0]
+
+
+def _take_rows(a, idx: np.ndarray):
+    """Rows idx of a: fancy indexing for an array, a list of the items for a list or another
+    sequence (scikit-learn's _safe_indexing), None for None."""
+    if a is None:
+        return None
+    if hasattr(a, "shape"):
+        return a[idx]
+    return [a[i] for i in idx.tolist()]
 
 
 def _class_labels(y, name: str = "y") -> np.ndarray:
@@ -139,35 +156,57 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=Non
     return np.sort(np.concatenate(picked))
 
 
-def train_test_split(x, y=None, *, test_size=None, train_size=None, stratify=None, shuffle: bool = True,
-                     seed: Optional[int] = None, random_state: Optional[int] = None) -> Split:
-    """Split arrays into a train and a test part.
+def train_test_split(*arrays, test_size=None, train_size=None, random_state: Optional[int] = None,
+                     shuffle: bool = True, stratify=None, seed: Optional[int] = None, x=None,
+                     y=None) -> Split | list:
+    """Split arrays into a train and a test part, scikit-learn's ``train_test_split(*arrays)``.
 
     Args:
-        x: array ``(N, ...)``.
-        y: optional array ``(N, ...)`` split the same way.
+        *arrays: one or more arrays ``(N, ...)`` (or lists / other sequences of N items, as
+            scikit-learn), all split by the same row indices; None stays None. ``x=`` and ``y=``
+            are accepted as keywords for the first two (fastnn's earlier signature).
         test_size: fraction in (0, 1) (the test count is ``ceil(test_size * N)``) or an int count;
             0.25 when neither size is given, the rest of the samples when only train_size is.
         train_size: fraction (``floor(train_size * N)`` samples) or count, as scikit-learn's; the
             rest when not given. With both, samples beyond their sum are in neither part.
+        random_state: seed of the random choice (scikit-learn's name; ``seed`` is fastnn's); the
+            same seed gives the same split. The choice is NumPy's ``default_rng(seed)``, not
+            scikit-learn's RandomState, so a shuffled split picks other rows than scikit-learn's
+            with the same seed; unshuffled, the parts are scikit-learn's.
+        shuffle: False takes the last samples as the test set, in order (no stratification).
         stratify: class labels ``(N,)`` (usually ``y``): each class keeps its proportion on
             both sides (needs every class to have at least 2 samples, and at least as many
             training samples as classes, as scikit-learn; else ValueError).
-        shuffle: False takes the last samples as the test set, in order (no stratification).
-        seed: seed of the random choice; the same seed gives the same split. ``random_state``:
-            scikit-learn's name for it.
 
     Returns:
-        Split ``(x_train, x_test, y_train, y_test)``, scikit-learn's order (``y_*`` are None
-        without y); the rows of
-        each part keep their original order.
+        For one or two arrays, Split ``(x_train, x_test, y_train, y_test)``, scikit-learn's order
+        (``y_*`` are None with one array); for three or more, scikit-learn's list
+        ``[a_train, a_test, b_train, b_test, ...]``, two entries per array. The rows of each part
+        keep their original order; a list comes back as a list of its items, as scikit-learn's.
+
+    Raises:
+        ValueError: no array ("At least one array required as input", scikit-learn's), arrays
+            of different lengths (naming them: "... inconsistent numbers of samples: [10, 9]"),
+            fewer than 2 samples, or sizes out of range.
+        TypeError: an argument that is not an array or a sequence (a scalar, a 0-d array).
     """
+    if x is not None:
+        if arrays:
+            raise TypeError("train_test_split() got the first array twice: positionally and as x=")
+        arrays = (x,)
+    if y is not None:
+        if len(arrays) != 1:
+            raise TypeError(f"train_test_split() got y= with {len(arrays)} positional arrays; y= names the "
+                            "second array when only the first is positional")
+        arrays = arrays + (y,)
+    if not arrays:
+        raise ValueError("At least one array required as input")
     if random_state is not None:
         if seed is not None and seed != random_state:
             raise ValueError(f"seed and random_state (scikit-learn's name) name the same thing; got seed={seed!r}, "
                              f"random_state={random_state!r}")
         seed = random_state
-    n = _num_samples([x, y])
+    n = _num_samples(arrays)
     if n < 2:
         raise ValueError(f"need at least 2 samples to split, got {n}")
     n_test, n_train = _split_counts(test_size, train_size, n)
@@ -195,9 +234,12 @@ def train_test_split(x, y=None, *, test_size=None, train_size=None, stratify=Non
                 train_idx = np.sort(train_idx[_stratified_test_indices(labels[train_idx], n_train, rng)])
             else:
                 train_idx = np.sort(perm[n_test:n_test + n_train])
-    take = (lambda a, i: None if a is None else a[i])
-    return Split(x_train=take(x, train_idx), x_test=take(x, test_idx), y_train=take(y, train_idx),
-                 y_test=take(y, test_idx))
+    parts = [part for a in arrays for part in (_take_rows(a, train_idx), _take_rows(a, test_idx))]
+    if len(arrays) > 2:
+        return parts
+    if len(parts) == 2:
+        parts += [None, None]
+    return Split(*parts)
 
 
 class KFold:
