@@ -99,6 +99,8 @@ ALONE = [
     ("ExponentialLR gamma>1", lambda m, o, n, **kw: m.ExponentialLR(o, gamma=1.05, **kw)),
     ("CosineAnnealingLR", lambda m, o, n, **kw: m.CosineAnnealingLR(o, T_max=10, eta_min=0.01, **kw)),  # 3 half-periods
     ("CosineAnnealingLR eta_min 0", lambda m, o, n, **kw: m.CosineAnnealingLR(o, T_max=7, **kw)),
+    # torch takes a real period too: the recursive form's restart test then never fires
+    ("CosineAnnealingLR float T_max", lambda m, o, n, **kw: m.CosineAnnealingLR(o, T_max=6.5, eta_min=0.01, **kw)),
     ("LinearLR", lambda m, o, n, **kw: m.LinearLR(o, start_factor=0.25, total_iters=4, **kw)),
     ("LinearLR defaults", lambda m, o, n, **kw: m.LinearLR(o, **kw)),
     ("LinearLR decay to 0", lambda m, o, n, **kw: m.LinearLR(o, start_factor=0.37, end_factor=0.0, total_iters=20,
@@ -687,6 +689,9 @@ ERRORS = [
     (lambda: optim.PolynomialLR(_opt(), total_iters=0), ValueError, "Received: total_iters=0"),
     (lambda: optim.PolynomialLR(_opt(), power=-1), ValueError, "Received: power=-1"),
     (lambda: optim.CosineAnnealingLR(_opt(), T_max=0), ValueError, "Received: T_max=0"),
+    (lambda: optim.CosineAnnealingLR(_opt(), T_max=-2.5), ValueError, "Received: T_max=-2.5"),
+    (lambda: optim.CosineAnnealingLR(_opt(), T_max=float("inf")), ValueError, "Received: T_max=inf"),
+    (lambda: optim.CosineAnnealingLR(_opt(), T_max=True), ValueError, "Received: T_max=True"),
     (lambda: optim.CosineAnnealingLR(_opt(), 5, eta_min=-1), ValueError, "Received: eta_min=-1"),
     (lambda: optim.CosineAnnealingWarmRestarts(_opt(), T_0=0), ValueError, "Received: T_0=0"),
     (lambda: optim.CosineAnnealingWarmRestarts(_opt(), 2, T_mult=0), ValueError, "Received: T_mult=0"),

@@ -441,10 +441,11 @@ class PolynomialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2`` (SGDR without
     restarts, Loshchilov & Hutter 2017), stepped in PyTorch's recursive form: past T_max the rate
-    rises again (period 2 T_max)."""
+    rises again (period 2 T_max). ``T_max`` is a positive int or, as PyTorch accepts, a positive
+    real (a period that is not a whole number of steps)."""
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        self.T_max = _positive_int("T_max", T_max)
+        self.T_max = int(T_max) if _is_int(T_max) and T_max >= 1 else _positive("T_max", T_max)
         self.eta_min = _real_in("eta_min", eta_min, 0.0)
         super().__init__(optimizer, last_epoch)
 
