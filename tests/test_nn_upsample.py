@@ -397,3 +397,45 @@ def test_nan_and_inf_reach_the_outputs_torch_gives_them_to(torch, mode, shape, k
         np.testing.assert_array_equal(np.where(np.isinf(got), got, 0), np.where(np.isinf(want), want, 0))
         finite = np.isfinite(want)
         np.testing.assert_allclose(got[finite], want[finite], **GRAD[np.float64])
+
+
+# --- UpsamplingNearest2d and UpsamplingBilinear2d (align_corners=True) ---------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kw", [
+    ("UpsamplingNearest2d", dict(scale_factor=2)),
+    ("UpsamplingNearest2d", dict(size=(5, 3))),
+    ("UpsamplingBilinear2d", dict(scale_factor=2)),
+    ("UpsamplingBilinear2d", dict(size=(7, 2))),
+    ("UpsamplingBilinear2d", dict(scale_factor=(1.5, 0.5))),
+])
+def test_upsampling2d_classes_match_torch(torch, name, kw, dtype):
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 5)).astype(dtype)
+    layer = getattr(nn, name)(**kw)
+    y, dx, ty, tdx = _run(torch, layer, lambda: getattr(torch.nn, name)(**kw), x)
+    assert y.shape == ty.shape and dx.shape == x.shape
+    np.testing.assert_allclose(y, ty, **INTERP[dtype], err_msg="y")
+    np.testing.assert_allclose(dx, tdx, **GRAD[dtype], err_msg="dx")
+    assert repr(layer) == repr(getattr(torch.nn, name)(**kw))
+
+
+@pytest.mark.parametrize("layer", [nn.UpsamplingNearest2d(scale_factor=(2, 3)),
+                                   nn.UpsamplingBilinear2d(size=(4, 6))])
+def test_upsampling2d_classes_round_trip(layer, tmp_path):
+    fastnn.save(layer, tmp_path / "layer.fnn")
+    loaded = fastnn.load(tmp_path / "layer.fnn")
+    assert type(loaded) is type(layer) and loaded.get_config() == layer.get_config()
+    assert (loaded.mode, loaded.align_corners) == (layer.mode, layer.align_corners)
+    x = np.random.default_rng(4).standard_normal((1, 2, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x), layer(x))
+
+
+def test_upsampling_bilinear2d_keeps_the_corners_and_refuses_other_ranks():
+    x = np.random.default_rng(5).standard_normal((1, 1, 3, 4))
+    y = nn.UpsamplingBilinear2d(size=(5, 9))(x)
+    np.testing.assert_allclose(y[..., [0, 0, -1, -1], [0, -1, 0, -1]], x[..., [0, 0, -1, -1], [0, -1, 0, -1]],
+                               rtol=1e-15)
+    with pytest.raises(ValueError, match=r"bilinear.*\(1, 1, 3\)"):
+        nn.UpsamplingBilinear2d(scale_factor=2)(np.zeros((1, 1, 3)))
+    with pytest.raises(ValueError, match="size=None, scale_factor=None"):
+        nn.UpsamplingNearest2d()

@@ -7,7 +7,8 @@ from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswi
                          Step, Swish, Tanh, Tanhshrink, Threshold)
 from .containers import (Concat, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Residual, Sequential,
                          layer_from_config, layer_to_config)
-from .extra import ConstantPad2d, Dropout2d, Embedding, GroupNorm, LayerNorm, PReLU, Unflatten, Upsample, ZeroPad2d
+from .extra import (ConstantPad2d, Dropout2d, Embedding, GroupNorm, LayerNorm, PReLU, Unflatten, Upsample,
+                    UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad2d)
 from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
     Linear, MaxPool2d, Reshape,
@@ -30,7 +31,8 @@ __all__ = [
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
     "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
-    "PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample", "Embedding",
+    "PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
+    "UpsamplingNearest2d", "UpsamplingBilinear2d", "Embedding",
     # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",

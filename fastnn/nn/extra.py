@@ -21,7 +21,7 @@ from .layers import ShapeError, _check_input, _need_forward
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
-           "Embedding"]
+           "UpsamplingNearest2d", "UpsamplingBilinear2d", "Embedding"]
 
 F64 = np.float64
 
@@ -847,6 +847,32 @@ class Upsample(Module):
         # torch's: align_corners and recompute_scale_factor are not shown
         info = f"size={self.size!r}" if self.scale_factor is None else f"scale_factor={self.scale_factor!r}"
         return f"{info}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """torch's ``nn.UpsamplingNearest2d(size=None, scale_factor=None)``: ``Upsample`` with
+    ``mode="nearest"`` (the same positions, the same backward)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+    def get_config(self):
+        config = super().get_config()
+        return {"size": config["size"], "scale_factor": config["scale_factor"]}
+
+    @classmethod
+    def from_config(cls, config):
+        as_tuple = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731
+        return cls(as_tuple(config["size"]), as_tuple(config["scale_factor"]))
+
+
+class UpsamplingBilinear2d(UpsamplingNearest2d):
+    """torch's ``nn.UpsamplingBilinear2d(size=None, scale_factor=None)``: ``Upsample`` with
+    ``mode="bilinear"`` and ``align_corners=True`` (the corner pixels' centres meet), on
+    (N, C, H, W) inputs."""
+
+    def __init__(self, size=None, scale_factor=None):
+        Upsample.__init__(self, size, scale_factor, mode="bilinear", align_corners=True)
 
 
 class Embedding(Module):
