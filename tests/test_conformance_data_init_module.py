@@ -222,7 +222,11 @@ def test_repr_of_every_layer_class():
             "AdaptiveAvgPool1d": (2,), "AdaptiveMaxPool1d": (2,), "ReflectionPad1d": (1,), "ReflectionPad2d": (1,),
             "ReplicationPad1d": (1,), "ReplicationPad2d": (1,), "ZeroPad1d": (1,), "ConstantPad1d": (1, 0.5),
             "CircularPad1d": (1,), "CircularPad2d": (1,), "InstanceNorm1d": (3,), "InstanceNorm2d": (3,),
-            "PixelShuffle": (2,), "PixelUnshuffle": (2,), "ChannelShuffle": (2,)}
+            "PixelShuffle": (2,), "PixelUnshuffle": (2,), "ChannelShuffle": (2,),
+            "UpsamplingNearest2d": (None, 2), "UpsamplingBilinear2d": (4,),
+            # extra2.py, extra3.py
+            "RMSNorm": (4,), "LocalResponseNorm": (3,), "LPPool1d": (2, 3), "LPPool2d": (2, 3), "MaxUnpool1d": (2,),
+            "MaxUnpool2d": (2,), "Fold": (4, 2), "Unfold": (2,), "Bilinear": (2, 3, 4)}
     for name in nn.__all__:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:

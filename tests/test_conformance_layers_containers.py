@@ -461,7 +461,16 @@ def _every_layer_model():
              nn.Unflatten(2, (2, 2)), nn.ReflectionPad2d(1), nn.ReplicationPad2d((0, 1, 1, 0)),
              nn.CircularPad2d((-1, 0, 0, -1)), nn.PixelUnshuffle(2), nn.ChannelShuffle(4),
              nn.InstanceNorm2d(8, eps=1e-3, momentum=0.2, affine=True), nn.Softmax2d(), nn.PixelShuffle(2),
-             nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten()]
+             nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(),
+             # extra2.py, extra3.py: (N, 8) -> (N, 2, 4) -> (N, 2, 2, 2) -> pooled, upsampled, unfolded and folded
+             # back -> (N, 8) -> GLU (N, 4) -> (N, 8)
+             nn.RMSNorm((8,), eps=1e-4), nn.RReLU(0.1, 0.3), nn.AlphaDropout(0.1), nn.Unflatten(1, (2, 4)),
+             nn.Dropout1d(0.2), nn.FeatureAlphaDropout(0.1), nn.LPPool1d(2, 1), nn.Unflatten(2, (2, 2)),
+             nn.LocalResponseNorm(2, alpha=0.1, beta=0.5, k=2.0), nn.Dropout3d(0.1),
+             nn.LPPool2d(2, 2, stride=1, ceil_mode=True), nn.UpsamplingNearest2d(size=(2, 2)),
+             nn.UpsamplingBilinear2d(scale_factor=1.5), nn.Unfold(2, padding=1, stride=2), nn.Fold((3, 3), 2, padding=1,
+                                                                                               stride=2),
+             nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(), nn.GLU(dim=1), nn.Linear(4, 8)]
     return nn.Sequential(body, nn.Linear(12, 8), *extra, nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
                          nn.GlobalAvgPool2d())
 
@@ -485,6 +494,8 @@ def test_every_layer_round_trips_with_its_config_state_and_outputs(tmp_path):
                                                                            # two inputs: no place in a Sequential
                                                                            # (test_conformance_losses_extra.py)
                                                                            "CosineSimilarity", "PairwiseDistance",
+                                                                           # (test_nn_extra3.py)
+                                                                           "MaxUnpool1d", "MaxUnpool2d", "Bilinear",
                                                                            # integer input, its own round trip in
                                                                            # test_nn_embedding.py
                                                                            "Embedding"}

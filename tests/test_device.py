@@ -262,6 +262,36 @@ class _TwoInputHeads(nn.Module):
         return xp.concatenate([c1 + d1, c2 + d2], axis=1)
 
 
+class _UnpoolAndBilinear(nn.Module):
+    """The multi-input layers of extra3.py in a custom Module: x (N, 2, 4, 4) max-pooled with
+    indices and unpooled (2-D and, on rows, 1-D), then a Bilinear map of two halves of the
+    flattened result; out (N, 3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+        self.pool1 = nn.MaxPool1d(2, return_indices=True)
+        self.unpool1 = nn.MaxUnpool1d(2)
+        self.bilinear = nn.Bilinear(16, 16, 3)
+
+    def forward(self, x):
+        y, idx = self.pool(x)
+        u = self.unpool(y, idx)                       # (N, 2, 4, 4)
+        n = u.shape[0]
+        r = u.reshape(n, 8, 4)
+        y1, idx1 = self.pool1(r)
+        u1 = self.unpool1(y1, idx1).reshape(n, 32)    # (N, 32)
+        return self.bilinear(u1[:, :16], u1[:, 16:])
+
+    def backward(self, dy):
+        d1, d2 = self.bilinear.backward(dy)
+        xp = fastnn.ops.get_array_module(dy)
+        du1 = xp.concatenate([d1, d2], axis=1).reshape(-1, 8, 4)
+        dr = self.pool1.backward(self.unpool1.backward(du1))
+        return self.pool.backward(self.unpool.backward(dr.reshape(-1, 2, 4, 4)))
+
+
 def _layer_cases():
     """(name, factory, input shape): every public Module class of fastnn.nn at least once."""
     return [
@@ -304,6 +334,26 @@ def _layer_cases():
         ("GroupNorm no bias", lambda: nn.GroupNorm(3, 6, bias=False), (2, 6, 7)),
         ("Upsample scale_factor", lambda: nn.Upsample(scale_factor=(1.7, 2)), (2, 3, 4, 5)),
         ("Upsample size", lambda: nn.Upsample(size=7), (2, 3, 5)),
+        ("Upsample bilinear align_corners", lambda: nn.Upsample(scale_factor=1.5, mode="bilinear", align_corners=True),
+         (2, 3, 4, 5)),
+        ("Upsample bicubic", lambda: nn.Upsample(size=(5, 7), mode="bicubic"), (2, 3, 4, 5)),
+        ("Upsample trilinear", lambda: nn.Upsample(scale_factor=(2, 1.5, 0.7), mode="trilinear"), (1, 2, 3, 4, 5)),
+        ("Upsample nearest-exact", lambda: nn.Upsample(size=7, mode="nearest-exact"), (2, 3, 5)),
+        ("UpsamplingNearest2d", lambda: nn.UpsamplingNearest2d(scale_factor=2), (2, 3, 4, 5)),
+        ("UpsamplingBilinear2d", lambda: nn.UpsamplingBilinear2d(size=(6, 3)), (2, 3, 4, 5)),
+        ("RMSNorm", lambda: nn.RMSNorm((4, 5)), (2, 3, 4, 5)),
+        ("GLU", lambda: nn.GLU(dim=1), (3, 8)),
+        ("RReLU", lambda: nn.RReLU(), (3, 8)),
+        ("Dropout1d", lambda: nn.Dropout1d(0.4), (4, 3, 5)),
+        ("Dropout3d", lambda: nn.Dropout3d(0.4), (2, 3, 2, 3, 4)),
+        ("AlphaDropout", lambda: nn.AlphaDropout(0.3), (4, 8)),
+        ("FeatureAlphaDropout", lambda: nn.FeatureAlphaDropout(0.3), (4, 3, 5)),
+        ("LocalResponseNorm", lambda: nn.LocalResponseNorm(3), (2, 5, 3, 4)),
+        ("LPPool2d", lambda: nn.LPPool2d(2, 2, ceil_mode=True), (2, 3, 5, 5)),
+        ("LPPool1d", lambda: nn.LPPool1d(3, 2), (2, 3, 7)),
+        ("Unfold", lambda: nn.Unfold(2, dilation=2, padding=1, stride=2), (2, 3, 5, 5)),
+        ("Fold", lambda: nn.Fold((4, 5), 2, stride=1), (2, 12, 12)),
+        ("MaxUnpool2d, MaxUnpool1d, Bilinear in a custom Module", _UnpoolAndBilinear, (3, 2, 4, 4)),
         ("Conv1d", lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1), (2, 3, 9)),
         ("Conv1d same reflect groups", lambda: nn.Conv1d(4, 2, 4, padding="same", padding_mode="reflect", groups=2,
                                                          dilation=2), (2, 4, 9)),

@@ -9,6 +9,9 @@ from .containers import (Concat, Identity, ModuleDict, ModuleList, ParameterDict
                          layer_from_config, layer_to_config)
 from .extra import (ConstantPad2d, Dropout2d, Embedding, GroupNorm, LayerNorm, PReLU, Unflatten, Upsample,
                     UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad2d)
+from .extra2 import (GLU, AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout, LocalResponseNorm, RMSNorm,
+                     RReLU)
+from .extra3 import Bilinear, Fold, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d, Unfold
 from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
     Linear, MaxPool2d, Reshape,
@@ -33,6 +36,9 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "Dropout", "Flatten", "Reshape",
     "PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
     "UpsamplingNearest2d", "UpsamplingBilinear2d", "Embedding",
+    # extra2.py, extra3.py
+    "RMSNorm", "GLU", "RReLU", "Dropout1d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "LocalResponseNorm",
+    "LPPool1d", "LPPool2d", "MaxUnpool1d", "MaxUnpool2d", "Fold", "Unfold", "Bilinear",
     # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",
