@@ -386,6 +386,11 @@ def cumprod(a, axis=None, dtype=None):
     return _wrap(np.cumprod(_device_only(a, "cumprod"), axis=axis, dtype=dtype))
 
 
+def bincount(x, weights=None, minlength=None):
+    w = None if weights is None else _device_only(weights, "bincount")
+    return _wrap(np.bincount(_device_only(x, "bincount"), weights=w, minlength=0 if minlength is None else minlength))
+
+
 def take_along_axis(a, indices, axis):
     return _wrap(np.take_along_axis(_device_only(a, "take_along_axis"), _device_only(indices, "take_along_axis"), axis))
 

@@ -226,7 +226,11 @@ def test_repr_of_every_layer_class():
             "UpsamplingNearest2d": (None, 2), "UpsamplingBilinear2d": (4,),
             # extra2.py, extra3.py
             "RMSNorm": (4,), "LocalResponseNorm": (3,), "LPPool1d": (2, 3), "LPPool2d": (2, 3), "MaxUnpool1d": (2,),
-            "MaxUnpool2d": (2,), "Fold": (4, 2), "Unfold": (2,), "Bilinear": (2, 3, 4)}
+            "MaxUnpool2d": (2,), "Fold": (4, 2), "Unfold": (2,), "Bilinear": (2, 3, 4),
+            # conv3d.py, layers3d.py
+            "Conv3d": (3, 4, 3), "ConvTranspose3d": (3, 4, 3), "BatchNorm3d": (3,), "InstanceNorm3d": (3,),
+            "MaxPool3d": (2,), "AvgPool3d": (2,), "AdaptiveAvgPool3d": (2,), "AdaptiveMaxPool3d": (2,), "ZeroPad3d": (1,),
+            "ConstantPad3d": (1, 0.5), "ReflectionPad3d": (1,), "ReplicationPad3d": (1,), "CircularPad3d": (1,)}
     for name in nn.__all__:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:

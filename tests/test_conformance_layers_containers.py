@@ -470,7 +470,18 @@ def _every_layer_model():
              nn.LPPool2d(2, 2, stride=1, ceil_mode=True), nn.UpsamplingNearest2d(size=(2, 2)),
              nn.UpsamplingBilinear2d(scale_factor=1.5), nn.Unfold(2, padding=1, stride=2), nn.Fold((3, 3), 2, padding=1,
                                                                                                stride=2),
-             nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(), nn.GLU(dim=1), nn.Linear(4, 8)]
+             nn.AdaptiveAvgPool2d((2, 2)), nn.Flatten(), nn.GLU(dim=1), nn.Linear(4, 8),
+             # conv3d.py, layers3d.py: (N, 8) -> (N, 1, 2, 2, 2) -> 3-D layers -> (N, 8)
+             nn.Unflatten(1, (1, 2, 2, 2)), nn.ReplicationPad3d((1, 0, 0, 1, 1, 0)), nn.ReflectionPad3d((0, 1, 1, 0, 0, 1)),
+             nn.CircularPad3d(1), nn.ConstantPad3d((0, -1, -1, 0, 0, -1), 0.25), nn.ZeroPad3d((1, 0, 0, 0, 0, 0)),
+             nn.Conv3d(1, 4, 3, padding="same", padding_mode="reflect", dilation=(1, 2, 1), bias=False,
+                       init="he_uniform"),
+             nn.BatchNorm3d(4, eps=1e-3, momentum=0.2), nn.InstanceNorm3d(4, affine=True, track_running_stats=True),
+             nn.MaxPool3d(2, stride=1, padding=1, dilation=(1, 1, 2), ceil_mode=True),
+             nn.AvgPool3d(2, stride=(1, 2, 1), padding=(1, 0, 1), ceil_mode=True, count_include_pad=False,
+                          divisor_override=2),
+             nn.ConvTranspose3d(4, 2, 2, stride=2, padding=1, output_padding=(1, 0, 1), groups=2, dilation=1),
+             nn.AdaptiveMaxPool3d((2, None, 2)), nn.AdaptiveAvgPool3d((1, 2, 2)), nn.Flatten()]
     return nn.Sequential(body, nn.Linear(12, 8), *extra, nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
                          nn.GlobalAvgPool2d())
 

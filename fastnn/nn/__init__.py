@@ -7,6 +7,7 @@ from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswi
                          Step, Swish, Tanh, Tanhshrink, Threshold)
 from .containers import (Concat, Identity, ModuleDict, ModuleList, ParameterDict, ParameterList, Residual, Sequential,
                          layer_from_config, layer_to_config)
+from .conv3d import Conv3d, ConvTranspose3d
 from .extra import (ConstantPad2d, Dropout2d, Embedding, GroupNorm, LayerNorm, PReLU, Unflatten, Upsample,
                     UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad2d)
 from .extra2 import (GLU, AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout, LocalResponseNorm, RMSNorm,
@@ -20,6 +21,8 @@ from .layers1d import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, ChannelS
                        ConstantPad1d, Conv1d, ConvTranspose1d, InstanceNorm1d, InstanceNorm2d, MaxPool1d, PixelShuffle,
                        PixelUnshuffle, ReflectionPad1d, ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, Softmax2d,
                        ZeroPad1d)
+from .layers3d import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, BatchNorm3d, CircularPad3d, ConstantPad3d,
+                       InstanceNorm3d, MaxPool3d, ReflectionPad3d, ReplicationPad3d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss, Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
 from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLoss, MarginRankingLoss,
@@ -39,6 +42,9 @@ __all__ = [
     # extra2.py, extra3.py
     "RMSNorm", "GLU", "RReLU", "Dropout1d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "LocalResponseNorm",
     "LPPool1d", "LPPool2d", "MaxUnpool1d", "MaxUnpool2d", "Fold", "Unfold", "Bilinear",
+    # 3-D layers (conv3d.py, layers3d.py)
+    "Conv3d", "ConvTranspose3d", "BatchNorm3d", "InstanceNorm3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
     # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",
