@@ -230,7 +230,9 @@ def test_repr_of_every_layer_class():
             # conv3d.py, layers3d.py
             "Conv3d": (3, 4, 3), "ConvTranspose3d": (3, 4, 3), "BatchNorm3d": (3,), "InstanceNorm3d": (3,),
             "MaxPool3d": (2,), "AvgPool3d": (2,), "AdaptiveAvgPool3d": (2,), "AdaptiveMaxPool3d": (2,), "ZeroPad3d": (1,),
-            "ConstantPad3d": (1, 0.5), "ReflectionPad3d": (1,), "ReplicationPad3d": (1,), "CircularPad3d": (1,)}
+            "ConstantPad3d": (1, 0.5), "ReflectionPad3d": (1,), "ReplicationPad3d": (1,), "CircularPad3d": (1,),
+            # rnn.py
+            "RNN": (3, 4), "LSTM": (3, 4), "GRU": (3, 4), "RNNCell": (3, 4), "LSTMCell": (3, 4), "GRUCell": (3, 4)}
     for name in nn.__all__:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:

@@ -507,6 +507,9 @@ def test_every_layer_round_trips_with_its_config_state_and_outputs(tmp_path):
                                                                            "CosineSimilarity", "PairwiseDistance",
                                                                            # (test_nn_extra3.py)
                                                                            "MaxUnpool1d", "MaxUnpool2d", "Bilinear",
+                                                                           # (state) tuples in and out: test_nn_rnn.py
+                                                                           "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell",
+                                                                           "GRUCell",
                                                                            # integer input, its own round trip in
                                                                            # test_nn_embedding.py
                                                                            "Embedding"}

@@ -292,6 +292,39 @@ class _UnpoolAndBilinear(nn.Module):
         return self.pool.backward(self.unpool.backward(dr.reshape(-1, 2, 4, 4)))
 
 
+class _Recurrent(nn.Module):
+    """rnn.py's modules in a custom Module: x (N, 6) read as a (2, N, 3) sequence through an LSTM
+    (2 layers, bidirectional), a GRU, an RNN (relu) and the three cells on the last step; out (N, 4)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+        self.gru = nn.GRU(8, 3, batch_first=False)
+        self.rnn = nn.RNN(3, 3, nonlinearity="relu")
+        self.lstm_cell = nn.LSTMCell(3, 2)
+        self.gru_cell = nn.GRUCell(2, 3)
+        self.rnn_cell = nn.RNNCell(3, 4)
+
+    def forward(self, x):
+        xp = fastnn.ops.get_array_module(x)
+        seq = xp.ascontiguousarray(x.reshape(-1, 2, 3).transpose(1, 0, 2))
+        out, _ = self.lstm(seq)
+        out, _ = self.gru(out)
+        out, _ = self.rnn(out)
+        h, _ = self.lstm_cell(xp.ascontiguousarray(out[-1]))
+        return self.rnn_cell(self.gru_cell(h))
+
+    def backward(self, dy):
+        xp = fastnn.ops.get_array_module(dy)
+        dh, _ = self.lstm_cell.backward(self.gru_cell.backward(self.rnn_cell.backward(dy)[0])[0])
+        d_out = xp.zeros((2,) + dh.shape[:1] + (3,), dh.dtype)
+        d_out[-1] = dh
+        d_out, _ = self.rnn.backward(d_out)
+        d_out, _ = self.gru.backward(d_out)
+        d_seq, _ = self.lstm.backward(d_out)
+        return xp.ascontiguousarray(d_seq.transpose(1, 0, 2)).reshape(-1, 6)
+
+
 def _layer_cases():
     """(name, factory, input shape): every public Module class of fastnn.nn at least once."""
     return [
@@ -354,6 +387,7 @@ def _layer_cases():
         ("Unfold", lambda: nn.Unfold(2, dilation=2, padding=1, stride=2), (2, 3, 5, 5)),
         ("Fold", lambda: nn.Fold((4, 5), 2, stride=1), (2, 12, 12)),
         ("MaxUnpool2d, MaxUnpool1d, Bilinear in a custom Module", _UnpoolAndBilinear, (3, 2, 4, 4)),
+        ("LSTM, GRU, RNN and the cells in a custom Module", _Recurrent, (3, 6)),
         ("Conv3d", lambda: nn.Conv3d(2, 4, (3, 2, 3), stride=(1, 2, 1), padding=1, groups=2), (2, 2, 4, 5, 4)),
         ("Conv3d same circular", lambda: nn.Conv3d(2, 3, 3, padding="same", padding_mode="circular", dilation=(1, 2, 1)),
          (2, 2, 4, 5, 4)),

@@ -29,6 +29,7 @@ from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLo
                          MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance,
                          PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 from .module import LAYER_REGISTRY, IncompatibleKeys, Module, Parameter, StateDictError
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "init", "Module", "Parameter", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
@@ -45,6 +46,8 @@ __all__ = [
     # 3-D layers (conv3d.py, layers3d.py)
     "Conv3d", "ConvTranspose3d", "BatchNorm3d", "InstanceNorm3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
+    # recurrent layers (rnn.py)
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",
