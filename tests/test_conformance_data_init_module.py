@@ -232,7 +232,15 @@ def test_repr_of_every_layer_class():
             "MaxPool3d": (2,), "AvgPool3d": (2,), "AdaptiveAvgPool3d": (2,), "AdaptiveMaxPool3d": (2,), "ZeroPad3d": (1,),
             "ConstantPad3d": (1, 0.5), "ReflectionPad3d": (1,), "ReplicationPad3d": (1,), "CircularPad3d": (1,),
             # rnn.py
-            "RNN": (3, 4), "LSTM": (3, 4), "GRU": (3, 4), "RNNCell": (3, 4), "LSTMCell": (3, 4), "GRUCell": (3, 4)}
+            "RNN": (3, 4), "LSTM": (3, 4), "GRU": (3, 4), "RNNCell": (3, 4), "LSTMCell": (3, 4), "GRUCell": (3, 4),
+            # transformer.py, extra4.py, extra5.py
+            "MultiheadAttention": (8, 2), "TransformerEncoderLayer": (8, 2), "TransformerDecoderLayer": (8, 2),
+            "TransformerEncoder": (nn.TransformerEncoderLayer(8, 2), 2),
+            "TransformerDecoder": (nn.TransformerDecoderLayer(8, 2), 2), "Transformer": (8, 2, 1, 1, 16),
+            "LPPool3d": (2, 2), "MaxUnpool3d": (2,), "EmbeddingBag": (10, 3), "SyncBatchNorm": (3,),
+            "LazyLinear": (4,), "LazyConv1d": (3, 2), "LazyConv2d": (3, 2), "LazyConv3d": (3, 2),
+            "LazyConvTranspose1d": (3, 2), "LazyConvTranspose2d": (3, 2), "LazyConvTranspose3d": (3, 2),
+            "FractionalMaxPool2d": (2, 3), "FractionalMaxPool3d": (2, 3), "AdaptiveLogSoftmaxWithLoss": (8, 10, [4])}
     for name in nn.__all__:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:

@@ -481,7 +481,11 @@ def _every_layer_model():
              nn.AvgPool3d(2, stride=(1, 2, 1), padding=(1, 0, 1), ceil_mode=True, count_include_pad=False,
                           divisor_override=2),
              nn.ConvTranspose3d(4, 2, 2, stride=2, padding=1, output_padding=(1, 0, 1), groups=2, dilation=1),
-             nn.AdaptiveMaxPool3d((2, None, 2)), nn.AdaptiveAvgPool3d((1, 2, 2)), nn.Flatten()]
+             nn.AdaptiveMaxPool3d((2, None, 2)), nn.AdaptiveAvgPool3d((1, 2, 2)),
+             # extra4.py, extra5.py: (N, 2, 2, 2) -> (N, 8)
+             nn.SyncBatchNorm(2, momentum=0.3), nn.LPPool3d(2, 1), nn.Flatten(),
+             nn.Unflatten(1, (2, 2, 2)), nn.FractionalMaxPool2d(1, output_size=(2, 2)), nn.Flatten(),
+             nn.Unflatten(1, (1, 2, 2, 2)), nn.FractionalMaxPool3d(1, output_size=(2, 2, 2)), nn.Flatten()]
     return nn.Sequential(body, nn.Linear(12, 8), *extra, nn.LogSoftmax(axis=-1), nn.Reshape((2, 4, 1)),
                          nn.GlobalAvgPool2d())
 
@@ -507,6 +511,21 @@ def test_every_layer_round_trips_with_its_config_state_and_outputs(tmp_path):
                                                                            "CosineSimilarity", "PairwiseDistance",
                                                                            # (test_nn_extra3.py)
                                                                            "MaxUnpool1d", "MaxUnpool2d", "Bilinear",
+                                                                           # several inputs, integer input, or the
+                                                                           # lazy classes (regular ones after the first
+                                                                           # forward): round trips in test_nn_extra4.py,
+                                                                           # test_nn_extra5.py, test_nn_transformer.py
+                                                                           "MaxUnpool3d", "EmbeddingBag",
+                                                                           "AdaptiveLogSoftmaxWithLoss",
+                                                                           "MultiheadAttention", "Transformer",
+                                                                           "TransformerEncoderLayer", "TransformerEncoder",
+                                                                           "TransformerDecoderLayer", "TransformerDecoder",
+                                                                           "LazyLinear", "LazyConv1d", "LazyConv2d",
+                                                                           "LazyConv3d", "LazyConvTranspose1d",
+                                                                           "LazyConvTranspose2d", "LazyConvTranspose3d",
+                                                                           "LazyBatchNorm1d", "LazyBatchNorm2d",
+                                                                           "LazyBatchNorm3d", "LazyInstanceNorm1d",
+                                                                           "LazyInstanceNorm2d", "LazyInstanceNorm3d",
                                                                            # (state) tuples in and out: test_nn_rnn.py
                                                                            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell",
                                                                            "GRUCell",

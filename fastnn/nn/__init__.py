@@ -13,6 +13,11 @@ from .extra import (ConstantPad2d, Dropout2d, Embedding, GroupNorm, LayerNorm, P
 from .extra2 import (GLU, AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout, LocalResponseNorm, RMSNorm,
                      RReLU)
 from .extra3 import Bilinear, Fold, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d, Unfold
+from .extra4 import CTCLoss, EmbeddingBag, LPPool3d, MaxUnpool3d, TripletMarginWithDistanceLoss
+from .extra5 import (AdaptiveLogSoftmaxWithLoss, FractionalMaxPool2d, FractionalMaxPool3d, LazyBatchNorm1d,
+                     LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
+                     LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d,
+                     LazyLinear, SyncBatchNorm)
 from .layers import (
     AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, GlobalAvgPool2d,
     Linear, MaxPool2d, Reshape,
@@ -30,6 +35,8 @@ from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLo
                          PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 from .module import LAYER_REGISTRY, IncompatibleKeys, Module, Parameter, StateDictError
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = [
     "init", "Module", "Parameter", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
@@ -48,6 +55,15 @@ __all__ = [
     "AdaptiveMaxPool3d", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
     # recurrent layers (rnn.py)
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    # attention and transformers (transformer.py)
+    "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
+    "TransformerDecoder", "Transformer",
+    # extra4.py, extra5.py
+    "LPPool3d", "MaxUnpool3d", "EmbeddingBag", "TripletMarginWithDistanceLoss", "CTCLoss", "SyncBatchNorm",
+    "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
+    "LazyConvTranspose3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d", "LazyInstanceNorm3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
+    "AdaptiveLogSoftmaxWithLoss",
     # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",
