@@ -246,3 +246,16 @@ def test_repr_of_every_layer_class():
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:
             text = repr(cls(*args.get(cls.__name__, ())))
             assert text.startswith(cls.__name__ + "("), text
+
+
+def test_call_passes_further_arguments_to_forward_as_torch():
+    """module(x, y, key=...) is module.forward(x, y, key=...), as torch's Module.__call__."""
+    fastnn.manual_seed(0)
+    t = nn.Transformer(8, 2, 1, 1, 16, dropout=0.0, batch_first=True)
+    src = np.random.default_rng(0).standard_normal((2, 3, 8)).astype(np.float32)
+    tgt = np.random.default_rng(1).standard_normal((2, 4, 8)).astype(np.float32)
+    mask = nn.Transformer.generate_square_subsequent_mask(4)
+    np.testing.assert_array_equal(t(src, tgt, tgt_mask=mask), t.forward(src, tgt, tgt_mask=mask))
+    assert t(src, tgt).shape == (2, 4, 8)
+    with pytest.raises(TypeError):
+        nn.ReLU()(src, 3)  # a forward that takes one input still refuses a second

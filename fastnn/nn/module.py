@@ -319,8 +319,10 @@ class Module:
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, x):
-        y = self.forward(x)
+    def __call__(self, x, *args, **kwargs):
+        """forward(x, ...): further arguments (a second input, masks, states) go to forward, as
+        torch's Module.__call__ passes them."""
+        y = self.forward(x, *args, **kwargs)
         if _summary_records is not None:
             _summary_records.append((self, getattr(y, "shape", None)))
         return y
