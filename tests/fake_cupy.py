@@ -170,6 +170,9 @@ class ndarray:
     def sum(self, axis=None, dtype=None, out=None, keepdims=False):
         return _reduce_into(self._a.sum(axis=axis, dtype=dtype, keepdims=keepdims), out)
 
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _reduce_into(self._a.mean(axis=axis, dtype=dtype, keepdims=keepdims), out)
+
     def clip(self, a_min, a_max, out=None):
         return clip(self, a_min, a_max, out)
 
@@ -216,6 +219,8 @@ for _name, _op in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply), 
 for _name, _op in (("eq", np.equal), ("ne", np.not_equal), ("lt", np.less), ("le", np.less_equal),
                    ("gt", np.greater), ("ge", np.greater_equal), ("and", np.logical_and), ("or", np.logical_or)):
     setattr(ndarray, f"__{_name}__", _binary(_op)[0])
+# a @ b (CuPy's ndarray has it: cuBLAS); no in-place form, as NumPy's and CuPy's
+ndarray.__matmul__, ndarray.__rmatmul__ = _binary(np.matmul)[:2]
 ndarray.__neg__ = lambda self: _wrap(-self._a)
 ndarray.__invert__ = lambda self: _wrap(~self._a)
 ndarray.__abs__ = lambda self: _wrap(np.abs(self._a))
