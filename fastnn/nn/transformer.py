@@ -484,14 +484,16 @@ class TransformerEncoder(Module):
             dy = layer.backward(dy)
         return dy
 
+    _layer_key = "encoder_layer"  # the layer's argument name, and its key in the config
+
     def get_config(self):
-        return {"encoder_layer": layer_to_config(self.layers[0]), "num_layers": self.num_layers,
+        return {self._layer_key: layer_to_config(self.layers[0]), "num_layers": self.num_layers,
                 "norm": None if self.norm is None else layer_to_config(self.norm)}
 
     @classmethod
     def from_config(cls, config):
         norm = config.get("norm")
-        return cls(layer_from_config(config["encoder_layer"]), config["num_layers"],
+        return cls(layer_from_config(config[cls._layer_key]), config["num_layers"],
                    norm=None if norm is None else layer_from_config(norm))
 
 
@@ -562,6 +564,8 @@ class TransformerDecoder(TransformerEncoder):
     ``torch.nn.TransformerDecoder``. ``backward(dy)`` returns (dtgt, dmemory), dmemory summed
     over the layers."""
 
+    _layer_key = "decoder_layer"
+
     def __init__(self, decoder_layer, num_layers: int, norm=None):
         Module.__init__(self)
         if not isinstance(decoder_layer, Module):
@@ -590,16 +594,6 @@ class TransformerDecoder(TransformerEncoder):
             dy, dm = layer.backward(dy)
             dmem = dm if dmem is None else dmem + dm
         return dy, dmem
-
-    def get_config(self):
-        return {"decoder_layer": layer_to_config(self.layers[0]), "num_layers": self.num_layers,
-                "norm": None if self.norm is None else layer_to_config(self.norm)}
-
-    @classmethod
-    def from_config(cls, config):
-        norm = config.get("norm")
-        return cls(layer_from_config(config["decoder_layer"]), config["num_layers"],
-                   norm=None if norm is None else layer_from_config(norm))
 
 
 class Transformer(Module):
