@@ -25,9 +25,11 @@
 // and work items are whole MR x NR tiles over all of k, so results are bitwise independent of
 // the number of threads and of which thread computes what.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <type_traits>
 
@@ -179,6 +181,31 @@ void take_items(int64_t& next, int64_t items, F&& fn) {
   }
 }
 
+// Inside a parallel region: items [0, items) in nt contiguous home ranges, thread t's first
+// (in order), then any item no thread has taken yet (each claimed once through its flag in
+// `claimed`, zeroed by the caller). Work still moves to a thread whose partner lost its core,
+// but normally thread t computes the same items every call, as the static split of the
+// elementwise kernels (parallel_for) does: what one product writes and the next op reads
+// stays in the core's own L2.
+template <class F>
+void take_home_items(std::atomic<unsigned char>* claimed, int64_t items, F&& fn) {
+  const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+  const int64_t start = items * t / nt;
+  for (int64_t s = 0; s < items; ++s) {
+    const int64_t i = start + s < items ? start + s : start + s - items;
+    if (claimed[i].load(std::memory_order_relaxed) == 0 && claimed[i].exchange(1, std::memory_order_acq_rel) == 0)
+      fn(i);
+  }
+}
+
+struct ClaimFlags {
+  std::unique_ptr<std::atomic<unsigned char>[]> flags;
+  explicit ClaimFlags(int64_t n) : flags(new std::atomic<unsigned char>[static_cast<size_t>(std::max<int64_t>(n, 1))]) {
+    for (int64_t i = 0; i < n; ++i) flags[i].store(0, std::memory_order_relaxed);
+  }
+  std::atomic<unsigned char>* get() { return flags.get(); }
+};
+
 template <class F>
 void for_each_item(int threads, int64_t items, F&& fn) {
   if (threads <= 1 || items <= 1) {
@@ -222,8 +249,11 @@ void with_tanh_after(const GemmArgs<T>& g, Run&& run) {
 }
 
 // Two phases on a team of `threads`: pack(i) for i < pack_items, then, after a barrier (the
-// work reads what any thread packed), work(i) for i < work_items; both hand items out from a
-// shared counter (dynamic, as for_each_item). One thread runs them in order.
+// work reads what any thread packed), work(i) for i < work_items. Pack items come from a shared
+// counter (dynamic, as for_each_item); work items from home ranges (take_home_items): in the
+// MLP training step (2 threads, in-process A/B, 8 rounds) the step ran 2.4 % faster and the CNN
+// step 2.5 %, as Adam's thread t then updates the weight rows the GEMMs' thread t wrote / reads.
+// One thread runs them in order.
 template <class Pack, class Work>
 void two_phases(int threads, int64_t pack_items, Pack&& pack, int64_t work_items, Work&& work) {
   if (threads <= 1) {
@@ -231,12 +261,13 @@ void two_phases(int threads, int64_t pack_items, Pack&& pack, int64_t work_items
     for (int64_t i = 0; i < work_items; ++i) work(i);
     return;
   }
-  int64_t next_pack = 0, next_work = 0;
+  int64_t next_pack = 0;
+  ClaimFlags claimed(work_items);
 #pragma omp parallel num_threads(threads)
   {
     take_items(next_pack, pack_items, pack);
 #pragma omp barrier
-    take_items(next_work, work_items, work);
+    take_home_items(claimed.get(), work_items, work);
   }
 }
 
@@ -525,13 +556,13 @@ void gemm_packed(const GemmArgs<typename K::T>& g) {
     // product, and the team would wait at a barrier for the last panel.
     // Measured on the Zen 4 (2 threads, in-process A/B, 30 rounds): 784x128x512 TN +2 %, 256^3
     // +9 %, 512x128x784 TN +17 %.
-    int64_t next = 0;
+    ClaimFlags claimed(row_items);
 #pragma omp parallel num_threads(nt)
     {
       T* own_b = tls_b_all.get<T>(b_items * b_panel_size + pa.panel_size);
       T* a_buf = own_b + b_items * b_panel_size;
       for (int64_t i = 0; i < b_items; ++i) pack_b_item(i, own_b);
-      take_items(next, row_items, [&](int64_t i) { row_item(i, own_b, a_buf); });
+      take_home_items(claimed.get(), row_items, [&](int64_t i) { row_item(i, own_b, a_buf); });
     }
   } else {
     const int64_t a_items = split_rows || a_per_item ? 0 : pa.items();
