@@ -513,10 +513,8 @@ def _layer_cases():
 
 
 def test_the_cases_cover_every_layer():
-    covered = {"Embedding"}  # integer input: test_embedding_runs_on_the_gpu_like_on_the_cpu
-    # not yet run on the emulated GPU (several inputs or integer input; each is checked against
-    # torch on the CPU in its own test file: test_nn_extra4.py, test_nn_extra5.py)
-    covered |= {"EmbeddingBag", "MaxUnpool3d", "AdaptiveLogSoftmaxWithLoss"}
+    # integer or several inputs: test_embedding_runs_on_the_gpu_like_on_the_cpu and the three after it
+    covered = {"Embedding", "EmbeddingBag", "MaxUnpool3d", "AdaptiveLogSoftmaxWithLoss"}
     for _, factory, _ in _layer_cases():
         covered |= {type(m).__name__ for m in factory().modules()}
     public = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
@@ -580,6 +578,75 @@ def test_embedding_runs_on_the_gpu_like_on_the_cpu(xp, kw, rng):
     assert cpu.backward(dy) is None and gpu.backward(xp.asarray(dy)) is None
     assert isinstance(gpu.weight.grad, xp.ndarray)
     np.testing.assert_allclose(host(gpu.weight.grad), cpu.weight.grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode, kw", [("sum", {}), ("mean", {"padding_idx": 2}), ("max", {"max_norm": 1.0}),
+                                      ("sum", {"weights": True}), ("mean", {"include_last_offset": True})])
+def test_embedding_bag_runs_on_the_gpu_like_on_the_cpu(xp, mode, kw, rng):
+    kw = dict(kw)
+    weighted = kw.pop("weights", False)
+    fastnn.manual_seed(3)
+    cpu = nn.EmbeddingBag(7, 4, mode=mode, **kw)
+    fastnn.manual_seed(3)
+    gpu = nn.EmbeddingBag(7, 4, mode=mode, **kw).cuda()
+    idx = rng.integers(0, 7, 9)
+    idx[:2] = 2
+    offsets = np.array([0, 3, 3, 7] + ([9] if kw.get("include_last_offset") else []))
+    w = rng.standard_normal(9).astype(np.float32) if weighted else None
+    y_cpu = cpu(idx, offsets, w)
+    y_gpu = gpu(xp.asarray(idx), xp.asarray(offsets), None if w is None else xp.asarray(w))
+    assert isinstance(y_gpu, xp.ndarray) and y_gpu.dtype == np.float32
+    np.testing.assert_allclose(host(y_gpu), y_cpu, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(host(gpu.weight.data), cpu.weight.data, rtol=1e-6)  # max_norm's renorm
+    dy = rng.standard_normal(y_cpu.shape).astype(np.float32)
+    cpu.backward(dy)
+    gpu.backward(xp.asarray(dy))
+    assert isinstance(gpu.weight.grad, xp.ndarray)
+    np.testing.assert_allclose(host(gpu.weight.grad), cpu.weight.grad, rtol=1e-6, atol=1e-7)
+
+
+def test_max_unpool3d_runs_on_the_gpu_like_on_the_cpu(xp, rng):
+    pool, unpool = nn.MaxPool3d(2, stride=2, return_indices=True), nn.MaxUnpool3d(2, stride=2)
+    x = rng.standard_normal((2, 3, 4, 5, 4)).astype(np.float32)
+    y_cpu, i_cpu = pool(x)
+    y_gpu, i_gpu = pool(xp.asarray(x))
+    np.testing.assert_array_equal(host(i_gpu), i_cpu)
+    out_cpu = unpool(y_cpu, i_cpu, output_size=x.shape)
+    unpool_gpu = nn.MaxUnpool3d(2, stride=2)
+    out_gpu = unpool_gpu(y_gpu, i_gpu, output_size=x.shape)
+    assert isinstance(out_gpu, xp.ndarray) and out_gpu.dtype == np.float32
+    np.testing.assert_array_equal(host(out_gpu), out_cpu)
+    dy = rng.standard_normal(out_cpu.shape).astype(np.float32)
+    dx_gpu = unpool_gpu.backward(xp.asarray(dy))
+    assert isinstance(dx_gpu, xp.ndarray)
+    np.testing.assert_array_equal(host(dx_gpu), unpool.backward(dy))
+
+
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_adaptive_log_softmax_runs_on_the_gpu_like_on_the_cpu(xp, head_bias, rng):
+    fastnn.manual_seed(3)
+    cpu = nn.AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], div_value=2.0, head_bias=head_bias)
+    fastnn.manual_seed(3)
+    gpu = nn.AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], div_value=2.0, head_bias=head_bias).cuda()
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    t = np.array([0, 4, 9, 2, 7])
+    out_cpu, loss_cpu = cpu(x, t)
+    out_gpu, loss_gpu = gpu(xp.asarray(x), xp.asarray(t))
+    assert isinstance(out_gpu, xp.ndarray) and out_gpu.dtype == np.float32
+    np.testing.assert_allclose(host(out_gpu), out_cpu, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(float(loss_gpu), float(loss_cpu), rtol=1e-6)
+    dout = rng.standard_normal(5).astype(np.float32)
+    dx_cpu = cpu.backward(0.5, dout)
+    dx_gpu = gpu.backward(0.5, xp.asarray(dout))
+    assert isinstance(dx_gpu, xp.ndarray) and dx_gpu.dtype == np.float32
+    np.testing.assert_allclose(host(dx_gpu), dx_cpu, rtol=1e-5, atol=1e-6)
+    for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert isinstance(pg.grad, xp.ndarray), name
+        np.testing.assert_allclose(host(pg.grad), pc.grad, rtol=1e-5, atol=1e-6, err_msg=name)
+    lp_gpu = gpu.log_prob(xp.asarray(x))
+    assert isinstance(lp_gpu, xp.ndarray)
+    np.testing.assert_allclose(host(lp_gpu), cpu.log_prob(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(host(gpu.predict(xp.asarray(x))), cpu.predict(x))
 
 
 def test_sequential_runs_its_fused_steps_on_the_gpu(xp, rng):

@@ -667,6 +667,13 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         a = _device.move(a, "cpu") if _device.device_of(a) not in (None, "cpu") else a
         return np.asarray(a).astype(F64)
 
+    @staticmethod
+    def _on(a, like):
+        """host array a as like's dtype, on like's device (the computation runs on the host)."""
+        a = a.astype(like.dtype)
+        device = _device.device_of(like)
+        return _device.move(a, device) if device not in (None, "cpu") else a
+
     def forward(self, input, target=None):
         if target is None:
             raise TypeError("AdaptiveLogSoftmaxWithLoss.forward needs (input, target); log_prob(input) gives "
@@ -692,21 +699,21 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             rows = np.nonzero((t >= low) & (t < high))[0]
             if rows.size == 0:
                 continue
-            a = self.tail[i - 1][0].weight.data.astype(F64)
-            b = self.tail[i - 1][1].weight.data.astype(F64)
+            a = self._host64(self.tail[i - 1][0].weight.data)
+            b = self._host64(self.tail[i - 1][1].weight.data)
             u = x[rows] @ a.T
             lc = _log_softmax64(u @ b.T)
             rel = t[rows] - low
             gather[rows] = self.shortlist_size + i - 1
             out[rows] = lc[np.arange(rows.size), rel]
             clusters.append((i - 1, rows, rel, u, lc))
-        h = x @ self.head.weight.data.astype(F64).T
+        h = x @ self._host64(self.head.weight.data).T
         if self.head.bias is not None:
-            h = h + self.head.bias.data.astype(F64)
+            h = h + self._host64(self.head.bias.data)
         lh = _log_softmax64(h)
         out += lh[np.arange(B), gather]
         loss = -out.mean() if B else np.float64(np.nan)
-        self._cache = (x, gather, lh, clusters, input.shape, input.dtype, batched)
+        self._cache = (x, gather, lh, clusters, input.shape, input[:0], batched)  # input[:0]: its dtype and device
         dt = input.dtype
         output = out.astype(dt)
         if not batched:
@@ -717,7 +724,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     def backward(self, dloss=1.0, doutput=None):
         """d input from the loss's gradient (dloss, default 1) and, optionally, the output's."""
         _need_forward(self, self._cache)
-        x, gather, lh, clusters, shape, dtype, batched = self._cache
+        x, gather, lh, clusters, shape, like, batched = self._cache
         B = x.shape[0]
         d = np.full(B, -float(dloss) / B) if B else np.zeros(0)
         if doutput is not None:
@@ -728,46 +735,45 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             d = d + do.reshape(-1)
         dh = -np.exp(lh) * d[:, None]
         dh[np.arange(B), gather] += d
-        wh = self.head.weight.data.astype(F64)
+        wh = self._host64(self.head.weight.data)
         dx = dh @ wh
-        self.head.weight.add_grad((dh.T @ x).astype(self.head.weight.data.dtype))
+        self.head.weight.add_grad(self._on(dh.T @ x, self.head.weight.data))
         if self.head.bias is not None:
-            self.head.bias.add_grad(dh.sum(axis=0).astype(self.head.bias.data.dtype))
+            self.head.bias.add_grad(self._on(dh.sum(axis=0), self.head.bias.data))
         for k, rows, rel, u, lc in clusters:
             pa, pb = self.tail[k][0].weight, self.tail[k][1].weight
             dr = d[rows]
             dc = -np.exp(lc) * dr[:, None]
             dc[np.arange(rows.size), rel] += dr
-            b64 = pb.data.astype(F64)
-            pb.add_grad((dc.T @ u).astype(pb.data.dtype))
+            b64 = self._host64(pb.data)
+            pb.add_grad(self._on(dc.T @ u, pb.data))
             du = dc @ b64
-            pa.add_grad((du.T @ x[rows]).astype(pa.data.dtype))
-            dx[rows] += du @ pa.data.astype(F64)
+            pa.add_grad(self._on(du.T @ x[rows], pa.data))
+            dx[rows] += du @ self._host64(pa.data)
         # a cluster no target fell in gets no gradient (torch's grad None: optimizers skip it)
         self._cache = None
-        dx = dx.astype(dtype).reshape(shape)
-        return dx
+        return self._on(dx.reshape(shape), like)
 
     def log_prob(self, input):
         """(B, n_classes) (or (n_classes,)) log-probabilities of every class."""
         self._check(input)
         x = self._host64(input).reshape(-1, self.in_features)
-        h = x @ self.head.weight.data.astype(F64).T
+        h = x @ self._host64(self.head.weight.data).T
         if self.head.bias is not None:
-            h = h + self.head.bias.data.astype(F64)
+            h = h + self._host64(self.head.bias.data)
         lh = _log_softmax64(h)
         out = np.empty((x.shape[0], self.n_classes))
         out[:, :self.shortlist_size] = lh[:, :self.shortlist_size]
         for i, (start, stop) in enumerate(zip(self.cutoffs, self.cutoffs[1:])):
-            a = self.tail[i][0].weight.data.astype(F64)
-            b = self.tail[i][1].weight.data.astype(F64)
+            a = self._host64(self.tail[i][0].weight.data)
+            b = self._host64(self.tail[i][1].weight.data)
             out[:, start:stop] = _log_softmax64((x @ a.T) @ b.T) + lh[:, self.shortlist_size + i:self.shortlist_size + i + 1]
-        out = out.astype(input.dtype)
-        return out if input.ndim == 2 else out[0]
+        return self._on(out if input.ndim == 2 else out[0], input)
 
     def predict(self, input):
         """The most likely class of each row (int64), argmax of log_prob."""
-        return np.asarray(self.log_prob(input).argmax(axis=-1), np.int64)
+        lp = self.log_prob(input)
+        return _device.xp_of(lp).asarray(lp.argmax(axis=-1), np.int64)
 
     def get_config(self):
         return {"in_features": self.in_features, "n_classes": self.n_classes, "cutoffs": self.cutoffs[:-1],
