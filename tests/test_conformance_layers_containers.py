@@ -419,7 +419,9 @@ def _every_layer_model():
         nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1),
         nn.BatchNorm2d(4, momentum=0.3, affine=False),
         nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
-        nn.AvgPool2d(2, stride=1, padding=1, ceil_mode=True, count_include_pad=False, divisor_override=3),
+        nn.CrossMapLRN2d(3, alpha=0.2, beta=0.5, k=2),
+        nn.DataParallel(nn.AvgPool2d(2, stride=1, padding=1, ceil_mode=True, count_include_pad=False,
+                                     divisor_override=3)),
         nn.Residual(nn.Sequential(nn.Conv2d(4, 6, 1), nn.ELU(0.5)), shortcut=nn.Conv2d(4, 6, 1, bias=False)),
         nn.Concat(nn.Conv2d(6, 2, 3, padding=(1, 1), stride=(1, 1)),
                   nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Identity(), nn.Conv2d(6, 3, 1)),
@@ -517,6 +519,9 @@ def test_every_layer_round_trips_with_its_config_state_and_outputs(tmp_path):
                                                                            # test_nn_extra5.py, test_nn_transformer.py
                                                                            "MaxUnpool3d", "EmbeddingBag",
                                                                            "AdaptiveLogSoftmaxWithLoss",
+                                                                           # input and target / a holder without
+                                                                           # forward: test_nn_extra6.py
+                                                                           "LinearCrossEntropyLoss", "Container",
                                                                            "MultiheadAttention", "Transformer",
                                                                            "TransformerEncoderLayer", "TransformerEncoder",
                                                                            "TransformerDecoderLayer", "TransformerDecoder",
@@ -533,7 +538,7 @@ def test_every_layer_round_trips_with_its_config_state_and_outputs(tmp_path):
                                                                            # test_nn_embedding.py
                                                                            "Embedding"}
     model[1].freeze()
-    model[0][16].weight.trainable = False
+    model[0][17].weight.trainable = False
     x = np.random.default_rng(1).standard_normal((4, 2, 9, 9)).astype(np.float32)
     for _ in range(3):
         model(x)  # running statistics and num_batches_tracked move

@@ -469,6 +469,8 @@ def _layer_cases():
         ("PixelUnshuffle", lambda: nn.PixelUnshuffle(2), (2, 2, 4, 6)),
         ("ChannelShuffle", lambda: nn.ChannelShuffle(3), (2, 6, 3, 2)),
         ("Softmax2d", lambda: nn.Softmax2d(), (2, 4, 3, 5)),
+        ("CrossMapLRN2d", lambda: nn.CrossMapLRN2d(3, alpha=0.1, beta=0.6, k=2), (2, 5, 3, 4)),
+        ("DataParallel", lambda: nn.DataParallel(nn.Sequential(nn.Linear(6, 5), nn.ReLU())), (3, 6)),
         ("ModuleList in a custom Module", _ListChain, (3, 6)),
         ("CosineSimilarity, PairwiseDistance in a custom Module", _TwoInputHeads, (3, 8)),
         ("ModuleDict, ParameterList, ParameterDict in a custom Module", _DictHeads, (3, 6)),
@@ -514,7 +516,8 @@ def _layer_cases():
 
 def test_the_cases_cover_every_layer():
     # integer or several inputs: test_embedding_runs_on_the_gpu_like_on_the_cpu and the three after it
-    covered = {"Embedding", "EmbeddingBag", "MaxUnpool3d", "AdaptiveLogSoftmaxWithLoss"}
+    covered = {"Embedding", "EmbeddingBag", "MaxUnpool3d", "AdaptiveLogSoftmaxWithLoss", "LinearCrossEntropyLoss"}
+    covered.add("Container")  # torch's deprecated holder of modules: no forward of its own
     for _, factory, _ in _layer_cases():
         covered |= {type(m).__name__ for m in factory().modules()}
     public = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
@@ -647,6 +650,24 @@ def test_adaptive_log_softmax_runs_on_the_gpu_like_on_the_cpu(xp, head_bias, rng
     assert isinstance(lp_gpu, xp.ndarray)
     np.testing.assert_allclose(host(lp_gpu), cpu.log_prob(x), rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(host(gpu.predict(xp.asarray(x))), cpu.predict(x))
+
+
+@pytest.mark.parametrize("kw", [{}, {"out_features": (3,), "bias": True, "weight": [1.0, 2.0, 0.5, 1.5]}])
+def test_linear_cross_entropy_loss_runs_on_the_gpu_like_on_the_cpu(xp, kw, rng):
+    fastnn.manual_seed(3)
+    cpu = nn.LinearCrossEntropyLoss(6, 4, **kw)
+    fastnn.manual_seed(3)
+    gpu = nn.LinearCrossEntropyLoss(6, 4, **kw).cuda()
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    t = rng.integers(0, 4, (5,) + tuple(kw.get("out_features", ())))
+    loss_cpu, loss_gpu = cpu(x, t), gpu(xp.asarray(x), xp.asarray(t))
+    np.testing.assert_allclose(float(loss_gpu), float(loss_cpu), rtol=1e-6)
+    dx_cpu, dx_gpu = cpu.backward(), gpu.backward()
+    assert isinstance(dx_gpu, xp.ndarray) and dx_gpu.dtype == np.float32
+    np.testing.assert_allclose(host(dx_gpu), dx_cpu, rtol=1e-5, atol=1e-6)
+    for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert isinstance(pg.grad, xp.ndarray), name
+        np.testing.assert_allclose(host(pg.grad), pc.grad, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_sequential_runs_its_fused_steps_on_the_gpu(xp, rng):

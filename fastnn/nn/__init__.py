@@ -1,6 +1,6 @@
 """Layers, containers and losses. Every layer has ``forward(x)`` and ``backward(dy)`` (returning
 dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
-from . import init
+from . import functional, init, utils
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
                          LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softshrink, Softsign,
@@ -14,6 +14,7 @@ from .extra2 import (GLU, AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropou
                      RReLU)
 from .extra3 import Bilinear, Fold, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d, Unfold
 from .extra4 import CTCLoss, EmbeddingBag, LPPool3d, MaxUnpool3d, TripletMarginWithDistanceLoss
+from .extra6 import Container, CrossMapLRN2d, DataParallel, LinearCrossEntropyLoss
 from .extra5 import (AdaptiveLogSoftmaxWithLoss, FractionalMaxPool2d, FractionalMaxPool3d, LazyBatchNorm1d,
                      LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,
                      LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d,
@@ -29,7 +30,7 @@ from .layers1d import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AvgPool1d, ChannelS
 from .layers3d import (AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, BatchNorm3d, CircularPad3d, ConstantPad3d,
                        InstanceNorm3d, MaxPool3d, ReflectionPad3d, ReplicationPad3d, ZeroPad3d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss, Loss,
-                   MSELoss, NLLLoss, SmoothL1Loss)
+                   MSELoss, NLLLoss, NLLLoss2d, SmoothL1Loss)
 from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLoss, MarginRankingLoss,
                          MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance,
                          PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
@@ -39,7 +40,7 @@ from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, T
                           TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = [
-    "init", "Module", "Parameter", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
+    "init", "functional", "utils", "Module", "Parameter", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
     "layer_to_config",
     # layers
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
@@ -64,6 +65,8 @@ __all__ = [
     "LazyConvTranspose3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d",
     "LazyInstanceNorm2d", "LazyInstanceNorm3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
     "AdaptiveLogSoftmaxWithLoss",
+    # extra6.py
+    "LinearCrossEntropyLoss", "CrossMapLRN2d", "DataParallel", "Container",
     # 1-D layers, pads, InstanceNorm, shuffles (layers1d.py)
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
     "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad1d", "ConstantPad1d",
@@ -77,7 +80,7 @@ __all__ = [
     "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Residual", "Concat",
     # losses
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
-    "HuberLoss", "SmoothL1Loss", "NLLLoss", "KLDivLoss",
+    "HuberLoss", "SmoothL1Loss", "NLLLoss", "NLLLoss2d", "KLDivLoss",
     "PoissonNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
     "HingeEmbeddingLoss", "MarginRankingLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
     # two-input modules

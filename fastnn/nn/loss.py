@@ -759,6 +759,11 @@ class NLLLoss(Loss):
         return config
 
 
+class NLLLoss2d(NLLLoss):
+    """torch's deprecated name of NLLLoss for (N, K, H, W) inputs: NLLLoss itself, which takes any
+    (N, K, d1, ...) input (same arguments)."""
+
+
 class KLDivLoss(_ComposedLoss):
     """PyTorch's KLDivLoss: KL(target || q) with the input log q (log-probabilities): each element
     is t (log t - x) (0 where t = 0, NaN where t < 0: PyTorch's xlogy), or with

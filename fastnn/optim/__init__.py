@@ -1,4 +1,6 @@
-"""Optimizers (fused update kernels from ``fastnn.ops``), learning-rate schedules, gradient clipping."""
+"""Optimizers (fused update kernels from ``fastnn.ops``), learning-rate schedules, gradient clipping,
+weight averaging (``swa_utils``, as ``torch.optim.swa_utils``)."""
+from . import swa_utils
 from .clip import clip_grad_norm_, clip_grad_value_
 from .lr_scheduler import (
     ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,

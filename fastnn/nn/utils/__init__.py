@@ -1,0 +1,2 @@
+"""torch.nn.utils: gradient clipping, parameter <-> vector conversion, Conv/Linear + BatchNorm
+fusion, weight and spectral normalisation, and the packed-sequence helpers of ``rnn``."""
