@@ -102,17 +102,23 @@ def _pool_size(size: int, k: int, s: int, ceil_mode: bool) -> tuple[int, int]:
     return out, max(0, (out - 1) * s + k - size)
 
 
+def _norm_type_arg(norm_type):
+    """An LPPool layer's power: a nonzero real (+-inf allowed), kept an int when given one (the repr
+    is torch's)."""
+    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or math.isnan(norm_type):
+        raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
+    if norm_type == 0:
+        raise ValueError(f"norm_type must be nonzero (the result is a power 1 / norm_type). "
+                         f"Received: norm_type={norm_type!r}")
+    return int(norm_type) if isinstance(norm_type, numbers.Integral) else float(norm_type)
+
+
 class _LPPoolNd(Module):
     _spatial = 2
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()
-        if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or math.isnan(norm_type):
-            raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
-        if norm_type == 0:
-            raise ValueError(f"norm_type must be nonzero (the result is a power 1 / norm_type). "
-                             f"Received: norm_type={norm_type!r}")
-        self.norm_type = int(norm_type) if isinstance(norm_type, numbers.Integral) else float(norm_type)
+        self.norm_type = _norm_type_arg(norm_type)
         if self._spatial == 1:
             self.kernel_size = _single("kernel_size", kernel_size)
             self.stride = None if stride is None else _single("stride", stride)

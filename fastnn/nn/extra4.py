@@ -20,7 +20,7 @@ import numpy as np
 from .. import _device, ops
 from . import init as _init
 from .extra import _add_grad, _as64, _check_dy, _check_float_input
-from .extra3 import _MaxUnpoolNd, _as_json, _as_tuple, _check_nonempty, _int_or_tuple, _pool_size, _sign
+from .extra3 import _MaxUnpoolNd, _as_json, _as_tuple, _check_nonempty, _int_or_tuple, _norm_type_arg, _pool_size, _sign
 from .layers import _need_forward
 from .loss import Loss, _as_array, _check_pred
 from .loss_extra import PairwiseDistance, _check_bool, _same_shape, _second_input
@@ -179,12 +179,7 @@ class LPPool3d(Module):
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()
-        if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or math.isnan(norm_type):
-            raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
-        if norm_type == 0:
-            raise ValueError(f"norm_type must be nonzero (the result is a power 1 / norm_type). "
-                             f"Received: norm_type={norm_type!r}")
-        self.norm_type = int(norm_type) if isinstance(norm_type, numbers.Integral) else float(norm_type)
+        self.norm_type = _norm_type_arg(norm_type)
         self.kernel_size = _int_or_tuple("kernel_size", kernel_size, 3)
         self.stride = None if stride is None else _int_or_tuple("stride", stride, 3)
         self.ceil_mode = check_bool("ceil_mode", ceil_mode)
