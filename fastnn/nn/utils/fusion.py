@@ -75,6 +75,16 @@ def _bias(xp, b, channels, like):
     return xp.ascontiguousarray(xp.broadcast_to(b, (channels,)).astype(like, copy=True))
 
 
+def _layer_bias(name, given, b, channels, xp, rm, w_dtype):
+    """(bias as an array, the fused bias's dtype, whether it trains) of the layer's bias b (the
+    array of `given`, or None: zeros in the statistics' dtype, the weight's dtype, not trained)."""
+    if b is None:
+        return xp.zeros_like(rm), w_dtype, False
+    if b.shape not in ((channels,), (1,)):
+        raise ValueError(f"{name} must be 1-D with {channels} elements. Received: {name} of shape {b.shape}")
+    return b, b.dtype, _requires_grad(given)
+
+
 def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b, transpose: bool = False):
     """(weight, bias) Parameters of the convolution ``conv_w``/``conv_b`` (bias may be None)
     followed by the BatchNorm of running statistics ``bn_rm``, ``bn_rv``, ``bn_eps`` and affine
@@ -92,12 +102,7 @@ def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b, trans
     xp, rm, rv, bw, bb = _bn_vectors(channels, bn_rm, bn_rv, bn_w, bn_b)
     eps = _eps(bn_eps)
     w_dtype = w.dtype
-    b_dtype = w_dtype if b is None else b.dtype
-    b_grad = False if b is None else _requires_grad(conv_b)
-    if b is None:
-        b = xp.zeros_like(rm)
-    elif b.shape not in ((channels,), (1,)):
-        raise ValueError(f"conv_b must be 1-D with {channels} elements. Received: conv_b of shape {b.shape}")
+    b, b_dtype, b_grad = _layer_bias("conv_b", conv_b, b, channels, xp, rm, w_dtype)
     rsqrt = _rsqrt(xp, rv, eps)
     shape = ((1, -1) if transpose else (-1, 1)) + (1,) * (w.ndim - 2)
     fused_w = (w * (bw * rsqrt).reshape(shape)).astype(w_dtype)
@@ -118,12 +123,7 @@ def fuse_linear_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
     xp, rm, rv, bw, bb = _bn_vectors(channels, bn_rm, bn_rv, bn_w, bn_b)
     eps = _eps(bn_eps)
     w_dtype = w.dtype
-    b_dtype = w_dtype if b is None else b.dtype
-    b_grad = False if b is None else _requires_grad(linear_b)
-    if b is None:
-        b = xp.zeros_like(rm)
-    elif b.shape not in ((channels,), (1,)):
-        raise ValueError(f"linear_b must be 1-D with {channels} elements. Received: linear_b of shape {b.shape}")
+    b, b_dtype, b_grad = _layer_bias("linear_b", linear_b, b, channels, xp, rm, w_dtype)
     scale = bw * _rsqrt(xp, rv, eps)
     fused_w = w * scale.reshape(-1, 1).astype(w_dtype)  # (torch casts the scale first, here)
     fused_b = (b - rm) * scale + bb
