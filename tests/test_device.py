@@ -670,6 +670,31 @@ def test_linear_cross_entropy_loss_runs_on_the_gpu_like_on_the_cpu(xp, kw, rng):
         np.testing.assert_allclose(host(pg.grad), pc.grad, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize("cls", [nn.GRU, nn.LSTM])
+def test_packed_rnn_runs_on_the_gpu_like_on_the_cpu(xp, cls, rng):
+    from fastnn.nn.utils import rnn as rnn_utils
+
+    fastnn.manual_seed(3)
+    cpu = cls(3, 4, num_layers=2, bidirectional=True)
+    fastnn.manual_seed(3)
+    gpu = cls(3, 4, num_layers=2, bidirectional=True).cuda()
+    x = rng.standard_normal((5, 3, 3)).astype(np.float32)
+    lengths = np.array([2, 5, 3])
+    out_cpu, h_cpu = cpu(rnn_utils.pack_padded_sequence(x, lengths, enforce_sorted=False))
+    out_gpu, h_gpu = gpu(rnn_utils.pack_padded_sequence(xp.asarray(x), lengths, enforce_sorted=False))
+    assert isinstance(out_gpu.data, xp.ndarray)
+    np.testing.assert_array_equal(out_gpu.batch_sizes, out_cpu.batch_sizes)
+    np.testing.assert_allclose(host(out_gpu.data), out_cpu.data, rtol=1e-5, atol=1e-6)
+    h_cpu0, h_gpu0 = (h_cpu[0], h_gpu[0]) if cls is nn.LSTM else (h_cpu, h_gpu)
+    np.testing.assert_allclose(host(h_gpu0), h_cpu0, rtol=1e-5, atol=1e-6)
+    dout = rng.standard_normal(out_cpu.data.shape).astype(np.float32)
+    dx_cpu, _ = cpu.backward(dout)
+    dx_gpu, _ = gpu.backward(xp.asarray(dout))
+    np.testing.assert_allclose(host(dx_gpu.data), dx_cpu.data, rtol=1e-5, atol=1e-6)
+    for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        np.testing.assert_allclose(host(pg.grad), pc.grad, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_sequential_runs_its_fused_steps_on_the_gpu(xp, rng):
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2)).cuda()

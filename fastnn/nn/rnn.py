@@ -15,6 +15,14 @@ inputs (input and initial state) and adds into every parameter's ``grad``. The i
 the recurrent product one GEMM per step; the backward's weight gradients are one GEMM each per
 layer and direction. Arithmetic runs in the input's dtype (float32 or float64, the parameters'
 dtype) on the input's array module (NumPy or CuPy).
+
+RNN, LSTM and GRU also take a ``fastnn.nn.utils.rnn.PackedSequence`` (torch's semantics): the
+batch runs zero-padded and time-major in its sorted order, and at step t only the first
+``batch_sizes[t]`` rows are updated (the others keep their state, output 0 and add nothing to the
+gradients), in both directions, so the reverse direction starts each sequence from its initial
+state at its own last step. hx is permuted by ``sorted_indices`` on the way in, h_n (c_n) by
+``unsorted_indices`` on the way out; the output, and the backward's dx, are PackedSequences with
+the input's batch_sizes and indices (batch_first does not apply).
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ from . import module as _module
 from .extra import _check_float_input
 from .layers import ShapeError, _need_forward
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 
@@ -42,9 +51,11 @@ def _sigmoid(xp, a):
         return 1.0 / (1.0 + xp.exp(-a))
 
 
-def _direction_forward(mode, x, h0, c0, w, reverse):
+def _direction_forward(mode, x, h0, c0, w, reverse, batch_sizes=None):
     """Run one direction of one layer. x (L, N, I) C-contiguous; h0 (N, P); c0 (N, H) (LSTM);
-    w = (w_ih, w_hh, b_ih or None, b_hh or None, w_hr or None) arrays.
+    w = (w_ih, w_hh, b_ih or None, b_hh or None, w_hr or None) arrays. batch_sizes (a packed
+    input, x padded in sorted order) None or L host ints: at step t only rows [:batch_sizes[t]]
+    are updated, the others keep their state and output 0 (torch's packed semantics).
     Returns (out (L, N, P), h_last, c_last, cache)."""
     w_ih, w_hh, b_ih, b_hh, w_hr = w
     xp = ops.get_array_module(x)
@@ -53,52 +64,73 @@ def _direction_forward(mode, x, h0, c0, w, reverse):
     H = GH // _GATES[mode]
     P = w_hh.shape[1]
     dtype = x.dtype
+    # (packed: zeros, so the rows of inactive steps add nothing in the backward's GEMMs)
+    alloc = xp.empty if batch_sizes is None else xp.zeros
     xproj = ops.gemm(x.reshape(L * N, I), w_ih, trans_b=True, bias=b_ih).reshape(L, N, GH)
-    out = xp.empty((L, N, P), dtype)
+    out = alloc((L, N, P), dtype)
     hprev = xp.empty((L, N, P), dtype)
-    cache = {"x": x, "out": out, "hprev": hprev, "reverse": reverse}
+    cache = {"x": x, "out": out, "hprev": hprev, "reverse": reverse, "batch_sizes": batch_sizes}
     if mode == "LSTM":
-        gates = xp.empty((L, N, GH), dtype)
+        gates = alloc((L, N, GH), dtype)
         cprev = xp.empty((L, N, H), dtype)
-        tanh_c = xp.empty((L, N, H), dtype)
-        hfull = xp.empty((L, N, H), dtype) if w_hr is not None else None
+        tanh_c = alloc((L, N, H), dtype)
+        hfull = alloc((L, N, H), dtype) if w_hr is not None else None
         cache.update(gates=gates, cprev=cprev, tanh_c=tanh_c, hfull=hfull)
     elif mode == "GRU":
-        gates = xp.empty((L, N, GH), dtype)
-        hpn = xp.empty((L, N, H), dtype)
+        gates = alloc((L, N, GH), dtype)
+        hpn = alloc((L, N, H), dtype)
         cache.update(gates=gates, hpn=hpn)
     h, c = h0, c0
     for t in (range(L - 1, -1, -1) if reverse else range(L)):
+        n = N if batch_sizes is None else int(batch_sizes[t])
+        part = n != N  # some rows inactive at this step
         hprev[t] = h
-        a = ops.gemm(hprev[t], w_hh, trans_b=True, bias=b_hh)  # (N, GH)
+        if n == 0:
+            continue
+        a = ops.gemm(hprev[t][:n] if part else hprev[t], w_hh, trans_b=True, bias=b_hh)  # (n, GH)
+        ot = out[t][:n] if part else out[t]
+        xt = xproj[t][:n] if part else xproj[t]
         if mode == "RNN_TANH":
-            out[t] = xp.tanh(xproj[t] + a)
+            ot[...] = xp.tanh(xt + a)
         elif mode == "RNN_RELU":
-            out[t] = xp.maximum(xproj[t] + a, 0)
+            ot[...] = xp.maximum(xt + a, 0)
         elif mode == "LSTM":
-            g = xproj[t] + a
-            gt = gates[t]
+            g = xt + a
+            gt = gates[t][:n] if part else gates[t]
             gt[:, :2 * H] = _sigmoid(xp, g[:, :2 * H])
             gt[:, 2 * H:3 * H] = xp.tanh(g[:, 2 * H:3 * H])
             gt[:, 3 * H:] = _sigmoid(xp, g[:, 3 * H:])
             cprev[t] = c
-            c = gt[:, H:2 * H] * c + gt[:, :H] * gt[:, 2 * H:3 * H]
-            tanh_c[t] = xp.tanh(c)
-            hf = gt[:, 3 * H:] * tanh_c[t]
-            if w_hr is None:
-                out[t] = hf
+            if part:
+                c_new = gt[:, H:2 * H] * c[:n] + gt[:, :H] * gt[:, 2 * H:3 * H]
+                c = c.copy()
+                c[:n] = c_new
+                tct = tanh_c[t][:n]
+                tct[...] = xp.tanh(c_new)
             else:
-                hfull[t] = hf
-                ops.gemm(hfull[t], w_hr, trans_b=True, out=out[t])
+                c = gt[:, H:2 * H] * c + gt[:, :H] * gt[:, 2 * H:3 * H]
+                tanh_c[t] = xp.tanh(c)
+                tct = tanh_c[t]
+            hf = gt[:, 3 * H:] * tct
+            if w_hr is None:
+                ot[...] = hf
+            else:
+                hft = hfull[t][:n] if part else hfull[t]
+                hft[...] = hf
+                ops.gemm(hft, w_hr, trans_b=True, out=ot)
         else:  # GRU
-            xt = xproj[t]
-            gt = gates[t]
+            gt = gates[t][:n] if part else gates[t]
+            hpt = hpn[t][:n] if part else hpn[t]
             gt[:, :2 * H] = _sigmoid(xp, xt[:, :2 * H] + a[:, :2 * H])
-            hpn[t] = a[:, 2 * H:]
-            gt[:, 2 * H:] = xp.tanh(xt[:, 2 * H:] + gt[:, :H] * hpn[t])
+            hpt[...] = a[:, 2 * H:]
+            gt[:, 2 * H:] = xp.tanh(xt[:, 2 * H:] + gt[:, :H] * hpt)
             z = gt[:, H:2 * H]
-            out[t] = (1 - z) * gt[:, 2 * H:] + z * h
-        h = out[t]
+            ot[...] = (1 - z) * gt[:, 2 * H:] + z * (h[:n] if part else h)
+        if part:
+            h = h.copy()
+            h[:n] = ot
+        else:
+            h = out[t]
     if mode == "LSTM":
         cache["c_last"] = c
     return out, h, c, cache
@@ -131,53 +163,72 @@ def _direction_backward(mode, cache, dout, dh_last, dc_last, params):
     H = GH // _GATES[mode]
     P = w_hh.shape[1]
     dtype = x.dtype
-    dpre = xp.empty((L, N, GH), dtype)  # gradient of the recurrent product's output (+ b_hh)
-    dxpre = xp.empty((L, N, GH), dtype) if mode == "GRU" else dpre  # of the input projection's
+    batch_sizes = cache.get("batch_sizes")
+    alloc = xp.empty if batch_sizes is None else xp.zeros  # (packed: inactive rows stay 0)
+    dpre = alloc((L, N, GH), dtype)  # gradient of the recurrent product's output (+ b_hh)
+    dxpre = alloc((L, N, GH), dtype) if mode == "GRU" else dpre  # of the input projection's
     dh = xp.zeros((N, P), dtype) if dh_last is None else dh_last
     dc = None
     if mode == "LSTM":
         dc = xp.zeros((N, H), dtype) if dc_last is None else dc_last
         gates, cprev, tanh_c, hfull = cache["gates"], cache["cprev"], cache["tanh_c"], cache["hfull"]
-        dhs = xp.empty((L, N, P), dtype) if hfull is not None else None
+        dhs = alloc((L, N, P), dtype) if hfull is not None else None
     elif mode == "GRU":
         gates, hpn = cache["gates"], cache["hpn"]
     out = cache["out"]
     for t in (range(L) if reverse else range(L - 1, -1, -1)):
-        g = dh + dout[t]
+        n = N if batch_sizes is None else int(batch_sizes[t])
+        part = n != N  # rows [n:] are inactive: their state gradient passes through unchanged
+        if n == 0:
+            continue
+        rows = slice(0, n) if part else slice(None)
+        g = dh[rows] + dout[t][rows]
+        dp = dpre[t][rows]
         if mode == "RNN_TANH":
-            dpre[t] = g * (1 - out[t] * out[t])
-            dh = ops.gemm(dpre[t], w_hh)
+            ot = out[t][rows]
+            dp[...] = g * (1 - ot * ot)
+            dh_new = ops.gemm(dp, w_hh)
         elif mode == "RNN_RELU":
-            dpre[t] = g * (out[t] > 0)
-            dh = ops.gemm(dpre[t], w_hh)
+            dp[...] = g * (out[t][rows] > 0)
+            dh_new = ops.gemm(dp, w_hh)
         elif mode == "LSTM":
             if hfull is not None:
-                dhs[t] = g
-                g = ops.gemm(dhs[t], p_hr.data)  # (N, H)
-            gt = gates[t]
+                dst = dhs[t][rows]
+                dst[...] = g
+                g = ops.gemm(dst, p_hr.data)  # (n, H)
+            gt = gates[t][rows]
             i, f, gg, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
-            tc = tanh_c[t]
-            dc = dc + g * o * (1 - tc * tc)
-            d = dpre[t]
-            d[:, :H] = dc * gg * i * (1 - i)
-            d[:, H:2 * H] = dc * cprev[t] * f * (1 - f)
-            d[:, 2 * H:3 * H] = dc * i * (1 - gg * gg)
+            tc = tanh_c[t][rows]
+            dca = dc[rows] + g * o * (1 - tc * tc)
+            d = dp
+            d[:, :H] = dca * gg * i * (1 - i)
+            d[:, H:2 * H] = dca * cprev[t][rows] * f * (1 - f)
+            d[:, 2 * H:3 * H] = dca * i * (1 - gg * gg)
             d[:, 3 * H:] = g * tc * o * (1 - o)
-            dc = dc * f
-            dh = ops.gemm(d, w_hh)
+            if part:
+                dc = dc.copy()
+                dc[:n] = dca * f
+            else:
+                dc = dca * f
+            dh_new = ops.gemm(d, w_hh)
         else:  # GRU
-            gt = gates[t]
-            r, z, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
-            dn = g * (1 - z) * (1 - n * n)
-            dz = g * (hprev[t] - n) * z * (1 - z)
-            dr = dn * hpn[t] * r * (1 - r)
-            dxt, dt = dxpre[t], dpre[t]
+            gt = gates[t][rows]
+            r, z, nn_ = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            dn = g * (1 - z) * (1 - nn_ * nn_)
+            dz = g * (hprev[t][rows] - nn_) * z * (1 - z)
+            dr = dn * hpn[t][rows] * r * (1 - r)
+            dxt, dt = dxpre[t][rows], dp
             dxt[:, :H] = dr
             dxt[:, H:2 * H] = dz
             dxt[:, 2 * H:] = dn
             dt[:, :2 * H] = dxt[:, :2 * H]
             dt[:, 2 * H:] = dn * r
-            dh = g * z + ops.gemm(dt, w_hh)
+            dh_new = g * z + ops.gemm(dt, w_hh)
+        if part:
+            dh = dh.copy()
+            dh[:n] = dh_new
+        else:
+            dh = dh_new
     dpre2 = dpre.reshape(L * N, GH)
     dxpre2 = dxpre.reshape(L * N, GH)
     grad, beta = p_hh.accumulate()
@@ -530,7 +581,64 @@ class _RNNBase(Module):
                                         same_dtype=True).reshape(k, n, size))
         return x, batched, out
 
-    def _run(self, x, h0, c0):
+    def _prepare_packed(self, input, states):
+        """A PackedSequence input: (x (T, B, I) zero-padded in sorted order, [states (D*num_layers,
+        B, size) permuted by sorted_indices, torch's permute_hidden], packing meta)."""
+        data = input.data
+        _check_float_input(self, data, (2,), state=self.weight_ih_l0.data)
+        _check_input_dtype(self, data)
+        if data.shape[-1] != self.input_size:
+            raise ShapeError(f"{type(self).__name__} expects a PackedSequence whose data has {self.input_size} "
+                             f"features along its last axis (input_size={self.input_size}), "
+                             f"got shape {tuple(data.shape)}")
+        xp = ops.get_array_module(data)
+        batch_sizes = np.asarray(input.batch_sizes).astype(np.int64).reshape(-1)
+        if batch_sizes.size == 0 or int(batch_sizes.sum()) != data.shape[0]:
+            raise ShapeError(f"{type(self).__name__} expects a PackedSequence whose data has sum(batch_sizes) = "
+                             f"{int(batch_sizes.sum())} rows, got shape {tuple(data.shape)}")
+        T, B = batch_sizes.shape[0], int(batch_sizes[0])
+        lengths = (batch_sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+        mask = np.arange(T)[:, None] < lengths[None, :]  # (T, B), True at each sequence's steps
+        xmask = mask if isinstance(data, np.ndarray) else xp.asarray(mask)
+        x = xp.zeros((T, B, self.input_size), data.dtype)
+        x[xmask] = data
+        sorted_indices, unsorted_indices = input.sorted_indices, input.unsorted_indices
+        k = self.num_layers * self._dirs
+        out = []
+        for name, v, size in states:
+            if v is None:
+                out.append(xp.zeros((k, B, size), data.dtype))
+            else:
+                v = _check_array(self, f"{name} (for a PackedSequence input)", v, data, (k, B, size), same_dtype=True)
+                out.append(v if sorted_indices is None else xp.ascontiguousarray(v[:, sorted_indices]))
+        meta = {"batch_sizes": batch_sizes, "mask": xmask, "sorted_indices": sorted_indices,
+                "unsorted_indices": unsorted_indices, "rows": data.shape[0], "input": input}
+        return x, out, meta
+
+    def _forward(self, input, states):
+        """(output, [h_n, c_n or None]) for a padded or unbatched array or a PackedSequence input."""
+        if isinstance(input, PackedSequence):
+            x, st, meta = self._prepare_packed(input, states)
+            output, h_n, c_n = self._run(x, st[0], st[1] if len(st) > 1 else None, meta["batch_sizes"])
+            self._cache["batched"] = True
+            self._cache["packed"] = meta
+            out = PackedSequence(output[meta["mask"]], input.batch_sizes, input.sorted_indices,
+                                 input.unsorted_indices)
+            u = meta["unsorted_indices"]
+            xp = ops.get_array_module(output)
+            if u is not None:
+                h_n = xp.ascontiguousarray(h_n[:, u])
+                c_n = None if c_n is None else xp.ascontiguousarray(c_n[:, u])
+            return out, h_n, c_n
+        x, batched, st = self._prepare(input, states)
+        output, h_n, c_n = self._run(x, st[0], st[1] if len(st) > 1 else None)
+        self._cache["batched"] = batched
+        if not batched:
+            h_n = h_n.reshape(h_n.shape[0], -1)
+            c_n = None if c_n is None else c_n.reshape(c_n.shape[0], -1)
+        return self._finish(output, batched), h_n, c_n
+
+    def _run(self, x, h0, c0, batch_sizes=None):
         mode = self._mode
         d = self._dirs
         hn, cn, caches, factors = [], [], [], []
@@ -542,7 +650,7 @@ class _RNNBase(Module):
                 k = layer * d + direction
                 w = tuple(None if p is None else p.data for p in self._params(k))
                 out, h, c, cache = _direction_forward(mode, layer_input, h0[k], None if c0 is None else c0[k],
-                                                      w, direction == 1)
+                                                      w, direction == 1, batch_sizes)
                 outs.append(out)
                 hn.append(h)
                 cn.append(c)
@@ -577,24 +685,38 @@ class _RNNBase(Module):
         meta = self._cache
         L, n, _ = meta["x_shape"]
         batched = meta["batched"]
+        packed = meta.get("packed")
         x0 = meta["caches"][0]["x"]
         xp = ops.get_array_module(x0)
         d = self._dirs
         P = self._out_size
         k = self.num_layers * d
-        out_shape = (L, d * P) if not batched else ((n, L, d * P) if self.batch_first else (L, n, d * P))
-        dy = _check_array(self, "d_output (the forward's output shape)", d_output, x0, out_shape)
-        if not batched:
-            dy = dy.reshape(L, 1, d * P)
-        elif self.batch_first:
-            dy = xp.ascontiguousarray(dy.transpose(1, 0, 2))
+        if packed is not None:
+            if isinstance(d_output, PackedSequence):
+                d_output = d_output.data
+            dyp = _check_array(self, "d_output (the forward's output.data shape)", d_output, x0,
+                               (packed["rows"], d * P))
+            dy = xp.zeros((L, n, d * P), x0.dtype)
+            dy[packed["mask"]] = dyp
+        else:
+            out_shape = (L, d * P) if not batched else ((n, L, d * P) if self.batch_first else (L, n, d * P))
+            dy = _check_array(self, "d_output (the forward's output shape)", d_output, x0, out_shape)
+            if not batched:
+                dy = dy.reshape(L, 1, d * P)
+            elif self.batch_first:
+                dy = xp.ascontiguousarray(dy.transpose(1, 0, 2))
         state_shape = (k, n, P) if batched else (k, P)
+        s_idx = None if packed is None else packed["sorted_indices"]
         if d_h is not None:
             d_h = _check_array(self, "d_h_n (the forward's h_n shape)", d_h, x0, state_shape).reshape(k, n, P)
+            if s_idx is not None:  # into the sorted order the recurrence ran in
+                d_h = xp.ascontiguousarray(d_h[:, s_idx])
         if d_c is not None:
             c_shape = (k, n, self.hidden_size) if batched else (k, self.hidden_size)
             d_c = _check_array(self, "d_c_n (the forward's c_n shape)", d_c, x0, c_shape).reshape(
                 k, n, self.hidden_size)
+            if s_idx is not None:
+                d_c = xp.ascontiguousarray(d_c[:, s_idx])
         dh0 = [None] * k
         dc0 = [None] * k
         for layer in range(self.num_layers - 1, -1, -1):
@@ -610,6 +732,16 @@ class _RNNBase(Module):
                 dx = dxi if dx is None else dx + dxi
             dy = dx
         dx = dy
+        if packed is not None:
+            u = packed["unsorted_indices"]
+            dh0 = _stack(xp, dh0)
+            dc0 = None if self._mode != "LSTM" else _stack(xp, dc0)
+            if u is not None:  # back to the original batch order
+                dh0 = xp.ascontiguousarray(dh0[:, u])
+                dc0 = None if dc0 is None else xp.ascontiguousarray(dc0[:, u])
+            dx = PackedSequence(dx[packed["mask"]], packed["input"].batch_sizes, packed["input"].sorted_indices,
+                                packed["input"].unsorted_indices)
+            return dx, dh0, dc0
         if not batched:
             dx = dx.reshape(L, self.input_size)
             unb = lambda a: a.reshape(k, a.shape[-1])
@@ -659,6 +791,9 @@ class RNN(_RNNBase):
     Backward: ``backward(d_output, d_h_n=None)`` (d_h_n None: zeros) runs full backpropagation
         through time and returns ``(dx, dh0)`` (dh0 shaped as hx, the gradient of the initial
         state, zeros included when hx was omitted), adding into every parameter's grad.
+    PackedSequence input (RNN, LSTM, GRU): output is a PackedSequence like the input, h_n in the
+        batch's original order; ``backward`` takes d_output as a PackedSequence or its ``.data``
+        array and returns dx as a PackedSequence (see the module docstring).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
@@ -672,10 +807,8 @@ class RNN(_RNNBase):
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
 
     def forward(self, input, hx=None):
-        x, batched, (h0,) = self._prepare(input, [("hx", hx, self.hidden_size)])
-        output, h_n, _ = self._run(x, h0, None)
-        self._cache["batched"] = batched
-        return self._finish(output, batched), (h_n if batched else h_n.reshape(h_n.shape[0], -1))
+        output, h_n, _ = self._forward(input, [("hx", hx, self.hidden_size)])
+        return output, h_n
 
     def backward(self, d_output, d_h_n=None):
         """(dx, dh0) from the gradients of output and h_n (None: zeros); BPTT through every layer."""
@@ -722,13 +855,9 @@ class LSTM(_RNNBase):
             hx = (None, None)
         elif not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise TypeError(f"LSTM expects hx as a tuple (h_0, c_0). Received: hx of type {type(hx).__name__}")
-        x, batched, (h0, c0) = self._prepare(input, [("hx[0]", hx[0], self._out_size),
-                                                     ("hx[1]", hx[1], self.hidden_size)])
-        output, h_n, c_n = self._run(x, h0, c0)
-        self._cache["batched"] = batched
-        if not batched:
-            h_n, c_n = h_n.reshape(h_n.shape[0], -1), c_n.reshape(c_n.shape[0], -1)
-        return self._finish(output, batched), (h_n, c_n)
+        output, h_n, c_n = self._forward(input, [("hx[0]", hx[0], self._out_size),
+                                                 ("hx[1]", hx[1], self.hidden_size)])
+        return output, (h_n, c_n)
 
     def backward(self, d_output, d_state=None):
         """(dx, (dh0, dc0)) from the gradients of output and (h_n, c_n) (None: zeros)."""
@@ -766,10 +895,8 @@ class GRU(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
     def forward(self, input, hx=None):
-        x, batched, (h0,) = self._prepare(input, [("hx", hx, self.hidden_size)])
-        output, h_n, _ = self._run(x, h0, None)
-        self._cache["batched"] = batched
-        return self._finish(output, batched), (h_n if batched else h_n.reshape(h_n.shape[0], -1))
+        output, h_n, _ = self._forward(input, [("hx", hx, self.hidden_size)])
+        return output, h_n
 
     def backward(self, d_output, d_h_n=None):
         """(dx, dh0) from the gradients of output and h_n (None: zeros); BPTT through every layer."""

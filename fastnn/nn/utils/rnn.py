@@ -4,8 +4,7 @@
 
 ``batch_sizes`` and the lengths ``pad_packed_sequence`` returns are int64 NumPy arrays on the host
 (torch keeps them on the CPU); ``data``, ``sorted_indices`` and ``unsorted_indices`` live on the
-device of the data. fastnn's RNN / LSTM / GRU do not take a ``PackedSequence`` yet: pad it with
-``pad_packed_sequence`` first.
+device of the data. fastnn's RNN / LSTM / GRU take a ``PackedSequence`` (and return one), as torch's.
 """
 from __future__ import annotations
 
