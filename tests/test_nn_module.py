@@ -184,3 +184,37 @@ def test_custom_module_requires_super_init():
 
     with pytest.raises(AttributeError, match="super"):
         Bad()
+
+
+def test_buffer_assignment_registers_a_buffer_as_torch():
+    torch = pytest.importorskip("torch")
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.count = nn.Buffer(np.arange(3.0))
+            self.cache = nn.Buffer(np.ones(2, np.float32), persistent=False)
+            self.empty = nn.Buffer()
+
+    class T(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+            self.count = torch.nn.Buffer(torch.arange(3.0))
+            self.cache = torch.nn.Buffer(torch.ones(2), persistent=False)
+            self.empty = torch.nn.Buffer()
+
+    m, t = M(), T()
+    assert list(m.state_dict()) == list(t.state_dict()) == ["count", "empty", "lin.weight", "lin.bias"]
+    assert [n for n, _ in m.named_buffers()] == [n for n, _ in t.named_buffers()] == ["count", "cache", "empty"]
+    assert isinstance(m.count, np.ndarray) and m.count.tolist() == [0.0, 1.0, 2.0]
+    assert m.empty.shape == (0,) and m.empty.dtype == np.float32
+    m.count = nn.Buffer(np.zeros(3))  # a new Buffer for a buffer name keeps its place
+    assert list(m.state_dict()) == ["count", "empty", "lin.weight", "lin.bias"] and m.count.sum() == 0
+    with pytest.raises(TypeError, match="list"):
+        nn.Buffer([1.0, 2.0])
+    with pytest.raises(TypeError, match="persistent"):
+        nn.Buffer(np.zeros(1), persistent="no")
+    with pytest.raises(KeyError, match="lin"):
+        m.lin = nn.Buffer(np.zeros(1))  # a child of that name exists, as torch's register_buffer

@@ -34,13 +34,13 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss
 from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLoss, MarginRankingLoss,
                          MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance,
                          PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
-from .module import LAYER_REGISTRY, IncompatibleKeys, Module, Parameter, StateDictError
+from .module import LAYER_REGISTRY, Buffer, IncompatibleKeys, Module, Parameter, StateDictError
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = [
-    "init", "functional", "utils", "Module", "Parameter", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
+    "init", "functional", "utils", "Module", "Parameter", "Buffer", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
     "layer_to_config",
     # layers
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",

@@ -16,10 +16,31 @@ import numpy as np
 from .. import _device
 from .._device import CPU, CUDA
 
-__all__ = ["Parameter", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
+__all__ = ["Parameter", "Buffer", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
 
 # Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
 LAYER_REGISTRY: dict[str, type] = {}
+
+
+class Buffer:
+    """A buffer to be (torch.nn.Buffer): ``self.running = nn.Buffer(np.zeros(3))`` in a Module's
+    ``__init__`` is ``self.register_buffer("running", array, persistent)``; the attribute is then
+    the array itself. ``data`` None is an empty float32 array (torch's empty tensor);
+    ``persistent=False`` keeps it out of ``state_dict``."""
+
+    __slots__ = ("data", "persistent")
+
+    def __init__(self, data=None, *, persistent: bool = True):
+        if data is None:
+            data = np.empty(0, np.float32)
+        if _device.device_of(data) is None:
+            raise TypeError(f"Buffer data must be a numpy.ndarray or cupy.ndarray, got {type(data).__name__}")
+        if not isinstance(persistent, (bool, np.bool_)):
+            raise TypeError(f"persistent must be True or False. Received: persistent={persistent!r}")
+        self.data, self.persistent = data, bool(persistent)
+
+    def __repr__(self):
+        return f"Buffer({self.data!r}, persistent={self.persistent})"
 
 
 class Parameter:
@@ -232,6 +253,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                  f"before assigning {name!r}")
+        if isinstance(value, Buffer):  # torch's nn.Buffer: registered, the attribute is its array
+            self.register_buffer(name, value.data, persistent=value.persistent)
+            return
         # a new value for a registered name keeps its place (PyTorch's): a parameter or child
         # replaced (model.fc = Linear(...), seq[0] = ...) stays where it was in parameters(),
         # state_dict() and a Sequential's order
