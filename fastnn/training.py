@@ -28,6 +28,7 @@ from .nn.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLL
                       NLLLoss, SmoothL1Loss)
 from .nn.module import Module
 from .optim import optimizers as _optimizers
+from .optim import optimizers2 as _optimizers2
 from .optim.lr_scheduler import ReduceLROnPlateau
 
 __all__ = ["fit", "evaluate", "predict", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
@@ -45,7 +46,7 @@ _OPTIMIZERS = {
     "sgd": lambda p: _optimizers.SGD(p, lr=0.01), "adam": _optimizers.Adam, "adamw": _optimizers.AdamW,
     "rmsprop": _optimizers.RMSprop, "adagrad": _optimizers.Adagrad, "adadelta": _optimizers.Adadelta,
     "radam": _optimizers.RAdam, "nadam": _optimizers.NAdam, "adamax": _optimizers.Adamax,
-    "rprop": _optimizers.Rprop, "asgd": _optimizers.ASGD,
+    "rprop": _optimizers.Rprop, "asgd": _optimizers.ASGD, "adafactor": _optimizers2.Adafactor,
 }
 
 

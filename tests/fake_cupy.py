@@ -129,6 +129,9 @@ class ndarray:
     def transpose(self, *axes):
         return ndarray(self._a.transpose(*axes), self._alloc)
 
+    def view(self, dtype):  # the same memory as another dtype (CuPy's ndarray.view)
+        return ndarray(self._a.view(dtype), self._alloc)
+
     def __getitem__(self, key):
         return _wrap(self._a[_key(key)], self)
 
@@ -160,6 +163,9 @@ class ndarray:
     def __index__(self):
         return int(self._a)
 
+    def item(self):
+        return self._a.item()
+
     # --- reductions (CuPy's own kernels; NumPy here)
     def max(self, *args, **kwargs):
         return _wrap(self._a.max(*args, **kwargs))
@@ -178,6 +184,9 @@ class ndarray:
 
     def argmax(self, axis=None):
         return _wrap(self._a.argmax(axis=axis))
+
+    def dot(self, other):  # (cuBLAS's dot: a 0-d device array for two vectors)
+        return _wrap(self._a.dot(_host(other)))
 
     def any(self, axis=None):
         return _wrap(self._a.any(axis=axis))

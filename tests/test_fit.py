@@ -260,7 +260,7 @@ def test_predict_proba_is_softmax_of_logits_and_ensembles_average_it():
 @pytest.mark.parametrize("name, cls", [("sgd", "SGD"), ("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop"),
                                        ("adagrad", "Adagrad"), ("adadelta", "Adadelta"), ("radam", "RAdam"),
                                        ("nadam", "NAdam"), ("adamax", "Adamax"), ("rprop", "Rprop"),
-                                       ("ASGD", "ASGD")])
+                                       ("ASGD", "ASGD"), ("adafactor", "Adafactor")])
 def test_compile_takes_every_optimizer_by_name(name, cls):
     model = nn.Sequential(nn.Linear(3, 2))
     model.compile(optimizer=name)

@@ -7,10 +7,12 @@ from .lr_scheduler import (
     LinearLR, LinearWarmup, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
     SequentialLR, StepLR,
 )
+from .optimizers2 import LBFGS, Adafactor, Muon
 from .optimizers import ASGD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop, Rprop
 
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Rprop", "ASGD",
+    "Adafactor", "LBFGS", "Muon",
     "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR", "LinearWarmup",
     "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "OneCycleLR",
     "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler",

@@ -61,6 +61,21 @@ _FLOAT64_UPDATES = {
 }
 
 
+def _copy_slot(v):
+    """A state value for ``state_dict``: a copy of an array, of each array of a list (LBFGS's
+    history); other values as they are."""
+    if isinstance(v, list):
+        return [_copy_slot(x) for x in v]
+    return v.copy() if _device.device_of(v) is not None else v
+
+
+def _move_slot(v, device: str):
+    """A state value on device (arrays, and the arrays of a list, moved; other values kept)."""
+    if isinstance(v, list):
+        return [_move_slot(x, device) for x in v]
+    return _device.move(v, device) if _device.device_of(v) is not None else v
+
+
 def _run(kernel: str, param, grad, *args) -> None:
     """The fused in-place update for float32, the reference's for float64 parameters."""
     if param.dtype == np.float64 and grad.dtype == np.float64:
@@ -256,8 +271,7 @@ class Optimizer:
     def _move_state(self, p: Parameter, state: dict) -> None:
         device = p.device
         for k, v in state.items():
-            if _device.device_of(v) is not None:
-                state[k] = _device.move(v, device)
+            state[k] = _move_slot(v, device)
         self._state_device[p] = device
 
     def _init_state(self, p: Parameter, group: dict) -> dict:
@@ -275,8 +289,7 @@ class Optimizer:
         "params": [indices]]}; indices count parameters across groups in order (PyTorch). The
         arrays are copies; a parameter without slots (SGD without momentum) has no entry."""
         index = {id(p): i for i, p in enumerate(self._all_params())}
-        state = {index[id(p)]: {k: (v.copy() if _device.device_of(v) else v) for k, v in s.items()}
-                 for p, s in self.state.items() if s}
+        state = {index[id(p)]: {k: _copy_slot(v) for k, v in s.items()} for p, s in self.state.items() if s}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         return {"state": state, "param_groups": groups}
@@ -303,24 +316,34 @@ class Optimizer:
                 raise ValueError(f"the state_dict has state for parameter {i}, this optimizer has "
                                  f"{len(params)} parameters")
             p = params[int(i)]
-            slots = {}
-            for k, v in s.items():
-                if _device.device_of(v) is not None:
-                    if v.shape != p.shape:
-                        raise ValueError(f"optimizer state {k!r} of parameter {i} has shape {v.shape}, "
-                                         f"the parameter has {p.shape}")
-                    # a C-contiguous copy on the parameter's device, which the kernels may update
-                    slot = _device.zeros_like(p.data)
-                    _device.copy_into(slot, v)
-                    v = slot
-                slots[k] = v
-            new_state[p] = slots
+            new_state[p] = {k: self._load_slot(p, i, k, v) for k, v in s.items()}
         for g, saved in zip(self.param_groups, groups):
             for k, v in saved.items():
                 if k != "params":
                     g[k] = copy.deepcopy(v)  # (a list in the state_dict must not become the group's)
         self.state = new_state
         self._state_device = {p: p.device for p in new_state}
+
+    def _slot_shape(self, p: Parameter, key: str) -> tuple:
+        """The shape ``load_state_dict`` expects of the array slot ``key`` of p's state: p's own
+        (a subclass whose slots differ says so: Adafactor's factored moments, LBFGS's flat vectors)."""
+        return p.shape
+
+    def _load_slot(self, p: Parameter, i, key: str, v):
+        """A saved state value as this optimizer keeps it: an array becomes a C-contiguous copy in
+        p's dtype on p's device (which the kernels may update), checked against ``_slot_shape``;
+        a list (LBFGS's history) is loaded item by item; other values are kept."""
+        if isinstance(v, list):
+            return [self._load_slot(p, i, key, x) for x in v]
+        if _device.device_of(v) is None:
+            return v
+        shape = tuple(self._slot_shape(p, key))
+        if tuple(v.shape) != shape:
+            raise ValueError(f"optimizer state {key!r} of parameter {i} has shape {tuple(v.shape)}, "
+                             + (f"the parameter has {shape}" if shape == tuple(p.shape) else f"expected {shape}"))
+        slot = _device.array_module(p.device).zeros(shape, dtype=p.dtype)
+        _device.copy_into(slot, v)
+        return slot
 
     def __repr__(self):
         hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
