@@ -218,3 +218,23 @@ def test_buffer_assignment_registers_a_buffer_as_torch():
         nn.Buffer(np.zeros(1), persistent="no")
     with pytest.raises(KeyError, match="lin"):
         m.lin = nn.Buffer(np.zeros(1))  # a child of that name exists, as torch's register_buffer
+
+
+def test_parameter_gradient_follows_a_replaced_data_array():
+    """p.data replaced by an array of another dtype / shape: the next backward accumulates into
+    a gradient of the new kind (never a silent cast into the old one); with a gradient held, the
+    replacement is refused at the next accumulation instead of mixing the two."""
+    lin = nn.Linear(3, 2)
+    for p in lin.parameters():
+        p.data = p.data.astype(np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    lin(x)
+    lin.backward(np.ones((4, 2)))
+    assert lin.weight.grad.dtype == np.float64 and lin.bias.grad.dtype == np.float64
+    np.testing.assert_allclose(lin.weight.grad, np.ones((2, 4)) @ x)
+    lin.weight.data = np.zeros((2, 3), np.float32)  # gradient held: refused when next used
+    with pytest.raises(RuntimeError, match="zero_grad"):
+        lin.weight.accumulate()
+    lin.zero_grad()
+    grad, beta = lin.weight.accumulate()
+    assert beta == 0.0 and grad.dtype == np.float32 and grad.shape == (2, 3)

@@ -84,8 +84,23 @@ class Parameter:
             self.grad = grad
         self.trainable = bool(trainable)
 
+    def _fresh_grad(self):
+        """The gradient array, re-made (zeros like data) when data was replaced by an array of
+        another shape, dtype or device while the gradient was zero; refused when a gradient
+        had accumulated (it cannot belong to the new values)."""
+        g, d = self._grad, self.data
+        if g.shape == d.shape and g.dtype == d.dtype and type(g) is type(d):
+            return g
+        if not self._grad_is_zero:
+            raise RuntimeError(f"Parameter data was replaced by an array of {d.shape} {d.dtype} "
+                               f"({_device.describe(d)}) while its gradient ({g.shape} {g.dtype}) held a value: "
+                               f"call zero_grad() first, or use Module.to(dtype=...) / .to(device)")
+        self._grad = _device.zeros_like(d)
+        return self._grad
+
     @property
     def grad(self):
+        self._fresh_grad()
         if self._grad_is_zero:
             self._grad.fill(0)
             self._grad_is_zero = False
@@ -105,6 +120,7 @@ class Parameter:
         """(gradient array, beta) for a kernel that adds its result into the gradient: beta is
         0.0 right after ``zero_grad`` (the kernel must then write every element, nothing needs
         clearing first), else 1.0."""
+        self._fresh_grad()
         if self._grad_is_zero:
             self._grad_is_zero = False
             return self._grad, 0.0
