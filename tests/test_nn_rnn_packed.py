@@ -12,6 +12,7 @@ so the comparison can tell the two semantics apart.
 """
 import numpy as np
 import pytest
+from test_nn_rnn import _pair  # (fastnn, torch) modules with torch's initial parameters
 
 from fastnn.nn import rnn
 from fastnn.nn.utils import rnn as urnn
@@ -23,14 +24,6 @@ DTYPES = [np.float64, np.float32]
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch")
-
-
-def _pair(torch, name, dtype, *args, **kwargs):
-    torch.manual_seed(0)
-    t = getattr(torch.nn, name)(*args, **kwargs).to(torch.float64 if dtype == np.float64 else torch.float32)
-    f = getattr(rnn, name)(*args, **kwargs).to(dtype)
-    f.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
-    return f, t
 
 
 def _close(a, b, dtype, what):
