@@ -320,6 +320,14 @@ def moveaxis(a, source, destination):
     return ndarray(np.moveaxis(_device_only(a, "moveaxis"), source, destination), a._alloc)  # a view, as in CuPy
 
 
+def tril(a, k=0):
+    return _device_copy(np.tril(_device_only(a, "tril"), k))
+
+
+def swapaxes(a, axis1, axis2):
+    return ndarray(np.swapaxes(_device_only(a, "swapaxes"), axis1, axis2), a._alloc)  # a view, as in CuPy
+
+
 def copyto(dst, src):
     np.copyto(_device_only(dst, "copyto"), _host(src))
 

@@ -598,3 +598,50 @@ def test_more_errors_and_rrelu_training():
     slopes = y / x
     assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and slopes.std() > 0.01
     np.testing.assert_array_equal(F.rrelu(x, 0.1, 0.3), x * 0.2)
+
+
+# --- on the (emulated) GPU: the same values as on the CPU, as device arrays ---------------------
+
+def _gpu_cases(rng):
+    x4 = rng.standard_normal((2, 4, 6, 5)).astype(np.float32)
+    w = (rng.standard_normal((6, 2, 3, 3)) / 4).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    lg = rng.standard_normal((5, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 5)
+    q = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    lw = rng.standard_normal((3, 4)).astype(np.float32)
+    rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+    return [
+        ("conv2d", lambda F, a: F.conv2d(a(x4), a(w), a(b), stride=2, padding=1, groups=2)),
+        ("linear", lambda F, a: F.linear(a(q), a(lw), a(b[:3]))),
+        ("max_pool2d", lambda F, a: F.max_pool2d(a(x4), 2, ceil_mode=True)),
+        ("avg_pool2d", lambda F, a: F.avg_pool2d(a(x4), 3, 1, 1, count_include_pad=False)),
+        ("interpolate", lambda F, a: F.interpolate(a(x4), scale_factor=2, mode="bilinear", align_corners=False)),
+        ("softmax", lambda F, a: F.softmax(a(lg), dim=1)),
+        ("gelu", lambda F, a: F.gelu(a(lg), approximate="tanh")),
+        ("layer_norm", lambda F, a: F.layer_norm(a(x4), (6, 5))),
+        ("batch_norm", lambda F, a: F.batch_norm(a(x4), a(rm.copy()), a(rv.copy()), training=True)),
+        ("pad", lambda F, a: F.pad(a(x4), (1, 2, 0, 1), mode="reflect")),
+        ("attention", lambda F, a: F.scaled_dot_product_attention(a(q), a(q), a(q), is_causal=True)),
+        ("cross_entropy none", lambda F, a: F.cross_entropy(a(lg), a(y), reduction="none", label_smoothing=0.1)),
+        ("mse_loss none", lambda F, a: F.mse_loss(a(lg), a(lg[::-1].copy()), reduction="none")),
+    ]
+
+
+@pytest.mark.parametrize("i", range(13))
+def test_functions_run_on_the_gpu_like_on_the_cpu(xp, i, rng):
+    name, run = _gpu_cases(rng)[i]
+    cpu = run(F, lambda v: v)
+    gpu = run(F, xp.asarray)
+    assert isinstance(gpu, xp.ndarray), name
+    host = gpu if isinstance(gpu, np.ndarray) else gpu.get()
+    np.testing.assert_allclose(host, cpu, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_losses_run_on_the_gpu_like_on_the_cpu(xp, rng):
+    lg = rng.standard_normal((5, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 5)
+    np.testing.assert_allclose(float(F.cross_entropy(xp.asarray(lg), xp.asarray(y))), float(F.cross_entropy(lg, y)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(F.l1_loss(xp.asarray(lg), xp.asarray(lg * 2))), float(F.l1_loss(lg, lg * 2)),
+                               rtol=1e-6)
