@@ -439,3 +439,31 @@ def test_fuse_eval_errors():
         fu.fuse_linear_bn_eval(lin, nn.BatchNorm1d(3))
     with pytest.raises(TypeError, match="linear"):
         fu.fuse_linear_bn_eval(conv, nn.BatchNorm1d(3).eval())
+
+
+def test_vectors_norms_and_fusion_run_on_the_gpu_like_on_the_cpu(xp):
+    import fastnn
+    from fastnn import nn as fnn
+    from fastnn.nn import utils as U
+
+    def host(a):
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    fastnn.manual_seed(0)
+    conv, bn = fnn.Conv2d(2, 3, 3, padding=1), fnn.BatchNorm2d(3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    bn(conv(x))  # running statistics away from 0 / 1
+    conv.eval(), bn.eval()
+    fused_cpu = U.fuse_conv_bn_eval(conv, bn)
+    fused_gpu = U.fuse_conv_bn_eval(conv.cuda(), bn.cuda())
+    assert isinstance(fused_gpu.weight.data, xp.ndarray)
+    np.testing.assert_allclose(host(fused_gpu(xp.asarray(x))), fused_cpu(x), rtol=1e-5, atol=1e-6)
+    params = list(fused_gpu.parameters())
+    vec = U.parameters_to_vector(params)
+    assert isinstance(vec, xp.ndarray)
+    np.testing.assert_array_equal(host(vec), U.parameters_to_vector(list(fused_cpu.parameters())))
+    U.vector_to_parameters(vec * 2, params)
+    np.testing.assert_array_equal(host(params[0].data), 2 * fused_cpu.weight.data)
+    grads = [xp.asarray(rng.standard_normal(p.data.shape).astype(np.float32)) for p in params]
+    assert abs(float(U.get_total_norm(grads)) - float(U.get_total_norm([host(g) for g in grads]))) < 1e-6

@@ -254,3 +254,25 @@ def test_spectral_norm_errors():
     remove_spectral_norm(f)
     with pytest.raises(ValueError, match="spectral_norm of 'weight' not found"):
         remove_spectral_norm(f)
+
+
+def test_weight_and_spectral_norm_run_on_the_gpu_like_on_the_cpu(xp):
+    import fastnn
+    from fastnn.nn.utils import spectral_norm, weight_norm
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    dy = rng.standard_normal((3, 4)).astype(np.float32)
+    for apply in (lambda m: weight_norm(m, dim=0), lambda m: spectral_norm(m)):
+        fastnn.manual_seed(1)
+        cpu = apply(nn.Linear(5, 4))
+        fastnn.manual_seed(1)
+        gpu = apply(nn.Linear(5, 4)).cuda()
+        y_cpu, y_gpu = cpu(x), gpu(xp.asarray(x))
+        assert isinstance(y_gpu, xp.ndarray)
+        np.testing.assert_allclose(y_gpu.get() if hasattr(y_gpu, "get") else y_gpu, y_cpu, rtol=1e-5, atol=1e-6)
+        cpu.backward(dy)
+        gpu.backward(xp.asarray(dy))
+        for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+            g = pg.grad.get() if hasattr(pg.grad, "get") else pg.grad
+            np.testing.assert_allclose(g, pc.grad, rtol=1e-5, atol=1e-6, err_msg=name)

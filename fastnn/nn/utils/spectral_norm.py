@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from ... import _device
 from ..._random import get_rng
 from ..module import check_float_arg, check_int
 from .weight_norm import _check_module_and_name, _check_parameter, _hooks, _install, _set_weight, _uninstall
@@ -23,7 +24,8 @@ __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
 
 def _normalize(x, eps: float):
     """torch.nn.functional.normalize(x, dim=0, eps=eps) of a vector: x / max(||x||, eps)."""
-    return x / max(float(np.sqrt(np.dot(x, x))), eps)
+    xp = _device.xp_of(x)
+    return x / max(float(xp.sqrt(xp.sum(x * x))), eps)
 
 
 class SpectralNorm:
@@ -38,7 +40,7 @@ class SpectralNorm:
 
     def reshape_weight_to_matrix(self, weight):
         if self.dim != 0:
-            weight = np.moveaxis(weight, self.dim, 0)
+            weight = _device.xp_of(weight).moveaxis(weight, self.dim, 0)
         return weight.reshape(weight.shape[0], -1)
 
     def compute_weight(self, module, do_power_iteration: bool):
@@ -51,7 +53,7 @@ class SpectralNorm:
                 v[...] = _normalize(weight_mat.T @ u, self.eps)
                 u[...] = _normalize(weight_mat @ v, self.eps)
         u, v = u.copy(), v.copy()  # constants of this step's backward (torch's clone)
-        sigma = np.dot(u, weight_mat @ v)
+        sigma = _device.xp_of(u).sum(u * (weight_mat @ v))
         return weight / sigma, (weight, u, v, sigma)
 
     def pre_forward(self, module) -> None:
@@ -60,11 +62,12 @@ class SpectralNorm:
 
     def post_backward(self, module, dw) -> None:
         weight, u, v, sigma = self._cache
-        outer = np.outer(u, v).reshape(self.reshape_weight_to_matrix(weight).shape)
+        xp = _device.xp_of(weight)
+        outer = (u[:, None] * v[None, :]).reshape(self.reshape_weight_to_matrix(weight).shape)
         # outer as W_mat, back to the weight's layout (axis dim first, then the others)
         shape = (weight.shape[self.dim],) + tuple(s for i, s in enumerate(weight.shape) if i != self.dim)
-        outer = np.moveaxis(outer.reshape(shape), 0, self.dim)
-        dot = np.sum(dw * weight)
+        outer = xp.moveaxis(outer.reshape(shape), 0, self.dim)
+        dot = xp.sum(dw * weight)
         module._parameters[self.name + "_orig"].add_grad(dw / sigma - (dot / (sigma * sigma)) * outer)
 
     def __deepcopy__(self, memo):

@@ -25,6 +25,7 @@ import types
 
 import numpy as np
 
+from ... import _device
 from ..module import Module, Parameter
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm"]
@@ -39,8 +40,9 @@ def _param(data, trainable: bool = True) -> Parameter:
     np.ascontiguousarray does; torch's weight_g for dim=None is 0-d)."""
     p = Parameter(data, trainable=trainable)
     if np.ndim(data) == 0:
-        p.data = np.array(data, dtype=p.data.dtype)
-        p._grad = np.zeros_like(p.data)
+        xp = np if isinstance(data, np.generic) else _device.xp_of(data)
+        p.data = xp.asarray(data, dtype=p.data.dtype).reshape(())
+        p._grad = xp.zeros_like(p.data)
     return p
 
 
@@ -124,10 +126,11 @@ def _check_parameter(module, name: str, func: str) -> Parameter:
 def _norm_except_dim(v, dim):
     """torch.norm_except_dim(v, 2, dim): the 2-norm over all axes but dim (keepdims), or over
     everything (a 0-d array) for dim None."""
+    xp = _device.xp_of(v)
     if dim is None:
-        return np.array(np.sqrt(np.sum(v * v)))
+        return xp.asarray(xp.sqrt(xp.sum(v * v)))
     axes = tuple(i for i in range(v.ndim) if i != dim)
-    return np.sqrt(np.sum(v * v, axis=axes, keepdims=True))
+    return xp.sqrt(xp.sum(v * v, axis=axes, keepdims=True))
 
 
 class WeightNorm:
@@ -153,7 +156,7 @@ class WeightNorm:
         axes = None if self.dim is None else tuple(i for i in range(v.ndim) if i != self.dim)
         keep = self.dim is not None
         # w = g v / n:  dg = <dw, v> / n;  dv = (g / n) (dw - v <dw, v> / n^2)
-        dot = np.sum(dw * v, axis=axes, keepdims=keep)
+        dot = _device.xp_of(v).sum(dw * v, axis=axes, keepdims=keep)
         module._parameters[self.name + "_g"].add_grad(dot / norm)
         module._parameters[self.name + "_v"].add_grad((g / norm) * (dw - v * (dot / (norm * norm))))
 
