@@ -144,18 +144,25 @@ def test_adafactor_follows_torch_step_by_step(hp, dtype):
                       ADAFACTOR_SHAPES, dtype, grad_fn, steps=25)
 
 
-def test_adafactor_each_option_changes_the_run():
-    """(So the comparisons above test what they name.)"""
-    grad_fn = _elementwise_grads(ADAFACTOR_SHAPES)
+def _final_values(cls, configs, shapes, make_grads, steps):
+    """For each hyperparameter set, the float64 parameters (flattened, concatenated) after
+    `steps` steps of cls on the gradients of make_grads(shapes)."""
+    grad_fn = make_grads(shapes)
     finals = []
-    for hp in ADAFACTOR_CONFIGS:
-        ps, _ = _params(ADAFACTOR_SHAPES, np.float64)
-        opt = Adafactor(ps, **hp)
-        for _ in range(25):
+    for hp in configs:
+        ps, _ = _params(shapes, np.float64)
+        opt = cls(ps, **hp)
+        for _ in range(steps):
             for p, g in zip(ps, grad_fn([p.data for p in ps])):
                 p.grad[...] = g
             opt.step()
         finals.append(np.concatenate([p.data.ravel() for p in ps]))
+    return finals
+
+
+def test_adafactor_each_option_changes_the_run():
+    """(So the comparisons above test what they name.)"""
+    finals = _final_values(Adafactor, ADAFACTOR_CONFIGS, ADAFACTOR_SHAPES, _elementwise_grads, 25)
     for hp, final in zip(ADAFACTOR_CONFIGS[1:], finals[1:]):
         if hp != {"eps": (0.0, 0.0)}:  # (an edge case: no floors, where these runs need none)
             assert np.abs(final - finals[0]).max() > 1e-6, hp
@@ -742,16 +749,7 @@ def test_muon_follows_torch_step_by_step(hp, dtype, exact_torch_products):
 
 def test_muon_each_option_changes_the_run():
     """(So the comparisons above test what they name.)"""
-    grad_fn = _matrix_grads(MUON_SHAPES)
-    finals = []
-    for hp in MUON_CONFIGS:
-        ps, _ = _params(MUON_SHAPES, np.float64)
-        opt = Muon(ps, **hp)
-        for _ in range(20):
-            for p, g in zip(ps, grad_fn([p.data for p in ps])):
-                p.grad[...] = g
-            opt.step()
-        finals.append(np.concatenate([p.data.ravel() for p in ps]))
+    finals = _final_values(Muon, MUON_CONFIGS, MUON_SHAPES, _matrix_grads, 20)
     for hp, final in zip(MUON_CONFIGS[1:], finals[1:]):
         if hp != {"lr": 0.02, "adjust_lr_fn": "original"}:  # (None is "original")
             assert np.abs(final - finals[0]).max() > 1e-6, hp
