@@ -528,6 +528,32 @@ def _metric_fns(metrics, loss_fn) -> list:
     return fns
 
 
+def _backward(model, loss_fn) -> None:
+    """Backward from the loss just computed; the model's input gradient is not needed."""
+    if getattr(model, "backward_can_skip_dx", False):
+        model.backward(loss_fn.backward(), need_dx=False)
+    else:
+        model.backward(loss_fn.backward())
+
+
+def _closure_step(model, optimizer, loss_fn, xb, yb):
+    """optimizer.step(closure) for an optimizer that re-evaluates the batch (LBFGS), as a PyTorch
+    loop does: (the loss before the step, the predictions it was computed from)."""
+    first = []
+
+    def closure():
+        optimizer.zero_grad()
+        pred = model(xb)
+        value = _loss_value(loss_fn, pred, yb)
+        _backward(model, loss_fn)
+        if not first:
+            first.append((value, pred.copy()))
+        return value
+
+    optimizer.step(closure)
+    return first[0]
+
+
 def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_size: int = 32,
         metrics="auto", callbacks=None, progress: bool = True, seed=None, shuffle: bool = True,
         drop_last: bool = False) -> History:
@@ -593,9 +619,13 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
             for cb in callbacks:
                 cb.on_train_batch_begin(batch_index)
             xb = _as_input(xb, model, device, protect)
-            optimizer.zero_grad()
-            pred = model(xb)
-            value = _loss_value(loss_fn, pred, _as_target(yb, device))
+            if getattr(optimizer, "requires_closure", False):  # LBFGS: step() evaluates the batch itself
+                value, pred = _closure_step(model, optimizer, loss_fn, xb, _as_target(yb, device))
+            else:
+                optimizer.zero_grad()
+                pred = model(xb)
+                value = _loss_value(loss_fn, pred, _as_target(yb, device))
+                _backward(model, loss_fn)
             if not math.isfinite(value):
                 bar.close({})
                 for cb in callbacks:  # e.g. EarlyStopping restores the best weights
@@ -605,11 +635,8 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
                                          "in this error's .history)")
                 err.history = history
                 raise err
-            if getattr(model, "backward_can_skip_dx", False):
-                model.backward(loss_fn.backward(), need_dx=False)  # the input gradient is not needed
-            else:
-                model.backward(loss_fn.backward())
-            optimizer.step()
+            if not getattr(optimizer, "requires_closure", False):
+                optimizer.step()
             nb = xb.shape[0]
             total_loss += value * nb
             count += nb

@@ -316,3 +316,36 @@ def test_early_stopping_never_stops_at_epoch_zero_as_keras(patience, restore):
     assert es.stop_training and es.stopped_epoch == 1
     es.on_train_end()
     np.testing.assert_array_equal(model.weight.data, first if restore else first + 1.0)
+
+
+def test_fit_passes_a_closure_to_lbfgs_as_a_pytorch_loop_does():
+    """fit with LBFGS: each batch is step(closure), the closure zeroing, forward, loss, backward;
+    the same parameters and per-batch losses as that loop written by hand."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((48, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3 + 0.01 * rng.standard_normal((48, 1))
+
+    def make():
+        fastnn.manual_seed(0)
+        model = nn.Linear(3, 1).to(dtype=np.float64)
+        return model, optim.LBFGS(model.parameters(), lr=1, max_iter=5, line_search_fn="strong_wolfe")
+
+    model, opt = make()
+    history = fastnn.fit(model, opt, "mse", (x, y), epochs=2, batch_size=16, shuffle=False, progress=False)
+    ref, ref_opt = make()
+    loss_fn = nn.MSELoss()
+    losses = []
+    for _ in range(2):
+        epoch = []
+        for i in range(0, 48, 16):
+            def closure():
+                ref_opt.zero_grad()
+                value = loss_fn(ref(x[i:i + 16]), y[i:i + 16])
+                ref.backward(loss_fn.backward())
+                return value
+            epoch.append(ref_opt.step(closure))
+        losses.append(np.mean(epoch))
+    np.testing.assert_array_equal(model.weight.data, ref.weight.data)
+    np.testing.assert_array_equal(model.bias.data, ref.bias.data)
+    np.testing.assert_allclose(history.history["loss"], losses, rtol=1e-12)
+    assert history.history["loss"][1] < 1e-2 < history.history["loss"][0]

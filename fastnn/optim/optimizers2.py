@@ -364,6 +364,8 @@ class LBFGS(Optimizer):
         self._set_param(x)
         return loss, flat_grad
 
+    requires_closure = True  # fit passes its batch's closure to step
+
     def step(self, closure):
         """Up to ``max_iter`` L-BFGS iterations (see the class); ``closure()`` zeroes the gradients,
         computes the loss and its gradients, and returns the loss. Returns its first result."""
