@@ -85,6 +85,11 @@ def save(model: Module, path) -> None:
 
     _files.check_destination(path)  # before any work: the error names path, not a .part file
     state = model.state_dict()
+    for key, value in state.items():
+        if _device.device_of(value) is None:  # a get_extra_state() returning something else
+            raise TypeError(f"save: state_dict[{key!r}] is a {type(value).__name__}; the model file "
+                            "holds arrays only (return an array from get_extra_state, or save "
+                            "model.state_dict() with pickle)")
     shared_modules, shared_parameters = _sharing(model)
     header = {"format": FORMAT, "version": VERSION, "fastnn_version": __version__,
               "dtype": str(np.dtype(model.dtype)), "architecture": layer_to_config(model), "keys": list(state),

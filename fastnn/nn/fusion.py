@@ -27,6 +27,7 @@ from __future__ import annotations
 from .. import ops
 from .activation import ReLU, Tanh
 from .layers import Linear, MaxPool2d
+from .module import has_hooks
 
 __all__ = ["plan_step"]
 
@@ -107,6 +108,8 @@ def plan_step(layers, i):
     or (layers[i], 1) when it runs alone."""
     layer = layers[i]
     nxt = layers[i + 1] if i + 1 < len(layers) else None
+    if nxt is None or has_hooks(layer) or has_hooks(nxt):  # hooks need each layer's own calls
+        return layer, 1
     if type(layer) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices and nxt.dilation == (1, 1):
         return ReluMaxPool(layer, nxt), 2
     if type(layer) is Linear and type(nxt) is ReLU:

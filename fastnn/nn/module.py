@@ -8,15 +8,21 @@ only what backward needs) and ``backward(dy)`` (returning dx and accumulating in
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
-from typing import Callable, Iterator, NamedTuple
+import types
+from collections import OrderedDict
+from typing import Callable, Iterator, Mapping, NamedTuple, TypeVar
 
 import numpy as np
 
 from .. import _device
 from .._device import CPU, CUDA
+from ..hooks import RemovableHandle, add_hook
 
-__all__ = ["Parameter", "Buffer", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair"]
+__all__ = ["Parameter", "Buffer", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair",
+           "has_hooks"]
 
 # Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
 LAYER_REGISTRY: dict[str, type] = {}
@@ -255,15 +261,35 @@ class Module:
     # value, as PyTorch's BatchNorm fills in a missing num_batches_tracked.
     _optional_state: tuple = ()
 
+    # torch.nn.Module's class attributes (nothing in fastnn reads them)
+    dump_patches: bool = False
+    call_super_init: bool = False
+    T_destination = TypeVar("T_destination", bound=dict)
+    _version: int = 1
+
+    # Hook registries (torch's attribute names); an instance gets its own dicts in __init__,
+    # these empty read-only ones stand in for an instance made without it.
+    _forward_pre_hooks = _forward_pre_hooks_with_kwargs = types.MappingProxyType({})
+    _forward_hooks = _forward_hooks_with_kwargs = _forward_hooks_always_called = types.MappingProxyType({})
+    _backward_pre_hooks = _backward_hooks = types.MappingProxyType({})
+    _state_dict_pre_hooks = _state_dict_hooks = types.MappingProxyType({})
+    _load_state_dict_pre_hooks = _load_state_dict_post_hooks = types.MappingProxyType({})
+    _is_full_backward_hook = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[cls.__name__] = cls
+        bw = cls.__dict__.get("backward")
+        if isinstance(bw, types.FunctionType) and not hasattr(bw, "_fastnn_hooked"):
+            cls.backward = _hookable_backward(bw)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
+        for name in _HOOK_DICTS:
+            object.__setattr__(self, name, OrderedDict())
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -352,6 +378,47 @@ class Module:
             mod = mod._modules[part]
         return mod
 
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at a dotted path (``"features.0.weight"``), as PyTorch's; AttributeError
+        naming what is not there, or what is not a Parameter."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        if name not in mod._parameters:
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return mod._parameters[name]
+
+    def get_buffer(self, target: str):
+        """The buffer array at a dotted path (``"bn.running_mean"``), as PyTorch's."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        if name not in mod._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return mod._buffers[name]
+
+    def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
+        """Put ``module`` at a dotted path (``"features.0"``), as PyTorch's: the parents must
+        exist; ``strict=True`` only replaces an existing child. ValueError for an empty target,
+        AttributeError for a missing parent or (strict) child."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{type(parent).__name__} has no attribute `{name}`")
+        if hasattr(parent, name) and name not in parent._modules:
+            raise AttributeError(f"`{name}` is not an nn.Module")
+        setattr(parent, name, module)
+
+    def register_module(self, name: str, module: "Module") -> None:
+        """Alias of ``add_module`` (PyTorch's)."""
+        self.add_module(name, module)
+
     # ---- computation -------------------------------------------------------------------
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -361,11 +428,148 @@ class Module:
 
     def __call__(self, x, *args, **kwargs):
         """forward(x, ...): further arguments (a second input, masks, states) go to forward, as
-        torch's Module.__call__ passes them."""
+        torch's Module.__call__ passes them; forward pre-hooks and hooks run around it."""
+        if self._forward_pre_hooks or self._forward_hooks:
+            return self._call_with_hooks((x, *args), kwargs)
         y = self.forward(x, *args, **kwargs)
         if _summary_records is not None:
             _summary_records.append((self, getattr(y, "shape", None)))
         return y
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict):
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                out = hook(self, args, kwargs)
+                if out is not None:
+                    if not (isinstance(out, tuple) and len(out) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, "
+                                           f"new_kwargs), but got {out}.")
+                    args, kwargs = out
+            else:
+                out = hook(self, args)
+                if out is not None:
+                    args = out if isinstance(out, tuple) else (out,)
+        called = set()
+        try:
+            y = self.forward(*args, **kwargs)
+            for hook_id, hook in list(self._forward_hooks.items()):
+                called.add(hook_id)
+                if hook_id in self._forward_hooks_with_kwargs:
+                    out = hook(self, args, kwargs, y)
+                else:
+                    out = hook(self, args, y)
+                if out is not None:
+                    y = out
+        except Exception:
+            # always_call hooks run even when forward (or an earlier hook) raised, as torch's;
+            # the original exception is the one that propagates
+            for hook_id, hook in list(self._forward_hooks.items()):
+                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                    try:
+                        if hook_id in self._forward_hooks_with_kwargs:
+                            hook(self, args, kwargs, None)
+                        else:
+                            hook(self, args, None)
+                    except Exception:
+                        pass
+            raise
+        if _summary_records is not None:
+            _summary_records.append((self, getattr(y, "shape", None)))
+        return y
+
+    # ---- hooks -------------------------------------------------------------------------
+    def _own_hooks(self, name: str) -> OrderedDict:
+        d = self.__dict__.get(name)
+        if d is None:  # an instance made without Module.__init__
+            d = OrderedDict()
+            object.__setattr__(self, name, d)
+        return d
+
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` before every ``module(...)`` call (args: the positional inputs
+        as a tuple); a return value other than None replaces the inputs (a single value is
+        wrapped in a tuple). ``with_kwargs=True``: ``hook(module, args, kwargs)`` returning None
+        or ``(new_args, new_kwargs)``. ``prepend``: run before the hooks already registered.
+        Hooks run on ``module(x)``, not on a direct ``module.forward(x)`` (torch's rule); a layer
+        with hooks is not fused with its neighbour inside a Sequential. Returns a handle whose
+        ``remove()`` unregisters the hook."""
+        hooks = self._own_hooks("_forward_pre_hooks")
+        kw = self._own_hooks("_forward_pre_hooks_with_kwargs")
+        handle = add_hook(hooks, hook, prepend, extra=(kw,))
+        if with_kwargs:
+            kw[handle.id] = True
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` after every ``module(...)`` call; a return value other
+        than None replaces the output. ``with_kwargs=True``: ``hook(module, args, kwargs, output)``.
+        ``always_call=True``: also called (with output None) when forward raised, the exception
+        then propagating. Returns a removable handle (see register_forward_pre_hook)."""
+        hooks = self._own_hooks("_forward_hooks")
+        kw = self._own_hooks("_forward_hooks_with_kwargs")
+        always = self._own_hooks("_forward_hooks_always_called")
+        handle = add_hook(hooks, hook, prepend, extra=(kw, always))
+        if with_kwargs:
+            kw[handle.id] = True
+        if always_call:
+            always[handle.id] = True
+        return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` before every ``module.backward(dy)``: grad_output is the
+        tuple ``(dy,)`` (dy itself when backward takes a tuple); a return value other than None
+        (a tuple of the same length) replaces it. Returns a removable handle."""
+        return self._add_backward_hook("_backward_pre_hooks", hook, prepend, full=None)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` after every ``module.backward(dy)``:
+        grad_input is ``(dx,)`` (the tuple backward returns for several inputs; ``(None,)``
+        where backward skipped dx, as fit asks of the first layer), grad_output ``(dy,)``; a
+        return value other than None (a tuple of the same length) replaces grad_input, i.e.
+        what backward returns. Hooks run when backward is called on the module, by a container
+        or by hand. Returns a removable handle."""
+        return self._add_backward_hook("_backward_hooks", hook, prepend, full=True)
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        """The deprecated non-full backward hook: in fastnn each layer's backward is one step,
+        so it sees what a full backward hook sees. It cannot be mixed with full hooks on one
+        module (torch's RuntimeError)."""
+        return self._add_backward_hook("_backward_hooks", hook, False, full=False)
+
+    def _add_backward_hook(self, name: str, hook, prepend: bool, full) -> RemovableHandle:
+        if full is not None:
+            if self._is_full_backward_hook is not None and self._is_full_backward_hook != full \
+                    and self._backward_hooks:
+                raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a "
+                                   "single Module. Please use only one of them.")
+            object.__setattr__(self, "_is_full_backward_hook", full)
+        handle = add_hook(self._own_hooks(name), hook, prepend)
+        object.__setattr__(self, "_bw_hooked", True)
+        return handle
+
+    def register_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` before ``state_dict()`` collects this module's entries."""
+        return add_hook(self._own_hooks("_state_dict_pre_hooks"), hook)
+
+    def register_state_dict_post_hook(self, hook) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` after this module's entries (its
+        children's included) are in ``state_dict``; it may change the dict in place and must
+        return None."""
+        return add_hook(self._own_hooks("_state_dict_hooks"), hook)
+
+    def register_load_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before ``load_state_dict`` loads anything. It may edit
+        ``state_dict`` (a copy of the caller's: rename or convert old keys) and append messages
+        to ``error_msgs`` (each one makes the load fail with them)."""
+        return add_hook(self._own_hooks("_load_state_dict_pre_hooks"), hook)
+
+    def register_load_state_dict_post_hook(self, hook) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` after ``load_state_dict`` loaded the matching keys;
+        it may remove entries from ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in
+        place (a strict load fails on what is left) and must return None."""
+        return add_hook(self._own_hooks("_load_state_dict_post_hooks"), hook)
 
     # ---- traversal ---------------------------------------------------------------------
     def children(self) -> list["Module"]:
@@ -500,8 +704,8 @@ class Module:
             self._cast_to(dtype)
         return self
 
-    def _move_to(self, device: str) -> None:
-        for mod in self.modules():
+    def _move_to(self, device: str, recurse: bool = True) -> None:
+        for mod in (self.modules() if recurse else [self]):
             for p in mod._parameters.values():
                 p._move(device)
             for name, b in list(mod._buffers.items()):
@@ -546,6 +750,46 @@ class Module:
     def double(self) -> "Module":
         return self.to(np.float64)
 
+    def type(self, dst_type) -> "Module":
+        """Cast parameters and floating buffers to ``dst_type`` (float32 or float64), as
+        ``to(dtype)``. Returns self."""
+        return self.to(dst_type)
+
+    def half(self) -> "Module":
+        """Not offered: fastnn's kernels compute in float32 and float64 (TypeError saying so)."""
+        raise TypeError("fastnn computes in float32 or float64; half precision (float16) is not "
+                        "supported: use model.float() or model.double()")
+
+    def bfloat16(self) -> "Module":
+        """Not offered (NumPy has no bfloat16): TypeError saying so."""
+        raise TypeError("fastnn computes in float32 or float64; bfloat16 is not supported: use "
+                        "model.float() or model.double()")
+
+    def share_memory(self) -> "Module":
+        """No effect: fastnn's arrays live in this process (nothing to move to shared memory)."""
+        return self
+
+    def to_empty(self, *, device=None, recurse: bool = True) -> "Module":
+        """Move to ``device`` (torch's: new uninitialized storage there; fastnn keeps the values,
+        which is one valid content of uninitialized memory). ``recurse=False``: only this
+        module's own parameters and buffers. Returns self."""
+        if device is None:
+            return self
+        self._move_to(_device.parse(device), recurse=recurse)
+        return self
+
+    def _no_backend(self, name: str):
+        raise RuntimeError(f"fastnn runs on 'cpu' and 'cuda'; there is no {name} backend")
+
+    def ipu(self, device=None) -> "Module":
+        self._no_backend("ipu")
+
+    def xpu(self, device=None) -> "Module":
+        self._no_backend("xpu")
+
+    def mtia(self, device=None) -> "Module":
+        self._no_backend("mtia")
+
     def float(self) -> "Module":
         return self.to(np.float32)
 
@@ -568,26 +812,84 @@ class Module:
             for name in list(mod._parameters) + [b for b in mod._buffers if b not in skip]:
                 yield (f"{mod_name}.{name}" if mod_name else name), mod, name
 
-    def state_dict(self) -> dict[str, np.ndarray]:
+    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False) -> dict:
         """Copies of every parameter and persistent buffer, by dotted name, in a deterministic
-        order, on the model's device (CuPy arrays for a model on "cuda", as PyTorch;
-        ``fastnn.save`` writes host copies)."""
-        return {key: (mod._parameters[name].data if name in mod._parameters else mod._buffers[name]).copy()
-                for key, mod, name in self._state_items()}
+        order (own entries, then the children's, depth first), on the model's device (CuPy
+        arrays for a model on "cuda", as PyTorch; ``fastnn.save`` writes host copies).
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        PyTorch's keywords: ``destination`` (a dict to fill and return), ``prefix`` (put before
+        every key), ``keep_vars=True`` (the Parameter objects and buffer arrays themselves, not
+        copies). A module whose class overrides ``get_extra_state`` adds ``<prefix>_extra_state``.
+        State-dict pre-hooks run before a module's entries are collected, post-hooks after its
+        subtree's."""
+        if destination is None:
+            destination = {}
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str. Received: prefix={prefix!r}")
+        self._save_state(destination, prefix, bool(keep_vars))
+        return destination
+
+    def _save_state(self, dest: dict, prefix: str, keep_vars: bool) -> None:
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self, prefix, keep_vars)
+        skip = self.__dict__.get("_non_persistent", ())
+        for name, p in self._parameters.items():
+            dest[prefix + name] = p if keep_vars else p.data.copy()
+        for name, b in self._buffers.items():
+            if name not in skip:
+                dest[prefix + name] = b if keep_vars else b.copy()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            dest[prefix + _EXTRA_STATE] = self.get_extra_state()
+        for name, child in self._modules.items():
+            child._save_state(dest, f"{prefix}{name}.", keep_vars)
+        for hook in list(self._state_dict_hooks.values()):
+            if hook(self, dest, prefix, {"version": self._version}) is not None:
+                raise RuntimeError("state_dict post-hook must return None.")
+
+    def _state_items(self):
+        """(key, module, name) of every saved parameter and persistent buffer, at every place
+        of the module tree (a shared layer under each of its names, as PyTorch's state_dict)."""
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
+            skip = mod.__dict__.get("_non_persistent", ())
+            for name in list(mod._parameters) + [b for b in mod._buffers if b not in skip]:
+                yield (f"{mod_name}.{name}" if mod_name else name), mod, name
+
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy values in: values are cast to the model's dtype for floating arrays and copied
         onto the model's device whichever device they are on, as PyTorch's. ``strict`` (the
         default) needs exactly the model's keys; ``strict=False`` loads the keys both have and
         returns the others as ``IncompatibleKeys(missing_keys, unexpected_keys)`` (PyTorch's).
         A shape or dtype kind that differs raises StateDictError either way, before anything
-        is copied (the model is never left half loaded)."""
-        if not isinstance(state, dict):
-            raise TypeError(f"state_dict must be a dict of arrays, got {type(state).__name__}")
+        is copied (the model is never left half loaded).
+
+        ``assign=True`` (torch's): each parameter / buffer takes the given array itself (on the
+        model's device, C-contiguous, float32 or float64 kept) instead of a copy into the old one.
+        Load-state-dict pre-hooks see a copy of the dict first (and may edit it); post-hooks see
+        the IncompatibleKeys after the matching keys are loaded (and may clear entries), and a
+        strict load with post-hooks then fails on what they left, as torch's (the matching keys
+        are loaded by then). A class overriding ``set_extra_state`` gets ``<prefix>_extra_state``."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict must be a dict of arrays (dict-like), got {type(state_dict).__name__}")
+        state = dict(state_dict)
+        missing: list = []
+        unexpected: list = []
+        error_msgs: list = []
+        modules = list(self.named_modules(remove_duplicate=False))
+        for mod_name, mod in modules:
+            for hook in list(mod._load_state_dict_pre_hooks.values()):
+                hook(mod, state, f"{mod_name}." if mod_name else "", {"version": mod._version}, strict,
+                     missing, unexpected, error_msgs)
+        if error_msgs:
+            raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                                 + "\n\t".join(error_msgs))
         targets = {key: (mod, name) for key, mod, name in self._state_items()}
-        missing = [k for k, (mod, name) in targets.items() if k not in state and name not in mod._optional_state]
-        unexpected = [k for k in state if k not in targets]
-        if strict and (missing or unexpected):
+        extra = {(f"{n}." if n else "") + _EXTRA_STATE: mod for n, mod in modules
+                 if type(mod).set_extra_state is not Module.set_extra_state}
+        missing += [k for k, (mod, name) in targets.items() if k not in state and name not in mod._optional_state]
+        missing += [k for k in extra if k not in state and strict]
+        unexpected += [k for k in state if k not in targets and k not in extra]
+        post = [(mod, hook) for _, mod in modules for hook in mod._load_state_dict_post_hooks.values()]
+        if strict and (missing or unexpected) and not post:
             raise StateDictError(f"state_dict does not match {type(self).__name__}: missing keys {missing}, "
                                  f"unexpected keys {unexpected}")
         loaded = [(key, mod, name) for key, (mod, name) in targets.items() if key in state]
@@ -600,9 +902,35 @@ class Module:
             if value.dtype.kind != current.dtype.kind and not (value.dtype.kind in "iu" and current.dtype.kind in "iu"):
                 raise StateDictError(f"state_dict[{key!r}] has dtype {value.dtype}, the model expects {current.dtype}")
         for key, mod, name in loaded:
-            target = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
-            _device.copy_into(target, state[key])
-        return IncompatibleKeys(missing, unexpected)
+            if assign:
+                _assign_state(mod, name, state[key])
+            else:
+                target = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
+                _device.copy_into(target, state[key])
+        for key, mod in extra.items():
+            if key in state:
+                mod.set_extra_state(state[key])
+        result = IncompatibleKeys(missing, unexpected)
+        for mod, hook in post:
+            if hook(mod, result) is not None:
+                raise RuntimeError("Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                                   "expected to return new values; change the incompatible keys in place.")
+        if strict and (result.missing_keys or result.unexpected_keys):
+            raise StateDictError(f"state_dict does not match {type(self).__name__}: missing keys "
+                                 f"{result.missing_keys}, unexpected keys {result.unexpected_keys}")
+        return result
+
+    def get_extra_state(self):
+        """State beyond parameters and buffers for ``state_dict`` (torch's): override it and
+        ``set_extra_state`` together; ``state_dict`` then holds ``<prefix>_extra_state``. (fastnn.save
+        stores it only when it is an array.)"""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. "
+                           "Please override get_extra_state() in the module class.")
+
+    def set_extra_state(self, state) -> None:
+        """Receives what ``get_extra_state`` returned, from ``load_state_dict`` (torch's)."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called. "
+                           "Please override set_extra_state() in the module class.")
 
     # ---- description -------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -754,3 +1082,98 @@ class Module:
 
 # Set by Module.summary while it runs a forward pass; __call__ appends (module, output shape).
 _summary_records = None
+
+_EXTRA_STATE = "_extra_state"
+
+
+def _assign_state(mod, name: str, value) -> None:
+    """load_state_dict(assign=True): the array itself becomes the parameter's / buffer's value."""
+    device = mod._parameters[name].device if name in mod._parameters else _device.device_of(mod._buffers[name])
+    value = value if _device.device_of(value) else np.asarray(value)
+    if _device.device_of(value) != device:
+        value = _device.move(value, device)
+    xp = _device.xp_of(value)
+    if value.dtype.kind == "f" and value.dtype not in (np.float32, np.float64):
+        value = value.astype(np.float32)
+    value = xp.ascontiguousarray(value) if value.ndim else value
+    if name in mod._parameters:
+        mod._parameters[name].data = value
+    else:
+        setattr(mod, name, value)
+
+
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+               "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_pre_hooks",
+               "_backward_hooks", "_state_dict_pre_hooks", "_state_dict_hooks",
+               "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
+
+
+def has_hooks(module) -> bool:
+    """True when a forward or backward hook is registered on module (Sequential then runs it
+    unfused, so that its own forward and backward, and so its hooks, are called)."""
+    return bool(module._forward_pre_hooks or module._forward_hooks or module._backward_pre_hooks
+                or module._backward_hooks)
+
+
+def _hookable_backward(fn):
+    """Wrap a Module subclass's backward so that backward hooks registered on an instance run
+    around it. Without hooks the cost is one dict lookup; a backward that calls super().backward
+    runs the hooks once (the outer call), as the flag is lowered while they run."""
+
+    @functools.wraps(fn)
+    def backward(self, *args, **kwargs):
+        if self.__dict__.get("_bw_hooked") is not True:
+            return fn(self, *args, **kwargs)
+        return _run_backward_hooks(self, fn, args, kwargs)
+
+    backward._fastnn_hooked = True
+    names = list(inspect.signature(fn).parameters)
+    fn._fastnn_grad_name = names[1] if len(names) > 1 else None
+    return backward
+
+
+def _check_grads(kind: str, what: str, out, expected: int) -> tuple:
+    if not isinstance(out, (tuple, list)):
+        raise TypeError(f"backward {kind}hook must return None or a tuple of gradients, got {type(out).__name__}")
+    if len(out) != expected:
+        raise RuntimeError(f"backward {kind}hook returned an invalid number of {what}, got {len(out)}, "
+                           f"but expected {expected}")
+    return tuple(out)
+
+
+def _run_backward_hooks(self, fn, args, kwargs):
+    pre, post = self._backward_pre_hooks, self._backward_hooks
+    if not (pre or post):  # every hook removed since: back to the plain path
+        object.__setattr__(self, "_bw_hooked", False)
+        return fn(self, *args, **kwargs)
+    if args:
+        dy = args[0]
+
+        def call(d):
+            return fn(self, d, *args[1:], **kwargs)
+    else:  # backward(dy=...): the gradient is the function's first argument, by name
+        name = fn._fastnn_grad_name
+        if name not in kwargs:
+            return fn(self, **kwargs)  # (the TypeError of the call itself)
+        dy = kwargs[name]
+
+        def call(d):
+            return fn(self, **{**kwargs, name: d})
+    many = isinstance(dy, tuple)
+    grad_output = dy if many else (dy,)
+    for hook in list(pre.values()):
+        out = hook(self, grad_output)
+        if out is not None:
+            grad_output = _check_grads("pre ", "grad_output", out, len(grad_output))
+    object.__setattr__(self, "_bw_hooked", "running")
+    try:
+        dx = call(grad_output if many else grad_output[0])
+    finally:
+        object.__setattr__(self, "_bw_hooked", True)
+    several = isinstance(dx, tuple)
+    grad_input = dx if several else (dx,)
+    for hook in list(post.values()):
+        out = hook(self, grad_input, grad_output)
+        if out is not None:
+            grad_input = _check_grads("", "grad_input", out, len(grad_input))
+    return grad_input if several else grad_input[0]

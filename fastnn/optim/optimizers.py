@@ -32,12 +32,18 @@ keys (fastnn's before they existed) loads, the groups keeping their values."""
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
 import math
 import numbers
+import types
+from collections import OrderedDict
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .. import _device, ops
+from ..hooks import RemovableHandle, add_hook
 from ..nn.module import Module, Parameter
 from ..ops.optim import _run as _run_fused
 from ..reference import optim as _ref
@@ -156,13 +162,87 @@ def _validate_impl_flags(group: dict) -> None:
             "does not do (torch refuses it for CPU parameters too). Received: capturable=True")
 
 
+# torch.optim.optimizer's type aliases of step hooks
+OptimizerPreHook = Callable[..., Optional[tuple]]
+OptimizerPostHook = Callable[..., None]
+
+# Step hooks of every optimizer (torch.optim.optimizer.register_optimizer_step_pre_hook / post)
+_global_optimizer_pre_hooks: OrderedDict = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """``hook(optimizer, args, kwargs)`` before the ``step`` of every optimizer (before its own
+    pre-hooks); it may return ``(new_args, new_kwargs)``."""
+    return add_hook(_global_optimizer_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """``hook(optimizer, args, kwargs)`` after the ``step`` of every optimizer (after its own post-hooks)."""
+    return add_hook(_global_optimizer_post_hooks, hook)
+
+
+def _hookable_step(fn):
+    """Wrap an optimizer's ``step`` so that step pre- / post-hooks run around it (torch's
+    ``Optimizer.profile_hook_step``). Without hooks the cost is one dict lookup; a step calling
+    ``super().step()`` runs the hooks once (the outer call)."""
+
+    @functools.wraps(fn)
+    def step(self, *args, **kwargs):
+        if self.__dict__.get("_step_hooked") is not True and not (
+                _global_optimizer_pre_hooks or _global_optimizer_post_hooks) or self.__dict__.get("_step_running"):
+            return fn(self, *args, **kwargs)
+        for hook in list(itertools.chain(_global_optimizer_pre_hooks.values(),
+                                         self._optimizer_step_pre_hooks.values())):
+            out = hook(self, args, kwargs)
+            if out is not None:
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise RuntimeError(f"{hook} must return None or a tuple of (new_args, new_kwargs), "
+                                       f"but got {out}.")
+                args, kwargs = out
+        self.__dict__["_step_running"] = True
+        try:
+            result = fn(self, *args, **kwargs)
+        finally:
+            self.__dict__["_step_running"] = False
+        for hook in list(itertools.chain(self._optimizer_step_post_hooks.values(),
+                                         _global_optimizer_post_hooks.values())):
+            hook(self, args, kwargs)
+        return result
+
+    step._fastnn_hooked = True
+    return step
+
+
+_OPTIMIZER_HOOK_DICTS = ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
+                         "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
+                         "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks")
+
+
 class Optimizer:
     """Base class. ``params``: a Module, an iterable of Parameters, or a list of dicts
     ``{"params": [...], <hyperparameter>: value}`` (parameter groups, PyTorch style). Parameters
     may come named, as ``(name, Parameter)`` pairs (``Module.named_parameters()``): the group then
     keeps the names in ``"param_names"``, as PyTorch's does (in every group or in none)."""
 
+    # empty read-only stand-ins for an instance made without Optimizer.__init__
+    _optimizer_step_pre_hooks = _optimizer_step_post_hooks = types.MappingProxyType({})
+    _optimizer_state_dict_pre_hooks = _optimizer_state_dict_post_hooks = types.MappingProxyType({})
+    _optimizer_load_state_dict_pre_hooks = _optimizer_load_state_dict_post_hooks = types.MappingProxyType({})
+
+    OptimizerPreHook = OptimizerPreHook
+    OptimizerPostHook = OptimizerPostHook
+    profile_hook_step = staticmethod(_hookable_step)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if isinstance(step, types.FunctionType) and not hasattr(step, "_fastnn_hooked"):
+            cls.step = _hookable_step(step)
+
     def __init__(self, params, defaults: dict):
+        for name in _OPTIMIZER_HOOK_DICTS:
+            setattr(self, name, OrderedDict())
         self.defaults = dict(defaults)
         if isinstance(params, Module):
             params = params.parameters()
@@ -238,6 +318,44 @@ class Optimizer:
         for g in self.param_groups:
             g["lr"] = _num("lr", value)
 
+    # ---- hooks (torch.optim.Optimizer's) ------------------------------------------------
+    def _own_hooks(self, name: str) -> OrderedDict:
+        d = self.__dict__.get(name)
+        if d is None:
+            d = self.__dict__[name] = OrderedDict()
+        return d
+
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` before every ``step(...)``; returning
+        ``(new_args, new_kwargs)`` replaces the arguments. Returns a handle whose ``remove()``
+        unregisters it."""
+        handle = add_hook(self._own_hooks("_optimizer_step_pre_hooks"), hook)
+        self.__dict__["_step_hooked"] = True
+        return handle
+
+    def register_step_post_hook(self, hook) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` after every ``step(...)``."""
+        handle = add_hook(self._own_hooks("_optimizer_step_post_hooks"), hook)
+        self.__dict__["_step_hooked"] = True
+        return handle
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` before ``state_dict()`` builds its dict."""
+        return add_hook(self._own_hooks("_optimizer_state_dict_pre_hooks"), hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` after ``state_dict()``; a dict returned replaces it."""
+        return add_hook(self._own_hooks("_optimizer_state_dict_post_hooks"), hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` before ``load_state_dict`` (on a shallow copy of the
+        caller's dict); a dict returned is loaded instead."""
+        return add_hook(self._own_hooks("_optimizer_load_state_dict_pre_hooks"), hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` after ``load_state_dict`` loaded everything."""
+        return add_hook(self._own_hooks("_optimizer_load_state_dict_post_hooks"), hook, prepend)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Every parameter's ``zero_grad(set_to_none)``. As PyTorch's, only a parameter that has a
         gradient is touched: with ``set_to_none=False`` it gets zeros (which a step does apply),
@@ -288,11 +406,18 @@ class Optimizer:
         """{"state": {param index: {slot: array or number}}, "param_groups": [hyperparameters +
         "params": [indices]]}; indices count parameters across groups in order (PyTorch). The
         arrays are copies; a parameter without slots (SGD without momentum) has no entry."""
+        for hook in list(self._optimizer_state_dict_pre_hooks.values()):
+            hook(self)
         index = {id(p): i for i, p in enumerate(self._all_params())}
         state = {index[id(p)]: {k: _copy_slot(v) for k, v in s.items()} for p, s in self.state.items() if s}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
-        return {"state": state, "param_groups": groups}
+        out = {"state": state, "param_groups": groups}
+        for hook in list(self._optimizer_state_dict_post_hooks.values()):
+            new = hook(self, out)
+            if new is not None:
+                out = new
+        return out
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Resume from ``state_dict()``'s output: copies of its slots, on each parameter's device,
@@ -300,6 +425,11 @@ class Optimizer:
         the group's value. ValueError, before anything changes, when its groups differ in number
         or size from this optimizer's (PyTorch's); the errors of the constructor, also before,
         for implementation switches fastnn refuses (``capturable=True`` of a CUDA run, ...)."""
+        state_dict = dict(state_dict)  # a pre-hook may edit it; the caller's stays as it was
+        for hook in list(self._optimizer_load_state_dict_pre_hooks.values()):
+            new = hook(self, state_dict)
+            if new is not None:
+                state_dict = new
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"the state_dict has {len(groups)} parameter groups, this optimizer "
@@ -323,6 +453,8 @@ class Optimizer:
                     g[k] = copy.deepcopy(v)  # (a list in the state_dict must not become the group's)
         self.state = new_state
         self._state_device = {p: p.device for p in new_state}
+        for hook in list(self._optimizer_load_state_dict_post_hooks.values()):
+            hook(self)
 
     def _slot_shape(self, p: Parameter, key: str) -> tuple:
         """The shape ``load_state_dict`` expects of the array slot ``key`` of p's state: p's own
@@ -349,6 +481,9 @@ class Optimizer:
         hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
                           if k not in ("params", "param_names"))
         return f"{type(self).__name__}({hyper})"
+
+
+Optimizer.step = _hookable_step(Optimizer.step)
 
 
 class SGD(Optimizer):
