@@ -140,8 +140,16 @@ def _batches(data, batch_size, rng=None, name="train", drop_last=False):
         raise TypeError(f"{name} must be (x, y) arrays or an iterable of (x, y) batches, "
                         f"got {type(data).__name__}") from None
     n = None
-    if hasattr(data, "dataset") and hasattr(data.dataset, "__len__"):
-        n = len(data.dataset)
+    # the samples an epoch visits (for the progress bar): the loader's sampler's (a
+    # SubsetRandomSampler covers part of the dataset), else the dataset's
+    for source in (getattr(data, "sampler", None), getattr(data, "dataset", None)):
+        try:
+            n = len(source) if source is not None and hasattr(source, "__len__") else None
+        except TypeError:  # an IterableDataset's sampler has no length
+            n = None
+        if n is not None:
+            break
+    if n is not None:
         size = getattr(data, "batch_size", None)
         if getattr(data, "drop_last", False) and isinstance(size, int) and size > 0:
             n -= n % size  # the samples the loader actually gives

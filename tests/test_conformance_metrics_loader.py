@@ -315,10 +315,13 @@ def test_bad_batch_size_raises_as_torch(batch_size):
         DataLoader(_xy(4), batch_size=batch_size)
 
 
-def test_batch_size_none_is_not_unbatched_loading():
-    # torch: batch_size=None yields single samples; fastnn loads batches by index arrays only
-    with pytest.raises(ValueError, match="got batch_size=None"):
-        DataLoader(_xy(4), batch_size=None)
+def test_batch_size_none_is_unbatched_loading():
+    # as torch: batch_size=None yields single samples, converted with default_convert
+    x, y = _xy(4)
+    samples = list(DataLoader((x, y), batch_size=None))
+    assert len(samples) == 4 and all(isinstance(s, list) and len(s) == 2 for s in samples)
+    np.testing.assert_array_equal(samples[2][0], x[2])
+    assert samples[2][1].shape == () and samples[2][1] == 2
 
 
 def test_shuffle_with_drop_last_drops_different_samples_each_epoch():
@@ -373,14 +376,18 @@ def test_dataset_returning_a_list_gives_pairs():
     np.testing.assert_array_equal(out[0][1], y * 2)
 
 
-def test_list_of_samples_is_refused_with_a_hint():
+def test_list_of_samples_is_read_as_torch_does():
     torch = pytest.importorskip("torch")
     from torch.utils.data import DataLoader as TorchLoader
     x, y = _xy(4)
     samples = [(x[i], y[i]) for i in range(4)]
-    assert len(list(TorchLoader(samples, batch_size=2))) == 2  # torch reads a list as samples
-    with pytest.raises(TypeError, match=r"got a list holding a tuple \(a list of samples.*np\.stack"):
-        DataLoader(samples, batch_size=2)
+    want = list(TorchLoader(samples, batch_size=2))  # torch reads a list as samples
+    got = list(DataLoader(samples, batch_size=2))
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        assert isinstance(g, list) and len(g) == 2
+        np.testing.assert_array_equal(g[0], w[0].numpy())
+        np.testing.assert_array_equal(g[1], w[1].numpy())
     assert len(DataLoader([x, y], batch_size=2)) == 2  # a list of arrays is still (x, y)
 
 

@@ -4,7 +4,8 @@ cross-validation and ensembles. Pure Python + NumPy (downloads use only urllib).
 - Datasets: :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_cifar10`,
   :func:`load_digits` return ``DatasetSplits(x_train, y_train, x_test, y_test)`` with images
   float32 NCHW in [0, 1] and labels int64.
-- Loading: :class:`TensorDataset`, :class:`DataLoader` (seeded shuffling, background prefetch).
+- Loading: :class:`TensorDataset`, :class:`DataLoader` (seeded shuffling, background prefetch),
+  and torch.utils.data's datasets, samplers and collate functions.
 - Augmentation (``fastnn.data.transforms``): vectorised, seeded batch transforms.
 - Validation: :func:`train_test_split`, :class:`KFold`, :class:`StratifiedKFold`,
   :func:`cross_validate`; ensembles :class:`Bagging`, :class:`Ensemble`.
@@ -24,8 +25,19 @@ from .datasets import (
     load_mnist,
     locate_and_load,
 )
+from .collate import default_collate, default_convert, get_worker_info
+from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, StackDataset, Subset, random_split
 from .ensemble import Bagging, Ensemble
 from .loader import DataLoader, TensorDataset
+from .sampler import (
+    BatchSampler,
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from .splits import CVResult, KFold, Split, StratifiedKFold, cross_validate, train_test_split
 from .transforms import (
     Compose,
@@ -51,8 +63,11 @@ __all__ = [
     "load_mnist", "locate_and_load",
     # downloads
     "ChecksumError", "DownloadError", "RemoteFile", "download", "safe_extract",
-    # loading
-    "DataLoader", "TensorDataset",
+    # loading (torch.utils.data's names)
+    "DataLoader", "TensorDataset", "Dataset", "IterableDataset", "Subset", "ConcatDataset", "ChainDataset",
+    "StackDataset", "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+    "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "default_collate", "default_convert",
+    "get_worker_info",
     # transforms
     "transforms", "Compose", "CutMix", "Cutout", "GaussianNoise", "Mixup", "Normalize",
     "RandomCrop", "RandomErasing", "RandomHorizontalFlip", "RandomRotation", "RandomTranslate",
