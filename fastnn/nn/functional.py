@@ -25,11 +25,14 @@ from . import extra as _extra
 from . import extra2 as _extra2
 from . import extra3 as _extra3
 from . import extra4 as _extra4
+from . import extra5 as _extra5
+from . import extra6 as _extra6
 from . import layers as _layers
 from . import layers1d as _layers1d
 from . import layers3d as _layers3d
 from . import loss as _loss
 from . import loss_extra as _loss_extra
+from . import transformer as _transformer
 from .. import ops
 
 __all__ = [
@@ -37,22 +40,29 @@ __all__ = [
     "relu", "relu_", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "leaky_relu", "prelu", "rrelu",
     "hardtanh", "hardsigmoid", "hardswish", "sigmoid", "tanh", "softplus", "softsign", "softshrink", "hardshrink",
     "tanhshrink", "threshold", "logsigmoid", "glu", "softmax", "log_softmax", "softmin", "normalize",
+    "elu_", "celu_", "hardtanh_", "leaky_relu_", "rrelu_", "selu_", "threshold_", "gumbel_softmax",
     # linear, conv, pooling
     "linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d",
+    "conv_tbc", "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d", "fractional_max_pool2d", "fractional_max_pool3d",
+    "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices",
     # shapes, embeddings, dropout, normalization
     "pad", "interpolate", "one_hot", "embedding", "dropout", "dropout1d", "dropout2d", "dropout3d",
     "alpha_dropout", "feature_alpha_dropout", "batch_norm", "layer_norm", "group_norm", "instance_norm",
     "rms_norm", "local_response_norm", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold",
     "cosine_similarity", "pairwise_distance", "pdist", "scaled_dot_product_attention",
+    "upsample", "upsample_nearest", "upsample_bilinear", "embedding_bag", "channel_shuffle",
+    "native_channel_shuffle", "multi_head_attention_forward",
     # losses
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "kl_div", "poisson_nll_loss", "gaussian_nll_loss",
     "hinge_embedding_loss", "margin_ranking_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
     "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss", "multi_margin_loss",
-    "multilabel_margin_loss", "ctc_loss",
+    "multilabel_margin_loss", "ctc_loss", "linear_cross_entropy",
 ]
 
 
@@ -203,6 +213,91 @@ def glu(input, dim=-1):  # noqa: A002
     return _act_layer(_extra2.GLU, input, dim=dim)
 
 
+# ---- in-place activations (torch's trailing-underscore functions) ------------------------------
+def _inplace(fn, input, compute):  # noqa: A002
+    """Write compute(input) into input and return input itself, as torch's in-place functions:
+    the array must be writeable and of a float dtype (the result is a float); a layer that could
+    not write in place (a non-contiguous view, a CuPy array) has its result copied back in."""
+    _check_array(fn, "input", input)
+    if not getattr(input.flags, "writeable", True):
+        raise ValueError(f"{fn}: input is a read-only array; an in-place function writes its result into it "
+                         f"(pass a writeable array or use the out-of-place {fn[:-1]})")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{fn}: the result is a float and cannot be written into an array of dtype {input.dtype} "
+                        f"(in-place needs a float array)")
+    y = compute(input)
+    if y is not input:
+        input[...] = y
+    return input
+
+
+def elu_(input, alpha=1.0):  # noqa: A002
+    return _inplace("elu_", input, lambda x: elu(x, alpha, inplace=True))
+
+
+def celu_(input, alpha=1.0):  # noqa: A002
+    return _inplace("celu_", input, lambda x: celu(x, alpha, inplace=True))
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):  # noqa: A002
+    return _inplace("hardtanh_", input, lambda x: hardtanh(x, min_val, max_val, inplace=True))
+
+
+def leaky_relu_(input, negative_slope=0.01):  # noqa: A002
+    return _inplace("leaky_relu_", input, lambda x: leaky_relu(x, negative_slope, inplace=True))
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):  # noqa: A002
+    return _inplace("rrelu_", input, lambda x: rrelu(x, lower, upper, training, inplace=True))
+
+
+def selu_(input):  # noqa: A002
+    return _inplace("selu_", input, lambda x: selu(x, inplace=True))
+
+
+_threshold = threshold  # (threshold_'s argument of that name hides the function)
+
+
+def threshold_(input, threshold, value):  # noqa: A002
+    return _inplace("threshold_", input, lambda x: _threshold(x, threshold, value, inplace=True))
+
+
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
+    """softmax((logits + g) / tau) along dim, g = -log(E) with E ~ Exp(1) drawn from fastnn's RNG
+    (one per element, in float64 on the host, rounded to the logits' dtype); hard=True returns
+    the one-hot of that sample's argmax along dim (the first maximum, as torch's max). eps is
+    deprecated and unused (torch's warning when it is not the default)."""
+    fn = "gumbel_softmax"
+    xp = _check_array(fn, "logits", logits)
+    if logits.dtype.kind != "f":
+        raise TypeError(f"{fn}: logits must be a float array, got dtype {logits.dtype}")
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", UserWarning, stacklevel=2)
+    hard = _bool(fn, "hard", hard)
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
+        raise TypeError(f"{fn}: tau must be a number, got {tau!r}")
+    nd = max(logits.ndim, 1)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not -nd <= dim < nd:
+        raise IndexError(f"{fn}: Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                         f"but got {dim!r})")
+    noise = np.random.default_rng(_random.next_seed()).exponential(1.0, logits.shape)
+    with np.errstate(divide="ignore"):
+        gumbels = (-np.log(noise)).astype(logits.dtype)
+    if _device.device_of(logits) != _device.CPU:
+        gumbels = _device.move(gumbels, _device.device_of(logits))
+    y_soft = softmax((logits + gumbels) / logits.dtype.type(tau), dim=int(dim))
+    if not hard:
+        return y_soft
+    if logits.ndim == 0:
+        return xp.ones((), logits.dtype)
+    if logits.size == 0:
+        return xp.zeros(logits.shape, logits.dtype)
+    d = int(dim) % logits.ndim
+    index = xp.expand_dims(xp.argmax(y_soft, axis=d), d)
+    along = xp.arange(int(logits.shape[d])).reshape((1,) * d + (-1,) + (1,) * (logits.ndim - d - 1))
+    return (index == along).astype(logits.dtype)
+
+
 def _softmax_dim(name, ndim, stacklevel):
     """torch's implicit-dim rule (with its warning): 0 for 0-, 1- and 3-D inputs, else 1."""
     warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
@@ -338,6 +433,44 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
                  dilation, groups, output_padding)
 
 
+def conv_tbc(input, weight, bias, pad=0):  # noqa: A002
+    """The 1-D convolution of a (time, batch, channels) input: input (T, B, Cin), weight (K, Cin, Cout),
+    bias (Cout,) -> (T + 2 pad - K + 1, B, Cout), as torch's; conv1d on the transposed arrays.
+    A negative pad crops |pad| steps from each end (torch's too); no room for a window: 0 steps."""
+    fn = "conv_tbc"
+    xp = _check_array(fn, "input", input)
+    _check_array(fn, "weight", weight)
+    _check_array(fn, "bias", bias)
+    if input.ndim != 3:
+        raise _layers.ShapeError(f"{fn}: Input must have 3 dims: time, batch, in_channel, got shape "
+                                 f"{tuple(input.shape)}")
+    if weight.ndim != 3:
+        raise _layers.ShapeError(f"{fn}: Weight tensor must have 3 dims: kernel_width, in_channels, out_channels, "
+                                 f"got shape {tuple(weight.shape)}")
+    if bias.ndim != 1:
+        raise _layers.ShapeError(f"{fn}: Bias must be 1-D, got shape {tuple(bias.shape)}")
+    if input.shape[2] != weight.shape[1]:
+        raise _layers.ShapeError(f"{fn}: Input dim 2 (input channels) is not == dim 1 in the weight tensor "
+                                 f"(input {tuple(input.shape)}, weight {tuple(weight.shape)})")
+    if weight.shape[2] != bias.shape[0]:
+        raise _layers.ShapeError(f"{fn}: Bias size must equal dim 2 in the weight tensor (output channels) "
+                                 f"(weight {tuple(weight.shape)}, bias {tuple(bias.shape)})")
+    if isinstance(pad, bool) or not isinstance(pad, numbers.Integral):
+        raise TypeError(f"{fn}: pad must be an int, got {pad!r}")
+    t, b, _ = map(int, input.shape)
+    k, c_out = int(weight.shape[0]), int(weight.shape[2])
+    pad = int(pad)
+    steps = t + 2 * pad - k + 1
+    if steps <= 0 or b == 0 or k == 0:
+        return xp.zeros((max(steps, 0), b, c_out), input.dtype)
+    x = xp.ascontiguousarray(input.transpose(1, 2, 0))  # (B, Cin, T)
+    if pad < 0:
+        x = xp.ascontiguousarray(x[..., -pad:t + pad])
+    w = xp.ascontiguousarray(weight.transpose(2, 1, 0))  # (Cout, Cin, K)
+    y = conv1d(x, w, bias, padding=max(pad, 0))
+    return xp.ascontiguousarray(y.transpose(2, 0, 1))
+
+
 # ---- pooling -----------------------------------------------------------------------------------
 def _stride(stride):
     """torch's rule: stride None or empty means the kernel size."""
@@ -423,6 +556,100 @@ def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):  # n
     return _pool("lp_pool3d", _extra4.LPPool3d, input, norm_type, kernel_size, stride, ceil_mode)
 
 
+# The *_with_indices forms return (values, indices) whatever return_indices says, as torch's:
+# indices int64, flat within each (N, C) plane.
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+                            return_indices=False):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+                            return_indices=False):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
+                            return_indices=False):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):  # noqa: A002
+    return adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):  # noqa: A002
+    return adaptive_max_pool2d(input, output_size, return_indices=True)
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):  # noqa: A002
+    return adaptive_max_pool3d(input, output_size, return_indices=True)
+
+
+def _unpool(fn, cls, input, indices, kernel_size, stride, padding, output_size):  # noqa: A002
+    _check_array(fn, "input", input)
+    return _build(cls, kernel_size, _stride(stride), padding).forward(input, indices, output_size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):  # noqa: A002
+    return _unpool("max_unpool1d", _extra3.MaxUnpool1d, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):  # noqa: A002
+    return _unpool("max_unpool2d", _extra3.MaxUnpool2d, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):  # noqa: A002
+    return _unpool("max_unpool3d", _extra4.MaxUnpool3d, input, indices, kernel_size, stride, padding, output_size)
+
+
+def _fractional(fn, cls, n, input, kernel_size, output_size, output_ratio, return_indices,  # noqa: A002
+                _random_samples):
+    """torch's functional rule: output_size wins over output_ratio; a ratio gives
+    int(size * ratio) per axis (not range-checked, as torch's functional)."""
+    _check_array(fn, "input", input)
+    return_indices = _bool(fn, "return_indices", return_indices)
+    if output_size is None:
+        if output_ratio is None:
+            raise ValueError(f"{fn} requires specifying either an output_size or an output_ratio")
+        ratio = tuple(output_ratio) if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * n
+        if len(ratio) != n or any(isinstance(r, bool) or not isinstance(r, numbers.Real) for r in ratio):
+            raise ValueError(f"{fn}: output_ratio must be a number or {n} numbers, got {output_ratio!r}")
+        if input.ndim not in (n + 1, n + 2):
+            raise ValueError(f"{fn}: input must be {n + 1}-D or {n + 2}-D, got shape {tuple(input.shape)}")
+        output_size = tuple(int(int(input.shape[input.ndim - n + i]) * float(r)) for i, r in enumerate(ratio))
+    y, idx = _build(cls, kernel_size, output_size=output_size, return_indices=True,
+                    _random_samples=_random_samples).forward(input)
+    return (y, idx) if return_indices else y
+
+
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,  # noqa: A002
+                                       return_indices=False, _random_samples=None):
+    return _fractional("fractional_max_pool2d", _extra5.FractionalMaxPool2d, 2, input, kernel_size, output_size,
+                       output_ratio, True, _random_samples)
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,  # noqa: A002
+                          _random_samples=None):
+    """Fractional max pooling (FractionalMaxPool2d's maths: torch's window formula, so with the
+    same _random_samples (N, C, 2) the result is torch's); the samples are drawn from fastnn's
+    RNG when not given. return_indices=True: (values, int64 flat indices)."""
+    return _fractional("fractional_max_pool2d", _extra5.FractionalMaxPool2d, 2, input, kernel_size, output_size,
+                       output_ratio, return_indices, _random_samples)
+
+
+def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,  # noqa: A002
+                                       return_indices=False, _random_samples=None):
+    return _fractional("fractional_max_pool3d", _extra5.FractionalMaxPool3d, 3, input, kernel_size, output_size,
+                       output_ratio, True, _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None, return_indices=False,  # noqa: A002
+                          _random_samples=None):
+    """fractional_max_pool2d over (T, H, W); _random_samples (N, C, 3)."""
+    return _fractional("fractional_max_pool3d", _extra5.FractionalMaxPool3d, 3, input, kernel_size, output_size,
+                       output_ratio, return_indices, _random_samples)
+
+
 # ---- padding and resampling --------------------------------------------------------------------
 _PAD_LAYERS = {
     "constant": (_layers1d.ConstantPad1d, _extra.ConstantPad2d, _layers3d.ConstantPad3d),
@@ -471,12 +698,61 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                   recompute_scale_factor=recompute_scale_factor).forward(input)
 
 
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):  # noqa: A002
+    """Deprecated (torch's UserWarning): interpolate(input, size, scale_factor, mode, align_corners)."""
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.",
+                  UserWarning, stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):  # noqa: A002
+    """Deprecated (torch's UserWarning): interpolate(input, size, scale_factor, mode="nearest")."""
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+                  UserWarning, stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):  # noqa: A002
+    """Deprecated (torch's UserWarning): interpolate(input, size, scale_factor, mode="bilinear",
+    align_corners=True)."""
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+                  UserWarning, stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
 def pixel_shuffle(input, upscale_factor):  # noqa: A002
     return _pool("pixel_shuffle", _layers1d.PixelShuffle, input, upscale_factor)
 
 
 def pixel_unshuffle(input, downscale_factor):  # noqa: A002
     return _pool("pixel_unshuffle", _layers1d.PixelUnshuffle, input, downscale_factor)
+
+
+def _channel_shuffle(fn, input, groups):  # noqa: A002
+    _check_array(fn, "input", input)
+    if input.ndim <= 2:
+        raise _layers.ShapeError(f"{fn}: channel_shuffle expects input with > 2 dims, but got input with sizes "
+                                 f"{list(input.shape)}")
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral):
+        raise TypeError(f"{fn}: groups must be an int, got {groups!r}")
+    if groups <= 0:
+        raise _layers.ShapeError(f"{fn}: Number of groups to divide channels in must be positive. "
+                                 f"Value of groups:{groups}")
+    if input.shape[1] % groups:
+        raise _layers.ShapeError(f"{fn}: Number of channels must be divisible by groups. Got {input.shape[1]} "
+                                 f"channels and {groups} groups.")
+    return _build(_layers1d.ChannelShuffle, int(groups)).forward(input)
+
+
+def channel_shuffle(input, groups):  # noqa: A002
+    """ChannelShuffle's permutation of axis 1 of (N, C, *) (more than 2 axes): output channel
+    j * groups + i is input channel i * (C / groups) + j."""
+    return _channel_shuffle("channel_shuffle", input, groups)
+
+
+def native_channel_shuffle(input, groups):  # noqa: A002
+    """channel_shuffle (torch's native kernel of the same maths)."""
+    return _channel_shuffle("native_channel_shuffle", input, groups)
 
 
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
@@ -519,6 +795,40 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
                    _weight=weight)
     layer.weight.data = weight  # the very array (max_norm renormalizes its rows in place, as torch's)
     return layer.forward(input)
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False,  # noqa: A002
+                  mode="mean", sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """EmbeddingBag's forward with the given table (used as it is: max_norm renormalizes its rows
+    in place, as torch's). sparse only changes torch's gradient, so it is accepted and has no
+    effect here (fastnn has no sparse gradients); torch's checks and errors otherwise."""
+    fn = "embedding_bag"
+    _check_array(fn, "input", input)
+    _check_array(fn, "weight", weight)
+    if weight.dtype == np.int64 and input.dtype.kind == "f":
+        warnings.warn("Argument order of nn.functional.embedding_bag was changed. Usage `embedding_bag(weight, "
+                      "input, ...)` is deprecated, and should now be `embedding_bag(input, weight, ...)`.",
+                      UserWarning, stacklevel=2)
+        weight, input = input, weight
+    if per_sample_weights is not None and tuple(getattr(per_sample_weights, "shape", ())) != tuple(input.shape):
+        raise ValueError(f"embedding_bag: If per_sample_weights ({tuple(getattr(per_sample_weights, 'shape', ()))}) "
+                         f"is not None, then it must have the same shape as the input ({tuple(input.shape)})")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding_bag: weight has to be a 2D Tensor, but got Tensor of dimension {weight.ndim}")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got mode={mode!r}")
+    sparse = _bool(fn, "sparse", sparse)
+    if mode == "max" and sparse:
+        raise ValueError("embedding_bag: max mode does not support sparse weights")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+                                  f"GitHub.")
+    layer = _build(_extra4.EmbeddingBag, int(weight.shape[0]), int(weight.shape[1]), max_norm=max_norm,
+                   norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, mode=mode, sparse=False,
+                   _weight=weight, include_last_offset=include_last_offset, padding_idx=padding_idx)
+    layer.weight.data = weight
+    return layer.forward(input, offsets, per_sample_weights)
 
 
 # ---- dropout -----------------------------------------------------------------------------------
@@ -746,6 +1056,147 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return xp.matmul(weights, value)
 
 
+class _AssertError(ValueError, AssertionError):
+    """A bad argument torch's Python code rejects with an assert: a ValueError and an AssertionError."""
+
+
+def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_heads, in_proj_weight, in_proj_bias,
+                                 bias_k, bias_v, add_zero_attn, dropout_p, out_proj_weight, out_proj_bias,
+                                 training=True, key_padding_mask=None, need_weights=True, attn_mask=None,
+                                 use_separate_proj_weight=False, q_proj_weight=None, k_proj_weight=None,
+                                 v_proj_weight=None, static_k=None, static_v=None, average_attn_weights=True,
+                                 is_causal=False):
+    """MultiheadAttention's forward (batch_first=False: query (L, N, E), key (S, N, kdim), value
+    (S, N, vdim), or unbatched (L, E)) with the given weights: (attn_output, attn_weights or None),
+    as torch's. Masks: bool True = not allowed, float added; attn_mask (L, S) or (N * H, L, S),
+    key_padding_mask (N, S). dropout_p applies to the weights when training (fastnn's RNG).
+    is_causal needs attn_mask (torch's RuntimeError); without key_padding_mask and with
+    need_weights=False the mask is replaced by the causal one, as torch's. static_k / static_v
+    (N * H, S', head_dim) replace the projected keys / values, as torch's: they are fed to the
+    layer as a key / value whose projection is the identity."""
+    fn = "multi_head_attention_forward"
+    xp = _check_array(fn, "query", query)
+    _check_array(fn, "key", key)
+    _check_array(fn, "value", value)
+    if query.ndim not in (2, 3):
+        raise _AssertError(f"{fn}: query should be unbatched 2D or batched 3D tensor but received "
+                           f"{query.ndim}-D query tensor")
+    if key.ndim != query.ndim or value.ndim != query.ndim:
+        raise _AssertError(f"{fn}: key and value must have the query's number of dims ({query.ndim}), got "
+                           f"shapes {tuple(key.shape)} and {tuple(value.shape)}")
+    embed_dim = int(query.shape[-1])
+    if embed_dim != embed_dim_to_check:
+        raise _AssertError(f"{fn}: was expecting embedding dimension of {embed_dim_to_check}, but got {embed_dim}")
+    if isinstance(num_heads, bool) or not isinstance(num_heads, numbers.Integral) or num_heads < 1:
+        raise ValueError(f"{fn}: num_heads must be a positive int, got {num_heads!r}")
+    if embed_dim % num_heads:
+        raise _AssertError(f"{fn}: embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    use_separate_proj_weight = _bool(fn, "use_separate_proj_weight", use_separate_proj_weight)
+    if use_separate_proj_weight:
+        if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
+            raise _AssertError(f"{fn}: key's sequence and batch dims {tuple(key.shape[:-1])} do not match value's "
+                               f"{tuple(value.shape[:-1])}")
+        for name, w in (("q_proj_weight", q_proj_weight), ("k_proj_weight", k_proj_weight),
+                        ("v_proj_weight", v_proj_weight)):
+            if w is None:
+                raise _AssertError(f"{fn}: use_separate_proj_weight is True but {name} is None")
+    else:
+        if tuple(key.shape) != tuple(value.shape):
+            raise _AssertError(f"{fn}: key shape {tuple(key.shape)} does not match value shape "
+                               f"{tuple(value.shape)}")
+        if in_proj_weight is None:
+            raise _AssertError(f"{fn}: use_separate_proj_weight is False but in_proj_weight is None")
+        if key.shape[-1] != embed_dim:
+            raise _AssertError(f"{fn}: a packed in_proj_weight needs key and value of the query's embed_dim "
+                               f"{embed_dim}, got {key.shape[-1]} (use use_separate_proj_weight=True)")
+    if (bias_k is None) != (bias_v is None):
+        raise _AssertError(f"{fn}: {'bias_k' if bias_v is None else 'bias_v'} is set but "
+                           f"{'bias_v' if bias_v is None else 'bias_k'} is None")
+    need_weights = _bool(fn, "need_weights", need_weights)
+    # the projections as (q, k, v) weights and biases
+    if use_separate_proj_weight:
+        ws = [q_proj_weight, k_proj_weight, v_proj_weight]
+        for name, w in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), ws):
+            _check_array(fn, name, w)
+    else:
+        _check_array(fn, "in_proj_weight", in_proj_weight)
+        if tuple(in_proj_weight.shape) != (3 * embed_dim, embed_dim):
+            raise ValueError(f"{fn}: in_proj_weight must have shape {(3 * embed_dim, embed_dim)}, got "
+                             f"{tuple(in_proj_weight.shape)}")
+        ws = [in_proj_weight[:embed_dim], in_proj_weight[embed_dim:2 * embed_dim], in_proj_weight[2 * embed_dim:]]
+    bs = None
+    if in_proj_bias is not None:
+        _check_array(fn, "in_proj_bias", in_proj_bias)
+        if tuple(in_proj_bias.shape) != (3 * embed_dim,):
+            raise ValueError(f"{fn}: in_proj_bias must have shape {(3 * embed_dim,)}, got {tuple(in_proj_bias.shape)}")
+        bs = [in_proj_bias[:embed_dim], in_proj_bias[embed_dim:2 * embed_dim], in_proj_bias[2 * embed_dim:]]
+    packed = not use_separate_proj_weight
+    inputs = [key, value]
+    batch = int(query.shape[1]) if query.ndim == 3 else 1
+    head_dim = embed_dim // int(num_heads)
+    for i, (name, static, bias) in enumerate((("key", static_k, bias_k), ("value", static_v, bias_v))):
+        if static is None:
+            continue
+        if bias is not None:
+            raise _AssertError(f"{fn}: bias cannot be added to static {name}.")
+        _check_array(fn, f"static_{name[0]}", static)
+        if static.ndim != 3 or static.shape[0] != batch * num_heads or static.shape[2] != head_dim:
+            raise _AssertError(f"{fn}: expecting static_{name[0]} of shape ({batch * num_heads}, S, {head_dim}) "
+                               f"(batch * num_heads, S, head_dim), got {tuple(static.shape)}")
+        # (N * H, S, d) -> (S, N, H * d): the layer's head split of an identity projection gives it back
+        as_input = static.reshape(batch, int(num_heads), -1, head_dim).transpose(2, 0, 1, 3).reshape(
+            -1, batch, embed_dim)
+        inputs[i] = as_input if query.ndim == 3 else as_input[:, 0]
+        ws[i + 1] = xp.eye(embed_dim, dtype=static.dtype)
+        if bs is not None:
+            bs[i + 1] = xp.zeros(embed_dim, in_proj_bias.dtype)
+        packed = False
+    key, value = inputs
+    if (key_padding_mask is not None and attn_mask is not None
+            and getattr(key_padding_mask, "dtype", None) != getattr(attn_mask, "dtype", None)):
+        warnings.warn("Support for mismatched key_padding_mask and attn_mask is deprecated. Use same type for both "
+                      "instead.", UserWarning, stacklevel=2)
+    if _bool(fn, "is_causal", is_causal):
+        if attn_mask is None:
+            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                               "method `generate_square_subsequent_mask` to create this mask.")
+        if key_padding_mask is None and not need_weights:  # torch's SDPA path: the causal mask itself
+            if bias_k is not None or add_zero_attn:
+                raise NotImplementedError(f"{fn}: is_causal=True with need_weights=False and no key_padding_mask "
+                                          f"runs torch's causal SDPA over the key extended by bias_k / "
+                                          f"add_zero_attn, which fastnn does not reproduce; pass need_weights=True "
+                                          f"(then attn_mask is used as given, as torch's)")
+            L, S = int(query.shape[0]), int(key.shape[0])
+            attn_mask = xp.asarray(np.triu(np.ones((L, S), dtype=bool), 1))
+    layer = _build(_transformer.MultiheadAttention, embed_dim, int(num_heads), dropout=dropout_p, bias=True,
+                   add_bias_kv=bias_k is not None, add_zero_attn=_bool(fn, "add_zero_attn", add_zero_attn),
+                   kdim=int(key.shape[-1]), vdim=int(value.shape[-1]), batch_first=False)
+    layer.train(_bool(fn, "training", training))
+    if layer._qkv_same_embed_dim:
+        for name, w in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"), ws):
+            if tuple(w.shape) != (embed_dim, embed_dim):
+                raise ValueError(f"{fn}: {name} must have shape {(embed_dim, embed_dim)}, got {tuple(w.shape)}")
+        _set(layer.in_proj_weight, in_proj_weight if packed else xp.concatenate(ws, axis=0), fn, "in_proj_weight")
+    else:
+        for name, prm, w in zip(("q_proj_weight", "k_proj_weight", "v_proj_weight"),
+                                (layer.q_proj_weight, layer.k_proj_weight, layer.v_proj_weight), ws):
+            _set(prm, w, fn, name)
+    if bs is None:
+        layer.in_proj_bias = None
+    else:
+        _set(layer.in_proj_bias, in_proj_bias if packed else xp.concatenate(bs), fn, "in_proj_bias")
+    _set(layer.out_proj.weight, out_proj_weight, fn, "out_proj_weight")
+    if out_proj_bias is None:
+        layer.out_proj.bias = None
+    else:
+        _set(layer.out_proj.bias, out_proj_bias, fn, "out_proj_bias")
+    if bias_k is not None:
+        _set(layer.bias_k, bias_k, fn, "bias_k")
+        _set(layer.bias_v, bias_v, fn, "bias_v")
+    return layer.forward(query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
+                         attn_mask=attn_mask, average_attn_weights=average_attn_weights)
+
+
 # ---- losses ------------------------------------------------------------------------------------
 def _reduction(fn, size_average, reduce, reduction):
     return _loss._legacy_reduction(fn, size_average, reduce, reduction)
@@ -873,3 +1324,46 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
     return _extra4.CTCLoss(blank=blank, reduction=reduction, zero_infinity=zero_infinity)(
         log_probs, targets, input_lengths, target_lengths)
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None, reduction="mean",  # noqa: A002
+                         ignore_index=None, label_smoothing=0.0, options=None):
+    """cross_entropy(linear(input, linear_weight, linear_bias), target): LinearCrossEntropyLoss
+    with the given weights. input (in_features,) or (N, in_features); linear_weight (C, in_features)
+    or (C, *out_features, in_features) (batched input then), linear_bias (C, *out_features).
+    ignore_index=None is -100 for class-index targets and must be None for probability targets,
+    as torch's; options (torch's chunking) is accepted and has no effect on the result."""
+    fn = "linear_cross_entropy"
+    _check_array(fn, "input", input)
+    _check_array(fn, "linear_weight", linear_weight)
+    if input.ndim not in (1, 2):
+        raise _layers.ShapeError(f"{fn}: expected input with dimensionality 1 or 2, got {input.ndim}")
+    if linear_weight.ndim < 2:
+        raise _layers.ShapeError(f"{fn}: expected linear_weight with dimensionality at least 2, got "
+                                 f"{linear_weight.ndim}")
+    in_features = int(input.shape[-1])
+    if in_features != linear_weight.shape[-1]:
+        raise _layers.ShapeError(f"{fn}: expected equal input and linear_weight last dimensions (in_features), got "
+                                 f"{in_features} and {linear_weight.shape[-1]}, respectively")
+    num_classes = int(linear_weight.shape[0])
+    out_features = tuple(int(d) for d in linear_weight.shape[1:-1])
+    if linear_bias is not None:
+        _check_array(fn, "linear_bias", linear_bias)
+        if tuple(linear_bias.shape) != (num_classes,) + out_features:
+            raise _layers.ShapeError(f"{fn}: expected linear_bias shape {(num_classes,) + out_features}, got "
+                                     f"{tuple(linear_bias.shape)}")
+    if out_features and input.ndim == 1:
+        raise _layers.ShapeError(f"{fn}: K-dimensional loss defined by linear_weight shape "
+                                 f"{tuple(linear_weight.shape)} requires batched input, (N, {in_features}), got "
+                                 f"unbatched input with shape {tuple(input.shape)}")
+    logits_shape = tuple(input.shape[:-1]) + (num_classes,) + out_features
+    if ignore_index is not None and tuple(getattr(target, "shape", ())) == logits_shape:
+        raise _layers.ShapeError(f"{fn}: ignore_index cannot be specified when target contains probabilities "
+                                 f"(a target of the logits' shape {logits_shape}), got ignore_index={ignore_index!r}")
+    loss = _build(_extra6.LinearCrossEntropyLoss, in_features, num_classes, out_features=out_features,
+                  bias=linear_bias is not None, reduction=reduction, weight=weight, ignore_index=ignore_index,
+                  label_smoothing=label_smoothing, options=options)
+    _set(loss.linear.weight, linear_weight.reshape(-1, in_features), fn, "linear_weight")
+    if linear_bias is not None:
+        _set(loss.linear.bias, linear_bias.reshape(-1), fn, "linear_bias")
+    return loss(input, target)
