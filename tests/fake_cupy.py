@@ -404,6 +404,30 @@ def isnan(a):
     return _wrap(np.isnan(_device_only(a, "isnan")))
 
 
+def meshgrid(*xi, indexing="xy"):
+    return [_wrap(m) for m in np.meshgrid(*[_device_only(x, "meshgrid") for x in xi], indexing=indexing)]
+
+
+def stack(arrays, axis=0):
+    return _wrap(np.stack([_device_only(a, "stack") for a in arrays], axis=axis))
+
+
+def floor(a):
+    return _wrap(np.floor(_device_only(a, "floor")))
+
+
+def rint(a):
+    return _wrap(np.rint(_device_only(a, "rint")))
+
+
+def trunc(a):
+    return _wrap(np.trunc(_device_only(a, "trunc")))
+
+
+def fmod(a, b):
+    return _wrap(np.fmod(_device_only(a, "fmod"), _host(b)))
+
+
 def cumprod(a, axis=None, dtype=None):
     return _wrap(np.cumprod(_device_only(a, "cumprod"), axis=axis, dtype=dtype))
 

@@ -233,6 +233,7 @@ def test_repr_of_every_layer_class():
             "ConstantPad3d": (1, 0.5), "ReflectionPad3d": (1,), "ReplicationPad3d": (1,), "CircularPad3d": (1,),
             # rnn.py
             "RNN": (3, 4), "LSTM": (3, 4), "GRU": (3, 4), "RNNCell": (3, 4), "LSTMCell": (3, 4), "GRUCell": (3, 4),
+            "RNNBase": ("GRU", 3, 4), "RNNCellBase": (3, 4, True, 3),
             # transformer.py, extra4.py, extra5.py
             "MultiheadAttention": (8, 2), "TransformerEncoderLayer": (8, 2), "TransformerDecoderLayer": (8, 2),
             "TransformerEncoder": (nn.TransformerEncoderLayer(8, 2), 2),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fastnn import _random
+from fastnn.nn import _grid
 from fastnn.nn import functional as F
 
 
@@ -611,6 +612,10 @@ def _gpu_cases(rng):
     q = rng.standard_normal((2, 3, 4)).astype(np.float32)
     lw = rng.standard_normal((3, 4)).astype(np.float32)
     rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+    grid = (rng.standard_normal((2, 3, 5, 2)) * 0.8).astype(np.float32)  # some points outside [-1, 1]
+    dy_grid = rng.standard_normal((2, 4, 3, 5)).astype(np.float32)
+    theta = rng.standard_normal((2, 2, 3)).astype(np.float32)
+    bag_idx, bag_off = np.array([0, 2, 1, 3, 3]), np.array([0, 2])
     return [
         ("conv2d", lambda F, a: F.conv2d(a(x4), a(w), a(b), stride=2, padding=1, groups=2)),
         ("linear", lambda F, a: F.linear(a(q), a(lw), a(b[:3]))),
@@ -625,10 +630,23 @@ def _gpu_cases(rng):
         ("attention", lambda F, a: F.scaled_dot_product_attention(a(q), a(q), a(q), is_causal=True)),
         ("cross_entropy none", lambda F, a: F.cross_entropy(a(lg), a(y), reduction="none", label_smoothing=0.1)),
         ("mse_loss none", lambda F, a: F.mse_loss(a(lg), a(lg[::-1].copy()), reduction="none")),
+        ("grid_sample bilinear border", lambda F, a: F.grid_sample(a(x4), a(grid), padding_mode="border",
+                                                                   align_corners=False)),
+        ("grid_sample nearest reflection", lambda F, a: F.grid_sample(a(x4), a(grid), mode="nearest",
+                                                                      padding_mode="reflection", align_corners=True)),
+        ("grid_sample bicubic zeros", lambda F, a: F.grid_sample(a(x4), a(grid), mode="bicubic", align_corners=False)),
+        ("affine_grid", lambda F, a: F.affine_grid(a(theta), (2, 4, 5, 3), align_corners=False)),
+        ("grid_sample_backward", lambda F, a: _grid.grid_sample_backward(
+            a(dy_grid), a(x4), a(grid), "bilinear", "reflection", False)[1]),
+        ("affine_grid_backward", lambda F, a: _grid.affine_grid_backward(a(grid), (2, 4, 3, 5), True)),
+        ("max_pool2d_with_indices", lambda F, a: F.max_pool2d_with_indices(a(x4), 3, 2, 1)[1]),
+        ("embedding_bag max", lambda F, a: F.embedding_bag(a(bag_idx), a(lw.T.copy()), a(bag_off), mode="max")),
+        ("channel_shuffle", lambda F, a: F.channel_shuffle(a(x4), 2)),
+        ("elu_", lambda F, a: F.elu_(a(lg.copy()), alpha=0.5)),
     ]
 
 
-@pytest.mark.parametrize("i", range(13))
+@pytest.mark.parametrize("i", range(23))
 def test_functions_run_on_the_gpu_like_on_the_cpu(xp, i, rng):
     name, run = _gpu_cases(rng)[i]
     cpu = run(F, lambda v: v)

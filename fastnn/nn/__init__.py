@@ -1,6 +1,6 @@
 """Layers, containers and losses. Every layer has ``forward(x)`` and ``backward(dy)`` (returning
 dx and accumulating into ``param.grad``); the maths is in ``fastnn.ops``."""
-from . import functional, init, utils
+from . import functional, init, parameter, utils
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid,
                          LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softmin, Softplus, Softshrink, Softsign,
@@ -35,12 +35,14 @@ from .loss_extra import (CosineEmbeddingLoss, CosineSimilarity, HingeEmbeddingLo
                          MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PairwiseDistance,
                          PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss)
 from .module import LAYER_REGISTRY, Buffer, IncompatibleKeys, Module, Parameter, StateDictError
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .parameter import UninitializedBuffer, UninitializedParameter
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = [
-    "init", "functional", "utils", "Module", "Parameter", "Buffer", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
+    "init", "functional", "parameter", "utils", "Module", "Parameter", "Buffer", "UninitializedParameter",
+    "UninitializedBuffer", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "layer_from_config",
     "layer_to_config",
     # layers
     "Linear", "Dense", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d",
@@ -55,7 +57,7 @@ __all__ = [
     "Conv3d", "ConvTranspose3d", "BatchNorm3d", "InstanceNorm3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
     # recurrent layers (rnn.py)
-    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNNCellBase",
     # attention and transformers (transformer.py)
     "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
     "TransformerDecoder", "Transformer",

@@ -10,8 +10,10 @@
   forward's input (or from the first ``load_state_dict``); the module then becomes
   (``cls_to_become``) the regular fastnn class, initialized as that class is. The Parameter
   objects are kept (torch's UninitializedParameter is materialized in place): an optimizer made
-  before the first forward trains them. Before materialization each parameter and running
-  statistic holds an empty (0,) array (torch's uninitialized ones print as such).
+  before the first forward trains them. Before materialization each parameter is a
+  ``fastnn.nn.parameter.UninitializedParameter`` (a Parameter holding an empty (0,) array, whose
+  ``shape`` raises as torch's; it becomes a Parameter, the same object, at materialization) and
+  each running statistic an empty ``UninitializedBuffer`` array (replaced by the regular one).
 - FractionalMaxPool2d / 3d: torch's interval formula and sample order; with ``_random_samples``
   the outputs and indices are torch's exactly, else the samples come from fastnn's RNG.
 - AdaptiveLogSoftmaxWithLoss: torch's head / tail structure and parameter names; forward(input,
@@ -35,6 +37,7 @@ from .layers import BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear, _
 from .layers1d import Conv1d, ConvTranspose1d, InstanceNorm1d, InstanceNorm2d
 from .layers3d import BatchNorm3d, InstanceNorm3d
 from .module import Module, check_bool, check_float_arg, check_int
+from .parameter import UninitializedBuffer, UninitializedParameter
 
 __all__ = ["SyncBatchNorm", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d",
            "LazyConvTranspose2d", "LazyConvTranspose3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d",
@@ -146,9 +149,10 @@ class _LazyMixin:
             p.data = np.empty((0,), p.data.dtype)
             p._grad = np.empty((0,), p.data.dtype)
             p._grad_is_zero = True
+            p.__class__ = UninitializedParameter  # the same object, torch's class until materialized
         for name in self._empty_buffers:
             if getattr(self, name, None) is not None:
-                setattr(self, name, np.empty((0,), getattr(self, name).dtype))
+                setattr(self, name, UninitializedBuffer(dtype=getattr(self, name).dtype))
 
     def has_uninitialized_params(self) -> bool:
         return True
@@ -174,6 +178,8 @@ class _LazyMixin:
             mine.data = data
             mine._grad = _device.zeros_like(data)
             mine._grad_is_zero = True
+            if isinstance(mine, UninitializedParameter):
+                mine.__class__ = mine.cls_to_become
             state[name] = mine
         state["_parameters"] = {name: params[name] for name in regular._parameters}
         buffers = {}
@@ -201,14 +207,14 @@ class _LazyMixin:
         raise RuntimeError(f"{type(self).__name__}.backward called before forward (its parameters are not "
                            f"materialized yet)")
 
-    def load_state_dict(self, state: dict, strict: bool = True):
+    def load_state_dict(self, state: dict, strict: bool = True, assign: bool = False):
         """Materialize from the state's shapes (torch's), then load as the regular class."""
         if isinstance(state, dict):
             n = self._in_from_state(state)
             if n:
                 self._materialize(n)
-                return self.load_state_dict(state, strict)
-        return super().load_state_dict(state, strict)
+                return self.load_state_dict(state, strict, assign)
+        return super().load_state_dict(state, strict, assign)
 
     def get_config(self):
         return {k: _to_json(v) for k, v in self._lazy_kwargs.items()}
@@ -290,6 +296,7 @@ class _LazyConvBase(_LazyMixin):
             p.data = np.empty((0,), p.data.dtype)
             p._grad = np.empty((0,), p.data.dtype)
             p._grad_is_zero = True
+            p.__class__ = UninitializedParameter
 
     def _infer(self, x) -> int:
         _array_input(self, x)

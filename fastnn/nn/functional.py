@@ -34,6 +34,7 @@ from . import loss as _loss
 from . import loss_extra as _loss_extra
 from . import transformer as _transformer
 from .. import ops
+from ._grid import affine_grid, grid_sample
 
 __all__ = [
     # activations
@@ -51,7 +52,7 @@ __all__ = [
     "max_unpool1d", "max_unpool2d", "max_unpool3d", "fractional_max_pool2d", "fractional_max_pool3d",
     "fractional_max_pool2d_with_indices", "fractional_max_pool3d_with_indices",
     # shapes, embeddings, dropout, normalization
-    "pad", "interpolate", "one_hot", "embedding", "dropout", "dropout1d", "dropout2d", "dropout3d",
+    "pad", "interpolate", "affine_grid", "grid_sample", "one_hot", "embedding", "dropout", "dropout1d", "dropout2d", "dropout3d",
     "alpha_dropout", "feature_alpha_dropout", "batch_norm", "layer_norm", "group_norm", "instance_norm",
     "rms_norm", "local_response_norm", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold",
     "cosine_similarity", "pairwise_distance", "pdist", "scaled_dot_product_attention",

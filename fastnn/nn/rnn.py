@@ -23,6 +23,10 @@ gradients), in both directions, so the reverse direction starts each sequence fr
 state at its own last step. hx is permuted by ``sorted_indices`` on the way in, h_n (c_n) by
 ``unsorted_indices`` on the way out; the output, and the backward's dx, are PackedSequences with
 the input's batch_sizes and indices (batch_first does not apply).
+
+RNNBase and RNNCellBase are torch's public bases (``isinstance(nn.LSTM(...), nn.RNNBase)``):
+built directly they hold torch's parameters (state_dict keys, shapes, init) for their mode /
+num_chunks, and calling them raises torch's NotImplementedError (they have no forward).
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ from .layers import ShapeError, _need_forward
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 from .utils.rnn import PackedSequence
 
-__all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
+__all__ = ["RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -292,15 +296,26 @@ def _call(layer, input, hx):
 
 
 # ---- cells --------------------------------------------------------------------------------------
-class _CellBase(Module):
+def _no_forward(layer):
+    return NotImplementedError(f'Module [{type(layer).__name__}] is missing the required "forward" function')
+
+
+class RNNCellBase(Module):
+    """The base of RNNCell, LSTMCell and GRUCell (torch.nn.RNNCellBase): weight_ih
+    (num_chunks * hidden_size, input_size), weight_hh (num_chunks * hidden_size, hidden_size) and,
+    with bias, bias_ih, bias_hh (num_chunks * hidden_size,), all U(-1/sqrt(hidden_size),
+    1/sqrt(hidden_size)). It has no forward of its own (calling it raises NotImplementedError, as
+    torch's). Args: input_size, hidden_size, bias, num_chunks, device=None, dtype=None."""
+
     _mode = None
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, gates: int):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, device=None, dtype=None):
         super().__init__()
         self.input_size = check_int("input_size", input_size)
         self.hidden_size = check_int("hidden_size", hidden_size)
         self.bias = check_bool("bias", bias)
-        gh = gates * self.hidden_size
+        self.num_chunks = check_int("num_chunks", num_chunks)
+        gh = self.num_chunks * self.hidden_size
         self.weight_ih = Parameter(np.zeros((gh, self.input_size), np.float32))
         self.weight_hh = Parameter(np.zeros((gh, self.hidden_size), np.float32))
         if self.bias:
@@ -311,6 +326,7 @@ class _CellBase(Module):
             self.bias_hh = None
         self._cache = None
         self.reset_parameters()
+        self.to(device=device, dtype=dtype)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -319,6 +335,12 @@ class _CellBase(Module):
 
     def __call__(self, input, hx=None):
         return _call(self, input, hx)
+
+    def forward(self, input, hx=None):
+        raise _no_forward(self)
+
+    def backward(self, *grads):
+        raise _no_forward(self)
 
     def _params(self):
         return (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None)
@@ -361,13 +383,21 @@ class _CellBase(Module):
         return dx, unb(dh0), (None if dc0 is None else unb(dc0))
 
     def get_config(self):
-        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "bias": self.bias}
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "bias": self.bias,
+                "num_chunks": self.num_chunks}
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if not self.bias:
             s += ", bias=False"
         return s
+
+
+class _CellBase(RNNCellBase):
+    """RNNCellBase with the cells' config (num_chunks is the cell's own)."""
+
+    def get_config(self):
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "bias": self.bias}
 
 
 class RNNCell(_CellBase):
@@ -478,11 +508,23 @@ class GRUCell(_CellBase):
 
 
 # ---- multi-layer sequence modules ---------------------------------------------------------------
-class _RNNBase(Module):
-    _gates = 1
+class RNNBase(Module):
+    """The base of RNN, LSTM and GRU (torch.nn.RNNBase): for ``mode`` "LSTM", "GRU", "RNN_TANH" or
+    "RNN_RELU", the parameters weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and
+    weight_hr_l{k} with proj_size; ``_reverse`` for the backward direction) of torch's names,
+    shapes, order and init. It has no forward of its own: calling it raises NotImplementedError,
+    as torch's. ``all_weights`` lists each layer and direction's parameters, ``_flat_weights_names``
+    their names; ``flatten_parameters()`` is a no-op.
 
-    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                 proj_size=0):
+    Args: mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, proj_size=0, device=None, dtype=None.
+    """
+
+    _warn_stacklevel = 2  # the dropout warning points at the caller of the public constructor
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None):
         super().__init__()
         self.input_size = check_int("input_size", input_size)
         self.hidden_size = check_int("hidden_size", hidden_size)
@@ -501,9 +543,12 @@ class _RNNBase(Module):
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={self.dropout} and "
-                          f"num_layers={self.num_layers}", UserWarning, stacklevel=3)
+                          f"num_layers={self.num_layers}", UserWarning, stacklevel=self._warn_stacklevel)
+        if mode not in _GATES:
+            raise ValueError(f"Unrecognized RNN mode: {mode}")
+        self.mode = mode
         d = 2 if self.bidirectional else 1
-        gh = self._gates * self.hidden_size
+        gh = _GATES[mode] * self.hidden_size
         p = self.proj_size or self.hidden_size
         self._names = []
         for layer in range(self.num_layers):
@@ -527,6 +572,35 @@ class _RNNBase(Module):
                 self._names.append(names)
         self._cache = None
         self.reset_parameters()
+        self.to(device=device, dtype=dtype)
+
+    @property
+    def _mode(self):
+        return self.__dict__.get("mode")
+
+    def forward(self, input, hx=None):
+        raise _no_forward(self)
+
+    def backward(self, *grads):
+        raise _no_forward(self)
+
+    @property
+    def _all_weights(self):
+        """The parameter names of each layer and direction (torch's)."""
+        return [[n for n in names if n is not None] for names in self._names]
+
+    @property
+    def _flat_weights_names(self):
+        return [n for names in self._all_weights for n in names]
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        """The Parameters of each layer and direction, as torch's list of lists."""
+        return [[getattr(self, n) for n in names] for names in self._all_weights]
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -754,9 +828,7 @@ class _RNNBase(Module):
         return dx, dh0, dc0
 
     def get_config(self):
-        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
-                "bias": self.bias, "batch_first": self.batch_first, "dropout": self.dropout,
-                "bidirectional": self.bidirectional}
+        return {"mode": self.mode, **_RNNBase.get_config(self), "proj_size": self.proj_size}
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -773,6 +845,22 @@ class _RNNBase(Module):
         if self.bidirectional:
             s += ", bidirectional=True"
         return s
+
+
+class _RNNBase(RNNBase):
+    """RNNBase for RNN, LSTM and GRU: the mode is the subclass's ``_mode``."""
+
+    _warn_stacklevel = 4
+
+    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                 proj_size=0):
+        super().__init__(self._mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size)
+
+    def get_config(self):
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "bias": self.bias, "batch_first": self.batch_first, "dropout": self.dropout,
+                "bidirectional": self.bidirectional}
 
 
 class RNN(_RNNBase):
