@@ -276,3 +276,25 @@ def test_weight_and_spectral_norm_run_on_the_gpu_like_on_the_cpu(xp):
         for (name, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
             g = pg.grad.get() if hasattr(pg.grad, "get") else pg.grad
             np.testing.assert_allclose(g, pc.grad, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_weight_and_spectral_normed_modules_pickle_and_keep_training():
+    import pickle
+
+    from fastnn.nn.utils import spectral_norm, weight_norm
+
+    for wrap in (weight_norm, spectral_norm):
+        m = wrap(nn.Linear(3, 2).double())
+        x = np.random.default_rng(0).standard_normal((4, 3))
+        m(x)
+        m2 = pickle.loads(pickle.dumps(m))
+        m.eval()
+        m2.eval()
+        np.testing.assert_array_equal(m2(x), m(x))
+        m2.train()
+        m2.zero_grad()
+        m2(x)
+        m2.backward(np.ones((4, 2)))
+        names = [n for n, p in m2.named_parameters() if n != "bias"]
+        assert all(m2.get_parameter(n).has_grad for n in names), names
+        assert m2.forward.__self__ is m2  # the wrapper is bound to the copy, not the original

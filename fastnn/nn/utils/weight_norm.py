@@ -11,7 +11,7 @@ methods; ``_forward`` too when the class has one, as Linear's fused path calls i
   weight gradient into it, and the hook turns it by hand (the chain rule of ``w = g v / ||v||``)
   into gradients accumulated into ``<name>_g.grad`` and ``<name>_v.grad``.
 
-The wrappers are methods bound to the module (``copy.deepcopy`` copies them with it); the hooks
+The wrappers are bound to the module (``copy.deepcopy`` and ``pickle`` copy them with it); the hooks
 live in ``module.__dict__["_norm_hooks"]``; removing the last hook removes the wrappers, so the
 class's methods are used again. ``get_config`` is unchanged (the layer's constructor arguments):
 ``fastnn.save`` writes the ``<name>_g`` / ``<name>_v`` keys, and ``fastnn.load`` then fails
@@ -21,7 +21,6 @@ or rebuild, apply ``weight_norm`` and ``load_state_dict``.
 from __future__ import annotations
 
 import numbers
-import types
 
 import numpy as np
 
@@ -90,13 +89,29 @@ def _normed_backward(self, *args, **kwargs):
     return out
 
 
+class _Bound:
+    """fn bound to module, as types.MethodType, but picklable (a bound method pickles as a
+    lookup of its name on the object, which these wrappers do not have as class attributes)."""
+
+    __slots__ = ("__self__", "__func__")
+
+    def __init__(self, module, fn):
+        self.__self__, self.__func__ = module, fn
+
+    def __call__(self, *args, **kwargs):
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def __reduce__(self):
+        return (_Bound, (self.__self__, self.__func__))
+
+
 def _install(module, hook) -> None:
     if _HOOKS not in module.__dict__:
         object.__setattr__(module, _HOOKS, [])
-        object.__setattr__(module, "forward", types.MethodType(_normed_forward, module))
-        object.__setattr__(module, "backward", types.MethodType(_normed_backward, module))
+        object.__setattr__(module, "forward", _Bound(module, _normed_forward))
+        object.__setattr__(module, "backward", _Bound(module, _normed_backward))
         if hasattr(type(module), "_forward"):
-            object.__setattr__(module, "_forward", types.MethodType(_normed_private_forward, module))
+            object.__setattr__(module, "_forward", _Bound(module, _normed_private_forward))
     module.__dict__[_HOOKS].append(hook)
 
 
