@@ -39,3 +39,18 @@ def away_from_zero(rng, shape, scale=1.0, gap=1e-2):
     return x
 
 
+# float32 / float64 tolerances of the nn.functional tests against torch
+FUNCTIONAL_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def close(ours, theirs, dtype, **kw):
+    """ours (a fastnn array) equals theirs (a torch tensor or array) within FUNCTIONAL_TOL[dtype]
+    (overridden by kw), with the same shape, and a floating result of dtype."""
+    tol = dict(FUNCTIONAL_TOL[dtype])
+    tol.update(kw)
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
+    ours = np.asarray(ours)
+    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
+    if ours.dtype.kind == "f":
+        assert ours.dtype == dtype
+    np.testing.assert_allclose(ours, theirs, **tol)

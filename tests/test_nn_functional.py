@@ -7,6 +7,7 @@ import pytest
 from fastnn import _random
 from fastnn.nn import _grid
 from fastnn.nn import functional as F
+from nn_helpers import FUNCTIONAL_TOL, close
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def TF(torch):
 
 
 DTYPES = [np.float32, np.float64]
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+TOL = FUNCTIONAL_TOL
 
 
 def rnd(rng, shape, dtype, scale=1.0):
@@ -29,17 +30,6 @@ def rnd(rng, shape, dtype, scale=1.0):
 
 def t(torch, a):
     return torch.from_numpy(np.array(a))
-
-
-def close(ours, theirs, dtype, **kw):
-    tol = dict(TOL[dtype])
-    tol.update(kw)
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    ours = np.asarray(ours)
-    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
-    if ours.dtype.kind == "f":
-        assert ours.dtype == dtype
-    np.testing.assert_allclose(ours, theirs, **tol)
 
 
 # ---- activations -------------------------------------------------------------------------------

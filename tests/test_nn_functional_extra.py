@@ -9,12 +9,13 @@ import pytest
 
 from fastnn import _random
 from fastnn.nn import functional as F
+from nn_helpers import FUNCTIONAL_TOL, close
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 DTYPES = [np.float32, np.float64]
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+TOL = FUNCTIONAL_TOL
 
 
 def rnd(rng, shape, dtype, scale=1.0):
@@ -34,17 +35,6 @@ def close_loss(ours, theirs, dtype, reduction, **kw):
         np.testing.assert_allclose(ours, float(theirs), **tol)
     else:
         close(ours, theirs, dtype, **kw)
-
-
-def close(ours, theirs, dtype, **kw):
-    tol = dict(TOL[dtype])
-    tol.update(kw)
-    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    ours = np.asarray(ours)
-    assert ours.shape == theirs.shape, (ours.shape, theirs.shape)
-    if ours.dtype.kind == "f":
-        assert ours.dtype == dtype
-    np.testing.assert_allclose(ours, theirs, **tol)
 
 
 def same(ours, theirs):

@@ -378,26 +378,24 @@ class Module:
             mod = mod._modules[part]
         return mod
 
+    def _member(self, target: str, registry: str, what: str):
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
+        members = getattr(mod, registry)
+        if name not in members:
+            raise AttributeError(f"`{name}` is not {what}")
+        return members[name]
+
     def get_parameter(self, target: str) -> Parameter:
         """The Parameter at a dotted path (``"features.0.weight"``), as PyTorch's; AttributeError
         naming what is not there, or what is not a Parameter."""
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        if not hasattr(mod, name):
-            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
-        if name not in mod._parameters:
-            raise AttributeError(f"`{name}` is not an nn.Parameter")
-        return mod._parameters[name]
+        return self._member(target, "_parameters", "an nn.Parameter")
 
     def get_buffer(self, target: str):
         """The buffer array at a dotted path (``"bn.running_mean"``), as PyTorch's."""
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
-        if not hasattr(mod, name):
-            raise AttributeError(f"{type(mod).__name__} has no attribute `{name}`")
-        if name not in mod._buffers:
-            raise AttributeError(f"`{name}` is not a buffer")
-        return mod._buffers[name]
+        return self._member(target, "_buffers", "a buffer")
 
     def set_submodule(self, target: str, module: "Module", strict: bool = False) -> None:
         """Put ``module`` at a dotted path (``"features.0"``), as PyTorch's: the parents must

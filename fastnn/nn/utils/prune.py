@@ -353,6 +353,19 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
+
+def _unstructured_mask(amount, t, default_mask, choose):
+    """default_mask with the k = amount entries ``choose(size, k)`` (flat indices) also zeroed."""
+    size = int(t.size)
+    k = _compute_nparams_toprune(amount, size)
+    _validate_pruning_amount(k, size)
+    if k == 0:
+        return default_mask.copy()
+    keep = np.ones(size)
+    keep[choose(size, k)] = 0
+    return default_mask * _keep_mask_like(keep.reshape(t.shape), default_mask)
+
+
 class RandomUnstructured(BasePruningMethod):
     """Prune ``amount`` (an int count, or a float fraction of the entries) not yet pruned entries,
     chosen uniformly at random (fastnn's global RNG)."""
@@ -364,14 +377,8 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        size = int(t.size)
-        k = _compute_nparams_toprune(self.amount, size)
-        _validate_pruning_amount(k, size)
-        if k == 0:
-            return default_mask.copy()
-        keep = np.ones(size)
-        keep[get_rng().choice(size, size=k, replace=False)] = 0
-        return default_mask * _keep_mask_like(keep.reshape(t.shape), default_mask)
+        return _unstructured_mask(self.amount, t, default_mask,
+                                  lambda size, k: get_rng().choice(size, size=k, replace=False))
 
     @classmethod
     def apply(cls, module, name, amount):
@@ -389,14 +396,8 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        size = int(t.size)
-        k = _compute_nparams_toprune(self.amount, size)
-        _validate_pruning_amount(k, size)
-        if k == 0:
-            return default_mask.copy()
-        keep = np.ones(size)
-        keep[_pruned_first(np.abs(_device.to_host(t)), k)] = 0
-        return default_mask * _keep_mask_like(keep.reshape(t.shape), default_mask)
+        return _unstructured_mask(self.amount, t, default_mask,
+                                  lambda size, k: _pruned_first(np.abs(_device.to_host(t)), k))
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
