@@ -709,3 +709,23 @@ def test_prune_then_move_to_the_device(xp):
     gpu.backward(xp.ones((2, 5), dtype=np.float32))
     cpu.backward(np.ones((2, 5), np.float32))
     np.testing.assert_allclose(gpu.weight_orig.grad.get(), cpu.weight_orig.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_init_keyword_names_and_kaiming_default_are_torchs():
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    from fastnn.nn import init as finit
+
+    for name in ("uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_", "xavier_normal_",
+                 "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_", "eye_", "dirac_", "sparse_"):
+        ours = list(inspect.signature(getattr(finit, name)).parameters)
+        theirs = list(inspect.signature(getattr(torch.nn.init, name)).parameters)
+        assert ours == theirs, (name, ours, theirs)
+    # torch's Linear init: kaiming_uniform_(w, a=sqrt(5)) with the default (leaky_relu) gain
+    w = np.empty((300, 400))
+    finit.kaiming_uniform_(tensor=w, a=5 ** 0.5, generator=np.random.default_rng(0))
+    bound = (2.0 / 6.0) ** 0.5 * (3.0 / 400) ** 0.5  # gain sqrt(2 / (1 + a^2)), a^2 = 5
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    finit.constant_(tensor=w, val=2.5)
+    assert (w == 2.5).all()

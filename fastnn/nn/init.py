@@ -91,38 +91,38 @@ def _rng(generator) -> np.random.Generator:
     return generator
 
 
-def uniform_(w, a: float = 0.0, b: float = 1.0, generator=None):
-    arr = _array(w)
-    return _fill(w, _rng(generator).uniform(a, b, size=arr.shape))
+def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
+    arr = _array(tensor)
+    return _fill(tensor, _rng(generator).uniform(a, b, size=arr.shape))
 
 
-def normal_(w, mean: float = 0.0, std: float = 1.0, generator=None):
-    arr = _array(w)
-    return _fill(w, _rng(generator).normal(mean, std, size=arr.shape))
+def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
+    arr = _array(tensor)
+    return _fill(tensor, _rng(generator).normal(mean, std, size=arr.shape))
 
 
-def constant_(w, value: float):
-    _array(w).fill(value)
-    return w
+def constant_(tensor, val: float):
+    _array(tensor).fill(val)
+    return tensor
 
 
-def zeros_(w):
-    return constant_(w, 0.0)
+def zeros_(tensor):
+    return constant_(tensor, 0.0)
 
 
-def ones_(w):
-    return constant_(w, 1.0)
+def ones_(tensor):
+    return constant_(tensor, 1.0)
 
 
-def xavier_uniform_(w, gain: float = 1.0, generator=None):
-    fan_in, fan_out = calculate_fan_in_and_fan_out(_array(w).shape)
+def xavier_uniform_(tensor, gain: float = 1.0, generator=None):
+    fan_in, fan_out = calculate_fan_in_and_fan_out(_array(tensor).shape)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(w, -bound, bound, generator)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(w, gain: float = 1.0, generator=None):
-    fan_in, fan_out = calculate_fan_in_and_fan_out(_array(w).shape)
-    return normal_(w, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+def xavier_normal_(tensor, gain: float = 1.0, generator=None):
+    fan_in, fan_out = calculate_fan_in_and_fan_out(_array(tensor).shape)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
 def _kaiming_std(w, a, mode, nonlinearity):
@@ -141,17 +141,17 @@ def _is_empty(w) -> bool:
     return False
 
 
-def kaiming_uniform_(w, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu", generator=None):
-    if _is_empty(w):
-        return w
-    bound = math.sqrt(3.0) * _kaiming_std(w, a, mode, nonlinearity)
-    return uniform_(w, -bound, bound, generator)
+def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
+    if _is_empty(tensor):
+        return tensor
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(w, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "relu", generator=None):
-    if _is_empty(w):
-        return w
-    return normal_(w, 0.0, _kaiming_std(w, a, mode, nonlinearity), generator)
+def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None):
+    if _is_empty(tensor):
+        return tensor
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
 def _real(name: str, value) -> float:
@@ -164,12 +164,12 @@ def _norm_cdf(x: float) -> float:
     return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
-def trunc_normal_(w, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
-    """Fill w with draws of N(mean, std^2) truncated to [a, b] (every value in [a, b]), as torch's:
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None):
+    """Fill tensor with draws of N(mean, std^2) truncated to [a, b] (every value in [a, b]), as torch's:
     normal draws outside [a, b] are redrawn when [a, b] holds more than 30% of the mass, else
     uniform draws on [a, b] accepted with probability pdf(x) / pdf(mode) (rejection sampling),
     so a far tail costs no endless redraws. Warns (UserWarning) when mean is more than 2 std
-    outside [a, b], as torch. Drawn in float64, then cast to w's dtype."""
+    outside [a, b], as torch. Drawn in float64, then cast to tensor's dtype."""
     mean, std, a, b = (_real(n, v) for n, v in (("mean", mean), ("std", std), ("a", a), ("b", b)))
     if not std > 0.0:
         raise ValueError(f"trunc_normal_ needs std > 0. Received: std={std!r}")
@@ -179,7 +179,7 @@ def trunc_normal_(w, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: fl
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                       "The distribution of values may be incorrect.", stacklevel=2)
     rng = _rng(generator)
-    arr = _array(w)
+    arr = _array(tensor)
     n = arr.size
     p = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
     if p > 0.3:
@@ -198,22 +198,22 @@ def trunc_normal_(w, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: fl
             accept = np.log(rng.uniform(size=pending.size)) <= -0.5 * ((x - mean) / std) ** 2 - log_peak
             out[pending[accept]] = x[accept]
             pending = pending[~accept]
-    return _fill(w, out.reshape(arr.shape))
+    return _fill(tensor, out.reshape(arr.shape))
 
 
-def orthogonal_(w, gain: float = 1.0, generator=None):
-    """Fill w with a (semi) orthogonal matrix (Saxe et al. 2013), as torch's: w viewed as
+def orthogonal_(tensor, gain: float = 1.0, generator=None):
+    """Fill tensor with a (semi) orthogonal matrix (Saxe et al. 2013), as torch's: tensor viewed as
     (rows, cols) = (shape[0], prod(shape[1:])); Q of the QR decomposition of a standard normal
     matrix (of its transpose when rows < cols), columns signed by diag(R) so Q is Haar-uniform,
     times gain. So W W^T = gain^2 I when rows <= cols, W^T W = gain^2 I otherwise. A tensor with
     no elements is left as is."""
-    arr = _array(w)
+    arr = _array(tensor)
     if arr.ndim < 2:
         raise ValueError(f"Only tensors with 2 or more dimensions are supported. Received: shape={arr.shape}")
     gain = _real("gain", gain)
     rng = _rng(generator)
     if arr.size == 0:
-        return w
+        return tensor
     rows = arr.shape[0]
     cols = arr.size // rows
     flat = rng.normal(0.0, 1.0, size=(rows, cols))
@@ -223,24 +223,24 @@ def orthogonal_(w, gain: float = 1.0, generator=None):
     q = q * np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return _fill(w, (gain * q).reshape(arr.shape))
+    return _fill(tensor, (gain * q).reshape(arr.shape))
 
 
-def eye_(w):
-    """Fill the 2-D w with the identity matrix (ones on the main diagonal of a non-square one
+def eye_(tensor):
+    """Fill the 2-D tensor with the identity matrix (ones on the main diagonal of a non-square one
     too), as torch's: a Linear layer passes on as many inputs as it can."""
-    arr = _array(w)
+    arr = _array(tensor)
     if arr.ndim != 2:
         raise ValueError(f"Only tensors with 2 dimensions are supported. Received: shape={arr.shape}")
-    return _fill(w, np.eye(*arr.shape))
+    return _fill(tensor, np.eye(*arr.shape))
 
 
-def dirac_(w, groups: int = 1):
-    """Fill the 3-, 4- or 5-D conv weight w with the Dirac delta, as torch's: zeros, and for each
+def dirac_(tensor, groups: int = 1):
+    """Fill the 3-, 4- or 5-D conv weight tensor with the Dirac delta, as torch's: zeros, and for each
     of the ``groups`` groups of out_channels // groups output channels, output channel
     ``g * (out // groups) + d`` takes input channel d at the kernel's centre (``k // 2`` on each
     axis), for d < min(out // groups, in). ValueError if out_channels is not divisible by groups."""
-    arr = _array(w)
+    arr = _array(tensor)
     if arr.ndim not in (3, 4, 5):
         raise ValueError(f"Only tensors with 3, 4, or 5 dimensions are supported. Received: shape={arr.shape}")
     if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral):
@@ -255,14 +255,14 @@ def dirac_(w, groups: int = 1):
     for g in range(int(groups)):
         for d in range(min(out_per_group, arr.shape[1])):
             values[(g * out_per_group + d, d) + centre] = 1.0
-    return _fill(w, values)
+    return _fill(tensor, values)
 
 
-def sparse_(w, sparsity: float, std: float = 0.01, generator=None):
-    """Fill the 2-D w as a sparse matrix (Martens 2010), as torch's: N(0, std^2) values, then in
+def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
+    """Fill the 2-D tensor as a sparse matrix (Martens 2010), as torch's: N(0, std^2) values, then in
     each column ``ceil(sparsity * rows)`` rows, chosen at random, set to zero. sparsity must be in
     [0, 1] (torch does not check it; a negative one there zeroes a wrong count)."""
-    arr = _array(w)
+    arr = _array(tensor)
     if arr.ndim != 2:
         raise ValueError(f"Only tensors with 2 dimensions are supported. Received: shape={arr.shape}")
     sparsity = _real("sparsity", sparsity)
@@ -278,7 +278,7 @@ def sparse_(w, sparsity: float, std: float = 0.01, generator=None):
     if num_zeros and cols:
         zero_rows = np.argsort(rng.random((rows, cols)), axis=0)[:num_zeros]  # a random permutation per column
         np.put_along_axis(values, zero_rows, 0.0, axis=0)
-    return _fill(w, values)
+    return _fill(tensor, values)
 
 
 glorot_uniform_ = xavier_uniform_
