@@ -174,6 +174,9 @@ class Loss:
 
 class MSELoss(Loss):
     """mean((pred - target)^2)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("MSELoss", size_average, reduce, reduction))
     _op = "mse_loss"
 
     def _elementwise(self, pred, target):
@@ -189,6 +192,9 @@ def _torch_sign(xp, d):
 class L1Loss(Loss):
     """mean(|pred - target|); the gradient at a tie is 0, and where pred - target is NaN (PyTorch's
     sign, which gives 0 for NaN)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("L1Loss", size_average, reduce, reduction))
     _op = "l1_loss"
 
     def _elementwise(self, pred, target):
@@ -228,8 +234,8 @@ class _WeightedBCE(Loss):
     """A BCE loss with an optional per-element ``weight`` (broadcast to the prediction, as
     PyTorch's): the loss is mean (or sum) of weight * term, its gradient weight * d term."""
 
-    def __init__(self, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction(type(self).__name__, size_average, reduce, reduction))
         self.weight = _weight_array(type(self).__name__, "weight", weight)
 
     def _weighted(self, pred, target):
@@ -299,8 +305,8 @@ class BCEWithLogitsLoss(_WeightedBCE):
     term = -(pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))."""
     _op = "bce_with_logits_loss"
 
-    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
-        super().__init__(weight, reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(weight, size_average, reduce, reduction)
         self.pos_weight = _weight_array("BCEWithLogitsLoss", "pos_weight", pos_weight)
 
     def _weighted(self, logits, target):
@@ -681,8 +687,8 @@ class SmoothL1Loss(_ComposedLoss):
     """PyTorch's SmoothL1Loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta >= 0;
     beta = 0 is L1Loss). HuberLoss(delta) = beta * SmoothL1Loss(beta) for delta = beta."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(_legacy_reduction("SmoothL1Loss", size_average, reduce, reduction))
         self.beta = check_float_arg("beta", beta, low=0.0)
 
     def _elementwise(self, pred, target):
@@ -771,8 +777,9 @@ class KLDivLoss(_ComposedLoss):
     elements (PyTorch's default, which is not the KL divergence), "batchmean" (the sum over the
     batch size: the true KL per sample, as PyTorch recommends), "sum" or "none"."""
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
         self._grad = None
+        reduction = _legacy_reduction("KLDivLoss", size_average, reduce, reduction)
         self.reduction = _check_reduction("KLDivLoss", reduction, ("mean", "batchmean", "sum", "none"))
         if not isinstance(log_target, (bool, np.bool_)):
             raise TypeError(f"KLDivLoss: log_target must be True or False. Received: log_target={log_target!r}")

@@ -27,8 +27,8 @@ import math
 import numpy as np
 
 from .. import _device
-from .loss import (Loss, _as_array, _broadcast_weight, _check_pred, _float_target, _on_device_of,
-                   _weight_array)
+from .loss import (Loss, _as_array, _broadcast_weight, _check_pred, _float_target, _legacy_reduction,
+                   _on_device_of, _weight_array)
 from .module import Module, check_float_arg
 
 __all__ = ["PoissonNLLLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss", "MultiLabelMarginLoss",
@@ -122,8 +122,9 @@ class PoissonNLLLoss(_ArrayLoss):
     Args: log_input, full, eps (> 0; only used when log_input is False), reduction.
     Shape: input and target of one shape; "none" gives one loss per element."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None, eps: float = 1e-8,
+                 reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("PoissonNLLLoss", size_average, reduce, reduction))
         self.log_input = _check_bool("log_input", log_input)
         self.full = _check_bool("full", full)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
@@ -154,6 +155,9 @@ class SoftMarginLoss(_ArrayLoss):
     """PyTorch's SoftMarginLoss, the two-class logistic loss log(1 + exp(-y x)) for labels y
     (usually -1 or 1), computed without overflow. Shape: input and target of one shape."""
 
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("SoftMarginLoss", size_average, reduce, reduction))
+
     def __call__(self, input, target):  # noqa: A002 (PyTorch's name)
         name = "SoftMarginLoss"
         _check_pred(name, input)
@@ -171,8 +175,8 @@ class MultiLabelSoftMarginLoss(_ArrayLoss):
     Args: weight (optional, broadcast to the input: usually (C,), one per class), reduction.
     Shape: input (N, C) or (C,), target of the input's shape; "none" gives (N,) or ()."""
 
-    def __init__(self, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("MultiLabelSoftMarginLoss", size_average, reduce, reduction))
         self.weight = _weight_array("MultiLabelSoftMarginLoss", "weight", weight)
 
     def __call__(self, input, target):  # noqa: A002
@@ -216,8 +220,9 @@ class MultiMarginLoss(_ArrayLoss):
     Shape: input (N, C) with target (N,) class indices, or (C,) with target () or (1,); "none"
     gives the target's shape."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(_legacy_reduction("MultiMarginLoss", size_average, reduce, reduction))
         if isinstance(p, bool) or p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: only p == 1 and p == 2 are supported. Received: p={p!r}")
         self.p = int(p)
@@ -271,6 +276,9 @@ class MultiLabelMarginLoss(_ArrayLoss):
 
     Shape: input (N, C) or (C,), target of the input's shape (integers); "none" gives (N,) or ()."""
 
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("MultiLabelMarginLoss", size_average, reduce, reduction))
+
     def __call__(self, input, target):  # noqa: A002
         name = "MultiLabelMarginLoss"
         _check_pred(name, input)
@@ -303,8 +311,8 @@ class HingeEmbeddingLoss(_ArrayLoss):
     max(0, margin - x) where y = -1 (as PyTorch, a label that is neither adds both terms).
     Shape: input and target of one shape."""
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("HingeEmbeddingLoss", size_average, reduce, reduction))
         self.margin = _margin(margin)
 
     def __call__(self, input, target):  # noqa: A002
@@ -338,8 +346,8 @@ class MarginRankingLoss(_ArrayLoss):
     higher) or -1 (x2 should). ``loss(x1, x2, y)``; ``backward()`` returns ``(dx1, dx2)``.
     Shape: x1, x2 and y of one shape."""
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("MarginRankingLoss", size_average, reduce, reduction))
         self.margin = _margin(margin)
 
     def __call__(self, input1, input2, target):
@@ -369,8 +377,8 @@ class CosineEmbeddingLoss(_ArrayLoss):
 
     _EPS = float(np.float32(1e-12))  # PyTorch's, added to each squared norm (a float constant)
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("CosineEmbeddingLoss", size_average, reduce, reduction))
         self.margin = _margin(margin)
 
     def __call__(self, input1, input2, target):
@@ -446,8 +454,8 @@ class TripletMarginLoss(_ArrayLoss):
     Shape: the three inputs (N, D) or (D,), of one shape; "none" gives (N,) or ()."""
 
     def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
-                 reduction: str = "mean"):
-        super().__init__(reduction)
+                 size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(_legacy_reduction("TripletMarginLoss", size_average, reduce, reduction))
         # torch.nn.TripletMarginLoss refuses margin <= 0 (ValueError)
         self.margin = check_float_arg("margin", margin, low=0.0, low_open=True)
         self.p = _check_norm_p(p)
