@@ -733,5 +733,5 @@ def test_frozen_attributes_and_fastnn_checks():
         DataLoader(_pairs(3), collate_fn=3)
     with pytest.raises(TypeError, match="got int"):
         DataLoader(5)
-    assert DataLoader(_pairs(3)).batch_size == 32       # fastnn's default, not torch's 1
+    assert DataLoader(_pairs(3)).batch_size == tud.DataLoader(_pairs(3)).batch_size == 1  # torch's default
     assert list(DataLoader([], batch_size=2)) == list(tud.DataLoader([], batch_size=2)) == []

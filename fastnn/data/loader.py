@@ -56,14 +56,6 @@ class TensorDataset(Dataset):
 _END = object()
 
 
-class _DefaultBatchSize(int):
-    """fastnn's default ``batch_size`` (32), told apart from an explicit value so that
-    ``batch_sampler`` with the default batch size is accepted as in torch."""
-
-
-_BATCH_SIZE_DEFAULT = _DefaultBatchSize(32)
-
-
 class _ShuffleSampler(Sampler):
     """The loader's default ``shuffle=True`` sampler: iterating it gives the permutation of
     the loader's next epoch (its ``seed`` and ``epoch``, or a draw from its ``generator``)."""
@@ -121,7 +113,8 @@ class DataLoader:
     Args:
         dataset: the dataset (see above).
         batch_size: samples per batch, an int >= 1, or None for no automatic batching.
-            Default **32** (torch's is 1), fastnn's default since its first release.
+            Default 1, as torch's (fastnn's loader defaulted to 32 before it took torch's
+            arguments: pass batch_size= for batches of arrays).
         shuffle: visit the samples in a new random order every epoch (map-style only).
         sampler: an iterable of indices (with ``len`` for ``len(loader)``); not with
             ``shuffle``.
@@ -167,7 +160,7 @@ class DataLoader:
 
     __initialized = False
 
-    def __init__(self, dataset, batch_size: Optional[int] = _BATCH_SIZE_DEFAULT,
+    def __init__(self, dataset, batch_size: Optional[int] = 1,
                  shuffle: Optional[bool] = None, sampler=None, batch_sampler=None,
                  num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
                  drop_last: bool = False, timeout: float = 0, worker_init_fn=None,
@@ -226,7 +219,7 @@ class DataLoader:
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
-            if (batch_size is not _BATCH_SIZE_DEFAULT and batch_size != 1) or shuffle \
+            if batch_size != 1 or shuffle \
                     or sampler is not None or drop_last:
                 raise ValueError("batch_sampler option is mutually exclusive with batch_size, "
                                  "shuffle, sampler, and drop_last")
