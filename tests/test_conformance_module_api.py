@@ -248,3 +248,22 @@ def test_batch_norm_counts_batches_at_any_momentum_and_loads_a_state_without_the
     assert int(theirs.num_batches_tracked) == 3
     with pytest.raises(nn.StateDictError, match="missing keys"):  # the other buffers stay required
         ours.load_state_dict({k: v for k, v in old.items() if k != "running_var"})
+
+
+def test_layer_attributes_that_torch_code_reads():
+    """Attributes torch's layers have that ported code reads (conv.transposed, softmax.dim, ...)."""
+    torch = pytest.importorskip("torch")
+    pairs = [(nn.Conv2d(3, 4, 3), torch.nn.Conv2d(3, 4, 3)), (nn.Conv1d(3, 4, 3), torch.nn.Conv1d(3, 4, 3)),
+             (nn.Conv3d(3, 4, 3), torch.nn.Conv3d(3, 4, 3)),
+             (nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=1),
+              torch.nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=1)),
+             (nn.ConvTranspose1d(3, 4, 3), torch.nn.ConvTranspose1d(3, 4, 3)),
+             (nn.ConvTranspose3d(3, 4, 3), torch.nn.ConvTranspose3d(3, 4, 3))]
+    for ours, theirs in pairs:
+        assert ours.transposed == theirs.transposed
+        assert tuple(ours.output_padding) == tuple(theirs.output_padding)
+    assert nn.Softmax(dim=1).dim == torch.nn.Softmax(dim=1).dim == 1
+    assert nn.LogSoftmax(dim=0).dim == 0
+    assert nn.Upsample(scale_factor=2).name == torch.nn.Upsample(scale_factor=2).name == "Upsample"
+    assert nn.UpsamplingNearest2d(scale_factor=2).name == "UpsamplingNearest2d"
+    assert nn.Embedding(4, 2).sparse is torch.nn.Embedding(4, 2).sparse is False

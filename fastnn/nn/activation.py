@@ -226,6 +226,15 @@ class _SoftmaxBase(_Activation):
             raise TypeError(f"axis must be an int. Received: axis={axis!r}")
         self.axis = int(axis)
 
+    @property
+    def dim(self) -> int:
+        """torch's name of ``axis``."""
+        return self.axis
+
+    @dim.setter
+    def dim(self, value: int) -> None:
+        self.axis = value
+
     # The kernels work along the last axis; another axis is moved there and back (a copy).
     # A 0-d input is one class along axis 0 or -1 (softmax 1, log_softmax 0), as PyTorch's.
     def forward(self, x):

@@ -162,6 +162,9 @@ class Conv3d(Module):
     Attributes: weight (OC, C / groups, KD, KH, KW), bias (OC,).
     """
 
+    transposed = False  # torch's _ConvNd attributes
+    output_padding = (0, 0, 0)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", init: str = "default"):
         super().__init__()
@@ -318,6 +321,8 @@ class ConvTranspose3d(Module):
     (C_out, OD, OH, OW).
     Attributes: weight (C_in, C_out / groups, KD, KH, KW), bias (C_out,).
     """
+
+    transposed = True  # torch's _ConvNd attribute
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", init: str = "default"):

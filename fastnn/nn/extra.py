@@ -687,6 +687,11 @@ class Upsample(Module):
         torch raises NotImplementedError, also a RuntimeError).
     """
 
+    @property
+    def name(self) -> str:
+        """The class name (torch's Upsample keeps it as an attribute)."""
+        return type(self).__name__
+
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                  recompute_scale_factor=None):
         super().__init__()
@@ -890,6 +895,8 @@ class Embedding(Module):
     goes first in a model. An index outside [0, num_embeddings) is an IndexError, negative ones
     included, as torch's.
     """
+
+    sparse = False  # torch's attribute (sparse gradients: fastnn's are dense)
 
     backward_can_skip_dx = True
     takes_indices = True  # fit / predict / evaluate pass integer batches as they are

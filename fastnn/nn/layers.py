@@ -221,6 +221,9 @@ class Conv2d(Module):
     Attributes: weight (OC, C / groups, KH, KW), bias (OC,).
     """
 
+    transposed = False  # torch's _ConvNd attributes
+    output_padding = (0, 0)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", init: str = "default"):
         super().__init__()
@@ -344,6 +347,8 @@ class ConvTranspose2d(Module):
     Shape: x (N, C_in, H, W) -> y (N, C_out, OH, OW), or unbatched (C_in, H, W) -> (C_out, OH, OW).
     Attributes: weight (C_in, C_out / groups, KH, KW), bias (C_out,).
     """
+
+    transposed = True  # torch's _ConvNd attribute
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",

@@ -264,6 +264,9 @@ class Conv1d(Module):
     Attributes: weight (OC, C / groups, K), bias (OC,).
     """
 
+    transposed = False  # torch's _ConvNd attributes
+    output_padding = (0,)
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", init: str = "default"):
         super().__init__()
@@ -380,6 +383,8 @@ class ConvTranspose1d(Module):
     Shape: (N, C_in, L) -> (N, C_out, OL), or unbatched (C_in, L) -> (C_out, OL).
     Attributes: weight (C_in, C_out / groups, K), bias (C_out,).
     """
+
+    transposed = True  # torch's _ConvNd attribute
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", init: str = "default"):
