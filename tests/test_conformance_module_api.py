@@ -267,3 +267,22 @@ def test_layer_attributes_that_torch_code_reads():
     assert nn.Upsample(scale_factor=2).name == torch.nn.Upsample(scale_factor=2).name == "Upsample"
     assert nn.UpsamplingNearest2d(scale_factor=2).name == "UpsamplingNearest2d"
     assert nn.Embedding(4, 2).sparse is torch.nn.Embedding(4, 2).sparse is False
+
+
+def test_reset_running_stats_as_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((4, 3, 5)).astype(np.float32)
+    for ours, theirs in ((nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)),
+                         (nn.InstanceNorm1d(3, track_running_stats=True), torch.nn.InstanceNorm1d(3, track_running_stats=True))):
+        ours(x)
+        theirs(torch.tensor(x))
+        assert ours.running_mean.any()
+        if ours.weight is not None:
+            ours.weight.data.fill(2.0)
+        ours.reset_running_stats()
+        theirs.reset_running_stats()
+        for k, v in theirs.state_dict().items():
+            if "running" in k or "num_batches" in k:
+                np.testing.assert_array_equal(ours.state_dict()[k], v.numpy())
+        if ours.weight is not None:
+            assert (ours.weight.data == 2.0).all()  # parameters are left as they are

@@ -856,3 +856,16 @@ def test_per_batch_function_schedule_and_bad_interval():
         fastnn.LearningRateScheduler(schedule, interval="step")
     with pytest.raises(ValueError, match="ReduceLROnPlateau"):
         fastnn.LearningRateScheduler(optim.ReduceLROnPlateau(opt), interval="batch")
+
+
+def test_reduce_on_plateau_in_cooldown_as_torch():
+    torch = pytest.importorskip("torch")
+    ours = optim.ReduceLROnPlateau(optim.SGD(nn.Linear(2, 2).parameters(), lr=1.0), patience=0, cooldown=2)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), patience=0, cooldown=2)
+    flags = ([], [])
+    for metric in (1.0, 2.0, 2.0, 2.0, 2.0, 0.5):
+        for s, f in ((ours, flags[0]), (theirs, flags[1])):
+            s.step(metric)
+            f.append(s.in_cooldown)
+    assert flags[0] == flags[1] and any(flags[0]) and not all(flags[0])

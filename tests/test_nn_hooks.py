@@ -530,3 +530,79 @@ def test_save_refuses_an_extra_state_that_is_not_an_array(tmp_path):
     with pytest.raises(TypeError, match=r"state_dict\['_extra_state'\] is a dict"):
         fastnn.save(_Counter(), tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
+
+
+# ---- hooks of every module (torch.nn.modules.module.register_module_*) -----------------------
+def test_global_forward_and_backward_hooks_order_as_torch():
+    torch = pytest.importorskip("torch")
+    import importlib
+
+    from fastnn.nn.modules import module as fmod
+
+    tmod = importlib.import_module("torch.nn.modules.module")
+    m = _mlp()
+    t = _torch_copy(torch, m)
+    logs = []
+    for model, lib in ((m, fmod), (t, tmod)):
+        log = []
+        handles = [
+            lib.register_module_forward_pre_hook(lambda mod, args, log=log: log.append(("gpre", type(mod).__name__))),
+            lib.register_module_forward_hook(lambda mod, args, out, log=log: log.append(("gpost", type(mod).__name__))),
+            lib.register_module_full_backward_hook(
+                lambda mod, gi, go, log=log: log.append(("gback", type(mod).__name__))),
+            model[0].register_forward_hook(lambda mod, args, out, log=log: log.append(("own", type(mod).__name__))),
+        ]
+        x = np.ones((2, 4))
+        if model is m:
+            model(x)
+            model.backward(np.ones((2, 3)))
+        else:
+            tx = torch.tensor(x, requires_grad=True)
+            model(tx).backward(torch.ones(2, 3, dtype=torch.float64))
+        for h in handles:
+            h.remove()
+        logs.append(log)
+    assert logs[0] == logs[1]
+    assert ("gback", "Linear") in logs[0]
+
+
+def test_global_hooks_removed_leave_no_trace():
+    from fastnn.nn.modules import module as fmod
+
+    calls = []
+    h = fmod.register_module_forward_hook(lambda mod, args, out: calls.append(1))
+    nn.ReLU()(np.ones((1, 2), np.float32))
+    h.remove()
+    nn.ReLU()(np.ones((1, 2), np.float32))
+    assert calls == [1]
+    assert not nn.module.has_hooks(nn.ReLU())
+
+
+def test_registration_hooks_can_replace_what_is_registered():
+    torch = pytest.importorskip("torch")
+    import importlib
+
+    from fastnn.nn.modules import module as fmod
+
+    tmod = importlib.import_module("torch.nn.modules.module")
+    seen = ([], [])
+    for lib, log in ((fmod, seen[0]), (tmod, seen[1])):
+        hs = [lib.register_module_parameter_registration_hook(lambda mod, name, p, log=log: log.append(("p", name))),
+              lib.register_module_buffer_registration_hook(lambda mod, name, b, log=log: log.append(("b", name))),
+              lib.register_module_module_registration_hook(lambda mod, name, sub, log=log: log.append(("m", name)))]
+        try:
+            if lib is fmod:
+                nn.Sequential(nn.BatchNorm1d(2))
+            else:
+                torch.nn.Sequential(torch.nn.BatchNorm1d(2))
+        finally:
+            for h in hs:
+                h.remove()
+    assert seen[0] == seen[1] and ("b", "running_mean") in seen[0] and ("m", "0") in seen[0]
+    replaced = nn.Parameter(np.full(3, 7.0, np.float32))
+    h = fmod.register_module_parameter_registration_hook(lambda mod, name, p: replaced if name == "bias" else None)
+    try:
+        lin = nn.Linear(2, 3)
+    finally:
+        h.remove()
+    assert lin.bias is replaced and lin._parameters["bias"] is replaced

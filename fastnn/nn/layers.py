@@ -585,6 +585,14 @@ class GlobalAvgPool2d(Module):
         return ops.global_avg_pool2d_backward(dy, self._x_shape)
 
 
+
+def _reset_running_stats(norm) -> None:
+    """A norm layer's running statistics back to their start (nothing without them)."""
+    if norm.track_running_stats:
+        norm.running_mean.fill(0)
+        norm.running_var.fill(1)
+        norm.num_batches_tracked.fill(0)
+
 class _BatchNorm(Module):
     _ndims: tuple = ()
     _optional_state = ("num_batches_tracked",)  # saved only with momentum=None before 2026-12
@@ -616,10 +624,11 @@ class _BatchNorm(Module):
             _init.ones_(self.weight)
             if self.bias is not None:
                 _init.zeros_(self.bias)
-        if self.track_running_stats:
-            self.running_mean.fill(0)
-            self.running_var.fill(1)
-            self.num_batches_tracked.fill(0)
+        self.reset_running_stats()
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, num_batches_tracked 0 (torch's)."""
+        _reset_running_stats(self)
 
     def _as_kernel_input(self, x):
         return x

@@ -22,7 +22,8 @@ from .. import ops
 from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts
-from .layers import AvgPool2d, MaxPool2d, _check_init, _check_input, _init_weight_and_bias, _need_forward
+from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _init_weight_and_bias, _need_forward,
+                     _reset_running_stats)
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = [
@@ -632,10 +633,11 @@ class _InstanceNorm(Module):
             self.weight.data.fill(1)
         if self.bias is not None:
             self.bias.data.fill(0)
-        if self.track_running_stats:
-            self.running_mean.fill(0)
-            self.running_var.fill(1)
-            self.num_batches_tracked.fill(0)
+        self.reset_running_stats()
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, num_batches_tracked 0 (torch's)."""
+        _reset_running_stats(self)
 
     def _channel(self, a, ndim):
         return _as64(a).reshape((-1,) + (1,) * (ndim - 2))

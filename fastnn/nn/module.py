@@ -21,8 +21,11 @@ from .. import _device
 from .._device import CPU, CUDA
 from ..hooks import RemovableHandle, add_hook
 
-__all__ = ["Parameter", "Buffer", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int", "check_float_arg", "pair",
-           "has_hooks"]
+__all__ = ["Parameter", "Buffer", "Module", "StateDictError", "IncompatibleKeys", "LAYER_REGISTRY", "check_int",
+           "check_float_arg", "pair", "has_hooks", "register_module_forward_pre_hook", "register_module_forward_hook",
+           "register_module_full_backward_pre_hook", "register_module_full_backward_hook",
+           "register_module_backward_hook", "register_module_module_registration_hook",
+           "register_module_parameter_registration_hook", "register_module_buffer_registration_hook"]
 
 # Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
 LAYER_REGISTRY: dict[str, type] = {}
@@ -302,9 +305,13 @@ class Module:
         # replaced (model.fc = Linear(...), seq[0] = ...) stays where it was in parameters(),
         # state_dict() and a Sequential's order
         if isinstance(value, Parameter):
+            if _global_parameter_registration_hooks:
+                value = _registration(_global_parameter_registration_hooks, self, name, value)
             self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            if _global_module_registration_hooks:
+                value = _registration(_global_module_registration_hooks, self, name, value)
             self._parameters.pop(name, None)
             self._modules[name] = value
         else:
@@ -346,6 +353,8 @@ class Module:
             raise TypeError(f"buffer {name!r} must be a numpy.ndarray or cupy.ndarray, got {type(value).__name__}")
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute {name!r} already exists. Received: name={name!r}")
+        if _global_buffer_registration_hooks:
+            value = _registration(_global_buffer_registration_hooks, self, name, value)
         self._buffers[name] = value
         if persistent:
             self.__dict__.get("_non_persistent", set()).discard(name)
@@ -427,7 +436,7 @@ class Module:
     def __call__(self, x, *args, **kwargs):
         """forward(x, ...): further arguments (a second input, masks, states) go to forward, as
         torch's Module.__call__ passes them; forward pre-hooks and hooks run around it."""
-        if self._forward_pre_hooks or self._forward_hooks:
+        if self._forward_pre_hooks or self._forward_hooks or _global_forward_pre_hooks or _global_forward_hooks:
             return self._call_with_hooks((x, *args), kwargs)
         y = self.forward(x, *args, **kwargs)
         if _summary_records is not None:
@@ -435,7 +444,8 @@ class Module:
         return y
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
-        for hook_id, hook in list(self._forward_pre_hooks.items()):
+        # every module's hooks (register_module_forward_*_hook) first, then this module's, as torch
+        for hook_id, hook in [*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()]:
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 out = hook(self, args, kwargs)
                 if out is not None:
@@ -450,9 +460,9 @@ class Module:
         called = set()
         try:
             y = self.forward(*args, **kwargs)
-            for hook_id, hook in list(self._forward_hooks.items()):
+            for hook_id, hook in [*_global_forward_hooks.items(), *self._forward_hooks.items()]:
                 called.add(hook_id)
-                if hook_id in self._forward_hooks_with_kwargs:
+                if hook_id in self._forward_hooks_with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
                     out = hook(self, args, kwargs, y)
                 else:
                     out = hook(self, args, y)
@@ -461,10 +471,11 @@ class Module:
         except Exception:
             # always_call hooks run even when forward (or an earlier hook) raised, as torch's;
             # the original exception is the one that propagates
-            for hook_id, hook in list(self._forward_hooks.items()):
-                if hook_id in self._forward_hooks_always_called and hook_id not in called:
+            for hook_id, hook in [*_global_forward_hooks.items(), *self._forward_hooks.items()]:
+                always = hook_id in self._forward_hooks_always_called or hook_id in _global_forward_hooks_always_called
+                if always and hook_id not in called:
                     try:
-                        if hook_id in self._forward_hooks_with_kwargs:
+                        if hook_id in self._forward_hooks_with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
                             hook(self, args, kwargs, None)
                         else:
                             hook(self, args, None)
@@ -1100,6 +1111,77 @@ def _assign_state(mod, name: str, value) -> None:
         setattr(mod, name, value)
 
 
+# Hooks of every module (torch.nn.modules.module.register_module_*_hook)
+_global_forward_pre_hooks: OrderedDict = OrderedDict()
+_global_forward_hooks: OrderedDict = OrderedDict()
+_global_forward_hooks_with_kwargs: OrderedDict = OrderedDict()
+_global_forward_hooks_always_called: OrderedDict = OrderedDict()
+_global_backward_pre_hooks: OrderedDict = OrderedDict()
+_global_backward_hooks: OrderedDict = OrderedDict()
+_global_module_registration_hooks: OrderedDict = OrderedDict()
+_global_parameter_registration_hooks: OrderedDict = OrderedDict()
+_global_buffer_registration_hooks: OrderedDict = OrderedDict()
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """``hook(module, args)`` before the call of every module (before its own pre-hooks); a
+    return value replaces the inputs. Returns a removable handle."""
+    return add_hook(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False, always_call: bool = False) -> RemovableHandle:
+    """``hook(module, args, output)`` (``(module, args, kwargs, output)`` with kwargs) after the
+    call of every module (before its own hooks); a return value replaces the output."""
+    handle = add_hook(_global_forward_hooks, hook,
+                      extra=(_global_forward_hooks_with_kwargs, _global_forward_hooks_always_called))
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs[handle.id] = True
+    if always_call:
+        _global_forward_hooks_always_called[handle.id] = True
+    return handle
+
+
+def register_module_full_backward_pre_hook(hook) -> RemovableHandle:
+    """``hook(module, grad_output)`` before the backward of every module (before its own)."""
+    return add_hook(_global_backward_pre_hooks, hook)
+
+
+def register_module_full_backward_hook(hook) -> RemovableHandle:
+    """``hook(module, grad_input, grad_output)`` after the backward of every module (before its own)."""
+    return add_hook(_global_backward_hooks, hook)
+
+
+def register_module_backward_hook(hook) -> RemovableHandle:
+    """The deprecated global non-full backward hook: the same as the full one in fastnn."""
+    return add_hook(_global_backward_hooks, hook)
+
+
+def register_module_module_registration_hook(hook) -> RemovableHandle:
+    """``hook(module, name, submodule)`` whenever a child module is registered (assignment,
+    add_module); a Module returned is registered instead."""
+    return add_hook(_global_module_registration_hooks, hook)
+
+
+def register_module_parameter_registration_hook(hook) -> RemovableHandle:
+    """``hook(module, name, param)`` whenever a Parameter is registered; a Parameter returned
+    is registered instead."""
+    return add_hook(_global_parameter_registration_hooks, hook)
+
+
+def register_module_buffer_registration_hook(hook) -> RemovableHandle:
+    """``hook(module, name, buffer)`` whenever a buffer is registered (register_buffer); an array
+    returned is registered instead."""
+    return add_hook(_global_buffer_registration_hooks, hook)
+
+
+def _registration(hooks: OrderedDict, module, name: str, value):
+    for hook in list(hooks.values()):
+        out = hook(module, name, value)
+        if out is not None:
+            value = out
+    return value
+
+
 _HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
                "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_pre_hooks",
                "_backward_hooks", "_state_dict_pre_hooks", "_state_dict_hooks",
@@ -1110,7 +1192,8 @@ def has_hooks(module) -> bool:
     """True when a forward or backward hook is registered on module (Sequential then runs it
     unfused, so that its own forward and backward, and so its hooks, are called)."""
     return bool(module._forward_pre_hooks or module._forward_hooks or module._backward_pre_hooks
-                or module._backward_hooks)
+                or module._backward_hooks or _global_forward_pre_hooks or _global_forward_hooks
+                or _global_backward_pre_hooks or _global_backward_hooks)
 
 
 def _hookable_backward(fn):
@@ -1120,7 +1203,8 @@ def _hookable_backward(fn):
 
     @functools.wraps(fn)
     def backward(self, *args, **kwargs):
-        if self.__dict__.get("_bw_hooked") is not True:
+        flag = self.__dict__.get("_bw_hooked")
+        if flag is not True and (flag == "running" or not (_global_backward_pre_hooks or _global_backward_hooks)):
             return fn(self, *args, **kwargs)
         return _run_backward_hooks(self, fn, args, kwargs)
 
@@ -1140,10 +1224,12 @@ def _check_grads(kind: str, what: str, out, expected: int) -> tuple:
 
 
 def _run_backward_hooks(self, fn, args, kwargs):
-    pre, post = self._backward_pre_hooks, self._backward_hooks
+    pre = [*_global_backward_pre_hooks.values(), *self._backward_pre_hooks.values()]
+    post = [*_global_backward_hooks.values(), *self._backward_hooks.values()]
     if not (pre or post):  # every hook removed since: back to the plain path
         object.__setattr__(self, "_bw_hooked", False)
         return fn(self, *args, **kwargs)
+    flag = self.__dict__.get("_bw_hooked")
     if args:
         dy = args[0]
 
@@ -1159,7 +1245,7 @@ def _run_backward_hooks(self, fn, args, kwargs):
             return fn(self, **{**kwargs, name: d})
     many = isinstance(dy, tuple)
     grad_output = dy if many else (dy,)
-    for hook in list(pre.values()):
+    for hook in pre:
         out = hook(self, grad_output)
         if out is not None:
             grad_output = _check_grads("pre ", "grad_output", out, len(grad_output))
@@ -1167,10 +1253,10 @@ def _run_backward_hooks(self, fn, args, kwargs):
     try:
         dx = call(grad_output if many else grad_output[0])
     finally:
-        object.__setattr__(self, "_bw_hooked", True)
+        object.__setattr__(self, "_bw_hooked", flag)
     several = isinstance(dx, tuple)
     grad_input = dx if several else (dx,)
-    for hook in list(post.values()):
+    for hook in post:
         out = hook(self, grad_input, grad_output)
         if out is not None:
             grad_input = _check_grads("", "grad_input", out, len(grad_input))

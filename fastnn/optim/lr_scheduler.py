@@ -821,7 +821,7 @@ class ReduceLROnPlateau:
             self.num_bad_epochs = 0
         else:
             self.num_bad_epochs += 1
-        if self.cooldown_counter > 0:
+        if self.in_cooldown:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
@@ -839,6 +839,11 @@ class ReduceLROnPlateau:
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = _lrs(self.optimizer)
+
+    @property
+    def in_cooldown(self) -> bool:
+        """True while the cooldown after a reduction lasts (torch's)."""
+        return self.cooldown_counter > 0
 
     def get_last_lr(self) -> list[float]:
         return list(self._last_lr)

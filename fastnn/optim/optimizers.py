@@ -534,6 +534,10 @@ class Adagrad(Optimizer):
                                   "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,
                                   "maximize": maximize, "differentiable": differentiable, "fused": fused})
 
+    def share_memory(self) -> None:
+        """No effect (torch's moves the state sums to shared memory for multiprocessing; fastnn's
+        state lives in this process)."""
+
     def _validate(self, g):
         super()._validate(g)
         for k in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
