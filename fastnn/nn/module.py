@@ -832,7 +832,7 @@ class Module:
         State-dict pre-hooks run before a module's entries are collected, post-hooks after its
         subtree's."""
         if destination is None:
-            destination = {}
+            destination = OrderedDict()  # torch's type (an ordered dict, as every dict now is)
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str. Received: prefix={prefix!r}")
         self._save_state(destination, prefix, bool(keep_vars))
