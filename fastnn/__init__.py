@@ -22,7 +22,7 @@ from . import cuda, data, ops, reference
 
 # The Python API (issue 5): layers, optimizers, training, save/load.
 from ._random import manual_seed
-from . import metrics, nn, optim
+from . import func, hooks, metrics, nn, optim
 from .serialization import ModelFileError, load, save
 from .training import (
     Callback, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint, evaluate, fit, predict,
@@ -44,5 +44,5 @@ __all__ = [
     "show_config",
     # Python API
     "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "ModelFileError",
-    "evaluate", "fit", "load", "manual_seed", "metrics", "nn", "optim", "predict", "save",
+    "evaluate", "fit", "func", "hooks", "load", "manual_seed", "metrics", "nn", "optim", "predict", "save",
 ]
