@@ -207,8 +207,9 @@ def test_modules_round_trip_their_config_and_repr():
         again = nn.layer_from_config(nn.layer_to_config(m))
         assert type(again) is type(m) and again.get_config() == m.get_config()
         assert repr(m).startswith(type(m).__name__ + "(")
-    assert repr(nn.CosineSimilarity()) == "CosineSimilarity(dim=1, eps=1e-08)"
-    assert repr(nn.PairwiseDistance()) == "PairwiseDistance(p=2.0, eps=1e-06, keepdim=False)"
+    assert repr(nn.CosineSimilarity()) == repr(torch.nn.CosineSimilarity()) == "CosineSimilarity()"
+    assert repr(nn.PairwiseDistance()) == repr(torch.nn.PairwiseDistance()) == "PairwiseDistance()"
+    assert repr(nn.CosineSimilarity(dim=-1)) == "CosineSimilarity(dim=-1)"  # (torch's drops it)
     assert nn.PairwiseDistance(p=3).norm == 3.0  # torch's attribute name
 
 

@@ -286,3 +286,26 @@ def test_reset_running_stats_as_torch():
                 np.testing.assert_array_equal(ours.state_dict()[k], v.numpy())
         if ours.weight is not None:
             assert (ours.weight.data == 2.0).all()  # parameters are left as they are
+
+
+REPR_CASES = [
+    ("Linear", (3, 4), {}), ("Linear", (3, 4), {"bias": False}), ("Conv2d", (3, 4, 3), {}),
+    ("Conv2d", (3, 4, 3), {"stride": 2, "padding": 1, "groups": 1, "bias": False}),
+    ("Conv2d", (4, 4, 3), {"padding": "same", "dilation": 2, "groups": 2, "padding_mode": "reflect"}),
+    ("ConvTranspose2d", (3, 4, 3), {"stride": 2, "output_padding": 1}), ("Conv1d", (3, 4, 3), {"padding": 1}),
+    ("Conv3d", (3, 4, 3), {}), ("MaxPool2d", (2,), {}), ("MaxPool2d", ((2, 3), 1, 1), {"ceil_mode": True}),
+    ("AvgPool2d", (3,), {"stride": 2}), ("BatchNorm1d", (3,), {}), ("BatchNorm2d", (3,), {"affine": False}),
+    ("BatchNorm2d", (3,), {"momentum": None, "eps": 1e-3}), ("Dropout", (0.2,), {}), ("Dropout2d", (), {}),
+    ("Embedding", (10, 3), {}), ("Embedding", (10, 3), {"padding_idx": 0, "max_norm": 2.0}), ("Sigmoid", (), {}),
+    ("Softshrink", (), {}), ("Hardshrink", (0.3,), {}), ("Softmax", (), {"dim": 1}), ("LogSoftmax", (), {"dim": 0}),
+    ("ModuleList", (), {}), ("ModuleDict", (), {}), ("CosineSimilarity", (), {}), ("PairwiseDistance", (), {}),
+    ("ReLU", (), {}), ("Tanh", (), {}), ("LeakyReLU", (0.2,), {}), ("ELU", (), {}), ("Flatten", (), {}),
+    ("LayerNorm", (4,), {}), ("GroupNorm", (2, 4), {}), ("LSTM", (3, 4), {"num_layers": 2}), ("GRU", (3, 4), {}),
+    ("Upsample", (), {"scale_factor": 2}), ("AdaptiveAvgPool2d", (1,), {}), ("Identity", (), {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", REPR_CASES)
+def test_repr_is_torchs(name, args, kwargs):
+    torch = pytest.importorskip("torch")
+    assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))

@@ -112,6 +112,9 @@ class Sigmoid(_Activation):
     def _params(self):
         return {"beta": self.beta}
 
+    def extra_repr(self) -> str:  # torch's Sigmoid has none; beta is fastnn's
+        return "" if self.beta == 1.0 else f"beta={self.beta}"
+
 
 class Tanh(_Activation):
     """Hyperbolic tangent."""
@@ -261,6 +264,9 @@ class _SoftmaxBase(_Activation):
 
     def get_config(self):
         return {"axis": self.axis}
+
+    def extra_repr(self) -> str:  # torch's format (fastnn's default axis is -1, torch's dim None)
+        return f"dim={self.axis}"
 
 
 class Softmax(_SoftmaxBase):
@@ -538,6 +544,9 @@ class _Shrink(_ArrayActivation):
 
     def _df(self, xp, x):
         return (x > self.lambd) | (x < -self.lambd)
+
+    def extra_repr(self) -> str:  # torch's
+        return f"{self.lambd}"
 
 
 class Softshrink(_Shrink):

@@ -313,6 +313,9 @@ class ModuleList(_ModuleSequence):
     def from_config(cls, config):
         return cls([layer_from_config(s) for s in config["modules"]])
 
+    def extra_repr(self) -> str:  # torch's: only the children
+        return ""
+
 
 def _pairs(what: str, items):
     """(key, value) pairs of a mapping or of an iterable of pairs (PyTorch's update rule)."""
@@ -328,6 +331,13 @@ def _pairs(what: str, items):
         pairs.append((k, v))
     return pairs
 
+
+
+def _parameter_line(p) -> str:
+    """torch's line for a parameter in a ParameterList / ParameterDict repr."""
+    size = "x".join(str(d) for d in p.shape)
+    device = " (cuda)" if getattr(p, "device", "cpu") == "cuda" else ""
+    return f"Parameter containing: [{p.dtype} of size {size}{device}]"
 
 class _Dict(Module):
     """The dict API over one registry of the module (its children or its parameters), in
@@ -416,6 +426,9 @@ class ModuleDict(_Dict):
     def from_config(cls, config):
         return cls({k: layer_from_config(spec) for k, spec in config["modules"].items()})
 
+    def extra_repr(self) -> str:  # torch's: only the children
+        return ""
+
 
 def _as_parameter(value) -> Parameter:
     """A Parameter as given, or a new one holding an array (PyTorch's ParameterList wraps tensors)."""
@@ -489,6 +502,9 @@ class ParameterDict(_Dict):
     def from_config(cls, config):
         return cls(dict(zip(config["keys"], _placeholders(config))))
 
+    def extra_repr(self) -> str:  # torch's: a line per parameter
+        return "\n".join(f"({k}): {_parameter_line(p)}" for k, p in self.items())
+
 
 class ParameterList(Module):
     """A list of parameters (PyTorch's ``nn.ParameterList``), registered as "0", "1", ...:
@@ -544,6 +560,9 @@ class ParameterList(Module):
     @classmethod
     def from_config(cls, config):
         return cls(_placeholders(config))
+
+    def extra_repr(self) -> str:  # torch's: a line per parameter
+        return "\n".join(f"({k}): {_parameter_line(p)}" for k, p in enumerate(self))
 
 
 class Identity(Module):

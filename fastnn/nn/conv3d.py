@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import _device, ops
 from .extra import _as64
-from .layers import ShapeError, _check_init, _check_input, _init_weight_and_bias, _need_forward, _split
+from .layers import (ShapeError, _check_init, _check_input, _init_weight_and_bias, _need_forward, _split,
+                     conv_extra_repr)
 from .layers1d import _PADDING_MODES, _gather, _gather_backward, _pad_index
 from .module import Module, Parameter, check_int
 
@@ -112,25 +113,6 @@ def _col2im(dst, c0, cols, out_sizes, stride, dilation, kernel):
 def _bias_grad(param, dy5) -> None:
     """bias.grad += dy summed over N and the output positions (in float64, rounded once)."""
     param.add_grad(dy5.sum(axis=(0, 2, 3, 4), dtype=F64).astype(param.data.dtype, copy=False))
-
-
-def _extra_repr(layer, output_padding: bool) -> str:
-    """torch's _ConvNd.extra_repr."""
-    text = (f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, "
-            f"stride={layer.stride}")
-    if layer.padding != (0, 0, 0):
-        text += f", padding={layer.padding}"
-    if layer.dilation != (1, 1, 1):
-        text += f", dilation={layer.dilation}"
-    if output_padding and layer.output_padding != (0, 0, 0):
-        text += f", output_padding={layer.output_padding}"
-    if layer.groups != 1:
-        text += f", groups={layer.groups}"
-    if layer.bias is None:
-        text += ", bias=False"
-    if layer.padding_mode != "zeros":
-        text += f", padding_mode={layer.padding_mode}"
-    return text
 
 
 def _check_groups(in_channels: int, out_channels: int, groups: int) -> None:
@@ -301,7 +283,7 @@ class Conv3d(Module):
                 "padding_mode": self.padding_mode, "init": self.init}
 
     def extra_repr(self) -> str:
-        return _extra_repr(self, output_padding=False)
+        return conv_extra_repr(self)
 
 
 class ConvTranspose3d(Module):
@@ -455,4 +437,4 @@ class ConvTranspose3d(Module):
                 "dilation": list(self.dilation), "padding_mode": self.padding_mode, "init": self.init}
 
     def extra_repr(self) -> str:
-        return _extra_repr(self, output_padding=True)
+        return conv_extra_repr(self, output_padding=True)

@@ -314,6 +314,9 @@ class Dropout2d(Module):
             return {"p": self.p, "inplace": True}
         return {"p": self.p}
 
+    def extra_repr(self) -> str:  # torch's
+        return f"p={self.p}, inplace={self.inplace}"
+
 
 def _normalize(xp, x64, axes, eps):
     """(xhat, invstd) over axes (biased variance, as every normalisation)."""
@@ -1013,3 +1016,16 @@ class Embedding(Module):
         if self.scale_grad_by_freq:
             config["scale_grad_by_freq"] = True
         return config
+
+    def extra_repr(self) -> str:  # torch's
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            text += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        return text
+

@@ -176,6 +176,10 @@ class Linear(Module):
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias is not None, "init": self.init}
 
+    def extra_repr(self) -> str:  # torch's
+        text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return text if self.init == "default" else f"{text}, init={self.init!r}"
+
 
 Dense = Linear  # Keras' name
 
@@ -195,6 +199,29 @@ def _split(total: int) -> tuple[int, int]:
     """torch's 'same' split of a total padding: half before, the odd one after."""
     return total // 2, total - total // 2
 
+
+
+def conv_extra_repr(layer, output_padding: bool = False) -> str:
+    """torch's _ConvNd.extra_repr, for 1-, 2- and 3-D convolutions (``init`` added when not
+    the default, as it is fastnn's)."""
+    n = len(layer.kernel_size)
+    text = f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, stride={layer.stride}"
+    if isinstance(layer.padding, str):
+        text += f", padding={layer.padding}"
+    elif tuple(layer.padding) != (0,) * n:
+        text += f", padding={layer.padding}"
+    if tuple(layer.dilation) != (1,) * n:
+        text += f", dilation={layer.dilation}"
+    if output_padding and tuple(layer.output_padding) != (0,) * n:
+        text += f", output_padding={layer.output_padding}"
+    if layer.groups != 1:
+        text += f", groups={layer.groups}"
+    if layer.bias is None:
+        text += ", bias=False"
+    if getattr(layer, "padding_mode", "zeros") != "zeros":
+        text += f", padding_mode={layer.padding_mode}"
+    init = getattr(layer, "init", "default")
+    return text if init == "default" else f"{text}, init={init!r}"
 
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as every DL framework).
@@ -322,6 +349,9 @@ class Conv2d(Module):
                 **({"groups": self.groups} if self.groups != 1 else {}),
                 **({"padding_mode": self.padding_mode} if self.padding_mode != "zeros" else {})}
 
+    def extra_repr(self) -> str:
+        return conv_extra_repr(self)
+
 
 class ConvTranspose2d(Module):
     """2-D transposed convolution (the gradient of Conv2d with respect to its input).
@@ -443,6 +473,9 @@ class ConvTranspose2d(Module):
                 **({"dilation": list(self.dilation)} if self.dilation != (1, 1) else {}),
                 **({"groups": self.groups} if self.groups != 1 else {})}
 
+    def extra_repr(self) -> str:
+        return conv_extra_repr(self, output_padding=True)
+
 
 class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
@@ -450,6 +483,9 @@ class _Pool2d(Module):
         self.ceil_mode = check_bool("ceil_mode", ceil_mode)
         self.kernel_size = pair("kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else pair("stride", stride)
+        # the arguments as given, for torch's repr (an int stays an int; stride None is kernel_size)
+        self._given = tuple(tuple(v) if isinstance(v, list) else v
+                            for v in (kernel_size, kernel_size if stride is None else stride, padding))
         self.padding = pair("padding", padding, minimum=0)
         for p, k in zip(self.padding, self.kernel_size):
             if p > k // 2:
@@ -463,7 +499,9 @@ class _Pool2d(Module):
         return shape if len(shape) == 4 else (1,) + shape
 
     def get_config(self):
-        config = {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "padding": list(self.padding)}
+        # as given (an int stays an int), so that a loaded layer's repr is the saved one's
+        k, st, p = (list(v) if isinstance(v, tuple) else v for v in self._given)
+        config = {"kernel_size": k, "stride": st, "padding": p}
         if self.ceil_mode:
             config["ceil_mode"] = True
         return config
@@ -486,6 +524,7 @@ class MaxPool2d(_Pool2d):
                  ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding, ceil_mode)
         self.dilation = pair("dilation", dilation)
+        self._given_dilation = tuple(dilation) if isinstance(dilation, list) else dilation
         self.return_indices = check_bool("return_indices", return_indices)
 
     def forward(self, x):
@@ -516,10 +555,16 @@ class MaxPool2d(_Pool2d):
     def get_config(self):
         config = super().get_config()
         if self.dilation != (1, 1):
-            config["dilation"] = list(self.dilation)
+            d = self._given_dilation
+            config["dilation"] = list(d) if isinstance(d, tuple) else d
         if self.return_indices:
             config["return_indices"] = True
         return config
+
+    def extra_repr(self) -> str:  # torch's, with the arguments as given
+        k, s, p = self._given
+        return (f"kernel_size={k}, stride={s}, padding={p}, dilation={self._given_dilation}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(_Pool2d):
@@ -566,6 +611,10 @@ class AvgPool2d(_Pool2d):
         if self.divisor_override is not None:
             config["divisor_override"] = self.divisor_override
         return config
+
+    def extra_repr(self) -> str:  # torch's, with the arguments as given
+        k, s, p = self._given
+        return f"kernel_size={k}, stride={s}, padding={p}"
 
 
 class GlobalAvgPool2d(Module):
@@ -692,6 +741,11 @@ class _BatchNorm(Module):
             config["track_running_stats"] = False
         return config
 
+    def extra_repr(self) -> str:  # torch's
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={getattr(self, 'bias', None) is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
 
 class BatchNorm1d(_BatchNorm):
     """Batch normalization over the batch (and length) axes, per feature (Ioffe & Szegedy 2015).
@@ -771,6 +825,9 @@ class Dropout(Module):
 
     def get_config(self):
         return {"p": self.p, **({"inplace": True} if self.inplace else {})}
+
+    def extra_repr(self) -> str:  # torch's
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class DimensionError(IndexError, ValueError):

@@ -23,7 +23,7 @@ from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts
 from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _init_weight_and_bias, _need_forward,
-                     _reset_running_stats)
+                     _reset_running_stats, conv_extra_repr)
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = [
@@ -357,18 +357,7 @@ class Conv1d(Module):
                 "padding_mode": self.padding_mode, "init": self.init}
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,):
-            text += f", padding={self.padding if isinstance(self.padding, tuple) else self.padding}"
-        if self.dilation != (1,):
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode}"
-        return text
+        return conv_extra_repr(self)
 
 
 class ConvTranspose1d(Module):
@@ -461,18 +450,7 @@ class ConvTranspose1d(Module):
                 "dilation": list(self.dilation), "padding_mode": self.padding_mode, "init": self.init}
 
     def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,):
-            text += f", padding={self.padding}"
-        if self.dilation != (1,):
-            text += f", dilation={self.dilation}"
-        if self.output_padding != (0,):
-            text += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        return text
+        return conv_extra_repr(self, output_padding=True)
 
 
 # --- pooling -------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ Modules: ``CosineSimilarity()(x1, x2)`` and ``PairwiseDistance()(x1, x2)`` take 
 Everything is array code with the input's array module (NumPy or CuPy), computed in float64 with
 PyTorch's formulas and rounded to the input's dtype, as the array-code activations are. Unlike
 PyTorch, the losses do not broadcast their inputs against each other (a shape mismatch is a
-ValueError naming both shapes), and the deprecated ``size_average``/``reduce`` arguments are not
-taken.
+ValueError naming both shapes). The deprecated ``size_average``/``reduce`` arguments are taken in
+torch's positional order and mapped to a reduction by torch's rule, with its warning.
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -533,6 +534,11 @@ class _TwoInputModule(Module):
             raise ValueError(f"{name}.backward expects dy of shape {tuple(shape)} (the forward's output), "
                              f"got {tuple(dy.shape)}")
         return dy.astype(F64)
+
+    def extra_repr(self) -> str:
+        """torch's (none) with the default arguments; the others, by name, when set."""
+        defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items()}
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if defaults.get(k) != v)
 
 
 class CosineSimilarity(_TwoInputModule):

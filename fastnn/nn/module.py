@@ -957,7 +957,10 @@ class Module:
 
     def __repr__(self) -> str:
         if not self._modules:
-            return f"{type(self).__name__}({self.extra_repr()})"
+            extra = self.extra_repr()
+            if "\n" in extra:  # one line each, indented (torch's layout, e.g. a ParameterList)
+                return f"{type(self).__name__}(\n  " + "\n  ".join(extra.split("\n")) + "\n)"
+            return f"{type(self).__name__}({extra})"
         lines = [f"{type(self).__name__}("]
         for name, child in self._modules.items():
             child_repr = repr(child).replace("\n", "\n  ")
