@@ -7,10 +7,12 @@
 #include <pybind11/stl.h>
 
 #include <climits>
+#include <cmath>
 #include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <utility>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -122,13 +124,70 @@ Act parse_act(const std::string& name) {
                         "'; expected one of: step, sigmoid, tanh, relu, leaky_relu, softplus, swish, elu, gelu");
 }
 
+// Bytes from the first to one past the last element of an array with non-negative strides.
+int64_t byte_span(const py::array& x) {
+  if (x.size() == 0) return 0;
+  int64_t span = x.itemsize();
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) span += (x.shape(i) - 1) * x.strides(i);
+  return span;
+}
+
+// True when the byte ranges of two arrays (non-negative strides) overlap.
+bool overlaps(const py::array& x, const py::array& y) {
+  const int64_t xs = byte_span(x), ys = byte_span(y);
+  if (xs == 0 || ys == 0) return false;
+  const char* x0 = static_cast<const char*>(x.data());
+  const char* y0 = static_cast<const char*>(y.data());
+  return x0 < y0 + ys && y0 < x0 + xs;
+}
+
+// Outputs may not share memory with inputs or with each other (a kernel writing one while it
+// reads another would give wrong values, silently). exact_ok: an output that is exactly an
+// input (same data, shape and strides) is allowed, for the element- and row-wise kernels that
+// read each element before writing it (in-place use).
+using ArgRef = std::pair<const py::array*, const char*>;
+
+const py::array* opt(const std::optional<py::array>& a) { return a ? &*a : nullptr; }
+
+bool same_view(const py::array& a, const py::array& b) {
+  if (a.data() != b.data() || a.ndim() != b.ndim()) return false;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) != b.shape(i) || a.strides(i) != b.strides(i)) return false;
+  return true;
+}
+
+void separate(std::initializer_list<ArgRef> outs, std::initializer_list<ArgRef> ins, bool exact_ok = false) {
+  std::vector<ArgRef> done;
+  for (const auto& [o, oname] : outs) {
+    if (o == nullptr) continue;
+    for (const auto& [i, iname] : ins)
+      if (i != nullptr && overlaps(*o, *i) && !(exact_ok && same_view(*o, *i)))
+        throw py::value_error(std::string(oname) + " shares memory with " + iname + " (partly, or as another view): "
+                              "give the output its own array");
+    for (const auto& [d, dname] : done)
+      if (overlaps(*o, *d))
+        throw py::value_error(std::string(oname) + " shares memory with " + dname + ": give each output its own array");
+    done.emplace_back(o, oname);
+  }
+}
+
+// The activation's parameters (beta, slope, alpha, threshold): finite; softplus's beta non-zero.
+void check_act_params(Act act, double p0, double p1) {
+  if (!std::isfinite(p0) || !std::isfinite(p1))
+    throw py::value_error("activation parameters must be finite, got " + std::to_string(p0) + " and " +
+                          std::to_string(p1));
+  if (act == Act::softplus && p0 == 0.0) throw py::value_error("softplus: beta must be non-zero, got 0");
+}
+
 void activation_forward(const std::string& name, const py::array& x, py::array& out, double p0,
                         double p1) {
   const Act act = parse_act(name);
+  check_act_params(act, p0, p1);
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
   check_out(out, "out", dt);
   require_same_shape(x, "x", out, "out");
+  separate({{&out, "out"}}, {{&x, "x"}}, true);
   const fastnn::ActParams p{p0, p1};
   const int64_t n = x.size();
   py::gil_scoped_release nogil;
@@ -141,12 +200,14 @@ void activation_forward(const std::string& name, const py::array& x, py::array& 
 void activation_backward(const std::string& name, const py::array& dy, const py::array& saved,
                          py::array& out, double p0, double p1) {
   const Act act = parse_act(name);
+  check_act_params(act, p0, p1);
   const DType dt = float_dtype(dy, "dy");
   check_in(dy, "dy", dt);
   check_in(saved, "saved", dt);
   check_out(out, "out", dt);
   require_same_shape(dy, "dy", saved, "saved");
   require_same_shape(dy, "dy", out, "out");
+  separate({{&out, "out"}}, {{&dy, "dy"}, {&saved, "saved"}}, true);
   const fastnn::ActParams p{p0, p1};
   const int64_t n = dy.size();
   py::gil_scoped_release nogil;
@@ -167,6 +228,7 @@ void softmax_forward(const py::array& x, py::array& out, bool log) {
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
   check_out(out, "out", dt);
+  separate({{&out, "out"}}, {{&x, "x"}}, true);
   require_same_shape(x, "x", out, "out");
   int64_t rows, cols;
   rows_cols(x, rows, cols);
@@ -182,6 +244,7 @@ void softmax_backward(const py::array& dy, const py::array& y, py::array& out, b
   check_in(dy, "dy", dt);
   check_in(y, "y", dt);
   check_out(out, "out", dt);
+  separate({{&out, "out"}}, {{&dy, "dy"}, {&y, "y"}}, true);
   require_same_shape(dy, "dy", y, "y");
   require_same_shape(dy, "dy", out, "out");
   int64_t rows, cols;
@@ -195,23 +258,6 @@ void softmax_backward(const py::array& dy, const py::array& y, py::array& out, b
 
 // ---------------------------------------------------------------------------------------------
 // GEMM
-
-// Bytes from the first to one past the last element of an array with non-negative strides.
-int64_t byte_span(const py::array& x) {
-  if (x.size() == 0) return 0;
-  int64_t span = x.itemsize();
-  for (py::ssize_t i = 0; i < x.ndim(); ++i) span += (x.shape(i) - 1) * x.strides(i);
-  return span;
-}
-
-// True when the byte ranges of two arrays (non-negative strides) overlap.
-bool overlaps(const py::array& x, const py::array& y) {
-  const int64_t xs = byte_span(x), ys = byte_span(y);
-  if (xs == 0 || ys == 0) return false;
-  const char* x0 = static_cast<const char*>(x.data());
-  const char* y0 = static_cast<const char*>(y.data());
-  return x0 < y0 + ys && y0 < x0 + xs;
-}
 
 // Leading dimension (elements between rows) of a 2-D GEMM operand read in place: rows may be
 // spaced further apart than their length (a column slice of a bigger array) but the elements of
@@ -313,6 +359,9 @@ void batch_norm_forward(const py::array& x, const std::optional<py::array>& gamm
   int64_t n, c, hw;
   bn_dims(x, n, c, hw);
   check_out(y, "y", dt);
+  separate({{&y, "y"}}, {{&x, "x"}}, true);
+  separate({{&mean, "mean"}, {&invstd, "invstd"}, {opt(running_mean), "running_mean"}, {opt(running_var), "running_var"}},
+           {{&x, "x"}, {&y, "y"}, {opt(gamma), "gamma"}, {opt(beta), "beta"}});
   require_same_shape(x, "x", y, "y");
   check_channel_vec(mean, "mean", dt, c, true);
   check_channel_vec(invstd, "invstd", dt, c, true);
@@ -367,6 +416,8 @@ void batch_norm_backward(const py::array& dy, const py::array& x, const std::opt
   int64_t n, c, hw;
   bn_dims(x, n, c, hw);
   check_out(dx, "dx", dt);
+  separate({{&dx, "dx"}}, {{&dy, "dy"}, {&x, "x"}}, true);
+  separate({{&dx, "dx"}, {&dgamma, "dgamma"}, {&dbeta, "dbeta"}}, {{&mean, "mean"}, {&invstd, "invstd"}, {opt(gamma), "gamma"}});
   require_same_shape(x, "x", dx, "dx");
   if (gamma) check_channel_vec(*gamma, "gamma", dt, c, false);
   check_channel_vec(mean, "mean", dt, c, false);
@@ -408,6 +459,8 @@ void dropout_forward(const py::array& x, py::array& y, py::array& mask, double p
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
   check_out(y, "y", dt);
+  separate({{&y, "y"}}, {{&x, "x"}}, true);
+  separate({{&mask, "mask"}}, {{&x, "x"}, {&y, "y"}});
   require_same_shape(x, "x", y, "y");
   check_mask(mask, "mask", true);
   require_same_shape(x, "x", mask, "mask");
@@ -428,6 +481,8 @@ void dropout_backward(const py::array& dy, const py::array& mask, py::array& dx,
   require_same_shape(dy, "dy", mask, "mask");
   check_out(dx, "dx", dt);
   require_same_shape(dy, "dy", dx, "dx");
+  separate({{&dx, "dx"}}, {{&dy, "dy"}}, true);
+  separate({{&dx, "dx"}}, {{&mask, "mask"}});
   check_dropout_p(p);
   const int64_t n = dy.size();
   const uint8_t* m = static_cast<const uint8_t*>(mask.data());
@@ -496,6 +551,17 @@ void raise_if_outside(const py::array& a, const std::string& what, double lo, do
                           std::to_string(bad));
 }
 
+// The first element below 0 (NaN is not: it passes), as a ValueError.
+template <typename T>
+void raise_if_negative(const py::array& a, const std::string& what) {
+  const T* p = cptr<T>(a);
+  const int64_t n = a.size();
+  for (int64_t i = 0; i < n; ++i)
+    if (p[i] < T(0))
+      throw py::value_error(what + ", got " + value_str(static_cast<double>(p[i])) + " at flat index " +
+                            std::to_string(i));
+}
+
 double pointwise_loss(const std::string& name, const py::array& pred, const py::array& target, py::array& grad) {
   fastnn::PointLoss kind;
   if (name == "mse") kind = fastnn::PointLoss::mse;
@@ -540,8 +606,8 @@ double gaussian_nll_loss(const py::array& mean, const py::array& target, const p
   require_same_shape(mean, "mean", dvar, "dvar");
   if (!(eps > 0.0)) throw py::value_error("eps must be > 0, got " + value_str(eps));
   // NaN is let through (PyTorch only rejects var < 0).
-  if (dt == DType::f32) raise_if_outside<float>(var, "gaussian_nll_loss: var must be non-negative", 0.0, INFINITY);
-  else raise_if_outside<double>(var, "gaussian_nll_loss: var must be non-negative", 0.0, INFINITY);
+  if (dt == DType::f32) raise_if_negative<float>(var, "gaussian_nll_loss: var must be non-negative");
+  else raise_if_negative<double>(var, "gaussian_nll_loss: var must be non-negative");
   const int64_t n = mean.size();
   py::gil_scoped_release nogil;
   if (dt == DType::f32)
@@ -560,6 +626,35 @@ void check_f32_param(const py::array& a, const char* name, bool out) {
     throw py::value_error(std::string(name) + " must be C-contiguous: it is updated in place, never through a "
                           "copy (got a non-contiguous array of shape " + shape_str(a) + ")");
   if (out) require_writable(a, name);
+}
+
+// A hyperparameter: finite and in [lo, hi] (hi excluded when hi_open), as fastnn.ops checks it;
+// the bindings check it too, since they can be called directly.
+double hyper(const char* name, double v, double lo, double hi = std::numeric_limits<double>::infinity(),
+             bool hi_open = false) {
+  const bool ok = std::isfinite(v) && v >= lo && (hi_open ? v < hi : v <= hi);
+  if (!ok) {
+    std::ostringstream msg;
+    msg << name << " must be a finite number in [" << lo << ", ";
+    if (std::isinf(hi)) msg << "inf)"; else msg << hi << (hi_open ? ")" : "]");
+    msg << ", got " << v;
+    throw py::value_error(msg.str());
+  }
+  return v;
+}
+
+// The state arrays are updated in place: none may share memory with the parameter or another
+// (the gradient may be the parameter itself: each element is read before it is written).
+void distinct_slots(const py::array& param, std::initializer_list<std::pair<const std::optional<py::array>*, const char*>> slots) {
+  std::vector<std::pair<const py::array*, const char*>> seen{{&param, "param"}};
+  for (const auto& [a, name] : slots) {
+    if (!*a) continue;
+    for (const auto& [b, bname] : seen)
+      if (overlaps(**a, *b))
+        throw py::value_error(std::string(name) + " shares memory with " + bname +
+                              ": every state array is updated in place and must be its own array");
+    seen.emplace_back(&**a, name);
+  }
 }
 
 struct OptimArgs {
@@ -589,7 +684,12 @@ float* slot(std::optional<py::array>& a, const py::array& param, const char* nam
 void sgd_update(py::array& param, const py::array& grad, std::optional<py::array> momentum_buf, double lr,
                 double momentum, double dampening, bool nesterov, double weight_decay, bool first_step) {
   const OptimArgs o = optim_args(param, grad);
+  hyper("lr", lr, 0.0);
+  hyper("momentum", momentum, 0.0);
+  hyper("dampening", dampening, -std::numeric_limits<double>::infinity());
+  hyper("weight_decay", weight_decay, 0.0);
   float* buf = slot(momentum_buf, param, "momentum_buf", momentum != 0.0, "when momentum != 0");
+  distinct_slots(param, {{&momentum_buf, "momentum_buf"}});
   py::gil_scoped_release nogil;
   fastnn::sgd_update(o.param, o.grad, momentum != 0.0 ? buf : nullptr, o.n, lr, momentum, dampening, nesterov,
                      weight_decay, first_step);
@@ -598,7 +698,11 @@ void sgd_update(py::array& param, const py::array& grad, std::optional<py::array
 void adagrad_update(py::array& param, const py::array& grad, std::optional<py::array> sum_sq, double clr,
                     double weight_decay, double eps) {
   const OptimArgs o = optim_args(param, grad);
+  hyper("clr", clr, 0.0);
+  hyper("weight_decay", weight_decay, 0.0);
+  hyper("eps", eps, 0.0);
   float* ss = slot(sum_sq, param, "sum_sq", true, "by adagrad");
+  distinct_slots(param, {{&sum_sq, "sum_sq"}});
   py::gil_scoped_release nogil;
   fastnn::adagrad_update(o.param, o.grad, ss, o.n, clr, weight_decay, eps);
 }
@@ -606,8 +710,13 @@ void adagrad_update(py::array& param, const py::array& grad, std::optional<py::a
 void adadelta_update(py::array& param, const py::array& grad, std::optional<py::array> square_avg,
                      std::optional<py::array> acc_delta, double lr, double rho, double eps, double weight_decay) {
   const OptimArgs o = optim_args(param, grad);
+  hyper("lr", lr, 0.0);
+  hyper("rho", rho, 0.0, 1.0);
+  hyper("eps", eps, 0.0);
+  hyper("weight_decay", weight_decay, 0.0);
   float* sa = slot(square_avg, param, "square_avg", true, "by adadelta");
   float* ad = slot(acc_delta, param, "acc_delta", true, "by adadelta");
+  distinct_slots(param, {{&square_avg, "square_avg"}, {&acc_delta, "acc_delta"}});
   py::gil_scoped_release nogil;
   fastnn::adadelta_update(o.param, o.grad, sa, ad, o.n, lr, rho, eps, weight_decay);
 }
@@ -616,6 +725,12 @@ void rmsprop_update(py::array& param, const py::array& grad, std::optional<py::a
                     std::optional<py::array> momentum_buf, std::optional<py::array> grad_avg, double lr,
                     double alpha, double eps, double weight_decay, double momentum, bool centered) {
   const OptimArgs o = optim_args(param, grad);
+  hyper("lr", lr, 0.0);
+  hyper("alpha", alpha, 0.0);
+  hyper("eps", eps, 0.0);
+  hyper("weight_decay", weight_decay, 0.0);
+  hyper("momentum", momentum, 0.0);
+  distinct_slots(param, {{&square_avg, "square_avg"}, {&momentum_buf, "momentum_buf"}, {&grad_avg, "grad_avg"}});
   float* sa = slot(square_avg, param, "square_avg", true, "by rmsprop");
   float* buf = slot(momentum_buf, param, "momentum_buf", momentum > 0.0, "when momentum > 0");
   float* ga = slot(grad_avg, param, "grad_avg", centered, "when centered=True");
@@ -627,9 +742,15 @@ void adam_update(py::array& param, const py::array& grad, std::optional<py::arra
                  std::optional<py::array> exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
                  double eps, double weight_decay, bool decoupled, std::optional<py::array> max_exp_avg_sq) {
   const OptimArgs o = optim_args(param, grad);
+  hyper("lr", lr, 0.0);
+  hyper("beta1", beta1, 0.0, 1.0, true);
+  hyper("beta2", beta2, 0.0, 1.0, true);
+  hyper("eps", eps, 0.0);
+  hyper("weight_decay", weight_decay, 0.0);
   float* m = slot(exp_avg, param, "exp_avg", true, "by adam");
   float* v = slot(exp_avg_sq, param, "exp_avg_sq", true, "by adam");
   float* vmax = slot(max_exp_avg_sq, param, "max_exp_avg_sq", false, "for amsgrad");
+  distinct_slots(param, {{&exp_avg, "exp_avg"}, {&exp_avg_sq, "exp_avg_sq"}, {&max_exp_avg_sq, "max_exp_avg_sq"}});
   if (step < 1) throw py::value_error("step must be >= 1 (it counts this step), got " + std::to_string(step));
   py::gil_scoped_release nogil;
   fastnn::adam_update(o.param, o.grad, m, v, vmax, o.n, step, lr, beta1, beta2, eps, weight_decay, decoupled);
@@ -639,8 +760,14 @@ void radam_update(py::array& param, const py::array& grad, std::optional<py::arr
                   std::optional<py::array> exp_avg_sq, int64_t step, double lr, double beta1, double beta2,
                   double eps, double weight_decay) {
   const OptimArgs o = optim_args(param, grad);
+  hyper("lr", lr, 0.0);
+  hyper("beta1", beta1, 0.0, 1.0, true);
+  hyper("beta2", beta2, 0.0, 1.0, true);
+  hyper("eps", eps, 0.0);
+  hyper("weight_decay", weight_decay, 0.0);
   float* m = slot(exp_avg, param, "exp_avg", true, "by radam");
   float* v = slot(exp_avg_sq, param, "exp_avg_sq", true, "by radam");
+  distinct_slots(param, {{&exp_avg, "exp_avg"}, {&exp_avg_sq, "exp_avg_sq"}});
   if (step < 1) throw py::value_error("step must be >= 1 (it counts this step), got " + std::to_string(step));
   py::gil_scoped_release nogil;
   fastnn::radam_update(o.param, o.grad, m, v, o.n, step, lr, beta1, beta2, eps, weight_decay);
@@ -657,8 +784,15 @@ void set_isa(const std::string& name) {
   }
 }
 
+// More threads than this is never useful and can make OpenMP's thread creation fail, which
+// libgomp answers by ending the process.
+constexpr int kMaxThreads = 1024;
+
 void set_num_threads(int n) {
   if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
+  if (n > kMaxThreads)
+    throw py::value_error("num_threads must be at most " + std::to_string(kMaxThreads) + ", got " +
+                          std::to_string(n));
   fastnn::set_num_threads(n);
 }
 
@@ -686,6 +820,12 @@ py::dict build_info() {
 // frees the array.
 
 py::array cached_empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+  // Plain numbers only: an object (or object-holding record) dtype would hand NumPy
+  // uninitialised PyObject pointers.
+  const char kind = dtype.kind();
+  if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f')
+    throw py::type_error("empty: dtype " + std::string(py::str(dtype)) +
+                         " is not supported (bool, integer or floating dtypes only)");
   size_t count = 1;
   for (const py::ssize_t s : shape) {
     if (s < 0) throw py::value_error("empty: negative dimension " + std::to_string(s) + " in shape");
@@ -753,12 +893,26 @@ fastnn::ConvGeom window_geom(const py::array& x, const char* name, const Pair& k
   g.n = x.shape(0), g.c = x.shape(1), g.h = x.shape(2), g.w = x.shape(3);
   g.kh = kernel.first, g.kw = kernel.second, g.sh = stride.first, g.sw = stride.second;
   g.ph = padding.first, g.pw = padding.second;
+  // Every size derived below must fit in int64 (the kernels' index type): a padding near 2^62,
+  // or output planes whose product wraps, would otherwise pass the shape checks as small or
+  // zero sizes and let a kernel write past its buffers.
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  if (g.ph > (big - g.h) / 2 || g.pw > (big - g.w) / 2)
+    throw py::value_error("padding " + pair_str(padding) + " is too large for " + std::string(name) + " " +
+                          shape_str(x) + ": the padded size overflows int64");
   if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
     throw py::value_error("kernel_size " + pair_str(kernel) + " is larger than the padded input: " +
                           std::string(name) + " " + shape_str(x) + " with padding " + pair_str(padding) +
                           " is " + pair_str({g.h + 2 * g.ph, g.w + 2 * g.pw}));
   g.oh = fastnn::conv_output_size(g.h, g.kh, g.sh, g.ph);
   g.ow = fastnn::conv_output_size(g.w, g.kw, g.sw, g.pw);
+  int64_t plane = 0, rows = 0, per_sample = 0, total = 0;
+  if (__builtin_mul_overflow(g.oh, g.ow, &plane) || __builtin_mul_overflow(g.kh, g.kw, &rows) ||
+      __builtin_mul_overflow(rows, g.c, &rows) || __builtin_mul_overflow(rows, plane, &per_sample) ||
+      __builtin_mul_overflow(per_sample, g.n, &total))
+    throw py::value_error("kernel_size " + pair_str(kernel) + ", stride " + pair_str(stride) + " and padding " +
+                          pair_str(padding) + " on " + std::string(name) + " " + shape_str(x) +
+                          " give an output (or column matrix) of more than 2^63 elements");
   return g;
 }
 
@@ -779,6 +933,7 @@ void im2col(const py::array& x, py::array& cols, const Pair& kernel_size, const 
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
   check_out(cols, "cols", dt);
+  separate({{&cols, "cols"}}, {{&x, "x"}});
   const fastnn::ConvGeom g = window_geom(x, "x", kernel_size, stride, padding);
   const int64_t p = g.oh * g.ow;
   require_shape(cols, "cols", {g.n, g.rows(), p});
@@ -794,6 +949,7 @@ void col2im(const py::array& cols, py::array& x, const Pair& kernel_size, const 
   const DType dt = float_dtype(cols, "cols");
   check_in(cols, "cols", dt);
   check_out(x, "x", dt);
+  separate({{&x, "x"}}, {{&cols, "cols"}});
   const fastnn::ConvGeom g = window_geom(x, "x", kernel_size, stride, padding);
   const int64_t p = g.oh * g.ow;
   require_shape(cols, "cols", {g.n, g.rows(), p});
@@ -826,6 +982,7 @@ void conv2d_forward(const py::array& x, const py::array& w, const std::optional<
   check_in(x, "x", dt);
   check_in(w, "w", dt);
   check_out(y, "y", dt);
+  separate({{&y, "y"}, {opt(cols), "cols"}}, {{&x, "x"}, {&w, "w"}, {opt(b), "b"}});
   const fastnn::ConvGeom g = conv_geom(x, w, stride, padding);
   const int64_t oc = w.shape(0);
   check_bias(b, "b", dt, oc);
@@ -853,6 +1010,7 @@ void conv2d_backward(const py::array& dy, const py::array& x, const py::array& w
                      py::array& dw, std::optional<py::array>& db, const Pair& stride, const Pair& padding,
                      const std::optional<py::array>& cols) {
   const DType dt = float_dtype(x, "x");
+  separate({{opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}}, {{&dy, "dy"}, {&x, "x"}, {&w, "w"}, {opt(cols), "cols"}});
   check_in(dy, "dy", dt);
   check_in(x, "x", dt);
   check_in(w, "w", dt);
@@ -965,6 +1123,7 @@ void conv_transpose2d_forward(const py::array& x, const py::array& w, const std:
   check_in(x, "x", dt);
   check_in(w, "w", dt);
   check_out(y, "y", dt);
+  separate({{&y, "y"}}, {{&x, "x"}, {&w, "w"}, {opt(b), "b"}});
   const fastnn::ConvGeom g = conv_transpose_geom(x, w, y, "y", stride, padding);
   check_bias(b, "b", dt, w.shape(1));
   const int64_t c_in = x.shape(1);
@@ -982,6 +1141,7 @@ void conv_transpose2d_backward(const py::array& dy, const py::array& x, const py
                                std::optional<py::array>& dx, py::array& dw, std::optional<py::array>& db,
                                const Pair& stride, const Pair& padding) {
   const DType dt = float_dtype(x, "x");
+  separate({{opt(dx), "dx"}, {&dw, "dw"}, {opt(db), "db"}}, {{&dy, "dy"}, {&x, "x"}, {&w, "w"}});
   check_in(dy, "dy", dt);
   check_in(x, "x", dt);
   check_in(w, "w", dt);
@@ -1021,7 +1181,7 @@ fastnn::PoolGeom pool_geom(const py::array& x, const char* name, const Pair& ker
   if (c.h < 1 || c.w < 1)
     throw py::value_error(std::string("pooling needs non-empty spatial dimensions, got ") + name + " " +
                           shape_str(x));
-  if (c.kh * c.kw > INT32_MAX)  // the max-pool kernel records window offsets in 32 bits
+  if (c.kh > INT32_MAX / c.kw)  // the max-pool kernel records window offsets in 32 bits (kh * kw might wrap)
     throw py::value_error("pooling kernel_size " + pair_str(kernel) + " has more than 2^31 - 1 elements");
   return fastnn::PoolGeom{c.n * c.c, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.oh, c.ow};
 }
@@ -1031,6 +1191,7 @@ void max_pool2d_forward(const py::array& x, py::array& y, py::array& indices, co
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
   check_out(y, "y", dt);
+  separate({{&y, "y"}, {&indices, "indices"}}, {{&x, "x"}});
   const fastnn::PoolGeom g = pool_geom(x, "x", kernel_size, stride, padding);
   require_shape(y, "y", {x.shape(0), x.shape(1), g.oh, g.ow});
   if (!indices.dtype().equal(py::dtype::of<int64_t>()))
@@ -1050,6 +1211,7 @@ void max_pool2d_backward(const py::array& dy, const py::array& indices, py::arra
   const DType dt = float_dtype(dy, "dy");
   check_in(dy, "dy", dt);
   check_out(dx, "dx", dt);
+  separate({{&dx, "dx"}}, {{&dy, "dy"}, {&indices, "indices"}});
   if (!indices.dtype().equal(py::dtype::of<int64_t>()))
     throw py::type_error("indices must have dtype int64, got " + dtype_str(indices));
   require_c_contiguous(indices, "indices");
@@ -1080,6 +1242,7 @@ void avg_pool2d_forward(const py::array& x, py::array& y, const Pair& kernel_siz
                         const Pair& padding, bool count_include_pad) {
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
+  separate({{&y, "y"}}, {{&x, "x"}});
   check_out(y, "y", dt);
   const fastnn::PoolGeom g = pool_geom(x, "x", kernel_size, stride, padding);
   require_shape(y, "y", {x.shape(0), x.shape(1), g.oh, g.ow});
@@ -1094,6 +1257,7 @@ void avg_pool2d_backward(const py::array& dy, py::array& dx, const Pair& kernel_
                          const Pair& padding, bool count_include_pad) {
   const DType dt = float_dtype(dy, "dy");
   check_in(dy, "dy", dt);
+  separate({{&dx, "dx"}}, {{&dy, "dy"}});
   check_out(dx, "dx", dt);
   const fastnn::PoolGeom g = pool_geom(dx, "dx", kernel_size, stride, padding);
   require_shape(dy, "dy", {dx.shape(0), dx.shape(1), g.oh, g.ow});
@@ -1108,6 +1272,7 @@ void global_avg_pool2d_forward(const py::array& x, py::array& y) {
   const DType dt = float_dtype(x, "x");
   check_in(x, "x", dt);
   check_out(y, "y", dt);
+  separate({{&y, "y"}}, {{&x, "x"}});
   require_ndim(x, "x", 4);
   if (x.shape(2) < 1 || x.shape(3) < 1)
     throw py::value_error("global_avg_pool2d needs non-empty spatial dimensions, got x " + shape_str(x));
@@ -1124,6 +1289,7 @@ void global_avg_pool2d_backward(const py::array& dy, py::array& dx) {
   const DType dt = float_dtype(dy, "dy");
   check_in(dy, "dy", dt);
   check_out(dx, "dx", dt);
+  separate({{&dx, "dx"}}, {{&dy, "dy"}});
   require_ndim(dx, "dx", 4);
   if (dx.shape(2) < 1 || dx.shape(3) < 1)
     throw py::value_error("global_avg_pool2d needs non-empty spatial dimensions, got dx " + shape_str(dx));

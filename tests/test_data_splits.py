@@ -189,8 +189,8 @@ def test_cross_validate_regression_with_custom_metric():
     assert res.mean < 1e-20
     with pytest.raises(ValueError, match="stratified=False"):
         cross_validate(LeastSquares, x, y, k=3, metric="mse")
-    with pytest.raises(ValueError, match="unknown metric.*Received: metric='f1'"):
-        cross_validate(LeastSquares, x, y, k=3, metric="f1", stratified=False)
+    with pytest.raises(ValueError, match="unknown metric.*Received: metric='f7'"):
+        cross_validate(LeastSquares, x, y, k=3, metric="f7", stratified=False)
 
 
 def test_bagging_scores_at_least_its_median_member():

@@ -8,14 +8,22 @@
 // x[(e / HW * C + ch) * HW + e % HW].
 #include "common.cuh"
 
-// s1, s2 [ch * parts + t] = partial sums of d and d^2, d = x - (the channel's first value).
+// The value the channel's sums are shifted by: its first value, or 0 when that is not finite
+// (an inf shift would make every d = inf - inf = NaN, where the mean is inf).
+template <typename T>
+__device__ __forceinline__ double bn_shift(const T* x, long long ch, long long hw, long long m) {
+  const double s = m > 0 ? (double)x[ch * hw] : 0.0;
+  return s - s == 0.0 ? s : 0.0;
+}
+
+// s1, s2 [ch * parts + t] = partial sums of d and d^2, d = x - bn_shift.
 template <typename T>
 __device__ void bn_stats_partials(const T* x, double* s1, double* s2, long long n, long long c, long long hw,
                                   long long parts) {
   const long long m = n * hw;
   FASTNN_GRID_STRIDE(q, c * parts) {
     const long long ch = q / parts, t = q % parts;
-    const double shift = m > 0 ? (double)x[ch * hw] : 0.0;
+    const double shift = bn_shift(x, ch, hw, m);
     double a = 0, b = 0;
     for (long long e = t; e < m; e += parts) {
       const double d = (double)x[((e / hw) * c + ch) * hw + e % hw] - shift;
@@ -42,7 +50,7 @@ __device__ void bn_finish_train(const double* s1, const double* s2, const T* x, 
       b += s2[ch * parts + t];
     }
     const double d = a / m;
-    const double mu = (double)x[ch * hw] + d;
+    const double mu = bn_shift(x, ch, hw, n * hw) + d;
     const double var = d_max(b / m - d * d, 0.0);  // shifted sums: no catastrophic cancellation
     mean[ch] = (T)mu;
     invstd[ch] = (T)(1.0 / d_sqrt(var + eps));
@@ -120,7 +128,9 @@ __device__ void bn_backward_dx(const T* dy, const T* x, const T* mean, const T* 
                                long long hw) {
   FASTNN_GRID_STRIDE(q, n * c * hw) {
     const long long ch = (q / hw) % c;
-    dx[q] = coef[3 * ch] * ((dy[q] - coef[3 * ch + 1]) - (x[q] - mean[ch]) * coef[3 * ch + 2]);
+    // b == 0 (eval): dx does not depend on x, which may be NaN or inf there
+    const T b = coef[3 * ch + 2];
+    dx[q] = coef[3 * ch] * ((dy[q] - coef[3 * ch + 1]) - (b != T(0) ? (x[q] - mean[ch]) * b : T(0)));
   }
 }
 

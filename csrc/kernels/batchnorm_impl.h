@@ -23,6 +23,10 @@ namespace {
 constexpr int64_t kGrain = 1 << 15;  // values per thread at least (a parallel region costs ~us)
 constexpr int64_t kBlock = 256;      // channels per block in the column layout
 
+// The sums of a channel are shifted by its first value, or by 0 when that is not finite (an inf
+// shift would make every term inf - inf = NaN, where the mean is inf).
+inline double finite_or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
+
 // Per-channel statistics derived from sums shifted by `shift`: mean and biased variance.
 struct Stats {
   double mean, var;
@@ -68,7 +72,7 @@ void batch_norm_forward_train(const T* x, const T* gamma, const T* beta, T* rm, 
     const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(n * hw, 1));
     parallel_for(c, grain, [&](int64_t cb, int64_t ce) {
       for (int64_t ch = cb; ch < ce; ++ch) {
-        const double shift = static_cast<double>(x[ch * hw]);
+        const double shift = finite_or_zero(static_cast<double>(x[ch * hw]));
         double s1 = 0, s2 = 0;
         for (int64_t i = 0; i < n; ++i) {
           const T* xp = x + (i * c + ch) * hw;
@@ -95,7 +99,7 @@ void batch_norm_forward_train(const T* x, const T* gamma, const T* beta, T* rm, 
     for (int64_t blk = bb; blk < be; ++blk) {
       const int64_t c0 = blk * kBlock, w = std::min(kBlock, c - c0);
       for (int64_t j = 0; j < w; ++j) {
-        shift[j] = static_cast<double>(x[c0 + j]);
+        shift[j] = finite_or_zero(static_cast<double>(x[c0 + j]));
         s1[j] = s2[j] = 0;
       }
       for (int64_t i = 0; i < n; ++i) {
@@ -191,6 +195,11 @@ void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
           const T* gp = dy + (i * c + ch) * hw;
           const T* xp = x + (i * c + ch) * hw;
           T* dp = dx + (i * c + ch) * hw;
+          if (k.b == T(0)) {  // eval: dx does not depend on x, which may be NaN or inf there
+#pragma omp simd
+            for (int64_t j = 0; j < hw; ++j) dp[j] = k.k * (gp[j] - k.a);
+            continue;
+          }
 #pragma omp simd
           for (int64_t j = 0; j < hw; ++j) dp[j] = k.k * ((gp[j] - k.a) - (xp[j] - muT) * k.b);
         }
@@ -231,7 +240,8 @@ void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* mean,
         const T* xr = x + i * c + c0;
         T* dr = dx + i * c + c0;
 #pragma omp simd
-        for (int64_t j = 0; j < w; ++j) dr[j] = kk[j] * ((gr[j] - ka[j]) - (xr[j] - muT[j]) * kb[j]);
+        for (int64_t j = 0; j < w; ++j)  // kb == 0 (eval): dx does not depend on x (maybe NaN there)
+          dr[j] = kk[j] * ((gr[j] - ka[j]) - (kb[j] != T(0) ? (xr[j] - muT[j]) * kb[j] : T(0)));
       }
     }
   });

@@ -101,6 +101,27 @@ def empty(shape, dtype, xp=np):
     return _core.empty(shape, dtype)
 
 
+def unaliased(x, out, *, in_place_ok: bool = True):
+    """x, or a copy of it when it shares memory with the caller's ``out`` array (None: no check,
+    the op allocates its result).
+
+    The native kernels read their inputs while they write ``out``; an input that overlaps
+    ``out`` only partly (a shifted view of the same buffer, an input that is a slice of out)
+    would be read after parts of it were overwritten: a silently wrong result. Such an input
+    is copied here (an input copy loses nothing). With ``in_place_ok``, an input that is exactly
+    ``out`` (same first element, shape and strides: an element-wise in-place op) is kept, as
+    the element-wise and row-wise kernels read each element before writing it.
+    """
+    if out is None or x is None or not isinstance(x, np.ndarray) or not isinstance(out, np.ndarray):
+        return x
+    if not np.may_share_memory(x, out):
+        return x
+    if (in_place_ok and x.shape == out.shape and x.strides == out.strides
+            and x.__array_interface__["data"][0] == out.__array_interface__["data"][0]):
+        return x
+    return x.copy()
+
+
 def out_array(out, shape, dtype, name: str = "out", xp=np):
     """Validate a caller's ``out=`` array, or allocate a fresh one (``xp``: numpy or cupy)."""
     if out is None:

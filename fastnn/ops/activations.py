@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-from ._dispatch import backend, check_float, contiguous, get_array_module, out_array, same_dtype, same_shape
+from ._dispatch import (
+    backend, check_float, contiguous, get_array_module, out_array, same_dtype, same_shape, unaliased,
+)
 
 __all__ = [
     "step", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "swish", "elu", "gelu", "softmax", "log_softmax",
@@ -30,6 +32,7 @@ def _finite(value, name: str, nonzero: bool = False) -> float:
 def _forward(name: str, x, out, p0: float = 1.0, p1: float = 20.0):
     check_float(x, "x")
     x = contiguous(x)
+    x = unaliased(x, out)  # a partly overlapping out would be written before x is read
     out = out_array(out, x.shape, x.dtype, xp=get_array_module(x))
     backend(x, out).activation_forward(name, x, out, p0, p1)
     return out
@@ -40,6 +43,7 @@ def _backward(name: str, dy, saved, saved_name: str, out, p0: float = 1.0, p1: f
     same_dtype(dy, "dy", saved, saved_name)
     same_shape(dy, "dy", saved, saved_name)
     dy, saved = contiguous(dy), contiguous(saved)
+    dy, saved = unaliased(dy, out), unaliased(saved, out)
     out = out_array(out, dy.shape, dy.dtype, xp=get_array_module(dy))
     backend(dy, saved, out).activation_backward(name, dy, saved, out, p0, p1)
     return out
@@ -150,6 +154,7 @@ def _softmax(x, out, log: bool, name: str):
     if x.ndim < 1:
         raise ValueError(f"{name} needs an array with at least 1 dimension, got a 0-D array")
     x = contiguous(x)
+    x = unaliased(x, out)
     out = out_array(out, x.shape, x.dtype, xp=get_array_module(x))
     backend(x, out).softmax_forward(x, out, log)
     return out
@@ -162,6 +167,7 @@ def _softmax_bwd(dy, y, out, log: bool, name: str):
     if dy.ndim < 1:
         raise ValueError(f"{name} needs an array with at least 1 dimension, got a 0-D array")
     dy, y = contiguous(dy), contiguous(y)
+    dy, y = unaliased(dy, out), unaliased(y, out)
     out = out_array(out, dy.shape, dy.dtype, xp=get_array_module(dy))
     backend(dy, y, out).softmax_backward(dy, y, out, log)
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numbers
 
-from ._dispatch import backend, check_float, contiguous, empty, get_array_module, out_array, same_dtype
+from ._dispatch import backend, check_float, contiguous, empty, get_array_module, out_array, same_dtype, unaliased
 from .shapes import conv_output_size, conv_transpose_output_size, pair
 
 __all__ = [
@@ -80,6 +80,7 @@ def im2col(x, kernel_size, stride=1, padding=0, *, out=None):
     oh, ow = _output_hw(x.shape[2], x.shape[3], k, s, p)
     x = contiguous(x)
     cols = out_array(out, (x.shape[0], x.shape[1] * k[0] * k[1], oh * ow), x.dtype, xp=get_array_module(x))
+    x = unaliased(x, out, in_place_ok=False)  # out= overlapping x: read x before cols overwrites it
     backend(x, cols).im2col(x, cols, k, s, p)
     return cols
 
@@ -100,6 +101,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, *, out=None):
                          f"stride {s}, padding {p}; got {cols.shape}")
     cols = contiguous(cols)
     x = out_array(out, (n, c, h, w), cols.dtype, xp=get_array_module(cols))
+    cols = unaliased(cols, out, in_place_ok=False)
     backend(cols, x).col2im(cols, x, k, s, p)
     return x
 
@@ -123,6 +125,28 @@ def _dilate(w, d):
     big = get_array_module(w).zeros(w.shape[:2] + (d[0] * (kh - 1) + 1, d[1] * (kw - 1) + 1), w.dtype)
     big[:, :, ::d[0], ::d[1]] = w
     return big
+
+
+def _check_dilated_fits(x, w, d, padding) -> None:
+    """A dilated kernel must fit in the padded input: checked before _dilate builds it (its
+    d (K - 1) + 1 taps can take far more memory than the layer: dilation 10**5 on a 3x3 kernel
+    is 149 GiB), so a bad dilation raises ValueError here instead of MemoryError (or a huge
+    allocation followed by the size error)."""
+    if d == (1, 1) or x.ndim != 4 or w.ndim != 4:
+        return
+    if isinstance(padding, str):
+        if padding != "valid":  # "same": the output is the input's size; others fail later
+            return
+        p = (0, 0)
+    else:
+        p = pair(padding, "padding")
+    for axis in range(2):
+        span = d[axis] * (w.shape[2 + axis] - 1) + 1
+        size = x.shape[2 + axis] + 2 * p[axis]
+        if span > size:
+            raise ValueError(f"kernel_size {span} is larger than the padded input: size {x.shape[2 + axis]} + "
+                             f"2 * padding {p[axis]} = {size} (kernel_size {tuple(w.shape[2:])} with dilation {d} "
+                             f"spans {span} positions)")
 
 
 def _check_dilation(dilation):
@@ -185,6 +209,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, dilation=1, groups=1, o
     groups, d = _groups(groups), _check_dilation(dilation)
     if groups != 1 or d != (1, 1):
         x, w, b = _conv_operands(x, w, b, groups=groups)
+        _check_dilated_fits(x, w, d, padding)
         w = _dilate(w, d)
         og, cg = w.shape[0] // groups, w.shape[1]
         parts = [conv2d_forward(contiguous(x[:, g * cg:(g + 1) * cg]), contiguous(w[g * og:(g + 1) * og]),
@@ -202,6 +227,10 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, *, dilation=1, groups=1, o
     oh, ow = _output_hw(x.shape[2], x.shape[3], w.shape[2:], s, p)
     xp = get_array_module(x)
     y = out_array(out, (x.shape[0], w.shape[0], oh, ow), x.dtype, xp=xp)
+    # an out= sharing memory with an operand: the operand is read from a copy (y is written
+    # chunk by chunk while x, w and b are still being read)
+    x, w, b = (unaliased(x, out, in_place_ok=False), unaliased(w, out, in_place_ok=False),
+               unaliased(b, out, in_place_ok=False))
     cols = None
     if return_cols and not _is_pointwise(w, s, p):
         cols = empty((w.shape[1] * w.shape[2] * w.shape[3], x.shape[0] * oh * ow), x.dtype, xp)
@@ -233,6 +262,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, *, dilation=1, groups=1, need
         if dy.shape[:2] != (x.shape[0], w.shape[0]):
             raise ValueError(f"dy must have shape (N, OC, OH, OW) = ({x.shape[0]}, {w.shape[0]}, ...) for x "
                              f"{x.shape} and w {w.shape}, got {dy.shape}")
+        _check_dilated_fits(x, w, d, padding)
         wd = _dilate(w, d)
         og, cg = w.shape[0] // groups, w.shape[1]
         xp = get_array_module(x)
@@ -365,6 +395,8 @@ def conv_transpose2d_forward(x, w, b=None, stride=1, padding=0, output_padding=0
     oh, ow = _transpose_output_hw(x, w, s, p, op, d)
     xp = get_array_module(x)
     y = out_array(out, (x.shape[0], w.shape[1] * groups, oh, ow), x.dtype, xp=xp)
+    x, w, b = (unaliased(x, out, in_place_ok=False), unaliased(w, out, in_place_ok=False),
+               unaliased(b, out, in_place_ok=False))
     if oh == 0 or ow == 0:  # an empty output (PyTorch allows it): no values, nothing to compute
         return y
     if groups == 1 and d == (1, 1) and all(o < st for o, st in zip(op, s)):

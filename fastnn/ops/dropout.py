@@ -4,6 +4,8 @@ definition): the mask depends only on (seed, flat index), never on the thread co
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import _core
@@ -13,10 +15,24 @@ from ._dispatch import backend, check_float, contiguous, empty, get_array_module
 __all__ = ["dropout_mask", "dropout_forward", "dropout_backward"]
 
 
+def _shape(shape) -> tuple:
+    """shape as a tuple of non-negative ints (an int means a 1-D shape); errors name the value."""
+    dims = (shape,) if isinstance(shape, numbers.Integral) else shape
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {type(shape).__name__}: {shape!r}") from None
+    if any(isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in dims):
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}")
+    if any(d < 0 for d in dims):
+        raise ValueError(f"shape must have non-negative dimensions, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
 def dropout_mask(shape, p, seed):
     """The uint8 keep-mask (1 = kept, probability ~ 1 - p) for an array of `shape`."""
     p, seed = check_p(p), check_seed(seed)
-    mask = empty(shape, np.uint8)
+    mask = empty(_shape(shape), np.uint8)
     _core.dropout_mask(mask, p, seed)
     return mask
 

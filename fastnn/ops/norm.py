@@ -75,6 +75,10 @@ def batch_norm_forward(x, gamma, beta, running_mean, running_var, *, training, m
     if training:
         running_mean = _in_place(running_mean, x, "running_mean")
         running_var = _in_place(running_var, x, "running_var")
+        if running_mean is not None and running_var is not None and type(running_mean) is np.ndarray \
+                and np.may_share_memory(running_mean, running_var):
+            raise ValueError("running_mean and running_var share memory: both are updated in place, so each "
+                             "must be its own array")
     else:
         running_mean = _channel_input(running_mean, x, "running_mean")
         running_var = _channel_input(running_var, x, "running_var")
@@ -100,6 +104,9 @@ def batch_norm_backward(dy, x, gamma, mean, invstd, *, training=True):
         raise ValueError(f"dy must have the shape of x {x.shape}, got {dy.shape}")
     if x.ndim not in (2, 4):
         raise ValueError(f"batch norm needs x of shape (N, C) or (N, C, H, W), got shape {x.shape}")
+    for v, name in ((mean, "mean"), (invstd, "invstd")):
+        if v is None:
+            raise TypeError(f"{name} must be the (C,) array batch_norm_forward returned, got None")
     dy, x = contiguous(dy), contiguous(x)
     gamma = _channel_input(gamma, x, "gamma")
     mean, invstd = _channel_input(mean, x, "mean"), _channel_input(invstd, x, "invstd")

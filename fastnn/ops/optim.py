@@ -37,7 +37,36 @@ def _step(step) -> int:
         raise TypeError(f"step must be an integer, got {type(step).__name__}: {step!r}")
     if step < 1:
         raise ValueError(f"step counts this step and must be >= 1, got {step}")
+    if step > _MAX_STEP:  # the native kernels take a 64-bit step
+        raise ValueError(f"step must be at most 2**63 - 1, got {step}")
     return int(step)
+
+
+_MAX_STEP = 2**63 - 1
+
+
+def _slots(param, grad, **slots) -> None:
+    """The public *_update functions' checks of the state arrays (the optimizers, which create
+    their own slots, skip them): each slot None or an array of param's kind, and no two of
+    param, grad and the slots sharing memory except param and grad (an update reads grad[i]
+    before it writes param[i]). A slot that aliases param or another slot would be updated
+    twice per element: a silently wrong step."""
+    xp = np if type(param) is np.ndarray else get_array_module(param)
+    arrays = [("param", param), ("grad", grad)]
+    for name, v in slots.items():
+        if v is None:
+            continue
+        if not isinstance(v, xp.ndarray):
+            raise TypeError(f"{name} must be a {xp.__name__}.ndarray like param (or None), got {type(v).__name__}")
+        arrays.append((name, v))
+    if xp is not np:
+        return
+    for i in range(len(arrays)):
+        for j in range(max(i + 1, 2), len(arrays)):
+            (an, a), (bn, b) = arrays[i], arrays[j]
+            if isinstance(a, np.ndarray) and np.may_share_memory(a, b):
+                raise ValueError(f"{bn} shares memory with {an}: every state array is updated in place and must "
+                                 "be its own array")
 
 
 def _param(param):
@@ -85,6 +114,7 @@ def sgd_update(param, grad, momentum_buf, *, lr, momentum=0.0, dampening=0.0, ne
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError(f"Nesterov momentum needs momentum > 0 and dampening = 0, got momentum={momentum}, "
                          f"dampening={dampening}")
+    _slots(param, grad, momentum_buf=momentum_buf)
     _run("sgd_update", param, grad, momentum_buf, lr, momentum, dampening, bool(nesterov), weight_decay,
          bool(first_step))
 
@@ -98,6 +128,7 @@ def adagrad_update(param, grad, sum_sq, *, step, lr=0.01, lr_decay=0.0, weight_d
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
     eps = _real(eps, "eps", lo=0.0)
     clr = lr / (1 + (step - 1) * lr_decay)
+    _slots(param, grad, sum_sq=sum_sq)
     _run("adagrad_update", param, grad, sum_sq, clr, weight_decay, eps)
 
 
@@ -109,6 +140,7 @@ def adadelta_update(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=
     rho = _real(rho, "rho", lo=0.0, hi=1.0)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    _slots(param, grad, square_avg=square_avg, acc_delta=acc_delta)
     _run("adadelta_update", param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay)
 
 
@@ -123,6 +155,7 @@ def rmsprop_update(param, grad, square_avg, momentum_buf=None, grad_avg=None, *,
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
     momentum = _real(momentum, "momentum", lo=0.0)
+    _slots(param, grad, square_avg=square_avg, momentum_buf=momentum_buf, grad_avg=grad_avg)
     _run("rmsprop_update", param, grad, square_avg, momentum_buf, grad_avg, lr, alpha, eps, weight_decay, momentum,
          bool(centered))
 
@@ -145,6 +178,7 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, b
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    _slots(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq, max_exp_avg_sq=max_exp_avg_sq)
     _run("adam_update", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay, bool(decoupled),
          max_exp_avg_sq)
 
@@ -160,4 +194,5 @@ def radam_update(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, 
     beta1, beta2 = _betas(beta1, beta2)
     eps = _real(eps, "eps", lo=0.0)
     weight_decay = _real(weight_decay, "weight_decay", lo=0.0)
+    _slots(param, grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
     _run("radam_update", param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay)

@@ -21,6 +21,9 @@ __all__ = [
 ]
 
 
+_MAX_WINDOW = 2**31 - 1  # the max-pool kernel records window offsets in 32 bits
+
+
 def _pool_args(x_shape, kernel_size, stride, padding, check_size: bool = True, ceil_mode: bool = False):
     """Normalised (kernel, stride, padding) pairs and (OH, OW) (None without check_size: the
     caller sizes the output itself), every rule checked. With ceil_mode, (OH, OW) is ceil
@@ -30,6 +33,8 @@ def _pool_args(x_shape, kernel_size, stride, padding, check_size: bool = True, c
     k = pair(kernel_size, "kernel_size")
     s = pair(kernel_size if stride is None else stride, "stride")
     p = pair(padding, "padding")
+    if min(k) >= 1 and k[0] * k[1] > _MAX_WINDOW:  # (exact here; the native check multiplies in int64, which can wrap)
+        raise ValueError(f"pooling kernel_size {k} has {k[0] * k[1]} elements, more than 2^31 - 1")
     if not check_size and (min(k) < 1 or min(s) < 1 or min(p) < 0):
         raise ValueError(f"pooling needs kernel_size >= 1, stride >= 1 and padding >= 0: got kernel_size {k}, "
                          f"stride {s}, padding {p}")

@@ -98,8 +98,10 @@ def dropout_forward(x, p, seed, *, training=True):
 
 
 def dropout_backward(dy, mask, p):
-    """dx = dy * mask / (1 - p) (zeros when p = 1)."""
+    """dx = dy * keep / (1 - p), keep = (mask != 0) (zeros when p = 1): a mask is a uint8 keep-flag
+    per element, any non-zero byte meaning kept, as the kernels read it."""
     p = check_p(p)
     if p == 1.0:
         return np.zeros_like(dy)
-    return (dy * (mask * _scale(p, dy.dtype))).astype(dy.dtype)
+    keep = (np.asarray(mask) != 0).astype(dy.dtype)
+    return (dy * (keep * _scale(p, dy.dtype))).astype(dy.dtype)
