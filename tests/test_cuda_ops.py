@@ -246,6 +246,22 @@ def test_batch_norm_far_from_zero_is_accurate(xp):
     assert_close(host(invstd), invstd_r, "batch_norm", np.float32)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 2, 3), (4, 2)])
+def test_batch_norm_non_finite_inputs_as_the_reference(xp, shape):
+    """An inf first value keeps the mean inf (finite shift); eval dx ignores a NaN / inf x."""
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    x.reshape(shape[0], shape[1], -1)[0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):  # inf - inf in the variance and y, as torch's
+        _, mean, _ = ops.batch_norm_forward(dev(xp, x), None, None, None, None, training=True)
+        _, mean_r, _ = reference.batch_norm_forward(x.astype(F64), None, None, None, None, training=True)
+    assert host(mean)[0] == mean_r[0] == np.inf
+    x.reshape(shape[0], shape[1], -1)[1, 1, 0] = np.nan
+    dy = np.ones(shape, np.float32)
+    g, m, s = np.full(shape[1], 2.0, np.float32), np.zeros(shape[1], np.float32), np.full(shape[1], 0.5, np.float32)
+    dx, _, _ = ops.batch_norm_backward(dev(xp, dy), dev(xp, x), dev(xp, g), dev(xp, m), dev(xp, s), training=False)
+    np.testing.assert_array_equal(host(dx), np.ones(shape, np.float32))  # gamma * invstd * dy
+
+
 def test_batch_norm_errors(xp):
     x = dev(xp, np.ones((1, 3), np.float32))
     with pytest.raises(ValueError, match=r"more than one value per channel \(N\*H\*W > 1\)"):
