@@ -71,7 +71,7 @@ def test_inplace_activations(name, args, kw, dtype, shape):
 
 @pytest.mark.parametrize("name,args", [("elu_", ()), ("selu_", ()), ("leaky_relu_", (0.1,)),
                                        ("threshold_", (0.0, 5.0)), ("hardtanh_", (-0.5, 0.5)),
-                                       ("celu_", (2.0,)), ("rrelu_", ())])
+                                       ("celu_", (2.0,)), ("rrelu_", ()), ("relu_", ())])
 def test_inplace_non_contiguous_view_is_written(name, args):
     rng = np.random.default_rng(3)
     base = rnd(rng, (4, 6), np.float64)
@@ -97,7 +97,7 @@ def test_inplace_rrelu_training_writes_random_slopes():
 
 
 @pytest.mark.parametrize("name,args", [("elu_", ()), ("threshold_", (0.0, 1.0)), ("selu_", ()),
-                                       ("leaky_relu_", ()), ("hardtanh_", ()), ("celu_", ()), ("rrelu_", ())])
+                                       ("leaky_relu_", ()), ("hardtanh_", ()), ("celu_", ()), ("rrelu_", ()), ("relu_", ())])
 def test_inplace_errors(name, args):
     ro = np.ones(3)
     ro.flags.writeable = False

@@ -110,7 +110,7 @@ def relu(input, inplace=False):  # noqa: A002
 
 
 def relu_(input):  # noqa: A002
-    return relu(input, inplace=True)
+    return _inplace("relu_", input, lambda x: relu(x, inplace=True))
 
 
 def relu6(input, inplace=False):  # noqa: A002
