@@ -309,3 +309,17 @@ REPR_CASES = [
 def test_repr_is_torchs(name, args, kwargs):
     torch = pytest.importorskip("torch")
     assert repr(getattr(nn, name)(*args, **kwargs)) == repr(getattr(torch.nn, name)(*args, **kwargs))
+
+
+def test_member_lists_work_with_torchs_generator_idioms():
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert next(m.parameters()) is m[0].weight  # next(model.parameters()): the first parameter
+    assert next(m.named_parameters()) == ("0.weight", m[0].weight)
+    assert next(m.children()) is m[0] and next(m.modules()) is m
+    assert next(m.buffers()) is m[1].running_mean
+    params = m.parameters()
+    assert [p for p in params] == [p for p in params] and len(params) == 4  # still a list
+    it = m.parameters()
+    assert [next(it) for _ in range(4)] == list(m.parameters())
+    with pytest.raises(StopIteration):
+        next(it)

@@ -251,6 +251,21 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list
 
 
+class Members(list):
+    """What parameters(), named_parameters(), buffers(), children() and modules() return: a list
+    (len, indexing, iterating as often as needed) that is also an iterator over its items, so
+    torch's idioms for its generators work: ``next(model.parameters())`` is the first parameter."""
+
+    __slots__ = ("_next",)
+
+    def __next__(self):
+        i = getattr(self, "_next", 0)
+        if i >= len(self):
+            raise StopIteration
+        self._next = i + 1
+        return self[i]
+
+
 class Module:
     """Base class of every layer, container and model.
 
@@ -583,7 +598,7 @@ class Module:
     # ---- traversal ---------------------------------------------------------------------
     def children(self) -> list["Module"]:
         """The direct child modules, each once (a child registered under two names, once), as PyTorch."""
-        return list({id(m): m for m in self._modules.values()}.values())
+        return Members({id(m): m for m in self._modules.values()}.values())
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
         """(name, child) pairs of the direct children, each child once (at its first name), as PyTorch."""
@@ -611,7 +626,7 @@ class Module:
         return walk(self, prefix)
 
     def modules(self) -> list["Module"]:
-        return [m for _, m in self.named_modules()]
+        return Members(m for _, m in self.named_modules())
 
     def apply(self, fn: Callable[["Module"], object]) -> "Module":
         """fn(module) for every child (recursively, each child's children first), then for self,
@@ -624,7 +639,7 @@ class Module:
     def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool):
         mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         seen = set()
-        out = []
+        out = Members()
         for mod_name, mod in mods:
             for name, value in getattr(mod, registry).items():
                 if remove_duplicate:
@@ -641,7 +656,9 @@ class Module:
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> list[Parameter]:
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """The Parameters, as named_parameters: a list that is also an iterator over itself
+        (``next(model.parameters())``, torch's idiom for the first one, works)."""
+        return Members(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> list[tuple[str, np.ndarray]]:
@@ -649,7 +666,7 @@ class Module:
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> list[np.ndarray]:
-        return [b for _, b in self.named_buffers(recurse=recurse)]
+        return Members(b for _, b in self.named_buffers(recurse=recurse))
 
     # ---- modes and gradients -----------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
