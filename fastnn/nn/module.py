@@ -872,14 +872,6 @@ class Module:
             if hook(self, dest, prefix, {"version": self._version}) is not None:
                 raise RuntimeError("state_dict post-hook must return None.")
 
-    def _state_items(self):
-        """(key, module, name) of every saved parameter and persistent buffer, at every place
-        of the module tree (a shared layer under each of its names, as PyTorch's state_dict)."""
-        for mod_name, mod in self.named_modules(remove_duplicate=False):
-            skip = mod.__dict__.get("_non_persistent", ())
-            for name in list(mod._parameters) + [b for b in mod._buffers if b not in skip]:
-                yield (f"{mod_name}.{name}" if mod_name else name), mod, name
-
     def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy values in: values are cast to the model's dtype for floating arrays and copied
         onto the model's device whichever device they are on, as PyTorch's. ``strict`` (the

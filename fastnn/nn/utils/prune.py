@@ -404,6 +404,27 @@ class L1Unstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
+
+def _channels_to_prune(amount, t, dim):
+    """(dim, channels along it, how many to prune) for a structured method, validated as torch."""
+    _validate_structured_pruning(t)
+    dim = _validate_pruning_dim(t, dim)
+    nchannels = int(t.shape[dim])
+    k = _compute_nparams_toprune(amount, nchannels)
+    _validate_pruning_amount(k, nchannels)
+    return dim, nchannels, k
+
+
+def _without_channels(t, dim, default_mask, drop):
+    """default_mask with the channels ``drop`` (indices along dim) also zeroed."""
+    channel_keep = np.ones(int(t.shape[dim]))
+    channel_keep[drop] = 0
+    shape = [1] * t.ndim
+    shape[dim] = channel_keep.size
+    keep = np.broadcast_to(channel_keep.reshape(shape), t.shape)
+    return default_mask * _keep_mask_like(keep, default_mask)
+
+
 class RandomStructured(BasePruningMethod):
     """Prune ``amount`` (int count or float fraction of the channels) whole channels along
     ``dim`` (default -1), chosen uniformly at random."""
@@ -416,19 +437,10 @@ class RandomStructured(BasePruningMethod):
         self.dim = dim
 
     def compute_mask(self, t, default_mask):
-        _validate_structured_pruning(t)
-        dim = _validate_pruning_dim(t, self.dim)
-        nchannels = int(t.shape[dim])
-        k = _compute_nparams_toprune(self.amount, nchannels)
-        _validate_pruning_amount(k, nchannels)
+        dim, nchannels, k = _channels_to_prune(self.amount, t, self.dim)
         if k == 0:
             return default_mask
-        channel_keep = np.ones(nchannels)
-        channel_keep[get_rng().choice(nchannels, size=k, replace=False)] = 0
-        shape = [1] * t.ndim
-        shape[dim] = nchannels
-        keep = np.broadcast_to(channel_keep.reshape(shape), t.shape)
-        return default_mask * _keep_mask_like(keep, default_mask)
+        return _without_channels(t, dim, default_mask, get_rng().choice(nchannels, size=k, replace=False))
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):
@@ -449,20 +461,11 @@ class LnStructured(BasePruningMethod):
         self.dim = dim
 
     def compute_mask(self, t, default_mask):
-        _validate_structured_pruning(t)
-        dim = _validate_pruning_dim(t, self.dim)
-        nchannels = int(t.shape[dim])
-        k = _compute_nparams_toprune(self.amount, nchannels)
-        _validate_pruning_amount(k, nchannels)
-        norm = _compute_norm(_device.to_host(t), self.n, dim)
+        dim, _, k = _channels_to_prune(self.amount, t, self.dim)
+        norm = _compute_norm(_device.to_host(t), self.n, dim)  # (checked also when k == 0, as torch)
         if k == 0:
             return default_mask
-        channel_keep = np.ones(nchannels)
-        channel_keep[_pruned_first(norm, k)] = 0
-        shape = [1] * t.ndim
-        shape[dim] = nchannels
-        keep = np.broadcast_to(channel_keep.reshape(shape), t.shape)
-        return default_mask * _keep_mask_like(keep, default_mask)
+        return _without_channels(t, dim, default_mask, _pruned_first(norm, k))
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):
