@@ -55,6 +55,7 @@ from .transforms import (
     Transform,
     one_hot,
 )
+from .vision import CIFAR10, MNIST, FashionMNIST, Lambda, ToTensor, VisionDataset
 
 __all__ = [
     # datasets
@@ -68,6 +69,8 @@ __all__ = [
     "StackDataset", "random_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "DistributedSampler", "default_collate", "default_convert",
     "get_worker_info",
+    # torchvision-style datasets and sample transforms
+    "MNIST", "FashionMNIST", "CIFAR10", "VisionDataset", "ToTensor", "Lambda",
     # transforms
     "transforms", "Compose", "CutMix", "Cutout", "GaussianNoise", "Mixup", "Normalize",
     "RandomCrop", "RandomErasing", "RandomHorizontalFlip", "RandomRotation", "RandomTranslate",
