@@ -262,6 +262,11 @@ def _outputs(a):
 def _pair(y_true, y_pred, name):
     """float64 (N, D) views of y_true and y_pred. Shapes must agree on N and, once size-1 axes
     after the first are dropped, on the rest ((N,) with (N, 1) is accepted, (1, N) with (N,) not)."""
+    for label, v in (("y_true", y_true), ("y_pred", y_pred)):
+        # np.asarray(None, float64) is nan: None (or a None inside a list) would be a silent NaN metric
+        if (v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype) == object:
+            shown = v.tolist() if isinstance(v, np.ndarray) else v
+            raise TypeError(f"{name}: {label} must be an array of numbers. Received: {label}={shown!r}")
     t = np.atleast_1d(np.asarray(y_true, dtype=np.float64))
     p = np.atleast_1d(np.asarray(y_pred, dtype=np.float64))
     if t.shape != p.shape and (t.shape[0] != p.shape[0] or _outputs(t) != _outputs(p)):
@@ -1110,6 +1115,14 @@ def _average_binary_score(metric, t, s, average, w, name):
     return float(np.mean(score))
 
 
+def _at_least_1d(name, t, s, labels=("y_true", "y_score")):
+    """A scalar y_true / y_score has no samples axis: a clear error instead of an IndexError."""
+    for label, a in zip(labels, (t, s)):
+        if a.ndim == 0:
+            raise ValueError(f"{name}: {label} must be an array of samples (1-D or 2-D), got a scalar "
+                             f"{label}={a.item()!r}")
+
+
 def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_fpr=None, multi_class="raise",
                   labels=None):
     """Area under the ROC curve, as scikit-learn's: binary (y_score (N,): scores of the greater
@@ -1120,6 +1133,7 @@ def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_f
     McClish-standardized partial AUC over fpr in [0, max_fpr]."""
     name = "roc_auc_score"
     t, s = _host(y_true), _host(y_score)
+    _at_least_1d(name, t, s)
     if t.shape[:1] != s.shape[:1]:
         raise ValueError(f"{name}: y_true and y_score have inconsistent numbers of samples: "
                          f"shapes {t.shape} and {s.shape}")
@@ -1218,6 +1232,7 @@ def average_precision_score(y_true, y_score, *, average="macro", pos_label=1, sa
     (one-vs-rest), averaged by ``average``."""
     name = "average_precision_score"
     t, s = _host(y_true), _host(y_score)
+    _at_least_1d(name, t, s)
     if t.shape[:1] != s.shape[:1]:
         raise ValueError(f"{name}: y_true and y_score have inconsistent numbers of samples: "
                          f"shapes {t.shape} and {s.shape}")
@@ -1256,7 +1271,9 @@ def top_k_accuracy_score(y_true, y_score, *, k=2, normalize=True, sample_weight=
     y_score (N,) is the greater label's score; ties rank the higher column first."""
     name = "top_k_accuracy_score"
     _check_normalize(normalize, name)
-    t, s = _host(y_true).reshape(-1), _host(y_score)
+    t, s = _host(y_true), _host(y_score)
+    _at_least_1d(name, t, s)
+    t = t.reshape(-1)
     if t.shape[0] != s.shape[0]:
         raise ValueError(f"{name}: y_true and y_score have inconsistent numbers of samples: "
                          f"{t.shape[0]} and {s.shape[0]}")

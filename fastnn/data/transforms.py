@@ -161,6 +161,10 @@ class Normalize(Transform):
 
     def __init__(self, mean, std, inplace: bool = False):
         super().__init__()
+        for label, v in (("mean", mean), ("std", std)):
+            # np.asarray(None, float64) is nan: Normalize(None, ...) would silently give all-NaN images
+            if v is None or np.asarray(v).dtype == object:
+                raise TypeError(f"{label} must be a number or a sequence of numbers. Received: {label}={v!r}")
         self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
         self.std = np.atleast_1d(np.asarray(std, dtype=np.float64))
         if self.mean.ndim != 1 or self.std.ndim != 1:
@@ -367,6 +371,8 @@ class RandomRotation(Transform):
             raise ValueError(f"interpolation must be 'bilinear' or 'nearest', got "
                              f"interpolation={interpolation!r}")
         self.degrees = (float(degrees[0]), float(degrees[1]))
+        if not all(math.isfinite(d) for d in self.degrees):  # the uniform draw would raise OverflowError
+            raise ValueError(f"degrees must be finite, got degrees={degrees!r}")
         self.interpolation = interpolation
         self.center = _check_center(center)
         _check_fill(fill)

@@ -323,6 +323,7 @@ def _normalize(xp, x64, axes, eps):
     count = 1
     for a in axes:
         count *= x64.shape[a]
+    count = max(count, 1)  # an empty group has no values to divide (torch returns an empty output)
     mean = x64.sum(axis=axes, keepdims=True) / count
     centred = x64 - mean
     var = (centred * centred).sum(axis=axes, keepdims=True) / count
@@ -335,6 +336,7 @@ def _normalize_backward(dxhat, xhat, invstd, axes):
     count = 1
     for a in axes:
         count *= dxhat.shape[a]
+    count = max(count, 1)
     m1 = dxhat.sum(axis=axes, keepdims=True) / count
     m2 = (dxhat * xhat).sum(axis=axes, keepdims=True) / count
     return invstd * (dxhat - m1 - xhat * m2)
@@ -470,7 +472,8 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm expects more than 1 value per group, got input shape {x.shape} "
                              f"with num_groups={self.num_groups}")
         xp = ops.get_array_module(x)
-        grouped = _as64(x).reshape(x.shape[0], self.num_groups, -1)
+        # explicit group size: reshape(N, G, -1) is ambiguous for an empty batch (N = 0)
+        grouped = _as64(x).reshape(x.shape[0], self.num_groups, int(np.prod(x.shape[1:])) // self.num_groups)
         xhat, invstd = _normalize(xp, grouped, (2,), self.eps)
         y = xhat.reshape(x.shape)
         if self.weight is not None:

@@ -448,6 +448,8 @@ class ConvTranspose2d(Module):
         output_padding = self._output_padding(x, output_size)
         y = ops.conv_transpose2d_forward(x4, self.weight.data, None if self.bias is None else self.bias.data,
                                          **self._shape_args(output_padding))
+        if x4.shape[0]:
+            _check_transpose_output(self, x4.shape[2:], y.shape[2:])
         self._cache = (x4, output_padding, batched, y.shape)
         return _unbatch(y, batched)
 
@@ -475,6 +477,14 @@ class ConvTranspose2d(Module):
 
     def extra_repr(self) -> str:
         return conv_extra_repr(self, output_padding=True)
+
+
+def _check_transpose_output(layer, in_size, out_size):
+    """torch rejects a transposed convolution whose output has an empty spatial axis ("Output
+    size is too small"); the kernel would return an empty array instead (an empty batch is fine)."""
+    if 0 in out_size:
+        raise ShapeError(f"{type(layer).__name__}: an input of {tuple(in_size)} per channel gives an output of "
+                         f"{tuple(out_size)}, which must be positive (padding={layer.padding} is too large)")
 
 
 class _Pool2d(Module):
@@ -580,7 +590,7 @@ class AvgPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override=None):
         super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = check_bool("count_include_pad", count_include_pad)  # torch: TypeError
         if divisor_override is not None and (isinstance(divisor_override, bool) or
                                              not isinstance(divisor_override, numbers.Integral) or
                                              divisor_override == 0):

@@ -22,8 +22,8 @@ from .. import ops
 from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts
-from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _init_weight_and_bias, _need_forward,
-                     _reset_running_stats, conv_extra_repr)
+from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _check_transpose_output, _init_weight_and_bias,
+                     _need_forward, _reset_running_stats, conv_extra_repr)
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = [
@@ -89,6 +89,9 @@ def _pad_index(size: int, before: int, after: int, mode: str, what: str) -> np.n
         t = np.abs(t)
         return np.where(t >= size, 2 * (size - 1) - t, t)
     if mode == "replicate":
+        if size == 0:  # no edge element to repeat (torch: RuntimeError); np.clip would index -1
+            raise ValueError(f"{what}: replication padding ({before}, {after}) needs a non-empty axis, "
+                             f"got an axis of size 0")
         return np.clip(t, 0, size - 1)
     raise ValueError(f"{what}: unknown padding mode {mode!r}")
 
@@ -421,6 +424,8 @@ class ConvTranspose1d(Module):
         x4 = contiguous(x3).reshape(x3.shape[:2] + (1, x3.shape[2]))
         y = ops.conv_transpose2d_forward(x4, self._w4(), None if self.bias is None else self.bias.data,
                                          **self._op_args())
+        if x4.shape[0]:
+            _check_transpose_output(self, x3.shape[2:], y.shape[3:])
         self._cache = (x4, batched, y.shape[3])
         y = y.reshape(y.shape[:2] + (y.shape[3],))
         return y if batched else y.reshape(y.shape[1:])

@@ -229,7 +229,8 @@ class MultiheadAttention(Module):
                 kpm = xp.concatenate([kpm, xp.zeros((N, extra))], axis=-1)
             scores = scores + kpm[:, None, None, :]
         with np.errstate(invalid="ignore"):
-            mx = scores.max(axis=-1, keepdims=True)
+            # no keys (S = 0): nothing to normalise; max() of an empty axis would raise
+            mx = scores.max(axis=-1, keepdims=True) if scores.shape[-1] else xp.zeros(scores.shape[:-1] + (1,))
             e = xp.exp(scores - mx)
             p = e / e.sum(axis=-1, keepdims=True)
         factor = None
