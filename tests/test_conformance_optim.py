@@ -528,9 +528,26 @@ def test_add_param_group_refuses_a_parameter_already_there_and_a_set():
         opt.add_param_group({"params": [a]})
     with pytest.raises(TypeError, match="not a set"):
         opt.add_param_group({"params": {b}})
-    with pytest.raises(ValueError, match="unknown hyperparameters"):
-        opt.add_param_group({"params": [b], "momentum": 0.9})
     assert len(opt.param_groups) == 1
+
+
+def test_param_groups_keep_keys_the_optimizer_does_not_use_as_torch():
+    a, b = nn.Parameter(np.ones(2, np.float32)), nn.Parameter(np.ones(2, np.float32))
+    opt = optim.Adam([{"params": [a], "name": "encoder"}])
+    opt.add_param_group({"params": [b], "name": "head", "momentum": 0.9})
+    ta, tb = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    topt = torch.optim.Adam([{"params": [ta], "name": "encoder"}])
+    topt.add_param_group({"params": [tb], "name": "head", "momentum": 0.9})
+    for g, tg in zip(opt.param_groups, topt.param_groups):
+        assert [k for k in g if k != "params"] == [k for k in tg if k != "params"]
+        assert g["name"] == tg["name"]
+    a.grad, b.grad = np.ones(2, np.float32), np.ones(2, np.float32)
+    opt.step()
+    sd = opt.state_dict()
+    assert [g["name"] for g in sd["param_groups"]] == ["encoder", "head"]
+    other = optim.Adam([{"params": [a]}, {"params": [b]}])
+    other.load_state_dict(sd)
+    assert other.param_groups[1]["name"] == "head" and other.param_groups[1]["momentum"] == 0.9
     ta = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(ValueError, match="more than one parameter group"):
         torch.optim.Adam([ta]).add_param_group({"params": [ta]})

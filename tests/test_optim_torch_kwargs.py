@@ -97,10 +97,12 @@ def test_switches_torch_lacks_are_refused_as_torch(name):
             getattr(torch.optim, name)(_theirs(_data()[0]), **{k: False})
         with pytest.raises(TypeError, match=k):
             getattr(optim, name)(_ours(_data()[0]), **{k: False})
-        # nor as a group's hyperparameter
+        # as a group's key it is kept and unused, as torch keeps any key of a group
         opt = getattr(optim, name)(_ours(_data()[0])[:1])
-        with pytest.raises(ValueError, match=k):
-            opt.add_param_group({"params": _ours(_data()[0])[1:], k: False})
+        opt.add_param_group({"params": _ours(_data()[0])[1:], k: False})
+        topt = getattr(torch.optim, name)(_theirs(_data()[0])[:1])
+        topt.add_param_group({"params": _theirs(_data()[0])[1:], k: False})
+        assert opt.param_groups[1][k] is topt.param_groups[1][k] is False
 
 
 # ---- accepted values: groups, defaults, updates ------------------------------------------

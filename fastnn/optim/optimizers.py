@@ -284,9 +284,8 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params) or len({id(p) for p in params}) != len(params):
             raise ValueError("a parameter appears in more than one place in the optimizer's parameter list")
-        unknown = set(group) - set(self.defaults) - {"params", "param_names", "initial_lr"}
-        if unknown:
-            raise ValueError(f"unknown hyperparameters {sorted(unknown)} for {type(self).__name__}")
+        # Keys the optimizer does not use (a group's "name", a scheduler's value) are kept as
+        # given, as torch keeps them: in param_groups and in state_dict.
         # torch's key order: the group's own keys, "param_names", then the defaults it left out
         full = {**group, "params": params}
         if names is not None:
