@@ -199,7 +199,27 @@ def _not_found(text: str, looked: list) -> RuntimeError:
     return RuntimeError("\n".join(lines))
 
 
-class MNIST(VisionDataset):
+class _ImageClassification(VisionDataset):
+    """``data`` (images) and ``targets`` (class indices) read by index, as torchvision's MNIST
+    and CIFAR10: ``ds[i]`` is ``(transform(data[i]), target_transform(int(targets[i])))``."""
+
+    def __getitem__(self, index):
+        i = _index(index, len(self.data))
+        img, target = self.data[i], int(self.targets[i])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def extra_repr(self) -> str:
+        return f"Split: {'Train' if self.train is True else 'Test'}"
+
+
+class MNIST(_ImageClassification):
     """`MNIST <http://yann.lecun.com/exdb/mnist/>`_ as ``torchvision.datasets.MNIST``.
 
     Args:
@@ -305,21 +325,6 @@ class MNIST(VisionDataset):
             if rf.name.endswith(".gz") and stale.is_file():
                 stale.unlink()    # an unverified uncompressed copy would be found first
 
-    def __getitem__(self, index):
-        i = _index(index, len(self.data))
-        img, target = self.data[i], int(self.targets[i])
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def extra_repr(self) -> str:
-        return f"Split: {'Train' if self.train is True else 'Test'}"
-
 
 class FashionMNIST(MNIST):
     """`Fashion-MNIST <https://github.com/zalandoresearch/fashion-mnist>`_ as
@@ -336,7 +341,7 @@ def _check_dir_ok(root) -> None:
         raise NotADirectoryError(f"root must be a directory, but root={str(root)!r} is a file")
 
 
-class CIFAR10(VisionDataset):
+class CIFAR10(_ImageClassification):
     """`CIFAR-10 <https://www.cs.toronto.edu/~kriz/cifar.html>`_ as
     ``torchvision.datasets.CIFAR10``, read from the *binary* version of the dataset.
 
@@ -425,18 +430,3 @@ class CIFAR10(VisionDataset):
         except DownloadError as e:
             raise RuntimeError(f"Error downloading {rf.name}:\n{e}") from e
         return self._load_bin_dir(datasets._extract_cifar(archive, root))
-
-    def __getitem__(self, index):
-        i = _index(index, len(self.data))
-        img, target = self.data[i], self.targets[i]
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def extra_repr(self) -> str:
-        return f"Split: {'Train' if self.train is True else 'Test'}"
