@@ -88,3 +88,4 @@ __all__ = [
     # two-input modules
     "CosineSimilarity", "PairwiseDistance",
 ]
+from . import modules  # noqa: E402  (torch.nn.modules import paths; it re-exports the names above)
