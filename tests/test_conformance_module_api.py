@@ -323,3 +323,14 @@ def test_member_lists_work_with_torchs_generator_idioms():
     assert [next(it) for _ in range(4)] == list(m.parameters())
     with pytest.raises(StopIteration):
         next(it)
+
+
+@pytest.mark.parametrize("name, args", [("MaxPool2d", (2,)), ("MaxPool2d", ((2, 3), 1, 1, 2)), ("AvgPool2d", (3, 2)),
+                                        ("AvgPool2d", ((3, 1),)), ("MaxPool2d", (3,))])
+def test_pool_attributes_are_the_arguments_as_given_as_torch(name, args):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    for attr in ("kernel_size", "stride", "padding") + (("dilation",) if name == "MaxPool2d" else ()):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 8)).astype(np.float32)
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).numpy(), rtol=1e-6, atol=1e-6)

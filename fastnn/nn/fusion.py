@@ -46,8 +46,8 @@ class ReluMaxPool:
         pool = self.pool
         # a 3-D (C, H, W) input is one unbatched sample, as the MaxPool2d layer takes it
         x4 = x.reshape((1,) + x.shape) if getattr(x, "ndim", 4) == 3 else x
-        y, indices = ops.max_pool2d_forward(x4, pool.kernel_size, stride=pool.stride, padding=pool.padding,
-                                            ceil_mode=pool.ceil_mode, dilation=pool.dilation)
+        y, indices = ops.max_pool2d_forward(x4, pool._k, stride=pool._s, padding=pool._p,
+                                            ceil_mode=pool.ceil_mode, dilation=pool._d)
         if x4 is not x:
             y, indices = y.reshape(y.shape[1:]), indices.reshape(indices.shape[1:])
         pool._indices, pool._x_shape = indices, x.shape
@@ -110,7 +110,7 @@ def plan_step(layers, i):
     nxt = layers[i + 1] if i + 1 < len(layers) else None
     if nxt is None or has_hooks(layer) or has_hooks(nxt):  # hooks need each layer's own calls
         return layer, 1
-    if type(layer) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices and nxt.dilation == (1, 1):
+    if type(layer) is ReLU and type(nxt) is MaxPool2d and not nxt.return_indices and nxt._d == (1, 1):
         return ReluMaxPool(layer, nxt), 2
     if type(layer) is Linear and type(nxt) is ReLU:
         return LinearRelu(layer, nxt), 2

@@ -487,20 +487,27 @@ def _check_transpose_output(layer, in_size, out_size):
                          f"{tuple(out_size)}, which must be positive (padding={layer.padding} is too large)")
 
 
+def _as_given(v):
+    """A pooling argument as the layer keeps it (torch keeps what was given): a list as a tuple."""
+    return tuple(v) if isinstance(v, list) else v
+
+
 class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
         self.ceil_mode = check_bool("ceil_mode", ceil_mode)
-        self.kernel_size = pair("kernel_size", kernel_size)
-        self.stride = self.kernel_size if stride is None else pair("stride", stride)
-        # the arguments as given, for torch's repr (an int stays an int; stride None is kernel_size)
-        self._given = tuple(tuple(v) if isinstance(v, list) else v
-                            for v in (kernel_size, kernel_size if stride is None else stride, padding))
-        self.padding = pair("padding", padding, minimum=0)
-        for p, k in zip(self.padding, self.kernel_size):
+        # (h, w) pairs the kernels take; the public attributes are the arguments as given, as
+        # torch's (MaxPool2d(2).kernel_size == 2, stride None -> kernel_size)
+        self._k = pair("kernel_size", kernel_size)
+        self._s = self._k if stride is None else pair("stride", stride)
+        self._p = pair("padding", padding, minimum=0)
+        for p, k in zip(self._p, self._k):
             if p > k // 2:
-                raise ValueError(f"padding must be at most half the kernel size {self.kernel_size}. "
+                raise ValueError(f"padding must be at most half the kernel size {self._k}. "
                                  f"Received: padding={padding!r}")
+        self.kernel_size = _as_given(kernel_size)
+        self.stride = self.kernel_size if stride is None else _as_given(stride)
+        self.padding = _as_given(padding)
         self._x_shape = None
 
     def _x4_shape(self):
@@ -509,8 +516,8 @@ class _Pool2d(Module):
         return shape if len(shape) == 4 else (1,) + shape
 
     def get_config(self):
-        # as given (an int stays an int), so that a loaded layer's repr is the saved one's
-        k, st, p = (list(v) if isinstance(v, tuple) else v for v in self._given)
+        # as given (an int stays an int), so that a loaded layer is the saved one
+        k, st, p = (list(v) if isinstance(v, tuple) else v for v in (self.kernel_size, self.stride, self.padding))
         config = {"kernel_size": k, "stride": st, "padding": p}
         if self.ceil_mode:
             config["ceil_mode"] = True
@@ -533,15 +540,15 @@ class MaxPool2d(_Pool2d):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.dilation = pair("dilation", dilation)
-        self._given_dilation = tuple(dilation) if isinstance(dilation, list) else dilation
+        self._d = pair("dilation", dilation)
+        self.dilation = _as_given(dilation)
         self.return_indices = check_bool("return_indices", return_indices)
 
     def forward(self, x):
         x4, batched = _as_4d(self, x)
         # _indices and _x_shape are also what the fused ReLU + MaxPool2d step sets (nn/fusion.py)
-        y, self._indices = ops.max_pool2d_forward(x4, self.kernel_size, stride=self.stride, padding=self.padding,
-                                                  ceil_mode=self.ceil_mode, dilation=self.dilation)
+        y, self._indices = ops.max_pool2d_forward(x4, self._k, stride=self._s, padding=self._p,
+                                                  ceil_mode=self.ceil_mode, dilation=self._d)
         self._x_shape = x.shape
         y = _unbatch(y, batched)
         return (y, _unbatch(self._indices.copy(), batched)) if self.return_indices else y
@@ -551,7 +558,7 @@ class MaxPool2d(_Pool2d):
         batched = len(self._x_shape) == 4
         dy = _dy_4d(self, dy, self._indices.shape, batched)
         indices = self._indices
-        if self.dilation != (1, 1):
+        if self._d != (1, 1):
             # a dilated window may hold no element of x (its taps all in the padding): index -1,
             # value -inf, whatever x is; it gets no gradient (the op refuses -1: it names a bug
             # when it comes from anywhere else)
@@ -564,17 +571,16 @@ class MaxPool2d(_Pool2d):
 
     def get_config(self):
         config = super().get_config()
-        if self.dilation != (1, 1):
-            d = self._given_dilation
+        if self._d != (1, 1):
+            d = self.dilation
             config["dilation"] = list(d) if isinstance(d, tuple) else d
         if self.return_indices:
             config["return_indices"] = True
         return config
 
-    def extra_repr(self) -> str:  # torch's, with the arguments as given
-        k, s, p = self._given
-        return (f"kernel_size={k}, stride={s}, padding={p}, dilation={self._given_dilation}, "
-                f"ceil_mode={self.ceil_mode}")
+    def extra_repr(self) -> str:  # torch's
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(_Pool2d):
@@ -600,19 +606,19 @@ class AvgPool2d(_Pool2d):
         self._y_shape = None
 
     def _shape_args(self):
-        return {"stride": self.stride, "padding": self.padding, "count_include_pad": self.count_include_pad,
+        return {"stride": self._s, "padding": self._p, "count_include_pad": self.count_include_pad,
                 "ceil_mode": self.ceil_mode, "divisor_override": self.divisor_override}
 
     def forward(self, x):
         x4, batched = _as_4d(self, x)
-        y = ops.avg_pool2d_forward(x4, self.kernel_size, **self._shape_args())
+        y = ops.avg_pool2d_forward(x4, self._k, **self._shape_args())
         self._x_shape, self._y_shape = x.shape, y.shape
         return _unbatch(y, batched)
 
     def backward(self, dy):
         _need_forward(self, self._x_shape)
         batched = len(self._x_shape) == 4
-        dx = ops.avg_pool2d_backward(_dy_4d(self, dy, self._y_shape, batched), self._x4_shape(), self.kernel_size,
+        dx = ops.avg_pool2d_backward(_dy_4d(self, dy, self._y_shape, batched), self._x4_shape(), self._k,
                                      **self._shape_args())
         return _unbatch(dx, batched)
 
@@ -622,9 +628,8 @@ class AvgPool2d(_Pool2d):
             config["divisor_override"] = self.divisor_override
         return config
 
-    def extra_repr(self) -> str:  # torch's, with the arguments as given
-        k, s, p = self._given
-        return f"kernel_size={k}, stride={s}, padding={p}"
+    def extra_repr(self) -> str:  # torch's
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class GlobalAvgPool2d(Module):
