@@ -735,3 +735,14 @@ def test_frozen_attributes_and_fastnn_checks():
         DataLoader(5)
     assert DataLoader(_pairs(3)).batch_size == tud.DataLoader(_pairs(3)).batch_size == 1  # torch's default
     assert list(DataLoader([], batch_size=2)) == list(tud.DataLoader([], batch_size=2)) == []
+
+
+def test_default_collate_stacks_device_samples_on_the_device(xp):
+    samples = [(xp.asarray(np.full((2, 3), i, np.float32)), i) for i in range(4)]
+    xb, yb = default_collate(samples)
+    assert isinstance(xb, xp.ndarray) and xb.shape == (4, 2, 3)
+    host = xb if isinstance(xb, np.ndarray) else xb.get()
+    np.testing.assert_array_equal(host[:, 0, 0], [0, 1, 2, 3])
+    np.testing.assert_array_equal(yb, [0, 1, 2, 3])
+    with pytest.raises(TypeError, match="mixes CuPy and other arrays"):
+        default_collate([xp.asarray(np.zeros(2, np.float32)), np.zeros(2, np.float32)])

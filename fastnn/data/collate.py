@@ -6,7 +6,8 @@ Python floats become float64, ints int64 (a batch of only bools stays bool, an i
 holding a float becomes float32 as ``torch.tensor`` infers), NumPy scalars keep their dtype;
 ``str``/``bytes`` stay as given (a field of tuple samples: a tuple); a Mapping becomes a dict of collated values, a namedtuple the
 same namedtuple, and any other sequence (tuples included, as torch) a list of collated
-fields. Arrays of strings or objects raise TypeError, as torch.
+fields. Arrays of strings or objects raise TypeError, as torch. CuPy samples are stacked on
+the device (torch stacks CUDA tensors on theirs).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import copy
 import re
 
 import numpy as np
+
+from .. import _device
 
 __all__ = ["default_collate", "default_convert", "get_worker_info"]
 
@@ -69,16 +72,18 @@ def default_convert(data):
     return data
 
 
-def _collate_arrays(batch):
+def _collate_arrays(batch, xp=np):
     elem = batch[0]
     if _STR_OBJ.search(elem.dtype.str) is not None:
         raise TypeError(_ERR.format(elem.dtype))
-    shapes = [np.shape(b) for b in batch]
+    shapes = [tuple(b.shape) if hasattr(b, "shape") else np.shape(b) for b in batch]
     for i, s in enumerate(shapes):
         if s != shapes[0]:
             raise RuntimeError(f"stack expects each array to be equal size, but got "
                                f"{list(shapes[0])} at entry 0 and {list(s)} at entry {i}")
-    return np.stack(batch, axis=0)
+    if xp is not np and not all(_device.device_of(b) == _device.CUDA for b in batch):
+        raise TypeError("default_collate: a batch mixes CuPy and other arrays; put every sample on one device")
+    return xp.stack(batch, axis=0)
 
 
 def _collate_ints(batch):
@@ -108,6 +113,8 @@ def default_collate(batch):
     t = type(elem)
     if isinstance(elem, np.ndarray):
         return _collate_arrays(batch)
+    if _device.device_of(elem) == _device.CUDA:  # CuPy samples: stacked on the device
+        return _collate_arrays(batch, _device.xp_of(elem))
     if isinstance(elem, (np.bool_, np.number, np.object_)):
         return np.asarray(batch)
     if isinstance(elem, float):
