@@ -581,3 +581,34 @@ def test_float32_adam_kernels_are_as_accurate_as_torch_at_a_large_lr(name):
         opt.step()
         topt.step()
     _assert_params_equal(ps, tps)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "NAdam", "RAdam", "Adamax", "ASGD", "RMSprop", "Adagrad",
+                                  "Adadelta", "Rprop"])
+def test_a_converted_torch_optimizer_state_dict_loads_and_training_continues_as_torch(name):
+    """torch keeps step (and NAdam's mu_product, ASGD's eta / mu) as 0-d tensors: converted to
+    NumPy they are 0-d arrays, which load as fastnn's numbers."""
+    t = torch.nn.Linear(3, 2)
+    topt = getattr(torch.optim, name)(t.parameters(), lr=0.01)
+    x = torch.full((4, 3), 0.5)
+    for _ in range(2):
+        topt.zero_grad()
+        t(x).pow(2).sum().backward()
+        topt.step()
+    sd = topt.state_dict()
+    converted = {"state": {k: {kk: vv.numpy() if torch.is_tensor(vv) else vv for kk, vv in s.items()}
+                           for k, s in sd["state"].items()}, "param_groups": sd["param_groups"]}
+    m = nn.Linear(3, 2)
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    opt = getattr(optim, name)(m.parameters(), lr=0.01)
+    opt.load_state_dict(converted)
+    assert all(isinstance(s.get("step", 0), int) for s in opt.state.values())
+    topt.zero_grad()
+    t(x).pow(2).sum().backward()
+    topt.step()
+    m.zero_grad()
+    y = m(x.numpy())
+    m.backward(2 * y)
+    opt.step()
+    np.testing.assert_allclose(m.weight.data, t.weight.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(m.bias.data, t.bias.detach().numpy(), rtol=1e-6, atol=1e-7)

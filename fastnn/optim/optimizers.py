@@ -469,6 +469,11 @@ class Optimizer:
         if _device.device_of(v) is None:
             return v
         shape = tuple(self._slot_shape(p, key))
+        if v.ndim == 0 and (key == "step" or shape != ()):
+            # a number saved as a 0-d array (torch keeps step, eta, mu, ... as 0-d tensors; a
+            # converted torch state_dict has them as 0-d arrays): fastnn keeps numbers
+            value = _device.to_host(v).item()
+            return int(value) if key == "step" else value
         if tuple(v.shape) != shape:
             raise ValueError(f"optimizer state {key!r} of parameter {i} has shape {tuple(v.shape)}, "
                              + (f"the parameter has {shape}" if shape == tuple(p.shape) else f"expected {shape}"))
