@@ -606,3 +606,20 @@ def test_registration_hooks_can_replace_what_is_registered():
     finally:
         h.remove()
     assert lin.bias is replaced and lin._parameters["bias"] is replaced
+
+
+def test_hooks_fire_on_layers_with_several_inputs_and_on_a_forward_without_inputs():
+    calls = []
+    for layer, args in ((nn.Bilinear(2, 3, 4), (np.ones((1, 2), np.float32), np.ones((1, 3), np.float32))),
+                        (nn.EmbeddingBag(5, 2), (np.array([[0, 1], [2, 3]]),))):
+        layer.register_forward_hook(lambda mod, a, out: calls.append((type(mod).__name__, len(a))))
+        layer(*args)
+
+    class Const(nn.Module):
+        def forward(self):
+            return np.ones(3)
+
+    c = Const()
+    c.register_forward_pre_hook(lambda mod, a: calls.append(("Const", len(a))))
+    np.testing.assert_array_equal(c(), np.ones(3))  # torch allows a forward without inputs
+    assert calls == [("Bilinear", 2), ("EmbeddingBag", 1), ("Const", 0)]  # the inputs as given, as torch

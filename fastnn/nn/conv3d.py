@@ -369,7 +369,7 @@ class ConvTranspose3d(Module):
 
     def __call__(self, x, output_size=None):
         """``layer(x)`` or ``layer(x, output_size)``, as torch's (the latter not recorded by summaries)."""
-        return super().__call__(x) if output_size is None else self.forward(x, output_size)
+        return super().__call__(x) if output_size is None else super().__call__(x, output_size)
 
     def forward(self, x, output_size=None):
         x5, batched = _as_5d(self, x, self.in_channels, self.weight.data)

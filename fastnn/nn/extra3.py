@@ -322,9 +322,6 @@ class _MaxUnpoolNd(Module):
             self.padding = pair("padding", padding, minimum=0)
         self._cache = None
 
-    def __call__(self, x, indices, output_size=None):
-        return self.forward(x, indices, output_size)
-
     def _output_size(self, x_shape, output_size):
         """torch's _unpool_output_size: (in - 1) * stride + kernel - 2 * padding per axis, or the
         output_size given (its last `spatial` entries when it has spatial + 2), each strictly
@@ -658,9 +655,6 @@ class Bilinear(Module):
         _init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             _init.uniform_(self.bias, -bound, bound)
-
-    def __call__(self, x1, x2):
-        return self.forward(x1, x2)
 
     def _check(self, x1, x2):
         state = self.weight.data

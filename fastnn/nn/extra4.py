@@ -442,9 +442,6 @@ class EmbeddingBag(Module):
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
-    def __call__(self, input, offsets=None, per_sample_weights=None):  # noqa: A002 (torch's name)
-        return self.forward(input, offsets, per_sample_weights)
-
     def _bags(self, input, offsets):
         """(flat indices, the bag of each entry (-1: none), number of bags), on the host."""
         name = "EmbeddingBag"

@@ -661,9 +661,6 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             for layer in t:
                 layer.reset_parameters()
 
-    def __call__(self, input, target=None):
-        return self.forward(input, target)
-
     def _check(self, x):
         _check_float_input(self, x, (1, 2), state=self.head.weight.data)
         if x.shape[-1] != self.in_features:

@@ -448,12 +448,12 @@ class Module:
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def __call__(self, x, *args, **kwargs):
-        """forward(x, ...): further arguments (a second input, masks, states) go to forward, as
+    def __call__(self, *args, **kwargs):
+        """forward(...): the inputs (a second input, masks, states, or none) go to forward, as
         torch's Module.__call__ passes them; forward pre-hooks and hooks run around it."""
         if self._forward_pre_hooks or self._forward_hooks or _global_forward_pre_hooks or _global_forward_hooks:
-            return self._call_with_hooks((x, *args), kwargs)
-        y = self.forward(x, *args, **kwargs)
+            return self._call_with_hooks(args, kwargs)
+        y = self.forward(*args, **kwargs)
         if _summary_records is not None:
             _summary_records.append((self, getattr(y, "shape", None)))
         return y
