@@ -362,19 +362,7 @@ class DataLoader:
             batch = tuple(batch)
         elif not isinstance(batch, tuple):
             batch = (batch,)
-        t = self.transform
-        if t is None:
-            return batch
-        kw = self._transform_kwargs(epoch, b)
-        if len(batch) == 1:
-            return (t(batch[0], **kw),)
-        if len(batch) == 2:
-            out = t(batch[0], batch[1], **kw)
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise TypeError("transform(x, y) must return a pair (x, y), got "
-                                f"{type(out).__name__}")
-            return out
-        raise ValueError(f"transform needs batches of (x,) or (x, y), got {len(batch)} arrays")
+        return self._transform_collated(batch, epoch, b)
 
     def _transform_collated(self, batch, epoch: int, b: int):
         """``transform`` on a collated batch: an array x, or a list/tuple (x,) / (x, y) (the
