@@ -374,6 +374,24 @@ def load_cifar10(path=None, *, download: bool = True, mirrors: Optional[Sequence
     return _load_cifar10(path, download, mirrors, timeout, verbose)[0]
 
 
+def _cifar_in(d: Path, rf, fallback: Path, load):
+    """The CIFAR-10 copy in directory d: ``(load(batches dir), None)`` from its extracted
+    cifar-10-batches-bin, else from its verified archive (extracted into d, or into ``fallback``
+    when d is read-only); ``(None, why)`` when neither works."""
+    try:
+        return load(d / "cifar-10-batches-bin"), None
+    except (FileNotFoundError, ValueError) as e:
+        why = f"cifar-10-batches-bin: {e}"
+    a = d / rf.name
+    if a.is_file():
+        try:
+            _download.verify_file(a, rf)
+            return load(_extract_cifar(a, d if os.access(d, os.W_OK) else fallback)), None
+        except (ValueError, OSError) as e:
+            why += f"; {rf.name}: {e}"
+    return None, why
+
+
 def _load_cifar10(path=None, download: bool = True, mirrors=None, timeout: float = 30.0, verbose: bool = True):
     """(DatasetSplits, where they came from: the directory, or "a download into <dir>")."""
     spec = DATASETS["cifar10"]
@@ -386,18 +404,9 @@ def _load_cifar10(path=None, download: bool = True, mirrors=None, timeout: float
         if not d.is_dir():
             looked.append((d, "no such directory"))
             continue
-        try:
-            return _load_cifar_bin_dir(d / "cifar-10-batches-bin"), str(d)
-        except (FileNotFoundError, ValueError) as e:
-            why = f"cifar-10-batches-bin: {e}"
-        a = d / rf.name
-        if a.is_file():
-            try:
-                _download.verify_file(a, rf)
-                into = d if os.access(d, os.W_OK) else target
-                return _load_cifar_bin_dir(_extract_cifar(a, into)), str(d)
-            except (ValueError, OSError) as e:
-                why += f"; {rf.name}: {e}"
+        found, why = _cifar_in(d, rf, target, _load_cifar_bin_dir)
+        if why is None:
+            return found, str(d)
         looked.append((d, why))
     if not download:
         raise _not_found(spec, looked, download)

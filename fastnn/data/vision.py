@@ -408,18 +408,9 @@ class CIFAR10(_ImageClassification):
             if not d.is_dir():
                 looked.append((d, "no such directory"))
                 continue
-            try:
-                return self._load_bin_dir(d / self.base_folder)
-            except (FileNotFoundError, ValueError) as e:
-                why = f"{self.base_folder}: {e}"
-            a = d / rf.name
-            if a.is_file():
-                try:
-                    _download.verify_file(a, rf)
-                    into = d if os.access(d, os.W_OK) else root
-                    return self._load_bin_dir(datasets._extract_cifar(a, into))
-                except (ValueError, OSError) as e:
-                    why += f"; {rf.name}: {e}"
+            found, why = datasets._cifar_in(d, rf, root, self._load_bin_dir)
+            if why is None:
+                return found
             looked.append((d, why))
         if not download:
             raise _not_found("Dataset not found or corrupted. You can use download=True to "
