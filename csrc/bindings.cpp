@@ -22,6 +22,7 @@
 #include "kernels/block_cache.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_amx.h"
 #include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
 #include "kernels/losses.h"
@@ -1315,6 +1316,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_isa", [] { return std::string(fastnn::isa_name(fastnn::current_isa())); },
         "The ISA kernels use now.");
   m.def("set_isa", &set_isa, py::arg("name"), "Use 'generic', 'avx2' or 'avx512' kernels (at most the detected ISA).");
+  m.def("amx_available", &fastnn::amx_available, "Whether this CPU and OS run AMX-BF16 (and the build has it).");
+  m.def("gemm_amx_enabled", &fastnn::gemm_amx_enabled,
+        "Whether float32 GEMMs run on AMX tiles now (available, ISA avx512, not turned off).");
+  m.def("set_gemm_amx", &fastnn::set_gemm_amx, py::arg("on"),
+        "Turn the AMX float32 GEMM on (where available) or off (the AVX-512 float32 kernel).");
+  m.def("gemm_amx_calls", [] { return fastnn::amx::calls(); }, "float32 GEMMs computed on AMX so far (for tests).");
   m.def("get_num_threads", &fastnn::get_num_threads, "Threads kernels use.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Set the threads kernels use (n >= 1).");
   m.def("max_hardware_threads", &fastnn::max_hardware_threads, "Logical CPUs available.");

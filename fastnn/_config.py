@@ -25,6 +25,11 @@ def _init_from_env() -> None:
     isa = os.environ.get("FASTNN_ISA")
     if isa:
         _core.set_isa(isa)
+    amx = os.environ.get("FASTNN_AMX")
+    if amx:
+        if amx not in ("0", "1"):
+            raise ValueError(f"FASTNN_AMX must be 0 (off) or 1 (on where available), got {amx!r}")
+        _core.set_gemm_amx(amx == "1")
     limit = os.environ.get("FASTNN_CACHE_LIMIT_MB")
     if limit:
         if not limit.isdigit():
@@ -55,6 +60,24 @@ def set_isa(name: str) -> None:
 def get_isa() -> str:
     """The instruction set the native kernels use now."""
     return _core.get_isa()
+
+
+def set_gemm_amx(on: bool) -> None:
+    """Use Intel AMX tiles for large float32 GEMMs (default: on where the CPU has AMX-BF16).
+
+    The AMX path keeps float32 accuracy (each value is split into three bfloat16 parts; see
+    csrc/kernels/gemm_amx.h), so results differ from the AVX-512 kernel's only by rounding.
+    ``set_gemm_amx(False)`` (or FASTNN_AMX=0) gives the AVX-512 kernel's bits. On a CPU without
+    AMX this is accepted and changes nothing.
+    """
+    if not isinstance(on, bool):
+        raise TypeError(f"on must be a bool, got {type(on).__name__}: {on!r}")
+    _core.set_gemm_amx(on)
+
+
+def get_gemm_amx() -> bool:
+    """Whether large float32 GEMMs run on AMX tiles now (available, ISA avx512, not turned off)."""
+    return _core.gemm_amx_enabled()
 
 
 def set_cache_limit(nbytes: int) -> None:
@@ -108,6 +131,8 @@ def config() -> dict:
         "isas_compiled": ", ".join(info["isas_compiled"]),
         "isa_detected": _core.detected_isa(),
         "isa_in_use": _core.get_isa(),
+        "amx_gemm": ("in use" if _core.gemm_amx_enabled() else "available, off") if _core.amx_available()
+        else "not available",
         "threads": _core.get_num_threads(),
         "cpus": _core.max_hardware_threads(),
         "cupy": cupy_version,

@@ -48,14 +48,19 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(params=["generic", "avx2", "avx512"])
 def isa(request):
-    """Run a test once per ISA this CPU supports, restoring the best one afterwards."""
+    """Run a test once per ISA this CPU supports, restoring the best one afterwards. "avx512" is
+    the AVX-512 kernels alone: the AMX float32 GEMM (on by default where the CPU has it) is
+    turned off, so these tests keep covering the AVX-512 GEMM on every shape; tests/test_gemm_amx.py
+    covers the AMX path."""
     order = ["generic", "avx2", "avx512"]
     detected = fastnn._core.detected_isa()
     if order.index(request.param) > order.index(detected):
         pytest.skip(f"CPU does not support {request.param} (best: {detected})")
     before = fastnn.get_isa()
     fastnn.set_isa(request.param)
+    fastnn.set_gemm_amx(False)
     yield request.param
+    fastnn.set_gemm_amx(True)
     fastnn.set_isa(before)
 
 

@@ -272,6 +272,8 @@ def test_cuda_mirrors_every_core_kernel_function():
               "empty", "cache_stats", "cache_clear", "cache_set_limit",
               # the CPU convolution's algorithm choice (a query and test knobs, not kernels)
               "conv2d_algorithm", "set_conv2d_algorithm", "conv2d_algorithm_calls",
+              # the CPU GEMM's AMX path (configuration and a test counter)
+              "amx_available", "gemm_amx_enabled", "set_gemm_amx", "gemm_amx_calls",
               # the CPU GEMM's B packing choice (a test knob)
               "set_gemm_b_in_place"}
     for node in stub.body:
