@@ -39,7 +39,7 @@ def machine_line(pool) -> str:
     info = pool.info
     torch = info.get("torch", {}).get("torch", "not installed")
     return (f"machine: {cpu_model()} | {os.cpu_count()} CPUs | fastnn {info['fastnn']['fastnn']} "
-            f"ISA {info['fastnn']['isa']} | threads {pool.threads} | NumPy BLAS: "
+            f"ISA {info['fastnn']['isa']}{' (+ AMX float32 GEMM)' if info['fastnn'].get('amx') else ''} | threads {pool.threads} | NumPy BLAS: "
             f"{blas_description(info.get('numpy', {}))} | torch {torch} | timing: {pool.description()}")
 
 

@@ -60,8 +60,7 @@ class Worker:
         if lib == "fastnn":
             import fastnn
 
-            self.info.update(fastnn=fastnn.__version__,
-                             isa=fastnn.get_isa() + ("+amx" if fastnn.get_gemm_amx() else ""))
+            self.info.update(fastnn=fastnn.__version__, isa=fastnn.get_isa(), amx=fastnn.get_gemm_amx())
         elif lib == "numpy":
             import fastnn.reference  # noqa: F401  (the NumPy reference ops this worker runs)
 
