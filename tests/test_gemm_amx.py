@@ -194,13 +194,12 @@ def test_switch_small_shapes_and_float64_stay_on_the_float32_kernel(rng):
 
 
 def test_env_switch_is_validated(tmp_path):
-    import subprocess
-    import sys
+    from test_config import run_python
 
     code = "import fastnn; print(fastnn.get_gemm_amx())"
-    env = {**__import__("os").environ, "FASTNN_AMX": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = run_python(["-c", code], tmp_path, FASTNN_AMX="0")
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
-    env["FASTNN_AMX"] = "yes"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    out = run_python(["-c", code], tmp_path, FASTNN_AMX="1")
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
+    out = run_python(["-c", code], tmp_path, FASTNN_AMX="yes")
     assert out.returncode != 0 and "FASTNN_AMX must be 0" in out.stderr
