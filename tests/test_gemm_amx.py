@@ -16,7 +16,8 @@ from tolerances import gemm_error_bound
 pytestmark = pytest.mark.skipif(not _core.amx_available(), reason="needs a CPU with AMX-BF16 (and OS support)")
 
 TRANSPOSES = [(False, False), (True, False), (False, True), (True, True)]
-# (m, k, n) at or above the AMX path's bounds (min(m, n) >= 128, k >= 128, >= 25e6 products),
+# (m, k, n) at or above the AMX path's bounds (min(m, n) >= 128, k >= 256 or k >= 128 with
+# min(m, n) >= 512, >= 25e6 products),
 # ragged in every dimension (tiles are 16 x 16 x 32 deep, blocks 32 x 32, work items 64 wide).
 SHAPES = [
     (128, 784, 512),   # a Linear forward / its dx
@@ -176,6 +177,7 @@ def test_switch_small_shapes_and_float64_stay_on_the_float32_kernel(rng):
     fastnn.set_gemm_amx(True)
     assert fastnn.get_gemm_amx()
     ops.gemm(a[:64], b, trans_b=True)  # min(m, n) < 128
+    ops.gemm(a[:, :128], rng.standard_normal((128, 3136)).astype(np.float32))  # k = 128, min(m, n) < 512
     ops.gemm(a.astype(np.float64), b.astype(np.float64), trans_b=True)  # float64: never AMX
     assert _core.gemm_amx_calls() == before
     on = _amx_gemm(a, b, trans_b=True)

@@ -85,12 +85,16 @@ namespace amx {
 namespace {
 
 constexpr int64_t kTile = 512;   // bf16 per tile (16 rows x 64 bytes)
-// Worth it only for large products: the splits and transposes of the packing cost ~1-2 cycles
-// per operand value, and the tile kernel (237 GFLOP/s per core from L2 here, 320 from L1, vs
-// ~170 for the AVX-512 kernel) must win that back. Measured on the Xeon, 2 threads, 240 shapes
-// (m, n in 32 .. 2048, k in 64 .. 784, three transposes; /tmp/s12/grid.py in session 12's
-// note): below these bounds AMX lost (down to 0.5x); above them 0.85x - 1.5x, mean 1.16x.
-constexpr int64_t kMinSide = 128, kMinK = 128;
+// Worth it only for large products: the splits and transposes of the packing cost ~1 cycle per
+// operand value, and the tile kernel (~265 GFLOP/s per core from L2 here, vs ~170 for the
+// AVX-512 kernel) must win that back; a short k (one 32 x 32 block is then few tile steps
+// between zeroing and storing its accumulators) wins only with many blocks. Measured on the
+// Xeon, 2 threads, whole gemm calls AMX vs AVX-512 (240 shapes, m in 32 .. 512, n in 64 ..
+// 2048, k in 64 .. 784, NN / NT / TN, then 9 interleaved rounds on the shapes near the bounds):
+// below these bounds AMX lost (down to 0.5x); k = 128 with min(m, n) = 128 or 256 ran at
+// 0.97 - 1.04x (128 x 128 x 3136, a CNN's Dense backward), with 512 at 1.21x (512 x 128 x 784,
+// an MLP's weight gradient); above them 1.1 - 1.35x.
+constexpr int64_t kMinSide = 128, kMinK = 128, kLongK = 256, kShortKMinSide = 512;
 constexpr double kMinMacs = 25e6;
 constexpr int64_t kMaxPackedA = int64_t{16} << 20;  // bytes of packed op(A)
 
@@ -426,7 +430,9 @@ constexpr int64_t kItem = 64;  // rows or columns of C' per work item (two 32-wi
 std::atomic<uint64_t> g_calls{0};
 
 bool gemm(const GemmArgs<float>& g) {
-  if (std::min(g.m, g.n) < kMinSide || g.k < kMinK || double(g.m) * double(g.n) * double(g.k) < kMinMacs) return false;
+  const int64_t side = std::min(g.m, g.n);
+  if (side < kMinSide || g.k < kMinK || double(g.m) * double(g.n) * double(g.k) < kMinMacs) return false;
+  if (g.k < kLongK && side < kShortKMinSide) return false;
   const Plan unswapped(g, false), swapped(g, true);
   const Plan& pl = swapped.transposed() < unswapped.transposed() ? swapped : unswapped;
   const int64_t steps = pl.steps;
