@@ -75,6 +75,7 @@ def _pool_info(pool: Pool) -> dict:
         "blas": numpy_info.get("blas", {}),
         "openblas_overrides_in_env": [v for v in OPENBLAS_OVERRIDES if v in numpy_info.get("blas_env", {})],
         "isa": pool.info["fastnn"]["isa"],
+        "amx": bool(pool.info["fastnn"].get("amx")),
         "torch": pool.info.get("torch", {}).get("torch"),
         "timing": pool.description(),
         "notes": list(pool.notes),
@@ -131,8 +132,10 @@ def format_tables(result: dict) -> str:
     kept = result.get("openblas_overrides_in_env")
     lines = [f"NumPy BLAS: {blas.get('internal_api')} {blas.get('version')} kernel={blas.get('architecture')}"
              f"{' (with ' + ', '.join(kept) + ' kept)' if kept else ''}; "
-             f"fastnn ISA: {result['isa']}; torch: {result.get('torch')}; "
-             f"peak {result['peak_gflops_per_core']:.1f} GFLOP/s per core (measured FMA throughput)"]
+             f"fastnn ISA: {result['isa']}{' + AMX (large float32 products)' if result.get('amx') else ''}; "
+             f"torch: {result.get('torch')}; "
+             f"peak {result['peak_gflops_per_core']:.1f} GFLOP/s per core (measured FMA throughput"
+             f"{'; AMX products can pass it' if result.get('amx') else ''})"]
     if result.get("timing"):
         lines.append(f"timing: {result['timing']}")
     lines += [f"note: {n}" for n in result.get("notes", ())]
