@@ -10,6 +10,7 @@
 #if defined(__linux__)
 #include <unistd.h>
 #endif
+#include <pthread.h>
 
 namespace fastnn {
 namespace {
@@ -145,10 +146,38 @@ int initial_threads() {
 std::atomic<int> g_threads{initial_threads()};
 }  // namespace
 
+namespace {
+std::atomic<bool> g_threads_used{false};
+std::atomic<bool> g_forked_after_threads{false};
+
+void child_after_fork() {
+  // Only async-signal-safe work here: two atomic stores.
+  if (g_threads_used.load(std::memory_order_relaxed)) {
+    g_forked_after_threads.store(true, std::memory_order_relaxed);
+    g_threads.store(1, std::memory_order_relaxed);
+  }
+}
+
+const int g_atfork = pthread_atfork(nullptr, nullptr, child_after_fork);
+}  // namespace
+
+void mark_threads_used() {
+  if (!g_threads_used.load(std::memory_order_relaxed)) g_threads_used.store(true, std::memory_order_relaxed);
+}
+
+bool forked_after_threads() {
+  (void)g_atfork;
+  return g_forked_after_threads.load(std::memory_order_relaxed);
+}
+
 int get_num_threads() { return g_threads.load(std::memory_order_relaxed); }
 
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+  if (n > 1 && forked_after_threads())
+    throw std::runtime_error("num_threads must be 1 in a process forked after fastnn's kernels ran threads, got " +
+                             std::to_string(n) + " (GNU OpenMP cannot start threads there; use the 'spawn' or "
+                             "'forkserver' start method of multiprocessing for threaded workers)");
   g_threads.store(n, std::memory_order_relaxed);
 }
 

@@ -20,7 +20,17 @@ void set_isa(Isa isa);
 Isa parse_isa(const std::string& name);
 
 int get_num_threads();
-void set_num_threads(int n);  // n >= 1
+// n >= 1. In a process forked after fastnn's kernels ran threads, only n == 1 is allowed
+// (std::runtime_error otherwise): see mark_threads_used().
+void set_num_threads(int n);
+
+// GNU OpenMP's thread pool does not survive fork(): in a child forked after a parallel region
+// ran, the next one waits forever for the parent's threads. So the kernels call
+// mark_threads_used() before every parallel region, and a fork after that (a pthread_atfork
+// child handler) puts the child's kernels on one thread, as PyTorch does (multiprocessing's
+// default start method on Linux forks; its workers then run fastnn single-threaded).
+void mark_threads_used();
+bool forked_after_threads();  // this process is such a child
 int max_hardware_threads();
 
 // The level-2 cache of one core (what the GEMM's B block must fit in), read once from the OS

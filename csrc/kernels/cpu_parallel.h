@@ -15,6 +15,7 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
     f(int64_t{0}, n);
     return;
   }
+  mark_threads_used();
 #pragma omp parallel num_threads(threads)
   {
     // Static, contiguous split: the same work goes to the same thread every call.
@@ -42,6 +43,7 @@ void parallel_items(int64_t n, MakeState&& make_state, Body&& body) {
     for (int64_t i = 0; i < n; ++i) body(i, state);
     return;
   }
+  mark_threads_used();
   int64_t next = 0;
 #pragma omp parallel num_threads(threads)
   {
