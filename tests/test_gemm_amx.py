@@ -106,6 +106,34 @@ def test_epilogue_alpha_beta_bias_activation(rng, act, trans_a, trans_b):
         np.testing.assert_array_equal(got, ops.tanh(plain))
 
 
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_long_k_in_chunks(rng, trans_a):
+    """Operands too big to pack whole (> 16 MiB packed) are multiplied in k chunks, C kept in
+    float32 between them: the bias with the first, beta with the first, tanh after the last."""
+    m, k, n = 200, 20000, 200  # m * n > 128 * 256: not the k-split path
+    a, b = _operands(rng, m, k, n, trans_a, False, scale=0.01)
+    bias = rng.standard_normal(n).astype(np.float32)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    exact, abs_sum = _exact(a, b, trans_a, False)
+    pre = exact + 0.5 * c.astype(np.float64) + bias
+    bound = gemm_error_bound(abs_sum + np.abs(0.5 * c) + np.abs(bias), k, np.float32)
+    before = _core.gemm_amx_calls()
+    plain = c.copy()
+    _core.gemm(a, b, plain, trans_a, False, 1.0, 0.5, bias)
+    fused = c.copy()
+    _core.gemm(a, b, fused, trans_a, False, 1.0, 0.5, bias, tanh=True)
+    assert _core.gemm_amx_calls() == before + 2
+    assert (np.abs(plain - pre) <= bound).all()
+    np.testing.assert_array_equal(fused, ops.tanh(plain))
+    # A NaN in a later chunk: that chunk runs on the AVX-512 kernel, the NaN reaches its row.
+    if trans_a:
+        a[15000, 3] = np.nan
+    else:
+        a[3, 15000] = np.nan
+    got = ops.gemm(a, b, trans_a=trans_a)
+    assert np.isnan(got[3]).all() and not np.isnan(np.delete(got, 3, axis=0)).any()
+
+
 def test_beta_zero_ignores_nan_in_the_output(rng):
     m, k, n = 150, 300, 700
     a, b = _operands(rng, m, k, n, False, False)

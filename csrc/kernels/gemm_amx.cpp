@@ -429,10 +429,9 @@ constexpr int64_t kItem = 64;  // rows or columns of C' per work item (two 32-wi
 
 std::atomic<uint64_t> g_calls{0};
 
-bool gemm(const GemmArgs<float>& g) {
-  const int64_t side = std::min(g.m, g.n);
-  if (side < kMinSide || g.k < kMinK || double(g.m) * double(g.n) * double(g.k) < kMinMacs) return false;
-  if (g.k < kLongK && side < kShortKMinSide) return false;
+// One product on AMX, or false (nothing written) when an operand to pack whole is too big or
+// holds NaN / inf.
+bool gemm_once(const GemmArgs<float>& g) {
   const Plan unswapped(g, false), swapped(g, true);
   const Plan& pl = swapped.transposed() < unswapped.transposed() ? swapped : unswapped;
   const int64_t steps = pl.steps;
@@ -463,7 +462,6 @@ bool gemm(const GemmArgs<float>& g) {
     if (bad) whole_bad.store(true, std::memory_order_relaxed);
   });
   if (whole_bad.load()) return false;  // NaN / inf in that operand: the float32 kernel for all of C
-  g_calls.fetch_add(1, std::memory_order_relaxed);
 
   const int64_t other = whole_a ? pl.n : pl.m;  // C' columns (or rows) the items share out
   const int64_t items = (other + kItem - 1) / kItem;
@@ -502,6 +500,42 @@ bool gemm(const GemmArgs<float>& g) {
             }
         }
       });
+  return true;
+}
+
+// k per chunk when the packed operands would pass kMaxPackedA (2048^3: 25 MB each).
+int64_t k_chunk(const GemmArgs<float>& g) {
+  const double smaller = 6.0 * double(std::min(g.m, g.n) + 31) * double(g.k + 31);  // bytes packed
+  const int64_t chunks = static_cast<int64_t>(smaller / double(kMaxPackedA)) + 1;
+  return chunks <= 1 ? g.k : ((g.k + chunks - 1) / chunks + 31) / 32 * 32;
+}
+
+bool gemm(const GemmArgs<float>& g) {
+  const int64_t side = std::min(g.m, g.n);
+  if (side < kMinSide || g.k < kMinK || double(g.m) * double(g.n) * double(g.k) < kMinMacs) return false;
+  if (g.k < kLongK && side < kShortKMinSide) return false;
+  const int64_t kc = k_chunk(g);
+  if (kc >= g.k) {
+    if (!gemm_once(g)) return false;
+    g_calls.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  // A product too big to pack whole: C accumulated over k chunks in float32, as the AVX-512
+  // kernel's K blocks do (bias with the first chunk, the activation with the last). A chunk that
+  // cannot run on AMX (NaN / inf in it) runs on the AVX-512 kernel, with the same beta.
+  for (int64_t k0 = 0; k0 < g.k; k0 += kc) {
+    GemmArgs<float> part = g;
+    part.k = std::min(kc, g.k - k0);
+    part.a = g.a + (g.trans_a ? k0 * g.lda : k0);
+    part.b = g.b + (g.trans_b ? k0 : k0 * g.ldb);
+    if (k0 > 0) {
+      part.beta = 1.0f;
+      part.bias = nullptr;
+    }
+    if (k0 + part.k < g.k) part.act = GemmAct::none;
+    if (!gemm_once(part)) isa_avx512::gemm<float>(part);
+  }
+  g_calls.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

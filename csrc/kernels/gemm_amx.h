@@ -18,6 +18,9 @@
 // 32 x 32 block keep the unit busy (a layout with separate big / small sums chained 10 of its
 // 12 tile products on two accumulators and ran at 1/3 of the rate).
 //
+// A product whose smaller operand would pack to more than 16 MiB (2048^3) runs in k chunks,
+// C accumulated in float32 between them (as the AVX-512 kernel's K blocks).
+//
 // Semantics kept from the float32 kernel: beta == 0 ignores C; a NaN / inf operand value (or
 // one that rounds past bf16's largest, |a| > 3.39e38) makes the part of C it feeds be computed
 // by the float32 kernel (all of C when it lies in the operand packed whole, else the 64 rows or
