@@ -437,15 +437,20 @@ bool gemm_once(const GemmArgs<float>& g) {
   const int64_t steps = pl.steps;
   const int64_t a_panels = (pl.m + 31) / 32, b_pairs = (pl.n + 31) / 32;  // 32-wide blocks of C'
   const int64_t a_bytes = a_panels * steps * 6 * kTile * 2, b_bytes = b_pairs * 2 * steps * 3 * kTile * 2;
-  // Pack B' whole, up front (all threads); items then take kItem rows of C', pack their slice
-  // of A' and run it against the whole B', writing whole rows of C' (whole A' with items along
-  // C' columns wrote C in strips 64 columns wide, and in a training step, where C is not in the
-  // cache, ran 1.2 - 1.4x slower: 128 x 784 x 512 NT 370 -> 501 us, 512 x 128 x 784 TN 362 -> 461 us).
-  // Unless B' would not stay in a core's L2 and A' is smaller: then A' is packed whole
-  // (128 x 512 x 784 NN: B' 2.4 MB, A' 0.4 MB; 396 -> 276 us).
-  const int64_t l2 = l2_cache_bytes() > 0 ? l2_cache_bytes() : int64_t{1} << 20;
-  const bool whole_a = (b_bytes > l2 * 3 / 4 && a_bytes < b_bytes) || b_bytes > kMaxPackedA;
-  if (whole_a && a_bytes > kMaxPackedA) return false;
+  // One operand is packed whole, up front (all threads); items then take kItem rows (or
+  // columns) of C', pack their slice of the other and run it against the whole one. Items
+  // should write whole rows of C: in a training step C is not in the cache, and strips 64
+  // columns wide ran 1.2 - 1.4x slower (512 x 128 x 784 TN 362 -> 461 us; 784 x 128 x 512 TN,
+  // swapped, 0.77x -> 1.1x PyTorch). Rows of C are rows of C' (whole B') or, swapped, columns
+  // of C' (whole A'). Unless that operand would not stay in a core's L2: then the other if it
+  // does (128 x 784 x 512 NT, swapped: A' = W is 2.4 MB; whole A' 501 us, whole B' 370 us),
+  // else the smaller.
+  const int64_t l2 = l2_cache_bytes() > 0 ? l2_cache_bytes() : int64_t{1} << 20, fits = l2 * 3 / 4;
+  const bool prefer_a = pl.swapped;
+  bool whole_a = prefer_a;
+  if ((prefer_a ? a_bytes : b_bytes) > fits)
+    whole_a = (prefer_a ? b_bytes : a_bytes) <= fits ? !prefer_a : a_bytes < b_bytes;
+  if ((whole_a ? a_bytes : b_bytes) > kMaxPackedA) return false;
   CachedBuffer whole_buf(static_cast<size_t>(whole_a ? a_bytes : b_bytes));
   uint16_t* const whole = whole_buf.as<uint16_t>();
   std::atomic<bool> whole_bad{false};
