@@ -134,6 +134,23 @@ def test_long_k_in_chunks(rng, trans_a):
     assert np.isnan(got[3]).all() and not np.isnan(np.delete(got, 3, axis=0)).any()
 
 
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (-0.5, 0.0)])
+def test_accumulate_and_scale_without_bias(rng, alpha, beta):
+    """Gradient accumulation (beta 1) and a scaled product: not the path that stores the tile
+    sums straight into C (alpha 1, beta 0, no bias, no activation)."""
+    m, k, n = 256, 384, 320  # whole 32 x 32 blocks only
+    a, b = _operands(rng, m, k, n, True, False)
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    got = c.copy()
+    before = _core.gemm_amx_calls()
+    _core.gemm(a, b, got, True, False, alpha, beta, None)
+    assert _core.gemm_amx_calls() == before + 1
+    exact, abs_sum = _exact(a, b, True, False)
+    want = alpha * exact + beta * c.astype(np.float64)
+    bound = gemm_error_bound(abs(alpha) * abs_sum + np.abs(beta * c), k, np.float32)
+    assert (np.abs(got - want) <= bound).all()
+
+
 def test_beta_zero_ignores_nan_in_the_output(rng):
     m, k, n = 150, 300, 700
     a, b = _operands(rng, m, k, n, False, False)

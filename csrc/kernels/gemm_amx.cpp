@@ -254,11 +254,11 @@ void pack_b_cols(const float* b, int64_t ldb, int64_t j0, int64_t n, int64_t k0,
 
 // --- the 32 x 32 block ---------------------------------------------------------------------
 
-// The sums of one C block over all steps, stored to out[4][16][16] (rows 0-15 / 16-31 times
-// columns 0-15 / 16-31: out + (2 * half + col_tile) * 256). Four independent accumulators:
+// The sums of one C block over all steps, stored as a 32 x 32 block at out, rows ldo floats
+// apart: the block's sums buffer (ldo = 32), or C itself when nothing is left to apply. Four independent accumulators:
 // a tile product has ~4x the latency of its issue interval, so fewer chains stall the unit
 // (a 32 x 16 block with separate big / small sums ran at 1/3 of the peak rate).
-void block(const uint16_t* ap, const uint16_t* bp0, const uint16_t* bp1, int64_t steps, float* out) {
+void block(const uint16_t* ap, const uint16_t* bp0, const uint16_t* bp1, int64_t steps, float* out, int64_t ldo) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -296,19 +296,20 @@ void block(const uint16_t* ap, const uint16_t* bp0, const uint16_t* bp1, int64_t
     FASTNN_AMX_PRODUCTS;  // a0 b0, the big term last
   }
 #undef FASTNN_AMX_PRODUCTS
-  _tile_stored(0, out, 64);
-  _tile_stored(1, out + 256, 64);
-  _tile_stored(2, out + 512, 64);
-  _tile_stored(3, out + 768, 64);
+  const int64_t stride = ldo * static_cast<int64_t>(sizeof(float));
+  _tile_stored(0, out, stride);
+  _tile_stored(1, out + 16, stride);
+  _tile_stored(2, out + 16 * ldo, stride);
+  _tile_stored(3, out + 16 * ldo + 16, stride);
 }
 
-// C[i0 + r][j0 + e] for r < rows, e < cols (<= 16) from a 16 x 16 tile of sums (row-major).
-void store_tile(const GemmArgs<float>& g, const float* sum, int64_t i0, int rows, int64_t j0, int cols) {
+// C[i0 + r][j0 + e] for r < rows, e < cols (<= 16) from a 16 x 16 tile of sums (rows ld apart).
+void store_tile(const GemmArgs<float>& g, const float* sum, int64_t ld, int64_t i0, int rows, int64_t j0, int cols) {
   const __mmask16 mask = lanes(cols);
   const __m512 alpha = _mm512_set1_ps(g.alpha), beta = _mm512_set1_ps(g.beta);
   const __m512 bias = g.bias ? _mm512_maskz_loadu_ps(mask, g.bias + j0) : _mm512_setzero_ps();
   for (int r = 0; r < rows; ++r) {
-    __m512 x = _mm512_mul_ps(alpha, _mm512_loadu_ps(sum + 16 * r));
+    __m512 x = _mm512_mul_ps(alpha, _mm512_loadu_ps(sum + ld * r));
     float* c = g.c + (i0 + r) * g.ldc + j0;
     if (g.beta != 0.0f) x = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(mask, c), x);
     if (g.bias) x = _mm512_add_ps(x, bias);
@@ -372,7 +373,22 @@ struct Plan {
       pack_b_cols(b, ldb, j0, n, s * 32, k, t, t + kTile, t + 2 * kTile, bad);
   }
 
-  // Stores the 32 x 32 block of C' at (i0, j0) from its four tiles of sums.
+  // Whether a full 32 x 32 block of C' at (i0, j0) can take the tile unit's sums as they are
+  // (C = A B: alpha 1, beta 0, no bias, no activation, not transposed): then block() stores its
+  // accumulators into C itself, without the sums buffer and the epilogue's pass.
+  bool direct(int64_t i0, int64_t j0) const {
+    return !swapped && g.alpha == 1.0f && g.beta == 0.0f && g.bias == nullptr && g.act == GemmAct::none &&
+           i0 + 32 <= m && j0 + 32 <= n;
+  }
+
+  // Runs the block of C' at (i0, j0): the tile products, then the epilogue into C.
+  void run(const uint16_t* ap, const uint16_t* bp0, const uint16_t* bp1, float* sums, int64_t i0, int64_t j0) const {
+    if (direct(i0, j0)) return block(ap, bp0, bp1, steps, g.c + i0 * g.ldc + j0, g.ldc);
+    block(ap, bp0, bp1, steps, sums, 32);
+    store(sums, i0, j0);
+  }
+
+  // Stores the 32 x 32 block of C' at (i0, j0) from its sums (a 32 x 32 row-major block).
   void store(float* sums, int64_t i0, int64_t j0) const {
     for (int h = 0; h < 2; ++h)
       for (int ct = 0; ct < 2; ++ct) {
@@ -380,15 +396,15 @@ struct Plan {
         if (r0 >= m || c0 >= n) continue;
         const int rows = static_cast<int>(std::min<int64_t>(16, m - r0));
         const int cols = static_cast<int>(std::min<int64_t>(16, n - c0));
-        float* sum = sums + (2 * h + ct) * 256;
+        float* sum = sums + 16 * h * 32 + 16 * ct;
         if (!swapped) {
-          store_tile(g, sum, r0, rows, c0, cols);
+          store_tile(g, sum, 32, r0, rows, c0, cols);
         } else {
           __m512 t[16];
-          for (int r = 0; r < 16; ++r) t[r] = _mm512_loadu_ps(sum + 16 * r);
+          for (int r = 0; r < 16; ++r) t[r] = _mm512_loadu_ps(sum + 32 * r);
           avx512::transpose16x16(t);
-          for (int r = 0; r < 16; ++r) _mm512_storeu_ps(sum + 16 * r, t[r]);
-          store_tile(g, sum, c0, cols, r0, rows);  // C rows = C' columns
+          for (int r = 0; r < 16; ++r) _mm512_storeu_ps(sum + 32 * r, t[r]);
+          store_tile(g, sum, 32, c0, cols, r0, rows);  // C rows = C' columns
         }
       }
   }
@@ -493,15 +509,13 @@ bool gemm_once(const GemmArgs<float>& g) {
           for (int64_t p = 0; p < a_panels; ++p)
             for (int64_t blk = 0; blk < blocks; ++blk) {
               const uint16_t* b0 = slice + 2 * blk * steps * 3 * kTile;
-              block(whole + p * steps * 6 * kTile, b0, b0 + steps * 3 * kTile, steps, sums);
-              pl.store(sums, p * 32, first + 32 * blk);
+              pl.run(whole + p * steps * 6 * kTile, b0, b0 + steps * 3 * kTile, sums, p * 32, first + 32 * blk);
             }
         } else {
           for (int64_t blk = 0; blk < blocks; ++blk)
             for (int64_t q = 0; q < b_pairs; ++q) {
               const uint16_t* b0 = whole + 2 * q * steps * 3 * kTile;
-              block(slice + blk * steps * 6 * kTile, b0, b0 + steps * 3 * kTile, steps, sums);
-              pl.store(sums, first + 32 * blk, 32 * q);
+              pl.run(slice + blk * steps * 6 * kTile, b0, b0 + steps * 3 * kTile, sums, first + 32 * blk, 32 * q);
             }
         }
       });
