@@ -225,7 +225,7 @@ def _run(args) -> int:
     optimizer = build_optimizer(args.optimizer, model.parameters(), lr)
     n_params = sum(p.data.size for p in model.parameters())
     where = "GPU (CUDA, CuPy)" if args.device == "cuda" else \
-        f"{fastnn.get_num_threads()} threads, ISA {fastnn.get_isa()}"
+        f"{fastnn.get_num_threads()} threads, ISA {fastnn.get_isa()}{' + AMX GEMM' if fastnn.get_gemm_amx() else ''}"
     print(f"model: {args.model}, {n_params:,} parameters; optimizer {args.optimizer} (lr {lr}); "
           f"batch {args.batch_size}; {where}")
 
