@@ -73,7 +73,7 @@ class TripletMarginWithDistanceLoss(Loss):
                             "not an array")
         return d
 
-    def __call__(self, anchor, positive, negative):
+    def forward(self, anchor, positive, negative):
         name = "TripletMarginWithDistanceLoss"
         _check_pred(name, anchor)
         positive = _second_input(name, anchor, positive, "positive")
@@ -653,7 +653,7 @@ class CTCLoss(Loss):
         self.blank = check_int("blank", blank, minimum=0)
         self.zero_infinity = _check_bool("zero_infinity", zero_infinity)
 
-    def __call__(self, log_probs, targets, input_lengths, target_lengths):
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
         name = "CTCLoss"
         _check_pred(name, log_probs)
         if log_probs.ndim not in (2, 3):

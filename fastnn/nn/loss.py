@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from .. import _device, ops
-from .module import check_float_arg
+from .module import Module, check_float_arg
 
 __all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss",
            "HuberLoss", "SmoothL1Loss", "NLLLoss", "KLDivLoss"]
@@ -95,13 +95,16 @@ def _float_target(name, pred, target):
     return _device.xp_of(target).ascontiguousarray(target, dtype=pred.dtype).reshape(target.shape)
 
 
-class Loss:
-    """Base: ``__call__(pred, target) -> float``, ``backward() -> dL/dpred``; ``reduction`` "mean"
-    over every element (PyTorch's default) or "sum"."""
+class Loss(Module):
+    """Base: ``loss(pred, target) -> float`` (``forward``), ``backward() -> dL/dpred``;
+    ``reduction`` "mean" over every element (PyTorch's default) or "sum". A Module, as torch's
+    losses are: forward hooks run on ``loss(...)``, ``.to()``, ``train()`` / ``eval()``, and a loss
+    can sit in a ModuleDict or be a model's attribute."""
 
     _op = ""
 
     def __init__(self, reduction: str = "mean"):
+        super().__init__()
         self._grad = None
         self.reduction = _check_reduction(type(self).__name__, reduction)
 
@@ -121,7 +124,7 @@ class Loss:
         self._none = (terms.shape, dtype, expand, fold or (None,) * len(grads))
         return _as_array(terms).astype(dtype)
 
-    def __call__(self, pred, target) -> float:
+    def forward(self, pred, target) -> float:
         name = type(self).__name__
         _check_pred(name, pred)
         target = _float_target(name, pred, target)
@@ -246,7 +249,7 @@ class _WeightedBCE(Loss):
         terms, grad = self._weighted(pred, target)
         return terms, grad.astype(np.float64) * max(pred.size, 1)  # the mean's gradient, times n
 
-    def __call__(self, pred, target) -> float:
+    def forward(self, pred, target) -> float:
         name = type(self).__name__
         _check_pred(name, pred)
         target = _float_target(name, pred, target)
@@ -446,7 +449,7 @@ class CrossEntropyLoss(Loss):
                 raise ValueError(f"CrossEntropyLoss: weight must be finite. Received: weight={w.tolist()!r}")
             self.weight = w
 
-    def __call__(self, logits, target) -> float:
+    def forward(self, logits, target) -> float:
         _check_pred("CrossEntropyLoss", logits)
         if self.reduction == "none":
             return self._per_sample(logits, target)
@@ -590,7 +593,7 @@ class GaussianNLLLoss(Loss):
         self.full = bool(full)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
 
-    def __call__(self, mean, target, var) -> float:
+    def forward(self, mean, target, var) -> float:
         name = "GaussianNLLLoss"
         _check_pred(name, mean)
         target = _float_target(name, mean, target)
@@ -645,7 +648,7 @@ class _ComposedLoss(Loss):
     def _divisor(self, pred):
         return pred.size
 
-    def __call__(self, pred, target) -> float:
+    def forward(self, pred, target) -> float:
         name = type(self).__name__
         _check_pred(name, pred)
         terms, grad = self._elementwise(pred, target)
@@ -724,7 +727,7 @@ class NLLLoss(Loss):
         if self.weight is not None and self.weight.ndim != 1:
             raise ValueError(f"NLLLoss: weight must be 1-D, one per class. Received: shape {self.weight.shape}")
 
-    def __call__(self, log_probs, target) -> float:
+    def forward(self, log_probs, target) -> float:
         name = "NLLLoss"
         _check_pred(name, log_probs)
         target = _on_device_of(name, log_probs, target)
@@ -778,6 +781,7 @@ class KLDivLoss(_ComposedLoss):
     batch size: the true KL per sample, as PyTorch recommends), "sum" or "none"."""
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        Module.__init__(self)  # not Loss.__init__: "batchmean" is a reduction only KLDivLoss takes
         self._grad = None
         reduction = _legacy_reduction("KLDivLoss", size_average, reduce, reduction)
         self.reduction = _check_reduction("KLDivLoss", reduction, ("mean", "batchmean", "sum", "none"))

@@ -130,7 +130,7 @@ class PoissonNLLLoss(_ArrayLoss):
         self.full = _check_bool("full", full)
         self.eps = check_float_arg("eps", eps, low=0.0, low_open=True)
 
-    def __call__(self, log_input, target):
+    def forward(self, log_input, target):
         name = "PoissonNLLLoss"
         _check_pred(name, log_input)
         target = _float_target(name, log_input, target)
@@ -159,7 +159,7 @@ class SoftMarginLoss(_ArrayLoss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(_legacy_reduction("SoftMarginLoss", size_average, reduce, reduction))
 
-    def __call__(self, input, target):  # noqa: A002 (PyTorch's name)
+    def forward(self, input, target):  # noqa: A002 (PyTorch's name)
         name = "SoftMarginLoss"
         _check_pred(name, input)
         target = _float_target(name, input, target)
@@ -180,7 +180,7 @@ class MultiLabelSoftMarginLoss(_ArrayLoss):
         super().__init__(_legacy_reduction("MultiLabelSoftMarginLoss", size_average, reduce, reduction))
         self.weight = _weight_array("MultiLabelSoftMarginLoss", "weight", weight)
 
-    def __call__(self, input, target):  # noqa: A002
+    def forward(self, input, target):  # noqa: A002
         name = "MultiLabelSoftMarginLoss"
         _check_pred(name, input)
         if input.ndim not in (1, 2):
@@ -232,7 +232,7 @@ class MultiMarginLoss(_ArrayLoss):
         if self.weight is not None and self.weight.ndim != 1:
             raise ValueError(f"MultiMarginLoss: weight must be 1-D, one per class. Received: shape {self.weight.shape}")
 
-    def __call__(self, input, target):  # noqa: A002
+    def forward(self, input, target):  # noqa: A002
         name = "MultiMarginLoss"
         _check_pred(name, input)
         x, fold = _rows(name, input)
@@ -280,7 +280,7 @@ class MultiLabelMarginLoss(_ArrayLoss):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(_legacy_reduction("MultiLabelMarginLoss", size_average, reduce, reduction))
 
-    def __call__(self, input, target):  # noqa: A002
+    def forward(self, input, target):  # noqa: A002
         name = "MultiLabelMarginLoss"
         _check_pred(name, input)
         x, fold = _rows(name, input)
@@ -316,7 +316,7 @@ class HingeEmbeddingLoss(_ArrayLoss):
         super().__init__(_legacy_reduction("HingeEmbeddingLoss", size_average, reduce, reduction))
         self.margin = _margin(margin)
 
-    def __call__(self, input, target):  # noqa: A002
+    def forward(self, input, target):  # noqa: A002
         name = "HingeEmbeddingLoss"
         _check_pred(name, input)
         target = _float_target(name, input, target)
@@ -351,7 +351,7 @@ class MarginRankingLoss(_ArrayLoss):
         super().__init__(_legacy_reduction("MarginRankingLoss", size_average, reduce, reduction))
         self.margin = _margin(margin)
 
-    def __call__(self, input1, input2, target):
+    def forward(self, input1, input2, target):
         name = "MarginRankingLoss"
         _check_pred(name, input1)
         input2 = _second_input(name, input1, input2, "input2")
@@ -382,7 +382,7 @@ class CosineEmbeddingLoss(_ArrayLoss):
         super().__init__(_legacy_reduction("CosineEmbeddingLoss", size_average, reduce, reduction))
         self.margin = _margin(margin)
 
-    def __call__(self, input1, input2, target):
+    def forward(self, input1, input2, target):
         name = "CosineEmbeddingLoss"
         _check_pred(name, input1)
         input2 = _second_input(name, input1, input2, "input2")
@@ -463,7 +463,7 @@ class TripletMarginLoss(_ArrayLoss):
         self.eps = check_float_arg("eps", eps)
         self.swap = _check_bool("swap", swap)
 
-    def __call__(self, anchor, positive, negative):
+    def forward(self, anchor, positive, negative):
         name = "TripletMarginLoss"
         _check_pred(name, anchor)
         positive = _second_input(name, anchor, positive, "positive")
