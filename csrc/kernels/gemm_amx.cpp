@@ -96,7 +96,7 @@ constexpr int64_t kTile = 512;   // bf16 per tile (16 rows x 64 bytes)
 // an MLP's weight gradient); above them 1.1 - 1.35x.
 constexpr int64_t kMinSide = 128, kMinK = 128, kLongK = 256, kShortKMinSide = 512;
 constexpr double kMinMacs = 25e6;
-constexpr int64_t kMaxPackedA = int64_t{16} << 20;  // bytes of packed op(A)
+constexpr int64_t kMaxPackedWhole = int64_t{16} << 20;  // bytes of the operand packed whole
 
 struct TileConfig {
   uint8_t palette = 1, start_row = 0;
@@ -466,7 +466,7 @@ bool gemm_once(const GemmArgs<float>& g) {
   bool whole_a = prefer_a;
   if ((prefer_a ? a_bytes : b_bytes) > fits)
     whole_a = (prefer_a ? b_bytes : a_bytes) <= fits ? !prefer_a : a_bytes < b_bytes;
-  if ((whole_a ? a_bytes : b_bytes) > kMaxPackedA) return false;
+  if ((whole_a ? a_bytes : b_bytes) > kMaxPackedWhole) return false;
   CachedBuffer whole_buf(static_cast<size_t>(whole_a ? a_bytes : b_bytes));
   uint16_t* const whole = whole_buf.as<uint16_t>();
   std::atomic<bool> whole_bad{false};
@@ -522,10 +522,10 @@ bool gemm_once(const GemmArgs<float>& g) {
   return true;
 }
 
-// k per chunk when the packed operands would pass kMaxPackedA (2048^3: 25 MB each).
+// k per chunk when the packed operands would pass kMaxPackedWhole (2048^3: 25 MB each).
 int64_t k_chunk(const GemmArgs<float>& g) {
   const double smaller = 6.0 * double(std::min(g.m, g.n) + 31) * double(g.k + 31);  // bytes packed
-  const int64_t chunks = static_cast<int64_t>(smaller / double(kMaxPackedA)) + 1;
+  const int64_t chunks = static_cast<int64_t>(smaller / double(kMaxPackedWhole)) + 1;
   return chunks <= 1 ? g.k : ((g.k + chunks - 1) / chunks + 31) / 32 * 32;
 }
 
