@@ -107,3 +107,32 @@ def test_matches_torch_module_semantics(rng):
     fv = fl(z, y)
     assert t_seen == f_seen == [2]
     assert abs(tv - fv) <= 1e-6 * abs(tv)
+
+
+WEIGHTED = [("CrossEntropyLoss", ("weight",)), ("NLLLoss", ("weight",)), ("BCELoss", ("weight",)),
+            ("BCEWithLogitsLoss", ("pos_weight",)), ("BCEWithLogitsLoss", ("weight", "pos_weight")),
+            ("MultiMarginLoss", ("weight",)), ("MultiLabelSoftMarginLoss", ("weight",))]
+
+
+@pytest.mark.parametrize("name,given", WEIGHTED)
+def test_weights_are_buffers_with_torchs_state_dict_keys(name, given):
+    """torch registers a loss's class / element weights as buffers: in state_dict when given."""
+    torch = pytest.importorskip("torch")
+    w = np.array([1.0, 2.0, 3.0], np.float32)
+    f = getattr(nn, name)(**{k: w for k in given})
+    t = getattr(torch.nn, name)(**{k: torch.from_numpy(w) for k in given})
+    assert list(f.state_dict()) == list(t.state_dict()) == list(given)
+    assert [n for n, _ in f.named_buffers()] == list(given)
+    assert list(getattr(nn, name)().state_dict()) == list(getattr(torch.nn, name)().state_dict()) == []
+
+
+def test_a_torch_loss_state_dict_loads_and_gives_torchs_value(rng):
+    torch = pytest.importorskip("torch")
+    z, y = _ce_case(rng)
+    t = torch.nn.CrossEntropyLoss(weight=torch.tensor([0.5, 1.0, 2.0, 4.0]))
+    f = nn.CrossEntropyLoss(weight=np.ones(4, np.float32))
+    f.load_state_dict({k: v.numpy() for k, v in t.state_dict().items()})
+    want = t(torch.from_numpy(z), torch.from_numpy(y)).item()
+    assert abs(f(z, y) - want) <= 1e-6 * abs(want)
+    with pytest.raises(Exception, match="weight"):
+        nn.CrossEntropyLoss().load_state_dict({"weight": np.ones(4, np.float32)})  # unexpected key, as torch

@@ -102,6 +102,19 @@ class Loss(Module):
     can sit in a ModuleDict or be a model's attribute."""
 
     _op = ""
+    # torch registers a loss's class / element weights as buffers: in state_dict (when given),
+    # moved by to(); None stays a plain attribute with no state_dict entry, as torch's None buffer.
+    _WEIGHT_BUFFERS = ("weight", "pos_weight")
+
+    def __setattr__(self, name, value):
+        if name in self._WEIGHT_BUFFERS and "_buffers" in self.__dict__:
+            if value is None:
+                self._buffers.pop(name, None)
+            elif name not in self._buffers:
+                self.__dict__.pop(name, None)
+                self.register_buffer(name, value)
+                return
+        super().__setattr__(name, value)
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
