@@ -7,6 +7,8 @@ OS has no AMX-BF16.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastnn
 from fastnn import _core, ops
@@ -250,3 +252,29 @@ def test_env_switch_is_validated(tmp_path):
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
     out = run_python(["-c", code], tmp_path, FASTNN_AMX="yes")
     assert out.returncode != 0 and "FASTNN_AMX must be 0" in out.stderr
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(128, 420), n=st.integers(128, 420), k=st.integers(256, 900),
+       trans_a=st.booleans(), trans_b=st.booleans(), alpha=st.sampled_from([1.0, -0.5, 2.0]),
+       beta=st.sampled_from([0.0, 1.0, 0.25]), with_bias=st.booleans(), act=st.sampled_from(["none", "relu"]),
+       seed=st.integers(0, 2**31 - 1))
+def test_random_shapes_within_the_float32_bound(m, n, k, trans_a, trans_b, alpha, beta, with_bias, act, seed):
+    """Random shapes at AMX size (ragged in every dimension), every transpose, the epilogue's
+    options: the float32 bound against the float64 product, and the AMX path really ran."""
+    k = max(k, -(-25_000_000 // (m * n)))  # at least the AMX path's 25e6 multiply-adds
+    _core.set_gemm_amx(True)
+    rng = np.random.default_rng(seed)
+    a, b = _operands(rng, m, k, n, trans_a, trans_b, scale=0.1)
+    bias = rng.standard_normal(n).astype(np.float32) if with_bias else None
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    got = c.copy()
+    before = _core.gemm_amx_calls()
+    _core.gemm(a, b, got, trans_a, trans_b, alpha, beta, bias, relu=act == "relu")
+    assert _core.gemm_amx_calls() == before + 1
+    exact, abs_sum = _exact(a, b, trans_a, trans_b)
+    pre = alpha * exact + beta * c.astype(np.float64) + (0.0 if bias is None else bias)
+    bound = gemm_error_bound(abs(alpha) * abs_sum + np.abs(beta * c) + (0.0 if bias is None else np.abs(bias)),
+                             k, np.float32)
+    want = np.maximum(pre, 0.0) if act == "relu" else pre
+    assert (np.abs(got - want) <= bound).all()
