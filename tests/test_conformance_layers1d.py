@@ -295,7 +295,7 @@ def test_bad_arguments_raise_naming_the_value(make, exc, match):
     (nn.ReflectionPad1d(3), (2, 3, 3), "smaller than"),
     (nn.CircularPad2d((0, 0, 4, 0)), (1, 1, 3, 3), "at most"),
     (nn.CircularPad1d((3, -1)), (1, 1, 3), "at most the cropped axis' size 2"),
-    (nn.ZeroPad1d(-2), (2, 3, 4), "no elements"),
+    (nn.ZeroPad1d(-3), (2, 3, 4), "crops more than the axis. size 4"),  # torch: narrow() length < 0
     (nn.ReflectionPad2d(1), (3, 4), "3-D or 4-D"),
     (nn.InstanceNorm1d(3, affine=True), (2, 4, 5), "3 channels"),
     (nn.InstanceNorm1d(3), (2, 3, 1), "more than 1 spatial element"),
@@ -319,3 +319,47 @@ def test_backward_checks_dy_and_needs_forward(layer, shape):
     y = layer(np.zeros(shape, np.float32))
     with pytest.raises(ValueError, match="dy"):
         layer.backward(np.zeros(y.shape[:-1] + (y.shape[-1] + 1,), np.float32))
+
+
+# ---- pads that crop an axis to nothing, or past it -------------------------------------------
+# torch's rules: a crop to exactly nothing gives an empty output (a 1-D reflection / replication
+# pad refuses it: "input too small"); a crop past what the axis holds raises for the constant
+# pads (torch crops first). The gradient of an empty output is zeros of the input's shape
+# (torch's ReflectionPad3d returns uninitialised memory there: not compared).
+_CROP_NAMES = ["ConstantPad1d", "ZeroPad1d", "ReflectionPad1d", "ReplicationPad1d", "CircularPad1d",
+               "ConstantPad2d", "ZeroPad2d", "ReflectionPad2d", "ReplicationPad2d", "CircularPad2d",
+               "ConstantPad3d", "ZeroPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d"]
+
+
+def _crop_layers(name, amounts):
+    dims = int(name[-2])
+    padding = tuple(amounts) + (0,) * (2 * dims - 2)
+    args = (padding, 1.5) if name.startswith("Constant") else (padding,)
+    from fastnn.nn import layers3d
+    ours = getattr(nn, name, None) or getattr(layers3d, name)
+    return ours(*args), getattr(torch.nn, name)(*args), dims
+
+
+@pytest.mark.parametrize("name", _CROP_NAMES)
+@pytest.mark.parametrize("amounts", [(0, -3), (-3, 0), (-1, -2), (1, -4), (-4, 1)])
+def test_pad_crop_to_nothing_or_past_the_axis_follows_torch(name, amounts):
+    if name.startswith("Circular") and min(amounts) < -3:
+        # torch's circular pad past the axis depends on the side ((-4, 1) returns, (1, -4) fails
+        # inside torch); fastnn's rule: it wraps at most once around the cropped axis, else raises
+        with pytest.raises(ValueError, match="at most the cropped axis"):
+            _crop_layers(name, amounts)[0](np.zeros((2, 2) + (2,) * (int(name[-2]) - 1) + (3,)))
+        return
+    layer, theirs, dims = _crop_layers(name, amounts)
+    x = np.random.default_rng(0).standard_normal((2, 2) + (2,) * (dims - 1) + (3,))
+    try:
+        expected = theirs(torch.tensor(x))
+    except RuntimeError:
+        with pytest.raises(ValueError, match=r"padding"):
+            layer(x)
+        return
+    y = layer(x)
+    assert y.shape == tuple(expected.shape)
+    np.testing.assert_array_equal(y, expected.numpy())
+    if y.size == 0:
+        dx = layer.backward(np.zeros(y.shape))
+        assert dx.shape == x.shape and not dx.any()

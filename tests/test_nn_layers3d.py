@@ -315,7 +315,7 @@ def test_bad_arguments_raise_naming_the_value(make, exc, match):
     (L3.AdaptiveAvgPool3d(2), (2, 3, 0, 4, 4), ValueError, "non-empty"),
     (L3.ReflectionPad3d(3), (1, 2, 3, 4, 4), ValueError, "smaller than"),
     (L3.CircularPad3d((0, 0, 0, 0, 4, 0)), (1, 1, 3, 3, 3), ValueError, "at most"),
-    (L3.ZeroPad3d(-2), (2, 3, 4, 4, 4), ValueError, "no elements"),
+    (L3.ZeroPad3d(-3), (2, 3, 4, 4, 4), ValueError, "crops more than the axis. size 4"),
     (L3.ReplicationPad3d(1), (3, 4, 4), ValueError, "4-D or 5-D"),
 ])
 def test_bad_inputs_raise(layer, shape, exc, match):

@@ -194,7 +194,8 @@ def _pad_slices(size: int, before: int, after: int):
 class ConstantPad2d(Module):
     """Pad the last two axes with ``value``: ``padding`` is an int or (left, right, top,
     bottom); a negative amount crops that side (PyTorch's).
-    Shape: (N, C, H, W) or (C, H, W) -> H + top + bottom, W + left + right (each must stay > 0).
+    Shape: (N, C, H, W) or (C, H, W) -> H + top + bottom, W + left + right (each must stay >= 0;
+    a side cropped to nothing gives an empty output, as PyTorch's).
     """
 
     def __init__(self, padding, value: float):
@@ -209,9 +210,11 @@ class ConstantPad2d(Module):
         left, right, top, bottom = self.padding
         h, w = shape[-2], shape[-1]
         oh, ow = h + top + bottom, w + left + right
-        if oh <= 0 or ow <= 0:
-            raise ValueError(f"{type(self).__name__}: padding={self.padding} leaves an output of {oh} x {ow} for "
-                             f"an input of shape {tuple(shape)} (it must be positive)")
+        if min(top, 0) + min(bottom, 0) + h < 0 or min(left, 0) + min(right, 0) + w < 0:
+            # torch crops first, then pads: a crop cannot take more than the axis holds
+            raise ValueError(f"{type(self).__name__}: padding={self.padding} crops more than the input's "
+                             f"{h} x {w} (input shape {tuple(shape)}; output {oh} x {ow})")
+        # (so oh, ow >= 0: a crop to exactly nothing gives an empty output, as torch's)
         (sh, dh), (sw, dw) = _pad_slices(h, top, bottom), _pad_slices(w, left, right)
         return tuple(shape[:-2]) + (oh, ow), (Ellipsis, sh, sw), (Ellipsis, dh, dw)
 

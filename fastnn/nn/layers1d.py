@@ -70,11 +70,15 @@ def _pad_index(size: int, before: int, after: int, mode: str, what: str) -> np.n
     replication pads the whole axis, then crops; a circular pad crops first, then wraps the
     cropped range around (for a constant the order does not matter)."""
     out = size + before + after
-    if out <= 0:
-        raise ValueError(f"{what}: padding ({before}, {after}) leaves no elements of an axis of size {size}")
+    if mode == "constant" and size + min(before, 0) + min(after, 0) < 0:  # torch crops first
+        raise ValueError(f"{what}: padding ({before}, {after}) crops more than the axis' size {size}")
+    if out < 0:
+        raise ValueError(f"{what}: padding ({before}, {after}) leaves a negative size {out} of an axis of size {size}")
     if mode == "circular":  # crop, then wrap around the n kept elements
         start, n = max(-before, 0), size - max(-before, 0) - max(-after, 0)
         left, right = max(before, 0), max(after, 0)
+        if n == 0 and out == 0:  # cropped to nothing, nothing to wrap: an empty axis, as torch's
+            return np.zeros(0, dtype=np.int64)
         if n <= 0 or left > n or right > n:
             raise ValueError(f"{what}: circular padding ({before}, {after}) must be at most the cropped axis' "
                              f"size {n} (it wraps around once at most)")
@@ -140,6 +144,11 @@ class _Pad(Module):
         for i in range(self._axes):
             axis = len(shape) - 1 - i
             before, after = self.padding[2 * i], self.padding[2 * i + 1]
+            if self._axes == 1 and self._mode in ("reflect", "replicate") and shape[axis] + before + after == 0:
+                # torch's 1-D reflection / replication pads refuse an empty output (its 2-D / 3-D
+                # ones, and every constant / circular pad, return one)
+                raise ValueError(f"{name}: padding ({before}, {after}) leaves no elements of an axis of size "
+                                 f"{shape[axis]} (input too small: output size 0)")
             maps.append((axis, _pad_index(shape[axis], before, after, self._mode, name), shape[axis]))
         return maps
 
@@ -210,7 +219,7 @@ class CircularPad2d(_Pad):
 
 class ConstantPad1d(_Pad):
     """Pad the last axis with ``value``: padding an int or (left, right); a negative amount
-    crops that side. Shape: (N, C, L) or (C, L) -> L + left + right (must stay > 0)."""
+    crops that side. Shape: (N, C, L) or (C, L) -> L + left + right (must stay >= 0)."""
 
     def __init__(self, padding, value: float):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
