@@ -578,8 +578,8 @@ def test_more_errors_and_rrelu_training():
         F.linear(np.ones((2, 3), np.float32), np.ones((4, 3)))
     with pytest.raises(ValueError, match="-0.1"):
         F.dropout(np.ones(3), -0.1)
-    with pytest.raises(ValueError, match="'area'"):
-        F.interpolate(np.ones((1, 1, 4)), scale_factor=2, mode="area")
+    with pytest.raises(ValueError, match="'Area'"):
+        F.interpolate(np.ones((1, 1, 4)), scale_factor=2, mode="Area")
     with pytest.raises(ValueError, match=r"\(1, 3\)"):
         F.batch_norm(np.ones((1, 3)), None, None, training=True)
     with pytest.raises(TypeError, match="prelu: weight"):

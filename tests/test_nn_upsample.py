@@ -1,5 +1,5 @@
-"""nn.Upsample's modes against torch.nn.Upsample: nearest-exact, linear, bilinear, bicubic and
-trilinear, with align_corners and recompute_scale_factor; forward values and the input gradient
+"""nn.Upsample's modes against torch.nn.Upsample: nearest-exact, linear, bilinear, bicubic,
+trilinear and area, with align_corners and recompute_scale_factor; forward values and the input gradient
 (torch autograd with a random upstream gradient) in float32 and float64, on upscales and
 downscales, non-integer factors, sizes that do not divide, 1 x 1 inputs and outputs. Then the
 errors (type, and the message naming the bad value), the config round trip, and central
@@ -236,7 +236,9 @@ def test_gradient_matches_central_differences(mode, shape, kw):
 # --- errors ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, error, match", [
-    (lambda: nn.Upsample(scale_factor=2, mode="area"), ValueError, "mode='area'"),
+    (lambda: nn.Upsample(scale_factor=2, mode="Area"), ValueError, "mode='Area'"),
+    (lambda: nn.Upsample(scale_factor=2, mode="area", align_corners=False), ValueError,
+     "align_corners=False, mode='area'"),
     (lambda: nn.Upsample(scale_factor=2, mode="Bilinear"), ValueError, "mode='Bilinear'"),
     (lambda: nn.Upsample(scale_factor=2, mode="cubic"), ValueError, "mode='cubic'"),
     (lambda: nn.Upsample(scale_factor=2, mode=None), ValueError, "mode=None"),
@@ -439,3 +441,49 @@ def test_upsampling_bilinear2d_keeps_the_corners_and_refuses_other_ranks():
         nn.UpsamplingBilinear2d(scale_factor=2)(np.zeros((1, 1, 3)))
     with pytest.raises(ValueError, match="size=None, scale_factor=None"):
         nn.UpsamplingNearest2d()
+
+
+# --- "area": torch's adaptive average pooling to the output size ------------------------------
+# Compared with torch in float64 on the same values (the truth for float32 too: torch's float32
+# kernel accumulates in float32, fastnn sums in float64 and rounds once). A window mean of
+# <= 10 values and a dx sum of <= 27 dy: float32 within a few u of the truth, INTERP / GRAD.
+AREA_CASES = [
+    ((2, 3, 7), dict(size=3)),  # windows of 3 overlapping by one: 0-2, 2-4, 4-6
+    ((1, 2, 10), dict(size=4)),
+    ((1, 2, 5), dict(size=11)),  # up: each output reads one input
+    ((2, 3, 6, 9), dict(size=(4, 2))),
+    ((1, 2, 7, 5), dict(scale_factor=0.5)),
+    ((1, 2, 3, 4), dict(scale_factor=(1.7, 2.0), recompute_scale_factor=True)),
+    ((2, 1, 5, 5), dict(size=1)),  # the global mean
+    ((1, 2, 4, 6, 5), dict(size=(3, 2, 5))),
+    ((1, 1, 7, 10, 5), dict(scale_factor=3)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, kw", AREA_CASES)
+def test_area_mode_matches_torch(torch, shape, kw, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape).astype(dtype)
+    layer = nn.Upsample(mode="area", **kw)
+    y = layer(x)
+    tx = torch.tensor(x.astype(np.float64), requires_grad=True)
+    ty = torch.nn.functional.interpolate(tx, mode="area", **kw)
+    assert y.dtype == dtype and y.shape == tuple(ty.shape)
+    np.testing.assert_allclose(y, ty.detach().numpy(), **INTERP[dtype])
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    (ty * torch.tensor(dy.astype(np.float64))).sum().backward()
+    np.testing.assert_allclose(layer.backward(dy), tx.grad.numpy(), **GRAD[dtype])
+
+
+def test_area_mode_is_adaptive_average_pooling_and_keeps_nan():
+    x = np.random.default_rng(8).standard_normal((2, 3, 9, 7))
+    np.testing.assert_allclose(nn.Upsample(size=(4, 3), mode="area")(x), nn.AdaptiveAvgPool2d((4, 3))(x),
+                               rtol=1e-12, atol=1e-12)
+    x[0, 0, 0, 0] = np.nan  # in output (0, 0)'s window only (rows 0-2, columns 0-2)
+    y = nn.Upsample(size=(4, 3), mode="area")(x)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isfinite(np.delete(y.ravel(), 0)).all()
+
+
+def test_area_mode_gradient_matches_central_differences():
+    check_module_gradients(nn.Upsample(size=(3, 2), mode="area"), np.random.default_rng(9).standard_normal((1, 2, 7, 5)))

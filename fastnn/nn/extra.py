@@ -520,7 +520,7 @@ def _size_entries(name, value, check):
     return check(value)
 
 
-_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
+_UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
 # the interpolating modes and the input rank each takes (torch's rule)
 _INTERP_NDIM = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
 _CUBIC_A = -0.75  # torch's cubic convolution constant (Keys' kernel with OpenCV's A)
@@ -649,6 +649,20 @@ def _interp_taps(n_in: int, n_out: int, scale_factor, align_corners: bool, cubic
     return np.stack([idx, idx + (idx < n_in - 1)], axis=1), np.stack([1.0 - lam, lam], axis=1)
 
 
+def _area_taps(n_in: int, n_out: int):
+    """One axis of torch's "area" mode (its adaptive average pooling): output o averages inputs
+    floor(o in / out) .. ceil((o + 1) in / out) - 1. The (out, K) inputs and float64 weights, K the
+    widest window; spare slots repeat the window's first input with weight 0 (a NaN there is in
+    the window anyway)."""
+    o = np.arange(n_out, dtype=np.int64)
+    start = o * n_in // n_out
+    count = -(-(o + 1) * n_in // n_out) - start
+    j = np.arange(int(count.max()), dtype=np.int64)
+    inside = j[None, :] < count[:, None]
+    idx = np.where(inside, start[:, None] + j[None, :], start[:, None])
+    return idx, np.where(inside, 1.0 / count[:, None], 0.0)
+
+
 class Upsample(Module):
     """Upsampling (or downsampling) of the spatial axes, PyTorch's ``nn.Upsample``: nearest
     neighbour, or linear / bilinear / bicubic / trilinear interpolation, separable per axis.
@@ -672,6 +686,8 @@ class Upsample(Module):
       ``f = s - i`` clamped to [0, 1] and ``i + 1`` held at ``in - 1``; out = in is a copy.
     - ``"bicubic"`` (4-D): the same s, not clamped, and the 4 inputs ``i - 1 .. i + 2`` (indices
       clamped to [0, in - 1]) weighted by Keys' cubic convolution with A = -0.75, as torch's.
+    - ``"area"`` (3-, 4- or 5-D): the mean of inputs ``floor(o in / out) .. ceil((o + 1) in / out)
+      - 1``, torch's adaptive average pooling to the output size (the scale plays no other part).
 
     Positions and fractions are computed in the input's dtype as torch's CPU kernels; the
     interpolation and every backward in float64, rounded to the input's dtype. The backward is
@@ -686,12 +702,12 @@ class Upsample(Module):
         size: the output's spatial size, an int or one per spatial axis.
         scale_factor: the spatial multiplier, a positive number or one per spatial axis.
         mode: one of ``"nearest"``, ``"nearest-exact"``, ``"linear"``, ``"bilinear"``,
-            ``"bicubic"``, ``"trilinear"`` (torch's ``"area"`` is not here: ValueError).
+            ``"bicubic"``, ``"trilinear"``, ``"area"``.
         align_corners: None (False) or a bool, for the interpolating modes only (torch's rule: a
             ValueError naming it with the nearest modes, even False).
         recompute_scale_factor: None / False (use the scale_factor given) or True (use in / out of
             the computed output size); True with ``size`` is a ValueError, as torch's.
-    Shape: (N, C, L), (N, C, H, W) or (N, C, D, H, W) for the nearest modes; the interpolating
+    Shape: (N, C, L), (N, C, H, W) or (N, C, D, H, W) for the nearest and area modes; the interpolating
         modes take the rank named above (another: ShapeError, a ValueError and RuntimeError;
         torch raises NotImplementedError, also a RuntimeError).
     """
@@ -801,9 +817,13 @@ class Upsample(Module):
         self._check_rank(x)
         xp = ops.get_array_module(x)
         axes = self._axes(x.shape)
-        if self.mode in _INTERP_NDIM:
+        if self.mode in _INTERP_NDIM or self.mode == "area":
             cubic = self.mode == "bicubic"
-            taps = [_interp_taps(n_in, n_out, s, bool(self.align_corners), cubic, x.dtype) for n_in, n_out, s in axes]
+            if self.mode == "area":
+                taps = [_area_taps(n_in, n_out) for n_in, n_out, _ in axes]
+            else:
+                taps = [_interp_taps(n_in, n_out, s, bool(self.align_corners), cubic, x.dtype)
+                        for n_in, n_out, s in axes]
             y = _as64(x)
             with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as torch's, without a warning
                 for axis, (idx, weights) in enumerate(taps, start=2):
