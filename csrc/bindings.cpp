@@ -528,6 +528,9 @@ double softmax_cross_entropy(const py::array& logits, const py::array& target, p
     check_in(target, "target", dt);
     require_same_shape(logits, "logits", target, "target");
   }
+  // The kernel reads a row of logits (and target) after writing grad's: no sharing, not even
+  // an exact alias.
+  separate({{&grad, "grad"}}, {{&logits, "logits"}, {&target, "target"}});
   py::gil_scoped_release nogil;
   if (labels) {
     const int64_t* t = static_cast<const int64_t*>(target.data());
@@ -586,6 +589,7 @@ double pointwise_loss(const std::string& name, const py::array& pred, const py::
       raise_if_outside<double>(target, "bce_loss: target must lie in [0, 1]", 0.0, 1.0);
     }
   }
+  separate({{&grad, "grad"}}, {{&pred, "pred"}, {&target, "target"}});
   const int64_t n = pred.size();
   py::gil_scoped_release nogil;
   if (dt == DType::f32)
@@ -609,6 +613,7 @@ double gaussian_nll_loss(const py::array& mean, const py::array& target, const p
   // NaN is let through (PyTorch only rejects var < 0).
   if (dt == DType::f32) raise_if_negative<float>(var, "gaussian_nll_loss: var must be non-negative");
   else raise_if_negative<double>(var, "gaussian_nll_loss: var must be non-negative");
+  separate({{&dmean, "dmean"}, {&dvar, "dvar"}}, {{&mean, "mean"}, {&target, "target"}, {&var, "var"}});
   const int64_t n = mean.size();
   py::gil_scoped_release nogil;
   if (dt == DType::f32)

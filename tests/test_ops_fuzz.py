@@ -136,6 +136,42 @@ def test_adam_slots_sharing_memory_rejected():
         ops.adam_update(p, g, g, np.zeros(10, F32), step=1)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_loss_bindings_reject_a_grad_that_shares_memory_with_an_input(dtype):
+    """The loss kernels write grad while they read their inputs: any sharing (an exact alias, a
+    shifted view) is a ValueError naming both arrays, and nothing is written."""
+    rng = _rng(21)
+    logits = rng.standard_normal((4, 5)).astype(dtype)
+    soft = rng.dirichlet(np.ones(5), 4).astype(dtype)
+    labels = np.array([0, 4, 2, 1], np.int64)
+    before = logits.copy()
+    for target in (labels, soft):
+        with pytest.raises(ValueError, match="grad shares memory with logits"):
+            _core.softmax_cross_entropy(logits, target, logits, 0.0)
+    with pytest.raises(ValueError, match="grad shares memory with target"):
+        _core.softmax_cross_entropy(logits, soft, soft, 0.1)
+    np.testing.assert_array_equal(logits, before)
+    buf = rng.uniform(0.1, 0.9, 30).astype(dtype)
+    pred, target = buf[:10], buf[10:20]
+    for name in ("mse", "l1", "bce", "bce_with_logits"):
+        with pytest.raises(ValueError, match="grad shares memory with pred"):
+            _core.pointwise_loss(name, pred, target, pred)
+        with pytest.raises(ValueError, match="grad shares memory with target"):
+            _core.pointwise_loss(name, pred, target, buf[15:25])  # half of target
+    mean, var = buf[:10].copy(), buf[20:].copy()
+    dvar = np.empty_like(mean)
+    with pytest.raises(ValueError, match="dmean shares memory with var"):
+        _core.gaussian_nll_loss(mean, target, var, var, dvar, False, 1e-6)
+    with pytest.raises(ValueError, match="dvar shares memory with dmean"):
+        _core.gaussian_nll_loss(mean, target, var, dvar, dvar, False, 1e-6)
+    # fresh outputs: the same values as the ops (which always allocate them)
+    grad = np.empty_like(logits)
+    loss = _core.softmax_cross_entropy(logits, labels, grad, 0.0)
+    want_loss, want_grad = ops.softmax_cross_entropy(logits, labels)
+    assert loss == want_loss
+    np.testing.assert_array_equal(grad, want_grad)
+
+
 def test_param_is_grad_still_allowed():
     p = np.full(4, 2.0, F32)
     ops.sgd_update(p, p, None, lr=0.25)  # reads grad[i] before writing param[i]
