@@ -818,10 +818,10 @@ class Upsample(Module):
         xp = ops.get_array_module(x)
         axes = self._axes(x.shape)
         if self.mode in _INTERP_NDIM or self.mode == "area":
-            cubic = self.mode == "bicubic"
             if self.mode == "area":
                 taps = [_area_taps(n_in, n_out) for n_in, n_out, _ in axes]
             else:
+                cubic = self.mode == "bicubic"
                 taps = [_interp_taps(n_in, n_out, s, bool(self.align_corners), cubic, x.dtype)
                         for n_in, n_out, s in axes]
             y = _as64(x)
