@@ -191,6 +191,12 @@ def _pad_slices(size: int, before: int, after: int):
     return slice(start, start + length), slice(dst, dst + length)
 
 
+def _crops_past(size: int, before: int, after: int) -> bool:
+    """Whether a constant pad's negative amounts take more than an axis of `size` holds (torch
+    crops first, then pads: that is an error there)."""
+    return size + min(before, 0) + min(after, 0) < 0
+
+
 class ConstantPad2d(Module):
     """Pad the last two axes with ``value``: ``padding`` is an int or (left, right, top,
     bottom); a negative amount crops that side (PyTorch's).
@@ -210,8 +216,7 @@ class ConstantPad2d(Module):
         left, right, top, bottom = self.padding
         h, w = shape[-2], shape[-1]
         oh, ow = h + top + bottom, w + left + right
-        if min(top, 0) + min(bottom, 0) + h < 0 or min(left, 0) + min(right, 0) + w < 0:
-            # torch crops first, then pads: a crop cannot take more than the axis holds
+        if _crops_past(h, top, bottom) or _crops_past(w, left, right):
             raise ValueError(f"{type(self).__name__}: padding={self.padding} crops more than the input's "
                              f"{h} x {w} (input shape {tuple(shape)}; output {oh} x {ow})")
         # (so oh, ow >= 0: a crop to exactly nothing gives an empty output, as torch's)

@@ -21,7 +21,7 @@ import numpy as np
 from .. import ops
 from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
-from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts
+from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts, _crops_past
 from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _check_transpose_output, _init_weight_and_bias,
                      _need_forward, _reset_running_stats, conv_extra_repr)
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
@@ -70,7 +70,7 @@ def _pad_index(size: int, before: int, after: int, mode: str, what: str) -> np.n
     replication pads the whole axis, then crops; a circular pad crops first, then wraps the
     cropped range around (for a constant the order does not matter)."""
     out = size + before + after
-    if mode == "constant" and size + min(before, 0) + min(after, 0) < 0:  # torch crops first
+    if mode == "constant" and _crops_past(size, before, after):
         raise ValueError(f"{what}: padding ({before}, {after}) crops more than the axis' size {size}")
     if out < 0:
         raise ValueError(f"{what}: padding ({before}, {after}) leaves a negative size {out} of an axis of size {size}")
