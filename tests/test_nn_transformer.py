@@ -534,3 +534,99 @@ def test_decoder_layer_unbatched_matches_torch(torch):
     _close(dx, tx.grad, np.float64)
     _close(dmem, tmem.grad, np.float64)
     _check_module_grads(fm, tm, np.float64)
+
+
+# A query row that the masks leave nothing to attend to: torch's need_weights=False path
+# (scaled_dot_product_attention's "safe softmax") gives it output 0 and no gradient; with
+# need_weights=True its weights and output are NaN. Rows 0 of the attention mask and a sample
+# whose every key is padded are such rows.
+def _dead_attn_row(rng, N, L, S, H):
+    m = rng.random((L, S)) < 0.3
+    m[:, 0] = False
+    m[0] = True
+    return {"attn_mask": m}
+
+
+def _dead_sample(rng, N, L, S, H):
+    m = np.zeros((N, S), bool)
+    m[1] = True
+    return {"key_padding_mask": m, "attn_mask": rng.random((L, S)) < 0.2}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mask_fn", [_dead_attn_row, _dead_sample])
+def test_mha_fully_masked_rows_without_weights_are_zero_as_torch(torch, dtype, mask_fn):
+    fm, _ = _run(torch, dtype, dict(embed_dim=8, num_heads=2), mask_fn=mask_fn, fwd={"need_weights": False})
+    assert np.isfinite(fm.in_proj_weight.grad).all()
+
+
+@pytest.mark.parametrize("mask_fn", [_dead_attn_row, _dead_sample])
+def test_mha_fully_masked_rows_with_weights_are_nan_as_torch(torch, mask_fn):
+    tm, fm = _pair(torch, np.float64, 0, embed_dim=8, num_heads=2)
+    rng = np.random.default_rng(1)
+    q, k = rng.standard_normal((3, 2, 8)), rng.standard_normal((4, 2, 8))
+    masks = mask_fn(rng, 2, 3, 4, 2)
+    ty, tw = tm(*(torch.from_numpy(a) for a in (q, k, k)), **{n: torch.from_numpy(m) for n, m in masks.items()})
+    y, w = fm.forward(q, k, k, **masks)
+    assert np.isnan(y).any() and np.isnan(w).any()
+    _close(y, ty, np.float64)  # NaN where torch's is, equal elsewhere
+    _close(w, tw, np.float64)
+
+
+def test_sdpa_fully_masked_rows_are_zero_as_torch(torch):
+    from fastnn.nn import functional as F
+    rng = np.random.default_rng(0)
+    q, k, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 6))
+    allowed = rng.random((2, 3, 5)) < 0.7
+    allowed[0, 1] = False  # query 1 of sample 0 may attend to nothing
+    bias = np.where(allowed, 0.0, -np.inf)
+    for mask in (allowed, bias):
+        got = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        want = torch.nn.functional.scaled_dot_product_attention(*(torch.from_numpy(a) for a in (q, k, v, mask)))
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-12, atol=1e-12)
+        assert (got[0, 1] == 0).all()
+    q[0, 1, 0] = np.nan  # a NaN score: not "all -inf", the row stays NaN (torch's too)
+    got = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    want = torch.nn.functional.scaled_dot_product_attention(*(torch.from_numpy(a) for a in (q, k, v, allowed)))
+    assert np.isnan(got[0, 1]).all() and np.isnan(want.numpy()[0, 1]).all()
+
+
+def test_decoder_with_causal_mask_and_left_padding_has_no_nan_as_torch(torch):
+    """Causal self-attention plus a padded first position leaves query 0 nothing to attend to;
+    torch's layers give it 0 there, so the stack's output stays finite (it was all NaN)."""
+    from fastnn.nn import TransformerDecoder, TransformerDecoderLayer
+    torch.manual_seed(0)
+    tl = torch.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0, dtype=torch.float64)
+    td = torch.nn.TransformerDecoder(tl, 2).eval()
+    fd = TransformerDecoder(TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0), 2).double().eval()
+    fd.load_state_dict({n: p.detach().numpy() for n, p in td.state_dict().items()})
+    rng = np.random.default_rng(0)
+    tgt, mem = rng.standard_normal((4, 2, 8)), rng.standard_normal((5, 2, 8))
+    causal = np.triu(np.ones((4, 4), bool), 1)
+    pad = np.zeros((2, 4), bool)
+    pad[0, 0] = True
+    kw = dict(tgt_mask=causal, tgt_key_padding_mask=pad)
+    tt = torch.from_numpy(tgt).requires_grad_()
+    ty = td(tt, torch.from_numpy(mem), **{n: torch.from_numpy(m) for n, m in kw.items()})
+    y = fd(tgt, mem, **kw)
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    dy = rng.standard_normal(y.shape)
+    (ty * torch.from_numpy(dy)).sum().backward()
+    dtgt, _ = fd.backward(dy)
+    np.testing.assert_allclose(dtgt, tt.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_attention_bad_inputs_torch_rejects_raise():
+    from fastnn.nn import functional as F
+    m = MultiheadAttention(4, 2)
+    q = np.zeros((3, 2, 4), np.float32)
+    with pytest.raises(TypeError, match="one dtype"):
+        m(q, q.astype(np.float64), q.astype(np.float64))
+    with pytest.raises(ValueError, match="unbatched"):
+        m(q[:, 0], q[:, 0], q[:, 0], key_padding_mask=np.zeros((1, 3), bool))
+    y, _ = m(q[:, 0], q[:, 0], q[:, 0], key_padding_mask=np.zeros(3, bool))
+    assert y.shape == (3, 4)
+    with pytest.raises(ValueError, match="does not broadcast"):  # would have made a (2, 2, 3, 6) output
+        F.scaled_dot_product_attention(np.zeros((2, 3, 4)), np.zeros((2, 5, 4)), np.zeros((2, 5, 6)),
+                                       attn_mask=np.ones((2, 2, 3, 5), bool))

@@ -1004,7 +1004,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     torch's: a bool attn_mask marks the positions that TAKE PART (False -> -inf), a float one is
     added; is_causal masks the upper triangle (attn_mask must then be None); scale defaults to
     1 / sqrt(E); enable_gqa repeats key/value heads (axis -3) to the query's head count. The
-    softmax is fastnn's Softmax; dropout_p > 0 applies fastnn's dropout to the weights."""
+    softmax is fastnn's Softmax, with torch's rule for a query row whose scores are all -inf
+    (masked out entirely): its weights and output are 0, not NaN; dropout_p > 0 applies
+    fastnn's dropout to the weights."""
     fn = "scaled_dot_product_attention"
     xp = _check_array(fn, "query", query)
     for name, a in (("key", key), ("value", value)):
@@ -1047,11 +1049,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         else:
             raise TypeError(f"{fn}: attn_mask must be a bool or float array, got dtype {attn_mask.dtype}")
         try:
-            scores = scores + bias
+            fits = np.broadcast_shapes(tuple(bias.shape), tuple(scores.shape)) == tuple(scores.shape)
         except ValueError:
+            fits = False
+        if not fits:  # a mask with more (or longer) axes would enlarge the output: torch raises too
             raise ValueError(f"{fn}: attn_mask of shape {tuple(attn_mask.shape)} does not broadcast to the "
-                             f"scores' shape {tuple(scores.shape)}") from None
+                             f"scores' shape {tuple(scores.shape)}")
+        scores = scores + bias
     weights = _build(_act.Softmax, dim=-1).forward(xp.ascontiguousarray(scores))
+    # a query row masked out entirely (scores all -inf) attends to nothing: 0, as torch's
+    weights = _transformer._zero_fully_masked_rows(xp, scores, weights)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     return xp.matmul(weights, value)

@@ -56,6 +56,16 @@ def _to_float_mask(xp, mask, name):
     return _f64(mask)
 
 
+def _zero_fully_masked_rows(xp, scores, weights):
+    """weights (the softmax of scores over the last axis) with 0 in every row whose scores are all
+    -inf (masked out entirely; their softmax is 0 / 0 = NaN): torch's "safe softmax" of
+    scaled_dot_product_attention. A row holding a NaN score is not all -inf and stays NaN."""
+    if scores.shape[-1] == 0:
+        return weights
+    dead = (scores == -np.inf).all(axis=-1)[..., None]
+    return xp.where(dead, weights.dtype.type(0), weights) if bool(dead.any()) else weights
+
+
 class MultiheadAttention(Module):
     """Multi-head attention (Vaswani et al. 2017), as ``torch.nn.MultiheadAttention``.
 
@@ -162,6 +172,9 @@ class MultiheadAttention(Module):
         self._check("query", query, self.embed_dim, batched)
         self._check("key", key, self.kdim, batched)
         self._check("value", value, self.vdim, batched)
+        if key.dtype != query.dtype or value.dtype != query.dtype:  # torch's in-projections raise too
+            raise TypeError(f"MultiheadAttention expects query, key and value of one dtype, got {query.dtype}, "
+                            f"{key.dtype} and {value.dtype}")
         check_bool("need_weights", need_weights)
         check_bool("average_attn_weights", average_attn_weights)
         check_bool("is_causal", is_causal)
@@ -220,7 +233,10 @@ class MultiheadAttention(Module):
             scores = scores + m
         if key_padding_mask is not None:
             kpm = _to_float_mask(xp, key_padding_mask, "key_padding_mask")
-            if not batched and kpm.ndim == 1:
+            if not batched:
+                if kpm.ndim != 1:  # as torch's: an unbatched query takes a (S,) padding mask
+                    raise ValueError(f"expecting key_padding_mask shape of {(S,)} for an unbatched query, "
+                                     f"but got {tuple(key_padding_mask.shape)}")
                 kpm = kpm[None]
             if kpm.shape != (N, S):
                 raise ValueError(f"expecting key_padding_mask shape of {(N, S) if batched else (S,)}, "
@@ -233,6 +249,11 @@ class MultiheadAttention(Module):
             mx = scores.max(axis=-1, keepdims=True) if scores.shape[-1] else xp.zeros(scores.shape[:-1] + (1,))
             e = xp.exp(scores - mx)
             p = e / e.sum(axis=-1, keepdims=True)
+        if not need_weights:
+            # torch's need_weights=False path (scaled_dot_product_attention, whose softmax gives 0 to
+            # a row of scores that are all -inf): a query that may attend to nothing gets output 0
+            # and passes no gradient; with need_weights=True its weights and output are NaN, as torch's
+            p = _zero_fully_masked_rows(xp, scores, p)
         factor = None
         pd = p
         if self.training and self.dropout > 0.0:
