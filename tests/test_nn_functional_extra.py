@@ -530,6 +530,9 @@ MHA = [
     dict(causal=True, kpm=True),
     dict(causal="other", need_weights=False),
     dict(causal="other"),
+    dict(causal=True, need_weights=False, bias_kv=True),  # torch's causal mask over the extended key
+    dict(causal=True, need_weights=False, zero_attn=True),
+    dict(causal=True, need_weights=False, bias_kv=True, zero_attn=True),
     dict(static_k=True),
     dict(static_k=True, static_v=True, kpm=True, mask="float", zero_attn=True),
     dict(static_v=True, separate=True, average_attn_weights=False),
@@ -641,9 +644,6 @@ def test_multi_head_attention_forward_errors():
         F.multi_head_attention_forward(q[None], q[None], q[None], **a, **base)
     with pytest.raises(RuntimeError, match="Need attn_mask if specifying the is_causal hint"):
         F.multi_head_attention_forward(q, q, q, **a, **base, is_causal=True)
-    with pytest.raises(NotImplementedError, match="causal SDPA"):
-        F.multi_head_attention_forward(q, q, q, **a, add_zero_attn=True, dropout_p=0.0, is_causal=True,
-                                       need_weights=False, attn_mask=np.triu(np.ones((3, 3), bool), 1))
     with pytest.raises(AssertionError, match=r"expecting static_k of shape \(4, S, 2\)"):
         F.multi_head_attention_forward(q, q, q, **a, **base, static_k=np.zeros((3, 3, 2)))
     with pytest.raises(AssertionError, match="bias cannot be added to static value."):

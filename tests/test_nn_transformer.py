@@ -138,6 +138,12 @@ CASES = {
     "bias_kv_zero_attn_kdim": (dict(embed_dim=8, num_heads=2, add_bias_kv=True, add_zero_attn=True, kdim=3,
                                     vdim=5), dict(mask_fn=_bool_attn)),
     "no_bias": (dict(embed_dim=8, num_heads=2, bias=False), {}),
+    # is_causal with need_weights=False and no padding mask: torch's own causal mask over the
+    # keys as extended by bias_k / the zero key (they are then hidden from every query)
+    "causal_bias_kv": (dict(embed_dim=8, num_heads=2, add_bias_kv=True),
+                       dict(self_attn=True, mask_fn=_causal, fwd={"need_weights": False})),
+    "causal_zero_attn": (dict(embed_dim=8, num_heads=2, add_zero_attn=True, add_bias_kv=True),
+                         dict(self_attn=True, mask_fn=_causal, fwd={"need_weights": False})),
 }
 
 

@@ -1164,18 +1164,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
             and getattr(key_padding_mask, "dtype", None) != getattr(attn_mask, "dtype", None)):
         warnings.warn("Support for mismatched key_padding_mask and attn_mask is deprecated. Use same type for both "
                       "instead.", UserWarning, stacklevel=2)
-    if _bool(fn, "is_causal", is_causal):
-        if attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
-                               "method `generate_square_subsequent_mask` to create this mask.")
-        if key_padding_mask is None and not need_weights:  # torch's SDPA path: the causal mask itself
-            if bias_k is not None or add_zero_attn:
-                raise NotImplementedError(f"{fn}: is_causal=True with need_weights=False and no key_padding_mask "
-                                          f"runs torch's causal SDPA over the key extended by bias_k / "
-                                          f"add_zero_attn, which fastnn does not reproduce; pass need_weights=True "
-                                          f"(then attn_mask is used as given, as torch's)")
-            L, S = int(query.shape[0]), int(key.shape[0])
-            attn_mask = xp.asarray(np.triu(np.ones((L, S), dtype=bool), 1))
+    is_causal = _bool(fn, "is_causal", is_causal)
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                           "method `generate_square_subsequent_mask` to create this mask.")
     layer = _build(_transformer.MultiheadAttention, embed_dim, int(num_heads), dropout=dropout_p, bias=True,
                    add_bias_kv=bias_k is not None, add_zero_attn=_bool(fn, "add_zero_attn", add_zero_attn),
                    kdim=int(key.shape[-1]), vdim=int(value.shape[-1]), batch_first=False)
@@ -1202,7 +1194,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         _set(layer.bias_k, bias_k, fn, "bias_k")
         _set(layer.bias_v, bias_v, fn, "bias_v")
     return layer.forward(query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                         attn_mask=attn_mask, average_attn_weights=average_attn_weights)
+                         attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal)
 
 
 # ---- losses ------------------------------------------------------------------------------------

@@ -215,7 +215,11 @@ class MultiheadAttention(Module):
         scale = 1.0 / math.sqrt(d)
         scores = (qh * scale) @ kh.transpose(0, 1, 3, 2)  # (N, H, L, Sx)
         extra = Sx - S
-        if attn_mask is not None:
+        if is_causal and key_padding_mask is None and not need_weights:
+            # torch's path for this case: attn_mask is dropped and scaled_dot_product_attention applies
+            # its own causal mask (top-left aligned) over the keys as extended by bias_k / add_zero_attn
+            scores = scores + xp.asarray(np.triu(np.full((L, Sx), -np.inf), 1))[None, None]
+        elif attn_mask is not None:
             m = _to_float_mask(xp, attn_mask, "attn_mask")
             if m.ndim == 2:
                 if m.shape != (L, S):
