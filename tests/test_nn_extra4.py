@@ -507,3 +507,21 @@ def test_ctc_loss_errors_and_repr():
     with pytest.raises(RuntimeError, match="before"):
         extra4.CTCLoss().backward()
     assert repr(extra4.CTCLoss()) == "CTCLoss(blank=0, reduction='mean', zero_infinity=False)"
+
+
+@pytest.mark.parametrize("shape, k, s, p", [((1, 1, 1, 3, 3), 2, 2, 2.0), ((1, 1, 3, 3, 3), 4, 2, 1.5),
+                                            ((1, 1, 1, 3, 3), 2, 2, float("inf")), ((1, 1, 3, 3, 3), 4, 2, float("-inf")),
+                                            ((1, 1, 1, 3, 3), (1, 2, 2), 2, 2.0)])
+def test_lppool3d_input_smaller_than_kernel_as_torch(shape, k, s, p):
+    """torch's finite-p LPPool3d (avg_pool3d) refuses an input axis shorter than the kernel even
+    in ceil_mode; p = +-inf (max_pool3d) accepts it."""
+    torch = pytest.importorskip("torch")
+    x = np.arange(1, 1 + np.prod(shape), dtype=np.float64).reshape(shape)
+    layer, ref = nn.LPPool3d(p, k, s, ceil_mode=True), torch.nn.LPPool3d(p, k, s, ceil_mode=True)
+    try:
+        want = ref(torch.from_numpy(x)).numpy()
+    except RuntimeError:
+        with pytest.raises(ValueError, match="smaller than kernel_size"):
+            layer(x)
+    else:
+        np.testing.assert_allclose(layer(x), want, rtol=1e-12)

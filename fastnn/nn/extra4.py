@@ -194,6 +194,11 @@ class LPPool3d(Module):
             raise ValueError(f"LPPool3d: an input of spatial size {tuple(x5_shape[2:])} gives an empty output "
                              f"with kernel_size={self.kernel_size!r}, stride={self.stride!r}, "
                              f"ceil_mode={self.ceil_mode} (input shape {tuple(x_shape)})")
+        if np.isfinite(self.norm_type) and any(x5_shape[2 + i] < k[i] for i in range(3)):
+            # torch's avg_pool3d (finite p) refuses an axis shorter than the kernel even where
+            # ceil_mode would give a window; p = +-inf runs max_pool3d, which accepts it
+            raise ValueError(f"LPPool3d: input of spatial size {tuple(x5_shape[2:])} is smaller than "
+                             f"kernel_size={self.kernel_size!r} (input shape {tuple(x_shape)})")
         return k, s, out, extra
 
     def forward(self, x):
