@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from .training import Callback
+from .training import Callback, plot_destination
 
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "radam": 1e-3, "sgd": 0.05, "momentum": 0.05, "nesterov": 0.05,
               "rmsprop": 1e-3, "adagrad": 0.01, "adadelta": 1.0}
@@ -197,14 +197,23 @@ def _run(args) -> int:
             raise UsageError(f"--device cuda: no CUDA device found (CuPy: {reason})")
     if args.threads:
         fastnn.set_num_threads(args.threads)
+    plot_file = None
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib: pip install 'fastnn[plot]'") from None
-    for flag, path in (("--save", args.save), ("--plot", args.plot)):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise UsageError(f"{flag} {path}: the directory {os.path.dirname(os.path.abspath(path))} does not exist")
+        try:
+            plot_file = plot_destination(args.plot)[0]
+        except ValueError as e:
+            raise UsageError(f"--plot: {e}") from None
+        except OSError as e:
+            raise UsageError(f"--plot {args.plot}: {e.strerror}") from None
+    # Where the results go is checked before the data is loaded: a path that cannot be written
+    # would otherwise fail only after the whole training run.
+    for flag, path in (("--save", args.save), ("--plot", plot_file)):
+        if path:
+            _check_writable(flag, path)
 
     fastnn.manual_seed(args.seed)
     t0 = time.perf_counter()
@@ -239,10 +248,35 @@ def _run(args) -> int:
     test = fastnn.evaluate(model, (x_test, y_test), loss=nn.CrossEntropyLoss(), metrics=["accuracy"],
                            batch_size=512)
     print(f"test: loss {test['loss']:.4f}, accuracy {test['accuracy']:.4f}")
+    # Both outputs are attempted: a failure of one (e.g. the disk filling up) loses neither the
+    # other nor the printed results, and exits 1 naming what failed.
+    failed = False
     if args.save:
-        fastnn.save(model, args.save)
-        print(f"saved model to {args.save}")
+        try:
+            fastnn.save(model, args.save)
+            print(f"saved model to {args.save}")
+        except OSError as e:
+            print(f"fastnn train: error: could not save the model to {args.save}: {e}", file=sys.stderr)
+            failed = True
     if args.plot:
-        history.plot(args.plot)
-        print(f"learning curves written to {args.plot}")
-    return 0
+        try:
+            history.plot(args.plot)
+            print(f"learning curves written to {plot_file}")
+        except (OSError, ValueError) as e:
+            print(f"fastnn train: error: could not write the learning curves to {plot_file}: {e}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+def _check_writable(flag: str, path: str) -> None:
+    """UsageError unless a file can be written at ``path``: its directory exists and is
+    writable, and ``path`` is not a directory."""
+    from . import _files
+
+    try:
+        _files.check_destination(path)
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: {e.strerror}") from None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the directory {directory} is not writable")

@@ -219,7 +219,10 @@ class History:
 
     def plot(self, path=None, keys=None):
         """Learning curves, one panel per quantity (train and validation together), saved to
-        ``path`` when given. Needs matplotlib (``pip install fastnn[plot]``). Returns the Figure."""
+        ``path`` when given, in the format its extension names (PNG, with ``.png`` appended, when
+        it has none: matplotlib's rule; ``plot_destination`` tells the file). An unsupported
+        extension or a destination that cannot be written raises before anything is drawn.
+        Needs matplotlib (``pip install fastnn[plot]``). Returns the Figure."""
         try:
             from matplotlib.figure import Figure
             from matplotlib.ticker import MaxNLocator
@@ -228,6 +231,8 @@ class History:
         names = keys or [k for k in self.history if not k.startswith("val_") and k != "lr"]
         if not names:
             raise ValueError("History.plot: nothing to plot (no epochs recorded)")
+        if path is not None:
+            path, fmt = plot_destination(path)
         fig = Figure(figsize=(5 * len(names), 3.6))
         epochs = [e + 1 for e in self.epoch]
         for i, name in enumerate(names):
@@ -243,8 +248,37 @@ class History:
             ax.legend()
         fig.tight_layout()
         if path is not None:
-            fig.savefig(os.fspath(path))
+            fig.savefig(path, format=fmt)
         return fig
+
+
+def plot_destination(path) -> tuple[str, str]:
+    """(file, format) that ``History.plot(path)`` writes: the format named by the extension
+    (case-insensitive), or matplotlib's default (``savefig.format``, PNG) with its extension
+    appended to a path that has none. Raises ValueError naming an extension matplotlib cannot
+    write (and the ones it can), and what ``open(file, "wb")`` would raise for a missing
+    directory or a directory in the way (``path`` itself included), before any drawing. Needs
+    matplotlib."""
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from . import _files
+
+    file = os.fspath(path)
+    if not isinstance(file, str):
+        file = os.fsdecode(file)
+    if os.path.isdir(file):  # not "<directory>.png" beside it: say what is in the way
+        _files.check_destination(file)
+    ext = os.path.splitext(file)[1][1:]
+    fmt = ext.lower() if ext else str(matplotlib.rcParams["savefig.format"]).lower()
+    if not ext:
+        file = f"{file}.{fmt}"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(f"cannot draw learning curves to {os.fspath(path)!r}: matplotlib writes no {ext!r} "
+                         f"files (the extension names the format; supported: {', '.join(sorted(supported))})")
+    _files.check_destination(file)
+    return file, fmt
 
 
 class Callback:

@@ -28,6 +28,49 @@ def test_bad_arguments_are_usage_errors(tmp_path, args, words):
     assert words in r.stderr
 
 
+@pytest.mark.parametrize("flag, path, words", [
+    ("--save", ".", "--save .: Is a directory, not a file"),
+    ("--save", "no/such/dir/m.npz", "--save no/such/dir/m.npz: directory no/such/dir does not exist"),
+    ("--plot", ".", "--plot .: Is a directory, not a file"),
+    ("--plot", "no/such/dir/c.png", "--plot no/such/dir/c.png: directory no/such/dir does not exist"),
+    ("--plot", "curves.bmp", "--plot: cannot draw learning curves to 'curves.bmp': matplotlib writes no 'bmp' files"),
+])
+def test_outputs_that_cannot_be_written_are_usage_errors_before_training(tmp_path, flag, path, words):
+    """Checked before any data is loaded: these failed only after the whole run (a traceback,
+    the trained model lost), and --plot of a directory wrote '<directory>.png' beside it."""
+    if flag == "--plot":
+        pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    r = fastnn_cmd(tmp_path, "train", "--dataset", "digits", "--epochs", "1", flag, path, "--no-progress")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith(f"fastnn train: error: {words}") and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert not (tmp_path.parent / f"{tmp_path.name}.png").exists()
+
+
+def test_a_failed_save_still_writes_the_curves_and_exits_1(tmp_path, monkeypatch, capsys):
+    """Both outputs are attempted after training; the one that fails is named, the exit code is 1."""
+    pytest.importorskip("sklearn", reason="the digits dataset comes with scikit-learn")
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    import errno
+
+    from fastnn import cli
+
+    def full_disk(model, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(fastnn, "save", full_disk)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--threads", "1",
+                     "--save", "m.npz", "--plot", "curves", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "fastnn train: error: could not save the model to m.npz: [Errno 28] No space left on device" in err
+    assert "test: loss " in out and "learning curves written to curves.png\n" in out  # the real file name
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_train_on_cuda_without_a_device_says_so(tmp_path):
     if fastnn.cuda.available():
         pytest.skip("a CUDA device is present")

@@ -211,6 +211,30 @@ def test_history_plot(tmp_path, monkeypatch):
         hist.plot(tmp_path / "again.png")
 
 
+def test_history_plot_formats_and_destinations(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastnn.training import plot_destination
+
+    hist = fastnn.History()
+    for e in range(2):
+        hist.append(e, {"loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1)})
+    assert plot_destination("curves") == ("curves.png", "png")  # matplotlib's rule: PNG, extension added
+    assert plot_destination(tmp_path / "C.SVG") == (str(tmp_path / "C.SVG"), "svg")
+    hist.plot(tmp_path / "C.SVG")
+    assert (tmp_path / "C.SVG").read_text().lstrip().startswith("<?xml")
+    hist.plot(tmp_path / "noext")
+    assert (tmp_path / "noext.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"curves\.bmp.*writes no 'bmp' files.*supported: .*png"):
+        hist.plot(tmp_path / "curves.bmp")
+    with pytest.raises(IsADirectoryError) as e:  # not tmp_path + ".png" beside the directory
+        hist.plot(tmp_path)
+    assert e.value.filename == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        hist.plot(tmp_path / "missing" / "c.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["C.SVG", "noext.png"]
+    assert not (tmp_path.parent / f"{tmp_path.name}.png").exists()
+
+
 def test_progress_is_quiet_off_a_terminal_and_a_bar_on_one(capsys, monkeypatch):
     x, y = _blobs(64)
     model = _mlp()
