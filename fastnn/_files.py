@@ -94,3 +94,24 @@ def replace(tmp, dest) -> None:
         if os.path.isdir(dest):
             raise IsADirectoryError(errno.EISDIR, _IS_A_DIRECTORY, os.fspath(dest)) from exc
         raise _renamed(exc, os.fspath(dest), "moving the written file into place") from exc
+
+
+def atomic_write(dest, write) -> None:
+    """Write ``dest`` all or nothing: ``write(f)`` fills a temporary file beside it (binary
+    mode), which is flushed to disk, given the mode ``open(dest, "w")`` would have left, and
+    moved into place; on any failure the temporary file is removed and ``dest`` is untouched.
+    Errors name ``dest``."""
+    fd, tmp = temporary_file_for(dest)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        give_open_mode(tmp, dest)  # mkstemp made it 0600
+        replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

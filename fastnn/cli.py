@@ -85,13 +85,13 @@ def cmd_train(args, parser=None) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import runner
-    from .bench.harness import BenchError
+    from .bench.harness import BenchError, BenchUsageError
 
     try:
         return runner.main(args)
     except BenchError as e:
         print(f"fastnn bench: error: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, BenchUsageError) else 1
 
 
 # ------------------------------------------------------------------------------------------

@@ -102,20 +102,7 @@ def save(model: Module, path) -> None:
     entries = {_HEADER: np.frombuffer(header_bytes, dtype=np.uint8)}
     # np.asarray(order="C"), not ascontiguousarray: that one turns a 0-d buffer into shape (1,)
     entries.update({_PREFIX + k: np.asarray(_device.to_host(v), order="C") for k, v in state.items()})
-    fd, tmp = _files.temporary_file_for(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)
-            f.flush()
-            os.fsync(f.fileno())
-        _files.give_open_mode(tmp, path)  # mkstemp made it 0600
-        _files.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    _files.atomic_write(path, lambda f: np.savez(f, **entries))
 
 
 def _read(path):

@@ -130,10 +130,15 @@ def test_bench_quick_prints_the_tables_and_writes_json(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["bench", "--only", "no-such-case"], "--only 'no-such-case' matches no case of the suites gemm, conv, layers, train"),
+    # checked before the run (a directory or a missing one failed only after all the suites ran)
+    (["bench", "gemm", "--quick", "--json", "."], "--json .: Is a directory, not a file"),
+    (["bench", "gemm", "--quick", "--json", "no/dir/r.json"], "--json no/dir/r.json: directory no/dir does not exist"),
 ])
-def test_bench_errors_name_the_bad_value(tmp_path, args, words):
+def test_bench_usage_errors_name_the_bad_value(tmp_path, args, words):
     r = fastnn_cmd(tmp_path, *args)
-    assert r.returncode == 1 and words in r.stderr, r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.startswith(f"fastnn bench: error: {words}") and r.stderr.count("\n") == 1, r.stderr
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("args, words", [

@@ -97,3 +97,23 @@ def test_an_error_creating_the_temporary_file_names_the_destination(tmp_path, mo
     with pytest.raises(PermissionError, match=r"Permission denied \(creating a temporary file in") as info:
         _files.temporary_file_for(tmp_path / "m.npz")
     assert info.value.filename == str(tmp_path / "m.npz") and ".part" not in info.value.filename
+
+
+def test_atomic_write_is_all_or_nothing(tmp_path):
+    dest = tmp_path / "out.json"
+    dest.write_bytes(b"old")
+    os.chmod(dest, 0o640)
+
+    def fail_halfway(f):
+        f.write(b"half of the new ")
+        raise KeyboardInterrupt  # any exception, even this one, leaves dest as it was
+
+    with pytest.raises(KeyboardInterrupt):
+        _files.atomic_write(dest, fail_halfway)
+    assert dest.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    _files.atomic_write(dest, lambda f: f.write(b"new"))
+    assert dest.read_bytes() == b"new" and oct(dest.stat().st_mode & 0o777) == oct(0o640)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+    with pytest.raises(IsADirectoryError) as e:
+        _files.atomic_write(tmp_path, lambda f: f.write(b"x"))
+    assert e.value.filename == str(tmp_path)

@@ -64,6 +64,11 @@ class BenchError(RuntimeError):
     """A benchmark could not run: a worker failed, crashed, or two libraries disagree."""
 
 
+class BenchUsageError(BenchError):
+    """An argument of ``fastnn bench`` that cannot work (``--only`` matching nothing, a
+    ``--json`` path that cannot be written): found before anything runs; exit code 2."""
+
+
 # ------------------------------------------------------------------------------------------
 # Case registry (used in the workers)
 

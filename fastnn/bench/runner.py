@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .harness import LIBRARIES, BenchError, Case, Pool
+from .. import _files
+from .harness import LIBRARIES, BenchUsageError, Case, Pool
 from .machine import disturbance_note, load_average, machine_line, preemption_rates
 
 SUITES = ("gemm", "conv", "layers", "train")
@@ -144,7 +145,12 @@ def main(args) -> int:
     threads = args.threads or fastnn.get_num_threads()
     selection = {s: _selected(s, args.quick, args.only) for s in suites}
     if args.only and not any(selection.values()):
-        raise BenchError(f"--only {' '.join(args.only)!r} matches no case of the suites {', '.join(suites)}")
+        raise BenchUsageError(f"--only {' '.join(args.only)!r} matches no case of the suites {', '.join(suites)}")
+    if args.json:  # before the run, not after minutes of it
+        try:
+            _files.check_destination(args.json)
+        except OSError as e:
+            raise BenchUsageError(f"--json {args.json}: {e.strerror}") from None
     results = {}
     for suite in suites:
         if not selection[suite]:
@@ -173,7 +179,7 @@ def main(args) -> int:
             print(f"(1-minute load average before / after this suite: {load_before} / {load_average()}; "
                   f"this benchmark adds up to its thread count)", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        text = json.dumps(results, indent=2).encode("utf-8")
+        _files.atomic_write(args.json, lambda f: f.write(text))
         print(f"\nwrote {args.json}")
     return 0
