@@ -1565,6 +1565,23 @@ _BY_NAME = {
 }
 
 
+# Scores (higher is better); every other name in _BY_NAME is an error or loss (lower is better).
+_HIGHER_IS_BETTER = {"accuracy", "acc", "top_k_accuracy", "r2", "r2_score", "explained_variance",
+                     "explained_variance_score", "d2_absolute_error_score", "f1", "precision", "recall", "jaccard",
+                     "balanced_accuracy", "mcc", "matthews_corrcoef", "cohen_kappa", "roc_auc"}
+
+
+def direction(name: str):
+    """"max" for a metric name ``get`` knows whose higher values are better (accuracy, r2, mcc,
+    ...), "min" for its errors (mae, mse, ...) and for "loss" or a name ending in "_loss"; None
+    for a name it does not know."""
+    if name in _HIGHER_IS_BETTER or (name.startswith("top_") and name.endswith("_accuracy") and name[4:-9].isdigit()):
+        return "max"
+    if name in _BY_NAME or name == "loss" or name.endswith("_loss"):
+        return "min"
+    return None
+
+
 def get(metric):
     """(name, function) for a metric name ("accuracy", "top_5_accuracy", "mae", "mse", "rmse",
     "msle", "rmsle", "r2", "mape", "explained_variance", scikit-learn's long regression names,

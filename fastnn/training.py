@@ -206,15 +206,18 @@ class History:
         self.epoch: list[int] = []
 
     def append(self, epoch: int, logs: dict) -> None:
+        """Record one epoch's logs (numbers as Python floats; anything else a callback put in the
+        logs as it is)."""
         self.epoch.append(epoch)
         for k, v in logs.items():
-            self.history.setdefault(k, []).append(float(v))
+            number = isinstance(v, numbers.Real) or (isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iuf")
+            self.history.setdefault(k, []).append(float(v) if number else v)
 
     def __getitem__(self, key):
         return self.history[key]
 
     def __repr__(self):
-        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        last = {k: round(v[-1], 6) if isinstance(v[-1], float) else v[-1] for k, v in self.history.items() if v}
         return f"History(epochs={len(self.epoch)}, last={last})"
 
     def plot(self, path=None, keys=None):
@@ -228,9 +231,14 @@ class History:
             from matplotlib.ticker import MaxNLocator
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install matplotlib (or fastnn[plot])") from None
-        names = keys or [k for k in self.history if not k.startswith("val_") and k != "lr"]
+        names = list(keys) if keys else [k for k in self.history if not k.startswith("val_") and k != "lr"
+                                           and all(isinstance(v, float) for v in self.history[k])]
         if not names:
             raise ValueError("History.plot: nothing to plot (no epochs recorded)")
+        unknown = [k for k in names if k not in self.history and f"val_{k}" not in self.history]
+        if unknown:
+            raise KeyError(f"History.plot: no recorded quantity {unknown[0]!r} (nor 'val_{unknown[0]}'); "
+                           f"recorded: {sorted(self.history)}")
         if path is not None:
             path, fmt = plot_destination(path)
         fig = Figure(figsize=(5 * len(names), 3.6))
@@ -314,11 +322,20 @@ class Callback:
 
 
 def _monitor_mode(monitor: str, mode: str) -> str:
+    """mode="auto": the direction of the metric fit logs under that name (val_ removed): "max"
+    for scores (accuracy, r2, explained_variance, d2_*, f1, precision, recall, jaccard,
+    balanced_accuracy, mcc, cohen_kappa, roc_auc, top_<k>_accuracy), "min" for losses and
+    errors; for other names (custom metrics) "max" when the name contains acc, auc, r2,
+    precision, recall or f1, else "min"."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
     if mode != "auto":
         return mode
-    return "max" if any(s in monitor for s in ("acc", "r2", "auc", "precision", "recall", "f1")) else "min"
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    direction = _metrics.direction(name)
+    if direction is not None:
+        return direction
+    return "max" if any(s in name for s in ("acc", "r2", "auc", "precision", "recall", "f1")) else "min"
 
 
 def _monitored(logs: dict, monitor: str, who: str) -> float:
@@ -638,10 +655,17 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
     loss_fn = resolve_loss(loss)
     metric_fns = _metric_fns(metrics, loss_fn)
     callbacks = list(callbacks or [])
-    if not _is_array_pair(train) and iter(train) is train and epochs > 1:
-        raise TypeError("train is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for epochs > 1")
+    for name, data in (("train", train), ("val", val)):
+        # a generator is empty from its second pass on: epoch 2 would train on nothing, or
+        # validate on nothing ("no samples") after a whole epoch of training
+        if data is not None and not _is_array_pair(data) and iter(data) is data and epochs > 1:
+            raise TypeError(f"{name} is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for "
+                            "epochs > 1")
     device = model.device
     protect = _writes_its_input(model)
+    # Keras' flag: a callback may set ``self.model.stop_training = True`` (checked after every
+    # batch and epoch), besides fastnn's own ``self.stop_training`` (checked after the epoch)
+    object.__setattr__(model, "stop_training", False)
     for cb in callbacks:
         cb.set_model(model)
         if hasattr(cb, "set_optimizer"):
@@ -688,6 +712,8 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
                 y_true_parts.append(_device.to_host(_array(yb)))
                 y_pred_parts.append(pred.copy() if device == CPU else _device.to_host(pred))
             bar.update(nb, total_loss / count)
+            if getattr(model, "stop_training", False):  # the epoch ends here (logs, validation) as in Keras
+                break
         if count == 0:
             raise ValueError("train gave no batches" + (
                 f" (drop_last=True drops every batch of fewer than batch_size={batch_size} samples)"
@@ -701,10 +727,11 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         logs["lr"] = optimizer.lr
         logs["samples_per_s"] = count / max(time.perf_counter() - start, 1e-9)
         bar.close({k: v for k, v in logs.items() if k != "samples_per_s"})
-        history.append(epoch, {k: v for k, v in logs.items() if k != "samples_per_s"})
         for cb in callbacks:
             cb.on_epoch_end(epoch, logs)
-        if any(cb.stop_training for cb in callbacks):
+        # after the callbacks, as Keras' History (the last callback): what they add is recorded
+        history.append(epoch, {k: v for k, v in logs.items() if k != "samples_per_s"})
+        if any(cb.stop_training for cb in callbacks) or getattr(model, "stop_training", False):
             break
     for cb in callbacks:
         cb.on_train_end()
@@ -721,7 +748,11 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     device = model.device
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
-    if _is_array_pair(x):  # (x, y) as given to evaluate: predict on x
+    # (x, y) as given to evaluate: predict on x. Only a tuple of two arrays of as many samples:
+    # a list is data (a nested list of numbers is one array, a list of arrays a list of
+    # batches), and [sample0, sample1] read as (x, y) returned sample0's output alone.
+    if isinstance(x, tuple) and len(x) == 2 and all(hasattr(a, "shape") and a.ndim >= 1 for a in x) \
+            and x[0].shape[0] == x[1].shape[0]:
         x = x[0]
     if isinstance(x, list) and (not x or not hasattr(x[0], "shape") and not isinstance(x[0], tuple)):
         x = np.asarray(x)  # a (nested) list of numbers: one array

@@ -192,3 +192,108 @@ def test_early_stopping_baseline_and_start_from_epoch_follow_keras(values, kw, e
 def test_early_stopping_rejects_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
         fastnn.EarlyStopping(**kw)
+
+
+def test_predict_reads_a_list_as_samples_and_a_tuple_pair_as_x_y():
+    """A list of two samples was read as an (x, y) pair: the first sample's output alone."""
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    samples = [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]]
+    want = model.predict(np.array(samples, np.float32))
+    assert want.shape == (2, 3)
+    np.testing.assert_array_equal(model.predict(samples), want)
+    np.testing.assert_array_equal(fastnn.predict(model, samples), want)
+    x = np.array(samples * 3, np.float32)
+    y = np.arange(6)
+    np.testing.assert_array_equal(fastnn.predict(model, (x, y)), fastnn.predict(model, x))  # evaluate's form
+    # a list of arrays is a list of batches (documented): outputs concatenated
+    np.testing.assert_array_equal(fastnn.predict(model, [x[:4], x[4:]]), fastnn.predict(model, x))
+
+
+@pytest.mark.parametrize("metric", ["mcc", "cohen_kappa", "balanced_accuracy", "jaccard", "explained_variance",
+                                    "d2_absolute_error_score", "r2", "roc_auc", "top_2_accuracy", "accuracy"])
+def test_auto_mode_maximises_scores(metric):
+    """mode="auto" read a score such as val_mcc as a loss: training stopped while it improved and
+    the worst epoch's weights were restored (and ModelCheckpoint kept the worst model)."""
+    assert fastnn.EarlyStopping(f"val_{metric}").mode == "max"
+    assert fastnn.ModelCheckpoint("m.fnn", monitor=metric).mode == "max"
+
+
+@pytest.mark.parametrize("metric", ["loss", "val_loss", "mae", "val_rmse", "mean_pinball_loss", "max_error",
+                                    "mape", "val_my_error"])
+def test_auto_mode_minimises_losses_and_errors(metric):
+    assert fastnn.EarlyStopping(metric).mode == "min"
+
+
+def test_early_stopping_on_mcc_keeps_the_best_epoch():
+    x, y = _blobs(200)
+    fastnn.manual_seed(0)
+    model = _mlp()
+    es = fastnn.EarlyStopping("val_mcc", patience=2)
+    hist = fastnn.fit(model, "sgd", "cross_entropy", (x, y), val=(x, y), epochs=8, metrics=["mcc"],
+                      callbacks=[es], progress=False, seed=0)
+    values = hist["val_mcc"]
+    assert es.best == max(values) and es.best_epoch == int(np.argmax(values))
+    assert fastnn.evaluate(model, (x, y), metrics=["mcc"])["mcc"] == pytest.approx(max(values))
+
+
+def test_a_one_shot_val_iterator_is_refused_up_front():
+    """It validated epoch 1, then epoch 2 ended in "evaluate: no samples" with the history lost."""
+    x, y = _blobs()
+    model = _mlp()
+    val = ((x[i:i + 40], y[i:i + 40]) for i in range(0, 120, 40))
+    with pytest.raises(TypeError, match="val is a one-shot iterator"):
+        _fit(model, (x, y), val=val, epochs=2)
+    val = ((x[i:i + 40], y[i:i + 40]) for i in range(0, 120, 40))
+    assert len(_fit(model, (x, y), val=val, epochs=1)["val_loss"]) == 1  # one epoch: fine
+
+
+def test_keras_model_stop_training_flag_stops_fit():
+    x, y = _blobs()
+
+    class StopAfterEpoch(fastnn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                self.model.stop_training = True
+
+    class StopAfterBatch(fastnn.Callback):
+        def on_train_batch_end(self, batch, logs):
+            self.batches = getattr(self, "batches", 0) + 1
+            if batch == 1:
+                self.model.stop_training = True
+
+    model = _mlp()
+    assert len(_fit(model, (x, y), epochs=5, callbacks=[StopAfterEpoch()]).epoch) == 2
+    cb = StopAfterBatch()
+    hist = _fit(model, (x, y), epochs=5, batch_size=16, callbacks=[cb], val=(x, y))
+    # Keras: the epoch ends after that batch, still logged and validated; the flag is reset per fit
+    assert hist.epoch == [0] and cb.batches == 2 and "val_loss" in hist.history
+    assert len(_fit(model, (x, y), epochs=3).epoch) == 3 and model.stop_training is False
+
+
+def test_history_records_what_callbacks_add_to_the_logs():
+    x, y = _blobs()
+
+    class Note(fastnn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            logs["twice_loss"] = 2 * logs["loss"]
+            logs["tag"] = f"epoch{epoch}"
+
+    hist = _fit(_mlp(), (x, y), epochs=2, callbacks=[Note()])
+    assert hist["twice_loss"] == [2 * v for v in hist["loss"]] and hist["tag"] == ["epoch0", "epoch1"]
+    assert "tag" in repr(hist)
+
+
+def test_history_plot_refuses_an_unknown_key(tmp_path):
+    pytest.importorskip("matplotlib")
+    hist = fastnn.History()
+    hist.append(0, {"loss": 1.0, "val_loss": 1.1, "accuracy": 0.5})
+    with pytest.raises(KeyError, match=r"no recorded quantity 'nope'.*recorded: \['accuracy', 'loss', 'val_loss'\]"):
+        hist.plot(keys=["nope"])
+    assert len(hist.plot(keys=["loss"]).axes) == 1
+
+
+def test_float_class_indices_say_to_cast_them():
+    logits = np.zeros((4, 3), np.float32)
+    with pytest.raises(TypeError, match=r"class indices, which must be integers, got float32 \(cast it"):
+        nn.CrossEntropyLoss()(logits, np.array([0.0, 1.0, 2.0, 1.0], np.float32))

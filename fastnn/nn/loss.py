@@ -524,6 +524,11 @@ class CrossEntropyLoss(Loss):
                 return loss
             labels, kept = _checked_labels("CrossEntropyLoss", target, k, self.ignore_index)
             return self._weighted_labels(logits, labels, kept, xp)
+        if target.dtype.kind == "f" and target.shape == logits.shape[:1]:
+            # float class indices (labels loaded as floats): torch says "expected Long"
+            raise TypeError(f"CrossEntropyLoss: a target of shape {target.shape} holds class indices, which must "
+                            f"be integers, got {target.dtype} (cast it: y.astype(np.int64)); a float target "
+                            f"holds class probabilities, of the logits' shape {logits.shape}")
         _check_soft_ignore_index(self.ignore_index)
         target = _float_target("CrossEntropyLoss", logits, target)
         if self.weight is None:
