@@ -238,3 +238,40 @@ def test_parameter_gradient_follows_a_replaced_data_array():
     lin.zero_grad()
     grad, beta = lin.weight.accumulate()
     assert beta == 0.0 and grad.dtype == np.float32 and grad.shape == (2, 3)
+
+
+def test_a_user_class_named_as_a_builtin_does_not_change_what_load_builds(tmp_path):
+    """LAYER_REGISTRY was keyed by class name, last definition winning: an unrelated user
+    `class ReLU(Module)` made fastnn.load build it for every saved ReLU (other outputs, no
+    warning), and a user `class Linear` made every saved model fail to load."""
+    import fastnn
+    from fastnn.nn import LAYER_REGISTRY
+
+    fastnn.manual_seed(0)
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(2, 6)
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    fastnn.save(model, tmp_path / "builtin.npz")
+    want = model(x)
+
+    class ReLU(nn.Module):  # a user's own layer, unrelated to nn.ReLU
+        def forward(self, x):
+            return x * 2
+
+    class Linear(nn.Module):
+        def forward(self, x):
+            return x
+
+    try:
+        loaded = fastnn.load(tmp_path / "builtin.npz")
+        assert type(loaded[1]) is nn.ReLU and type(loaded[0]) is nn.Linear
+        np.testing.assert_array_equal(loaded(x), want)
+        # the user's class is saved under its qualified name and loads as itself
+        mine = nn.Sequential(nn.Linear(6, 4), ReLU())
+        fastnn.save(mine, tmp_path / "mine.npz")
+        again = fastnn.load(tmp_path / "mine.npz")
+        assert type(again[1]) is ReLU and type(again[0]) is nn.Linear
+        np.testing.assert_array_equal(again(x), mine(x))
+    finally:
+        for cls in (ReLU, Linear):
+            LAYER_REGISTRY.pop(f"{cls.__module__}.{cls.__qualname__}", None)
+    assert LAYER_REGISTRY["ReLU"] is nn.ReLU and LAYER_REGISTRY["Linear"] is nn.Linear

@@ -13,15 +13,15 @@ from .. import ops
 from ..ops._dispatch import contiguous
 from . import fusion
 from . import module as module_mod
-from .module import LAYER_REGISTRY, Module, Parameter
+from .module import LAYER_REGISTRY, Module, Parameter, layer_type_name
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Residual", "Concat",
            "layer_to_config", "layer_from_config"]
 
 
 def layer_to_config(layer: Module) -> dict:
-    """{"type": class name, "config": constructor arguments (children nested)}."""
-    return {"type": type(layer).__name__, "config": layer.get_config()}
+    """{"type": class name (layer_type_name), "config": constructor arguments (children nested)}."""
+    return {"type": layer_type_name(type(layer)), "config": layer.get_config()}
 
 
 def layer_from_config(spec: dict) -> Module:

@@ -27,8 +27,33 @@ __all__ = ["Parameter", "Buffer", "Module", "StateDictError", "IncompatibleKeys"
            "register_module_backward_hook", "register_module_module_registration_hook",
            "register_module_parameter_registration_hook", "register_module_buffer_registration_hook"]
 
-# Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config.
+# Every Module subclass by name, for fastnn.load to rebuild an architecture from its JSON config:
+# under its class name, and under "module.QualName". A class of another package (a user's) never
+# takes over the class name of one of fastnn's own: an unrelated user `class ReLU(Module)` changed
+# what fastnn.load built for every saved ReLU. Such a class is saved under its qualified name
+# (layer_type_name). Among other classes the latest of a name wins (a notebook cell run again).
 LAYER_REGISTRY: dict[str, type] = {}
+
+
+def _is_fastnn_class(cls) -> bool:
+    return cls.__module__ == "fastnn" or cls.__module__.startswith("fastnn.")
+
+
+def _qualified_name(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _register_layer(cls) -> None:
+    LAYER_REGISTRY[_qualified_name(cls)] = cls
+    current = LAYER_REGISTRY.get(cls.__name__)
+    if current is None or _is_fastnn_class(cls) or not _is_fastnn_class(current):
+        LAYER_REGISTRY[cls.__name__] = cls
+
+
+def layer_type_name(cls) -> str:
+    """The name a model file records for a layer class: its class name when that finds it in
+    LAYER_REGISTRY, else its qualified name (a user class named as one of fastnn's)."""
+    return cls.__name__ if LAYER_REGISTRY.get(cls.__name__) is cls else _qualified_name(cls)
 
 
 class Buffer:
@@ -296,7 +321,7 @@ class Module:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        LAYER_REGISTRY[cls.__name__] = cls
+        _register_layer(cls)
         bw = cls.__dict__.get("backward")
         if isinstance(bw, types.FunctionType) and not hasattr(bw, "_fastnn_hooked"):
             cls.backward = _hookable_backward(bw)

@@ -379,12 +379,14 @@ def _new_class(name, bases, dct):
     """type(name, bases, dct) kept out of LAYER_REGISTRY (Module.__init_subclass__ would enter it:
     it is not a layer fastnn.load could rebuild, having no parametrizations of its own)."""
     dct = {k: v for k, v in dct.items() if k not in ("__dict__", "__weakref__")}
-    previous = LAYER_REGISTRY.get(name)
+    qualified = f"{dct.get('__module__', __name__)}.{dct.get('__qualname__', name)}"
+    previous = {key: LAYER_REGISTRY.get(key) for key in (name, qualified)}
     cls = type(name, bases, dct)
-    if previous is None:
-        LAYER_REGISTRY.pop(name, None)
-    else:
-        LAYER_REGISTRY[name] = previous
+    for key, value in previous.items():
+        if value is None:
+            LAYER_REGISTRY.pop(key, None)
+        else:
+            LAYER_REGISTRY[key] = value
     return cls
 
 
