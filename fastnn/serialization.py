@@ -80,7 +80,7 @@ def save(model: Module, path) -> None:
     does not exist"); a directory at ``path`` raises IsADirectoryError; both name ``path``."""
     if not isinstance(model, Module):
         raise TypeError(f"save expects a fastnn.nn.Module, got {type(model).__name__}")
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # str, bytes or os.PathLike, as open() takes
     from ._config import __version__
 
     _files.check_destination(path)  # before any work: the error names path, not a .part file
@@ -200,7 +200,7 @@ def load(path, device=None) -> Module:
 
     device: None or "cpu" gives a model on the CPU; "cuda" moves it to the GPU (``model.to``;
     RuntimeError without a CUDA device). The model is returned in eval mode."""
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # str, bytes or os.PathLike, as open() takes
     if device is not None:
         device = _device.parse(device)
     header, arrays = _read(path)

@@ -361,3 +361,15 @@ def test_dtype_conversion_converts_a_real_gradient(rng):
     np.testing.assert_array_equal(lin.bias.grad, grads[1].astype(np.float64))
     lin.to("cpu", np.float32)
     assert not lin.weight.has_grad and lin.bias.has_grad and lin.bias.grad.dtype == np.float32
+
+
+def test_paths_as_str_bytes_and_pathlike(tmp_path, rng):
+    """A bytes path (which open() takes) failed inside mkstemp ("Can't mix bytes and non-bytes")."""
+    model = _mlp()
+    x = rng.standard_normal((3, 6)).astype(np.float32)
+    for path in (str(tmp_path / "a.npz"), os.fsencode(tmp_path / "b.npz"), tmp_path / "c.npz"):
+        fastnn.save(model, path)
+        np.testing.assert_array_equal(fastnn.load(path).predict(x), model.predict(x))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz", "c.npz"]
+    with pytest.raises(TypeError, match="expected str, bytes or os.PathLike object, not int"):
+        fastnn.save(model, 3)
