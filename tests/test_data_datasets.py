@@ -12,7 +12,7 @@ from fastnn.data import (DatasetNotFoundError, DatasetSplits, load_digits, load_
 from fastnn.data import datasets
 from fastnn.data._download import verify_file
 from fastnn.data._idx import CIFAR_RECORD, parse_cifar_batch, parse_idx
-from data_helpers import idx_bytes
+from data_helpers import idx_bytes, idx_spec, make_idx_dataset
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -73,6 +73,30 @@ def test_local_file_with_wrong_content_is_skipped_and_reported(tmp_path, no_user
         (d / rf.name[:-3]).write_bytes(idx_bytes(np.zeros((2, 3), np.uint8)))
     with pytest.raises(DatasetNotFoundError, match="checksum mismatch"):
         load_mnist(path=d, download=False)
+
+
+def test_a_broken_gz_does_not_hide_a_good_uncompressed_copy_beside_it(tmp_path, no_user_dirs, monkeypatch):
+    """"IDX files may be gzipped or not", "first complete verified copy wins": the search used
+    to stop at the first name that existed, so a truncated .gz made the valid raw file beside
+    it unusable."""
+    arrays, raw, gz = make_idx_dataset(seed=3)
+    spec = idx_spec(gz, raw, [], subdir="mnist")
+    monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+    d = tmp_path / "d"
+    d.mkdir()
+    for role, rf in spec.files.items():
+        (d / rf.name).write_bytes(gz[role])
+    broken = spec.files["train_images"].name
+    (d / broken).write_bytes(gz["train_images"][:40])          # truncated download
+    (d / broken[:-3]).write_bytes(raw["train_images"])       # the good uncompressed file
+    data = load_mnist(path=d, download=False)
+    np.testing.assert_array_equal(data.x_train[:, 0], arrays["train_images"].astype(np.float32) / 255)
+    # when no copy works, the error names each one and why
+    (d / broken[:-3]).write_bytes(raw["train_images"][:-1])
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_mnist(path=d, download=False)
+    msg = str(err.value)
+    assert f"{broken}: corrupt or truncated gzip data" in msg and f"{broken[:-3]}: checksum mismatch" in msg
 
 
 def test_digits_split_is_fixed_stratified_and_scaled():

@@ -5,6 +5,7 @@ import io
 import os
 import stat
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -546,3 +547,68 @@ def test_download_removes_the_directories_it_made_on_failure_and_interrupt(tmp_p
     with http_server({"/blob.gz": {"body": GOOD}}) as (base, _):
         download(SPEC, dest, urls=[base + "/blob.gz"], verbose=False)
     assert dest.read_bytes() == GOOD
+
+
+# --- urls= / mirrors= as one string; file:// mirrors ---------------------------------------------
+
+def test_a_single_url_string_is_one_mirror(tmp_path):
+    """urls="http://..." used to be iterated character by character ("unknown url type: 'h'")."""
+    with http_server({"/blob.gz": {"body": GOOD}}) as (base, hits):
+        out = download(SPEC, tmp_path / "blob.gz", urls=base + "/blob.gz", verbose=False)
+    assert out.read_bytes() == GOOD and hits == ["/blob.gz"]
+
+
+@pytest.mark.parametrize("urls, words", [(5, "urls=5"), (b"http://x/blob.gz", r"urls=b'http://x/blob.gz'"),
+                                         (["http://x/blob.gz", 7], r"got 7 \(int\) in urls=\['http://x/blob.gz', 7\]"),
+                                         ([Path("blob.gz")], r"URL strings, got \w*Path\('blob.gz'\)")])
+def test_urls_that_are_not_strings_are_a_type_error_naming_them(tmp_path, urls, words):
+    with pytest.raises(TypeError, match=words):
+        download(SPEC, tmp_path / "blob.gz", urls=urls, verbose=False)
+    assert _files(tmp_path) == []
+
+
+def test_mirrors_as_one_string_and_bad_mirrors(tmp_path, monkeypatch):
+    arrays, raw, gz = make_idx_dataset(seed=6)
+    spec = idx_spec(gz, raw, [refused_url() + "/never/"], subdir="mnist")
+    routes = {"/mine/" + rf.name: {"body": gz[role]} for role, rf in spec.files.items()}
+    monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+    with http_server(routes) as (base, hits):
+        data = load_mnist(path=tmp_path / "d", mirrors=base + "/mine/", verbose=False)
+    assert sorted(hits) == sorted(routes)
+    np.testing.assert_array_equal(data.y_train, arrays["train_labels"])
+    # checked before any lookup: a wrong value is an error even though a verified copy is there
+    with pytest.raises(TypeError, match="mirrors=3"):
+        load_mnist(path=tmp_path / "d", mirrors=3, download=False)
+    with pytest.raises(TypeError, match=r"got None \(NoneType\) in mirrors=\[None\]"):
+        load_cifar10(path=tmp_path / "d", mirrors=[None], download=False)
+
+
+def test_file_url_mirror_is_accepted_and_verified(tmp_path, monkeypatch):
+    """A file:// response has no HTTP status (None): it used to fail as "HTTP status None"."""
+    local = tmp_path / "mirror"
+    local.mkdir()
+    (local / "blob.gz").write_bytes(GOOD)
+    (local / "bad.gz").write_bytes(GOOD[:-1] + b"X")
+    out = download(SPEC, tmp_path / "d" / "blob.gz", urls=[(local / "blob.gz").as_uri()], verbose=False)
+    assert out.read_bytes() == GOOD
+    with pytest.raises(DownloadError, match="checksum mismatch") as err:
+        download(SPEC, tmp_path / "e" / "blob.gz", urls=(local / "bad.gz").as_uri(), verbose=False)
+    assert (local / "bad.gz").as_uri() in str(err.value) and _files(tmp_path / "e") == []
+    with pytest.raises(DownloadError, match="No such file"):
+        download(SPEC, tmp_path / "e" / "blob.gz", urls=(local / "missing.gz").as_uri(), verbose=False)
+    # a whole dataset from a local mirror directory, given as one string
+    arrays, raw, gz = make_idx_dataset(seed=7)
+    spec = idx_spec(gz, raw, [refused_url() + "/never/"], subdir="mnist")
+    for role, rf in spec.files.items():
+        (local / rf.name).write_bytes(gz[role])
+    monkeypatch.setitem(datasets.DATASETS, "mnist", spec)
+    data = load_mnist(path=tmp_path / "data", mirrors=local.as_uri(), verbose=False)
+    np.testing.assert_array_equal(data.x_test[:, 0], arrays["test_images"].astype(np.float32) / 255)
+
+
+def test_a_non_200_http_status_is_still_refused(tmp_path, monkeypatch):
+    """Only a non-HTTP scheme may answer without a status; HTTP needs 200 (a 203 from a proxy is
+    not the file)."""
+    with http_server({"/blob.gz": {"body": GOOD, "status": 203}}) as (base, _):
+        with pytest.raises(DownloadError, match="HTTP status 203"):
+            download(SPEC, tmp_path / "blob.gz", urls=[base + "/blob.gz"], verbose=False)

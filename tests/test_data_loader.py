@@ -190,3 +190,21 @@ def test_unseeded_loader_leaves_augmentation_to_the_transforms_own_seed():
     t = RandomCrop(2, padding=1, seed=11)
     for i, (xa, _) in enumerate(runs[0]):
         np.testing.assert_array_equal(xa, t(x[4 * i:4 * i + 4]))
+
+
+def test_docs_give_the_loaders_real_defaults():
+    """docs/data.md said batch_size=32 and that torch's batch_size=None was not offered; the
+    loader defaults to 1 (torch's) and supports None."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text(encoding="utf-8")
+    documented = re.search(r"`DataLoader\(data, ([^`]*)\)`", text)
+    assert documented, "docs/data.md lost the DataLoader signature"
+    params = inspect.signature(DataLoader).parameters
+    for item in re.split(r",\s*", documented.group(1)):
+        name, default = item.split("=")
+        assert repr(params[name].default) == default, (name, default, params[name].default)
+    assert "not offered" not in text[text.index("## Loading"):text.index("## Transforms")]
+    assert [a.tolist() for a in DataLoader(np.arange(3), batch_size=None)] == [0, 1, 2]

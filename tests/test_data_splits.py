@@ -294,6 +294,61 @@ def test_train_size_with_stratify_keeps_the_proportions():
     assert not set(s.x_train) & set(s.x_test)
 
 
+@pytest.mark.parametrize("sizes, train_counts, test_counts", [(dict(test_size=5, train_size=5), [4, 1], [4, 1]),
+                                                             (dict(test_size=0.25, train_size=0.7), [7, 1], [2, 1])])
+def test_stratify_with_both_sizes_splits_a_small_class_as_sklearn(sizes, train_counts, test_counts):
+    """A class of 2 among 12 samples, both sizes given: the train part used to be drawn from what
+    the test part left with the one-size rules ("class 1 has only 1 sample", or a message naming
+    test_size=None); scikit-learn splits it, and so does fastnn now, with its counts."""
+    sk = pytest.importorskip("sklearn.model_selection")
+    y = np.array([0] * 10 + [1] * 2)
+    theirs = sk.train_test_split(np.arange(12), y, stratify=y, random_state=0, **sizes)
+    assert [np.bincount(theirs[2]).tolist(), np.bincount(theirs[3]).tolist()] == [train_counts, test_counts]
+    s = train_test_split(np.arange(12), y, stratify=y, seed=0, **sizes)
+    assert np.bincount(s.y_train).tolist() == train_counts and np.bincount(s.y_test).tolist() == test_counts
+    assert not set(s.x_train) & set(s.x_test)
+    np.testing.assert_array_equal(s.y_train, y[s.x_train])
+    assert list(s.x_train) == sorted(s.x_train) and list(s.x_test) == sorted(s.x_test)
+
+
+def test_stratify_with_both_sizes_has_sklearns_class_counts_on_random_cases():
+    """StratifiedShuffleSplit's allocation when samples are left out: the train counts in
+    proportion to the classes, then the test counts in proportion to what each class has left.
+    scikit-learn breaks remainder ties at random, fastnn by class index, so fastnn's counts must
+    be among those scikit-learn gives over many random states."""
+    sk = pytest.importorskip("sklearn.model_selection")
+    rng = np.random.default_rng(0)
+    compared = 0
+    while compared < 60:
+        counts = rng.integers(2, 12, size=rng.integers(2, 5))
+        k, n = len(counts), int(counts.sum())
+        y = rng.permutation(np.repeat(np.arange(k), counts))
+        if rng.random() < 0.5:
+            n_test = int(rng.integers(1, n - 1))
+            sizes = dict(test_size=n_test, train_size=int(rng.integers(1, n - n_test)))  # leaves some out
+        else:
+            a = round(float(rng.uniform(0.05, 0.85)), 2)
+            sizes = dict(test_size=a, train_size=round(float(rng.uniform(0.05, 0.9 - a)), 2))
+        try:
+            theirs = {(tuple(np.bincount(p[2], minlength=k)), tuple(np.bincount(p[3], minlength=k)))
+                      for p in (sk.train_test_split(np.arange(n), y, stratify=y, random_state=r, **sizes)
+                                for r in range(60))}
+        except ValueError:   # too few samples on one side for the classes: not a comparison
+            continue
+        s = train_test_split(np.arange(n), y, stratify=y, seed=compared, **sizes)
+        ours = (tuple(np.bincount(s.y_train, minlength=k)), tuple(np.bincount(s.y_test, minlength=k)))
+        assert ours in theirs, (counts.tolist(), sizes, ours, theirs)
+        assert not set(s.x_train) & set(s.x_test) and len(s.x_train) + len(s.x_test) < n
+        np.testing.assert_array_equal(s.y_test, y[s.x_test])
+        compared += 1
+
+
+def test_stratify_with_both_sizes_names_a_train_size_too_small_for_the_classes():
+    y = np.repeat([0, 1, 2], 4)
+    with pytest.raises(ValueError, match=r"train_size=2 gives 2 training samples for 3 classes"):
+        train_test_split(np.arange(12), y, stratify=y, test_size=5, train_size=2)
+
+
 @pytest.mark.parametrize("kw, words", [(dict(test_size=0.6, train_size=0.5), "more than the 10"),
                                        (dict(train_size=10), "train_size as a count"),
                                        (dict(train_size=1.0), "train_size as a fraction"),

@@ -630,6 +630,61 @@ def test_transform_on_collated_batches():
         list(DataLoader(Stream(3), batch_size=2, transform=lambda a: a))
 
 
+@pytest.mark.parametrize("kw", [dict(batch_size=4), dict(batch_size=4, drop_last=True), dict(batch_size=None)])
+def test_a_single_array_gives_plain_batches_as_torch(kw):
+    """DataLoader(x) used to yield 1-tuples (xb,); torch yields xb itself. A tuple (x,) still
+    gives (xb,), the arrays form's batches."""
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    ours, theirs = list(DataLoader(x, **kw)), list(tud.DataLoader(x, **kw))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert_same(a, b)
+    shuffled = list(DataLoader(x, batch_size=4, shuffle=True, seed=0, transform=lambda a: a * 2))
+    assert all(isinstance(b, np.ndarray) for b in shuffled)
+    np.testing.assert_array_equal(np.sort(np.concatenate(shuffled)[:, 0]), x[:, 0] * 2)
+    assert all(isinstance(b, tuple) and len(b) == 1 for b in DataLoader((x,), batch_size=4))
+
+
+def test_a_list_of_same_shaped_arrays_is_never_misread():
+    """A list of 6 images (3, 4) was read as 6 arrays of 3 samples: one batch of 6 arrays of 3
+    rows. torch reads it as 6 samples. Both readings work, so fastnn refuses to guess and says how
+    to pass either; np.stack gives torch's batches, a tuple the arrays."""
+    images = [np.full((3, 4), i, np.float32) for i in range(6)]
+    with pytest.raises(TypeError, match=r"list of 6 arrays, all of shape \(3, 4\).*np\.stack\(the_list\).*a tuple"):
+        DataLoader(images, batch_size=4)
+    with pytest.raises(TypeError, match=r"all of shape \(5,\)"):
+        DataLoader([np.arange(5), np.arange(5)], batch_size=2)   # [x, y] of one shape: ambiguous too
+    ours, theirs = list(DataLoader(np.stack(images), batch_size=4)), list(tud.DataLoader(images, batch_size=4))
+    assert len(ours) == len(theirs) == 2
+    for a, b in zip(ours, theirs):
+        assert_same(a, b)
+    arrays = list(DataLoader(tuple(images), batch_size=2))   # a tuple is always fastnn's arrays form
+    assert len(arrays) == 2 and all(isinstance(b, tuple) and len(b) == 6 for b in arrays)
+
+
+def test_a_list_of_arrays_is_read_as_the_one_reading_that_works():
+    x, y = np.arange(15, dtype=np.float32).reshape(5, 3), np.arange(5)
+    with pytest.raises(RuntimeError):       # torch cannot batch [x, y] as two samples ...
+        list(tud.DataLoader([x, y], batch_size=2))
+    batches = list(DataLoader([x, y], batch_size=2))   # ... so it is fastnn's (x, y)
+    assert len(batches) == 3 and all(isinstance(b, tuple) and len(b) == 2 for b in batches)
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y)
+    # variable-length sequences cannot be the arrays of one dataset: samples, as torch reads them
+    seqs = [np.zeros((i + 1, 2), np.float32) for i in range(5)]
+    shapes = lambda s: [a.shape for a in s]    # noqa: E731
+    assert list(DataLoader(seqs, batch_size=2, collate_fn=shapes)) == \
+        list(tud.DataLoader(seqs, batch_size=2, collate_fn=shapes))
+    for a, b in zip(DataLoader(seqs, batch_size=None), tud.DataLoader(seqs, batch_size=None)):
+        assert_same(a, b)
+    with pytest.raises(ValueError, match=r"5 arrays of shapes \(1, 2\), \(2, 2\), \(3, 2\), \(4, 2\), \.\.\."):
+        DataLoader(seqs, batch_size=2)         # neither reading works (torch fails when it batches)
+    # with a collate_fn (or batch_size=None) [x, y] could be two samples as well: refused
+    for kw in (dict(batch_size=2, collate_fn=shapes), dict(batch_size=None)):
+        with pytest.raises(TypeError, match=r"2 arrays of shapes \(5, 3\), \(5,\).*a tuple \(x, y, \.\.\.\)"):
+            DataLoader([x, y], **kw)
+    assert len(list(DataLoader((x, y), batch_size=2, collate_fn=lambda s: s))) == 3  # the tuple is explicit
+
+
 def test_num_workers_uses_one_thread_with_the_same_batches():
     samples = _pairs(9)
     calls = []

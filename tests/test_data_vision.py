@@ -120,6 +120,16 @@ def test_torchvision_layout_with_uncompressed_files(tmp_path, monkeypatch, idx_d
     np.testing.assert_array_equal(MNIST(tmp_path / "r").targets, arrays["train_labels"])
 
 
+def test_a_broken_gz_does_not_hide_a_good_uncompressed_copy(tmp_path, monkeypatch, idx_data):
+    arrays, raw, gz = idx_data
+    monkeypatch.setitem(datasets.DATASETS, "mnist", idx_spec(gz, raw, []))
+    d = tmp_path / "r" / "MNIST" / "raw"
+    _write_idx(d, gz)
+    (d / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b not gzip")
+    (d / "t10k-labels-idx1-ubyte").write_bytes(raw["test_labels"])
+    np.testing.assert_array_equal(MNIST(tmp_path / "r", train=False).targets, arrays["test_labels"])
+
+
 def test_fastnn_layout_under_root_is_found_too(tmp_path, monkeypatch, idx_data):
     arrays, raw, gz = idx_data
     monkeypatch.setitem(datasets.DATASETS, "mnist", idx_spec(gz, raw, [], subdir="mnist"))

@@ -8,6 +8,7 @@ every failure path, ``KeyboardInterrupt`` included.
 """
 from __future__ import annotations
 
+import collections.abc
 import gzip
 import hashlib
 import http.client
@@ -17,6 +18,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -127,6 +129,20 @@ def read_maybe_gzip(path) -> bytes:
     return data
 
 
+def url_list(urls, name: str = "urls") -> list:
+    """``urls`` as a list of URL strings: a single str is one URL (iterating it would try
+    each character as a URL), any other iterable must hold only str."""
+    if isinstance(urls, str):
+        return [urls]
+    if isinstance(urls, (bytes, bytearray)) or not isinstance(urls, collections.abc.Iterable):
+        raise TypeError(f"{name} must be a URL string or an iterable of URL strings, got {name}={urls!r}")
+    out = list(urls)
+    for u in out:
+        if not isinstance(u, str):
+            raise TypeError(f"{name} must hold URL strings, got {u!r} ({type(u).__name__}) in {name}={urls!r}")
+    return out
+
+
 def _looks_like_html(head: bytes) -> bool:
     h = head.lstrip()[:64].lower()
     return h.startswith((b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<title"))
@@ -137,7 +153,9 @@ def _fetch_one(url: str, part: Path, spec: RemoteFile, timeout: float, verbose: 
     req = urllib.request.Request(url, headers={"User-Agent": "fastnn-data/1 (python urllib)"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         status = getattr(resp, "status", 200)
-        if status != 200:
+        # file: (a local mirror) and ftp: responses have no status; HTTP(S) must say 200
+        is_http = urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
+        if status != 200 and (is_http or status is not None):
             raise OSError(f"HTTP status {status}")
         ctype = (resp.headers.get("Content-Type") or "").lower()
         if "text/html" in ctype:
@@ -176,11 +194,14 @@ def download(spec: RemoteFile, dest, *, urls: Optional[Sequence[str]] = None,
     Args:
         spec: the file and its published checksum(s).
         dest: destination path; its directory is created if needed.
-        urls: mirrors to try in order (defaults to ``spec.urls``).
+        urls: mirrors to try in order (defaults to ``spec.urls``): an iterable of URL strings,
+            or one URL as a str. ``http(s)://`` (status 200 required) or ``file://`` (a local
+            mirror); every copy is verified the same way.
         timeout: seconds allowed for each socket operation.
         verbose: print one line per attempt to stderr.
 
-    Returns the destination path. Raises DownloadError listing each mirror's failure.
+    Returns the destination path. Raises DownloadError listing each mirror's failure, and
+    TypeError for ``urls`` that are neither a str nor an iterable of str.
     Nothing is left at ``dest`` (or in ``.part`` files) unless verification passed, and the
     directories this call created for ``dest`` are removed again if they are still empty after
     a failure (directories that existed before, and anything put in them, are left alone).
@@ -188,7 +209,7 @@ def download(spec: RemoteFile, dest, *, urls: Optional[Sequence[str]] = None,
     if timeout is None or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got timeout={timeout!r}")
     dest = Path(dest)
-    urls = list(spec.urls if urls is None else urls)
+    urls = url_list(spec.urls, "spec.urls") if urls is None else url_list(urls)
     if not urls:
         raise DownloadError(f"no mirror known for {spec.name}")
     created = []   # directories this call made, deepest first

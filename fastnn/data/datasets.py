@@ -183,21 +183,40 @@ def _not_found(spec: DatasetSpec, looked: list, download: bool, download_error=N
     return DatasetNotFoundError("\n".join(lines))
 
 
+def _check_mirrors(mirrors) -> Optional[list]:
+    """``mirrors=`` as a list of base URLs (a single str is one mirror), checked before any
+    lookup so a wrong value is an error even when a local copy makes it unused."""
+    return None if mirrors is None else _download.url_list(mirrors, "mirrors")
+
+
 def _with_mirrors(rf: RemoteFile, mirrors) -> Optional[Sequence[str]]:
+    """The URLs of ``rf`` on the ``mirrors`` (base URLs)."""
     if mirrors is None:
         return None
-    return [m if m.endswith(rf.name) else m.rstrip("/") + "/" + rf.name for m in mirrors]
+    return [m if m.endswith(rf.name) else m.rstrip("/") + "/" + rf.name for m in _check_mirrors(mirrors)]
 
 
 # --- IDX datasets ---------------------------------------------------------------------------
 
-def _find_file(d: Path, rf: RemoteFile) -> Optional[Path]:
+def _candidate_files(d: Path, rf: RemoteFile) -> list:
+    """The copies of ``rf`` in ``d``: the published name, then the uncompressed name."""
     raw_name = rf.name[:-3] if rf.name.endswith(".gz") else rf.name
-    for name in (rf.name, raw_name):
-        p = d / name
-        if p.is_file():
-            return p
-    return None
+    return [d / name for name in dict.fromkeys((rf.name, raw_name)) if (d / name).is_file()]
+
+
+def _read_idx_file(d: Path, rf: RemoteFile) -> np.ndarray:
+    """The first copy of ``rf`` in ``d`` that verifies and parses (a broken ``.gz`` does not
+    hide a good uncompressed file beside it). FileNotFoundError when there is none, ValueError
+    naming every copy and why it failed when none works."""
+    failures = []
+    for p in _candidate_files(d, rf):
+        try:
+            return _read_verified_idx(p, rf)
+        except ValueError as e:
+            failures.append(f"{p.name}: {e}")
+    if not failures:
+        raise FileNotFoundError(f"no {rf.name}")
+    raise ValueError("; ".join(failures))
 
 
 def _read_verified_idx(p: Path, rf: RemoteFile) -> np.ndarray:
@@ -218,15 +237,7 @@ def _read_verified_idx(p: Path, rf: RemoteFile) -> np.ndarray:
 
 
 def _load_idx_dir(spec: DatasetSpec, d: Path) -> DatasetSplits:
-    arrays = {}
-    for role, rf in spec.files.items():
-        p = _find_file(d, rf)
-        if p is None:
-            raise FileNotFoundError(f"no {rf.name}")
-        try:
-            arrays[role] = _read_verified_idx(p, rf)
-        except ValueError as e:
-            raise ValueError(f"{p.name}: {e}") from None
+    arrays = {role: _read_idx_file(d, rf) for role, rf in spec.files.items()}
     return _idx_splits(spec, arrays)
 
 
@@ -258,6 +269,7 @@ def _load_idx_dataset(key: str, path=None, download: bool = True, mirrors=None, 
                       verbose: bool = True):
     """(DatasetSplits, where they came from: the directory, or "a download into <dir>")."""
     spec = DATASETS[key]
+    mirrors = _check_mirrors(mirrors)
     looked = []
     for d in _candidate_dirs(spec, path):
         if not d.is_dir():
@@ -272,18 +284,16 @@ def _load_idx_dataset(key: str, path=None, download: bool = True, mirrors=None, 
     target = _download_dir(spec, path)
     try:
         for rf in spec.files.values():
-            existing = _find_file(target, rf)
-            if existing is not None:
-                try:
-                    _read_verified_idx(existing, rf)
-                    continue
-                except ValueError:
-                    pass   # a bad cached copy: fetch a fresh one over it
+            try:
+                _read_idx_file(target, rf)
+                continue
+            except (FileNotFoundError, ValueError):
+                pass   # missing, or only bad cached copies: fetch a fresh one
             _download.download(rf, target / rf.name, urls=_with_mirrors(rf, mirrors),
                                timeout=timeout, verbose=verbose)
             raw = target / rf.name[:-3]
             if rf.name.endswith(".gz") and raw.is_file():
-                raw.unlink()   # a stale uncompressed copy would be found first next time
+                raw.unlink()   # it failed verification above: a stale copy, not worth keeping
     except DownloadError as e:
         raise _not_found(spec, looked, download, e) from None
     return _load_idx_dir(spec, target), f"a download into {target}"
@@ -296,7 +306,8 @@ def load_mnist(path=None, *, download: bool = True, mirrors: Optional[Sequence[s
     Args:
         path: a directory to look in first (and to download into, as ``path/mnist``).
         download: fetch from the mirrors when no verified local copy exists.
-        mirrors: base URLs to use instead of the built-in mirror list.
+        mirrors: base URLs to use instead of the built-in mirror list (an iterable of str, or
+            one str); ``http(s)://`` or ``file://`` (a local mirror), verified alike.
         timeout: seconds per socket operation while downloading.
         verbose: report downloads on stderr.
 
@@ -396,6 +407,7 @@ def _load_cifar10(path=None, download: bool = True, mirrors=None, timeout: float
     """(DatasetSplits, where they came from: the directory, or "a download into <dir>")."""
     spec = DATASETS["cifar10"]
     rf = spec.files["archive"]
+    mirrors = _check_mirrors(mirrors)
     looked = []
     target = _download_dir(spec, path)
     # Location by location, as the IDX sets: a verified archive here wins over batches

@@ -83,6 +83,44 @@ def _is_array(a) -> bool:
             and getattr(a, "ndim", 0) >= 1)
 
 
+def _shapes_text(arrays) -> str:
+    shapes = [tuple(a.shape) for a in arrays]
+    if all(sh == shapes[0] for sh in shapes):
+        return f"{len(shapes)} arrays, all of shape {shapes[0]}"
+    listed = ", ".join(str(sh) for sh in shapes[:4]) + (", ..." if len(shapes) > 4 else "")
+    return f"{len(shapes)} arrays of shapes {listed}"
+
+
+def _list_holds_arrays(items: list, batch_size, batch_sampler, collate_fn) -> bool:
+    """Whether a list whose items are all arrays is fastnn's ``[x, y, ...]`` (True) or torch's
+    list of samples (False).
+
+    torch reads any list as samples; fastnn has also promised ``[x, y]``. A list is read as the
+    one of the two that can work: the arrays need one common first dimension, samples batched by
+    :func:`default_collate` need one common shape (any shapes do with a ``collate_fn`` or
+    ``batch_size=None``). When both can, guessing would misread something (a list of N images
+    of one shape is also N arrays of C rows), so it is a TypeError saying how to be explicit.
+    """
+    shapes = [tuple(a.shape) for a in items]
+    as_arrays = all(sh[0] == shapes[0][0] for sh in shapes)
+    as_samples = (all(sh == shapes[0] for sh in shapes) or collate_fn is not None
+                  or (batch_size is None and batch_sampler is None))
+    if as_arrays and as_samples:
+        samples_how = ("np.stack(the_list) (or a Dataset)" if all(sh == shapes[0] for sh in shapes)
+                       else "a Dataset whose __getitem__(i) returns the_list[i]")
+        raise TypeError(
+            f"DataLoader cannot tell what a list of {_shapes_text(items)} is: {len(items)} samples "
+            f"(torch's reading of a list) or the arrays (x, y, ...) of a dataset of {shapes[0][0]} "
+            f"samples (fastnn's [x, y]). Pass {samples_how} for the samples, or a tuple (x, y, ...) "
+            "for the arrays")
+    if not (as_arrays or as_samples):
+        raise ValueError(
+            f"DataLoader got a list of {_shapes_text(items)}: neither the arrays (x, y, ...) of one "
+            "dataset (their first dimensions differ) nor samples default_collate can stack (their "
+            "shapes differ); give the arrays one length, or the samples a collate_fn")
+    return as_arrays
+
+
 _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
 
 
@@ -93,12 +131,14 @@ class DataLoader:
     Which path is taken:
 
     * **Array path** (one fancy-index gather per batch, the fast one): ``dataset`` is a
-      tuple or list of arrays ``(x, y)`` / ``(x,)`` sharing their first axis (read as the
-      arrays, not as torch's list of samples), a :class:`TensorDataset`, or any object with
+      tuple of arrays ``(x, y)`` / ``(x,)`` sharing their first axis (always read as the
+      arrays, not as torch's sequence of samples), a list of arrays that can only be such
+      arrays (see below), a :class:`TensorDataset`, a single array ``x``, or any object with
       ``len`` and ``ds[index_array] -> tuple of arrays`` (a list returned is read as the
       tuple) that is not a :class:`Dataset` subclass or a Python sequence -- and no
       ``sampler``, ``batch_sampler`` or ``collate_fn`` is given and ``batch_size`` is not
-      None. A batch is the tuple ``ds[idx]``.
+      None. A batch is ``ds[idx]``: a tuple ``(xb, yb)`` / ``(xb,)`` for a tuple of arrays, a
+      plain array ``xb`` for a single array (as torch's batches of ``DataLoader(x)``).
     * **Sample path** (torch's): a :class:`Dataset` subclass (int-only ``__getitem__`` is
       enough), a Python sequence of samples (e.g. a list of ``(x, y)`` pairs, ``range``), or
       any map-style dataset once ``sampler``, ``batch_sampler``, ``collate_fn`` or
@@ -109,6 +149,15 @@ class DataLoader:
       (:func:`default_convert` by default), without a batch axis.
     * **Iterable path**: an :class:`IterableDataset` is iterated and every ``batch_size``
       samples are collated (or each sample converted, ``batch_size=None``).
+
+    A **list** whose items are all arrays is read as whichever of the two it can be: fastnn's
+    arrays ``[x, y, ...]`` need one common first dimension; torch's list of samples needs one
+    common shape for :func:`default_collate` to stack (any shapes with a ``collate_fn`` or
+    ``batch_size=None``). So ``[x, y]`` with ``x (N, C, H, W)`` and ``y (N,)`` is the arrays,
+    and a list of variable-length sequences the samples. When both readings work -- a list of
+    N images of one shape is also N arrays of C rows -- it is a TypeError naming the shapes:
+    pass ``np.stack(the_list)`` (or a Dataset) for the samples, a tuple for the arrays. When
+    neither does, a ValueError.
 
     Args:
         dataset: the dataset (see above).
@@ -172,7 +221,9 @@ class DataLoader:
         if isinstance(dataset, IterableDataset):
             kind = "iterable"
         elif (isinstance(dataset, (tuple, list)) and dataset
-              and all(_is_array(a) for a in dataset)):
+              and all(_is_array(a) for a in dataset)
+              and (isinstance(dataset, tuple)
+                   or _list_holds_arrays(dataset, batch_size, batch_sampler, collate_fn))):
             dataset = TensorDataset(*dataset)
             kind = "arrays"
         elif isinstance(dataset, TensorDataset):
@@ -360,8 +411,8 @@ class DataLoader:
         batch = self.dataset[idx]
         if isinstance(batch, list):  # a dataset returning [x, y] means the tuple (x, y)
             batch = tuple(batch)
-        elif not isinstance(batch, tuple):
-            batch = (batch,)
+        # anything else (a single array: DataLoader(x)) is the batch itself, as torch's
+        # default_collate gives for array samples
         return self._transform_collated(batch, epoch, b)
 
     def _transform_collated(self, batch, epoch: int, b: int):
@@ -371,7 +422,7 @@ class DataLoader:
         if t is None:
             return batch
         kw = self._transform_kwargs(epoch, b)
-        if isinstance(batch, np.ndarray):
+        if isinstance(batch, np.ndarray) or type(batch).__module__.startswith("cupy"):
             return t(batch, **kw)
         if isinstance(batch, (list, tuple)) and not hasattr(batch, "_fields") \
                 and len(batch) in (1, 2):

@@ -119,13 +119,17 @@ def _split_counts(test_size, train_size, n: int) -> tuple[int, int]:
     return n_test, n_train
 
 
-def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=None) -> np.ndarray:
-    """Pick ``n_test`` indices so each class gets its proportional share (largest remainder)."""
-    classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
+def _check_class_sizes(classes: np.ndarray, counts: np.ndarray) -> None:
     if counts.min() < 2:
         bad = classes[counts.argmin()].item()    # a plain value for the message
         raise ValueError(f"stratify: class {bad!r} has only {counts.min()} sample; each class "
                          "needs at least 2 to appear on both sides of the split")
+
+
+def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=None) -> np.ndarray:
+    """Pick ``n_test`` indices so each class gets its proportional share (largest remainder)."""
+    classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _check_class_sizes(classes, counts)
     n = len(labels)
     if n - n_test < len(classes):   # scikit-learn refuses this too (train_size < number of classes)
         raise ValueError(f"stratify: test_size={test_size!r} leaves {n - n_test} training samples for "
@@ -156,6 +160,40 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=Non
     return np.sort(np.concatenate(picked))
 
 
+def _approximate_mode(counts: np.ndarray, n_draws: int) -> np.ndarray:
+    """Per-class counts of ``n_draws`` samples in proportion to ``counts``: scikit-learn's
+    ``_approximate_mode`` (floor of the exact shares, the rest to the largest remainders). Its
+    ties are broken at random; here they go to the lower class index, so the counts are one of
+    scikit-learn's possible outcomes and depend on nothing but the data."""
+    exact = counts / counts.sum() * n_draws     # scikit-learn's expression: the same floats
+    take = np.floor(exact).astype(np.int64)
+    short = n_draws - int(take.sum())
+    order = np.lexsort((np.arange(len(counts)), -(exact - take)))
+    take[order[:short]] += 1
+    return take
+
+
+def _stratified_train_test_indices(labels: np.ndarray, n_train: int, n_test: int, rng,
+                                   train_size) -> tuple[np.ndarray, np.ndarray]:
+    """Both sizes given (some samples in neither part): scikit-learn's StratifiedShuffleSplit
+    allocation, the train counts in proportion to the classes, then the test counts in
+    proportion to what each class has left. The one-size rules of
+    _stratified_test_indices do not apply: they assume the two parts use every sample."""
+    classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _check_class_sizes(classes, counts)
+    if n_train < len(classes):   # scikit-learn refuses this too
+        raise ValueError(f"stratify: train_size={train_size!r} gives {n_train} training samples for "
+                         f"{len(classes)} classes; it must be at least the number of classes")
+    train_take = _approximate_mode(counts, n_train)
+    test_take = _approximate_mode(counts - train_take, n_test)
+    train, test = [], []
+    for c in range(len(classes)):
+        members = rng.permutation(np.flatnonzero(y_idx == c))
+        train.append(members[:train_take[c]])
+        test.append(members[train_take[c]:train_take[c] + test_take[c]])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
 def train_test_split(*arrays, test_size=None, train_size=None, random_state: Optional[int] = None,
                      shuffle: bool = True, stratify=None, seed: Optional[int] = None, x=None,
                      y=None) -> Split | list:
@@ -176,7 +214,13 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state: Opt
         shuffle: False takes the last samples as the test set, in order (no stratification).
         stratify: class labels ``(N,)`` (usually ``y``): each class keeps its proportion on
             both sides (needs every class to have at least 2 samples, and at least as many
-            training samples as classes, as scikit-learn; else ValueError).
+            training samples as classes, as scikit-learn; else ValueError). When the two parts
+            use every sample, the test counts are the classes' shares (largest remainders) and
+            every class keeps at least one training sample; when both sizes are given and leave
+            samples out, the counts are scikit-learn's StratifiedShuffleSplit allocation (the
+            train counts in proportion to the classes, then the test counts in proportion to
+            what each class has left). Remainder ties go to the lower class index (scikit-learn
+            breaks them at random).
 
     Returns:
         For one or two arrays, Split ``(x_train, x_test, y_train, y_test)``, scikit-learn's order
@@ -222,18 +266,17 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state: Opt
             labels = _class_labels(stratify, "stratify")
             if labels.shape[0] != n:
                 raise ValueError(f"stratify has {labels.shape[0]} labels for {n} samples")
+        if stratify is not None and n_train + n_test < n:  # both sizes given, samples left out
+            train_idx, test_idx = _stratified_train_test_indices(labels, n_train, n_test, rng, train_size)
+        elif stratify is not None:
             test_idx = _stratified_test_indices(labels, n_test, rng, test_size)
+            mask = np.zeros(n, dtype=bool)
+            mask[test_idx] = True
+            train_idx = np.flatnonzero(~mask)
         else:
             perm = rng.permutation(n)
             test_idx = np.sort(perm[:n_test])
-        mask = np.zeros(n, dtype=bool)
-        mask[test_idx] = True
-        train_idx = np.flatnonzero(~mask)
-        if n_train < train_idx.size:  # both sizes given: the train part from the rest
-            if stratify is not None:
-                train_idx = np.sort(train_idx[_stratified_test_indices(labels[train_idx], n_train, rng)])
-            else:
-                train_idx = np.sort(perm[n_test:n_test + n_train])
+            train_idx = np.sort(perm[n_test:n_test + n_train])
     parts = [part for a in arrays for part in (_take_rows(a, train_idx), _take_rows(a, test_idx))]
     if len(arrays) > 2:
         return parts

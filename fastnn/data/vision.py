@@ -267,17 +267,7 @@ class MNIST(_ImageClassification):
     def _load_dir(self, spec, d: Path):
         """(data, targets) of this split from ``d``, every file verified; raises
         FileNotFoundError / ValueError saying why ``d`` does not hold it."""
-        arrays = []
-        for role in self._roles():
-            rf = spec.files[role]
-            p = datasets._find_file(d, rf)
-            if p is None:
-                raise FileNotFoundError(f"no {rf.name}")
-            try:
-                arrays.append(datasets._read_verified_idx(p, rf))
-            except ValueError as e:
-                raise ValueError(f"{p.name}: {e}") from None
-        x, y = arrays
+        x, y = (datasets._read_idx_file(d, spec.files[role]) for role in self._roles())
         if x.ndim != 3 or x.dtype != np.uint8:
             raise ValueError(f"images: expected a 3-D uint8 IDX array, got {x.ndim}-D {x.dtype}")
         if y.ndim != 1 or y.dtype != np.uint8:
@@ -310,20 +300,18 @@ class MNIST(_ImageClassification):
         """All four files into ``raw`` (as torchvision), keeping verified ones already there."""
         _check_dir_ok(self.root)
         for rf in spec.files.values():
-            existing = datasets._find_file(raw, rf)
-            if existing is not None:
-                try:
-                    datasets._read_verified_idx(existing, rf)
-                    continue
-                except ValueError:
-                    pass   # a bad copy: replaced by a verified download
+            try:
+                datasets._read_idx_file(raw, rf)
+                continue
+            except (FileNotFoundError, ValueError):
+                pass   # missing, or only bad copies: replaced by a verified download
             try:
                 _download.download(rf, raw / rf.name, verbose=True)
             except DownloadError as e:
                 raise RuntimeError(f"Error downloading {rf.name}:\n{e}") from e
             stale = raw / rf.name[:-3]
             if rf.name.endswith(".gz") and stale.is_file():
-                stale.unlink()    # an unverified uncompressed copy would be found first
+                stale.unlink()    # it failed verification above: a stale copy
 
 
 class FashionMNIST(MNIST):
