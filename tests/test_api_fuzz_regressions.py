@@ -252,3 +252,4 @@ def test_random_layers_forward_backward_match_torch():
         np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=label)
         for (name, p), (_, tp) in zip(fm.named_parameters(), tm.named_parameters()):
             np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=f"{label} {name}")
+

@@ -222,7 +222,7 @@ inline void valid_range(int64_t j, int64_t stride, int64_t pad, int64_t in_size,
                         int64_t& lo, int64_t& hi) {
   // ow*S >= P - j  and  ow*S <= in_size - 1 + P - j
   const int64_t a = pad - j;
-  lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+  lo = a <= 0 ? 0 : (a - 1) / stride + 1;  // ceil(a / stride) without forming a + stride (overflow)
   const int64_t b = in_size - 1 + pad - j;
   hi = b < 0 ? 0 : b / stride + 1;
   lo = std::min(lo, out_size);

@@ -40,7 +40,7 @@ struct ColumnRanges {
   explicit ColumnRanges(const PoolGeom& g) : lo(static_cast<size_t>(g.kw)), hi(static_cast<size_t>(g.kw)) {
     for (int64_t j = 0; j < g.kw; ++j) {
       const int64_t a = g.pw - j, b = g.w - 1 + g.pw - j;
-      lo[j] = std::min(a <= 0 ? 0 : (a + g.sw - 1) / g.sw, g.ow);
+      lo[j] = std::min(a <= 0 ? 0 : (a - 1) / g.sw + 1, g.ow);  // ceil(a / sw), no a + sw overflow
       hi[j] = std::clamp<int64_t>(b < 0 ? 0 : b / g.sw + 1, lo[j], g.ow);
     }
   }

@@ -52,7 +52,7 @@ def softmax_cross_entropy(logits, target, label_smoothing=0.0):
         if target.shape != (logits.shape[0],):
             raise ValueError(f"integer target must have shape ({logits.shape[0]},), got {target.shape}")
         if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
-            i = int(np.argmax(target))
+            i = int(np.argmax(target > np.iinfo(np.int64).max))  # the first such label
             raise LabelError(f"target label {int(target[i])} at index {i} is outside [0, {logits.shape[1]})")
         target = xp.ascontiguousarray(target, dtype=np.int64)  # labels are an input: an exact copy is fine
     elif target.dtype.kind == "f":

@@ -61,6 +61,13 @@ def _slots(param, grad, **slots) -> None:
         arrays.append((name, v))
     if xp is not np:
         return
+    # grad may be param itself (an update reads grad[i] before it writes param[i]), but a grad
+    # that overlaps param shifted would read gradients already overwritten by the update
+    if isinstance(grad, np.ndarray) and grad is not param and np.may_share_memory(param, grad) and not (
+            grad.__array_interface__["data"][0] == param.__array_interface__["data"][0]
+            and grad.shape == param.shape and grad.strides == param.strides):
+        raise ValueError("grad overlaps param without being the same array view: the update would read "
+                         "gradients it has already overwritten; pass a copy (grad.copy())")
     for i in range(len(arrays)):
         for j in range(max(i + 1, 2), len(arrays)):
             (an, a), (bn, b) = arrays[i], arrays[j]

@@ -18,17 +18,31 @@ def _as_int(value, name: str) -> int:
     return int(value)
 
 
+# The largest kernel size, stride, padding, dilation or output_padding taken: with every one
+# below 2**31 (and array axes far below 2**62) the kernels' int64 index arithmetic cannot
+# overflow (a stride near 2**63 made a ceiling division wrap to -1: writes before the output).
+GEOMETRY_LIMIT = 2**31 - 1
+
+
+def _geometry_int(value, name: str) -> int:
+    v = _as_int(value, name)
+    if abs(v) > GEOMETRY_LIMIT:
+        raise ValueError(f"{name} must be at most 2**31 - 1 = {GEOMETRY_LIMIT} in magnitude, got {v}")
+    return v
+
+
 def pair(value, name: str) -> tuple[int, int]:
     """``value`` as an ``(h, w)`` pair of ints: an int means the same for both.
 
     Raises TypeError for anything but an int or a length-2 tuple/list of ints (the message
-    names the argument and the value received). Range checks are left to the caller.
+    names the argument and the value received), ValueError for a magnitude over
+    GEOMETRY_LIMIT (2**31 - 1). Other range checks are left to the caller.
     """
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r} of length {len(value)}")
-        return _as_int(value[0], name), _as_int(value[1], name)
-    v = _as_int(value, name)
+        return _geometry_int(value[0], name), _geometry_int(value[1], name)
+    v = _geometry_int(value, name)
     return v, v
 
 
@@ -39,8 +53,8 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
     Raises ValueError naming the values when kernel < 1, stride < 1, padding < 0, size < 0, or
     the kernel is larger than the padded input (no output position would exist).
     """
-    size, kernel = _as_int(size, "size"), _as_int(kernel, "kernel_size")
-    stride, padding = _as_int(stride, "stride"), _as_int(padding, "padding")
+    size, kernel = _as_int(size, "size"), _geometry_int(kernel, "kernel_size")
+    stride, padding = _geometry_int(stride, "stride"), _geometry_int(padding, "padding")
     if size < 0:
         raise ValueError(f"input size must be >= 0, got {size}")
     if kernel < 1:
@@ -64,9 +78,9 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
     :func:`conv_output_size` maps to ``size``. Raises ValueError naming the values when the
     arguments are out of range, size < 1, or the result would be < 1.
     """
-    size, kernel = _as_int(size, "size"), _as_int(kernel, "kernel_size")
-    stride, padding = _as_int(stride, "stride"), _as_int(padding, "padding")
-    output_padding = _as_int(output_padding, "output_padding")
+    size, kernel = _as_int(size, "size"), _geometry_int(kernel, "kernel_size")
+    stride, padding = _geometry_int(stride, "stride"), _geometry_int(padding, "padding")
+    output_padding = _geometry_int(output_padding, "output_padding")
     if size < 1:
         raise ValueError(f"transposed convolution needs an input size >= 1, got {size}")
     if kernel < 1:
