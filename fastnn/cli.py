@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve a saved model's predictions over HTTP (JSON)")
     p.add_argument("model", help="a model file written by fastnn.save / fastnn train --save")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on, IPv4 or IPv6 (e.g. ::1) (default: 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--threads", type=_positive_int, default=None, help="native kernel threads (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="don't log each request")

@@ -1113,12 +1113,17 @@ class Module:
 
         A Sequential whose last layer is already Softmax or Sigmoid outputs probabilities: they
         are returned as they are. A regression model has no probabilities: use ``predict``."""
+        return self.probabilities_of(self.predict(x, batch_size=batch_size))
+
+    def probabilities_of(self, out):
+        """What ``predict_proba`` makes of this model's outputs ``out`` (from ``predict``):
+        for a server or loop that already has the outputs and wants both without a second
+        forward pass."""
         from .activation import Sigmoid, Softmax
         from ..ops import sigmoid, softmax
 
         from .containers import Sequential
 
-        out = self.predict(x, batch_size=batch_size)
         if isinstance(self, Sequential) and len(self) and isinstance(self[-1], (Softmax, Sigmoid)):
             return out
         if out.ndim == 1 or out.shape[-1] == 1:
