@@ -253,11 +253,14 @@ def test_dropout_mask_shapes_match_reference(shape):
 def test_pool_kernel_too_many_elements(fn):
     x = np.arange(4, dtype=F32).reshape(1, 1, 2, 2)
     f = ops.max_pool2d_forward if fn == "max" else ops.avg_pool2d_forward
-    with pytest.raises(ValueError, match=r"kernel_size \(4294967296, 4294967296\) has 18446744073709551616 elements"):
-        f(x, 2**32, padding=2**31)  # the native int64 product would wrap to 0
+    # the native int64 product would wrap to 0: refused as a geometry argument over 2**31 - 1
+    with pytest.raises(ValueError, match=r"kernel_size must be at most 2\*\*31 - 1 = 2147483647 in magnitude, got 4294967296"):
+        f(x, 2**32, padding=2**31)
     with pytest.raises(ValueError, match="more than 2\\^31 - 1"):
         f(x, 2**16, padding=2**15)
     with pytest.raises(ValueError, match="more than 2\\^31 - 1"):
+        ops.avg_pool2d_backward(np.ones((1, 1, 1, 1), F32), (1, 1, 2, 2), 2**16, padding=2**15)
+    with pytest.raises(ValueError, match=r"kernel_size must be at most 2\*\*31 - 1"):
         ops.avg_pool2d_backward(np.ones((1, 1, 1, 1), F32), (1, 1, 2, 2), 2**32, padding=2**31)
 
 
