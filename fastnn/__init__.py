@@ -23,7 +23,7 @@ from ._config import (
 from . import cuda, data, ops, reference
 
 # The Python API (issue 5): layers, optimizers, training, save/load.
-from ._random import manual_seed
+from ._random import get_rng_state, manual_seed, set_rng_state
 from . import func, hooks, metrics, nn, optim
 from .serialization import ModelFileError, load, save
 from .training import (
@@ -48,5 +48,6 @@ __all__ = [
     "show_config",
     # Python API
     "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint", "ModelFileError",
-    "evaluate", "fit", "func", "hooks", "load", "manual_seed", "metrics", "nn", "optim", "predict", "save",
+    "evaluate", "fit", "func", "get_rng_state", "hooks", "load", "manual_seed", "metrics", "nn", "optim", "predict", "save",
+    "set_rng_state",
 ]

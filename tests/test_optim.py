@@ -382,3 +382,33 @@ def test_radam_decoupled_weight_decay_as_pytorch(dtype):
     assert np.abs(p.data - q.data).max() > 1e-3  # decoupled decay is not the L2 form
     with pytest.raises(TypeError, match="decoupled_weight_decay must be True or False"):
         optim.RAdam([p], decoupled_weight_decay=1)
+
+
+def test_a_torch_optimizer_state_dict_loads_as_copies_and_trains(rng):
+    """The tensors were kept as they were: step() then failed, after updating the torch
+    optimizer's own live state in place (its state_dict holds references)."""
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.Linear(4, 2).double()
+    fm = nn.Linear(4, 2).double() if "dtype" in nn.Linear.__init__.__code__.co_varnames else nn.Linear(4, 2).double()
+    fm.load_state_dict(tm.state_dict())
+    to = torch.optim.Adam(tm.parameters(), lr=0.1)
+    xb = rng.standard_normal((3, 4))
+    tm(torch.from_numpy(xb)).sum().backward()
+    to.step()
+    before = {k: v.clone() for k, v in to.state[tm.weight].items()}
+    fo = optim.Adam(fm.parameters(), lr=0.1)
+    fo.load_state_dict(to.state_dict())
+    assert all(isinstance(v, (np.ndarray, int, float)) for v in fo.state[fm.weight].values())
+    fm.load_state_dict(tm.state_dict())
+    for model_step in range(2):
+        fo.zero_grad()
+        fm(xb)
+        fm.backward(np.ones((3, 2)))
+        fo.step()
+        to.zero_grad()
+        tm(torch.from_numpy(xb)).sum().backward()
+        to.step()
+    np.testing.assert_allclose(fm.weight.data, tm.weight.detach().numpy(), rtol=1e-12, atol=1e-12)
+    # the torch optimizer moved by its own steps only
+    assert int(to.state[tm.weight]["step"]) == 3 and fo.state[fm.weight]["step"] == 3
+    assert not torch.equal(before["exp_avg"], to.state[tm.weight]["exp_avg"])

@@ -373,3 +373,55 @@ def test_paths_as_str_bytes_and_pathlike(tmp_path, rng):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz", "c.npz"]
     with pytest.raises(TypeError, match="expected str, bytes or os.PathLike object, not int"):
         fastnn.save(model, 3)
+
+
+def test_rng_state_round_trip_resumes_dropout_and_shuffling_bit_for_bit(rng):
+    """fastnn had only manual_seed: an exact resume of a run with dropout (or fit's shuffling)
+    needed the private generator."""
+    import pickle
+
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+
+    def run(epochs, model, opt):
+        return fastnn.fit(model, opt, "cross_entropy", (x, y), epochs=epochs, batch_size=16, progress=False)
+
+    fastnn.manual_seed(0)
+    model = _mlp()
+    opt = fastnn.optim.Adam(model.parameters(), lr=0.01)
+    run(2, model, opt)
+    checkpoint = pickle.dumps((model.state_dict(), opt.state_dict(), fastnn.get_rng_state()))
+    straight = run(2, model, opt)["loss"]
+    weights, slots, state = pickle.loads(checkpoint)
+    fastnn.manual_seed(123)  # anything in between
+    again = _mlp()
+    again.load_state_dict(weights)
+    opt2 = fastnn.optim.Adam(again.parameters(), lr=0.01)
+    opt2.load_state_dict(slots)
+    fastnn.set_rng_state(state)
+    assert run(2, again, opt2)["loss"] == straight
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    with pytest.raises(ValueError, match="set_rng_state expects a state from fastnn.get_rng_state"):
+        fastnn.set_rng_state([1, 2])
+    with pytest.raises(ValueError, match="not a valid PCG64 state"):
+        fastnn.set_rng_state({"bit_generator": "PCG64", "state": {}})
+    fastnn.set_rng_state(state)  # a state is not consumed by use
+    assert fastnn.get_rng_state() == state
+
+
+def test_assign_takes_a_read_only_array_as_a_trainable_copy():
+    src = nn.Linear(4, 2)
+    sd = src.state_dict()
+    for v in sd.values():
+        v.setflags(write=False)
+    m = nn.Linear(4, 2)
+    opt = fastnn.optim.SGD(m.parameters(), lr=0.1)
+    m.load_state_dict(sd, assign=True)
+    np.testing.assert_array_equal(m.weight.data, sd["weight"])
+    x = np.ones((3, 4), np.float32)
+    loss = nn.MSELoss()
+    opt.zero_grad()
+    loss(m(x), np.zeros((3, 2), np.float32))
+    m.backward(loss.backward())
+    opt.step()  # raised "param must be a writable array"
+    assert not np.array_equal(m.weight.data, sd["weight"])

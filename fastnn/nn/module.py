@@ -1138,7 +1138,8 @@ _EXTRA_STATE = "_extra_state"
 
 
 def _assign_state(mod, name: str, value) -> None:
-    """load_state_dict(assign=True): the array itself becomes the parameter's / buffer's value."""
+    """load_state_dict(assign=True): the array itself becomes the parameter's / buffer's value
+    (a copy where it is read-only, or must change dtype, layout or device)."""
     device = mod._parameters[name].device if name in mod._parameters else _device.device_of(mod._buffers[name])
     value = value if _device.device_of(value) else np.asarray(value)
     if _device.device_of(value) != device:
@@ -1147,6 +1148,10 @@ def _assign_state(mod, name: str, value) -> None:
     if value.dtype.kind == "f" and value.dtype not in (np.float32, np.float64):
         value = value.astype(np.float32)
     value = xp.ascontiguousarray(value) if value.ndim else value
+    if xp is np and not value.flags.writeable:
+        # a read-only array (np.frombuffer, a memory-mapped file): the optimizers update
+        # parameters in place, so it is taken as a copy rather than failing at the first step
+        value = value.copy()
     if name in mod._parameters:
         mod._parameters[name].data = value
     else:

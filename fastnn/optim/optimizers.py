@@ -461,13 +461,18 @@ class Optimizer:
         return p.shape
 
     def _load_slot(self, p: Parameter, i, key: str, v):
-        """A saved state value as this optimizer keeps it: an array becomes a C-contiguous copy in
-        p's dtype on p's device (which the kernels may update), checked against ``_slot_shape``;
+        """A saved state value as this optimizer keeps it: an array (or a torch tensor) becomes a
+        C-contiguous copy in p's dtype on p's device (which the kernels may update), checked
+        against ``_slot_shape``;
         a list (LBFGS's history) is loaded item by item; other values are kept."""
         if isinstance(v, list):
             return [self._load_slot(p, i, key, x) for x in v]
         if _device.device_of(v) is None:
-            return v
+            if not (hasattr(v, "__array__") and hasattr(v, "shape")):
+                return v  # a number (or other plain value)
+            # a torch tensor (a torch state_dict given as it is): its values, never the tensor
+            # itself, which step() could neither update nor leave alone (the caller's live state)
+            v = np.array(v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
         shape = tuple(self._slot_shape(p, key))
         if v.ndim == 0 and (key == "step" or shape != ()):
             # a number saved as a 0-d array (torch keeps step, eta, mu, ... as 0-d tensors; a
