@@ -1,4 +1,7 @@
 """Module machinery: parameter order, modes, state_dict, freeze, dtype, summary, repr, init."""
+import inspect
+import sys
+
 import numpy as np
 import pytest
 
@@ -275,3 +278,38 @@ def test_a_user_class_named_as_a_builtin_does_not_change_what_load_builds(tmp_pa
         for cls in (ReLU, Linear):
             LAYER_REGISTRY.pop(f"{cls.__module__}.{cls.__qualname__}", None)
     assert LAYER_REGISTRY["ReLU"] is nn.ReLU and LAYER_REGISTRY["Linear"] is nn.Linear
+
+
+_FACTORY_ARGS = {
+    "AdaptiveLogSoftmaxWithLoss": (8, 10, [4]), "BatchNorm1d": (3,), "BatchNorm2d": (3,), "BatchNorm3d": (3,),
+    "Bilinear": (2, 3, 4), "Conv1d": (2, 3, 3), "Conv2d": (2, 3, 3), "Conv3d": (2, 3, 3),
+    "ConvTranspose1d": (2, 3, 3), "ConvTranspose2d": (2, 3, 3), "ConvTranspose3d": (2, 3, 3),
+    "Embedding": (10, 3), "EmbeddingBag": (10, 3), "GRUCell": (3, 4), "GroupNorm": (2, 4),
+    "InstanceNorm1d": (3, 1e-5, 0.1, True), "InstanceNorm2d": (3, 1e-5, 0.1, True),
+    "InstanceNorm3d": (3, 1e-5, 0.1, True), "LSTMCell": (3, 4),
+    "LayerNorm": (4,), "Linear": (3, 4), "MultiheadAttention": (8, 2), "PReLU": (), "RMSNorm": (4,),
+    "RNNCell": (3, 4), "SyncBatchNorm": (3,), "Transformer": (8, 2, 1, 1, 16),
+    "TransformerDecoderLayer": (8, 2, 16), "TransformerEncoderLayer": (8, 2, 16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FACTORY_ARGS))
+def test_layers_take_torchs_factory_keywords(name):
+    """torch's `nn.Linear(3, 4, device=..., dtype=torch.float64)`: a TypeError before."""
+    from fastnn.nn.module import _FACTORY_KWARGS_LAYERS
+
+    assert set(_FACTORY_ARGS) == _FACTORY_KWARGS_LAYERS
+    cls = getattr(nn, name)
+    params = inspect.signature(cls.__init__).parameters
+    assert params["device"].default is None and params["dtype"].default is None
+    dtypes = [np.float64, "float64"]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        dtypes.append(torch.float64)
+    for dtype in dtypes:
+        layer = cls(*_FACTORY_ARGS[name], device="cpu", dtype=dtype)
+        arrays = [p.data for p in layer.parameters()] + [b for _, b in layer.named_buffers() if b.dtype.kind == "f"]
+        assert arrays and all(a.dtype == np.float64 for a in arrays), name
+    assert {p.data.dtype for p in cls(*_FACTORY_ARGS[name]).parameters()} == {np.dtype(np.float32)}
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cls(*_FACTORY_ARGS[name], dtype=np.float16)

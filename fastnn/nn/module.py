@@ -50,6 +50,51 @@ def _register_layer(cls) -> None:
         LAYER_REGISTRY[cls.__name__] = cls
 
 
+# torch.nn's layers whose constructors take the factory keywords device= and dtype= (where and
+# in what dtype their parameters and buffers are made); fastnn's classes of these names get
+# them added (_with_factory_kwargs) unless their __init__ has its own (RNNBase's).
+_FACTORY_KWARGS_LAYERS = frozenset({
+    "AdaptiveLogSoftmaxWithLoss", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Bilinear", "Conv1d", "Conv2d",
+    "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Embedding", "EmbeddingBag", "GRUCell",
+    "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LSTMCell", "LayerNorm", "Linear",
+    "MultiheadAttention", "PReLU", "RMSNorm", "RNNCell", "SyncBatchNorm", "Transformer",
+    "TransformerDecoderLayer", "TransformerEncoderLayer"})
+
+
+def _factory_dtype(dtype):
+    """A dtype as NumPy's: NumPy dtypes and names, or a torch dtype (``torch.float64``)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        name = str(dtype)
+        if name.startswith("torch."):
+            try:
+                return np.dtype(name[len("torch."):])
+            except TypeError:
+                pass
+        raise TypeError(f"dtype must be float32 or float64 (a NumPy or torch dtype), got {dtype!r}") from None
+
+
+def _with_factory_kwargs(init):
+    """``init`` taking torch's keyword-only factory arguments too: ``device`` ("cpu", "cuda",
+    "cuda:0" or a torch.device) and ``dtype`` (float32 or float64: NumPy's, a name, or torch's).
+    The layer is built as usual, then moved / cast (``Module.to``)."""
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, device=None, dtype=None, **kwargs):
+        init(self, *args, **kwargs)
+        if device is not None or dtype is not None:
+            self.to(device=None if device is None else str(device),
+                    dtype=None if dtype is None else _factory_dtype(dtype))
+
+    params = list(sig.parameters.values())
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in ("device", "dtype")]
+    tail = [q for q in params if q.kind == inspect.Parameter.VAR_KEYWORD]
+    __init__.__signature__ = sig.replace(parameters=[q for q in params if q not in tail] + extra + tail)
+    return __init__
+
+
 def layer_type_name(cls) -> str:
     """The name a model file records for a layer class: its class name when that finds it in
     LAYER_REGISTRY, else its qualified name (a user class named as one of fastnn's)."""
@@ -322,6 +367,9 @@ class Module:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _register_layer(cls)
+        if cls.__name__ in _FACTORY_KWARGS_LAYERS and _is_fastnn_class(cls) and \
+                "dtype" not in inspect.signature(cls.__init__).parameters:  # its own __init__ or a base's
+            cls.__init__ = _with_factory_kwargs(cls.__init__)
         bw = cls.__dict__.get("backward")
         if isinstance(bw, types.FunctionType) and not hasattr(bw, "_fastnn_hooked"):
             cls.backward = _hookable_backward(bw)
