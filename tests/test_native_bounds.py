@@ -86,3 +86,18 @@ def test_a_uint64_label_error_names_the_first_bad_label():
     labels = np.array([2**63 + 5, 1, 2**64 - 1, 0], np.uint64)
     with pytest.raises(Exception, match=r"target label 9223372036854775813 at index 0 is outside \[0, 3\)"):
         ops.softmax_cross_entropy(np.zeros((4, 3), np.float32), labels)
+
+
+def test_transposed_conv_output_padding_allowed_by_the_dilation_may_give_an_empty_output():
+    """output_padding >= stride (allowed by a dilation > 1) was checked with output_padding 0:
+    a spurious 'output size would be -1 ... output_padding 0' where torch returns an empty output."""
+    torch = pytest.importorskip("torch")
+    from fastnn import ops
+
+    x, w = np.zeros((0, 1, 1, 4), np.float32), np.ones((1, 1, 1, 1), np.float32)
+    y = ops.conv_transpose2d_forward(x, w, None, 1, 1, 1, dilation=2)
+    want = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), None, 1, 1, 1, 1, 2)
+    assert y.shape == tuple(want.shape) == (0, 1, 0, 3)
+    with pytest.raises(ValueError, match=r"output_padding must satisfy 0 <= output_padding < stride or dilation, "
+                                         r"got output_padding=2 with stride=1, dilation=2"):
+        ops.conv_transpose2d_forward(np.zeros((1, 1, 3, 3), np.float32), w, None, 1, 0, 2, dilation=2)

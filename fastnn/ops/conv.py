@@ -336,14 +336,7 @@ def _transpose_output_hw(x, w, s, p, op, d=(1, 1)):
     size = []
     for axis in range(2):
         k = d[axis] * (w.shape[2 + axis] - 1) + 1
-        if op[axis] >= s[axis] and 0 <= op[axis] < d[axis]:
-            # allowed by the dilation: the formula with an output_padding the stride accepts
-            size.append(conv_transpose_output_size(x.shape[2 + axis], k, s[axis], p[axis], 0) + op[axis])
-        elif op[axis] >= max(s[axis], d[axis]) and d[axis] > 1:
-            raise ValueError(f"output_padding must be smaller than stride or dilation, got output_padding="
-                             f"{tuple(op)} with stride={tuple(s)}, dilation={tuple(d)}")
-        else:
-            size.append(conv_transpose_output_size(x.shape[2 + axis], k, s[axis], p[axis], op[axis]))
+        size.append(conv_transpose_output_size(x.shape[2 + axis], k, s[axis], p[axis], op[axis], d[axis]))
     return tuple(size)
 
 

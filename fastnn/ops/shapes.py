@@ -70,13 +70,14 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) 
 
 
 def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
-                               output_padding: int = 0) -> int:
+                               output_padding: int = 0, dilation: int = 1) -> int:
     """``(size - 1) * stride - 2 * padding + kernel + output_padding`` (PyTorch's ConvTranspose).
 
     This is the input size of the convolution whose input-gradient the transposed convolution
-    is; ``output_padding`` (0 <= output_padding < stride) picks among the sizes that the floor in
-    :func:`conv_output_size` maps to ``size``. Raises ValueError naming the values when the
-    arguments are out of range, size < 1, or the result would be < 1.
+    is; ``output_padding`` picks among the sizes that the floor in :func:`conv_output_size` maps
+    to ``size``: 0 <= output_padding < max(stride, dilation), torch's rule (``kernel`` is the
+    dilated extent; ``dilation`` only widens that bound). Raises ValueError naming the values when
+    the arguments are out of range, size < 1, or the result would be < 0 (0 is an empty output).
     """
     size, kernel = _as_int(size, "size"), _geometry_int(kernel, "kernel_size")
     stride, padding = _geometry_int(stride, "stride"), _geometry_int(padding, "padding")
@@ -89,9 +90,11 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
         raise ValueError(f"stride must be >= 1, got {stride}")
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
-    if not 0 <= output_padding < stride:
-        raise ValueError(f"output_padding must satisfy 0 <= output_padding < stride, got "
-                         f"output_padding={output_padding} with stride={stride}")
+    dilation = _geometry_int(dilation, "dilation")
+    if not 0 <= output_padding < max(stride, dilation):  # torch's rule (dilation: of the kernel given)
+        raise ValueError(f"output_padding must satisfy 0 <= output_padding < stride"
+                         f"{' or dilation' if dilation > 1 else ''}, got output_padding={output_padding} with "
+                         f"stride={stride}{f', dilation={dilation}' if dilation > 1 else ''}")
     out = (size - 1) * stride - 2 * padding + kernel + output_padding
     if out < 0:  # 0 is an empty output, as in PyTorch
         raise ValueError(f"transposed convolution output size would be {out} (< 0): size {size}, "
