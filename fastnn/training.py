@@ -673,9 +673,11 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
         cb.on_train_begin()
     history = History()
     for epoch in range(int(epochs)):
+        model.train()
+        # after model.train(): a callback may put parts of the model back in eval mode (a
+        # frozen block's BatchNorm, whose running statistics would move in train mode)
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
-        model.train()
         batches, n = _batches(train, batch_size, get_rng() if shuffle else None, "train", drop_last)
         bar = _Progress(progress, epoch, int(epochs), n)
         total_loss, count = 0.0, 0

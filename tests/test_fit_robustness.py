@@ -297,3 +297,23 @@ def test_float_class_indices_say_to_cast_them():
     logits = np.zeros((4, 3), np.float32)
     with pytest.raises(TypeError, match=r"class indices, which must be integers, got float32 \(cast it"):
         nn.CrossEntropyLoss()(logits, np.array([0.0, 1.0, 2.0, 1.0], np.float32))
+
+
+def test_a_callback_can_keep_a_frozen_block_in_eval_mode():
+    """fit set train mode after on_epoch_begin: an .eval() there (the documented way to keep a
+    frozen BatchNorm's statistics) was undone."""
+    x, y = _blobs()
+    model = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3))
+    model[:2].freeze()
+    stats = model[1].running_mean.copy(), model[1].running_var.copy()
+    weights = model[0].weight.data.copy()
+
+    class KeepEval(fastnn.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            model[:2].eval()
+
+    _fit(model, (x, y), epochs=2, callbacks=[KeepEval()])
+    np.testing.assert_array_equal(model[1].running_mean, stats[0])
+    np.testing.assert_array_equal(model[1].running_var, stats[1])
+    np.testing.assert_array_equal(model[0].weight.data, weights)
+    assert model[3].training  # the rest trained in train mode

@@ -14,14 +14,16 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 def _params(parameters):
     """The parameters that have a gradient (PyTorch skips those whose grad is None; here: no
-    backward since zero_grad, ``Parameter.has_grad`` False; reading their grad would make it one)."""
+    backward since zero_grad, ``Parameter.has_grad`` False; reading their grad would make it one)
+    and are trainable (a frozen parameter's grad is None in PyTorch, where fastnn's layers still
+    add into it: counted, it made the norm grow step after step)."""
     if isinstance(parameters, Module):
         params = parameters.parameters()
     elif hasattr(parameters, "grad"):
         params = [parameters]
     else:
         params = list(parameters)
-    return [p for p in params if getattr(p, "has_grad", True)]
+    return [p for p in params if getattr(p, "has_grad", True) and getattr(p, "trainable", True)]
 
 
 def _flag(name, value) -> bool:
