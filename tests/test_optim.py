@@ -412,3 +412,44 @@ def test_a_torch_optimizer_state_dict_loads_as_copies_and_trains(rng):
     # the torch optimizer moved by its own steps only
     assert int(to.state[tm.weight]["step"]) == 3 and fo.state[fm.weight]["step"] == 3
     assert not torch.equal(before["exp_avg"], to.state[tm.weight]["exp_avg"])
+
+
+def test_clipping_skips_frozen_parameters_as_torch():
+    """Frozen layers still add into their gradients (no autograd to skip them): counted by
+    clip_grad_norm_, the norm grew step after step where torch's, with grad None, stays put."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    t = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 3))
+    f = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 3))
+    f.load_state_dict(t.state_dict())
+    t[0].requires_grad_(False)
+    f[0].requires_grad_(False)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    dy = np.ones((5, 3), np.float32)
+    for _ in range(3):
+        t.zero_grad()
+        t(torch.from_numpy(x)).backward(torch.from_numpy(dy))
+        f[1].zero_grad()
+        f(x)
+        f.backward(dy)
+        want = float(torch.nn.utils.clip_grad_norm_(t.parameters(), 1e9))
+        assert float(optim.clip_grad_norm_(f.parameters(), 1e9)) == pytest.approx(want, rel=1e-6)
+
+
+def test_to_and_load_state_dict_take_torch_dtypes_devices_and_parameters():
+    torch = pytest.importorskip("torch")
+    layer = nn.Linear(3, 2)
+    assert layer.to(torch.float64) is layer and layer.weight.dtype == np.float64
+    layer.to("cpu", torch.float32)
+    assert layer.weight.dtype == np.float32
+    layer.to(torch.device("cpu"))
+    layer.to(device=torch.device("cpu"), dtype=torch.float64)
+    assert layer.weight.dtype == np.float64
+    layer.type(torch.float32)
+    assert layer.weight.dtype == np.float32
+    t = torch.nn.Linear(3, 2)
+    for state in (t.state_dict(keep_vars=True), dict(t.named_parameters())):
+        layer.load_state_dict(state)
+        np.testing.assert_array_equal(layer.weight.data, t.weight.detach().numpy())
+        layer.load_state_dict(state, assign=True)
+        np.testing.assert_array_equal(layer.bias.data, t.bias.detach().numpy())

@@ -788,7 +788,11 @@ class Module:
             RuntimeError saying why (CuPy missing, no GPU).
         dtype: float32 or float64; casts parameters, their gradients and floating buffers.
         """
+        if device is not None and not isinstance(device, str):
+            device = str(device)  # a torch.device
         for arg in args:
+            if not isinstance(arg, str) and type(arg).__name__ == "device":
+                arg = str(arg)  # torch.device("cpu")
             if _device.is_device_name(arg):
                 if device is not None:
                     raise TypeError(f"to() got two devices: {device!r} and {arg!r}")
@@ -812,7 +816,7 @@ class Module:
 
     def _cast_to(self, dtype) -> None:
         try:
-            dtype = np.dtype(dtype)
+            dtype = _factory_dtype(dtype)  # NumPy's, a name, or torch's (torch.float64)
         except TypeError:
             raise TypeError(f"to() takes a device ('cpu' or 'cuda') and/or a dtype (float32 or float64). "
                             f"Received: {dtype!r}") from None
@@ -985,7 +989,7 @@ class Module:
                                  f"unexpected keys {unexpected}")
         loaded = [(key, mod, name) for key, (mod, name) in targets.items() if key in state]
         for key, mod, name in loaded:
-            value = state[key] if _device.device_of(state[key]) else np.asarray(state[key])
+            value = state[key] if _device.device_of(state[key]) else _host_values(state[key])
             current = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
             if value.shape != current.shape:
                 raise StateDictError(f"state_dict[{key!r}] has shape {value.shape}, "
@@ -997,7 +1001,8 @@ class Module:
                 _assign_state(mod, name, state[key])
             else:
                 target = mod._parameters[name].data if name in mod._parameters else mod._buffers[name]
-                _device.copy_into(target, state[key])
+                value = state[key]
+                _device.copy_into(target, value if _device.device_of(value) else _host_values(value))
         for key, mod in extra.items():
             if key in state:
                 mod.set_extra_state(state[key])
@@ -1185,11 +1190,20 @@ _summary_records = None
 _EXTRA_STATE = "_extra_state"
 
 
+def _host_values(value):
+    """A state_dict value as a NumPy array: a torch tensor or Parameter is detached first
+    (torch's state_dict(keep_vars=True) and named_parameters() hold Parameters that need a
+    gradient, which numpy() refuses)."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def _assign_state(mod, name: str, value) -> None:
     """load_state_dict(assign=True): the array itself becomes the parameter's / buffer's value
     (a copy where it is read-only, or must change dtype, layout or device)."""
     device = mod._parameters[name].device if name in mod._parameters else _device.device_of(mod._buffers[name])
-    value = value if _device.device_of(value) else np.asarray(value)
+    value = value if _device.device_of(value) else _host_values(value)
     if _device.device_of(value) != device:
         value = _device.move(value, device)
     xp = _device.xp_of(value)
