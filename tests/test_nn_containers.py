@@ -196,3 +196,11 @@ def test_shared_branches_of_residual_and_concat(rng):
     for model in (nn.Residual(nn.Sequential(lin, nn.Tanh()), shortcut=lin), nn.Residual(lin, shortcut=lin),
                   nn.Sequential(nn.Concat(lin, nn.Sequential(lin, nn.Tanh())), nn.Linear(6, 2))):
         check_module_gradients(model.double(), rng.standard_normal((4, 3)))
+
+
+def test_module_list_repr_groups_repeats_as_torch():
+    torch = pytest.importorskip("torch")
+    for build in (lambda m: m.ModuleList([m.Linear(2, 2) for _ in range(3)]),
+                  lambda m: m.ModuleList([m.Linear(2, 2), m.ReLU(), m.ReLU(), m.Linear(2, 3)]),
+                  lambda m: m.ModuleList()):
+        assert repr(build(nn)) == repr(build(torch.nn))

@@ -279,6 +279,21 @@ class Sequential(_ModuleSequence):
         return cls(*[layer_from_config(s) for s in config["layers"]])
 
 
+def group_repeats(items: list) -> list:
+    """(name, repr) pairs with runs of equal reprs merged as torch's ModuleList prints them:
+    ("0-2", "3 x Linear(...)")."""
+    grouped, i = [], 0
+    while i < len(items):
+        j = i
+        while j + 1 < len(items) and items[j + 1][1] == items[i][1]:
+            j += 1
+        label = items[i][0] if j == i else f"{items[i][0]}-{items[j][0]}"
+        text = items[i][1] if j == i else f"{j - i + 1} x {items[i][1]}"
+        grouped.append((label, text))
+        i = j + 1
+    return grouped
+
+
 class ModuleList(_ModuleSequence):
     """A list of modules, registered as children "0", "1", ... (so ``parameters()``,
     ``state_dict()``, ``to()``, ``train()``/``eval()`` and ``fastnn.save`` see them), for a
@@ -294,6 +309,16 @@ class ModuleList(_ModuleSequence):
 
     def _of(self, layers):
         return ModuleList(layers)
+
+    def __repr__(self) -> str:
+        """torch's: consecutive equal entries grouped ("(0-2): 3 x Linear(...)")."""
+        if not self._modules:
+            return "ModuleList()"
+        lines = ["ModuleList("]
+        for name, text in group_repeats([(name, repr(child)) for name, child in self._modules.items()]):
+            lines.append(f"  ({name}): " + text.replace("\n", "\n  "))
+        lines.append(")")
+        return "\n".join(lines)
 
     def __iadd__(self, modules):
         return self.extend(modules)

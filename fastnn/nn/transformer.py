@@ -20,7 +20,7 @@ from .. import _device, ops
 from .._random import next_seed
 from . import init as _init
 from .activation import GELU, ReLU
-from .containers import ModuleList, layer_from_config, layer_to_config
+from .containers import ModuleList, group_repeats, layer_from_config, layer_to_config
 from .extra import LayerNorm, _check_dy
 from .layers import Dropout, Linear, _need_forward
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
@@ -370,16 +370,7 @@ def _torch_repr(m) -> str:
         return repr(m)
     items = [(name, _torch_repr(child)) for name, child in m._modules.items()]
     if type(m) is ModuleList:
-        grouped, i = [], 0
-        while i < len(items):
-            j = i
-            while j + 1 < len(items) and items[j + 1][1] == items[i][1]:
-                j += 1
-            label = items[i][0] if j == i else f"{items[i][0]}-{items[j][0]}"
-            text = items[i][1] if j == i else f"{j - i + 1} x {items[i][1]}"
-            grouped.append((label, text))
-            i = j + 1
-        items = grouped
+        items = group_repeats(items)
     lines = [f"{type(m).__name__}("]
     for name, text in items:
         lines.append(f"  ({name}): " + text.replace("\n", "\n  "))
