@@ -312,11 +312,12 @@ class ModuleList(_ModuleSequence):
 
     def __repr__(self) -> str:
         """torch's: consecutive equal entries grouped ("(0-2): 3 x Linear(...)")."""
+        cls = type(self).__name__  # a subclass's own (ParametrizationList)
         if not self._modules:
-            return "ModuleList()"
-        lines = ["ModuleList("]
-        for name, text in group_repeats([(name, repr(child)) for name, child in self._modules.items()]):
-            lines.append(f"  ({name}): " + text.replace("\n", "\n  "))
+            return f"{cls}()"
+        lines = [f"{cls}("]
+        for label, text in group_repeats([(key, repr(child)) for key, child in self._modules.items()]):
+            lines.append(f"  ({label}): " + text.replace("\n", "\n  "))
         lines.append(")")
         return "\n".join(lines)
 
