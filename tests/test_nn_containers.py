@@ -204,3 +204,31 @@ def test_module_list_repr_groups_repeats_as_torch():
                   lambda m: m.ModuleList([m.Linear(2, 2), m.ReLU(), m.ReLU(), m.Linear(2, 3)]),
                   lambda m: m.ModuleList()):
         assert repr(build(nn)) == repr(build(torch.nn))
+
+
+def test_backward_without_dx_skips_a_frozen_base_entirely():
+    """fit's backward (need_dx=False) stopped at the first layer with parameters, frozen or not:
+    a frozen base of transfer learning ran its whole backward (its weight gradients included)
+    for gradients nothing reads. The trainable head's gradients are unchanged."""
+    rng = np.random.default_rng(0)
+    fastnn.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 3 * 3, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = rng.standard_normal((5, 1, 6, 6)).astype(np.float32)
+    dy = rng.standard_normal((5, 3)).astype(np.float32)
+    model(x)
+    model.backward(dy, need_dx=False)
+    want = {name: p.grad.copy() for name, p in model.named_parameters() if name.startswith(("5.", "7."))}
+    model.zero_grad()
+    model[:4].freeze()
+    model(x)
+    assert model.backward(dy, need_dx=False) is None
+    assert not any(p.has_grad for p in model[:4].parameters())
+    for name, p in model.named_parameters():
+        if name in want:
+            np.testing.assert_array_equal(p.grad, want[name])
+    model[:4].unfreeze()
+    model.zero_grad()
+    model(x)
+    model.backward(dy, need_dx=False)
+    assert all(p.has_grad for p in model[:4].parameters())

@@ -33,11 +33,13 @@ def layer_from_config(spec: dict) -> Module:
     return cls.from_config(dict(spec.get("config", {})))
 
 
-def _has_parameters(step) -> bool:
-    """Whether a step (a layer or a fused step) holds parameters, without listing them all."""
+def _has_trainable_parameters(step) -> bool:
+    """Whether a step (a layer or a fused step) holds a trainable parameter, without listing
+    them all. Frozen ones do not count: nothing reads their gradients (optimizers and clipping
+    skip them, as torch, where their grad is None)."""
     if isinstance(step, Module):
-        return any(mod._parameters for _, mod in step.named_modules())
-    return bool(step.parameters())
+        return any(p.trainable for _, mod in step.named_modules() for p in mod._parameters.values())
+    return any(p.trainable for p in step.parameters())
 
 
 # ---- shared layers ------------------------------------------------------------------------
@@ -247,15 +249,16 @@ class Sequential(_ModuleSequence):
     def backward(self, dy, need_dx: bool = True):
         """Backward through the layers (the forward's steps) in reverse. With ``need_dx=False``
         (what ``fit`` asks for: the input gradient of the whole model is never used) the work
-        below the first layer that has parameters is skipped, and that layer skips its own dx
-        when it can (Linear, Conv: a whole GEMM saved). Returns None then."""
+        below the first layer that has trainable parameters is skipped (a frozen base of
+        transfer learning runs no backward at all), and that layer skips its own dx when it can
+        (Linear, Conv: a whole GEMM saved). Returns None then."""
         steps = self._plan
         if steps is None:
             raise RuntimeError("Sequential.backward called before forward")
         states = self._states
         first = 0
         if not need_dx:
-            first = next((i for i, step in enumerate(steps) if _has_parameters(step)), None)
+            first = next((i for i, step in enumerate(steps) if _has_trainable_parameters(step)), None)
             if first is None:
                 return None
         for i in range(len(steps) - 1, first - 1, -1):
