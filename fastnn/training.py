@@ -272,9 +272,7 @@ def plot_destination(path) -> tuple[str, str]:
 
     from . import _files
 
-    file = os.fspath(path)
-    if not isinstance(file, str):
-        file = os.fsdecode(file)
+    file = os.fsdecode(path)  # str, bytes or os.PathLike
     if os.path.isdir(file):  # not "<directory>.png" beside it: say what is in the way
         _files.check_destination(file)
     ext = os.path.splitext(file)[1][1:]
