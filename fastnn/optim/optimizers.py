@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import _device, ops
 from ..hooks import RemovableHandle, add_hook
-from ..nn.module import Module, Parameter
+from ..nn.module import Module, Parameter, _host_values
 from ..ops.optim import _run as _run_fused
 from ..reference import optim as _ref
 
@@ -472,7 +472,7 @@ class Optimizer:
                 return v  # a number (or other plain value)
             # a torch tensor (a torch state_dict given as it is): its values, never the tensor
             # itself, which step() could neither update nor leave alone (the caller's live state)
-            v = np.array(v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
+            v = np.array(_host_values(v))
         shape = tuple(self._slot_shape(p, key))
         if v.ndim == 0 and (key == "step" or shape != ()):
             # a number saved as a 0-d array (torch keeps step, eta, mu, ... as 0-d tensors; a
