@@ -232,3 +232,35 @@ def test_backward_without_dx_skips_a_frozen_base_entirely():
     model(x)
     model.backward(dy, need_dx=False)
     assert all(p.has_grad for p in model[:4].parameters())
+
+
+def test_a_frozen_layer_keeps_no_gradient_even_where_its_backward_runs():
+    """A frozen layer between trainable ones (or any frozen layer when dx is asked for) runs its
+    backward for the input gradient; its parameter gradients used to accumulate there, where
+    torch leaves the grad of a parameter without requires_grad None. Now they stay unset (zeros),
+    and the other layers' gradients and dx are unchanged."""
+    rng = np.random.default_rng(1)
+    fastnn.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 4), nn.BatchNorm1d(4), nn.ReLU(),
+                          nn.Linear(4, 3))
+    x = rng.standard_normal((7, 6)).astype(np.float32)
+    dy = rng.standard_normal((7, 3)).astype(np.float32)
+    model(x)
+    want_dx = model.backward(dy)
+    want = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    model[2].freeze()
+    model[3].freeze()
+    for _ in range(2):  # a second backward without zero_grad would accumulate
+        model(x)
+        np.testing.assert_array_equal(model.backward(dy), want_dx)
+    for name, p in model.named_parameters():
+        if name.startswith(("2.", "3.")):
+            assert not p.has_grad and not p.grad.any(), name
+        else:
+            np.testing.assert_allclose(p.grad, 2 * want[name], rtol=1e-6, atol=1e-7)
+    model[2].unfreeze()
+    model.zero_grad()
+    model(x)
+    model.backward(dy)
+    np.testing.assert_array_equal(model[2].weight.grad, want["2.weight"])

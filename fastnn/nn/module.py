@@ -129,7 +129,8 @@ class Parameter:
         data: the values (float32 by default; float64 for gradient checks): a NumPy array, or a
             CuPy array for a parameter on the GPU (``Module.to("cuda")``).
         grad: the accumulated gradient, same shape, dtype and device as data (zeros until a backward).
-        trainable: False excludes it from optimizer updates (``Module.freeze``).
+        trainable: False excludes it from optimizer updates and backward keeps no gradient for
+            it (``Module.freeze``).
         device: "cpu" or "cuda" (read-only; ``Module.to`` moves parameters).
 
     ``zero_grad()`` is lazy: it only marks the gradient as zero, and the next backward writes
@@ -141,7 +142,9 @@ class Parameter:
     backward keeps its value, its optimizer state and its step count.
     """
 
-    __slots__ = ("data", "_grad", "_grad_is_zero", "trainable")
+    # _derived: a frozen holder of values computed from other parameters (weight_norm's and
+    # parametrize's weight), whose gradient a backward must still produce for the chain rule
+    __slots__ = ("data", "_grad", "_grad_is_zero", "trainable", "_derived")
 
     def __init__(self, data, grad=None, trainable: bool = True):
         if _device.device_of(data) == CUDA:
@@ -162,6 +165,7 @@ class Parameter:
         else:
             self.grad = grad
         self.trainable = bool(trainable)
+        self._derived = False
 
     def _fresh_grad(self):
         """The gradient array, re-made (zeros like data) when data was replaced by an array of
@@ -198,8 +202,12 @@ class Parameter:
     def accumulate(self):
         """(gradient array, beta) for a kernel that adds its result into the gradient: beta is
         0.0 right after ``zero_grad`` (the kernel must then write every element, nothing needs
-        clearing first), else 1.0."""
+        clearing first), else 1.0. A frozen parameter (``trainable=False``) gets its array as
+        scratch with beta 0 and keeps no gradient (``has_grad`` stays False, ``grad`` reads
+        zeros), as PyTorch leaves the grad of a parameter without requires_grad None."""
         self._fresh_grad()
+        if not self.trainable and not getattr(self, "_derived", False):
+            return self._grad, 0.0
         if self._grad_is_zero:
             self._grad_is_zero = False
             return self._grad, 0.0

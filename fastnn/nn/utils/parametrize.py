@@ -344,6 +344,8 @@ def _compute(module, name: str, force: bool):
     z = _data(plist())
     is_param = any(isinstance(o, Parameter) for o in plist.originals())
     value = _param(z, trainable=False) if is_param and _is_array(z) else z
+    if isinstance(value, Parameter):
+        value._derived = True  # frozen for optimizers, but its backward gradient feeds the originals
     state = {"value": value, "snapshot": _snapshot(plist),
              "call_state": _call_state(plist) if is_param else None}
     _store(module, name, state)

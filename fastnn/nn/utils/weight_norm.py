@@ -53,6 +53,7 @@ def _set_weight(module, name: str, data) -> None:
     """module.<name> = an unregistered, non-trainable Parameter holding data (what the layer's
     forward reads as ``self.<name>.data`` and its backward accumulates a gradient into)."""
     holder = Parameter(data, trainable=False)
+    holder._derived = True  # frozen for optimizers, but its backward gradient feeds g and v
     object.__setattr__(module, name, holder)
 
 
