@@ -277,7 +277,7 @@ def test_bad_arguments_raise_naming_the_value(make, error, match):
     (lambda: nn.Unflatten(1, (2, 4)), (3, 6), r"unflattened_size=\(2, 4\).*6"),
     (lambda: nn.Unflatten(1, (4, -1)), (3, 6), r"\(4, -1\)"),
     (lambda: nn.Unflatten(3, (1, 2)), (3, 2), "dim=3"),
-    (lambda: nn.ZeroPad2d(1), (3, 4), r"3-D or 4-D input, got shape \(3, 4\)"),
+    (lambda: nn.ZeroPad2d(1), (3,), r"at least 2 dimension\(s\).*got shape \(3,\)"),
     (lambda: nn.ZeroPad2d(-2), (1, 1, 4, 3), r"padding=\(-2, -2, -2, -2\).*0 x -1"),
     (lambda: nn.Dropout2d(), (3, 4), r"\(3, 4\)"),
     (lambda: nn.LayerNorm((3, 4)), (2, 4, 3), r"normalized_shape=\(3, 4\).*\(2, 4, 3\)"),

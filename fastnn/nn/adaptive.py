@@ -269,3 +269,6 @@ class AdaptiveMaxPool2d(_AdaptivePool2d):
         if self.return_indices:
             config["return_indices"] = True
         return config
+
+    def extra_repr(self) -> str:  # torch's: output_size only (return_indices not shown)
+        return f"output_size={self.output_size}"

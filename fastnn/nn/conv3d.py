@@ -17,14 +17,12 @@ Dimension legend: N C D H W, KD KH KW, SD SH SW, PD PH PW, OD OH OW, G (groups).
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import _device, ops
 from .extra import _as64
 from .layers import (ShapeError, _check_init, _check_input, _init_weight_and_bias, _need_forward, _split,
-                     conv_extra_repr)
+                     _transposed_output_padding, conv_extra_repr)
 from .layers1d import _PADDING_MODES, _gather, _gather_backward, _pad_index
 from .module import Module, Parameter, check_int
 
@@ -346,26 +344,8 @@ class ConvTranspose3d(Module):
                      zip(in_sizes, self.kernel_size, self.stride, self.padding, self.dilation))
 
     def _output_padding(self, x, output_size):
-        """The forward's output_padding: the layer's, or the one giving output_size (torch's
-        _output_padding)."""
-        if output_size is None:
-            return self.output_padding
-        if not isinstance(output_size, (tuple, list)) or not all(
-                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in output_size):
-            raise TypeError(f"output_size must be a tuple or list of ints. Received: output_size={output_size!r}")
-        size = tuple(int(v) for v in output_size)
-        if len(size) == x.ndim:  # (N, C, OD, OH, OW) or (C, OD, OH, OW): the spatial part counts
-            size = size[x.ndim - 3:]
-        if len(size) != 3:
-            raise ValueError(f"ConvTranspose3d: for a {x.ndim}-D input, output_size must have 3 or {x.ndim} "
-                             f"elements. Received: output_size={output_size!r}")
-        lowest = self._lowest(x.shape[x.ndim - 3:])
-        highest = tuple(lo + s - 1 for lo, s in zip(lowest, self.stride))
-        if not all(lo <= v <= hi for v, lo, hi in zip(size, lowest, highest)):
-            raise ValueError(f"ConvTranspose3d: requested an output size of {size}, but valid sizes range from "
-                             f"{lowest} to {highest} (for an input of shape {tuple(x.shape)}). "
-                             f"Received: output_size={output_size!r}")
-        return tuple(v - lo for v, lo in zip(size, lowest))
+        """The forward's output_padding: the layer's, or the one giving output_size."""
+        return _transposed_output_padding(self, x, output_size)
 
     def __call__(self, x, output_size=None):
         """``layer(x)`` or ``layer(x, output_size)``, as torch's (the latter not recorded by summaries)."""

@@ -121,8 +121,9 @@ class PReLU(Module):
 
 
 class Unflatten(Module):
-    """Split axis ``dim`` (negative counts from the end) into ``unflattened_size`` (a tuple of
-    ints, at most one -1), as PyTorch: Unflatten(1, (2, 5)) takes (N, 10) to (N, 2, 5)."""
+    """Split axis ``dim`` (negative counts from the end) into ``unflattened_size`` (a tuple or
+    list of ints, at most one -1), as PyTorch: Unflatten(1, (2, 5)) takes (N, 10) to (N, 2, 5).
+    unflattened_size is kept as given (a list stays a list, as torch's repr shows it)."""
 
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
@@ -134,7 +135,9 @@ class Unflatten(Module):
             raise ValueError(f"unflattened_size must be a non-empty tuple of ints >= 0 (at most one -1). "
                              f"Received: unflattened_size={unflattened_size!r}")
         self.dim = int(dim)
-        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+        # as given, as torch keeps it: Unflatten(1, [2, 3]) prints unflattened_size=[2, 3]
+        self.unflattened_size = (list if isinstance(unflattened_size, list) else tuple)(
+            int(s) for s in unflattened_size)
         self._x_shape = None
 
     def forward(self, x):
@@ -146,15 +149,15 @@ class Unflatten(Module):
         for s in self.unflattened_size:
             known *= s if s != -1 else 1
         size = x.shape[d]
-        sizes = self.unflattened_size
+        sizes = tuple(self.unflattened_size)
         if -1 in sizes:
             if known == 0 or size % known:
-                raise ValueError(f"Unflatten: unflattened_size={sizes} cannot split axis {self.dim} of size "
-                                 f"{size} (input shape {x.shape})")
+                raise ValueError(f"Unflatten: unflattened_size={self.unflattened_size} cannot split axis "
+                                 f"{self.dim} of size {size} (input shape {x.shape})")
             sizes = tuple(size // known if s == -1 else s for s in sizes)
         elif known != size:
-            raise ValueError(f"Unflatten: unflattened_size={sizes} has {known} elements but axis {self.dim} "
-                             f"has {size} (input shape {x.shape})")
+            raise ValueError(f"Unflatten: unflattened_size={self.unflattened_size} has {known} elements but "
+                             f"axis {self.dim} has {size} (input shape {x.shape})")
         self._x_shape = x.shape
         return x.reshape(x.shape[:d] + sizes + x.shape[d + 1:])
 
@@ -163,7 +166,21 @@ class Unflatten(Module):
         return dy.reshape(self._x_shape)
 
     def get_config(self):
-        return {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
+        # JSON has lists only: a list given is marked, so that a loaded layer is the saved one
+        # (a config without the mark, as saved before, loads a tuple)
+        config = {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
+        if isinstance(self.unflattened_size, list):
+            config["unflattened_size_is_list"] = True
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        as_list = config.pop("unflattened_size_is_list", False)
+        size = config.get("unflattened_size")
+        if isinstance(size, (tuple, list)):
+            config["unflattened_size"] = list(size) if as_list else tuple(size)
+        return cls(**config)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -200,8 +217,9 @@ def _crops_past(size: int, before: int, after: int) -> bool:
 class ConstantPad2d(Module):
     """Pad the last two axes with ``value``: ``padding`` is an int or (left, right, top,
     bottom); a negative amount crops that side (PyTorch's).
-    Shape: (N, C, H, W) or (C, H, W) -> H + top + bottom, W + left + right (each must stay >= 0;
-    a side cropped to nothing gives an empty output, as PyTorch's).
+    Shape: any input of >= 2 dimensions, (..., H, W) -> (..., H + top + bottom, W + left + right)
+    (each must stay >= 0; a side cropped to nothing gives an empty output), as PyTorch's; fewer
+    dimensions are a ShapeError.
     """
 
     def __init__(self, padding, value: float):
@@ -209,7 +227,7 @@ class ConstantPad2d(Module):
         self.padding = _check_pad_amounts(padding, 4)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"value must be a real number. Received: value={value!r}")
-        self.value = float(value)
+        self.value = int(value) if isinstance(value, numbers.Integral) else float(value)  # as given: torch's repr keeps an int
         self._x_shape = None
 
     def _geometry(self, shape):
@@ -224,7 +242,7 @@ class ConstantPad2d(Module):
         return tuple(shape[:-2]) + (oh, ow), (Ellipsis, sh, sw), (Ellipsis, dh, dw)
 
     def forward(self, x):
-        _check_input(self, x, (3, 4))
+        _check_input(self, x, range(2, 33))  # the last two axes of any input, as torch's
         out_shape, src, dst = self._geometry(x.shape)
         xp = ops.get_array_module(x)
         y = xp.full(out_shape, self.value, dtype=x.dtype)
@@ -952,7 +970,9 @@ class Embedding(Module):
         self.max_norm = None if max_norm is None else check_float_arg("max_norm", max_norm, low=0.0)
         if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real) or np.isnan(norm_type):
             raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
-        self.norm_type = float(norm_type)
+        # as given (torch keeps it: Embedding(5, 3, max_norm=1, norm_type=1) prints norm_type=1),
+        # an int stays an int as check_float_arg keeps one
+        self.norm_type = int(norm_type) if isinstance(norm_type, numbers.Integral) else float(norm_type)
         self.scale_grad_by_freq = check_bool("scale_grad_by_freq", scale_grad_by_freq)
         if check_bool("sparse", sparse):
             raise NotImplementedError("Embedding(sparse=True): fastnn has no sparse gradients; use sparse=False")

@@ -71,6 +71,14 @@ def _check_input(layer, x, ndims, channels=None, axis=1, state=None):
     elif state is not None and not isinstance(state, np.ndarray):
         raise _wrong_device(layer, x, _device.CUDA)
     if x.ndim not in ndims:
+        ranks = sorted(ndims)
+        if len(ranks) > 4 and ranks == list(range(ranks[0], ranks[-1] + 1)):
+            # a long run of ranks (range(1, 33): any input of >= 1 dimension) as its bounds,
+            # not as 32 alternatives
+            low, high = ranks[0], ranks[-1]
+            bound = f"at least {low}" if x.ndim < low else f"at most {high}"
+            raise ShapeError(f"{type(layer).__name__} expects an input of {bound} dimension(s) "
+                             f"({low}-D to {high}-D), got shape {x.shape}")
         want = " or ".join(f"{n}-D" for n in ndims)
         raise ShapeError(f"{type(layer).__name__} expects a {want} input, got shape {x.shape}")
     if channels is not None and x.shape[axis] != channels:
@@ -353,6 +361,36 @@ class Conv2d(Module):
         return conv_extra_repr(self)
 
 
+def _transposed_output_padding(layer, x, output_size):
+    """The output_padding of a transposed convolution's forward, for any number of spatial axes
+    (len(layer.kernel_size): ConvTranspose1d/2d/3d): the layer's output_padding when output_size is None, else the one
+    giving output_size (torch's _ConvTransposeNd._output_padding). output_size holds the
+    spatial sizes, or x.ndim entries (with the leading N, C / C, which are ignored); each size
+    must lie in [min, min + stride - 1], min the size with output_padding 0 (TypeError /
+    ValueError naming the received value otherwise, as ConvTranspose2d's)."""
+    if output_size is None:
+        return layer.output_padding
+    name, n = type(layer).__name__, len(layer.kernel_size)
+    if not isinstance(output_size, (tuple, list)) or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in output_size):
+        raise TypeError(f"output_size must be a tuple or list of ints. Received: output_size={output_size!r}")
+    size = tuple(int(v) for v in output_size)
+    if len(size) == x.ndim:  # (N, C, OL...) or (C, OL...): the spatial part counts
+        size = size[x.ndim - n:]
+    if len(size) != n:
+        raise ValueError(f"{name}: for a {x.ndim}-D input, output_size must have {n} or {x.ndim} "
+                         f"elements. Received: output_size={output_size!r}")
+    lowest = tuple(conv_transpose_output_size(x.shape[x.ndim - n + i], d * (k - 1) + 1, s, p, 0)
+                   for i, (k, s, p, d) in enumerate(zip(layer.kernel_size, layer.stride, layer.padding,
+                                                        layer.dilation)))
+    highest = tuple(lo + s - 1 for lo, s in zip(lowest, layer.stride))
+    if not all(lo <= v <= hi for v, lo, hi in zip(size, lowest, highest)):
+        raise ValueError(f"{name}: requested an output size of {size}, but valid sizes range from "
+                         f"{lowest} to {highest} (for an input of shape {tuple(x.shape)}). "
+                         f"Received: output_size={output_size!r}")
+    return tuple(v - lo for v, lo in zip(size, lowest))
+
+
 class ConvTranspose2d(Module):
     """2-D transposed convolution (the gradient of Conv2d with respect to its input).
 
@@ -419,29 +457,8 @@ class ConvTranspose2d(Module):
                 "dilation": self.dilation, "groups": self.groups}
 
     def _output_padding(self, x, output_size):
-        """The output_padding of a forward: the layer's, or the one giving output_size (torch's
-        _output_padding: the last two entries are (OH, OW), each within a stride of the
-        smallest size)."""
-        if output_size is None:
-            return self.output_padding
-        if not isinstance(output_size, (tuple, list)) or not all(
-                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in output_size):
-            raise TypeError(f"output_size must be a tuple or list of ints. Received: output_size={output_size!r}")
-        size = tuple(int(v) for v in output_size)
-        if len(size) == x.ndim:  # (N, C, OH, OW) or (C, OH, OW): the spatial part counts
-            size = size[x.ndim - 2:]
-        if len(size) != 2:
-            raise ValueError(f"ConvTranspose2d: for a {x.ndim}-D input, output_size must have 2 or {x.ndim} "
-                             f"elements. Received: output_size={output_size!r}")
-        lowest = tuple(conv_transpose_output_size(x.shape[x.ndim - 2 + i], d * (k - 1) + 1, s, p, 0)
-                       for i, (k, s, p, d) in enumerate(zip(self.kernel_size, self.stride, self.padding,
-                                                            self.dilation)))
-        highest = tuple(lo + s - 1 for lo, s in zip(lowest, self.stride))
-        if not all(lo <= v <= hi for v, lo, hi in zip(size, lowest, highest)):
-            raise ValueError(f"ConvTranspose2d: requested an output size of {size}, but valid sizes range from "
-                             f"{lowest} to {highest} (for an input of shape {tuple(x.shape)}). "
-                             f"Received: output_size={output_size!r}")
-        return tuple(v - lo for v, lo in zip(size, lowest))
+        """The output_padding of a forward: the layer's, or the one giving output_size."""
+        return _transposed_output_padding(self, x, output_size)
 
     def forward(self, x, output_size=None):
         x4, batched = _as_4d(self, x, self.in_channels, state=self.weight.data)

@@ -23,7 +23,7 @@ from ..ops._dispatch import contiguous
 from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts, _crops_past
 from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _check_transpose_output, _init_weight_and_bias,
-                     _need_forward, _reset_running_stats, conv_extra_repr)
+                     _need_forward, _reset_running_stats, _transposed_output_padding, conv_extra_repr)
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
 
 __all__ = [
@@ -127,14 +127,21 @@ def _gather_backward(g, axis: int, idx: np.ndarray, size: int):
 
 
 class _Pad(Module):
-    """Pads the last 1 (or 2) axes: padding in torch's order, (left, right[, top, bottom])."""
+    """Pads the last 1 (or 2) axes: padding in torch's order, (left, right[, top, bottom]).
+    A constant pad takes any input of at least that many dimensions (torch's F.pad in constant
+    mode); the reflection / replication / circular ones one of (N, C, ...) or (C, ...) only, as
+    torch's."""
     _axes = 1
     _mode = "constant"
+
+    def _ranks(self):
+        """The input ranks the pad takes."""
+        return range(self._axes, 33) if self._mode == "constant" else (self._axes + 1, self._axes + 2)
 
     def __init__(self, padding, value: float = 0.0):
         super().__init__()
         self.padding = _check_pad_amounts(padding, 2 * self._axes)
-        self.value = float(value)
+        self.value = int(value) if isinstance(value, numbers.Integral) else float(value)  # as given: torch's repr keeps an int
         self._cache = None
 
     def _maps(self, shape):
@@ -153,7 +160,7 @@ class _Pad(Module):
         return maps
 
     def forward(self, x):
-        _check_float_input(self, x, (self._axes + 1, self._axes + 2))
+        _check_float_input(self, x, self._ranks())
         maps = self._maps(x.shape)
         y = x
         for axis, idx, _ in maps:
@@ -219,12 +226,13 @@ class CircularPad2d(_Pad):
 
 class ConstantPad1d(_Pad):
     """Pad the last axis with ``value``: padding an int or (left, right); a negative amount
-    crops that side. Shape: (N, C, L) or (C, L) -> L + left + right (must stay >= 0)."""
+    crops that side. Shape: any input of >= 1 dimension, (..., L) -> (..., L + left + right)
+    (must stay >= 0), as torch's; a 0-D input is a ShapeError."""
 
     def __init__(self, padding, value: float):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"value must be a real number. Received: value={value!r}")
-        super().__init__(padding, float(value))
+        super().__init__(padding, value)
 
     def get_config(self):
         return {"padding": list(self.padding), "value": self.value}
@@ -382,6 +390,10 @@ class ConvTranspose1d(Module):
         1-tuples), output_padding (smaller than stride or dilation, torch's rule), groups, bias,
         dilation; padding_mode must be "zeros" (torch's only mode for it); init as Conv1d's
         with torch's fan_in for this layout, out_channels / groups * K.
+    ``forward(x, output_size)``: output_size (OL,) (or with the leading N, C / C of x's rank,
+    as torch) picks the output_padding that gives it, in place of the layer's, for that call
+    (ConvTranspose2d's rule: OL in [min, min + stride - 1], min the size with output_padding 0,
+    else ValueError).
     Shape: (N, C_in, L) -> (N, C_out, OL), or unbatched (C_in, L) -> (C_out, OL).
     Attributes: weight (C_in, C_out / groups, K), bias (C_out,).
     """
@@ -419,36 +431,44 @@ class ConvTranspose1d(Module):
     def reset_parameters(self) -> None:
         _init_weight_and_bias(self, self.out_channels // self.groups * self.kernel_size[0])
 
-    def _op_args(self):
+    def _op_args(self, output_padding=None):
+        """The 2-D op's arguments for the (N, C, 1, L) view; output_padding (a 1-tuple) that of
+        the forward (the layer's by default)."""
+        op_ = self.output_padding if output_padding is None else output_padding
         return {"stride": (1, self.stride[0]), "padding": (0, self.padding[0]),
-                "output_padding": (0, self.output_padding[0]), "dilation": (1, self.dilation[0]),
+                "output_padding": (0, op_[0]), "dilation": (1, self.dilation[0]),
                 "groups": self.groups}
 
     def _w4(self):
         w = self.weight.data
         return w.reshape(w.shape[:2] + (1,) + w.shape[2:])
 
-    def forward(self, x):
+    def _output_padding(self, x, output_size):
+        """The forward's output_padding (a 1-tuple): the layer's, or the one giving output_size."""
+        return _transposed_output_padding(self, x, output_size)
+
+    def forward(self, x, output_size=None):
         x3, batched = _as_3d(self, x, self.in_channels, state=self.weight.data)
+        output_padding = self._output_padding(x, output_size)
         x4 = contiguous(x3).reshape(x3.shape[:2] + (1, x3.shape[2]))
         y = ops.conv_transpose2d_forward(x4, self._w4(), None if self.bias is None else self.bias.data,
-                                         **self._op_args())
+                                         **self._op_args(output_padding))
         if x4.shape[0]:
             _check_transpose_output(self, x3.shape[2:], y.shape[3:])
-        self._cache = (x4, batched, y.shape[3])
+        self._cache = (x4, batched, y.shape[3], output_padding)
         y = y.reshape(y.shape[:2] + (y.shape[3],))
         return y if batched else y.reshape(y.shape[1:])
 
     backward_can_skip_dx = True
 
     def backward(self, dy, need_dx: bool = True):
-        """dx (None when not need_dx, as Conv2d's)."""
+        """dx (None when not need_dx, as Conv2d's), for the forward's output size."""
         _need_forward(self, self._cache)
-        x4, batched, out_len = self._cache
+        x4, batched, out_len, output_padding = self._cache
         dy3 = _dy_3d(self, dy, (x4.shape[0], self.out_channels, out_len), batched)
         dy4 = contiguous(dy3).reshape(dy3.shape[:2] + (1, out_len))
-        dx, dw, db = ops.conv_transpose2d_backward(dy4, x4, self._w4(), **self._op_args(), need_dx=need_dx,
-                                                   has_bias=self.bias is not None)
+        dx, dw, db = ops.conv_transpose2d_backward(dy4, x4, self._w4(), **self._op_args(output_padding),
+                                                   need_dx=need_dx, has_bias=self.bias is not None)
         self.weight.add_grad(dw.reshape(self.weight.data.shape))
         if self.bias is not None:
             self.bias.add_grad(db)

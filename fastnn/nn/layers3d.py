@@ -118,13 +118,12 @@ class CircularPad3d(_Pad3d):
 class ConstantPad3d(_Pad3d):
     """Pad the last three axes with ``value`` (torch.nn.ConstantPad3d): padding an int or
     (left, right, top, bottom, front, back); a negative amount crops that side.
-    Shape: (N, C, D, H, W) or (C, D, H, W)."""
+    Shape: any input of >= 3 dimensions, (..., D, H, W), as torch's (fewer: a ShapeError)."""
 
     def __init__(self, padding, value: float):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"value must be a real number. Received: value={value!r}")
-        super().__init__(padding, float(value))
-        self.value = int(value) if isinstance(value, numbers.Integral) else float(value)  # torch's repr keeps it
+        super().__init__(padding, value)
 
     get_config = ConstantPad1d.get_config
     extra_repr = ConstantPad1d.extra_repr
