@@ -53,12 +53,15 @@ def _run(layer, x, dy):
 
 
 def _torch_run(name, kwargs, x, dy, inplace):
-    """torch's y and dx in float64 (an in-place op needs a non-leaf input: a clone of the leaf)."""
-    tx = torch.tensor(x.astype(np.float64), requires_grad=True)
+    """torch's y and dx (an in-place op needs a non-leaf input: a clone of the leaf): in float64
+    (fastnn rounds exact results, torch's float32 exp-based ones are a few ulp off), but in x's
+    dtype for the layers that compare x with a parameter, which torch rounds to that dtype."""
+    dtype = x.dtype if name in ("Hardtanh", "ReLU6", "Threshold") else np.float64
+    tx = torch.tensor(x.astype(dtype), requires_grad=True)
     t = tx.clone()
     ty = getattr(torch.nn, name)(**kwargs, inplace=inplace)(t)
     assert (ty is t) == inplace
-    ty.backward(torch.tensor(dy.astype(np.float64)))
+    ty.backward(torch.tensor(dy.astype(dtype)))
     return ty.detach().numpy(), tx.grad.numpy()
 
 
@@ -121,13 +124,19 @@ def test_infinities_nan_and_signed_zeros_in_place(name, kwargs, torch_inplace, d
 def _fallback_inputs(dtype):
     """Inputs inplace=True cannot write: (description, array, the array it views)."""
     rng = np.random.default_rng(2)
-    padded = rng.standard_normal((6, 20)).astype(dtype) * 4
-    padded[:, 1::2] = np.nan  # a kernel ignoring the strides would read these
     read_only = rng.standard_normal((6, 10)).astype(dtype) * 4
     read_only.flags.writeable = False
+    return [("read-only", read_only, read_only)]
+
+
+def _view_inputs(dtype):
+    """Non-contiguous views: (description, view, the array it views, the viewed positions)."""
+    rng = np.random.default_rng(2)
+    padded = rng.standard_normal((6, 20)).astype(dtype) * 4
+    padded[:, 1::2] = np.nan  # a kernel ignoring the strides would read (or write) these
     transposed = np.ascontiguousarray(rng.standard_normal((10, 6)).astype(dtype) * 4)
-    return [("strided", padded[:, ::2], padded), ("transposed", transposed.T, transposed),
-            ("read-only", read_only, read_only)]
+    return [("strided", padded[:, ::2], padded, (slice(None), slice(None, None, 2))),
+            ("transposed", transposed.T, transposed, (slice(None), slice(None)))]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -139,9 +148,27 @@ def test_inputs_that_cannot_be_written_fall_back_to_out_of_place(name, kwargs, _
         y_ref, dx_ref = _run(getattr(nn, name)(**kwargs), np.ascontiguousarray(x), dy)
         y, dx = _run(getattr(nn, name)(**kwargs, inplace=True), x, dy)
         assert y is not x and not np.shares_memory(y, base), what
-        np.testing.assert_array_equal(base, before, err_msg=what)  # untouched, NaN padding too
+        np.testing.assert_array_equal(base, before, err_msg=what)  # untouched
         _assert_same_bits(y, y_ref)
         _assert_same_bits(dx, dx_ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kwargs, _", CASES, ids=IDS)
+def test_a_non_contiguous_view_is_written_through(name, kwargs, _, dtype):
+    """As a torch view: the result lands in the viewed array (only at the viewed positions),
+    the same object is returned, and the backward is the out-of-place one."""
+    for what, x, base, where in _view_inputs(dtype):
+        before = base.copy()
+        dy = _dy(x.shape, dtype)
+        y_ref, dx_ref = _run(getattr(nn, name)(**kwargs), np.ascontiguousarray(x), dy)
+        y, dx = _run(getattr(nn, name)(**kwargs, inplace=True), x, dy)
+        assert y is x, what
+        _assert_same_bits(y, y_ref)
+        _assert_same_bits(dx, dx_ref)
+        rest = np.ones(base.shape, bool)
+        rest[where] = False
+        np.testing.assert_array_equal(base[rest], before[rest], err_msg=what)  # NaN padding untouched
 
 
 @pytest.mark.parametrize("name, kwargs, _", CASES, ids=IDS)
@@ -186,12 +213,12 @@ def test_0d_input_in_place():
 @pytest.mark.parametrize("name, kwargs, from_output", [
     ("ReLU", {}, True), ("LeakyReLU", {}, True), ("LeakyReLU", {"negative_slope": 0.0}, True),
     ("LeakyReLU", {"negative_slope": -0.5}, False), ("ReLU6", {}, True), ("Hardtanh", {}, True),
-    ("Hardtanh", {"min_val": -0.3, "max_val": 0.7}, False), ("ELU", {}, False), ("SiLU", {}, False),
+    ("Hardtanh", {"min_val": -0.3, "max_val": 0.7}, True), ("ELU", {}, False), ("SiLU", {}, False),
     ("Threshold", {"threshold": 0.5, "value": -3.0}, False),
 ])
 def test_backward_keeps_the_output_only_where_it_is_exact(name, kwargs, from_output):
-    """A copy of x exactly where the derivative cannot be read off the output (float32: -0.3 and
-    0.7 are not float32 numbers)."""
+    """A copy of x exactly where the derivative cannot be read off the output (Hardtanh's can
+    always: x is compared with the bounds rounded to its dtype, which the output holds)."""
     x = _input(np.float32)
     layer = getattr(nn, name)(**kwargs, inplace=True)
     layer(x)
@@ -199,17 +226,17 @@ def test_backward_keeps_the_output_only_where_it_is_exact(name, kwargs, from_out
 
 
 @pytest.mark.parametrize("inplace", [False, True])
-def test_hardtanh_bounds_rounded_in_float32_keep_the_float64_rule(inplace):
-    """Bounds that float32 rounds inward: x = -1 and 1 are strictly inside (gradient dy), the
-    clipped -2 and 2 give the same output -1 and 1 but gradient 0. Read off the output, the
-    in-place backward would pass dy at -2 and 2."""
+def test_hardtanh_bounds_are_rounded_to_the_input_dtype(inplace):
+    """Bounds that float32 rounds inward: as torch, which compares x with the bounds rounded to
+    x's dtype, x = -1 and 1 are at the bounds (gradient 0), like the clipped -2 and 2, in place
+    or not."""
     lo, hi = -1.0 - 2.0 ** -30, 1.0 + 2.0 ** -30
     assert np.float32(lo) == -1.0 and np.float32(hi) == 1.0
     x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0], np.float32)
     layer = nn.Hardtanh(lo, hi, inplace=inplace)
     y = layer(x.copy())
     np.testing.assert_array_equal(y, [-1.0, -1.0, 0.0, 1.0, 1.0])
-    np.testing.assert_array_equal(layer.backward(np.ones(5, np.float32)), [0.0, 1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(layer.backward(np.ones(5, np.float32)), [0.0, 0.0, 1.0, 0.0, 0.0])
 
 
 # ---- the arguments ---------------------------------------------------------------------------

@@ -3,10 +3,11 @@ sigmoid, tanh and softmax, the input x otherwise, as in docs/ops.md).
 
 ``inplace=True`` (the layers whose PyTorch counterpart takes it: ReLU, LeakyReLU, ELU, CELU,
 SELU, SiLU, Mish, Hardswish, Hardsigmoid, ReLU6, Hardtanh, Threshold) writes the result into
-the input array and returns that same object, as PyTorch's, when the input is a writable,
-aligned, C-contiguous NumPy array of a dtype the layer computes in (float32 or float64 for the
-native kernels; any float dtype for the layers in array code). Any other input (non-contiguous,
-read-only, a CuPy array) is left untouched and a new array returned, as with ``inplace=False``;
+the input array and returns that same object, as PyTorch's, when the input is a writable
+NumPy array of a dtype the layer computes in (float32 or float64 for the native kernels; any
+float dtype for the layers in array code); a non-contiguous view (``x[:, ::2]``) gets the result
+copied in, so the array it views changes too, as a torch view does. Any other input (read-only,
+a CuPy array) is left untouched and a new array returned, as with ``inplace=False``;
 an int input is the same TypeError either way. The backward is exactly the out-of-place one:
 ReLU, LeakyReLU with negative_slope >= 0 and Hardtanh / ReLU6 with bounds exact in the dtype
 take the derivative from the output (the same bits: y > 0 exactly where x > 0, NaN included);
@@ -62,8 +63,7 @@ class _Activation(Module):
 
     def _writes_input(self, x) -> bool:
         """Whether forward writes its result into x (see the module docstring)."""
-        return (self.inplace and isinstance(x, np.ndarray) and x.flags.c_contiguous and x.flags.writeable
-                and x.flags.aligned and self._computes_in(x.dtype))
+        return self.inplace and isinstance(x, np.ndarray) and x.flags.writeable and self._computes_in(x.dtype)
 
     def _backward_from_output(self, dtype) -> bool:
         """Whether backward given the output returns, bit for bit, what it returns given the
@@ -79,7 +79,10 @@ class _Activation(Module):
             _check_array(self, x)
         if self._writes_input(x):
             self._saved = self._saved_for_inplace(x)
-            return getattr(ops, self._op)(x, **self._params(), out=x)
+            if x.flags.c_contiguous and x.flags.aligned:  # the kernel writes x itself
+                return getattr(ops, self._op)(x, **self._params(), out=x)
+            np.copyto(x, getattr(ops, self._op)(x, **self._params()))
+            return x
         y = getattr(ops, self._op)(x, **self._params())
         self._saved = y if self._saves_output else x
         return y
@@ -290,10 +293,14 @@ class Softmin(_SoftmaxBase):
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             _check_array(self, x)
+        if x.ndim == 0:  # (-x of a 0-d array is a scalar)
+            return self.forward(x.reshape(1)).reshape(())
         return super().forward(-x)
 
     def backward(self, dy):
-        return -super().backward(dy)
+        dx = super().backward(dy)  # a new array (a view of one): negated in place, 0-d too
+        dx *= -1
+        return dx
 
 
 # ---- activations in array code -------------------------------------------------------------
@@ -316,12 +323,19 @@ class _ArrayActivation(_Activation):
     def _backward_from_output(self, dtype):
         return False  # backward takes x (_df)
 
+    def _in_dtype(self, value):
+        """A parameter rounded to the dtype of the input being computed (_f and _df see it in
+        float64): torch compares a float32 x with float32(threshold), so x == float32(0.1)
+        counts as at the threshold 0.1."""
+        return float(self._dtype.type(value))
+
     def forward(self, x):
         if not isinstance(x, np.ndarray):
             _check_array(self, x)
         if x.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__} expects a float array, got dtype {x.dtype}")
         xp = ops.get_array_module(x)
+        self._dtype = x.dtype
         with np.errstate(over="ignore", invalid="ignore"):
             y = xp.asarray(self._f(xp, x.astype(np.float64, copy=False))).astype(x.dtype, copy=False)
         if self._writes_input(x):
@@ -339,6 +353,7 @@ class _ArrayActivation(_Activation):
             raise ValueError(f"{type(self).__name__}.backward expects dy of shape {x.shape} (the forward's input), "
                              f"got {dy.shape}")
         xp = ops.get_array_module(x)
+        self._dtype = x.dtype
         with np.errstate(over="ignore", invalid="ignore"):
             d = xp.asarray(self._df(xp, x.astype(np.float64, copy=False)))
             return (dy.astype(np.float64, copy=False) * d).astype(dy.dtype, copy=False)
@@ -377,18 +392,16 @@ class Hardtanh(_ArrayActivation):
         return {"min_val": self.min_val, "max_val": self.max_val}
 
     def _backward_from_output(self, dtype):
-        # The output holds the bounds rounded to the dtype: exact bounds make y strictly inside
-        # exactly where x is (an x just inside a bound rounded outward would be clipped alike).
-        with np.errstate(over="ignore"):
-            lo, hi = dtype.type(self.min_val), dtype.type(self.max_val)
-        return float(lo) == self.min_val and float(hi) == self.max_val
+        # The output holds the bounds rounded to x's dtype, which are what x is compared with:
+        # y is strictly inside exactly where x is (NaN stays NaN)
+        return True
 
     def _f(self, xp, x):
-        lo, hi = x.dtype.type(self.min_val), x.dtype.type(self.max_val)
+        lo, hi = self._in_dtype(self.min_val), self._in_dtype(self.max_val)
         return xp.where(x < lo, lo, xp.where(x > hi, hi, x))
 
     def _df(self, xp, x):
-        return ~((x <= self.min_val) | (x >= self.max_val))
+        return ~((x <= self._in_dtype(self.min_val)) | (x >= self._in_dtype(self.max_val)))
 
 
 class ReLU6(Hardtanh):
@@ -480,6 +493,9 @@ class Hardswish(_ArrayActivation):
         super().__init__()
         self.inplace = check_bool("inplace", inplace)
 
+    def extra_repr(self) -> str:
+        return ""  # torch's shows no inplace for this one
+
     def _f(self, xp, x):
         return x * xp.clip(x + 3, 0, 6) / 6
 
@@ -494,6 +510,9 @@ class Hardsigmoid(_ArrayActivation):
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = check_bool("inplace", inplace)
+
+    def extra_repr(self) -> str:
+        return ""  # torch's shows no inplace for this one
 
     def _f(self, xp, x):
         return xp.clip(x + 3, 0, 6) / 6
@@ -543,7 +562,8 @@ class _Shrink(_ArrayActivation):
         return {"lambd": self.lambd}
 
     def _df(self, xp, x):
-        return (x > self.lambd) | (x < -self.lambd)
+        lam = self._in_dtype(self.lambd)
+        return ~((x >= -lam) & (x <= lam))  # NaN passes the gradient, as torch's scalar path
 
     def extra_repr(self) -> str:  # torch's
         return f"{self.lambd}"
@@ -553,7 +573,7 @@ class Softshrink(_Shrink):
     """x - lambd above lambd, x + lambd below -lambd, 0 between (lambd >= 0)."""
 
     def _f(self, xp, x):
-        lam = x.dtype.type(self.lambd)
+        lam = x.dtype.type(self._in_dtype(self.lambd))
         return xp.where(x > lam, x - lam, xp.where(x < -lam, x + lam, x * 0))
 
 
@@ -561,7 +581,8 @@ class Hardshrink(_Shrink):
     """x where |x| > lambd, else 0 (lambd >= 0)."""
 
     def _f(self, xp, x):
-        return xp.where((x >= -self.lambd) & (x <= self.lambd), x.dtype.type(0), x)  # NaN passes, as PyTorch's
+        lam = self._in_dtype(self.lambd)
+        return xp.where((x >= -lam) & (x <= lam), x.dtype.type(0), x)  # NaN passes, as PyTorch's
 
 
 class Threshold(_ArrayActivation):
@@ -579,7 +600,7 @@ class Threshold(_ArrayActivation):
         return {"threshold": self.threshold, "value": self.value}
 
     def _f(self, xp, x):
-        return xp.where(x <= self.threshold, x.dtype.type(self.value), x)
+        return xp.where(x <= self._in_dtype(self.threshold), x.dtype.type(self.value), x)
 
     def _df(self, xp, x):
-        return ~(x <= self.threshold)
+        return ~(x <= self._in_dtype(self.threshold))

@@ -38,7 +38,13 @@ def _has_trainable_parameters(step) -> bool:
     them all. Frozen ones do not count: nothing reads their gradients (optimizers and clipping
     skip them, as torch, where their grad is None)."""
     if isinstance(step, Module):
-        return any(p.trainable for _, mod in step.named_modules() for p in mod._parameters.values())
+        if not step._modules:  # a plain layer (the common case: no generator of submodules)
+            return any(p.trainable for p in step._parameters.values() if p is not None)
+        return any(p.trainable for _, mod in step.named_modules() for p in mod._parameters.values()
+                   if p is not None)
+    modules = getattr(step, "modules_of_step", None)  # a fused step (nn/fusion.py): its layers
+    if modules is not None:
+        return any(_has_trainable_parameters(m) for m in modules())
     return any(p.trainable for p in step.parameters())
 
 
@@ -97,6 +103,9 @@ class _ModuleSequence(Module):
     existing one (replace) only."""
 
     _what = "module"
+
+    def extra_repr(self) -> str:
+        return ""  # the children are the repr (torch's Sequential() when empty)
 
     def _layers(self) -> list:
         return list(self._modules.values())

@@ -27,8 +27,7 @@ __all__ = ["LinearCrossEntropyLoss", "CrossMapLRN2d", "DataParallel", "Container
 
 def _real(name, value):
     """A finite real number, kept as given (an int stays an int, so the repr is torch's)."""
-    check_float_arg(name, value)
-    return value if isinstance(value, numbers.Integral) else float(value)
+    return check_float_arg(name, value)
 
 
 # --- LinearCrossEntropyLoss -------------------------------------------------------------------

@@ -1202,9 +1202,24 @@ def _reduction(fn, size_average, reduce, reduction):
     return _loss._legacy_reduction(fn, size_average, reduce, reduction)
 
 
-def _no_weight(fn, weight):
-    if weight is not None:
-        raise ValueError(f"{fn}: weight= is not supported by fastnn (weight=None only), got {type(weight).__name__}")
+def _weighted(fn, loss_fn, input, target, weight, reduction, mean_over_weights: bool):  # noqa: A002
+    """torch 2.13's weight= of mse_loss / l1_loss / huber_loss: the elementwise loss times weight
+    (the shape of input), then summed, or for 'mean' divided by the sum of the weights
+    (mse, l1) or by the element count (huber), as torch's."""
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{fn}: invalid reduction {reduction!r}; expected one of 'none', 'mean', 'sum'")
+    xp = _device.xp_of(input) if _device.device_of(input) is not None else np
+    w = xp.asarray(weight)
+    if tuple(w.shape) != tuple(np.shape(input)):
+        raise ValueError(f"{fn}: weight must have the shape of input {tuple(np.shape(input))}, got {tuple(w.shape)}")
+    loss = loss_fn("none")(input, target)
+    weighted = loss * w.astype(loss.dtype, copy=False)
+    if reduction == "none":
+        return weighted
+    total = weighted.sum()
+    if reduction == "sum":
+        return float(total)
+    return float(total / w.sum()) if mean_over_weights else float(total / weighted.size)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
@@ -1221,13 +1236,17 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):  # noqa: A002
-    _no_weight("mse_loss", weight)
-    return _loss.MSELoss(reduction=_reduction("mse_loss", size_average, reduce, reduction))(input, target)
+    r = _reduction("mse_loss", size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("mse_loss", lambda red: _loss.MSELoss(reduction=red), input, target, weight, r, True)
+    return _loss.MSELoss(reduction=r)(input, target)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):  # noqa: A002
-    _no_weight("l1_loss", weight)
-    return _loss.L1Loss(reduction=_reduction("l1_loss", size_average, reduce, reduction))(input, target)
+    r = _reduction("l1_loss", size_average, reduce, reduction)
+    if weight is not None:
+        return _weighted("l1_loss", lambda red: _loss.L1Loss(reduction=red), input, target, weight, r, True)
+    return _loss.L1Loss(reduction=r)(input, target)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):  # noqa: A002
@@ -1236,7 +1255,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):  # noqa: A002
-    _no_weight("huber_loss", weight)
+    if weight is not None:
+        return _weighted("huber_loss", lambda red: _loss.HuberLoss(reduction=red, delta=delta), input, target, weight,
+                         reduction, False)
     return _loss.HuberLoss(reduction=reduction, delta=delta)(input, target)
 
 

@@ -42,6 +42,9 @@ class ReluMaxPool:
     def parameters(self):
         return []
 
+    def modules_of_step(self):
+        return ()
+
     def forward(self, x):
         pool = self.pool
         # a 3-D (C, H, W) input is one unbatched sample, as the MaxPool2d layer takes it
@@ -81,6 +84,9 @@ class _LinearActivation:
 
     def parameters(self):
         return self.linear.parameters()
+
+    def modules_of_step(self):
+        return (self.linear,)
 
     def forward(self, x):
         y = self.linear._forward(x, activation=self._activation)

@@ -291,10 +291,12 @@ def check_bool(name: str, value) -> bool:
 
 
 def check_float_arg(name: str, value, low=None, high=None, low_open=False, high_open=False):
-    """A real number within [low, high] (open ends when asked), else a clear error."""
+    """A real number within [low, high] (open ends when asked), else a clear error. An integer
+    stays an int (as torch keeps the value given: ``Softplus(beta=2)`` prints ``beta=2``),
+    anything else becomes a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number. Received: {name}={value!r}")
-    value = float(value)
+    value = int(value) if isinstance(value, numbers.Integral) else float(value)
     bad = not np.isfinite(value)
     if low is not None:
         bad |= value <= low if low_open else value < low
@@ -1046,22 +1048,27 @@ class Module:
         return cls(**config)
 
     def extra_repr(self) -> str:
+        """The layer's settings inside its repr's parentheses: its config by default, '' for a
+        module with children (torch's containers, attention and transformer layers show only
+        their children)."""
+        if self._modules:
+            return ""
         # configs hold lists (JSON); pairs read better as tuples: kernel_size=(3, 3)
         return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in self.get_config().items()
                          if not isinstance(v, (dict, list)) or not any(isinstance(i, dict) for i in v))
 
     def __repr__(self) -> str:
-        if not self._modules:
-            extra = self.extra_repr()
-            if "\n" in extra:  # one line each, indented (torch's layout, e.g. a ParameterList)
-                return f"{type(self).__name__}(\n  " + "\n  ".join(extra.split("\n")) + "\n)"
-            return f"{type(self).__name__}({extra})"
-        lines = [f"{type(self).__name__}("]
-        for name, child in self._modules.items():
-            child_repr = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {child_repr}")
-        lines.append(")")
-        return "\n".join(lines)
+        """torch's layout: the extra_repr lines then one ``(name): child`` line per child, on one
+        line when there is a single extra line and no child."""
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
+        lines = extra_lines + child_lines
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{type(self).__name__}({extra_lines[0]})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.size for p in self.parameters() if p.trainable or not trainable_only)

@@ -20,7 +20,7 @@ from .. import _device, ops
 from .._random import next_seed
 from . import init as _init
 from .activation import GELU, ReLU
-from .containers import ModuleList, group_repeats, layer_from_config, layer_to_config
+from .containers import ModuleList, layer_from_config, layer_to_config
 from .extra import LayerNorm, _check_dy
 from .layers import Dropout, Linear, _need_forward
 from .module import Module, Parameter, check_bool, check_float_arg, check_int
@@ -359,25 +359,6 @@ class MultiheadAttention(Module):
 
 
 # ---- encoder -------------------------------------------------------------------------------
-def _torch_repr(m) -> str:
-    """torch's repr of a module tree of fastnn layers (Linear without init=, Dropout with inplace=,
-    repeated ModuleList entries grouped as "(0-1): 2 x ...")."""
-    if type(m) is Linear:
-        return f"Linear(in_features={m.in_features}, out_features={m.out_features}, bias={m.bias is not None})"
-    if type(m) is Dropout:
-        return f"Dropout(p={m.p}, inplace={getattr(m, 'inplace', False)})"
-    if not m._modules:
-        return repr(m)
-    items = [(name, _torch_repr(child)) for name, child in m._modules.items()]
-    if type(m) is ModuleList:
-        items = group_repeats(items)
-    lines = [f"{type(m).__name__}("]
-    for name, text in items:
-        lines.append(f"  ({name}): " + text.replace("\n", "\n  "))
-    lines.append(")")
-    return "\n".join(lines)
-
-
 def _check_activation(activation):
     if activation not in ("relu", "gelu"):
         raise ValueError(f"activation must be 'relu' or 'gelu'. Received: activation={activation!r}")
@@ -418,9 +399,6 @@ class TransformerEncoderLayer(Module):
             setattr(self, f"dropout{i}", Dropout(dropout))
         act = ReLU() if self.activation_name == "relu" else GELU()
         object.__setattr__(self, "_act", act)  # a function in torch: no child, no repr line
-
-    def __repr__(self) -> str:
-        return _torch_repr(self)
 
     # blocks
     def _sa(self, x, mask, kpm, is_causal):
@@ -482,9 +460,6 @@ class TransformerEncoder(Module):
         self.num_layers = check_int("num_layers", num_layers)
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(self.num_layers)])
         self.norm = norm
-
-    def __repr__(self) -> str:
-        return _torch_repr(self)
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
         x = src
@@ -658,9 +633,6 @@ class Transformer(Module):
         for p in self.parameters():
             if p.data.ndim > 1:
                 _init.get("glorot_uniform")(p)
-
-    def __repr__(self) -> str:
-        return _torch_repr(self)
 
     def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
