@@ -20,6 +20,16 @@ from collections import Counter
 
 from .optimizers import Optimizer
 
+# torch's warning for the deprecated ``step(epoch)`` (LRScheduler.step, ReduceLROnPlateau.step), word for word
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
            "LinearWarmup", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
            "OneCycleLR", "CyclicLR", "ReduceLROnPlateau", "SequentialLR", "ChainedScheduler"]
@@ -176,7 +186,26 @@ class LRScheduler:
             warnings.warn("To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
                           UserWarning, stacklevel=3)
 
-    def step(self) -> None:
+    def step(self, epoch=None) -> None:
+        """Advance one epoch: ``last_epoch += 1`` and the rates of ``get_lr()``.
+
+        ``epoch`` (deprecated, as in torch, whose UserWarning ``EPOCH_DEPRECATION_WARNING`` it
+        emits): ``last_epoch = epoch`` and the rates there from the closed form (``lr_at``,
+        torch's ``_get_closed_form_lr``) where the schedule has one (StepLR, MultiStepLR,
+        ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR), else from
+        ``get_lr()`` at that epoch (LambdaLR, MultiplicativeLR, OneCycleLR, CyclicLR: what
+        torch's do). Later steps go on from there."""
+        if epoch is not None:
+            if not _is_real(epoch):
+                raise ValueError(f"epoch must be a finite number (or None). Received: epoch={epoch!r}")
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+            self._step_count += 1
+            try:
+                self._update_lr(epoch)
+            except BaseException:
+                self._step_count -= 1
+                raise
+            return
         self._step_count += 1
         self.last_epoch += 1
         self._in_step = True
@@ -762,12 +791,16 @@ class CyclicLR(LRScheduler):
 
 
 # ---- on a metric -------------------------------------------------------------------------
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(LRScheduler):
     """Multiply the rate by ``factor`` when a metric has not improved for ``patience`` epochs
     (PyTorch's rule: improvement beyond a relative or absolute ``threshold``; ``cooldown``
     epochs of rest after a cut; never below ``min_lr``, one value or one per group; changes
-    smaller than eps ignored). Call ``step(metric)`` once per epoch. It reads each group's
-    current rate, so it composes with the other schedules."""
+    smaller than eps ignored). Call ``step(metrics)`` once per epoch. It reads each group's
+    current rate, so it composes with the other schedules.
+
+    As torch's, an ``LRScheduler`` that does not run ``LRScheduler.__init__`` (no constructor
+    step, no ``initial_lr`` / ``base_lrs``); ``mode_worse`` (inf for "min", -inf for "max": the
+    starting ``best``) is in its state_dict, as torch's."""
 
     def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
@@ -792,11 +825,16 @@ class ReduceLROnPlateau:
         else:
             self.default_min_lr = _real_in("min_lr", min_lr, 0.0)
             self.min_lrs = [self.default_min_lr] * len(optimizer.param_groups)
-        self.best = math.inf if mode == "min" else -math.inf
-        self.num_bad_epochs = 0
-        self.cooldown_counter = 0
         self.last_epoch = 0
         self._last_lr = _lrs(optimizer)
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self._reset()
+
+    def _reset(self) -> None:
+        """torch's: ``best`` back to ``mode_worse``, the bad-epoch and cooldown counters to 0."""
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
 
     @property
     def min_lr(self) -> float:
@@ -813,9 +851,18 @@ class ReduceLROnPlateau:
             return a < (self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold)
         return a > (self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold)
 
-    def step(self, metric: float) -> None:
-        current = float(metric)
-        self.last_epoch += 1
+    def step(self, metrics: float, epoch=None) -> None:
+        """One epoch's ``metrics`` (a number, or anything ``float()`` takes). ``epoch``
+        (deprecated, as torch's, with its UserWarning ``EPOCH_DEPRECATION_WARNING``): sets
+        ``last_epoch = epoch`` instead of counting one more."""
+        current = float(metrics)
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            if not _is_real(epoch):
+                raise ValueError(f"epoch must be a finite number (or None). Received: epoch={epoch!r}")
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
         if self._is_better(current):
             self.best = current
             self.num_bad_epochs = 0
@@ -857,6 +904,7 @@ class ReduceLROnPlateau:
             m = state.pop("min_lr")
             state["default_min_lr"], state["min_lrs"] = m, [m] * len(self.optimizer.param_groups)
         self.__dict__.update(state)
+        self.mode_worse = math.inf if self.mode == "min" else -math.inf  # (torch's _init_is_better)
 
 
 # ---- schedules of schedules --------------------------------------------------------------
@@ -873,7 +921,7 @@ def _schedules(who, schedulers, optimizer, nested=True):
     for i, s in enumerate(scheds):
         if isinstance(s, ReduceLROnPlateau):
             raise ValueError(f"{who} cannot hold a ReduceLROnPlateau (schedulers[{i}]): it is stepped with a metric, "
-                             f"step(metric); step it on its own (PyTorch's refuses it too)")
+                             f"step(metrics); step it on its own (PyTorch's refuses it too)")
         if not isinstance(s, LRScheduler):
             raise TypeError(f"{who} takes fastnn.optim schedules; schedulers[{i}] is a {type(s).__name__}")
         if not nested and isinstance(s, _ScheduleOfSchedules):

@@ -37,7 +37,7 @@ import itertools
 import math
 import numbers
 import types
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -253,7 +253,9 @@ class Optimizer:
             raise ValueError("the optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
-        self.state: dict[Parameter, dict] = {}
+        # torch's defaultdict(dict): ``self.state[p]`` of a parameter without state gives (and
+        # keeps) an empty dict, which a step takes for a missing state
+        self.state: defaultdict[Parameter, dict] = defaultdict(dict)
         self._state_device: dict[Parameter, str] = {}  # where each parameter's slots are
         for g in groups:
             self.add_param_group(g)
@@ -376,13 +378,19 @@ class Optimizer:
             for p in group["params"]:
                 if not p.trainable or not p.has_grad:  # frozen, or no gradient since zero_grad
                     continue
-                state = self.state.get(p)
-                if state is None:
-                    state = self.state[p] = self._init_state(p, group)
+                state = self.state.get(p)  # (get: no empty entry for a parameter without state)
+                if not state:  # never stepped, or an empty dict (``self.state[p]``, an empty saved state)
+                    fresh = self._init_state(p, group)
+                    if state is None:
+                        state = fresh
+                    else:  # the same dict, as torch's code fills ``self.state[p]`` in place
+                        state.update(fresh)
                     self._state_device[p] = p.device
                 elif self._state_device.get(p) != p.device:  # the model moved since the last step
                     self._move_state(p, state)
                 self._update(p, state, group)
+                if state and p not in self.state:  # no entry for a state without slots (SGD
+                    self.state[p] = state          # without momentum), as torch's
         return loss
 
     def _move_state(self, p: Parameter, state: dict) -> None:
@@ -404,11 +412,13 @@ class Optimizer:
     def state_dict(self) -> dict:
         """{"state": {param index: {slot: array or number}}, "param_groups": [hyperparameters +
         "params": [indices]]}; indices count parameters across groups in order (PyTorch). The
-        arrays are copies; a parameter without slots (SGD without momentum) has no entry."""
+        arrays are copies; a parameter without slots (SGD without momentum), or never stepped,
+        has no entry. As torch's, every entry of ``self.state`` is there, an empty dict too (one
+        that ``self.state[p]`` created)."""
         for hook in list(self._optimizer_state_dict_pre_hooks.values()):
             hook(self)
         index = {id(p): i for i, p in enumerate(self._all_params())}
-        state = {index[id(p)]: {k: _copy_slot(v) for k, v in s.items()} for p, s in self.state.items() if s}
+        state = {index[id(p)]: {k: _copy_slot(v) for k, v in s.items()} for p, s in self.state.items()}
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         out = {"state": state, "param_groups": groups}
@@ -439,7 +449,7 @@ class Optimizer:
                                  f"this optimizer's has {len(b['params'])}")
             _validate_impl_flags({k: a.get(k, b.get(k)) for k in _IMPL_FLAGS if k in a or k in b})
         params = self._all_params()
-        new_state = {}
+        new_state = defaultdict(dict)  # (torch's, as the constructor's)
         for i, s in state_dict["state"].items():
             if not 0 <= int(i) < len(params):
                 raise ValueError(f"the state_dict has state for parameter {i}, this optimizer has "
@@ -487,9 +497,15 @@ class Optimizer:
         return slot
 
     def __repr__(self):
-        hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items()
-                          if k not in ("params", "param_names"))
-        return f"{type(self).__name__}({hyper})"
+        """torch's: the class name, then every group's hyperparameters, one per line, sorted by
+        name (``params`` left out; fastnn leaves out ``param_names`` too)."""
+        out = type(self).__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            out += f"\nParameter Group {i}\n"
+            for key in sorted(group.keys()):
+                if key not in ("params", "param_names"):
+                    out += f"    {key}: {group[key]}\n"
+        return out + ")"
 
 
 Optimizer.step = _hookable_step(Optimizer.step)
@@ -504,8 +520,8 @@ class SGD(Optimizer):
     only ``momentum_buffer`` (with momentum), whose absence marks the first step.
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": bool(nesterov), "maximize": maximize,
@@ -536,8 +552,8 @@ class Adagrad(Optimizer):
     (sqrt(sum) + eps)`` with ``g = grad + weight_decay * p``; ``sum`` starts at
     ``initial_accumulator_value``."""
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
                  maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,
@@ -566,7 +582,7 @@ class Adadelta(Optimizer):
     """Adadelta (Zeiler 2012): ``v = rho v + (1 - rho) g^2``; ``delta = sqrt(u + eps) / sqrt(v + eps) * g``;
     ``u = rho u + (1 - rho) delta^2``; ``p -= lr * delta``."""
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
                  foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
                  differentiable: bool = False):
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay,
@@ -595,8 +611,8 @@ class RMSprop(Optimizer):
     (momentum > 0) and ``grad_avg`` (centered) only when used (zeros from the step that first
     needs them)."""
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
         # (all positional, as torch's: maximize included)
         super().__init__(params, {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
@@ -630,7 +646,7 @@ class Adam(Optimizer):
     denominator uses ``v_max = max(v_max, v)``, kept in the state as ``max_exp_avg_sq``.
     ``decoupled_weight_decay=True`` (PyTorch's): AdamW's decay instead of the L2 term."""
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  amsgrad: bool = False, *, foreach: bool | None = None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False, fused: bool | None = None,
                  decoupled_weight_decay: bool = False):
@@ -685,7 +701,7 @@ class RAdam(Adam):
     ``decoupled_weight_decay=True`` (PyTorch's): ``p *= 1 - lr * weight_decay`` first, as AdamW,
     instead of adding ``weight_decay * p`` to the gradient (the default, as PyTorch's)."""
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  decoupled_weight_decay: bool = False, *, foreach: bool | None = None, maximize: bool = False,
                  capturable: bool = False, differentiable: bool = False):
         Optimizer.__init__(self, params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
@@ -747,7 +763,7 @@ class NAdam(Optimizer):
     ``p *= 1 - lr * weight_decay`` first. State, as PyTorch's: ``step``, ``mu_product``,
     ``exp_avg``, ``exp_avg_sq``."""
 
-    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
@@ -797,7 +813,7 @@ class Adamax(Optimizer):
     ``p -= lr / (1 - b1^t) * m / u``; ``g = grad + weight_decay * p``. State, as PyTorch's:
     ``step``, ``exp_avg``, ``exp_inf``."""
 
-    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0,
                  foreach: bool | None = None, *, maximize: bool = False, differentiable: bool = False,
                  capturable: bool = False):
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
@@ -881,7 +897,7 @@ class ASGD(Optimizer):
     ``mu``, ``ax``."""
 
     def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
-                 weight_decay: float = 0.0, foreach: bool | None = None, maximize: bool = False,
+                 weight_decay: float = 0, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):
         # (all positional, as torch's: maximize included)
         super().__init__(params, {"lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0,

@@ -10,17 +10,29 @@ import warnings
 import numpy as np
 
 from ... import _device
-from ...optim.clip import _flag, _foreach, _max_abs, _params, _sum_of_powers, clip_grad_norm_, clip_grad_value_
+from ...optim.clip import _flag, _foreach, _params, _total_norm, clip_grad_norm_, clip_grad_value_
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
 
 def _norm_type(norm_type) -> float:
+    """A real number (any order torch's vector_norm takes: 0 and negative ones too), or the
+    string ``'inf'`` / ``'-inf'`` (as torch's ``float(norm_type)``; other strings, which torch
+    would also convert, are a TypeError here); NaN is a ValueError."""
+    if isinstance(norm_type, str):
+        try:
+            value = float(norm_type)
+        except ValueError:
+            value = None
+        if value is None or not math.isinf(value):
+            raise TypeError(f"norm_type must be a real number, inf or 'inf' (or '-inf'). "
+                            f"Received: norm_type={norm_type!r}")
+        return value
     if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"norm_type must be a real number or inf. Received: norm_type={norm_type!r}")
     norm_type = float(norm_type)
-    if not norm_type > 0:
-        raise ValueError(f"norm_type must be > 0 or inf. Received: norm_type={norm_type!r}")
+    if math.isnan(norm_type):
+        raise ValueError(f"norm_type must be a number or +-inf, not NaN. Received: norm_type={norm_type!r}")
     return norm_type
 
 
@@ -44,18 +56,17 @@ def _arrays(tensors) -> list:
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
                    foreach: bool | None = None) -> np.float64:
     """The norm of all ``tensors`` together, as if concatenated into one vector (torch's
-    ``get_total_norm``), as ``clip_grad_norm_`` takes it: summed in float64, ``inf`` for the
-    max norm; 0.0 for no arrays. Returns a NumPy float64."""
+    ``get_total_norm``), as ``clip_grad_norm_`` takes it: summed in float64, ``inf`` (or
+    ``'inf'``) for the max norm, ``-inf`` the smallest |x|, negative orders as torch's; order 0
+    is torch's too: the number of arrays with a non-zero entry (vector_norm's count, of the
+    arrays' counts). 0.0 for no arrays. Returns a NumPy float64."""
     norm_type = _norm_type(norm_type)
     error_if_nonfinite = _flag("error_if_nonfinite", error_if_nonfinite)
     _foreach(foreach)
     tensors = _arrays(tensors)
     if not tensors:
         return np.float64(0.0)
-    if math.isinf(norm_type):
-        total = float(np.max([_max_abs(t) for t in tensors]))  # NaN-propagating, as clip_grad_norm_'s
-    else:
-        total = sum(_sum_of_powers(t, norm_type) for t in tensors) ** (1.0 / norm_type)
+    total = _total_norm(tensors, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
                            "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
