@@ -112,7 +112,12 @@ def _labels_pred(y_pred, true=None):
     result is then 0.0 / 1.0, NaN where y_pred is NaN); anything else raises."""
     p = np.asarray(y_pred)
     if p.ndim == 2 and p.shape[1] > 1:
-        return p.argmax(axis=1)
+        labels = p.argmax(axis=1)
+        if p.dtype.kind in "fc":  # a row with a NaN score is a NaN prediction (wrong), not its arg-max
+            bad = np.isnan(p).any(axis=1)
+            if bad.any():
+                labels = np.where(bad, np.nan, labels)
+        return labels
     p = p.reshape(-1) if p.ndim == 2 else p
     if p.ndim != 1:
         raise ValueError(f"y_pred must be scores (N, K) or labels (N,), got shape {np.shape(y_pred)}")
@@ -191,7 +196,10 @@ def top_k_accuracy(y_true, y_pred, k: int = 5, *, normalize: bool = True, sample
         raise ValueError(f"top_k_accuracy: y_true labels must be class indices in [0, {n_classes}) "
                          f"(the columns of y_pred); got {_shown(bad)}")
     top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return _fraction(np.any(top == true[:, None], axis=1), normalize, sample_weight, "top_k_accuracy")
+    hit = np.any(top == true[:, None], axis=1)
+    if scores.dtype.kind in "fc":
+        hit &= ~np.isnan(scores).any(axis=1)  # a NaN score makes the row's prediction wrong
+    return _fraction(hit, normalize, sample_weight, "top_k_accuracy")
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None, *, labels=None, sample_weight=None,
@@ -1503,9 +1511,11 @@ def _fit_labels(y_true, y_pred):
 
 
 def _fit_wrong_for_nan(true, pred):
-    """A NaN prediction (of a probability column: binary) is the wrong class, as in ``accuracy``."""
+    """A NaN prediction (of a probability column, or a row of scores holding a NaN) is a wrong
+    class, as in ``accuracy``: 1 - y for a binary target, the next class (mod K) otherwise."""
     if pred.dtype.kind == "f" and np.any(np.isnan(pred)):
-        pred = np.where(np.isnan(pred), 1 - true, pred)
+        k = max(2, int(np.nanmax(pred, initial=0)) + 1, int(np.max(true, initial=0)) + 1)
+        pred = np.where(np.isnan(pred), (true + 1) % k, pred)
     return pred
 
 

@@ -6,6 +6,7 @@ saves the model (``--save``) and draws the learning curves (``--plot``).
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -32,33 +33,47 @@ class ArgumentError(UsageError):
         self.flag = flag
 
 
+def _validation_count(n: int) -> int:
+    """The stratified validation split's size for n samples (train_test_split's rounding: up)."""
+    return math.ceil(VALIDATION_FRACTION * n)
+
+
 def smallest_splittable_limit(labels, start: int = 2):
-    """The smallest N >= start whose first N labels have every class present at least twice
-    (what the stratified validation split needs), or None if no N up to len(labels) does."""
+    """The smallest N >= start whose first N labels can be split (stratified) into train and
+    validation: every class present at least twice, and a validation part of at least one
+    sample per class; None if no N up to len(labels) does."""
     counts = {}
     singletons = 0
     for n, label in enumerate(labels.tolist(), 1):
         seen = counts.get(label, 0)
         counts[label] = seen + 1
         singletons += 1 if seen == 0 else -1 if seen == 1 else 0
-        if n >= start and singletons == 0:
+        if n >= start and singletons == 0 and _validation_count(n) >= len(counts):
             return n
     return None
 
 
 def check_limit(limit: int, y_train, dataset: str) -> None:
     """ArgumentError unless the first ``limit`` training labels can be split (stratified) into
-    train and validation: at least 2 samples, and at least 2 of every class among them."""
+    train and validation: at least 2 samples, at least 2 of every class among them, and a
+    validation part with room for every class."""
     import numpy as np
 
     head = y_train[:limit]
     classes, counts = np.unique(head, return_counts=True)
-    if len(head) >= 2 and counts.min() >= 2:
+    n_val = _validation_count(len(head))
+    if len(head) >= 2 and counts.min() >= 2 and n_val >= len(classes):
         return
     lonely = [int(c) for c in classes[counts < 2]]
-    which = f"class {lonely[0]}" if len(lonely) == 1 else f"each of classes {', '.join(map(str, lonely))}"
-    why = (f"the first {len(head)} training samples of {dataset} have only one sample of {which}, and the "
-           f"stratified validation split ({VALIDATION_FRACTION:.0%} of them) needs at least 2 of every class present")
+    if lonely:
+        which = f"class {lonely[0]}" if len(lonely) == 1 else f"each of classes {', '.join(map(str, lonely))}"
+        why = (f"the first {len(head)} training samples of {dataset} have only one sample of {which}, and the "
+               f"stratified validation split ({VALIDATION_FRACTION:.0%} of them) needs at least 2 of every class "
+               "present")
+    else:
+        why = (f"the stratified validation split of the first {len(head)} training samples of {dataset} "
+               f"({VALIDATION_FRACTION:.0%}: {n_val}) needs at least one sample of each of their "
+               f"{len(classes)} classes")
     fix = smallest_splittable_limit(y_train, start=limit + 1)
     hint = f"; the smallest --limit above {limit} that works for {dataset} is {fix}" if fix is not None else ""
     raise ArgumentError("--limit", f"{limit} is too small: {why}{hint}")

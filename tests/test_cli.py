@@ -183,24 +183,34 @@ def test_limit_too_small_for_the_stratified_split_is_a_usage_error(tmp_path):
 
 
 def test_check_limit_and_the_smallest_limit_that_works():
+    """A limit works when every class of the first N labels appears twice and the validation
+    part (ceil(10 % of N)) has a sample for each class (train_test_split refuses fewer, as
+    scikit-learn's)."""
     from fastnn.train_cli import ArgumentError, check_limit, smallest_splittable_limit
 
-    y = np.array([0, 1, 0, 2, 1, 2, 3, 3, 4])
-    assert smallest_splittable_limit(y) == 6           # 0, 1 and 2 twice each
-    assert smallest_splittable_limit(y, start=7) == 8  # 3 twice as well
-    assert smallest_splittable_limit(y, start=9) is None  # 4 only once, and nothing after it
+    y = np.array([0, 1] * 6 + [2] * 9 + [3])
+    assert smallest_splittable_limit(y) == 11            # 0, 1 twice each from 4, validation 2 from 11
+    assert smallest_splittable_limit(y, start=12) == 12
+    assert smallest_splittable_limit(y, start=13) == 21  # 2 once at 13; a validation part of 3 from 21
+    assert smallest_splittable_limit(y, start=22) is None  # 3 only once, and nothing after it
     assert smallest_splittable_limit(np.array([5, 5])) == 2
-    for ok in (6, 8):
+    for ok in (11, 12, 21):
         check_limit(ok, y, "toy")
-    with pytest.raises(ArgumentError, match=r"^7 is too small: .* only one sample of class 3, .*"
-                                            r"the smallest --limit above 7 that works for toy is 8$") as e:
-        check_limit(7, y, "toy")
+    with pytest.raises(ArgumentError, match=r"^4 is too small: the stratified validation split of the first 4 "
+                                            r"training samples of toy \(10%: 1\) needs at least one sample of each "
+                                            r"of their 2 classes; the smallest --limit above 4 that works for toy "
+                                            r"is 11$") as e:
+        check_limit(4, y, "toy")
     assert e.value.flag == "--limit"
-    with pytest.raises(ArgumentError, match=r"only one sample of each of classes 0, 1, and .*; the smallest --limit above 2 that works for toy is 6$"):
+    with pytest.raises(ArgumentError, match=r"^13 is too small: .* only one sample of class 2, .*"
+                                            r"the smallest --limit above 13 that works for toy is 21$"):
+        check_limit(13, y, "toy")
+    with pytest.raises(ArgumentError, match=r"only one sample of each of classes 0, 1, and .*; the smallest --limit "
+                                            r"above 2 that works for toy is 11$"):
         check_limit(2, y, "toy")
-    with pytest.raises(ArgumentError, match=r"class 4, .*present$"):   # no larger limit works: no hint
-        check_limit(9, y, "toy")
-    with pytest.raises(ArgumentError, match=r"class 4, .*present$"):   # more than the data: all of it
+    with pytest.raises(ArgumentError, match=r"class 3, .*present$"):   # no larger limit works: no hint
+        check_limit(22, y, "toy")
+    with pytest.raises(ArgumentError, match=r"class 3, .*present$"):   # more than the data: all of it
         check_limit(100, y, "toy")
 
 

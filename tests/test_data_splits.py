@@ -349,13 +349,46 @@ def test_stratify_with_both_sizes_names_a_train_size_too_small_for_the_classes()
         train_test_split(np.arange(12), y, stratify=y, test_size=5, train_size=2)
 
 
-@pytest.mark.parametrize("kw, words", [(dict(test_size=0.6, train_size=0.5), "more than the 10"),
+@pytest.mark.parametrize("kw, words", [(dict(test_size=0.6, train_size=0.5), r"The sum of test_size and train_size = 1.1"),
+                                       (dict(test_size=6, train_size=5), "more than the 10"),
                                        (dict(train_size=10), "train_size as a count"),
                                        (dict(train_size=1.0), "train_size as a fraction"),
                                        (dict(seed=1, random_state=2), "random_state")])
 def test_train_size_bad_input(kw, words):
     with pytest.raises(ValueError, match=words):
         train_test_split(np.arange(10), **kw)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10])
+def test_fractions_summing_past_one_are_refused_before_rounding(n):
+    """scikit-learn's check: 0.5 + 0.6 > 1 even where the rounded counts (1 + 1 of 3) fit."""
+    with pytest.raises(ValueError, match=r"The sum of test_size and train_size = 1.1, should be in the \(0, 1\) range"):
+        train_test_split(np.arange(n), test_size=0.5, train_size=0.6)
+
+
+@pytest.mark.parametrize("kw", [dict(test_size=2), dict(test_size=0.05, train_size=0.5)])
+def test_a_stratified_test_set_needs_a_sample_of_every_class(kw):
+    """A test part smaller than the number of classes would miss one (scikit-learn refuses it)."""
+    y = np.repeat([0, 1, 2], 8)
+    with pytest.raises(ValueError, match=r"The test_size = \d should be greater or equal to the number of classes = 3"):
+        train_test_split(np.arange(24), y, stratify=y, **kw)
+
+
+@pytest.mark.parametrize("labels", [np.array([0., 1, 0, 1, 0, 1, 2, 2]), np.array([[0], [1], [0], [1], [0], [1], [2], [2]])])
+def test_stratify_takes_whole_number_floats_and_a_column(labels):
+    """scikit-learn's 'multiclass' targets: class indices stored as floats, or as an (N, 1) column."""
+    from fastnn.data import StratifiedKFold
+
+    x = np.arange(8)
+    _, _, y_train, y_test = train_test_split(x, labels.reshape(-1), stratify=labels, test_size=3, random_state=0)
+    assert sorted(y_test.tolist()) == [0.0, 1.0, 2.0]
+    folds = list(StratifiedKFold(2).split(x, labels))
+    for _, test in folds:  # each fold stratified: one of the two 2s, one or two of the three 0s and 1s
+        counts = np.bincount(labels.reshape(-1)[test].astype(int), minlength=3)
+        assert counts[2] == 1 and 1 <= counts[0] <= 2 and 1 <= counts[1] <= 2, counts
+    assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(8))
+    with pytest.raises(ValueError, match="whole-number floats"):
+        train_test_split(x, stratify=np.linspace(0, 1, 8))
 
 
 @pytest.mark.parametrize("y", [[0] * 10 + [1] * 3, [2, 2, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0], [1, 0, 1, 0, 2, 2, 1, 0, 2, 1, 0],

@@ -59,12 +59,20 @@ def _take_rows(a, idx: np.ndarray):
 
 
 def _class_labels(y, name: str = "y") -> np.ndarray:
+    """Class labels (N,) to stratify by: integers, booleans, strings, or floats that are all
+    whole numbers (class indices stored as floats, scikit-learn's 'multiclass'); a column
+    (N, 1) is taken as (N,), as scikit-learn's."""
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    whole_floats = (y.dtype.kind == "f" and y.ndim == 1
+                    and bool(np.all(np.isfinite(y) & (y == np.round(y)))))
     if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
-                           or y.dtype.kind in "US"):
-        raise ValueError(f"{name} must be 1-D class labels (integers or strings) to stratify, "
-                         f"got shape {y.shape} dtype {y.dtype}; for regression targets pass "
-                         "stratified=False / stratify=None")
+                           or y.dtype.kind in "US" or whole_floats):
+        raise ValueError(f"{name} must be 1-D class labels (integers, strings, or whole-number floats) "
+                         f"to stratify, got shape {y.shape} dtype {y.dtype}"
+                         + ("" if y.dtype.kind != "f" else " with fractional or non-finite values")
+                         + "; for regression targets pass stratified=False / stratify=None")
     return y
 
 
@@ -109,6 +117,11 @@ def _split_counts(test_size, train_size, n: int) -> tuple[int, int]:
         test_size = 0.25
     n_test = None if test_size is None else _resolve_count(test_size, n, "test_size")
     n_train = None if train_size is None else _resolve_count(train_size, n, "train_size")
+    fractions = [isinstance(v, (float, np.floating)) for v in (test_size, train_size)]
+    if all(fractions) and test_size + train_size > 1:  # scikit-learn's check, before rounding
+        raise ValueError(f"The sum of test_size and train_size = {test_size + train_size}, should be in the "
+                         f"(0, 1) range. Reduce test_size and/or train_size (test_size={test_size!r}, "
+                         f"train_size={train_size!r})")
     if n_test is None:
         n_test = n - n_train
     if n_train is None:
@@ -126,6 +139,13 @@ def _check_class_sizes(classes: np.ndarray, counts: np.ndarray) -> None:
                          "needs at least 2 to appear on both sides of the split")
 
 
+def _check_test_classes(n_test: int, n_classes: int, test_size) -> None:
+    if n_test < n_classes:  # scikit-learn refuses this too: a class would be missing from the test set
+        raise ValueError(f"stratify: test_size={test_size!r} gives {n_test} test samples for {n_classes} classes; "
+                         f"The test_size = {n_test} should be greater or equal to the number of classes = "
+                         f"{n_classes}")
+
+
 def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=None) -> np.ndarray:
     """Pick ``n_test`` indices so each class gets its proportional share (largest remainder)."""
     classes, y_idx, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -135,6 +155,7 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng, test_size=Non
         raise ValueError(f"stratify: test_size={test_size!r} leaves {n - n_test} training samples for "
                          f"{len(classes)} classes; each class needs at least one training sample "
                          f"(test_size at most {n - len(classes)} here)")
+    _check_test_classes(n_test, len(classes), test_size)
     exact = counts * (n_test / n)
     take = np.floor(exact).astype(np.int64)
     # Hand out the remaining test slots to the classes with the largest remainders; ties go
@@ -184,6 +205,7 @@ def _stratified_train_test_indices(labels: np.ndarray, n_train: int, n_test: int
     if n_train < len(classes):   # scikit-learn refuses this too
         raise ValueError(f"stratify: train_size={train_size!r} gives {n_train} training samples for "
                          f"{len(classes)} classes; it must be at least the number of classes")
+    _check_test_classes(n_test, len(classes), n_test)
     train_take = _approximate_mode(counts, n_train)
     test_take = _approximate_mode(counts - train_take, n_test)
     train, test = [], []
