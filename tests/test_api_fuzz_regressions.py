@@ -55,7 +55,7 @@ def test_multihead_attention_empty_sequences_as_torch(L, S, N):
     """Was: ValueError 'zero-size array to reduction operation maximum which has no identity'
     when there are no keys (S = 0), e.g. a 0-length sequence into TransformerEncoderLayer."""
     fastnn.manual_seed(0)
-    fm = nn.MultiheadAttention(8, 2)
+    fm = nn.MultiheadAttention(8, 2).double()  # float64 inputs need float64 parameters (as torch)
     tm = torch.nn.MultiheadAttention(8, 2).double()
     _copy_weights(fm, tm)
     rng = np.random.default_rng(0)

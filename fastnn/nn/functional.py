@@ -677,6 +677,8 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
         raise ValueError(f"pad: padding length {len(amounts)} is too large for an input with {input.ndim} dims")
     if mode != "constant" and value not in (None, 0, 0.0):
         raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument, got value={value!r}")
+    if input.dtype.kind in "biu":  # masks, label maps: pad their positions (exact in float64), then gather
+        return _pad_by_index(input, amounts, mode, value)
     cls = _PAD_LAYERS[mode][len(amounts) // 2 - 1]
     if mode == "constant":
         v = 0.0 if value is None else value
@@ -688,6 +690,22 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
             return y.reshape(tuple(shape[:lead]) + tuple(y.shape[2 if lead > 2 else 1:]))
         return _build(cls, amounts, v).forward(input)
     return _build(cls, amounts).forward(input)
+
+
+def _pad_by_index(input, amounts, mode, value):  # noqa: A002
+    """pad for an integer or bool array, as torch's: the float padding of the elements' flat
+    positions (-1 where a constant fills) says which element lands where."""
+    xp = _device.xp_of(input)
+    if input.size >= 2 ** 53:
+        raise ValueError(f"pad: an integer input of {input.size} elements is too large to pad")
+    positions = pad(xp.arange(input.size, dtype=np.float64).reshape(input.shape), amounts, mode,
+                    -1.0 if mode == "constant" else value)
+    inside = positions >= 0
+    fill = np.asarray(0 if value is None else value).astype(input.dtype)
+    if input.size == 0:
+        return xp.full(positions.shape, fill, dtype=input.dtype)
+    out = input.reshape(-1)[xp.where(inside, positions, 0).astype(np.int64)]
+    return out if mode != "constant" else xp.where(inside, out, fill.item())
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,  # noqa: A002
@@ -1037,6 +1055,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError(f"{fn}: with enable_gqa the query's heads ({hq}) must be a multiple of the key's "
                              f"({hk}) and value's ({hv})")
         key, value = xp.repeat(key, hq // hk, axis=-3), xp.repeat(value, hq // hv, axis=-3)
+    try:
+        batch = np.broadcast_shapes(tuple(query.shape[:-2]), tuple(key.shape[:-2]), tuple(value.shape[:-2]))
+    except ValueError:
+        batch = None
+    if batch is None or batch != tuple(query.shape[:-2]):
+        raise ValueError(f"{fn}: the batch dimensions of key {tuple(key.shape[:-2])} and value "
+                         f"{tuple(value.shape[:-2])} must broadcast to the query's {tuple(query.shape[:-2])} "
+                         f"(shapes {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}; "
+                         "fewer key/value heads need enable_gqa=True)")
     scores = xp.matmul(query, xp.swapaxes(key, -1, -2)) * query.dtype.type(scale)
     if is_causal:
         attn_mask = xp.tril(xp.ones((L, S), dtype=bool))
@@ -1044,10 +1071,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         _check_array(fn, "attn_mask", attn_mask)
         if attn_mask.dtype == np.bool_:
             bias = xp.where(attn_mask, query.dtype.type(0), query.dtype.type(-np.inf))
-        elif attn_mask.dtype.kind == "f":
-            bias = attn_mask.astype(query.dtype, copy=False)
+        elif attn_mask.dtype == query.dtype:
+            bias = attn_mask
         else:
-            raise TypeError(f"{fn}: attn_mask must be a bool or float array, got dtype {attn_mask.dtype}")
+            raise TypeError(f"{fn}: attn_mask must be a bool array or a float array of the query's dtype "
+                            f"{query.dtype}, got dtype {attn_mask.dtype}")
         try:
             fits = np.broadcast_shapes(tuple(bias.shape), tuple(scores.shape)) == tuple(scores.shape)
         except ValueError:

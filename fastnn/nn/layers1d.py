@@ -104,6 +104,10 @@ def _gather(x, axis: int, idx: np.ndarray, value: float = 0.0):
     """x indexed by idx along axis; positions of index -1 hold value."""
     xp = ops.get_array_module(x)
     lead = (slice(None),) * (axis % x.ndim)
+    if x.shape[axis] == 0:  # an empty axis padded with a constant: every position is a hole
+        shape = list(x.shape)
+        shape[axis] = len(idx)
+        return xp.full(tuple(shape), value, dtype=x.dtype)
     safe = np.maximum(idx, 0)
     y = x[lead + (safe if xp is np else xp.asarray(safe),)]
     holes = np.flatnonzero(idx < 0)

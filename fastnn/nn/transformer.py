@@ -175,6 +175,15 @@ class MultiheadAttention(Module):
         if key.dtype != query.dtype or value.dtype != query.dtype:  # torch's in-projections raise too
             raise TypeError(f"MultiheadAttention expects query, key and value of one dtype, got {query.dtype}, "
                             f"{key.dtype} and {value.dtype}")
+        param_dtype = self.out_proj.weight.data.dtype
+        if query.dtype != param_dtype:  # torch's matmul raises; fastnn never converts silently
+            raise TypeError(f"MultiheadAttention: query, key and value have dtype {query.dtype} but the layer's "
+                            f"parameters are {param_dtype}: cast the inputs or the layer (.to(dtype))")
+        for name, mask in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+            mdt = getattr(mask, "dtype", None)
+            if mdt is not None and mdt.kind == "f" and mdt != query.dtype:
+                raise TypeError(f"MultiheadAttention: a float {name} must have the query's dtype {query.dtype}, "
+                                f"got {mdt} (or pass a bool mask)")
         check_bool("need_weights", need_weights)
         check_bool("average_attn_weights", average_attn_weights)
         check_bool("is_causal", is_causal)
@@ -360,9 +369,38 @@ class MultiheadAttention(Module):
 
 # ---- encoder -------------------------------------------------------------------------------
 def _check_activation(activation):
-    if activation not in ("relu", "gelu"):
-        raise ValueError(f"activation must be 'relu' or 'gelu'. Received: activation={activation!r}")
-    return activation
+    """(name, layer) of a Transformer layer's activation, as torch takes it: "relu" / "gelu" or
+    the function F.relu / F.gelu (fastnn's or torch's) -> (name, None); a fastnn activation
+    layer (a Module with a backward, e.g. ``nn.GELU(approximate="tanh")``; torch's ReLU / GELU
+    modules are converted) -> (None, the layer), a child named ``activation`` as in torch. A
+    config dict (from get_config) is a saved layer. Any other callable has no backward here."""
+    if isinstance(activation, str):
+        if activation not in ("relu", "gelu"):
+            raise ValueError(f"activation should be relu/gelu, not {activation}. Received: activation={activation!r}")
+        return activation, None
+    if isinstance(activation, dict):
+        return None, layer_from_config(activation)
+    if isinstance(activation, Module):
+        if not callable(getattr(activation, "backward", None)):
+            raise ValueError(f"activation must be 'relu', 'gelu' or a fastnn layer with a backward. "
+                             f"Received: activation={activation!r}")
+        return None, activation
+    module = getattr(type(activation), "__module__", "") or ""
+    name = getattr(activation, "__name__", None)
+    if name in ("relu", "gelu") and getattr(activation, "__module__", "") in ("fastnn.nn.functional",
+                                                                                  "torch.nn.functional"):
+        return name, None
+    if module.startswith("torch.nn.modules.activation") and type(activation).__name__ in ("ReLU", "GELU"):
+        approximate = getattr(activation, "approximate", "none")
+        return None, ReLU() if type(activation).__name__ == "ReLU" else GELU(approximate=approximate)
+    raise ValueError("activation must be 'relu', 'gelu', F.relu / F.gelu or a fastnn activation layer (fastnn "
+                     f"trains without autograd: a plain function has no backward). Received: activation={activation!r}")
+
+
+def _activation_config(activation):
+    """The activation as a config value: its name, or the saved layer."""
+    name, layer = _check_activation(activation)
+    return name if name else layer_to_config(layer)
 
 
 class TransformerEncoderLayer(Module):
@@ -370,7 +408,9 @@ class TransformerEncoderLayer(Module):
     ``torch.nn.TransformerEncoderLayer`` (post-norm, or pre-norm with ``norm_first=True``).
 
     ``forward(src, src_mask=None, src_key_padding_mask=None, is_causal=False)``;
-    ``backward(dy)`` returns dsrc. activation: "relu" or "gelu" (exact).
+    ``backward(dy)`` returns dsrc. activation: "relu" or "gelu" (exact), F.relu / F.gelu, or a
+    fastnn activation layer (e.g. ``nn.GELU(approximate="tanh")``: the child ``activation``, as
+    torch's); see ``_check_activation``.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
@@ -381,7 +421,8 @@ class TransformerEncoderLayer(Module):
         self.nhead = check_int("nhead", nhead)
         self.dim_feedforward = check_int("dim_feedforward", dim_feedforward)
         self.dropout_p = check_float_arg("dropout", dropout, low=0.0, high=1.0)
-        self.activation_name = _check_activation(activation)
+        self.activation_name, layer = _check_activation(activation)
+        object.__setattr__(self, "_act_layer", layer)
         self.layer_norm_eps = check_float_arg("layer_norm_eps", layer_norm_eps, low=0.0, low_open=True)
         self.batch_first = check_bool("batch_first", batch_first)
         self.norm_first = check_bool("norm_first", norm_first)
@@ -397,8 +438,16 @@ class TransformerEncoderLayer(Module):
             setattr(self, f"norm{i}", LayerNorm(d_model, eps=eps, bias=bias))
         for i in range(1, n_norms + 1):
             setattr(self, f"dropout{i}", Dropout(dropout))
-        act = ReLU() if self.activation_name == "relu" else GELU()
-        object.__setattr__(self, "_act", act)  # a function in torch: no child, no repr line
+        if self._act_layer is not None:  # a layer given: torch's child "activation", registered last
+            self.activation = self._act_layer
+            object.__setattr__(self, "_act", self.activation)
+        else:
+            from . import functional
+
+            act = ReLU() if self.activation_name == "relu" else GELU()
+            object.__setattr__(self, "_act", act)  # a function in torch: no child, no repr line
+            object.__setattr__(self, "activation", getattr(functional, self.activation_name))  # torch's F.relu
+        object.__setattr__(self, "_act_layer", None)  # (the child holds it from here)
 
     # blocks
     def _sa(self, x, mask, kpm, is_causal):
@@ -440,7 +489,8 @@ class TransformerEncoderLayer(Module):
 
     def get_config(self):
         return {"d_model": self.d_model, "nhead": self.nhead, "dim_feedforward": self.dim_feedforward,
-                "dropout": self.dropout_p, "activation": self.activation_name,
+                "dropout": self.dropout_p,
+                "activation": self.activation_name if self.activation_name else layer_to_config(self._act),
                 "layer_norm_eps": self.layer_norm_eps, "batch_first": self.batch_first,
                 "norm_first": self.norm_first, "bias": self.bias_enabled}
 
@@ -507,7 +557,8 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
         self.nhead = check_int("nhead", nhead)
         self.dim_feedforward = check_int("dim_feedforward", dim_feedforward)
         self.dropout_p = check_float_arg("dropout", dropout, low=0.0, high=1.0)
-        self.activation_name = _check_activation(activation)
+        self.activation_name, layer = _check_activation(activation)
+        object.__setattr__(self, "_act_layer", layer)
         self.layer_norm_eps = check_float_arg("layer_norm_eps", layer_norm_eps, low=0.0, low_open=True)
         self.batch_first = check_bool("batch_first", batch_first)
         self.norm_first = check_bool("norm_first", norm_first)
@@ -608,7 +659,7 @@ class Transformer(Module):
         self._args = {"d_model": d_model, "nhead": nhead, "num_encoder_layers": check_int(
             "num_encoder_layers", num_encoder_layers), "num_decoder_layers": check_int(
             "num_decoder_layers", num_decoder_layers), "dim_feedforward": dim_feedforward, "dropout": dropout,
-            "activation": activation, "layer_norm_eps": layer_norm_eps, "batch_first": batch_first,
+            "activation": _activation_config(activation), "layer_norm_eps": layer_norm_eps, "batch_first": batch_first,
             "norm_first": norm_first, "bias": bias}
         for name, m in (("custom_encoder", custom_encoder), ("custom_decoder", custom_decoder)):
             if m is not None and not isinstance(m, Module):
