@@ -93,14 +93,20 @@ def test_custom_optimizer_idiom_matches_torch():
     init = rng.standard_normal(4)
     p, tp = _param(init, np.float64), torch.nn.Parameter(torch.tensor(init))
     opt, topt = _Momentum([p], lr=0.05), TorchMomentum([tp], lr=0.05)
-    for _ in range(4):
-        g = rng.standard_normal(4)
+    _step_both(torch, rng, (p, opt), (tp, topt), 4)
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-14)
+    assert opt.state_dict()["state"][0]["step"] == topt.state_dict()["state"][0]["step"] == 4
+
+
+def _step_both(torch, rng, ours, theirs, steps):
+    """steps updates of a fastnn and a torch parameter with the same random gradients."""
+    (p, opt), (tp, topt) = ours, theirs
+    for _ in range(steps):
+        g = rng.standard_normal(p.data.shape)
         p.grad[...] = g
         tp.grad = torch.tensor(g)
         opt.step()
         topt.step()
-    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-14)
-    assert opt.state_dict()["state"][0]["step"] == topt.state_dict()["state"][0]["step"] == 4
 
 
 BUILTINS = [("Adam", {}), ("AdamW", {}), ("SGD", {"momentum": 0.9}), ("RMSprop", {"momentum": 0.5}),
@@ -132,12 +138,7 @@ def test_builtin_with_an_empty_state_matches_torch(name, hp):
     p, tp = _param(init, np.float64), torch.nn.Parameter(torch.tensor(init))
     opt, topt = getattr(optim, name)([p], lr=0.01, **hp), getattr(torch.optim, name)([tp], lr=0.01, **hp)
     assert opt.state[p] == topt.state[tp] == {}
-    for _ in range(3):
-        g = rng.standard_normal(5)
-        p.grad[...] = g
-        tp.grad = torch.tensor(g)
-        opt.step()
-        topt.step()
+    _step_both(torch, rng, (p, opt), (tp, topt), 3)
     np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12)
     assert sorted(opt.state_dict()["state"][0]) == sorted(topt.state_dict()["state"][0])
 
