@@ -369,7 +369,7 @@ class _ListReturningDataset:
 def test_dataset_returning_a_list_gives_pairs():
     x, y = _xy(5)
     batches = list(DataLoader(_ListReturningDataset(x, y), batch_size=2))
-    assert all(isinstance(b, tuple) and len(b) == 2 for b in batches)
+    assert all(isinstance(b, list) and len(b) == 2 for b in batches)  # torch's: samples [x, y] -> [xb, yb]
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y)
     out = list(DataLoader(_ListReturningDataset(x, y), batch_size=5, transform=lambda a, b: (a + 1, b * 2)))
     np.testing.assert_array_equal(out[0][0], x + 1)

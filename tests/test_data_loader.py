@@ -141,10 +141,12 @@ def test_plain_callable_transform_and_single_array_dataset():
 
 
 class ListDataset:
-    """A user dataset: only __len__ and __getitem__ over index arrays."""
+    """A user dataset indexed by index arrays; its ``shape`` marks it as an array-like, which
+    the loader slices a batch at a time (as a memmap or an HDF5 dataset)."""
 
     def __init__(self, n):
         self.n = n
+        self.shape = (n,)
 
     def __len__(self):
         return self.n
@@ -154,9 +156,39 @@ class ListDataset:
         return idx.astype(np.float32)[:, None], idx
 
 
+class SampleDataset:
+    """A torch-style map-style dataset that does not subclass Dataset: one sample per index."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i].reshape(-1) - self.x[i].mean(), self.y[i]
+
+
 def test_custom_dataset():
     batches = collect(DataLoader(ListDataset(7), batch_size=3, shuffle=True, seed=0))
     assert sorted(np.concatenate([b[1] for b in batches]).tolist()) == list(range(7))
+
+
+def test_a_dataset_without_the_base_class_is_indexed_per_sample_as_torch():
+    """It was indexed with whole index arrays: reshape(-1) flattened the batch into one row and
+    the mean was the batch's."""
+    x = np.arange(40, dtype=np.float32).reshape(10, 2, 2)
+    y = np.arange(10)
+    batches = list(DataLoader(SampleDataset(x, y), batch_size=4))
+    assert [b[0].shape for b in batches] == [(4, 4), (4, 4), (2, 4)]
+    np.testing.assert_array_equal(batches[0][0][0], [-1.5, -0.5, 0.5, 1.5])
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y)
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader as TorchLoader
+
+    for ours, theirs in zip(batches, TorchLoader(SampleDataset(x, y), batch_size=4)):
+        np.testing.assert_array_equal(ours[0], theirs[0].numpy())
+        np.testing.assert_array_equal(ours[1], theirs[1].numpy())
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -231,7 +231,10 @@ class DataLoader:
         elif isinstance(dataset, (Dataset, collections.abc.Sequence)):
             kind = "samples"
         elif hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__"):
-            kind = "arrays"
+            # an array (NumPy, CuPy, a memmap, an HDF5 dataset: it has a shape) is sliced a batch at
+            # a time; any other indexable object is torch's map-style dataset (a class that does not
+            # subclass Dataset, a torch Dataset): dataset[i] per sample, then collated
+            kind = "arrays" if hasattr(dataset, "shape") else "samples"
         else:
             raise TypeError(f"dataset must be a Dataset, a sequence of samples, an object with "
                             f"len and indexing, or a tuple of arrays, got "

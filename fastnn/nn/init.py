@@ -125,12 +125,18 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None):
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def _kaiming_std(w, a, mode, nonlinearity):
-    if mode not in ("fan_in", "fan_out"):
+def _calculate_correct_fan(tensor, mode: str) -> int:
+    """fan_in or fan_out of a weight (torch's private helper, which ported reset_parameters
+    methods call; the mode is case-insensitive, as torch's)."""
+    lowered = mode.lower() if isinstance(mode, str) else mode
+    if lowered not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out'. Received: mode={mode!r}")
-    fan_in, fan_out = calculate_fan_in_and_fan_out(_array(w).shape)
-    fan = fan_in if mode == "fan_in" else fan_out
-    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    fan_in, fan_out = calculate_fan_in_and_fan_out(_array(tensor).shape)
+    return fan_in if lowered == "fan_in" else fan_out
+
+
+def _kaiming_std(w, a, mode, nonlinearity):
+    return calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(w, mode))
 
 
 def _is_empty(w) -> bool:
@@ -338,3 +344,11 @@ kaiming_uniform = _make_deprecate(kaiming_uniform_)
 kaiming_normal = _make_deprecate(kaiming_normal_)
 orthogonal = _make_deprecate(orthogonal_)
 sparse = _make_deprecate(sparse_)
+
+
+# torch's private names, which custom reset_parameters() methods ported from torch call
+_calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out
+_no_grad_uniform_ = uniform_
+_no_grad_normal_ = normal_
+_no_grad_fill_ = constant_
+_no_grad_zero_ = zeros_
