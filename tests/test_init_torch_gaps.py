@@ -44,3 +44,18 @@ def test_kaiming_mode_is_case_insensitive(mode, fan):
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.8 * bound
     with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out'. Received: mode='fan'"):
         init.kaiming_normal_(w, mode="fan")
+
+
+def test_the_old_weight_norm_warns_as_torchs():
+    """torch.nn.utils.weight_norm emits a FutureWarning pointing at parametrizations.weight_norm;
+    the new API does not."""
+    import warnings
+
+    from fastnn.nn.utils import parametrizations, weight_norm
+
+    with pytest.warns(FutureWarning, match=r"`fastnn.nn.utils.weight_norm` is deprecated in favor of "
+                                           r"`fastnn.nn.utils.parametrizations.weight_norm`"):
+        weight_norm(nn.Linear(2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parametrizations.weight_norm(nn.Linear(2, 3))

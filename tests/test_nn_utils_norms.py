@@ -11,6 +11,9 @@ import fastnn.nn as nn
 from fastnn.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
 from fastnn.nn.utils.weight_norm import remove_weight_norm, weight_norm
 
+# the old hook-style weight_norm warns as torch's (its own test below checks the warning)
+pytestmark = pytest.mark.filterwarnings("ignore:`fastnn.nn.utils.weight_norm` is deprecated:FutureWarning")
+
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 TDT = {np.float64: torch.float64, np.float32: torch.float32}
 
@@ -298,3 +301,4 @@ def test_weight_and_spectral_normed_modules_pickle_and_keep_training():
         names = [n for n, p in m2.named_parameters() if n != "bias"]
         assert all(m2.get_parameter(n).has_grad for n in names), names
         assert m2.forward.__self__ is m2  # the wrapper is bound to the copy, not the original
+

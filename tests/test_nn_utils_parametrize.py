@@ -16,6 +16,9 @@ from fastnn.nn.utils import parametrize as P  # noqa: E402
 from fastnn.nn.utils.parametrizations import matrix_exp  # noqa: E402
 from fastnn.optim import SGD  # noqa: E402
 
+# the old hook-style weight_norm warns as torch's (its own test below checks the warning)
+pytestmark = pytest.mark.filterwarnings("ignore:`fastnn.nn.utils.weight_norm` is deprecated:FutureWarning")
+
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
 TDT = {np.float64: torch.float64, np.float32: torch.float32}
 

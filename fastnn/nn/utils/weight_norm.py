@@ -21,6 +21,7 @@ or rebuild, apply ``weight_norm`` and ``load_state_dict``.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -200,7 +201,10 @@ def weight_norm(module, name: str = "weight", dim=0):
     """Weight normalization (torch.nn.utils.weight_norm): replace parameter ``name`` by
     ``name + "_g"`` (the norm of the weight over all axes but ``dim``, keepdims shape; a 0-d
     scalar for ``dim=None`` or ``-1``) and ``name + "_v"`` (the weight), and recompute
-    ``module.<name> = g * v / ||v||`` before every forward. Returns module."""
+    ``module.<name> = g * v / ||v||`` before every forward. Returns module. Deprecated in favour
+    of ``parametrizations.weight_norm``, with torch's FutureWarning."""
+    warnings.warn("`fastnn.nn.utils.weight_norm` is deprecated in favor of "
+                  "`fastnn.nn.utils.parametrizations.weight_norm`.", FutureWarning, stacklevel=2)
     _check_module_and_name(module, name, "weight_norm")
     for hook in _hooks(module):
         if isinstance(hook, WeightNorm) and hook.name == name:
