@@ -240,3 +240,21 @@ def test_docs_give_the_loaders_real_defaults():
         assert repr(params[name].default) == default, (name, default, params[name].default)
     assert "not offered" not in text[text.index("## Loading"):text.index("## Transforms")]
     assert [a.tolist() for a in DataLoader(np.arange(3), batch_size=None)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("batch, dtype", [([np.float32(1), 2.5], np.float32), ([np.int64(1), 2.5], np.float32),
+                                          ([np.int32(1), 3], np.int64), ([np.float16(1), 2.0], np.float32),
+                                          ([np.float32(1), 2], np.float32), ([np.float32(1), np.float64(2)], np.float64),
+                                          ([np.int32(1), np.int32(2)], np.int32)])
+def test_default_collate_of_numpy_scalars_mixed_with_python_numbers_is_torchs(batch, dtype):
+    """torch's as_tensor: a Python float is float32, an int int64, and ints do not widen a float;
+    np.asarray made [np.float32(1), 2.5] float64."""
+    from fastnn.data import default_collate
+
+    out = default_collate(batch)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, np.array(batch, dtype=np.float64).astype(dtype))
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import default_collate as torch_collate
+
+    assert str(torch_collate(batch).dtype) == f"torch.{np.dtype(dtype).name}"

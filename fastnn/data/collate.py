@@ -99,6 +99,19 @@ def _collate_ints(batch):
         raise RuntimeError(f"Overflow when collating ints into int64: {e}") from None
 
 
+def _scalar_batch_dtype(batch):
+    """The dtype of a batch of NumPy scalars, mixed with Python numbers as torch's as_tensor
+    infers it: a Python float counts as float32 and an int as int64 (torch's defaults), and a
+    float dtype is not widened by ints (float32 with int64 stays float32); NumPy's own
+    promotion when all are NumPy scalars of one kind (None: let np.asarray decide)."""
+    if all(isinstance(v, np.generic) for v in batch):
+        return None
+    dtypes = [np.dtype(np.float32) if isinstance(v, float) else np.dtype(np.int64)
+              if isinstance(v, int) and not isinstance(v, bool) else np.asarray(v).dtype for v in batch]
+    floats = [d for d in dtypes if d.kind in "fc"]
+    return np.result_type(*floats) if floats else np.result_type(*dtypes)
+
+
 def default_collate(batch):
     """Merge a list of samples into a batch with a new first axis (see the module docstring).
 
@@ -116,7 +129,7 @@ def default_collate(batch):
     if _device.device_of(elem) == _device.CUDA:  # CuPy samples: stacked on the device
         return _collate_arrays(batch, _device.xp_of(elem))
     if isinstance(elem, (np.bool_, np.number, np.object_)):
-        return np.asarray(batch)
+        return np.asarray(batch, dtype=_scalar_batch_dtype(batch))
     if isinstance(elem, float):
         return np.array(batch, dtype=np.float64)
     if isinstance(elem, int):
