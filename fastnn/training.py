@@ -613,7 +613,7 @@ def _closure_step(model, optimizer, loss_fn, xb, yb):
 
 def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_size: int = 32,
         metrics="auto", callbacks=None, progress: bool = True, seed=None, shuffle: bool = True,
-        drop_last: bool = False) -> History:
+        drop_last: bool = False, initial_epoch: int = 0) -> History:
     """Train ``model`` and return a History of per-epoch loss, metrics and validation values.
 
     Args:
@@ -636,6 +636,9 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
             ``batch_size`` (e.g. a single sample, which BatchNorm cannot normalise in training;
             with shuffling, other samples sit out each epoch). A loader passed as ``train``
             decides its own batches (``DataLoader(..., drop_last=True)``): there it raises.
+        initial_epoch: Keras' resume: the epochs run are ``initial_epoch .. epochs - 1`` (epochs
+            is the index to stop at, not a count); callbacks, the History and the progress bar
+            see those indices (none run when initial_epoch >= epochs).
 
     Runs on the model's device: for a model on "cuda", each batch is copied there as it is used
     (see the module docstring); the History holds Python floats.
@@ -646,6 +649,8 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be an int >= 0. Received: epochs={epochs!r}")
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"initial_epoch must be an int >= 0. Received: initial_epoch={initial_epoch!r}")
     batch_size = _check_batch_size(batch_size)
     if seed is not None:
         manual_seed(seed)
@@ -656,7 +661,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
     for name, data in (("train", train), ("val", val)):
         # a generator is empty from its second pass on: epoch 2 would train on nothing, or
         # validate on nothing ("no samples") after a whole epoch of training
-        if data is not None and not _is_array_pair(data) and iter(data) is data and epochs > 1:
+        if data is not None and not _is_array_pair(data) and iter(data) is data and epochs - initial_epoch > 1:
             raise TypeError(f"{name} is a one-shot iterator; pass (x, y) arrays or a re-iterable loader for "
                             "epochs > 1")
     device = model.device
@@ -670,7 +675,7 @@ def fit(model: Module, optimizer, loss, train, val=None, epochs: int = 1, batch_
             cb.set_optimizer(optimizer)
         cb.on_train_begin()
     history = History()
-    for epoch in range(int(epochs)):
+    for epoch in range(int(initial_epoch), int(epochs)):
         model.train()
         # after model.train(): a callback may put parts of the model back in eval mode (a
         # frozen block's BatchNorm, whose running statistics would move in train mode)

@@ -1144,15 +1144,16 @@ class Module:
         return compiled
 
     def fit(self, x, y=None, batch_size: int = 32, epochs: int = 1, validation_data=None,
-            callbacks=None, progress: bool = True, seed=None, shuffle: bool = True, drop_last: bool = False):
-        """Keras style ``fit``; see ``fastnn.fit`` (``drop_last`` too). Returns a History."""
+            callbacks=None, progress: bool = True, seed=None, shuffle: bool = True, drop_last: bool = False,
+            initial_epoch: int = 0):
+        """Keras style ``fit``; see ``fastnn.fit`` (``drop_last`` and ``initial_epoch`` too). Returns a History."""
         from ..training import fit
 
         c = self._compiled_or_raise()
         train = x if y is None else (x, y)
         return fit(self, c["optimizer"], c["loss"], train=train, val=validation_data, epochs=epochs,
                    batch_size=batch_size, metrics=c["metrics"], callbacks=callbacks, progress=progress,
-                   seed=seed, shuffle=shuffle, drop_last=drop_last)
+                   seed=seed, shuffle=shuffle, drop_last=drop_last, initial_epoch=initial_epoch)
 
     def evaluate(self, x, y=None, batch_size: int = 256) -> dict:
         """Keras style ``evaluate``: {"loss": ..., metric: ...}; see ``fastnn.evaluate``."""
