@@ -18,7 +18,7 @@ from .. import _device, ops
 from .._random import next_seed
 from . import init as _init
 from .layers import ShapeError, _check_input, _need_forward
-from .module import Module, Parameter, check_bool, check_float_arg, check_int
+from .module import Module, Parameter, as_given, check_bool, check_float_arg, check_int
 
 __all__ = ["PReLU", "Unflatten", "ZeroPad2d", "ConstantPad2d", "Dropout2d", "LayerNorm", "GroupNorm", "Upsample",
            "UpsamplingNearest2d", "UpsamplingBilinear2d", "Embedding"]
@@ -227,7 +227,7 @@ class ConstantPad2d(Module):
         self.padding = _check_pad_amounts(padding, 4)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"value must be a real number. Received: value={value!r}")
-        self.value = int(value) if isinstance(value, numbers.Integral) else float(value)  # as given: torch's repr keeps an int
+        self.value = as_given(value)  # torch's repr keeps an int
         self._x_shape = None
 
     def _geometry(self, shape):
@@ -972,7 +972,7 @@ class Embedding(Module):
             raise TypeError(f"norm_type must be a real number (inf allowed). Received: norm_type={norm_type!r}")
         # as given (torch keeps it: Embedding(5, 3, max_norm=1, norm_type=1) prints norm_type=1),
         # an int stays an int as check_float_arg keeps one
-        self.norm_type = int(norm_type) if isinstance(norm_type, numbers.Integral) else float(norm_type)
+        self.norm_type = as_given(norm_type)
         self.scale_grad_by_freq = check_bool("scale_grad_by_freq", scale_grad_by_freq)
         if check_bool("sparse", sparse):
             raise NotImplementedError("Embedding(sparse=True): fastnn has no sparse gradients; use sparse=False")

@@ -29,7 +29,7 @@ from . import init as _init
 from .extra import _add_grad, _as64, _check_dy, _check_float_input
 from .layers import ShapeError, _need_forward
 from .layers1d import _single
-from .module import Module, Parameter, check_bool, check_int, pair
+from .module import Module, Parameter, as_given, check_bool, check_int, pair
 
 __all__ = ["LPPool1d", "LPPool2d", "MaxUnpool1d", "MaxUnpool2d", "Fold", "Unfold", "Bilinear"]
 
@@ -110,7 +110,7 @@ def _norm_type_arg(norm_type):
     if norm_type == 0:
         raise ValueError(f"norm_type must be nonzero (the result is a power 1 / norm_type). "
                          f"Received: norm_type={norm_type!r}")
-    return int(norm_type) if isinstance(norm_type, numbers.Integral) else float(norm_type)
+    return as_given(norm_type)
 
 
 class _LPPoolNd(Module):

@@ -24,7 +24,7 @@ from .adaptive import AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .extra import _add_grad, _as64, _check_dy, _check_float_input, _check_pad_amounts, _crops_past
 from .layers import (AvgPool2d, MaxPool2d, _check_init, _check_input, _check_transpose_output, _init_weight_and_bias,
                      _need_forward, _reset_running_stats, _transposed_output_padding, conv_extra_repr)
-from .module import Module, Parameter, check_bool, check_float_arg, check_int
+from .module import Module, Parameter, as_given, check_bool, check_float_arg, check_int
 
 __all__ = [
     "Conv1d", "ConvTranspose1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d",
@@ -145,7 +145,7 @@ class _Pad(Module):
     def __init__(self, padding, value: float = 0.0):
         super().__init__()
         self.padding = _check_pad_amounts(padding, 2 * self._axes)
-        self.value = int(value) if isinstance(value, numbers.Integral) else float(value)  # as given: torch's repr keeps an int
+        self.value = as_given(value)  # torch's repr keeps an int
         self._cache = None
 
     def _maps(self, shape):

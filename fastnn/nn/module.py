@@ -290,13 +290,19 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
+def as_given(value):
+    """A real number as torch keeps a constructor argument: an integer stays an int (so
+    ``Softplus(beta=2)`` prints ``beta=2``), anything else becomes a float."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
 def check_float_arg(name: str, value, low=None, high=None, low_open=False, high_open=False):
     """A real number within [low, high] (open ends when asked), else a clear error. An integer
     stays an int (as torch keeps the value given: ``Softplus(beta=2)`` prints ``beta=2``),
     anything else becomes a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number. Received: {name}={value!r}")
-    value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    value = as_given(value)
     bad = not np.isfinite(value)
     if low is not None:
         bad |= value <= low if low_open else value < low

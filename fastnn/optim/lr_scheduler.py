@@ -49,6 +49,13 @@ def _is_real(v) -> bool:
     return not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v)
 
 
+def _deprecated_epoch(epoch) -> None:
+    """The epoch given to a scheduler's step: a finite number, with torch's deprecation warning."""
+    if not _is_real(epoch):
+        raise ValueError(f"epoch must be a finite number (or None). Received: epoch={epoch!r}")
+    warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=3)
+
+
 def _positive_int(name, v):
     if not _is_int(v) or v < 1:
         raise ValueError(f"{name} must be a positive int. Received: {name}={v!r}")
@@ -196,9 +203,7 @@ class LRScheduler:
         ``get_lr()`` at that epoch (LambdaLR, MultiplicativeLR, OneCycleLR, CyclicLR: what
         torch's do). Later steps go on from there."""
         if epoch is not None:
-            if not _is_real(epoch):
-                raise ValueError(f"epoch must be a finite number (or None). Received: epoch={epoch!r}")
-            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+            _deprecated_epoch(epoch)
             self._step_count += 1
             try:
                 self._update_lr(epoch)
@@ -859,9 +864,7 @@ class ReduceLROnPlateau(LRScheduler):
         if epoch is None:
             epoch = self.last_epoch + 1
         else:
-            if not _is_real(epoch):
-                raise ValueError(f"epoch must be a finite number (or None). Received: epoch={epoch!r}")
-            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+            _deprecated_epoch(epoch)
         self.last_epoch = epoch
         if self._is_better(current):
             self.best = current

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from ... import _device
-from ...optim.clip import _flag, _foreach, _params, _total_norm, clip_grad_norm_, clip_grad_value_
+from ...optim.clip import _flag, _foreach, _norm_order, _params, _total_norm, clip_grad_norm_, clip_grad_value_
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
@@ -20,20 +20,12 @@ def _norm_type(norm_type) -> float:
     string ``'inf'`` / ``'-inf'`` (as torch's ``float(norm_type)``; other strings, which torch
     would also convert, are a TypeError here); NaN is a ValueError."""
     if isinstance(norm_type, str):
-        try:
-            value = float(norm_type)
-        except ValueError:
-            value = None
-        if value is None or not math.isinf(value):
+        if norm_type.strip().lower() not in ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"):
             raise TypeError(f"norm_type must be a real number, inf or 'inf' (or '-inf'). "
                             f"Received: norm_type={norm_type!r}")
-        return value
-    if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
+    elif isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
         raise TypeError(f"norm_type must be a real number or inf. Received: norm_type={norm_type!r}")
-    norm_type = float(norm_type)
-    if math.isnan(norm_type):
-        raise ValueError(f"norm_type must be a number or +-inf, not NaN. Received: norm_type={norm_type!r}")
-    return norm_type
+    return _norm_order(norm_type)  # (clip_grad_norm_'s conversion and NaN check)
 
 
 def _arrays(tensors) -> list:
